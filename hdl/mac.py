@@ -1,0 +1,209 @@
+"""The gate-level multiply-accumulate unit and its configuration.
+
+Port contract (top module ``mac`` when emitted on its own)::
+
+    inputs   clk, rst (synchronous, active high), a[n-1:0], b[n-1:0]   (n = 4)
+    output   acc[W-1:0]
+
+On each rising edge: if ``rst``, ``acc := 0`` (and every pipeline register is cleared);
+otherwise ``acc := (acc + a*b) mod 2**W``, with a and b read as two's complement when
+``signed``. With ``pipeline = P`` the product of the inputs present at edge t is added
+into ``acc`` at edge t+P (latency P): ``acc`` after edge t includes every product of
+inputs sampled at edges <= t-P.
+
+Datapath, and where the P pipeline cuts go::
+
+    unfused:  partial products -> reducer -> CPA (product) -> CPA (acc + product) -> acc
+                          P=2 cut ^      P>=1 cut ^
+    fused:    partial products -> reducer(pp + acc + constants) -> CPA -> acc
+              with P>=1 the product is first reduced to two carry-save rows
+              (P=1 cut there; P=2 also cuts after the partial products), then the rows,
+              acc and the sign constants go through one more reducer and one CPA.
+
+The fused form needs one carry-propagate adder per cycle instead of two.
+"""
+from dataclasses import dataclass, replace
+
+from amaranth.hdl import Module, Signal, Cat
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .gates import Netlist, is_const
+from .adders import ADDERS
+from .multipliers import MULTIPLIERS, PARTIAL_PRODUCTS, REDUCERS, add_constant
+
+__all__ = ["MacConfig", "ConfigError", "MAC", "BehavioralMAC", "OPERAND_WIDTH",
+           "ACC_WIDTHS", "PIPELINES", "MULTIPLIER_CHOICES", "ADDER_CHOICES"]
+
+OPERAND_WIDTH = 4
+ACC_WIDTHS = range(8, 65)
+PIPELINES = range(0, 3)
+MULTIPLIER_CHOICES = tuple(MULTIPLIERS) + ("behavioral",)
+ADDER_CHOICES = tuple(ADDERS)
+
+
+class ConfigError(ValueError):
+    """A generator option has a value it cannot take. ``option`` names the CLI flag."""
+
+    def __init__(self, option, message):
+        super().__init__(f"{option}: {message}")
+        self.option = option
+
+
+def _allowed(values):
+    return ", ".join(str(v) for v in values)
+
+
+@dataclass(frozen=True)
+class MacConfig:
+    """Every option of a MAC; validated on construction.
+
+    ``multiplier="behavioral"`` selects :class:`BehavioralMAC` (``*`` and ``+``),
+    for which ``adder`` and ``fused`` have no meaning.
+    """
+    signed: bool = True
+    acc_width: int = 16
+    multiplier: str = "dadda"
+    adder: str = "ripple"
+    fused: bool = True
+    pipeline: int = 0
+    width: int = OPERAND_WIDTH
+
+    def __post_init__(self):
+        if self.multiplier not in MULTIPLIER_CHOICES:
+            raise ConfigError("--multiplier", f"unknown architecture {self.multiplier!r}; "
+                              f"allowed: {_allowed(MULTIPLIER_CHOICES)}")
+        if self.adder not in ADDER_CHOICES:
+            raise ConfigError("--adder", f"unknown architecture {self.adder!r}; "
+                              f"allowed: {_allowed(ADDER_CHOICES)}")
+        if not isinstance(self.acc_width, int) or self.acc_width not in ACC_WIDTHS:
+            raise ConfigError("--acc-width", f"{self.acc_width} is out of range; "
+                              f"allowed: {ACC_WIDTHS.start}..{ACC_WIDTHS.stop - 1}")
+        if not isinstance(self.pipeline, int) or self.pipeline not in PIPELINES:
+            raise ConfigError("--pipeline", f"{self.pipeline} is out of range; "
+                              f"allowed: {_allowed(PIPELINES)}")
+        if not 2 <= self.width <= 16 or self.acc_width < 2 * self.width:
+            raise ConfigError("--width", f"operand width {self.width} needs 2..16 and "
+                              f"an accumulator of at least {2 * self.width} bits")
+
+    @property
+    def behavioral(self):
+        return self.multiplier == "behavioral"
+
+    @property
+    def latency(self):
+        return self.pipeline
+
+    @property
+    def slug(self):
+        """A short, file-name-safe, unique name for this configuration."""
+        sign = "s" if self.signed else "u"
+        if self.behavioral:
+            return f"mac_{sign}{self.acc_width}_behavioral_p{self.pipeline}"
+        fused = "fused" if self.fused else "unfused"
+        return (f"mac_{sign}{self.acc_width}_{self.multiplier}_{self.adder}_"
+                f"{fused}_p{self.pipeline}")
+
+    def replace(self, **changes):
+        return replace(self, **changes)
+
+    def build(self):
+        return BehavioralMAC(self) if self.behavioral else MAC(self)
+
+
+class _MacBase(wiring.Component):
+    def __init__(self, config):
+        self.config = config
+        super().__init__({
+            "a": In(config.width),
+            "b": In(config.width),
+            "acc": Out(config.acc_width),
+        })
+
+    @property
+    def latency(self):
+        """Clock edges from an (a, b) pair at the inputs to its product in ``acc``."""
+        return self.config.pipeline
+
+
+def _register(m, bits, name):
+    """Pipeline-register the non-constant bits (cleared by rst); constants pass."""
+    live = [b for b in bits if not is_const(b)]
+    if not live:
+        return list(bits)
+    reg = Signal(len(live), name=name)
+    m.d.sync += reg.eq(Cat(*live))
+    it = iter(reg)
+    return [b if is_const(b) else next(it) for b in bits]
+
+
+def _register_columns(m, columns, name):
+    flat = _register(m, [b for col in columns for b in col], name)
+    out, i = [], 0
+    for col in columns:
+        out.append(flat[i:i + len(col)])
+        i += len(col)
+    return out
+
+
+class MAC(_MacBase):
+    """Gate-level MAC: no ``*`` and no multi-bit ``+``; every sum bit comes from
+    :mod:`hdl.gates`. Widths: a, b are ``config.width`` bits, acc is
+    ``config.acc_width`` bits. Latency: ``config.pipeline`` cycles."""
+
+    def elaborate(self, platform):
+        cfg = self.config
+        m = Module()
+        net = Netlist(m)
+        a, b = list(self.a), list(self.b)
+        acc = list(self.acc)
+        pp_gen, reducer_name = MULTIPLIERS[cfg.multiplier]
+        pp, reduce = PARTIAL_PRODUCTS[pp_gen], REDUCERS[reducer_name]
+        add = ADDERS[cfg.adder]
+        P, W, n = cfg.pipeline, cfg.acc_width, cfg.width
+
+        if cfg.fused:
+            columns, constant = pp(a, b, signed=cfg.signed, width=W)
+            if P >= 1:
+                # Keep the constants out of the registers: they join after the cut.
+                if P == 2:
+                    columns = _register_columns(m, columns, "pipe_pp")
+                rows = reduce(net, columns)
+                rows = [_register(m, row, f"pipe_row{i}") for i, row in enumerate(rows)]
+                columns = [[bit for bit in col if not is_const(bit)] for col in zip(*rows)]
+            for w in range(W):
+                columns[w].append(acc[w])
+            rows = reduce(net, add_constant(columns, constant))
+        else:
+            columns, constant = pp(a, b, signed=cfg.signed, width=2 * n)
+            rows = reduce(net, add_constant(columns, constant))
+            if P == 2:
+                rows = [_register(m, row, f"pipe_row{i}") for i, row in enumerate(rows)]
+            product, _ = add(net, *rows)
+            if P >= 1:
+                product = _register(m, product, "pipe_product")
+            fill = product[-1] if cfg.signed else 0           # sign or zero extension
+            rows = [acc, product + [fill] * (W - 2 * n)]
+        total, _carry = add(net, *rows)
+        m.d.sync += self.acc.eq(Cat(*total))
+        self.cells = dict(net._counts)
+        return m
+
+
+class BehavioralMAC(_MacBase):
+    """Reference MAC written with ``*`` and ``+``: what a synthesizer gets from RTL.
+    Same ports, reset and latency as :class:`MAC` (the product is registered P times)."""
+
+    def elaborate(self, platform):
+        cfg = self.config
+        m = Module()
+        a, b = self.a, self.b
+        if cfg.signed:
+            a, b = a.as_signed(), b.as_signed()
+        product = a * b
+        for stage in range(cfg.pipeline):
+            reg = Signal(product.shape(), name=f"pipe_product{stage}")
+            m.d.sync += reg.eq(product)
+            product = reg
+        m.d.sync += self.acc.eq(self.acc + product)
+        return m

@@ -1,0 +1,1 @@
+"""Simulation, verification and flows: reference models, cocotb benches, runners, CLI."""
