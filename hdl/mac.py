@@ -126,24 +126,45 @@ class _MacBase(wiring.Component):
         return self.config.pipeline
 
 
-def _register(m, bits, name):
-    """Pipeline-register the non-constant bits (cleared by rst); constants pass."""
-    live = [b for b in bits if not is_const(b)]
-    if not live:
-        return list(bits)
-    reg = Signal(len(live), name=name)
-    m.d.sync += reg.eq(Cat(*live))
-    it = iter(reg)
-    return [b if is_const(b) else next(it) for b in bits]
+class _Pipeline:
+    """The pipeline registers of one MAC, all cleared by ``rst``.
 
+    A constant bit cannot just bypass a register: after ``rst`` the registers hold
+    zeros, which must mean "product 0", so any constant 1 that belongs to the same
+    product must vanish too. Constants crossing a cut therefore become the stage's
+    ``valid`` bit (0 after ``rst``, 1 once a real product has entered the stage).
+    """
 
-def _register_columns(m, columns, name):
-    flat = _register(m, [b for col in columns for b in col], name)
-    out, i = [], 0
-    for col in columns:
-        out.append(flat[i:i + len(col)])
-        i += len(col)
-    return out
+    def __init__(self, m):
+        self.m = m
+        self.valid = 1        # the combinational input side is always valid
+        self.stages = 0
+
+    def cut(self):
+        """Start a new register stage; the bits registered next belong to it."""
+        self.stages += 1
+        valid = Signal(name=f"pipe{self.stages}_valid")
+        self.m.d.sync += valid.eq(self.valid)
+        self.valid = valid
+
+    def register(self, bits, name):
+        """Register the live bits; constant 1s become this stage's valid bit."""
+        live = [b for b in bits if not is_const(b)]
+        out = [self.valid if b == 1 else 0 for b in bits if is_const(b)]
+        if live:
+            reg = Signal(len(live), name=name)
+            self.m.d.sync += reg.eq(Cat(*live))
+            regs = iter(reg)
+        consts = iter(out)
+        return [next(consts) if is_const(b) else next(regs) for b in bits]
+
+    def register_columns(self, columns, name):
+        flat = self.register([b for col in columns for b in col], name)
+        out, i = [], 0
+        for col in columns:
+            out.append([b for b in flat[i:i + len(col)] if not is_const(b)])
+            i += len(col)
+        return out
 
 
 class MAC(_MacBase):
@@ -162,31 +183,36 @@ class MAC(_MacBase):
         add = ADDERS[cfg.adder]
         P, W, n = cfg.pipeline, cfg.acc_width, cfg.width
 
+        pipe = _Pipeline(m)
         if cfg.fused:
             columns, constant = pp(a, b, signed=cfg.signed, width=W)
+            if P == 2:
+                pipe.cut()
+                columns = pipe.register_columns(columns, "pipe_pp")
             if P >= 1:
-                # Keep the constants out of the registers: they join after the cut.
-                if P == 2:
-                    columns = _register_columns(m, columns, "pipe_pp")
+                # Reduce the product alone to two carry-save rows and register them;
+                # the constant joins after the cut, carried by the valid bit.
                 rows = reduce(net, columns)
-                rows = [_register(m, row, f"pipe_row{i}") for i, row in enumerate(rows)]
+                pipe.cut()
+                rows = [pipe.register(row, f"pipe_row{i}") for i, row in enumerate(rows)]
                 columns = [[bit for bit in col if not is_const(bit)] for col in zip(*rows)]
             for w in range(W):
                 columns[w].append(acc[w])
-            rows = reduce(net, add_constant(columns, constant))
+            rows = reduce(net, add_constant(columns, constant, one=pipe.valid))
         else:
             columns, constant = pp(a, b, signed=cfg.signed, width=2 * n)
             rows = reduce(net, add_constant(columns, constant))
             if P == 2:
-                rows = [_register(m, row, f"pipe_row{i}") for i, row in enumerate(rows)]
+                pipe.cut()
+                rows = [pipe.register(row, f"pipe_row{i}") for i, row in enumerate(rows)]
             product, _ = add(net, *rows)
             if P >= 1:
-                product = _register(m, product, "pipe_product")
+                pipe.cut()
+                product = pipe.register(product, "pipe_product")
             fill = product[-1] if cfg.signed else 0           # sign or zero extension
             rows = [acc, product + [fill] * (W - 2 * n)]
         total, _carry = add(net, *rows)
         m.d.sync += self.acc.eq(Cat(*total))
-        self.cells = dict(net._counts)
         return m
 
 

@@ -23,13 +23,17 @@ def _empty(width):
     return [[] for _ in range(width)]
 
 
-def add_constant(columns, value):
-    """Add the integer ``value`` (mod 2**len(columns)) as constant 1-bits."""
+def add_constant(columns, value, *, one=1):
+    """Add the integer ``value`` (mod 2**len(columns)) as constant bits.
+
+    ``one`` is the bit used for a 1: the constant ``1`` normally, or a signal that is
+    1 whenever the constant applies (a pipeline stage's valid bit, see :mod:`hdl.mac`).
+    """
     width = len(columns)
     value %= 1 << width
     for w in range(width):
         if (value >> w) & 1:
-            columns[w].append(1)
+            columns[w].append(one)
     return columns
 
 
@@ -229,3 +233,52 @@ def multiply(net, a, b, *, signed, width=None, multiplier="dadda", adder="ripple
     rows = REDUCERS[reducer](net, add_constant(columns, constant))
     total, _carry = ADDERS[adder](net, *rows)
     return total
+
+
+# -- Stand-alone multiplier components (for equivalence checks and area runs) ------------
+from amaranth.hdl import Module, Cat                                  # noqa: E402
+from amaranth.lib import wiring                                       # noqa: E402
+from amaranth.lib.wiring import In, Out                               # noqa: E402
+
+from .gates import Netlist                                            # noqa: E402
+
+__all__ += ["Multiplier", "BehavioralMultiplier"]
+
+
+class Multiplier(wiring.Component):
+    """Combinational gate-level multiplier: ``p = a * b`` (full ``2 * width``-bit
+    product; operands read as two's complement when ``signed``), built by
+    :func:`multiply` with the chosen ``multiplier`` and final ``adder``."""
+
+    def __init__(self, *, width=4, signed=True, multiplier="dadda", adder="ripple"):
+        if multiplier not in MULTIPLIERS:
+            raise ValueError(f"unknown multiplier {multiplier!r}; "
+                             f"allowed: {', '.join(MULTIPLIERS)}")
+        if adder not in ADDERS:
+            raise ValueError(f"unknown adder {adder!r}; allowed: {', '.join(ADDERS)}")
+        self.width, self.signed = width, signed
+        self.multiplier, self.adder = multiplier, adder
+        super().__init__({"a": In(width), "b": In(width), "p": Out(2 * width)})
+
+    def elaborate(self, platform):
+        m = Module()
+        bits = multiply(Netlist(m), list(self.a), list(self.b), signed=self.signed,
+                        multiplier=self.multiplier, adder=self.adder)
+        m.d.comb += self.p.eq(Cat(*bits))
+        return m
+
+
+class BehavioralMultiplier(wiring.Component):
+    """Reference multiplier written with ``*``; same ports as :class:`Multiplier`."""
+
+    def __init__(self, *, width=4, signed=True):
+        self.width, self.signed = width, signed
+        super().__init__({"a": In(width), "b": In(width), "p": Out(2 * width)})
+
+    def elaborate(self, platform):
+        m = Module()
+        a, b = self.a, self.b
+        if self.signed:
+            a, b = a.as_signed(), b.as_signed()
+        m.d.comb += self.p.eq(a * b)
+        return m
