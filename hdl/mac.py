@@ -32,7 +32,8 @@ from .gates import Netlist, is_const
 from .adders import ADDERS
 from .multipliers import MULTIPLIERS, PARTIAL_PRODUCTS, REDUCERS, add_constant
 
-__all__ = ["MacConfig", "ConfigError", "MAC", "BehavioralMAC", "OPERAND_WIDTH",
+__all__ = ["MacConfig", "ConfigError", "MAC", "BehavioralMAC", "multiply_add",
+           "behavioral_multiply_add", "OPERAND_WIDTH",
            "ACC_WIDTHS", "PIPELINES", "MULTIPLIER_CHOICES", "ADDER_CHOICES"]
 
 OPERAND_WIDTH = 4
@@ -167,51 +168,69 @@ class _Pipeline:
         return out
 
 
+def multiply_add(m, net, a, b, addend, cfg):
+    """``addend + a*b mod 2**len(addend)`` from gates, with ``cfg.pipeline`` register
+    stages on the product path only: the addend joins combinationally in the last stage,
+    so a self-accumulating MAC (addend = acc) and a partial-sum chain (addend = psum
+    from a neighbour) share this datapath. Returns the sum bits, LSB first."""
+    pp_gen, reducer_name = MULTIPLIERS[cfg.multiplier]
+    pp, reduce = PARTIAL_PRODUCTS[pp_gen], REDUCERS[reducer_name]
+    add = ADDERS[cfg.adder]
+    P, W, n = cfg.pipeline, len(addend), len(a)
+
+    pipe = _Pipeline(m)
+    if cfg.fused:
+        columns, constant = pp(a, b, signed=cfg.signed, width=W)
+        if P == 2:
+            pipe.cut()
+            columns = pipe.register_columns(columns, "pipe_pp")
+        if P >= 1:
+            # Reduce the product alone to two carry-save rows and register them;
+            # the constant joins after the cut, carried by the valid bit.
+            rows = reduce(net, columns)
+            pipe.cut()
+            rows = [pipe.register(row, f"pipe_row{i}") for i, row in enumerate(rows)]
+            columns = [[bit for bit in col if not is_const(bit)] for col in zip(*rows)]
+        for w in range(W):
+            columns[w].append(addend[w])
+        rows = reduce(net, add_constant(columns, constant, one=pipe.valid))
+    else:
+        columns, constant = pp(a, b, signed=cfg.signed, width=2 * n)
+        rows = reduce(net, add_constant(columns, constant))
+        if P == 2:
+            pipe.cut()
+            rows = [pipe.register(row, f"pipe_row{i}") for i, row in enumerate(rows)]
+        product, _ = add(net, *rows)
+        if P >= 1:
+            pipe.cut()
+            product = pipe.register(product, "pipe_product")
+        fill = product[-1] if cfg.signed else 0           # sign or zero extension
+        rows = [list(addend), product + [fill] * (W - 2 * n)]
+    total, _carry = add(net, *rows)
+    return total
+
+
+def behavioral_multiply_add(m, a, b, addend, cfg):
+    """The same function and latency as :func:`multiply_add`, written with ``*``/``+``."""
+    if cfg.signed:
+        a, b = a.as_signed(), b.as_signed()
+    product = a * b
+    for stage in range(cfg.pipeline):
+        reg = Signal(product.shape(), name=f"pipe_product{stage}")
+        m.d.sync += reg.eq(product)
+        product = reg
+    return addend + product
+
+
 class MAC(_MacBase):
     """Gate-level MAC: no ``*`` and no multi-bit ``+``; every sum bit comes from
     :mod:`hdl.gates`. Widths: a, b are ``config.width`` bits, acc is
     ``config.acc_width`` bits. Latency: ``config.pipeline`` cycles."""
 
     def elaborate(self, platform):
-        cfg = self.config
         m = Module()
-        net = Netlist(m)
-        a, b = list(self.a), list(self.b)
-        acc = list(self.acc)
-        pp_gen, reducer_name = MULTIPLIERS[cfg.multiplier]
-        pp, reduce = PARTIAL_PRODUCTS[pp_gen], REDUCERS[reducer_name]
-        add = ADDERS[cfg.adder]
-        P, W, n = cfg.pipeline, cfg.acc_width, cfg.width
-
-        pipe = _Pipeline(m)
-        if cfg.fused:
-            columns, constant = pp(a, b, signed=cfg.signed, width=W)
-            if P == 2:
-                pipe.cut()
-                columns = pipe.register_columns(columns, "pipe_pp")
-            if P >= 1:
-                # Reduce the product alone to two carry-save rows and register them;
-                # the constant joins after the cut, carried by the valid bit.
-                rows = reduce(net, columns)
-                pipe.cut()
-                rows = [pipe.register(row, f"pipe_row{i}") for i, row in enumerate(rows)]
-                columns = [[bit for bit in col if not is_const(bit)] for col in zip(*rows)]
-            for w in range(W):
-                columns[w].append(acc[w])
-            rows = reduce(net, add_constant(columns, constant, one=pipe.valid))
-        else:
-            columns, constant = pp(a, b, signed=cfg.signed, width=2 * n)
-            rows = reduce(net, add_constant(columns, constant))
-            if P == 2:
-                pipe.cut()
-                rows = [pipe.register(row, f"pipe_row{i}") for i, row in enumerate(rows)]
-            product, _ = add(net, *rows)
-            if P >= 1:
-                pipe.cut()
-                product = pipe.register(product, "pipe_product")
-            fill = product[-1] if cfg.signed else 0           # sign or zero extension
-            rows = [acc, product + [fill] * (W - 2 * n)]
-        total, _carry = add(net, *rows)
+        total = multiply_add(m, Netlist(m), list(self.a), list(self.b), list(self.acc),
+                             self.config)
         m.d.sync += self.acc.eq(Cat(*total))
         return m
 
@@ -221,15 +240,7 @@ class BehavioralMAC(_MacBase):
     Same ports, reset and latency as :class:`MAC` (the product is registered P times)."""
 
     def elaborate(self, platform):
-        cfg = self.config
         m = Module()
-        a, b = self.a, self.b
-        if cfg.signed:
-            a, b = a.as_signed(), b.as_signed()
-        product = a * b
-        for stage in range(cfg.pipeline):
-            reg = Signal(product.shape(), name=f"pipe_product{stage}")
-            m.d.sync += reg.eq(product)
-            product = reg
-        m.d.sync += self.acc.eq(self.acc + product)
+        m.d.sync += self.acc.eq(behavioral_multiply_add(m, self.a, self.b, self.acc,
+                                                        self.config))
         return m

