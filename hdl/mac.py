@@ -20,7 +20,10 @@ Datapath, and where the P pipeline cuts go::
               (P=1 cut there; P=2 also cuts after the partial products), then the rows,
               acc and the sign constants go through one more reducer and one CPA.
 
-The fused form needs one carry-propagate adder per cycle instead of two.
+The fused form needs one carry-propagate adder per cycle instead of two. Above the
+product's 2n columns the fused sum only ever changes ``acc`` by -1, 0 or +1 (the low
+part's carry minus the sign-extension constant), so those bits are built as an
+up/down counter chain (one XOR per bit) instead of a second adder.
 """
 from dataclasses import dataclass, replace
 
@@ -28,7 +31,7 @@ from amaranth.hdl import Module, Signal, Cat
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .gates import Netlist, is_const
+from .gates import Netlist, is_const, and_, or_, xor_, not_
 from .adders import ADDERS
 from .multipliers import MULTIPLIERS, PARTIAL_PRODUCTS, REDUCERS, add_constant
 
@@ -168,6 +171,57 @@ class _Pipeline:
         return out
 
 
+def _split_point(columns, constant, n, W):
+    """Where the fused sum can be split into a reduced low part and an up/down counter
+    on the addend's high bits: column L = 2n if nothing but constants lives at or above
+    it and the constant's high part is 0 or all ones; else None."""
+    L = 2 * n
+    if W - L < 2 or any(not is_const(bit) for col in columns[L:] for bit in col):
+        return None
+    if any(bit for col in columns[L:] for bit in col):
+        return None                                   # constant bits inside columns
+    K_hi = (constant >> L) % (1 << (W - L))
+    if K_hi not in (0, (1 << (W - L)) - 1):
+        return None
+    return L
+
+
+def _fused_split(net, columns, constant, addend, one, L, reduce, add):
+    """``addend + product`` as: low = addend[:L] + product columns + constant[:L],
+    reduced and added over L+2 columns, whose top two bits c = c0 + 2 c1 are the carry
+    into column L; then ``addend[L:] + c + K_hi`` where K_hi is 0 (delta = c in {0, 1})
+    or -1 (delta = c - 1 in {-1, 0, 1}): an up/down chain, one XOR per bit.
+
+    Why c <= 2: the partial products plus the low constant equal a*b (+ 2**L when
+    K_hi = -1) exactly, so low < 2**L + 2**(2n-2) + 2**L < 3 * 2**L (signed), and
+    low < 2**L + (2**n - 1)**2 < 2**(L+1) (unsigned). ``one`` is the valid bit that
+    carries the constant (1 without a pipeline); when it is 0 the product is 0, so
+    c = 0 and delta must be 0.
+    """
+    W = len(addend)
+    K_lo, K_hi = constant % (1 << L), (constant >> L) % (1 << (W - L))
+    low = [list(col) for col in columns[:L]] + [[], []]
+    for w in range(L):
+        low[w].append(addend[w])
+    rows = reduce(net, add_constant(low, K_lo, one=one))
+    total, _ = add(net, *rows)
+    c0, c1 = total[L], total[L + 1]
+    if K_hi:                                          # delta = c - one
+        up = c1
+        t = and_(one, or_(c1, not_(c0)))
+    else:                                             # delta = c (c1 is always 0)
+        up = 1
+        t = c0
+    out = list(total[:L])
+    for i in range(L, W):
+        x = addend[i]
+        t = net.wire(t, f"hi{i}_t") if not is_const(t) else t
+        out.append(net.wire(xor_(x, t), f"hi{i}_s") if not is_const(t) else xor_(x, t))
+        if i + 1 < W:
+            t = and_(t, not_(xor_(x, up)))
+    return out
+
+
 def multiply_add(m, net, a, b, addend, cfg):
     """``addend + a*b mod 2**len(addend)`` from gates, with ``cfg.pipeline`` register
     stages on the product path only: the addend joins combinationally in the last stage,
@@ -191,6 +245,10 @@ def multiply_add(m, net, a, b, addend, cfg):
             pipe.cut()
             rows = [pipe.register(row, f"pipe_row{i}") for i, row in enumerate(rows)]
             columns = [[bit for bit in col if not is_const(bit)] for col in zip(*rows)]
+        split = _split_point(columns, constant, n, W)
+        if split is not None:
+            return _fused_split(net, columns, constant, addend, pipe.valid, split,
+                                reduce, add)
         for w in range(W):
             columns[w].append(addend[w])
         rows = reduce(net, add_constant(columns, constant, one=pipe.valid))

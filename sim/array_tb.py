@@ -1,0 +1,150 @@
+"""cocotb bench for ``systolic_array``: plays GEMM schedules made by :mod:`sim.gemm`.
+
+The environment variable ``SYSTOLIC_ARRAY_JOBS`` names a JSON file::
+
+    {"acc_width": W, "out_lanes": L,
+     "jobs": [{"input": "<job>_in.npz", "output": "<job>_out.npz", "length": T}, ...]}
+
+Each input ``.npz`` holds, per input port of the DUT, a ``uint8 [T, bytes]`` array: the
+port's value in each cycle as little-endian bytes. For every job the bench holds ``rst``
+for two cycles (all inputs 0), then plays cycles 0..T-1 on a 10 ns clock: the bench acts
+2 ns before each rising edge (8 ns after the previous one): it reads the outputs the
+previous edge produced, then writes the inputs the next edge samples. It writes ``cycles`` (int64: cycle t whose edge
+produced the row), ``valid`` (uint8 [n, L]) and ``values`` (uint64 [n, L]: W-bit lanes
+of ``c_out``) for every cycle with some ``c_valid`` bit set, plus ``seconds`` (wall
+time of the T cycles) and ``cpu_seconds`` (CPU time of the simulator process in them).
+
+Speed (this loop runs once per simulated cycle, so every call in it counts):
+
+* the clock is cocotb's C++ (GPI) clock: no Python runs on clock edges;
+* one ``await`` per cycle, on one pre-built :class:`~cocotb.triggers.Timer`;
+* each input port is written as ONE packed integer (or bit string, above 32 bits)
+  straight through the simulator handle with an immediate (no-delay) write, and only in
+  cycles where its value changes; the per-cycle (setter, value) lists are built before
+  the timed loop;
+* ``c_valid`` is read every cycle (so unexpected results are still caught) as one bit
+  string, and ``c_out`` only in cycles where some ``c_valid`` bit is set; lanes are
+  split after the loop.
+
+Immediate writes are safe here because nothing else happens in the timestep where the
+bench writes (mid low phase of the clock).
+"""
+import json
+import os
+import time
+from functools import partial
+
+import numpy as np
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import Timer
+
+JOBS_ENV = "SYSTOLIC_ARRAY_JOBS"
+PERIOD_NS = 10
+_NO_DELAY = 3                # cocotb.handle._GPISetAction.NO_DELAY (immediate write)
+
+
+def _save(path, **arrays):
+    tmp = f"{path}.tmp.npz"
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def _setter(handle):
+    """``(set(value), to_sim(int))`` writing ``handle`` immediately, bypassing cocotb's
+    write scheduling (one simulator call per write)."""
+    raw = handle._handle
+    width = len(handle)
+    if width <= 32:
+        return partial(raw.set_signal_val_int, _NO_DELAY), int
+    fmt = f"0{width}b"
+    return partial(raw.set_signal_val_binstr, _NO_DELAY), lambda v: format(v, fmt)
+
+
+def _changes(data, names, setters, T):
+    """Per cycle, the list of ``(setter, value)`` writes (ports whose value changes)."""
+    per_cycle = [[] for _ in range(T)]
+    for name, (setter, conv) in zip(names, setters):
+        rows = data[name]
+        words = [int.from_bytes(row.tobytes(), "little") for row in rows]
+        prev = 0                                   # reset leaves every input at 0
+        for t, w in enumerate(words[:T]):
+            if w != prev:
+                per_cycle[t].append((setter, conv(w)))
+                prev = w
+    return per_cycle
+
+
+def _lanes(words, width, lanes):
+    """Split packed ``lanes`` x ``width``-bit integers into a uint64 [n, lanes] array."""
+    out = np.zeros((len(words), lanes), np.uint64)
+    if not words:
+        return out
+    if width in (8, 16, 32, 64):
+        nbytes = width * lanes // 8
+        buf = b"".join(w.to_bytes(nbytes, "little") for w in words)
+        dtype = {8: np.uint8, 16: np.uint16, 32: np.uint32, 64: np.uint64}[width]
+        return np.frombuffer(buf, dtype=np.dtype(dtype).newbyteorder("<")).reshape(
+            len(words), lanes).astype(np.uint64)
+    mask = (1 << width) - 1
+    for n, w in enumerate(words):
+        out[n] = [(w >> (width * i)) & mask for i in range(lanes)]
+    return out
+
+
+@cocotb.test()
+async def run_jobs(dut):
+    spec_path = os.environ.get(JOBS_ENV)
+    if not spec_path:
+        raise RuntimeError(f"{JOBS_ENV} is not set; run this bench through sim.gemm")
+    with open(spec_path) as f:
+        spec = json.load(f)
+    W = int(spec["acc_width"])
+    L = int(spec["out_lanes"])
+    read_valid = dut.c_valid._handle.get_signal_val_binstr
+    read_out = dut.c_out._handle.get_signal_val_binstr
+    rst_set, _ = _setter(dut.rst)
+    step = Timer(PERIOD_NS, unit="ns")
+
+    # The clock starts low at time s and rises at s + 5 + 10k; the bench acts at
+    # s + 3 + 10k (low phase), away from both clock edges.
+    dut.clk.value = 0
+    await Timer(1, unit="ns")
+    Clock(dut.clk, PERIOD_NS, unit="ns", impl="gpi").start(start_high=False)
+    await Timer(PERIOD_NS // 2 - 2, unit="ns")
+
+    for job in spec["jobs"]:
+        T = int(job["length"])
+        with np.load(job["input"]) as data:
+            names = sorted(data.files)
+            handles = [getattr(dut, name) for name in names]
+            setters = [_setter(h) for h in handles]
+            per_cycle = _changes(data, names, setters, T)
+        for setter, conv in setters:
+            setter(conv(0))
+        rst_set(1)
+        await step
+        await step
+        rst_set(0)
+        cycles, words, vwords = [], [], []
+        t0, c0 = time.perf_counter(), time.process_time()
+        for t in range(T):
+            for setter, value in per_cycle[t]:
+                setter(value)
+            await step
+            v = read_valid()
+            if "1" in v:
+                cycles.append(t)
+                vwords.append(v)
+                words.append(read_out())
+        seconds = time.perf_counter() - t0
+        cpu_seconds = time.process_time() - c0
+        valid = np.array([[int(b) for b in reversed(v)] for v in vwords],
+                         dtype=np.uint8).reshape(len(cycles), L)
+        values = _lanes([int(w, 2) for w in words], W, L)
+        _save(job["output"], cycles=np.array(cycles, dtype=np.int64), valid=valid,
+              values=values, seconds=np.array(seconds),
+              cpu_seconds=np.array(cpu_seconds))
+        dut._log.info("job: %d cycles in %.2fs (%.0f cycles/s)", T, seconds,
+                      T / seconds if seconds else 0.0)

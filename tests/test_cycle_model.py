@@ -1,0 +1,127 @@
+"""The exact cycle model: properties, SCALE-Sim agreement, and the driver's schedules."""
+import itertools
+import random
+from math import ceil
+
+import numpy as np
+import pytest
+
+from hdl.mac import MacConfig
+from sim.cycle_model import (max_safe_k, model_cycles, scalesim_cycles, utilization,
+                             fold_counts, PRODUCT_RANGE)
+from sim.gemm import ArrayConfig, build_schedule
+
+SHAPES = [(1, 1, 1), (13, 29, 7), (4, 6, 4), (100, 3, 1), (1, 100, 100), (17, 8, 12),
+          (64, 64, 64), (5, 256, 3)]
+ARRAYS = [(1, 1), (4, 6), (3, 5), (8, 8), (16, 16), (7, 2)]
+
+
+@pytest.mark.parametrize("signed", [True, False])
+@pytest.mark.parametrize("W", [8, 9, 10, 12, 16, 24, 32, 64])
+def test_max_safe_k_is_tight(signed, W):
+    lo, hi = PRODUCT_RANGE[signed]
+    k = max_safe_k(signed, W)
+    rng = (-(1 << (W - 1)), (1 << (W - 1)) - 1) if signed else (0, (1 << W) - 1)
+    assert rng[0] <= k * lo and k * hi <= rng[1]
+    assert (k + 1) * lo < rng[0] or (k + 1) * hi > rng[1]
+
+
+def test_max_safe_k_examples():
+    assert max_safe_k(True, 8) == 1
+    assert max_safe_k(False, 8) == 1
+    assert max_safe_k(True, 10) == 7
+    assert max_safe_k(False, 10) == 4
+    assert max_safe_k(True, 16) == 511
+
+
+@pytest.mark.parametrize("R,C", ARRAYS)
+@pytest.mark.parametrize("M,K,N", SHAPES)
+def test_ws_sequential_matches_scalesim(M, K, N, R, C):
+    """Sequential WS, P = 0, no K split below R: SCALE-Sim + 1 (its -1 convention)."""
+    assert model_cycles(M, K, N, R, C, "ws") == scalesim_cycles(M, K, N, R, C, "ws") + 1
+
+
+@pytest.mark.parametrize("R,C", ARRAYS)
+@pytest.mark.parametrize("M,K,N", SHAPES)
+def test_os_sequential_vs_scalesim(M, K, N, R, C):
+    """Sequential OS, P = 0: SCALE-Sim + 1 + (C-1) per tile (the leftward drain)."""
+    F = ceil(M / R) * ceil(N / C)
+    assert model_cycles(M, K, N, R, C, "os") == \
+        scalesim_cycles(M, K, N, R, C, "os") + 1 + F * (C - 1)
+
+
+@pytest.mark.parametrize("dataflow", ["ws", "os"])
+@pytest.mark.parametrize("R,C", ARRAYS)
+@pytest.mark.parametrize("M,K,N", SHAPES)
+def test_overlap_never_slower_and_pipeline_cost(M, K, N, R, C, dataflow):
+    seq = model_cycles(M, K, N, R, C, dataflow)
+    ov = model_cycles(M, K, N, R, C, dataflow, fold_overlap=True)
+    assert ov <= seq
+    F = fold_counts(M, K, N, R, C, dataflow).folds
+    if F == 1:
+        assert ov == seq
+    for P in (1, 2):
+        assert model_cycles(M, K, N, R, C, dataflow, pipeline=P) == seq + F * P
+        assert model_cycles(M, K, N, R, C, dataflow, pipeline=P, fold_overlap=True) == ov + P
+    for cycles in (seq, ov):
+        assert 0 < utilization(M, K, N, R, C, cycles) <= 1
+
+
+@pytest.mark.parametrize("dataflow", ["ws", "os"])
+def test_monotonic_in_problem_size(dataflow):
+    R, C = 4, 6
+    for ov in (False, True):
+        for M, K, N in itertools.product((1, 3, 4, 5, 9), repeat=3):
+            base = model_cycles(M, K, N, R, C, dataflow, fold_overlap=ov)
+            for dM, dK, dN in ((1, 0, 0), (0, 1, 0), (0, 0, 1)):
+                assert model_cycles(M + dM, K + dK, N + dN, R, C, dataflow,
+                                    fold_overlap=ov) >= base
+
+
+def test_overlap_reaches_full_utilization():
+    """Many folds and a long stream: double buffering hides loads / drains."""
+    R, C = 4, 6
+    M, K, N = 2000, 4 * R, 3 * C
+    cyc = model_cycles(M, K, N, R, C, "ws", fold_overlap=True)
+    assert utilization(M, K, N, R, C, cyc) > 0.99
+    M, K, N = 8 * R, 1001, 4 * C
+    cyc = model_cycles(M, K, N, R, C, "os", fold_overlap=True)
+    assert utilization(M, K, N, R, C, cyc) > 0.97
+
+
+def test_k_split_counts():
+    fc = fold_counts(5, 29, 7, 4, 6, "ws", k_chunk=1)
+    assert fc.k_passes == 29 and fc.folds == 29 * 2
+    fc = fold_counts(5, 29, 7, 4, 6, "os", k_chunk=7)
+    assert fc.k_per_pass == (7, 7, 7, 7, 1) and fc.folds == 5 * 2 * 2
+    assert model_cycles(5, 29, 7, 4, 6, "ws", k_chunk=100) == model_cycles(5, 29, 7, 4, 6, "ws")
+
+
+@pytest.mark.parametrize("dataflow", ["ws", "os"])
+def test_schedules_agree_with_model(dataflow):
+    """The driver's schedule (independent code) ends exactly where the model says."""
+    rng = random.Random(7)
+    for _ in range(60):
+        R, C = rng.randint(1, 9), rng.randint(1, 9)
+        M, K, N = rng.randint(1, 20), rng.randint(1, 40), rng.randint(1, 20)
+        mac = MacConfig(pipeline=rng.randint(0, 2), acc_width=rng.choice((8, 10, 16)),
+                        signed=rng.random() < 0.5)
+        for ov in (False, True):
+            cfg = ArrayConfig(R, C, dataflow, mac, fold_overlap=ov)
+            A = np.zeros((M, K), np.int64)
+            B = np.zeros((K, N), np.int64)
+            s = build_schedule(A, B, cfg)
+            want = model_cycles(M, K, N, R, C, dataflow, pipeline=mac.pipeline,
+                                fold_overlap=ov, k_chunk=cfg.k_chunk)
+            assert s.last_cycle == want
+            assert int(s.t.max()) + 1 == want
+            # every expected (cycle, lane) is distinct: no two results collide
+            assert len(set(zip(s.t.tolist(), s.lane.tolist()))) == len(s.t)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, "4"])
+def test_model_rejects_bad_dims(bad):
+    with pytest.raises(ValueError):
+        model_cycles(bad, 1, 1, 1, 1, "ws")
+    with pytest.raises(ValueError):
+        model_cycles(1, 1, 1, 1, 1, "xs")
