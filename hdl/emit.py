@@ -5,7 +5,7 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
-__all__ = ["to_verilog", "write_atomic"]
+__all__ = ["to_verilog", "write_atomic", "write_atomic_bytes"]
 
 
 def to_verilog(component, *, name):
@@ -21,11 +21,16 @@ def to_verilog(component, *, name):
 def write_atomic(path, text):
     """Write ``text`` to ``path`` via a temporary file and a rename: readers never see
     a half-written file, and a failure leaves no file behind."""
+    write_atomic_bytes(path, text.encode())
+
+
+def write_atomic_bytes(path, data):
+    """:func:`write_atomic` for bytes."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)

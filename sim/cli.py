@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from hdl.emit import to_verilog, write_atomic
+from hdl.emit import to_verilog, write_atomic, write_atomic_bytes
 from hdl.mac import (MacConfig, ConfigError, MULTIPLIER_CHOICES, ADDER_CHOICES,
                      ACC_WIDTHS, PIPELINES)
 
@@ -94,10 +94,32 @@ def check_writable(path, option):
 
 # ---------------------------------------------------------------- verilog
 
+def array_config(args):
+    from sim.gemm import ArrayConfig
+    return ArrayConfig(rows=args.rows, cols=args.cols, dataflow=args.dataflow,
+                       mac=mac_config(args), fold_overlap=args.fold_overlap)
+
+
+def add_array_options(p, *, rows=16, cols=16):
+    g = p.add_argument_group("array options (design 'array')")
+    g.add_argument("--rows", type=_int_in(1, 256, "rows"), default=rows, metavar="R",
+                   help=f"PE rows, 1..256 (default {rows})")
+    g.add_argument("--cols", type=_int_in(1, 256, "cols"), default=cols, metavar="C",
+                   help=f"PE columns, 1..256 (default {cols})")
+    g.add_argument("--dataflow", choices=["os", "ws"], default="os",
+                   help="output- or weight-stationary (default os)")
+    g.add_argument("--fold-overlap", action="store_true",
+                   help="overlap consecutive folds (double-buffered outputs/weights)")
+
+
 def cmd_verilog(args):
     if args.output != "-":
         check_writable(args.output, "-o")
-    text = to_verilog(mac_config(args).build(), name="mac")
+    if args.design == "array":
+        from sim.gemm import array_verilog
+        text = array_verilog(array_config(args))
+    else:
+        text = to_verilog(mac_config(args).build(), name="mac")
     if args.output == "-":
         sys.stdout.write(text)
     else:
@@ -192,6 +214,93 @@ def cmd_sim(args):
     return 1 if simulate_mac(cfg, sims) else 0
 
 
+# ---------------------------------------------------------------- gemm
+
+def _load_matrix(path, option):
+    import numpy as np
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else "not a .npy file"
+        raise UsageError(f"{option}: cannot read {path}: {reason}")
+    if not isinstance(arr, np.ndarray) or arr.ndim != 2:
+        raise UsageError(f"{option}: {path} must hold a 2-D matrix, got "
+                         f"{getattr(arr, 'ndim', '?')} dimension(s)")
+    return arr
+
+
+def gemm_operands(args):
+    import numpy as np
+    if args.random:
+        M, K, N = args.random
+        rng = np.random.default_rng(args.seed)
+        lo, hi = (-8, 8) if args.signed else (0, 16)
+        return rng.integers(lo, hi, (M, K)), rng.integers(lo, hi, (K, N))
+    if not args.b:
+        raise UsageError("--b: missing; --a needs --b B.npy (or use --random M K N)")
+    return _load_matrix(args.a, "--a"), _load_matrix(args.b, "--b")
+
+
+def first_mismatch(got, want):
+    import numpy as np
+    diff = np.argwhere(got != want)
+    return tuple(int(x) for x in diff[0]) if len(diff) else None
+
+
+def cmd_gemm(args):
+    import numpy as np
+    from sim.gemm import run_gemm, check_operands
+    for option in ("out", "report"):
+        if getattr(args, option):
+            check_writable(getattr(args, option), f"--{option}")
+    if args.b and not args.a:
+        raise UsageError("--a: missing; --b needs --a A.npy")
+    config = array_config(args)
+    A, B = gemm_operands(args)
+    try:
+        A, B = check_operands(A, B, config.mac.signed)
+    except ValueError as e:
+        raise UsageError(f"{'--random' if args.random else '--a/--b'}: {e}")
+    sim = args.sim or _simulators(None)[0]
+    _simulators([sim])
+    M, K = A.shape
+    N = B.shape[1]
+    print(f"GEMM {M}x{K}x{N} on a {config.rows}x{config.cols} {config.dataflow.upper()} "
+          f"array ({config.mac.slug}) with {sim}; the first run of a design builds it",
+          file=sys.stderr)
+    start = time.monotonic()
+    result = run_gemm(A, B, config, simulator=sim)
+    want = A.astype(np.int64) @ B.astype(np.int64)
+    if args.out:
+        import io
+        buf = io.BytesIO()
+        np.save(buf, result.C.astype(np.int64))
+        write_atomic_bytes(args.out, buf.getvalue())
+    report = {
+        "M": M, "K": K, "N": N, "rows": config.rows, "cols": config.cols,
+        "dataflow": config.dataflow, "fold_overlap": config.fold_overlap,
+        "simulator": sim, "mac": config.mac.slug,
+        "cycles": result.cycles, "model_cycles": result.model_cycles,
+        "scalesim_cycles": result.scalesim_cycles, "macs": result.macs,
+        "utilization": round(result.utilization, 6), "sim_seconds": round(result.sim_seconds, 3),
+        "wall_seconds": round(time.monotonic() - start, 1), "k_passes": result.k_passes,
+        "partial_sums": result.note, "matches_numpy": bool(np.array_equal(result.C, want)),
+    }
+    if args.report:
+        from sim.report import write_json
+        write_json(args.report, report)
+    print(f"cycles {result.cycles} (model {result.model_cycles}, SCALE-Sim "
+          f"{result.scalesim_cycles}), utilization {result.utilization:.1%}, "
+          f"{result.macs} MACs, simulated in {result.sim_seconds:.1f} s")
+    bad = first_mismatch(result.C, want)
+    if bad:
+        i, j = bad
+        print(f"MISMATCH at C[{i},{j}]: RTL {result.C[i, j]}, numpy {want[i, j]}")
+        return 1
+    print(f"C matches numpy A @ B ({M}x{N})")
+    return 0
+
+
 # ---------------------------------------------------------------- demo, bench
 
 def cmd_demo(args):
@@ -231,8 +340,9 @@ def build_parser():
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     v = sub.add_parser("verilog", help="write deterministic Verilog")
-    v.add_argument("design", choices=["mac"])
+    v.add_argument("design", choices=["mac", "array"])
     add_mac_options(v)
+    add_array_options(v)
     v.add_argument("-o", "--output", default="-", metavar="FILE.v",
                    help="output file (default: stdout)")
     v.set_defaults(func=cmd_verilog)
@@ -252,6 +362,21 @@ def build_parser():
     r.add_argument("--sim", action="append", metavar="SIM",
                    help="verilator or icarus (repeatable; default: all present)")
     r.set_defaults(func=cmd_sim)
+
+    g = sub.add_parser("gemm", help="run a GEMM on the RTL array, check it against numpy")
+    src = g.add_mutually_exclusive_group(required=True)
+    src.add_argument("--a", metavar="A.npy", help="A (M x K), int values in the int4 range")
+    src.add_argument("--random", nargs=3, type=_int_in(1, 1 << 16, "random"),
+                     metavar=("M", "K", "N"), help="random A (M x K) and B (K x N)")
+    g.add_argument("--b", metavar="B.npy", help="B (K x N); with --a")
+    g.add_argument("--seed", type=int, default=0, help="seed for --random (default 0)")
+    g.add_argument("--out", metavar="C.npy", help="write the RTL's C as int64 .npy")
+    g.add_argument("--report", metavar="R.json", help="write cycles, utilization, ... as JSON")
+    g.add_argument("--sim", choices=["verilator", "icarus"], default=None,
+                   help="simulator (default: verilator when present, else icarus)")
+    add_mac_options(g)
+    add_array_options(g)
+    g.set_defaults(func=cmd_gemm)
 
     d = sub.add_parser("demo", help="the end-to-end tour (what `make demo` runs)")
     d.set_defaults(func=cmd_demo)

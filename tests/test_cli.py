@@ -1,4 +1,5 @@
 """The `systolic` command line: outputs, and bad input (one line, exit 2, no file)."""
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -78,3 +79,73 @@ def test_missing_simulator(tmp_path):
 def test_synth_json_unwritable(tmp_path):
     r = systolic("synth", "mac", "--json", str(tmp_path / "nope" / "x.json"))
     assert r.returncode == 2 and "--json" in r.stderr
+
+
+# ---------------------------------------------------------------- array and gemm
+
+def test_verilog_array_hierarchical(tmp_path):
+    out = tmp_path / "array.v"
+    r = systolic("verilog", "array", "--rows", "3", "--cols", "5", "--dataflow", "ws",
+                 "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    text = out.read_text()
+    assert text.count("module pe(") == 1 and text.count("module systolic_array (") == 1
+
+
+def _npy(path, array):
+    import numpy as np
+    np.save(path, np.asarray(array))
+    return str(path)
+
+
+@pytest.mark.parametrize("make_args, option", [
+    (lambda d: ["--random", "2", "2", "2", "--rows", "0"], "--rows"),
+    (lambda d: ["--random", "2", "2", "2", "--cols", "257"], "--cols"),
+    (lambda d: ["--random", "2", "2", "2", "--dataflow", "rs"], "--dataflow"),
+    (lambda d: ["--random", "2", "2", "2", "--sim", "vcs"], "--sim"),
+    (lambda d: ["--a", _npy(d / "a.npy", [[1, 2]]), "--b", _npy(d / "b.npy", [[1, 2]])],
+     "K mismatch"),
+    (lambda d: ["--a", _npy(d / "a.npy", [[1.5]]), "--b", _npy(d / "b.npy", [[1]])],
+     "non-integer"),
+    (lambda d: ["--a", _npy(d / "a.npy", [[8]]), "--b", _npy(d / "b.npy", [[1]])],
+     "out of range"),
+    (lambda d: ["--unsigned", "--a", _npy(d / "a.npy", [[-1]]), "--b",
+                _npy(d / "b.npy", [[1]])], "out of range"),
+    (lambda d: ["--a", _npy(d / "a.npy", [1, 2]), "--b", _npy(d / "b.npy", [[1]])],
+     "2-D"),
+    (lambda d: ["--a", str(d / "missing.npy"), "--b", _npy(d / "b.npy", [[1]])],
+     "--a"),
+    (lambda d: ["--a", str(d), "--b", _npy(d / "b.npy", [[1]])], "--a"),
+])
+def test_gemm_bad_input(tmp_path, make_args, option):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    out = tmp_path / "c.npy"
+    report = tmp_path / "r.json"
+    r = systolic("gemm", *make_args(inputs), "--out", str(out), "--report", str(report))
+    assert r.returncode == 2, r.stdout + r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and option in lines[0], r.stderr
+    assert not out.exists() and not report.exists()
+
+
+def test_gemm_icarus_end_to_end(tmp_path):
+    import json
+    import numpy as np
+    if shutil.which("iverilog") is None:
+        pytest.skip("iverilog not installed (apt-get install iverilog)")
+    rng = np.random.default_rng(3)
+    A, B = rng.integers(-8, 8, (5, 7)), rng.integers(-8, 8, (7, 3))
+    A[0, :] = -8
+    B[:, 0] = -8
+    out, report = tmp_path / "c.npy", tmp_path / "r.json"
+    r = systolic("gemm", "--a", _npy(tmp_path / "a.npy", A), "--b",
+                 _npy(tmp_path / "b.npy", B), "--rows", "2", "--cols", "3",
+                 "--dataflow", "os", "--sim", "icarus", "--out", str(out),
+                 "--report", str(report))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert np.array_equal(np.load(out), A @ B) and np.load(out).dtype == np.int64
+    data = json.loads(report.read_text())
+    assert data["cycles"] == data["model_cycles"]
+    for key in ("scalesim_cycles", "macs", "utilization", "sim_seconds"):
+        assert key in data
