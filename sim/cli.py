@@ -178,12 +178,12 @@ def cmd_synth(args):
 
 # ---------------------------------------------------------------- sim
 
-def simulate_mac(cfg, simulators):
+def run_mac_benches(cfg, simulators):
     """Run the cocotb MAC bench on each simulator; print one line per run."""
-    from sim.mac_bench import run_mac_bench
+    from sim.mac_sim import simulate_mac
     failures = 0
     for sim in simulators:
-        outcome = run_mac_bench(cfg, sim)
+        outcome = simulate_mac(cfg, sim)
         status = "PASS" if outcome.failed == 0 and outcome.passed > 0 else "FAIL"
         print(f"  {sim:9s} {status}: {outcome.passed} passed, {outcome.failed} failed "
               f"({outcome.seconds:.1f} s)")
@@ -211,7 +211,7 @@ def cmd_sim(args):
     cfg = mac_config(args)
     sims = _simulators(args.sim)
     print(f"cocotb MAC bench for {cfg.slug}: 256 pairs, resets, wrap-around run")
-    return 1 if simulate_mac(cfg, sims) else 0
+    return 1 if run_mac_benches(cfg, sims) else 0
 
 
 # ---------------------------------------------------------------- gemm
@@ -313,7 +313,7 @@ def cmd_demo(args):
     write_atomic(path, to_verilog(cfg.build(), name="mac"))
     print(f"[1/3] Verilog of the default MAC ({cfg.slug}) -> {path.relative_to(ROOT)}")
     print(f"[2/3] cocotb bench against the Python model")
-    failures = simulate_mac(cfg, _simulators(None))
+    failures = run_mac_benches(cfg, _simulators(None))
     print("[3/3] area: our gate-level MACs against Yosys's behavioural flows "
           "(signed, W=16, P=0)")
     configs = [c for c in all_mac_configs() if c.behavioral or c.fused or

