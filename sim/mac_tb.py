@@ -9,8 +9,9 @@ drives the clock itself (period 10 ns): inputs change with the falling edge, out
 are read half a period after the rising edge.
 
 A mismatch is reported once per variant (after its first mismatch its model and the
-hardware have diverged), naming variant, cycle, inputs, expected and got; the test
-fails at its end with up to :data:`MAX_REPORTED` such lines.
+hardware have diverged), naming variant, cycle (the n-th rising edge of that test,
+its initial reset included), inputs, expected and got; the test fails at its end with
+up to :data:`MAX_REPORTED` such lines.
 """
 import os
 import random

@@ -18,12 +18,13 @@ import pytest
 from hdl.mac import ADDER_CHOICES, MULTIPLIER_CHOICES, PIPELINES, MacConfig
 from sim import runner
 from sim.mac_suite import load_manifest, manifest_env, write_mac, write_mac_suite
+from sim.mac_sim import run_mac_design
 from sim.models import MacModel
 from sim.runner import (REPO_ROOT, SIMULATORS, SimulatorUnavailable, available_simulators,
                         check_simulator, run_cocotb)
 
 BUILD_ROOT = REPO_ROOT / "build" / "sim"
-TEST_MODULE = "sim.mac_tb"
+from sim.mac_sim import TEST_MODULE
 CASES = ("test_all_pairs", "test_extremes_wrap", "test_reset_clears_pipeline")
 
 
@@ -74,11 +75,7 @@ def standalone():
 
 
 def run(design, simulator, *, spill=None, **kwargs):
-    sources, toplevel, manifest = design
-    env = manifest_env(manifest, spill_dir=spill)
-    return run_cocotb(sources=sources, toplevel=toplevel, test_module=TEST_MODULE,
-                      simulator=simulator, build_dir=BUILD_ROOT / f"{toplevel}_{simulator}",
-                      extra_env=env, **kwargs)
+    return run_mac_design(design, simulator, build_root=BUILD_ROOT, spill=spill, **kwargs)
 
 
 # (design fixture, simulator). Order matters under pytest-xdist: its first batches hand
