@@ -6,7 +6,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
 JOBS    ?= auto
 
-.PHONY: demo test bench clean distclean venv
+.PHONY: demo test bench report clean distclean venv
 
 venv: $(STAMP)
 
@@ -24,6 +24,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/systolic bench
+
+report: $(STAMP)
+	$(VENV)/bin/systolic report -o build/report
 
 clean:
 	rm -rf build
