@@ -17,7 +17,7 @@ from sim.area import (all_mac_configs, area_rows, best_behavioral, AREA_HEADERS,
 from sim.report import markdown_table, write_json
 
 TARGET_RATIO = 0.90
-BENCHES = ("mac",)
+BENCHES = ("mac", "array")
 
 
 def _mac_target(results):
@@ -113,4 +113,9 @@ def run_bench(outdir, *, only=None):
                 target = bench_mac(outdir, lambda _r: bar.update())
             print(f"mac: best {target['best']['design']} = {target['best']['ratio']:.3f}x "
                   f"of {target['reference']['flow']} -> {outdir}/mac.md")
+        elif name == "array":
+            from sim.array_bench import run_array_bench
+            run_array_bench(outdir, progress=True,
+                            command="make bench  (systolic bench --only array)")
+            print(f"array: -> {outdir}/array.md")
     return 0

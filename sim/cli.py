@@ -496,7 +496,7 @@ def build_parser():
     d.set_defaults(func=cmd_demo)
 
     b = sub.add_parser("bench", help="area benchmarks into build/bench (JSON + Markdown)")
-    b.add_argument("--only", choices=["mac"], action="append",
+    b.add_argument("--only", choices=["mac", "array"], action="append",
                    help="run only these benchmarks")
     b.set_defaults(func=cmd_bench)
     return p

@@ -1,0 +1,786 @@
+"""Independent GEMMs on the sub-arrays of a splittable WS array (:mod:`hdl.split`).
+
+Model. A sub-array of Rs x Cs PEs behaves exactly like an unsplit ``systolic_array`` of
+that size (the boundary logic is combinational; every sub-array has its own edge
+ports), so one GEMM on it takes :func:`sim.cycle_model.model_cycles` ``(M, K, N, Rs,
+Cs, "ws", P, k_chunk)`` cycles and is driven by the very schedule
+:func:`sim.gemm.build_schedule` makes for an Rs x Cs array, moved onto the sub-array's
+lanes of the edge ports and shifted by the job's start cycle.
+
+A *program* is a list of phases ``(mode, work)``. ``mode`` is a split mode (see
+:meth:`SplitConfig.mode`); ``work[s]`` is what sub-array ``s`` (row-major order of the
+tile grid) does: nothing (``None``), one job, or a list of jobs run back to back. A job
+is ``(A, B)`` or :class:`SplitJob` (``A, B, delay``). Timing (cycle 0 = first cycle
+after reset):
+
+* a phase starts when the previous one has drained: ``start = end of previous phase +
+  gap`` (0 for the first), ``gap`` = :func:`switch_gap` = 1 if the new mode removes a
+  cut the previous one had (the previous phase's last result -- and with P = 0 its last
+  activation -- still sits in the register at that boundary in its end cycle), else 0;
+  the split ports take the phase's value in the start cycle. No reset.
+* on sub-array s, job j starts at ``free + delay_j`` where ``free`` is the phase start
+  or the end of job j-1 there (the cycle its last result comes out, when the next job's
+  first weight may enter -- as between the folds of one GEMM); it ends at
+  ``start + model_cycles(...)``.
+* the phase ends with its last job: ``max`` over sub-arrays; the program's cycles are
+  the end of its last phase.
+
+:func:`run_program` plays programs on the RTL (cocotb, :mod:`sim.split_tb`), checks
+every result against ``A.astype(int64) @ B`` done by the caller, checks that every
+sub-array's results came out in exactly the cycles the schedule predicts (no more, no
+fewer, none on lanes a sub-array owns outside its jobs), and measures each job's cycles
+(last result + 1 - start): RTL == model is asserted by the tests.
+
+:func:`plan_jobs` chooses split modes and an assignment of a list of GEMM shapes
+minimizing the model's total cycles; :func:`compare_plans` sets it against always-whole
+and always-finest. :func:`split_area_overhead` measures the area of the split logic.
+"""
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hdl.emit import write_atomic
+from hdl.mac import MacConfig, ConfigError
+from hdl.split import (split_verilog, split_ports, tile_grid, SPLIT_TOPLEVEL, FEATURES,
+                       STYLES)
+from sim.cycle_model import model_cycles, max_safe_k
+from sim.gemm import ArrayConfig, build_schedule, check_operands, _pack
+from sim.runner import REPO_ROOT, run_cocotb, SimulationError
+
+__all__ = ["SplitConfig", "SplitMode", "SubArray", "SplitJob", "JobResult", "ProgramResult",
+           "MODE_NAMES", "job_cycles", "switch_gap", "program_timeline", "program_cycles",
+           "run_program", "run_programs", "run_split", "plan_jobs", "Plan", "compare_plans",
+           "plan_to_program", "split_area_overhead", "four_gemms_comparison",
+           "PROGRAMS_ENV"]
+
+PROGRAMS_ENV = "SYSTOLIC_SPLIT_PROGRAMS"
+DEFAULT_BUILD_ROOT = REPO_ROOT / "build" / "sim"
+TAIL_CYCLES = 2
+MODE_NAMES = ("whole", "h2", "v2", "quad", "tiles")
+
+
+@dataclass(frozen=True)
+class SubArray:
+    index: int
+    r0: int
+    c0: int
+    rows: int
+    cols: int
+
+
+@dataclass(frozen=True)
+class SplitMode:
+    """Cuts at tile-row boundaries ``row_cuts`` and tile-column boundaries ``col_cuts``
+    (1-based boundary indices, see :mod:`hdl.split`)."""
+    name: str
+    row_cuts: tuple = ()
+    col_cuts: tuple = ()
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """An R x C splittable WS array of ``tile`` (int or (TR, TC)) tiles."""
+    rows: int = 4
+    cols: int = 4
+    tile: object = 2
+    mac: MacConfig = field(default_factory=MacConfig)
+    style: str = "mux"        # boundary style of hdl.split: "mux" or "ports"
+    fold_overlap: bool = False  # double-buffered weight folds within each job (schedule)
+
+    def __post_init__(self):
+        ArrayConfig(self.rows, self.cols, "ws", self.mac)       # same checks
+        tile_grid(self.rows, self.cols, self.tile)              # ConfigError("--tile")
+        if not isinstance(self.fold_overlap, bool):
+            raise ConfigError("--fold-overlap", f"{self.fold_overlap!r}; allowed: true, "
+                                                f"false")
+        if self.style not in STYLES:
+            raise ConfigError("--split-style", f"unknown style {self.style!r}; allowed: "
+                                               f"{', '.join(STYLES)}")
+
+    @property
+    def grid(self):
+        """``(TR, TC, GR, GC)``."""
+        return tile_grid(self.rows, self.cols, self.tile)
+
+    @property
+    def slug(self):
+        tr, tc, _, _ = self.grid
+        return (f"split_{self.style}_ws_{self.rows}x{self.cols}_t{tr}x{tc}_"
+                f"{self.mac.slug}")
+
+    @property
+    def k_chunk(self):
+        return max_safe_k(self.mac.signed, self.mac.acc_width, self.mac.width)
+
+    def verilog(self, **kw):
+        return split_verilog(self.rows, self.cols, self.tile, self.mac, style=self.style,
+                             **kw)
+
+    def modes(self):
+        """The named modes this array can do."""
+        out = []
+        for name in MODE_NAMES:
+            try:
+                self.mode(name)
+            except ValueError:
+                continue
+            out.append(name)
+        return out
+
+    def mode(self, mode):
+        """A :class:`SplitMode` from a name (``whole``; ``h2``: top/bottom halves, a
+        horizontal cut; ``v2``: left/right halves; ``quad``: both; ``tiles``: every tile
+        on its own), a ``(row_cuts, col_cuts)`` pair, or a SplitMode (checked).
+        ValueError (one line) if this array cannot do it."""
+        _, _, gr, gc = self.grid
+        if isinstance(mode, SplitMode):
+            rc, cc, name = mode.row_cuts, mode.col_cuts, mode.name
+        elif isinstance(mode, str):
+            name = mode
+            if mode == "whole":
+                rc, cc = (), ()
+            elif mode == "tiles":
+                rc, cc = tuple(range(1, gr)), tuple(range(1, gc))
+            elif mode in ("h2", "v2", "quad"):
+                rc = cc = ()
+                if mode in ("h2", "quad"):
+                    if gr % 2:
+                        raise ValueError(f"split mode {mode!r} needs an even number of tile "
+                                         f"rows; this {self.rows}x{self.cols} array has {gr}")
+                    rc = (gr // 2,)
+                if mode in ("v2", "quad"):
+                    if gc % 2:
+                        raise ValueError(f"split mode {mode!r} needs an even number of tile "
+                                         f"columns; this {self.rows}x{self.cols} array has "
+                                         f"{gc}")
+                    cc = (gc // 2,)
+            else:
+                raise ValueError(f"unknown split mode {mode!r}; allowed: "
+                                 f"{', '.join(MODE_NAMES)} or (row_cuts, col_cuts)")
+        else:
+            try:
+                rc, cc = (tuple(sorted(set(int(x) for x in v))) for v in mode)
+            except (TypeError, ValueError):
+                raise ValueError(f"split mode {mode!r} is not a name or a (row_cuts, "
+                                 f"col_cuts) pair") from None
+            name = f"cuts r{list(rc)} c{list(cc)}"
+        for cuts, top, what in ((rc, gr, "tile-row"), (cc, gc, "tile-column")):
+            bad = [x for x in cuts if not 1 <= x < top]
+            if bad:
+                raise ValueError(f"split mode {name!r}: no {what} boundary {bad[0]} in a "
+                                 f"grid of {gr}x{gc} tiles (allowed: 1..{top - 1})")
+        return SplitMode(name, tuple(rc), tuple(cc))
+
+    def subarrays(self, mode):
+        """The sub-arrays of ``mode`` in row-major order."""
+        tr, tc, gr, gc = self.grid
+        mode = self.mode(mode)
+        rb = [0, *mode.row_cuts, gr]
+        cb = [0, *mode.col_cuts, gc]
+        out = []
+        for i in range(len(rb) - 1):
+            for j in range(len(cb) - 1):
+                out.append(SubArray(len(out), rb[i] * tr, cb[j] * tc,
+                                    (rb[i + 1] - rb[i]) * tr, (cb[j + 1] - cb[j]) * tc))
+        return out
+
+    def sub_config(self, sub):
+        return ArrayConfig(sub.rows, sub.cols, "ws", self.mac,
+                           fold_overlap=self.fold_overlap)
+
+
+@dataclass
+class SplitJob:
+    A: object
+    B: object
+    delay: int = 0            # idle cycles before the job, after its sub-array is free
+
+
+@dataclass
+class JobResult:
+    C: np.ndarray             # int64 [M, N]
+    cycles: int               # RTL: last result + 1 - start
+    model_cycles: int
+    start: int                # program cycle of the job's first operand
+    end: int                  # model: start + model_cycles
+    phase: int
+    subarray: SubArray
+    mode: str
+    shape: tuple              # (M, K, N)
+
+
+@dataclass
+class ProgramResult:
+    jobs: list                # JobResult, in program order (phase, sub-array, job)
+    cycles: int               # RTL: last result of the program + 1
+    model_cycles: int
+    sim_seconds: float
+
+
+# ---------------------------------------------------------------------------------------
+# Model
+
+def job_cycles(M, K, N, sub, config):
+    """Model cycles of one ``M x K x N`` GEMM on sub-array ``sub`` (or an (Rs, Cs))."""
+    rs, cs = (sub.rows, sub.cols) if isinstance(sub, SubArray) else sub
+    return model_cycles(M, K, N, rs, cs, "ws", pipeline=config.mac.pipeline,
+                        fold_overlap=config.fold_overlap, k_chunk=config.k_chunk)
+
+
+def _as_job(x):
+    if isinstance(x, SplitJob):
+        return x
+    if isinstance(x, tuple) and len(x) in (2, 3):
+        return SplitJob(*x)
+    raise ValueError(f"a job must be (A, B), (A, B, delay) or a SplitJob, not "
+                     f"{type(x).__name__}")
+
+
+def _as_item(x, shapes_only):
+    if (shapes_only and isinstance(x, tuple) and len(x) == 3
+            and all(isinstance(v, (int, np.integer)) for v in x)):
+        return x
+    return _as_job(x)
+
+
+def _shape_of(job):
+    """(M, K, N) of a job or of a bare shape triple (model only)."""
+    if isinstance(job, SplitJob):
+        return (np.shape(job.A)[0], np.shape(job.A)[1], np.shape(job.B)[1]), job.delay
+    return tuple(job), 0
+
+
+def _normalize(program, config, shapes_only=False):
+    """``[(SplitMode, [[job, ...] per sub-array])]``; ValueError on bad programs."""
+    if not isinstance(program, (list, tuple)) or not program:
+        raise ValueError("a program is a non-empty list of (mode, work) phases")
+    out = []
+    for p, phase in enumerate(program):
+        try:
+            mode, work = phase
+        except (TypeError, ValueError):
+            raise ValueError(f"phase {p} is not a (mode, work) pair") from None
+        mode = config.mode(mode)
+        subs = config.subarrays(mode)
+        if not isinstance(work, (list, tuple)):
+            raise ValueError(f"phase {p}: work must be a list (one entry per sub-array)")
+        if len(work) > len(subs):
+            raise ValueError(f"phase {p}: {len(work)} jobs for {len(subs)} sub-arrays "
+                             f"in split mode {mode.name!r}")
+        lists = []
+        for w in list(work) + [None] * (len(subs) - len(work)):
+            if w is None:
+                lists.append([])
+            elif isinstance(w, list):
+                lists.append([_as_item(x, shapes_only) for x in w])
+            else:
+                lists.append([_as_item(w, shapes_only)])
+        for js in lists:
+            for j in js:
+                if isinstance(j, SplitJob) and (not isinstance(j.delay, int) or j.delay < 0):
+                    raise ValueError(f"phase {p}: job delay must be an int >= 0, "
+                                     f"got {j.delay!r}")
+        out.append((mode, lists))
+    return out
+
+
+def program_timeline(program, config):
+    """Per job ``(phase, sub, job_index, start, end, (M, K, N))`` and the total cycles,
+    under the model (see the module docstring). Jobs may be bare (M, K, N) triples."""
+    norm = program if _is_norm(program) else _normalize(program, config, shapes_only=True)
+    t0, rows, prev = 0, [], None
+    for p, (mode, lists) in enumerate(norm):
+        t0 += switch_gap(prev, mode, config)
+        prev = mode
+        end_phase = t0
+        for sub, js in zip(config.subarrays(mode), lists):
+            free = t0
+            for i, job in enumerate(js):
+                (M, K, N), delay = _shape_of(job)
+                start = free + delay
+                end = start + job_cycles(M, K, N, sub, config)
+                rows.append((p, sub, i, start, end, (M, K, N)))
+                free = end
+            end_phase = max(end_phase, free)
+        t0 = end_phase
+    return rows, t0
+
+
+def switch_gap(prev, mode, config):
+    """Idle cycles between two phases: 1 if the new mode opens a cut the previous one
+    had (the last result, and with P = 0 the last activation, still sit in the
+    registers at the cut in the cycle the previous phase ends), else 0. In the ports
+    style column cuts are not hardware and never cost a cycle."""
+    if prev is None:
+        return 0
+    opened = set(prev.row_cuts) - set(mode.row_cuts)
+    if config.style == "mux":
+        opened |= {("c", x) for x in set(prev.col_cuts) - set(mode.col_cuts)}
+    return 1 if opened else 0
+
+
+def _is_norm(program):
+    return (isinstance(program, list) and program and isinstance(program[0], tuple)
+            and isinstance(program[0][0], SplitMode))
+
+
+def program_cycles(program, config):
+    """Model cycles of a program (jobs or bare shapes)."""
+    return program_timeline(program, config)[1]
+
+
+# ---------------------------------------------------------------------------------------
+# RTL
+
+def _lane_maps(config, sub):
+    """Where the sub-array's edge lanes go: ``(a_entries, w_entries, out)``. An entry is
+    ``(port suffix, lane ids, delay)``: the sub-array's a (or w and w_en) stream is
+    written to those lanes ``delay`` cycles late. Mux style: one entry (the sub-array's
+    own edge). Ports style: one entry per tile column (row) inside the sub-array, delayed
+    by its offset (see :mod:`hdl.split`). ``out = (output pair, lane ids)``."""
+    tr, tc, _, _ = config.grid
+    R, C = config.rows, config.cols
+    cols0 = [sub.c0] if config.style == "mux" else list(range(sub.c0, sub.c0 + sub.cols, tc))
+    rows0 = [sub.r0] if config.style == "mux" else list(range(sub.r0, sub.r0 + sub.rows, tr))
+    a = []
+    for x in cols0:
+        j = x // tc
+        lanes = [((j - 1) * R if j else 0) + sub.r0 + i for i in range(sub.rows)]
+        a.append(("_x" if j else "", lanes, x - sub.c0))
+    w = []
+    for y in rows0:
+        g = y // tr
+        lanes = [((g - 1) * C if g else 0) + sub.c0 + i for i in range(sub.cols)]
+        w.append(("_x" if g else "", lanes, y - sub.r0))
+    bottom = sub.r0 + sub.rows
+    if bottom == R:
+        o = (0, [sub.c0 + i for i in range(sub.cols)])
+    else:
+        g = bottom // tr
+        o = (1, [(g - 1) * C + sub.c0 + i for i in range(sub.cols)])
+    return a, w, o
+
+
+def _build_program(program, config):
+    """Checked jobs, port lanes [T, L] per input port, expectations and ownership."""
+    norm = [(mode, [[SplitJob(*check_operands(j.A, j.B, config.mac.signed), j.delay)
+                     for j in js] for js in lists])
+            for mode, lists in _normalize(program, config)]
+    rows, total = program_timeline(norm, config)
+    T = total + TAIL_CYCLES
+    ports = split_ports(config.rows, config.cols, config.tile, config.mac.width,
+                        config.mac.acc_width, config.style)
+    n = config.mac.width
+    lanes = {}
+    for name, (d, bits) in ports.items():
+        if d == "in":
+            per = n if name in ("a_in", "w_in", "a_in_x", "w_in_x") else 1
+            lanes[name] = (np.zeros((T, bits // per), np.uint8), per)
+    expect = []          # per job: (out pair, t array, lane array, row, col, sched)
+    own = []             # (out pair, lanes, t_from, t_to)
+    row_iter = iter(rows)
+    prev_end, prev_mode = 0, None
+    for p, (mode, lists) in enumerate(norm):
+        subs = config.subarrays(mode)
+        prev_end += switch_gap(prev_mode, mode, config)      # this phase's start
+        prev_mode = mode
+        phase_rows = [next(row_iter) for js in lists for _ in js]
+        p_end = max([r[4] for r in phase_rows], default=prev_end)
+        p_end = max(p_end, prev_end)
+        if p < len(norm) - 1:        # own the lanes until the next phase starts
+            t_to = p_end + switch_gap(mode, config.mode(norm[p + 1][0]), config)
+        else:
+            t_to = T
+        for name, cuts in (("row_cut", mode.row_cuts), ("col_cut", mode.col_cuts)):
+            if name in lanes:
+                keep = np.zeros(lanes[name][0].shape[1], np.uint8)
+                for x in cuts:
+                    keep[x - 1] = 1
+                lanes[name][0][prev_end:] = keep       # held until the next phase
+        k = 0
+        for sub, js in zip(subs, lists):
+            a_map, w_map, o_map = _lane_maps(config, sub)
+            own.append((o_map[0], o_map[1], prev_end, t_to))
+            for job in js:
+                (_, _, _, start, end, shape) = phase_rows[k]
+                k += 1
+                sched = build_schedule(job.A, job.B, config.sub_config(sub))
+                assert sched.last_cycle == end - start, (sched.last_cycle, end - start)
+                for pname, (data, _bits) in sched.ports.items():
+                    entries = a_map if pname in ("a_in", "a_swap", "a_valid") else w_map
+                    for suffix, lane_ids, delay in entries:
+                        if pname == "w_en":
+                            delay = 0           # w_en is not delayed (see hdl.split)
+                        t0 = start + delay
+                        L = min(sched.length, T - t0)
+                        lanes[pname + suffix][0][t0:t0 + L, lane_ids] |= data[:L]
+                expect.append(dict(pair=o_map[0], t=sched.t + start,
+                                   lane=np.array(o_map[1])[sched.lane], row=sched.row,
+                                   col=sched.col, start=start, end=end, shape=shape, phase=p,
+                                   sub=sub, mode=mode.name, M=shape[0], N=shape[2]))
+        prev_end = p_end
+    return norm, lanes, expect, own, total, T
+
+
+def _out_pairs(config):
+    _, _, gr, _ = config.grid
+    W, C = config.mac.acc_width, config.cols
+    pairs = [["c_valid", "c_out", C, W]]
+    if gr > 1:
+        pairs.append(["c_valid_x", "c_out_x", (gr - 1) * C, W])
+    return pairs
+
+
+def _write_design(config, build_dir):
+    build_dir.mkdir(parents=True, exist_ok=True)
+    path = build_dir / f"{SPLIT_TOPLEVEL}.v"
+    text = config.verilog()
+    try:
+        same = path.read_text() == text
+    except OSError:
+        same = False
+    if not same:
+        write_atomic(path, text)
+    return path
+
+
+def _signed(vals, config):
+    W = config.mac.acc_width
+    vals = vals.astype(np.uint64).astype(np.int64)
+    if config.mac.signed and W < 64:
+        vals = np.where(vals >= (1 << (W - 1)), vals - (1 << W), vals)
+    return vals
+
+
+def _decode(built, trace, config):
+    norm, _, expect, own, total, T = built
+    got = {}
+    for i in range(len(_out_pairs(config))):
+        cyc, val, vals = trace[f"cycles_{i}"], trace[f"valid_{i}"], trace[f"values_{i}"]
+        ti, li = np.nonzero(val)
+        got[i] = (cyc, val, vals, set(zip(cyc[ti].tolist(), li.tolist())))
+    # Every owned (pair, lane, cycle window) must show exactly the expected results.
+    want = {}
+    for e in expect:
+        want.setdefault(e["pair"], set()).update(zip(e["t"].tolist(), e["lane"].tolist()))
+    for pair, lane_ids, t_from, t_to in own:
+        lset = set(lane_ids)
+        g = {(t, l) for t, l in got[pair][3] if l in lset and t_from <= t < t_to}
+        w = {(t, l) for t, l in want.get(pair, ()) if l in lset and t_from <= t < t_to}
+        if g != w:
+            raise SimulationError(
+                f"results came out at unexpected cycles on output pair {pair} lanes "
+                f"{lane_ids[0]}..{lane_ids[-1]}: {len(w - g)} missing (first: "
+                f"{sorted(w - g)[:3]}), {len(g - w)} unexpected (first: {sorted(g - w)[:3]})")
+    results = []
+    for e in expect:
+        cyc, _, vals, _ = got[e["pair"]]
+        row_of = {int(c): i for i, c in enumerate(cyc)}
+        idx = np.array([row_of[int(t)] for t in e["t"]], dtype=np.int64)
+        v = _signed(vals[idx, e["lane"]], config)
+        out = np.zeros((e["M"], e["N"]), np.int64)
+        keep = (e["row"] >= 0) & (e["col"] >= 0)
+        np.add.at(out, (e["row"][keep], e["col"][keep]), v[keep])
+        measured = int(e["t"].max()) + 1 - e["start"]
+        results.append(JobResult(C=out, cycles=measured, model_cycles=e["end"] - e["start"],
+                                 start=e["start"], end=e["end"], phase=e["phase"],
+                                 subarray=e["sub"], mode=e["mode"], shape=e["shape"]))
+    last = max((int(got[i][0].max()) + 1 for i in got if len(got[i][0])), default=0)
+    return results, total, last
+
+
+def run_programs(programs, config, *, simulator, build_root=None):
+    """Play every program (list of phases, see the module doc) in ONE simulator run,
+    each after its own reset; a list of :class:`ProgramResult`."""
+    if not isinstance(config, SplitConfig):
+        raise ValueError(f"expected a SplitConfig, got {type(config).__name__}")
+    built = [_build_program(p, config) for p in programs]
+    build_root = Path(build_root) if build_root is not None else DEFAULT_BUILD_ROOT
+    build_dir = build_root / f"{config.slug}_{simulator}"
+    source = _write_design(config, build_dir)
+    (build_dir / "jobs").mkdir(parents=True, exist_ok=True)
+    job_dir = Path(tempfile.mkdtemp(dir=build_dir / "jobs", prefix="run-"))
+    try:
+        manifest = []
+        for i, b in enumerate(built):
+            inp = job_dir / f"p{i}_in.npz"
+            np.savez(inp, **{name: _pack(data, bits) for name, (data, bits) in b[1].items()})
+            manifest.append({"input": str(inp), "output": str(job_dir / f"p{i}_out.npz"),
+                             "length": b[5]})
+        spec = job_dir / "programs.json"
+        spec.write_text(json.dumps({"outputs": _out_pairs(config), "programs": manifest}))
+        outcome = run_cocotb(sources=[source], toplevel=SPLIT_TOPLEVEL,
+                             test_module="sim.split_tb", simulator=simulator,
+                             build_dir=build_dir, extra_env={PROGRAMS_ENV: str(spec)},
+                             testcase="run_programs")
+        if not outcome.ok:
+            raise SimulationError(f"{simulator}: split bench failed: {outcome.summary()}")
+        out = []
+        for b, entry in zip(built, manifest):
+            with np.load(entry["output"]) as tr:
+                trace = {k: tr[k] for k in tr.files}
+            jobs, total, last = _decode(b, trace, config)
+            out.append(ProgramResult(jobs=jobs, cycles=last, model_cycles=total,
+                                     sim_seconds=float(trace["seconds"])))
+    finally:
+        shutil.rmtree(job_dir, ignore_errors=True)
+    return out
+
+
+def run_program(program, config, *, simulator, build_root=None):
+    return run_programs([program], config, simulator=simulator, build_root=build_root)[0]
+
+
+def run_split(mode, jobs, config, *, simulator, build_root=None):
+    """One phase: ``jobs[s]`` (a job, a list of jobs, or None) on sub-array ``s`` of
+    ``mode``. ValueError if there are more jobs than sub-arrays."""
+    return run_program([(mode, list(jobs))], config, simulator=simulator,
+                       build_root=build_root)
+
+
+# ---------------------------------------------------------------------------------------
+# Scheduler
+
+@dataclass
+class Plan:
+    phases: list              # [(mode name, [[job index, ...] per sub-array])]
+    cycles: int               # model total
+    label: str = ""
+
+    def describe(self):
+        return "; ".join(f"{m}: " + " | ".join(",".join(map(str, js)) or "-" for js in subs)
+                         for m, subs in self.phases)
+
+
+def _lpt(indices, shapes, config, mode):
+    """Longest-processing-time-first assignment of ``indices`` to the sub-arrays of
+    ``mode`` (sub-arrays may differ in size: each job goes where it would finish first)."""
+    subs = config.subarrays(mode)
+    cost = {(i, s.index): job_cycles(*shapes[i], s, config) for i in indices for s in subs}
+    order = sorted(indices, key=lambda i: -min(cost[i, s.index] for s in subs))
+    load = [0] * len(subs)
+    work = [[] for _ in subs]
+    for i in order:
+        s = min(range(len(subs)), key=lambda k: (load[k] + cost[i, k], k))
+        load[s] += cost[i, s]
+        work[s].append(i)
+    return work, max(load, default=0)
+
+
+def _evaluate(groups, shapes, config):
+    """Phases (in the given mode order, empty ones dropped) and their model cycles,
+    including the :func:`switch_gap` between phases."""
+    phases, total, prev = [], 0, None
+    for mode, idx in groups:
+        if not idx:
+            continue
+        work, t = _lpt(idx, shapes, config, mode)
+        m = config.mode(mode)
+        total += t + switch_gap(prev, m, config)
+        prev = m
+        phases.append((mode, work))
+    return phases, total
+
+
+def plan_jobs(shapes, config, modes=None):
+    """Split modes and an assignment for GEMMs of ``shapes`` [(M, K, N), ...] minimizing
+    the model's total cycles. Phases run one after another (each one drains before the
+    next split); within a phase, jobs go to sub-arrays by LPT. Search: every single mode,
+    then "each job in the mode where its cycles per sub-array-share are lowest", then
+    moving single jobs between phases while that lowers the total."""
+    modes = list(modes) if modes is not None else config.modes()
+    # Fewest cuts first: phases then only add cuts (no switch gaps) as far as possible.
+    modes.sort(key=lambda m: (len(config.subarrays(m)), m))
+    if not shapes:
+        return Plan([], 0, "empty")
+    shapes = [tuple(int(v) for v in s) for s in shapes]
+    idx = list(range(len(shapes)))
+    candidates = [[(m, idx)] for m in modes]
+
+    def share(i, m):
+        subs = config.subarrays(m)
+        return min(job_cycles(*shapes[i], s, config) for s in subs) / len(subs)
+    pref = {m: [i for i in idx if min(modes, key=lambda mm: share(i, mm)) == m] for m in modes}
+    candidates.append([(m, pref[m]) for m in modes])
+    best_groups, best = None, None
+    for groups in candidates:
+        _, t = _evaluate(groups, shapes, config)
+        if best is None or t < best:
+            best, best_groups = t, [(m, list(g)) for m, g in groups]
+    # Local search: move one job to another mode's phase while it helps.
+    groups = {m: [] for m in modes}
+    for m, g in best_groups:
+        groups[m] += g
+    improved = True
+    while improved:
+        improved = False
+        for i in idx:
+            cur = next(m for m in modes if i in groups[m])
+            for m in modes:
+                if m == cur:
+                    continue
+                trial = {k: [x for x in v if x != i] for k, v in groups.items()}
+                trial[m].append(i)
+                _, t = _evaluate(list(trial.items()), shapes, config)
+                if t < best:
+                    best, groups, improved = t, trial, True
+                    break
+    phases, total = _evaluate([(m, groups[m]) for m in modes], shapes, config)
+    return Plan(phases, total, "planned")
+
+
+def plan_to_program(plan, jobs):
+    """A program (for :func:`run_program`) from a plan and the jobs it indexes."""
+    return [(mode, [[jobs[i] for i in js] for js in work]) for mode, work in plan.phases]
+
+
+def compare_plans(shapes, config):
+    """``{"planned", "whole", "finest"}`` -> :class:`Plan` (model cycles)."""
+    shapes = [tuple(int(v) for v in s) for s in shapes]
+    idx = list(range(len(shapes)))
+    out = {"planned": plan_jobs(shapes, config)}
+    for label, mode in (("whole", "whole"), ("finest", "tiles")):
+        phases, t = _evaluate([(mode, idx)], shapes, config)
+        out[label] = Plan(phases, t, label)
+    return out
+
+
+def four_gemms_comparison(size=32, tile=16, gemm=(16, 16, 16), mac=None, *,
+                          simulator=None, seed=0):
+    """Model cycles of four independent ``gemm`` GEMMs on a ``size`` x ``size`` array:
+    split into quadrants (one GEMM each, concurrently) vs one after another on the whole
+    array. With ``simulator``, also plays both on the RTL (random operands, checked
+    against numpy) and adds ``rtl_quad`` / ``rtl_whole_sequential``."""
+    cfg = SplitConfig(size, size, tile, mac or MacConfig())
+    quad = program_cycles([("quad", [gemm] * 4)], cfg)
+    whole = program_cycles([("whole", [[gemm] * 4])], cfg)
+    out = {"quad": quad, "whole_sequential": whole, "speedup": whole / quad,
+           "per_job_quad": job_cycles(*gemm, cfg.subarrays("quad")[0], cfg),
+           "per_job_whole": job_cycles(*gemm, (size, size), cfg)}
+    if simulator:
+        rng = np.random.default_rng(seed)
+        lo, hi = (-8, 8) if cfg.mac.signed else (0, 16)
+        M, K, N = gemm
+        jobs = [SplitJob(rng.integers(lo, hi, (M, K)), rng.integers(lo, hi, (K, N)))
+                for _ in range(4)]
+        q, w = run_programs([[("quad", jobs)], [("whole", [list(jobs)])]], cfg,
+                            simulator=simulator)
+        for res in (q, w):
+            for r, j in zip(res.jobs, jobs):
+                if not np.array_equal(r.C, j.A.astype(np.int64) @ j.B.astype(np.int64)):
+                    raise SimulationError(f"wrong result in {r.mode}")
+        out.update(rtl_quad=q.cycles, rtl_whole_sequential=w.cycles)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Area
+
+def _analytic_counts(config):
+    tr, tc, gr, gc = config.grid
+    n, W, R, C = config.mac.width, config.mac.acc_width, config.rows, config.cols
+    return {"act_mux": {"mux2": (gc - 1) * R * (n + 2)},
+            "psum_cut": {"and2": (gr - 1) * C * (W + 1)},
+            "w_mux": {"mux2": (gr - 1) * C * (n + 1)}}
+
+
+def split_area_overhead(rows, cols, tile, mac=None, *, style="mux", breakdown=True,
+                        flow="synth"):
+    """Synthesize the splittable array and the unsplit array of the same size (Yosys
+    flow ``flow``, CMOS gates, cached); returns a dict with both, the overhead in
+    transistors and cells (absolute and %), the extra edge-port bits, the config bits,
+    and (``breakdown``) the overhead of each boundary feature alone (one synthesis
+    each), plus the analytic gate counts. Seconds are wall time of each synthesis
+    (0 when cached)."""
+    from hdl.array import array_verilog, TOPLEVEL
+    from hdl.synth import synthesize
+    mac = mac or MacConfig()
+    cfg = SplitConfig(rows, cols, tile, mac, style)
+
+    def synth(text, top):
+        t = time.monotonic()
+        r = synthesize(text, top=top, flow=flow, ice40=False)
+        return r, (0.0 if r.cached else round(time.monotonic() - t, 1))
+
+    base, base_s = synth(array_verilog(rows, cols, "ws", mac), TOPLEVEL)
+    split, split_s = synth(cfg.verilog(), SPLIT_TOPLEVEL)
+    ports = split_ports(rows, cols, tile, mac.width, mac.acc_width, style)
+    base_bits = sum(b for k, (_, b) in ports.items() if not k.endswith("_x")
+                    and k not in ("row_cut", "col_cut"))
+    extra = {k: b for k, (_, b) in ports.items() if k.endswith("_x")}
+    cfg_bits = {k: ports[k][1] for k in ("row_cut", "col_cut") if k in ports}
+
+    def pct(a, b):
+        return round(100.0 * (a - b) / b, 3)
+    out = {
+        "array": f"{rows}x{cols}", "style": style, "tile": "x".join(map(str, cfg.grid[:2])),
+        "flow": flow,
+        "base": {"transistors": base.transistors, "cells": base.cells, "flops": base.flops,
+                 "seconds": base_s},
+        "split": {"transistors": split.transistors, "cells": split.cells,
+                  "flops": split.flops, "seconds": split_s},
+        "transistor_overhead_pct": pct(split.transistors, base.transistors),
+        "cell_overhead_pct": pct(split.cells, base.cells),
+        "extra_transistors": split.transistors - base.transistors,
+        "extra_cells": split.cells - base.cells,
+        "port_bits_base": base_bits, "extra_port_bits": sum(extra.values()),
+        "extra_ports": extra, "config_bits": cfg_bits,
+        "config_flops": 0,
+        "analytic_gates": _analytic_counts(cfg),
+    }
+    if breakdown and style == "mux":
+        parts = {}
+        for feat in FEATURES:
+            r, s = synth(cfg.verilog(features=(feat,)), SPLIT_TOPLEVEL)
+            parts[feat] = {"transistors": r.transistors - base.transistors,
+                           "cells": r.cells - base.cells,
+                           "transistor_pct": pct(r.transistors, base.transistors),
+                           "seconds": s}
+        out["breakdown"] = parts
+    return out
+
+
+def main(argv=None):
+    """``python -m sim.split_gemm area R C TILE [--no-breakdown]`` | ``four [SIZE TILE]``
+    | ``plan R C TILE M,K,N ...``: print JSON."""
+    import argparse
+    ap = argparse.ArgumentParser(prog="python -m sim.split_gemm")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    a = sub.add_parser("area")
+    a.add_argument("rows", type=int)
+    a.add_argument("cols", type=int)
+    a.add_argument("tile", type=int)
+    a.add_argument("--no-breakdown", action="store_true")
+    a.add_argument("--style", default="mux", choices=STYLES)
+    f = sub.add_parser("four")
+    f.add_argument("size", type=int, nargs="?", default=32)
+    f.add_argument("tile", type=int, nargs="?", default=16)
+    f.add_argument("--gemm", type=int, default=16, help="M = K = N of each GEMM")
+    f.add_argument("--simulator", default=None, help="also run on the RTL (icarus)")
+    p = sub.add_parser("plan")
+    p.add_argument("rows", type=int)
+    p.add_argument("cols", type=int)
+    p.add_argument("tile", type=int)
+    p.add_argument("shapes", nargs="+")
+    args = ap.parse_args(argv)
+    if args.cmd == "area":
+        out = split_area_overhead(args.rows, args.cols, args.tile, style=args.style,
+                                  breakdown=not args.no_breakdown)
+    elif args.cmd == "four":
+        out = four_gemms_comparison(args.size, args.tile, (args.gemm,) * 3,
+                                    simulator=args.simulator)
+    else:
+        cfg = SplitConfig(args.rows, args.cols, args.tile)
+        shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes]
+        out = {k: {"cycles": v.cycles, "plan": v.describe()}
+               for k, v in compare_plans(shapes, cfg).items()}
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
