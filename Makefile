@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(VENV)/bin/systolic demo
 
 test: $(STAMP)
-	$(PY) -m pytest -n $(JOBS) -q
+	$(PY) -m pytest -n $(JOBS) -q --durations=15
 
 bench: $(STAMP)
 	$(VENV)/bin/systolic bench

@@ -21,7 +21,6 @@ changes, one read of each valid vector per cycle, values only when valid).
 import json
 import os
 import time
-from functools import partial
 
 import numpy as np
 
@@ -30,43 +29,8 @@ from cocotb.clock import Clock
 from cocotb.triggers import Timer
 
 PROGRAMS_ENV = "SYSTOLIC_SPLIT_PROGRAMS"
-PERIOD_NS = 10
-_NO_DELAY = 3                # cocotb.handle._GPISetAction.NO_DELAY (immediate write)
-
-
-def _save(path, **arrays):
-    tmp = f"{path}.tmp.npz"
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
-
-
-def _setter(handle):
-    raw = handle._handle
-    width = len(handle)
-    if width <= 32:
-        return partial(raw.set_signal_val_int, _NO_DELAY), int
-    fmt = f"0{width}b"
-    return partial(raw.set_signal_val_binstr, _NO_DELAY), lambda v: format(v, fmt)
-
-
-def _changes(data, names, setters, T):
-    per_cycle = [[] for _ in range(T)]
-    for name, (setter, conv) in zip(names, setters):
-        words = [int.from_bytes(row.tobytes(), "little") for row in data[name]]
-        prev = 0
-        for t, w in enumerate(words[:T]):
-            if w != prev:
-                per_cycle[t].append((setter, conv(w)))
-                prev = w
-    return per_cycle
-
-
-def _lanes(words, width, lanes):
-    out = np.zeros((len(words), lanes), np.uint64)
-    mask = (1 << width) - 1
-    for n, w in enumerate(words):
-        out[n] = [(w >> (width * i)) & mask for i in range(lanes)]
-    return out
+# The fast port I/O is shared with the plain array's bench.
+from sim.array_tb import PERIOD_NS, _changes, _lanes, _save, _setter  # noqa: E402
 
 
 @cocotb.test()
