@@ -228,6 +228,11 @@ def cmd_synth(args):
         table = f"### Area of {label}\n\n" + markdown_table(AREA_HEADERS, [row])
         records = [{"design": label, **res.to_json()}]
         provenance = _synth_provenance([(None, res)], top)
+    cell_lines = ["### Cells by type (CMOS gate netlist)", ""] + [
+        f"- {r['design'] if 'design' in r else r['slug']} ({r['flow']}): " +
+        ", ".join(f"{t.strip('$_')} {n}" for t, n in sorted(r["cells_by_type"].items()))
+        for r in records]
+    table = table + "\n\n" + "\n".join(cell_lines)
     sections, extra = _extra_sections(args, label, verilog, top)
     text = "\n\n".join([table, *sections, provenance]) + "\n"
     print(text)

@@ -98,6 +98,7 @@ def test_truncated_product_width(multiplier, width):
         assert got == (to_signed(x, width) * to_signed(y, width)) % (1 << out)
 
 
+@pytest.mark.filterwarnings("ignore:.*created but never used")
 def test_adders_reject_mismatched_widths():
     from amaranth.hdl import Module, Signal
     from hdl.gates import Netlist
