@@ -30,7 +30,7 @@ from hdl.array import array_verilog, amaranth_flat_verilog, AmaranthArray, pe_ve
 from hdl.emit import write_atomic
 from hdl.mac import MacConfig
 from sim.cycle_model import model_cycles, scalesim_cycles, utilization
-from sim.report import markdown_table, write_json
+from sim.tables import markdown_table, write_json
 
 __all__ = ["run_array_bench", "measure_generation", "measure_sim_speed", "amaranth_sim_gemm",
            "utilization_table", "measure_area", "GEN_SIZES", "UTIL_SHAPES", "AREA_TARGET",

@@ -14,7 +14,7 @@ from hdl.mac import MacConfig
 from hdl.synth import synthesize, yosys_version
 from sim.area import (all_mac_configs, area_rows, best_behavioral, AREA_HEADERS,
                       flows_for)
-from sim.report import markdown_table, write_json
+from sim.tables import markdown_table, write_json
 
 TARGET_RATIO = 0.90
 BENCHES = ("mac", "array")

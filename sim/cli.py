@@ -140,7 +140,7 @@ def _progress(total, desc):
 def synth_table(configs, *, title):
     """Synthesize ``configs`` and return (results, markdown)."""
     from sim.area import synthesize_configs, area_rows, AREA_HEADERS, flows_for
-    from sim.report import markdown_table
+    from sim.tables import markdown_table
     total = sum(len(flows_for(c)) for c in configs)
     with _progress(total, "yosys") as bar:
         results = synthesize_configs(configs, progress=lambda _r: bar.update())
@@ -172,7 +172,7 @@ def _design_verilog(args):
 
 def _extra_sections(args, label, verilog, top):
     """Liberty and breakdown sections requested with --liberty / --breakdown."""
-    from sim.report import markdown_table
+    from sim.tables import markdown_table
     out, data = [], {}
     if args.liberty:
         from hdl.liberty import liberty_area, nangate45_liberty, LibertyError
@@ -219,7 +219,7 @@ def cmd_synth(args):
     else:
         from hdl.synth import synthesize
         from sim.area import AREA_HEADERS
-        from sim.report import markdown_table
+        from sim.tables import markdown_table
         print(f"synthesizing {label} (large arrays take minutes)", file=sys.stderr)
         res = synthesize(verilog, top=top, flow="synth")
         ice = res.ice40 or {}
@@ -237,7 +237,7 @@ def cmd_synth(args):
     text = "\n\n".join([table, *sections, provenance]) + "\n"
     print(text)
     if args.json:
-        from sim.report import write_json
+        from sim.tables import write_json
         write_json(args.json, {"results": records, **extra})
     if args.md:
         write_atomic(args.md, text)
@@ -363,7 +363,7 @@ def cmd_gemm(args):
         "partial_sums": result.note, "matches_numpy": bool(np.array_equal(result.C, want)),
     }
     if args.report:
-        from sim.report import write_json
+        from sim.tables import write_json
         write_json(args.report, report)
     print(f"cycles {result.cycles} (model {result.model_cycles}, SCALE-Sim "
           f"{result.scalesim_cycles}), utilization {result.utilization:.1%}, "

@@ -25,7 +25,7 @@ from hdl.liberty import LibertyError, liberty_area, nangate45_liberty
 from hdl.mac import MacConfig
 from hdl.array import pe_verilog
 from hdl.synth import BREAKDOWN_CATEGORIES, synth_breakdown, synthesize
-from .report import markdown_table, write_json
+from .tables import markdown_table, write_json
 
 __all__ = ["mac_rows", "breakdown_rows", "fpga_rows", "pipeline_sweep", "plot_sweep",
            "largest_array", "write_reports", "MAC_HEADERS", "BREAKDOWN_HEADERS",

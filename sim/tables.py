@@ -1,4 +1,4 @@
-"""Plain-text and Markdown tables, and JSON files, for CLI output and reports."""
+"""Markdown tables (readable in a terminal too) and JSON files for CLI output and reports."""
 import json
 from pathlib import Path
 
