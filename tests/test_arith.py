@@ -98,11 +98,12 @@ def test_truncated_product_width(multiplier, width):
         assert got == (to_signed(x, width) * to_signed(y, width)) % (1 << out)
 
 
-@pytest.mark.filterwarnings("ignore:.*created but never used")
 def test_adders_reject_mismatched_widths():
     from amaranth.hdl import Module, Signal
     from hdl.gates import Netlist
     a, b = Signal(4), Signal(5)
+    m = Module()
+    m._MustUse__silence = True       # never elaborated on purpose: no "unused" warning
     for add in ADDERS.values():
         with pytest.raises(ValueError, match="equal width"):
-            add(Netlist(Module()), list(a), list(b))
+            add(Netlist(m), list(a), list(b))
