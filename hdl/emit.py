@@ -5,7 +5,7 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
-__all__ = ["to_verilog", "write_atomic", "write_atomic_bytes"]
+__all__ = ["to_verilog", "write_atomic", "write_atomic_bytes", "write_if_changed"]
 
 
 def to_verilog(component, *, name):
@@ -35,3 +35,16 @@ def write_atomic_bytes(path, data):
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def write_if_changed(path, text):
+    """:func:`write_atomic` unless ``path`` already holds ``text`` (keeps its mtime, so
+    simulator builds keyed on sources are not redone). Returns ``path``."""
+    path = Path(path)
+    try:
+        if path.read_text() == text:
+            return path
+    except OSError:
+        pass
+    write_atomic(path, text)
+    return path

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from hdl.array import array_verilog as _array_verilog, TOPLEVEL, DATAFLOWS
-from hdl.emit import write_atomic
+from hdl.emit import write_if_changed
 from hdl.mac import MacConfig, ConfigError
 from sim.cycle_model import (max_safe_k, model_cycles, scalesim_cycles, utilization,
                              fold_counts, os_period)
@@ -273,15 +273,7 @@ def _build_dir(config, simulator, build_root):
 
 def _write_design(config, build_dir):
     build_dir.mkdir(parents=True, exist_ok=True)
-    path = build_dir / f"{TOPLEVEL}.v"
-    text = array_verilog(config)
-    try:
-        same = path.read_text() == text
-    except OSError:
-        same = False
-    if not same:
-        write_atomic(path, text)
-    return path
+    return write_if_changed(build_dir / f"{TOPLEVEL}.v", array_verilog(config))
 
 
 def _decode(sched, trace, config, M, N):

@@ -28,7 +28,7 @@ import re
 from pathlib import Path
 
 import hdl
-from hdl.emit import to_verilog, write_atomic
+from hdl.emit import to_verilog, write_if_changed
 
 __all__ = ["MANIFEST_ENV", "SUITE_TOPLEVEL", "SUITE_BUS", "write_mac", "write_mac_suite",
            "manifest_env", "load_manifest", "config_fields", "module_name"]
@@ -56,17 +56,6 @@ def config_fields(config):
     return {field: getattr(config, field) for field in _FIELDS}
 
 
-def _write_if_changed(path, text):
-    path = Path(path)
-    try:
-        if path.read_text() == text:
-            return path
-    except FileNotFoundError:
-        pass
-    write_atomic(path, text)
-    return path
-
-
 def _dump(manifest):
     return json.dumps(manifest, sort_keys=True, indent=1) + "\n"
 
@@ -75,14 +64,14 @@ def write_mac(config, directory, *, name="mac"):
     """One MAC as top module ``name`` (ports clk, rst, a, b, acc) in ``<name>.v``."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    source = _write_if_changed(directory / f"{name}.v", to_verilog(config.build(), name=name))
+    source = write_if_changed(directory / f"{name}.v", to_verilog(config.build(), name=name))
     manifest = {
         "toplevel": name,
         "operand_width": config.width,
         "variants": [{"name": config.slug, "module": name, "port": "acc", "lsb": 0,
                       "width": config.acc_width, **config_fields(config)}],
     }
-    _write_if_changed(directory / f"{name}.manifest.json", _dump(manifest))
+    write_if_changed(directory / f"{name}.manifest.json", _dump(manifest))
     return [source], name, manifest
 
 
@@ -220,10 +209,10 @@ def _write_suite(configs, modules, directory, workers):
         if index.get(path.name) != key or not path.exists():
             todo.append((cfg, module))
     for (cfg, module), text in zip(todo, _emit_all(todo, workers)):
-        _write_if_changed(directory / f"{cfg.slug}.v", text)
+        write_if_changed(directory / f"{cfg.slug}.v", text)
         index[f"{cfg.slug}.v"] = keys[f"{cfg.slug}.v"]
     if todo:
-        _write_if_changed(index_path, json.dumps(index, sort_keys=True, indent=1) + "\n")
+        write_if_changed(index_path, json.dumps(index, sort_keys=True, indent=1) + "\n")
 
     sources, variants, lsb = [], [], 0
     for cfg, module in zip(configs, modules):
@@ -233,9 +222,9 @@ def _write_suite(configs, modules, directory, workers):
         lsb += cfg.acc_width
     manifest = {"toplevel": SUITE_TOPLEVEL, "operand_width": configs[0].width,
                 "variants": variants}
-    sources.append(_write_if_changed(directory / f"{SUITE_TOPLEVEL}.v",
+    sources.append(write_if_changed(directory / f"{SUITE_TOPLEVEL}.v",
                                      _suite_top(configs, modules)))
-    _write_if_changed(directory / f"{SUITE_TOPLEVEL}.manifest.json", _dump(manifest))
+    write_if_changed(directory / f"{SUITE_TOPLEVEL}.manifest.json", _dump(manifest))
     return sources, SUITE_TOPLEVEL, manifest
 
 
@@ -252,7 +241,7 @@ def manifest_env(manifest, *, spill_dir=None):
         raise ValueError(f"manifest is {len(text)} bytes, too large for an environment "
                          f"variable; pass spill_dir to write it to a file")
     path = Path(spill_dir) / f"{manifest['toplevel']}.manifest.json"
-    _write_if_changed(path, _dump(manifest))
+    write_if_changed(path, _dump(manifest))
     return {MANIFEST_ENV: "@" + str(Path(path).resolve())}
 
 

@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hdl.emit import write_atomic
+from hdl.emit import write_if_changed
 from hdl.mac import MacConfig, ConfigError
 from hdl.split import (split_verilog, split_ports, tile_grid, SPLIT_TOPLEVEL, FEATURES,
                        STYLES)
@@ -438,15 +438,7 @@ def _out_pairs(config):
 
 def _write_design(config, build_dir):
     build_dir.mkdir(parents=True, exist_ok=True)
-    path = build_dir / f"{SPLIT_TOPLEVEL}.v"
-    text = config.verilog()
-    try:
-        same = path.read_text() == text
-    except OSError:
-        same = False
-    if not same:
-        write_atomic(path, text)
-    return path
+    return write_if_changed(build_dir / f"{SPLIT_TOPLEVEL}.v", config.verilog())
 
 
 def _signed(vals, config):
