@@ -20,13 +20,18 @@ Weight stationary (``dataflow="ws"``)::
     output [C*W-1:0] c_out     partial sums leaving the bottom of column c
     output [C-1:0]   c_valid   c_out lane c holds a result
 
-Output stationary (``dataflow="os"``)::
+Output stationary (``dataflow="os"``), L = R + C - 1 output lanes, one per
+anti-diagonal (see :mod:`hdl.pe`: every PE drains down-left, so diagonal ``d = r + c``
+leaves through lane ``d``: PE(d, 0) for d < R, else PE(R-1, d-R+1))::
 
     input  [R*n-1:0] a_in      A entering row r from the left
-    input  [R-1:0]   a_last    with a_in: this is the last k of the tile for this row
+    input  [R-1:0]   a_drain   compact PE (default): drain window, from the last k
+                               for min(R, C) cycles; no reset, see hdl.pe.init_cycles
+    input  [R-1:0]   a_last    double_buffer=True instead: the tile's last k
     input  [C*n-1:0] b_in      B entering column c from the top
-    output [R*W-1:0] c_out     finished sums leaving the left edge of row r
-    output [R-1:0]   c_valid   c_out lane r holds a finished sum
+    output [L*W-1:0] c_out     finished sums leaving anti-diagonal lane d
+    output [L-1:0]   c_valid   c_out lane d holds a finished sum (compact PE: or a
+                               drain zero)
 
 Exact timing is documented in :mod:`sim.cycle_model`.
 """
@@ -59,9 +64,9 @@ LINT_WAIVERS = {
 _PE_WAIVED = ("DECLFILENAME", "UNUSEDSIGNAL", "PROCASSINIT", "WIDTHEXPAND", "WIDTHTRUNC")
 
 
-def pe_verilog(mac, dataflow):
+def pe_verilog(mac, dataflow, *, double_buffer=False):
     """Verilog of the PE alone (module ``pe``)."""
-    return to_verilog(build_pe(mac, dataflow), name="pe")
+    return to_verilog(build_pe(mac, dataflow, double_buffer=double_buffer), name="pe")
 
 
 def _ws_top(R, C, n, W):
@@ -133,61 +138,80 @@ endmodule
 """
 
 
-def _os_top(R, C, n, W):
+def _os_top(R, C, n, W, double_buffer):
+    flag = "last" if double_buffer else "drain"
+    L = R + C - 1
+    dv_in = "\n                    .dv_in(dv_in_d),\n" if double_buffer else "\n"
+    ind = "\n" + " " * 16
+    dv_wire = f"{ind}wire         dv_in_d;" if double_buffer else ""
+    dv_chain = f"{ind}    assign dv_in_d = dv_o[(r-1)*C+c+1];" if double_buffer else ""
+    dv_end = f"{ind}    assign dv_in_d = 1'b0;" if double_buffer else ""
     return f"""\
 module {TOPLEVEL} (
     input  wire clk,
     input  wire rst,
     input  wire [{R * n - 1}:0] a_in,
-    input  wire [{R - 1}:0] a_last,
+    input  wire [{R - 1}:0] a_{flag},
     input  wire [{C * n - 1}:0] b_in,
-    output wire [{R * W - 1}:0] c_out,
-    output wire [{R - 1}:0] c_valid
+    output wire [{L * W - 1}:0] c_out,
+    output wire [{L - 1}:0] c_valid
 );
     localparam R = {R};
     localparam C = {C};
     localparam N = {n};
     localparam W = {W};
-    // Horizontal nets: (R rows) x (C+1 positions); position c touches PE column c's left
-    // side (a, last flow right; the drain d, dv flows left and leaves at position 0).
+    // Horizontal nets: (R rows) x (C+1 positions); position c feeds PE column c.
     // Vertical nets:   (R+1 positions) x (C columns); position r feeds PE row r.
+    // Drain nets: d_o[r*C+c] is d_out of PE(r, c); PE(r, c) drains from PE(r-1, c+1)
+    // (zero at the top and right edges), so anti-diagonal r+c is one shift chain that
+    // leaves at its bottom-left PE: output lane r+c.
     // One net per PE port (arrays of nets, not slices of one wide vector): an
     // event-driven simulator then wakes only the PE a changed value feeds.
     /* verilator lint_off UNUSEDSIGNAL */
     wire [N-1:0] a_h  [0:R*(C+1)-1];
-    wire         l_h  [0:R*(C+1)-1];
+    wire         f_h  [0:R*(C+1)-1];
     wire [N-1:0] b_v  [0:(R+1)*C-1];
+    wire [W-1:0] d_o  [0:R*C-1];
+    wire         dv_o [0:R*C-1];
     /* verilator lint_on UNUSEDSIGNAL */
-    wire [W-1:0] d_h  [0:R*(C+1)-1];
-    wire         dv_h [0:R*(C+1)-1];
     genvar r, c;
     generate
         for (r = 0; r < R; r = r + 1) begin : edge_left
             assign a_h[r*(C+1)] = a_in[r*N +: N];
-            assign l_h[r*(C+1)] = a_last[r];
-            assign d_h[r*(C+1)+C] = {{W{{1'b0}}}};
-            assign dv_h[r*(C+1)+C] = 1'b0;
-            assign c_out[r*W +: W] = d_h[r*(C+1)];
-            assign c_valid[r] = dv_h[r*(C+1)];
+            assign f_h[r*(C+1)] = a_{flag}[r];
         end
         for (c = 0; c < C; c = c + 1) begin : edge_top
             assign b_v[c] = b_in[c*N +: N];
         end
+        // Output lane r (0..R-1): PE(r, 0); lane R-1+c (c = 1..C-1): PE(R-1, c).
+        for (r = 0; r < R; r = r + 1) begin : out_left
+            assign c_out[r*W +: W] = d_o[r*C];
+            assign c_valid[r] = dv_o[r*C];
+        end
+        for (c = 1; c < C; c = c + 1) begin : out_bottom
+            assign c_out[(R-1+c)*W +: W] = d_o[(R-1)*C+c];
+            assign c_valid[R-1+c] = dv_o[(R-1)*C+c];
+        end
         for (r = 0; r < R; r = r + 1) begin : row
             for (c = 0; c < C; c = c + 1) begin : col
+                wire [W-1:0] d_in_d;{dv_wire}
+                if (r > 0 && c < C - 1) begin : chain
+                    assign d_in_d = d_o[(r-1)*C+c+1];{dv_chain}
+                end else begin : chain_end
+                    assign d_in_d = {{W{{1'b0}}}};{dv_end}
+                end
                 pe u_pe (
                     .clk(clk),
                     .rst(rst),
                     .a_in(a_h[r*(C+1)+c]),
-                    .last_in(l_h[r*(C+1)+c]),
+                    .{flag}_in(f_h[r*(C+1)+c]),
                     .b_in(b_v[r*C+c]),
-                    .d_in(d_h[r*(C+1)+c+1]),
-                    .dv_in(dv_h[r*(C+1)+c+1]),
+                    .d_in(d_in_d),{dv_in}\
                     .a_out(a_h[r*(C+1)+c+1]),
-                    .last_out(l_h[r*(C+1)+c+1]),
+                    .{flag}_out(f_h[r*(C+1)+c+1]),
                     .b_out(b_v[(r+1)*C+c]),
-                    .d_out(d_h[r*(C+1)+c]),
-                    .dv_out(dv_h[r*(C+1)+c])
+                    .d_out(d_o[r*C+c]),
+                    .dv_out(dv_o[r*C+c])
                 );
             end
         end
@@ -196,15 +220,22 @@ endmodule
 """
 
 
-def array_verilog(rows, cols, dataflow, mac, *, stats=None):
+def array_verilog(rows, cols, dataflow, mac, *, double_buffer=False, stats=None):
     """Verilog text (module ``pe`` then module ``systolic_array``) for a ``rows`` x
-    ``cols`` array. ``stats``, if a dict, receives ``seconds`` and ``bytes``."""
+    ``cols`` array. ``double_buffer`` (OS only; the WS PE always has its shadow weight)
+    selects the OS PE with a separate drain register, needed for fold overlap.
+    ``stats``, if a dict, receives ``seconds`` and ``bytes``."""
     t0 = time.perf_counter()
     if dataflow not in DATAFLOWS:
         raise ValueError(f"unknown dataflow {dataflow!r}; allowed: {', '.join(DATAFLOWS)}")
-    pe = pe_verilog(mac, dataflow)
-    top = (_ws_top if dataflow == "ws" else _os_top)(rows, cols, mac.width, mac.acc_width)
-    header = (f"// systolic_array: {rows}x{cols} {dataflow.upper()} array of gate-level "
+    pe = pe_verilog(mac, dataflow, double_buffer=double_buffer)
+    if dataflow == "ws":
+        top = _ws_top(rows, cols, mac.width, mac.acc_width)
+        kind = "WS"
+    else:
+        top = _os_top(rows, cols, mac.width, mac.acc_width, double_buffer)
+        kind = "OS double-buffered" if double_buffer else "OS"
+    header = (f"// systolic_array: {rows}x{cols} {kind} array of gate-level "
               f"MAC PEs ({mac.slug})\n// generated by hdl.array; do not edit\n")
     off = "".join(f"/* verilator lint_off {w} */\n" for w in _PE_WAIVED)
     on = "".join(f"/* verilator lint_on {w} */\n" for w in _PE_WAIVED)
@@ -223,11 +254,11 @@ class AmaranthArray:
     PEs into one module (its time and size grow with R*C), and ``amaranth.sim`` can
     simulate it directly. Built lazily so importing :mod:`hdl.array` stays cheap."""
 
-    def __new__(cls, rows, cols, dataflow, mac):
-        return _amaranth_array(rows, cols, dataflow, mac)
+    def __new__(cls, rows, cols, dataflow, mac, *, double_buffer=False):
+        return _amaranth_array(rows, cols, dataflow, mac, double_buffer)
 
 
-def _amaranth_array(rows, cols, dataflow, mac):
+def _amaranth_array(rows, cols, dataflow, mac, double_buffer):
     from amaranth.hdl import Module, Cat, Const
     from amaranth.lib import wiring
     from amaranth.lib.wiring import In, Out
@@ -241,8 +272,9 @@ def _amaranth_array(rows, cols, dataflow, mac):
                  "w_in": In(C * n), "w_en": In(C),
                  "c_out": Out(C * W), "c_valid": Out(C)}
     else:
-        ports = {"a_in": In(R * n), "a_last": In(R), "b_in": In(C * n),
-                 "c_out": Out(R * W), "c_valid": Out(R)}
+        flag = "last" if double_buffer else "drain"
+        ports = {"a_in": In(R * n), f"a_{flag}": In(R), "b_in": In(C * n),
+                 "c_out": Out((R + C - 1) * W), "c_valid": Out(R + C - 1)}
 
     class _Array(wiring.Component):
         def __init__(self):
@@ -251,7 +283,9 @@ def _amaranth_array(rows, cols, dataflow, mac):
 
         def elaborate(self, platform):
             m = Module()
-            pes = [[build_pe(mac, dataflow) for _ in range(C)] for _ in range(R)]
+            pes = [[build_pe(mac, dataflow, double_buffer=double_buffer) for _ in range(C)]
+                   for _ in range(R)]
+            self.pes = [pe for row in pes for pe in row]
             for r in range(R):
                 for c in range(C):
                     m.submodules[f"pe_{r}_{c}"] = pes[r][c]
@@ -278,36 +312,41 @@ def _amaranth_array(rows, cols, dataflow, mac):
                 m.d.comb += [self.c_out.eq(Cat(*(pes[R - 1][c].psum_out for c in range(C)))),
                              self.c_valid.eq(Cat(*(pes[R - 1][c].pv_out for c in range(C))))]
             else:
+                flag = pes[0][0].flag
                 for r in range(R):
                     for c in range(C):
                         pe = pes[r][c]
+                        f_in = getattr(pe, f"{flag}_in")
                         if c == 0:
                             m.d.comb += [pe.a_in.eq(self.a_in[r * n:(r + 1) * n]),
-                                         pe.last_in.eq(self.a_last[r])]
+                                         f_in.eq(getattr(self, f"a_{flag}")[r])]
                         else:
                             left = pes[r][c - 1]
-                            m.d.comb += [pe.a_in.eq(left.a_out), pe.last_in.eq(left.last_out)]
+                            m.d.comb += [pe.a_in.eq(left.a_out),
+                                         f_in.eq(getattr(left, f"{flag}_out"))]
                         if r == 0:
                             m.d.comb += pe.b_in.eq(self.b_in[c * n:(c + 1) * n])
                         else:
                             m.d.comb += pe.b_in.eq(pes[r - 1][c].b_out)
-                        if c == C - 1:
-                            m.d.comb += [pe.d_in.eq(0), pe.dv_in.eq(0)]
-                        else:
-                            right = pes[r][c + 1]
-                            m.d.comb += [pe.d_in.eq(right.d_out), pe.dv_in.eq(right.dv_out)]
-                m.d.comb += [self.c_out.eq(Cat(*(pes[r][0].d_out for r in range(R)))),
-                             self.c_valid.eq(Cat(*(pes[r][0].dv_out for r in range(R))))]
+                        if r > 0 and c < C - 1:     # anti-diagonal drain chain
+                            up_right = pes[r - 1][c + 1]
+                            m.d.comb += pe.d_in.eq(up_right.d_out)
+                            if double_buffer:
+                                m.d.comb += pe.dv_in.eq(up_right.dv_out)
+                exits = [pes[r][0] for r in range(R)] + [pes[R - 1][c] for c in range(1, C)]
+                m.d.comb += [self.c_out.eq(Cat(*(pe.d_out for pe in exits))),
+                             self.c_valid.eq(Cat(*(pe.dv_out for pe in exits)))]
             return m
 
     return _Array()
 
 
-def amaranth_flat_verilog(rows, cols, dataflow, mac, *, stats=None):
+def amaranth_flat_verilog(rows, cols, dataflow, mac, *, double_buffer=False, stats=None):
     """Amaranth's default conversion of :class:`AmaranthArray` (one flat module named
     ``systolic_array``); ``stats`` as for :func:`array_verilog`."""
     t0 = time.perf_counter()
-    text = to_verilog(AmaranthArray(rows, cols, dataflow, mac), name=TOPLEVEL)
+    text = to_verilog(AmaranthArray(rows, cols, dataflow, mac, double_buffer=double_buffer),
+                      name=TOPLEVEL)
     if isinstance(stats, dict):
         stats["seconds"] = time.perf_counter() - t0
         stats["bytes"] = len(text.encode())

@@ -4,8 +4,11 @@ Both PEs wrap the MAC datapath of :mod:`hdl.mac` (:func:`~hdl.mac.multiply_add`,
 :func:`~hdl.mac.behavioral_multiply_add` for ``multiplier="behavioral"``), so every MAC
 option (signed, multiplier, adder, fused, acc width W, pipeline P) passes through
 unchanged. Every output is a register (no combinational path from any input to any
-output), every register is cleared by ``rst`` (synchronous, active high), and operands
-move one PE per clock.
+output) and operands move one PE per clock. Every register is cleared by ``rst``
+(synchronous, active high), except in the compact OS PE, which has no reset at all: its
+registers are flushed by data, with :func:`init_cycles` cycles of drain after power-up
+(datapath flops without reset are the usual ASIC practice; here they save the reset
+gate of 25 flops per PE).
 
 Weight-stationary PE (:class:`WSPE`)::
 
@@ -18,16 +21,38 @@ Weight-stationary PE (:class:`WSPE`)::
     psum_out := psum_in + a_in(t-P) * w_cur(t-P)      (addend joins in the last stage)
     pv_out   := pv_in | v_in(t-P)
 
-Output-stationary PE (:class:`OSPE`)::
+Output-stationary PE (:class:`OSPE`), two variants chosen by ``double_buffer``. Both
+move A right and B down one PE per clock, and both drain finished sums along the
+anti-diagonal: ``d_in`` comes from the PE up and to the right (row - 1, column + 1),
+``d_out`` goes down and to the left, so every PE of anti-diagonal ``i + j`` finishes in
+the same cycle and the whole diagonal shifts out as one chain (see :mod:`hdl.array`)::
 
-    a_in[3:0] last_in  ->  a_out last_out               (to the right, +1 cycle)
-    b_in[3:0]          ->  b_out                        (downwards, +1 cycle)
-    d_in[W-1:0] dv_in  ->  d_out dv_out                 (drain chain, leftwards)
+    a_in[3:0] flag_in  ->  a_out flag_out              (to the right, +1 cycle)
+    b_in[3:0]          ->  b_out                       (downwards, +1 cycle)
+    d_in[W-1:0] (dv_in) -> d_out dv_out                (drain, down-left, +1 cycle)
+    total = acc + a_in(t-P) * b_in(t-P)
 
-    total = acc + a_in(t-P) * b_in(t-P);  L = last_in(t-P)
+``double_buffer=True`` (fold overlap: the drain runs while the next tile computes);
+``flag`` is ``last``, set with the tile's last k::
+
+    L = last_in(t-P)
     acc    := L ? 0 : total
     d_out  := L ? total : d_in       (capture the finished sum, else shift)
     dv_out := L | dv_in
+
+``double_buffer=False`` (compact: the accumulator is the drain register, no second W-bit
+register, no clear); ``flag`` is ``drain``, set from the tile's last k for ``min(R, C)``
+cycles (zeros on a and b after the last k)::
+
+    S = drain_in(t-1-P)              (for P = 0 this is drain_out itself)
+    acc    := S ? d_in : total       (shift the diagonal, else accumulate)
+    d_out  = acc;  dv_out = S        (the exit PEs' acc and S are the array outputs)
+
+After ``min(R, C)`` shifts every accumulator holds the zeros shifted in at the array
+edge, ready for the next tile. The same drain, played once after power-up with zeros on
+a and b, clears whatever the registers woke up with: row ``i`` raises ``drain`` in
+cycles ``i .. i + min(R, C) - 1``, and the first tile may start in cycle
+``min(R, C) + 1`` (:func:`init_cycles`). The product pipeline (P > 0) keeps its reset.
 """
 from amaranth.hdl import Module, Signal, Cat, Mux
 from amaranth.lib import wiring
@@ -36,13 +61,19 @@ from amaranth.lib.wiring import In, Out
 from .gates import Netlist
 from .mac import MacConfig, multiply_add, behavioral_multiply_add
 
-__all__ = ["WSPE", "OSPE", "build_pe"]
+__all__ = ["WSPE", "OSPE", "build_pe", "init_cycles"]
 
 
-def _delay(m, sig, stages, name):
-    """``sig`` delayed by ``stages`` clock cycles (registers cleared by rst)."""
+def init_cycles(rows, cols):
+    """Cycles of the power-up flush of the compact OS array (see the module docstring)."""
+    return min(rows, cols) + 1
+
+
+def _delay(m, sig, stages, name, *, reset_less=False):
+    """``sig`` delayed by ``stages`` clock cycles (registers cleared by rst unless
+    ``reset_less``)."""
     for i in range(stages):
-        reg = Signal(len(sig), name=f"{name}_d{i + 1}")
+        reg = Signal(len(sig), name=f"{name}_d{i + 1}", reset_less=reset_less)
         m.d.sync += reg.eq(sig)
         sig = reg
     return sig
@@ -90,40 +121,59 @@ class WSPE(wiring.Component):
 
 
 class OSPE(wiring.Component):
-    """Output-stationary PE; see the module docstring for its exact behaviour."""
+    """Output-stationary PE; see the module docstring for its exact behaviour.
 
-    def __init__(self, config: MacConfig):
+    ``double_buffer``: True for the PE with a separate drain register (fold overlap),
+    False for the compact PE that drains through its accumulator."""
+
+    def __init__(self, config: MacConfig, *, double_buffer: bool = False):
         self.config = config
+        self.double_buffer = bool(double_buffer)
         n, w = config.width, config.acc_width
-        super().__init__({
-            "a_in": In(n), "last_in": In(1), "b_in": In(n),
-            "d_in": In(w), "dv_in": In(1),
-            "a_out": Out(n), "last_out": Out(1), "b_out": Out(n),
-            "d_out": Out(w), "dv_out": Out(1),
-        })
+        flag = "last" if self.double_buffer else "drain"
+        self.flag = flag
+        ports = {"a_in": In(n), f"{flag}_in": In(1), "b_in": In(n), "d_in": In(w),
+                 "a_out": Out(n), f"{flag}_out": Out(1), "b_out": Out(n),
+                 "d_out": Out(w), "dv_out": Out(1)}
+        if self.double_buffer:
+            ports["dv_in"] = In(1)
+        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
         cfg = self.config
-        acc = Signal(cfg.acc_width, name="acc")
+        acc = Signal(cfg.acc_width, name="acc", reset_less=not self.double_buffer)
+        self.acc = acc                  # for tests that poke the state
         total = Signal(cfg.acc_width, name="total")
         m.d.comb += total.eq(_mac(m, self.a_in, self.b_in, acc, cfg))
-        last = _delay(m, self.last_in, cfg.pipeline, "last")
-        m.d.sync += [
-            self.a_out.eq(self.a_in),
-            self.last_out.eq(self.last_in),
-            self.b_out.eq(self.b_in),
-            acc.eq(Mux(last, 0, total)),
-            self.d_out.eq(Mux(last, total, self.d_in)),
-            self.dv_out.eq(last | self.dv_in),
-        ]
+        if self.double_buffer:
+            m.d.sync += [self.a_out.eq(self.a_in), self.b_out.eq(self.b_in)]
+            last = _delay(m, self.last_in, cfg.pipeline, "last")
+            m.d.sync += [
+                self.last_out.eq(self.last_in),
+                acc.eq(Mux(last, 0, total)),
+                self.d_out.eq(Mux(last, total, self.d_in)),
+                self.dv_out.eq(last | self.dv_in),
+            ]
+        else:
+            # No reset: every register here is flushed by data (see INIT_CYCLES).
+            a_r = Signal(cfg.width, name="a_r", reset_less=True)
+            b_r = Signal(cfg.width, name="b_r", reset_less=True)
+            drain_r = Signal(name="drain_r", reset_less=True)
+            self.state = (a_r, b_r, drain_r, acc)
+            m.d.sync += [a_r.eq(self.a_in), b_r.eq(self.b_in), drain_r.eq(self.drain_in)]
+            shift = _delay(m, drain_r, cfg.pipeline, "drain", reset_less=True)
+            m.d.sync += acc.eq(Mux(shift, self.d_in, total))
+            m.d.comb += [self.a_out.eq(a_r), self.b_out.eq(b_r), self.drain_out.eq(drain_r),
+                         self.d_out.eq(acc), self.dv_out.eq(shift)]
         return m
 
 
-def build_pe(config: MacConfig, dataflow: str):
-    """The PE component for ``dataflow`` ("ws" or "os")."""
+def build_pe(config: MacConfig, dataflow: str, *, double_buffer: bool = False):
+    """The PE component for ``dataflow`` ("ws" or "os"). ``double_buffer`` chooses the OS
+    PE variant (the WS PE always has its shadow weight register)."""
     if dataflow == "ws":
         return WSPE(config)
     if dataflow == "os":
-        return OSPE(config)
+        return OSPE(config, double_buffer=double_buffer)
     raise ValueError(f"unknown dataflow {dataflow!r}; allowed: ws, os")

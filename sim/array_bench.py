@@ -29,7 +29,7 @@ import numpy as np
 from hdl.array import array_verilog, amaranth_flat_verilog, AmaranthArray, pe_verilog
 from hdl.emit import write_atomic
 from hdl.mac import MacConfig
-from sim.cycle_model import model_cycles, scalesim_cycles, utilization
+from sim.cycle_model import model_cycles, scalesim_cycles, utilization, fold_counts
 from sim.tables import markdown_table, write_json
 
 __all__ = ["run_array_bench", "measure_generation", "measure_sim_speed", "amaranth_sim_gemm",
@@ -39,8 +39,10 @@ __all__ = ["run_array_bench", "measure_generation", "measure_sim_speed", "amaran
 DEFAULT_COMMAND = "python -m sim.array_bench"
 GEN_SIZES = (8, 16, 32, 64, 128, 256)
 FLAT_BUDGET_S = 120.0          # skip a flat conversion projected (x (R/R_prev)^2) above this
-UTIL_SHAPES = ((16, 16, 16), (64, 64, 64), (100, 37, 50), (512, 512, 512))
-RTL_MAX_MACS = 64 ** 3         # shapes up to this many MACs are also run in RTL
+UTIL_SHAPES = ((16, 16, 16), (64, 64, 64), (100, 37, 50), (1, 64, 64), (48, 200, 40),
+               (512, 512, 512))
+RTL_MAX_MACS = 64 ** 3         # shapes up to this many MACs are also run in RTL ...
+RTL_ALWAYS = ((512, 512, 512), "os", True)    # ... and this one (the issue's target)
 SIM_ARRAY = 16
 AREA_ARRAY = 8
 AREA_TARGET = 1575             # transistors per PE, 8x8 OS array, default MAC
@@ -110,27 +112,35 @@ def _jobs(shape, count, signed, seed=0):
     return [(rng.integers(lo, hi, (M, K)), rng.integers(lo, hi, (K, N))) for _ in range(count)]
 
 
-def amaranth_sim_gemm(A, B, config):
+def amaranth_sim_gemm(A, B, config, *, power_up_seed=None):
     """Play ``A @ B`` on :class:`~hdl.array.AmaranthArray` in ``amaranth.sim`` with the
     schedule :mod:`sim.gemm` uses; returns ``(C, cycles, dict of timings)`` after
-    checking the result cycles exactly as the cocotb path does."""
+    checking the result cycles exactly as the cocotb path does. ``power_up_seed``: fill
+    the reset-less registers of the compact OS PEs with random values first (what
+    silicon may wake up with), to check that the schedule's flush clears them."""
     from amaranth.sim import Simulator
     from sim.gemm import build_schedule, check_operands, _pack, _decode
 
     A, B = check_operands(A, B, config.mac.signed)
     sched = build_schedule(A, B, config)
     t0 = time.perf_counter()
-    dut = AmaranthArray(config.rows, config.cols, config.dataflow, config.mac)
+    dut = AmaranthArray(config.rows, config.cols, config.dataflow, config.mac,
+                        double_buffer=config.double_buffer)
     words = {name: [int.from_bytes(r.tobytes(), "little") for r in _pack(lanes, bits)]
              for name, (lanes, bits) in sched.ports.items()}
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     W = config.mac.acc_width
-    L = config.cols if config.dataflow == "ws" else config.rows
+    L = config.out_lanes
     rec = {"cycles": [], "valid": [], "words": []}
 
     async def bench(ctx):
         ports = [(getattr(dut, name), w) for name, w in words.items()]
+        if power_up_seed is not None:
+            rng = np.random.default_rng(power_up_seed)
+            for pe in dut.pes:
+                for reg in getattr(pe, "state", ()):
+                    ctx.set(reg, int(rng.integers(0, 1 << len(reg))))
         start = time.perf_counter()
         for t in range(sched.length):
             for sig, w in ports:
@@ -216,7 +226,8 @@ def utilization_table(R=SIM_ARRAY, C=SIM_ARRAY, shapes=UTIL_SHAPES, *, simulator
     bar = _bar(len(combos), "array bench: utilization (RTL vs model)", progress)
     for df, ov in combos:
         cfg = ArrayConfig(R, C, df, mac, fold_overlap=ov)
-        small = [s for s in shapes if s[0] * s[1] * s[2] <= rtl_max_macs]
+        small = [s for s in shapes if s[0] * s[1] * s[2] <= rtl_max_macs
+                 or (s, df, ov) == RTL_ALWAYS and rtl_max_macs >= RTL_MAX_MACS]
         measured = {}
         if simulator and small:
             jobs = [_jobs(s, 1, mac.signed, seed=i)[0] for i, s in enumerate(small)]
@@ -236,7 +247,8 @@ def utilization_table(R=SIM_ARRAY, C=SIM_ARRAY, shapes=UTIL_SHAPES, *, simulator
                          "scalesim_cycles": ss,
                          "utilization": round(utilization(M, K, N, R, C, model), 4),
                          "scalesim_utilization": round(utilization(M, K, N, R, C, ss), 4),
-                         "vs_scalesim": model - ss})
+                         "vs_scalesim": model - ss,
+                         "folds": fold_counts(M, K, N, R, C, df, cfg.k_chunk).folds})
         _tick(bar, dataflow=df, overlap=ov)
     if bar is not None:
         bar.close()
@@ -247,11 +259,16 @@ def utilization_table(R=SIM_ARRAY, C=SIM_ARRAY, shapes=UTIL_SHAPES, *, simulator
 # Area
 
 AREA_DESIGNS = (
-    # name, dataflow, mac, flow
-    ("OS, gate-level default MAC", "os", MacConfig(), "synth"),
-    ("OS, behavioural MAC (* and +)", "os", MacConfig(multiplier="behavioral"), "synth -booth"),
-    ("WS, gate-level default MAC", "ws", MacConfig(), "synth"),
-    ("WS, behavioural MAC (* and +)", "ws", MacConfig(multiplier="behavioral"), "synth -booth"),
+    # name, dataflow, mac, flow, double buffer (fold overlap hardware)
+    ("OS, gate-level default MAC", "os", MacConfig(), "synth", False),
+    ("OS, behavioural MAC (* and +)", "os", MacConfig(multiplier="behavioral"),
+     "synth -booth", False),
+    ("OS + fold overlap (drain register), gate-level MAC", "os", MacConfig(), "synth", True),
+    ("OS + fold overlap (drain register), behavioural MAC", "os",
+     MacConfig(multiplier="behavioral"), "synth -booth", True),
+    ("WS (always double-buffered), gate-level default MAC", "ws", MacConfig(), "synth", False),
+    ("WS (always double-buffered), behavioural MAC", "ws", MacConfig(multiplier="behavioral"),
+     "synth -booth", False),
 )
 
 
@@ -261,10 +278,11 @@ def measure_area(R=AREA_ARRAY, C=AREA_ARRAY, designs=AREA_DESIGNS, *, processes=
     the flow) and as one PE alone; per PE = array / (R*C)."""
     from hdl.synth import synthesize_many
     jobs = []
-    for _, df, mac, flow in designs:
-        jobs.append({"verilog": array_verilog(R, C, df, mac), "top": "systolic_array",
+    for _, df, mac, flow, db in designs:
+        jobs.append({"verilog": array_verilog(R, C, df, mac, double_buffer=db),
+                     "top": "systolic_array", "flow": flow})
+        jobs.append({"verilog": pe_verilog(mac, df, double_buffer=db), "top": "pe",
                      "flow": flow})
-        jobs.append({"verilog": pe_verilog(mac, df), "top": "pe", "flow": flow})
     bar = _bar(len(jobs), f"array bench: yosys area ({R}x{C} arrays)", progress)
     t0 = time.perf_counter()
     results = synthesize_many(jobs, processes=processes, ice40=False,
@@ -272,9 +290,10 @@ def measure_area(R=AREA_ARRAY, C=AREA_ARRAY, designs=AREA_DESIGNS, *, processes=
     if bar is not None:
         bar.close()
     rows = []
-    for i, (name, df, mac, flow) in enumerate(designs):
+    for i, (name, df, mac, flow, db) in enumerate(designs):
         arr, pe = results[2 * i], results[2 * i + 1]
         rows.append({"design": name, "dataflow": df, "mac": mac.slug, "flow": flow,
+                     "fold_overlap_hardware": db or df == "ws",
                      "array": f"{R}x{C}", "array_transistors": arr.transistors,
                      "per_pe": round(arr.transistors / (R * C), 1),
                      "array_flops": arr.flops, "array_depth": arr.depth,
@@ -282,6 +301,30 @@ def measure_area(R=AREA_ARRAY, C=AREA_ARRAY, designs=AREA_DESIGNS, *, processes=
                      "pe_alone_depth": pe.depth, "synth_seconds": arr.seconds,
                      "cached": arr.cached})
     return rows, round(time.perf_counter() - t0, 1)
+
+
+def overlap_cost(area, util):
+    """Fold overlap for OS: per-PE area added by the drain register against the cycles
+    it saves, per benchmarked shape."""
+    by = {(a["dataflow"], a["fold_overlap_hardware"], a["flow"]): a for a in area}
+    out = []
+    for flow in ("synth", "synth -booth"):
+        plain, db = by.get(("os", False, flow)), by.get(("os", True, flow))
+        if plain and db:
+            out.append({"flow": flow, "per_pe_without": plain["per_pe"],
+                        "per_pe_with": db["per_pe"],
+                        "area_increase": round(db["per_pe"] / plain["per_pe"] - 1, 4)})
+    gains = []
+    for u in util:
+        if u["dataflow"] != "os" or u["fold_overlap"]:
+            continue
+        ov = next(x for x in util if x["shape"] == u["shape"] and x["dataflow"] == "os"
+                  and x["fold_overlap"])
+        gains.append({"shape": u["shape"], "cycles_without": u["model_cycles"],
+                      "cycles_with": ov["model_cycles"],
+                      "utilization_without": u["utilization"],
+                      "utilization_with": ov["utilization"]})
+    return {"area": out, "utilization": gains}
 
 
 # ---------------------------------------------------------------------------------------
@@ -356,11 +399,31 @@ def run_array_bench(outdir, progress=True, *, command=DEFAULT_COMMAND, build_roo
     timings["total"] = round(time.perf_counter() - start, 1)
 
     os_gate = area[0]
+    big = next((u for u in util if (u["shape"], u["dataflow"], u["fold_overlap"]) ==
+                ("x".join(map(str, RTL_ALWAYS[0])), *RTL_ALWAYS[1:])), None)
+    multi = [u for u in util if u["folds"] > 1]
     data = {
         "command": command, "versions": _versions(), "seconds": timings,
         "generation": gen, "sim_speed": speed, "utilization": util, "area": area,
+        "fold_overlap_cost": overlap_cost(area, util),
         "area_target": {"per_pe_max": AREA_TARGET, "per_pe": os_gate["per_pe"],
                         "met": os_gate["per_pe"] <= AREA_TARGET},
+        "scalesim_target": {
+            "multi_fold_rows": len(multi),
+            "multi_fold_at_or_below": sum(u["vs_scalesim"] <= 0 for u in multi),
+            "single_fold_rows": len(util) - len(multi),
+            "single_fold_plus_one": sum(u["vs_scalesim"] == 1 for u in util
+                                        if u["folds"] == 1),
+            "met": all(u["vs_scalesim"] <= (1 if u["folds"] == 1 else 0) for u in util
+                       if u["fold_overlap"]),
+            "note": "SCALE-Sim's formula ends with -1: it counts the index of the last "
+                    "cycle (one MAC on a 1x1 array: 0 cycles); a single fold here takes "
+                    "that + 1 because every PE output is a register"},
+        "utilization_target": {"shape": "512x512x512 OS fold overlap, 16x16", "min": 0.97,
+                               "utilization": big and big["utilization"],
+                               "rtl_cycles": big and big["rtl_cycles"],
+                               "met": bool(big and big["rtl_cycles"] and
+                                           big["utilization"] >= 0.97)},
         "sim_speed_target": {"verilator_cycles_per_s_min": 20000,
                              "met": any(r["simulator"] == "verilator" and
                                         r["cycles_per_s"] >= 20000 for r in speed),
@@ -424,6 +487,14 @@ def _markdown(d):
              u["scalesim_utilization"]] for u in d["utilization"]]
     md += [markdown_table(["M x K x N", "dataflow", "overlap", "model", "RTL", "SCALE-Sim",
                            "model - SCALE-Sim", "util", "SCALE-Sim util"], rows), ""]
+    st, ut = d["scalesim_target"], d["utilization_target"]
+    md += [f"RTL cycles <= SCALE-Sim's: {st['multi_fold_at_or_below']} of "
+           f"{st['multi_fold_rows']} multi-fold rows at or below (with fold overlap: all "
+           f"{'met' if st['met'] else 'NOT met'}); {st['single_fold_plus_one']} of "
+           f"{st['single_fold_rows']} single-fold rows are SCALE-Sim + 1: {st['note']}.", "",
+           f"Utilization on {ut['shape']}: {ut['utilization']} (RTL cycles "
+           f"{ut['rtl_cycles']}) against >= {ut['min']}: "
+           f"**{'met' if ut['met'] else 'not met'}**.", ""]
 
     t = d["area_target"]
     md += [f"## Area, {AREA_ARRAY}x{AREA_ARRAY} arrays {by}", "",
@@ -436,8 +507,22 @@ def _markdown(d):
             for a in d["area"]]
     md += [markdown_table(["design", "flow", "array transistors", "per PE", "array flops",
                            "depth", "PE alone", "PE flops"], rows), "",
-           f"Target <= {t['per_pe_max']} transistors per PE (OS, default MAC): "
-           f"{t['per_pe']} -> **{'met' if t['met'] else 'not met'}**.", ""]
+           f"Target <= {t['per_pe_max']} transistors per PE (OS, default MAC, no fold "
+           f"overlap): {t['per_pe']} -> **{'met' if t['met'] else 'not met'}**.", ""]
+    fo = d["fold_overlap_cost"]
+    md += [f"## Fold overlap for OS: area against utilization {by}", "",
+           "The compact OS PE drains finished sums through its accumulator, so the next "
+           "tile waits for the drain (K + min(R, C) cycles per tile); fold overlap adds a "
+           "W-bit drain register per PE so the drain runs under the next tile "
+           "(max(K, min(R, C)) per tile).", ""]
+    md += [markdown_table(["flow", "per PE without", "per PE with", "area increase"],
+                          [[a["flow"], a["per_pe_without"], a["per_pe_with"],
+                            f"{a['area_increase']:+.1%}"] for a in fo["area"]]), ""]
+    md += [markdown_table(["M x K x N", "cycles without", "cycles with", "util without",
+                           "util with"],
+                          [[g["shape"], g["cycles_without"], g["cycles_with"],
+                            g["utilization_without"], g["utilization_with"]]
+                           for g in fo["utilization"]]), ""]
     return "\n".join(md)
 
 

@@ -25,25 +25,34 @@ Fold f starts streaming at ``base_f``; column c's shadow weights shift in during
 * ``fold_overlap`` (double-buffered weights): ``base_{f+1} = base_f + max(M, 2R - 1)``
   (column c's next shadow load may start once its last PE swapped, ``base_f + c + R - 1``).
 
-Output stationary (OS). Tiles: ``ceil(M/R) * ceil(N/C) * passes``; each tile streams K
-products per PE. ``A[i][k]`` enters row i in cycle ``base + i + k`` (``a_last`` with
-k = K_pass - 1), ``B[k][j]`` enters column j in cycle ``base + j + k``; PE(i, j) captures its sum
-into the drain chain, which moves it one PE per cycle to the left, so ``C[i][j]`` comes
-out of row i in cycle ``base + i + K_pass + P + 2j``. ``base_0 = 0``. Next tile:
+Output stationary (OS). Tiles: ``ceil(M/R) * ceil(N/C) * passes``; each tile streams
+K products per PE. ``A[i][k]`` enters row i in cycle ``base + i + k``, ``B[k][j]`` enters
+column j in cycle ``base + j + k``, so PE(i, j) adds its last product in cycle
+``base + i + j + K_pass - 1 + P``. Finished sums drain along anti-diagonals (see
+:mod:`hdl.pe`): diagonal ``d = i + j`` finishes all at once and leaves through output
+lane ``d`` (its bottom-left PE), one sum per cycle, so ``C[i][j]`` comes out of lane
+``i + j`` in cycle ``base + i + j + K_pass + P + s`` with ``s = min(j, R - 1 - i)``.
+The last PE result of a tile comes out in cycle ``base + K_pass + P + R + C - 2`` (the
+bottom-right PE, ``s = 0``). With ``m = min(R, C)`` (the longest diagonal):
 
-* sequential: ``base' = base + R + K_pass + 2C + P - 3`` (the last result's cycle).
-* ``fold_overlap`` (double-buffered outputs: the drain runs while the next tile computes):
-  the stream ends ``E = base + K_pass`` (captures at ``E + i + j + P - 1``) advance by
-  ``D`` = :func:`os_period` (K_pass of the NEXT tile, C) = the smallest ``D >= K_next``
-  with ``D >= 2C - 1`` or (``D`` odd and ``D >= C``): a capture at PE(i, x) must not
-  land on a sum of an earlier tile passing by, and those pass at even offsets
-  ``2(j - x)``; ``base' = E + D - K_next``.
+* compact PE (no fold overlap, the accumulator is the drain chain): ``a_drain`` is
+  set from the last k for ``m`` cycles, every lane shows ``m`` values (the diagonal,
+  then zeros shifted in at the edge, which the driver checks), and the next tile's
+  stream follows the drain window: ``base' = base + K_pass + m``.
+* ``fold_overlap`` (double-buffered PE: the drain register shifts while the next tile
+  computes): ``base' + K' = base + K_pass + max(K', m)``: the next capture must come
+  after the ``m - 1`` shifts of the longest diagonal.
+
+``cycles`` counts to the last PE result (drain zeros are not results); ``base_0 = 0``.
 
 SCALE-Sim's analytical formulas (:func:`scalesim_cycles`) count ``F*(2R+C+M-2) - 1`` for
-WS and ``F*(R+C+K-2) - 1`` for OS. With P = 0 sequential WS is exactly
-``scalesim + 1`` (SCALE-Sim's last period ends one cycle earlier: it does not count the
-output register of the bottom row); OS is longer per tile by ``C - 1 + P`` because
-the finished sums drain through the array at one PE per cycle, opposite to the skew.
+WS and ``F*(R+C+K-2) - 1`` for OS. The ``- 1`` makes its count the index of the last
+cycle rather than the number of cycles (one MAC on a 1x1 array: 0): a single fold takes
+``scalesim + 1 + P`` here, in both dataflows, because every PE output is a register.
+More folds are cheaper here than in SCALE-Sim's sum of independent folds: OS tiles
+follow each other after ``K + min(R, C)`` (compact) or ``max(K, min(R, C))``
+(fold overlap) cycles instead of ``R + C + K - 2``; WS folds overlap with
+``fold_overlap``.
 """
 from dataclasses import dataclass
 from math import ceil
@@ -103,16 +112,12 @@ def fold_counts(M, K, N, R, C, dataflow, k_chunk=None):
                       tuple(min(kc, K - p * kc) for p in range(passes)))
 
 
-def os_period(k, C):
-    """Cycles between the stream ends of two consecutive overlapped OS tiles, the second
-    of which sums ``k`` products per PE: the smallest ``D >= k`` with ``D >= 2C - 1`` or
-    (``D`` odd and ``D >= C``). Sums of tile f pass PE column x at even offsets
-    ``2(j - x) <= 2C - 2`` after its own capture; the next tile's capture (offset D) and
-    the one after (offset >= 2D >= 2C) must both miss them."""
-    if k >= 2 * C - 1:
-        return k
-    d = max(k, C)
-    return d if d % 2 else d + 1
+def os_period(k, R, C, fold_overlap):
+    """Cycles from the stream end (or start) of an OS tile to that of the next one, which
+    sums ``k`` products per PE: ``max(k, min(R, C))`` with fold overlap (stream ends),
+    ``k + min(R, C)`` without (the next stream follows the drain window)."""
+    m = min(R, C)
+    return max(k, m) if fold_overlap else k + m
 
 
 def model_cycles(M, K, N, R, C, dataflow, pipeline=0, fold_overlap=False, k_chunk=None):
@@ -128,11 +133,11 @@ def model_cycles(M, K, N, R, C, dataflow, pipeline=0, fold_overlap=False, k_chun
         return per + (F - 1) * max(M, 2 * R - 1)
     tiles_per_pass = ceil(M / R) * ceil(N / C)
     ks = [k for k in fc.k_per_pass for _ in range(tiles_per_pass)]
-    if not fold_overlap:
-        return sum(R + k + 2 * C + P - 3 for k in ks)
-    # Tile f's captures happen at (its stream's end E_f) + i + j + P; E_0 = K_0 and
-    # E_{f+1} = E_f + os_period(K_{f+1}, C).
-    return ks[0] + sum(os_period(k, C) for k in ks[1:]) + R + 2 * C + P - 3
+    if fold_overlap:            # stream ends: E_0 = K_0, E_{f+1} = E_f + max(K_{f+1}, m)
+        end = ks[0] + sum(os_period(k, R, C, True) for k in ks[1:])
+    else:                       # stream starts: base_{f+1} = base_f + K_f + m
+        end = sum(os_period(k, R, C, False) for k in ks[:-1]) + ks[-1]
+    return end + P + R + C - 2
 
 
 def scalesim_cycles(M, K, N, R, C, dataflow):

@@ -30,6 +30,7 @@ import numpy as np
 from hdl.array import array_verilog as _array_verilog, TOPLEVEL, DATAFLOWS
 from hdl.emit import write_if_changed
 from hdl.mac import MacConfig, ConfigError
+from hdl.pe import init_cycles
 from sim.cycle_model import (max_safe_k, model_cycles, scalesim_cycles, utilization,
                              fold_counts, os_period)
 from sim.runner import REPO_ROOT, run_cocotb, SimulationError, VERILATOR_FAST_MODEL
@@ -46,8 +47,10 @@ TAIL_CYCLES = 2          # idle cycles simulated after the last expected result
 @dataclass(frozen=True)
 class ArrayConfig:
     """A systolic array: ``rows`` x ``cols`` PEs, ``dataflow`` "ws" or "os", every PE a
-    MAC configured by ``mac``; ``fold_overlap`` double-buffers weights (WS) or outputs
-    (OS) so consecutive folds overlap (same hardware, different schedule)."""
+    MAC configured by ``mac``; ``fold_overlap`` lets consecutive folds overlap: WS plays
+    its double-buffered (shadow) weights that way (the WS hardware is the same either
+    way); OS needs the double-buffered PE with a separate drain register (without it,
+    the compact OS PE drains through its accumulator, see :mod:`hdl.pe`)."""
     rows: int = 4
     cols: int = 4
     dataflow: str = "ws"
@@ -71,9 +74,20 @@ class ArrayConfig:
 
     @property
     def slug(self):
-        """File-name-safe name of the hardware (fold_overlap is schedule only)."""
+        """File-name-safe name of the hardware (WS: fold_overlap is schedule only)."""
+        kind = "osdb" if self.double_buffer else self.dataflow
         return re.sub(r"[^A-Za-z0-9_]", "_",
-                      f"array_{self.dataflow}_{self.rows}x{self.cols}_{self.mac.slug}")
+                      f"array_{kind}_{self.rows}x{self.cols}_{self.mac.slug}")
+
+    @property
+    def double_buffer(self):
+        """True when the hardware is the double-buffered OS array."""
+        return self.dataflow == "os" and self.fold_overlap
+
+    @property
+    def out_lanes(self):
+        """Output lanes of ``c_out``: WS one per column, OS one per anti-diagonal."""
+        return self.cols if self.dataflow == "ws" else self.rows + self.cols - 1
 
     @property
     def k_chunk(self):
@@ -101,7 +115,8 @@ class GemmResult:
 
 def array_verilog(config: ArrayConfig, *, stats=None) -> str:
     """Deterministic Verilog (modules ``pe`` and ``systolic_array``) for ``config``."""
-    return _array_verilog(config.rows, config.cols, config.dataflow, config.mac, stats=stats)
+    return _array_verilog(config.rows, config.cols, config.dataflow, config.mac,
+                          double_buffer=config.double_buffer, stats=stats)
 
 
 # ---------------------------------------------------------------------------------------
@@ -148,7 +163,9 @@ class Schedule:
     ports: dict                   # port name -> (uint8 [T, lanes], bits per lane)
     length: int                   # cycles to play
     # Expected outputs: parallel arrays; the result visible after edge ``t`` in output
-    # lane ``lane`` is added to C[row, col] (row/col -1: padding, must still be valid).
+    # lane ``lane`` is added to C[row, col] (row/col -1: a PE outside the GEMM, -2: a
+    # drain zero of the compact OS array, -3: its power-up flush; all must still be
+    # valid, -2 must be 0).
     t: np.ndarray
     lane: np.ndarray
     row: np.ndarray
@@ -156,6 +173,8 @@ class Schedule:
     last_cycle: int               # cycle of the last result (= model's cycles)
     folds: int
     k_passes: int
+    pre: int = 0                  # init cycles played before cycle 0 (not counted)
+    settle: np.ndarray = None     # per lane: outputs read before this are power-up noise
 
 
 def _ws_schedule(A, B, cfg):
@@ -204,50 +223,80 @@ def _ws_schedule(A, B, cfg):
                     np.concatenate(rows_), np.concatenate(cols_), last, len(folds), passes)
 
 
+def _os_exits(R, C):
+    """Per anti-diagonal lane d: the PEs (i, j) in the order they leave it (s = 0, 1, ...)."""
+    lanes = []
+    for d in range(R + C - 1):
+        i, j = (d, 0) if d < R else (R - 1, d - R + 1)
+        chain = []
+        while i >= 0 and j < C:
+            chain.append((i, j))
+            i, j = i - 1, j + 1
+        lanes.append(chain)
+    return lanes
+
+
 def _os_schedule(A, B, cfg):
     R, C, P = cfg.rows, cfg.cols, cfg.mac.pipeline
     M, K = A.shape
     N = B.shape[1]
+    m = min(R, C)
     kc = min(cfg.k_chunk, K)
     tiles = [(k0, m0, n0) for k0 in range(0, K, kc) for m0 in range(0, M, R)
              for n0 in range(0, N, C)]
-    bases, base, prev_end = [], 0, None
-    for k0, _, _ in tiles:
-        kp = min(kc, K - k0)
-        if prev_end is not None:
-            if cfg.fold_overlap:            # stream ends advance by os_period(kp, C)
-                base = prev_end + os_period(kp, C) - kp
-            else:                           # previous tile's last result is out
-                base = prev_end + R + 2 * C + P - 3
-        bases.append(base)
-        prev_end = base + kp
-    k_last = min(kc, K - tiles[-1][0])
-    last = bases[-1] + R + k_last + 2 * C + P - 3
-    T = last + TAIL_CYCLES
+    kps = [min(kc, K - k0) for k0, _, _ in tiles]
+    bases = [0]
+    for kp, kn in zip(kps, kps[1:]):         # sim.cycle_model.os_period
+        if cfg.fold_overlap:                 # stream ends advance by max(K', m)
+            bases.append(bases[-1] + kp + os_period(kn, R, C, True) - kn)
+        else:                                # stream starts advance by K + m
+            bases.append(bases[-1] + os_period(kp, R, C, False))
+    drain = 1 if cfg.fold_overlap else m     # flag cycles per row and tile
+    # The compact PE has no reset: a drain window on zeros flushes it first (hdl.pe).
+    pre = 0 if cfg.fold_overlap else init_cycles(R, C)
+    bases = [pre + x for x in bases]
+    last = bases[-1] + kps[-1] + P + R + C - 2
+    T = last + m + TAIL_CYCLES
     a = np.zeros((T, R), np.uint8)
-    al = np.zeros((T, R), np.uint8)
+    flag = np.zeros((T, R), np.uint8)
     b = np.zeros((T, C), np.uint8)
     ts, lanes, rows_, cols_ = [], [], [], []
-    for (k0, m0, n0), base in zip(tiles, bases):
-        kp = min(kc, K - k0)
+    exits = _os_exits(R, C)
+    for (k0, m0, n0), kp, base in zip(tiles, kps, bases):
         mm, nn = min(R, M - m0), min(C, N - n0)
         k_idx = np.arange(kp)
         for i in range(R):
             if i < mm:
                 a[base + i + k_idx, i] = A[m0 + i, k0:k0 + kp] & 15
-            al[base + i + kp - 1, i] = 1
+            flag[base + i + kp - 1:base + i + kp - 1 + drain, i] = 1
         for j in range(nn):
             b[base + j + k_idx, j] = B[k0:k0 + kp, n0 + j] & 15
-        ii, jj = np.meshgrid(np.arange(R), np.arange(C), indexing="ij")
-        ii, jj = ii.ravel(), jj.ravel()
-        ts.append(base + ii + kp + P + 2 * jj - 1)
-        lanes.append(ii)
-        rows_.append(np.where(ii < mm, m0 + ii, -1))
-        cols_.append(np.where(jj < nn, n0 + jj, -1))
-    ports = {"a_in": (a, 4), "a_last": (al, 1), "b_in": (b, 4)}
-    return Schedule(ports, T, np.concatenate(ts), np.concatenate(lanes),
-                    np.concatenate(rows_), np.concatenate(cols_), last, len(tiles),
-                    math.ceil(K / kc))
+    for i in range(R if pre else 0):
+        flag[i:i + m, i] = 1
+    for d in range(R + C - 1 if pre else 0):  # init drain: valid, values unspecified
+        ts.extend(range(d + P, d + P + m))
+        lanes.extend([d] * m)
+        rows_.extend([-3] * m)
+        cols_.extend([-3] * m)
+    for (k0, m0, n0), kp, base in zip(tiles, kps, bases):
+        mm, nn = min(R, M - m0), min(C, N - n0)
+        for d, chain in enumerate(exits):
+            # C[i][j] (s-th on lane d) is visible in cycle base + d + kp + P + s, i.e.
+            # read after edge base + d + kp + P + s - 1; the compact PE then shows the
+            # zeros shifted in at the edge until its drain window of m cycles ends.
+            for s in range(len(chain) if cfg.fold_overlap else m):
+                i, j = chain[s] if s < len(chain) else (-2, -2)
+                ts.append(base + d + kp + P + s - 1)
+                lanes.append(d)
+                real = 0 <= i < mm and 0 <= j < nn
+                rows_.append(m0 + i if real else min(i, -1))
+                cols_.append(n0 + j if real else min(j, -1))
+    ports = {"a_in": (a, 4), ("a_last" if cfg.fold_overlap else "a_drain"): (flag, 1),
+             "b_in": (b, 4)}
+    # Before its flush window a lane may show whatever the flag registers woke up with.
+    settle = np.arange(R + C - 1) + P if pre else None
+    return Schedule(ports, T, np.array(ts), np.array(lanes), np.array(rows_),
+                    np.array(cols_), last - pre, len(tiles), math.ceil(K / kc), pre, settle)
 
 
 def build_schedule(A, B, config: ArrayConfig) -> Schedule:
@@ -283,6 +332,9 @@ def _decode(sched, trace, config, M, N):
     valid = trace["valid"].astype(bool)
     values = trace["values"]
     t_got, lane_got = np.nonzero(valid)
+    if sched.settle is not None:
+        awake = cycles[t_got] >= sched.settle[lane_got]
+        t_got, lane_got = t_got[awake], lane_got[awake]
     got = set(zip(cycles[t_got].tolist(), lane_got.tolist()))
     want = set(zip(sched.t.tolist(), sched.lane.tolist()))
     if got != want:
@@ -303,11 +355,19 @@ def _decode(sched, trace, config, M, N):
     out = np.zeros((M, N), np.int64)
     keep = (sched.row >= 0) & (sched.col >= 0)
     np.add.at(out, (sched.row[keep], sched.col[keep]), vals[keep])
-    last_seen = int(cycles[np.any(valid, axis=1)].max()) + 1
+    zeros = sched.row == -2
+    if np.any(vals[zeros] != 0):
+        n = int(np.argmax(vals[zeros] != 0))
+        raise SimulationError(f"a drained accumulator was not cleared: lane "
+                              f"{int(sched.lane[zeros][n])} shows {int(vals[zeros][n])} in "
+                              f"cycle {int(sched.t[zeros][n]) + 1}")
+    # the trace matched sched.t above; cycle 0 is the first after the init cycles
+    last_seen = int(sched.t[sched.row >= -1].max()) + 1 - sched.pre
     return out, last_seen
 
 
-def run_gemms(jobs, config: ArrayConfig, *, simulator, build_root=None, progress=None):
+def run_gemms(jobs, config: ArrayConfig, *, simulator, build_root=None, progress=None,
+              waves=None):
     """Run every ``(A, B)`` of ``jobs`` in one simulator run; returns a list of
     :class:`GemmResult`. ``progress(done, total)`` is called as results are decoded."""
     build_root = Path(build_root) if build_root is not None else DEFAULT_BUILD_ROOT
@@ -329,13 +389,14 @@ def run_gemms(jobs, config: ArrayConfig, *, simulator, build_root=None, progress
             manifest.append({"input": str(inp), "output": str(job_dir / f"job{n}_out.npz"),
                              "length": sched.length})
         spec = {"acc_width": config.mac.acc_width, "jobs": manifest,
-                "out_lanes": config.cols if config.dataflow == "ws" else config.rows}
+                "out_lanes": config.out_lanes}
         spec_path = job_dir / "jobs.json"
         spec_path.write_text(json.dumps(spec))
         outcome = run_cocotb(sources=[source], toplevel=TOPLEVEL,
                              test_module="sim.array_tb", simulator=simulator,
                              build_dir=build_dir, extra_env={JOBS_ENV: str(spec_path)},
-                             testcase="run_jobs", verilator_speed=VERILATOR_FAST_MODEL)
+                             testcase="run_jobs", verilator_speed=VERILATOR_FAST_MODEL,
+                             waves=waves)
         if not outcome.ok:
             raise SimulationError(f"{simulator}: array bench failed: {outcome.summary()}")
         results = []

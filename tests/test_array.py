@@ -150,15 +150,16 @@ def test_run_gemm_single_and_fields():
 # Structure, determinism, lint
 
 def test_pe_emitted_once_and_deterministic():
-    for df in ("ws", "os"):
-        cfg = ArrayConfig(7, 3, df, MacConfig(pipeline=1))
+    for df, overlap in (("ws", False), ("os", False), ("os", True)):
+        cfg = ArrayConfig(7, 3, df, MacConfig(pipeline=1), fold_overlap=overlap)
         text = array_verilog(cfg)
         assert text == array_verilog(cfg)
         assert len(re.findall(r"^module pe\(", text, re.M)) == 1
         assert len(re.findall(r"^module systolic_array", text, re.M)) == 1
         assert text.count("pe u_pe") == 1            # one generate-loop instance
         # The top does not grow with the array: only the sizes change.
-        big = array_verilog(ArrayConfig(128, 97, df, MacConfig(pipeline=1)))
+        big = array_verilog(ArrayConfig(128, 97, df, MacConfig(pipeline=1),
+                                        fold_overlap=overlap))
         assert abs(len(big) - len(text)) < 200
 
 
@@ -178,9 +179,11 @@ def _yosys_pe_count(text, tmp_path):
     return int(m.group(2))
 
 
-@pytest.mark.parametrize("R,C,df", [(4, 6, "ws"), (3, 5, "os"), (1, 1, "ws"), (5, 2, "os")])
-def test_instances_r_times_c(R, C, df, tmp_path):
-    assert _yosys_pe_count(array_verilog(ArrayConfig(R, C, df, MacConfig())), tmp_path) == R * C
+@pytest.mark.parametrize("R,C,df,overlap", [(4, 6, "ws", False), (3, 5, "os", False),
+                                            (1, 1, "ws", False), (5, 2, "os", True)])
+def test_instances_r_times_c(R, C, df, overlap, tmp_path):
+    text = array_verilog(ArrayConfig(R, C, df, MacConfig(), fold_overlap=overlap))
+    assert _yosys_pe_count(text, tmp_path) == R * C
 
 
 LINT_CONFIGS = [
@@ -191,6 +194,9 @@ LINT_CONFIGS = [
     ArrayConfig(3, 2, "ws", MacConfig(multiplier="behavioral", pipeline=2)),
     ArrayConfig(2, 3, "os", MacConfig(multiplier="behavioral", signed=False)),
     ArrayConfig(5, 3, "os", MacConfig(multiplier="booth", adder="sklansky", acc_width=64)),
+    ArrayConfig(4, 6, "os", MacConfig(pipeline=1), fold_overlap=True),
+    ArrayConfig(1, 1, "os", MacConfig(acc_width=8), fold_overlap=True),
+    ArrayConfig(2, 3, "os", MacConfig(multiplier="behavioral"), fold_overlap=True),
 ]
 
 
@@ -256,17 +262,47 @@ def test_array_config_extremes_ok():
     ArrayConfig(256, 1, "ws")
 
 
-@pytest.mark.parametrize("dataflow", ["ws", "os"])
-def test_amaranth_flat_array_plays_the_same_schedule(dataflow):
+@pytest.mark.parametrize("dataflow,overlap", [("ws", False), ("os", False), ("os", True)])
+def test_amaranth_flat_array_plays_the_same_schedule(dataflow, overlap):
     """The flat Amaranth array (bench reference for amaranth.sim and flat conversion)
     computes the same GEMM in the same cycles as the Verilog array and the model."""
     from sim.array_bench import amaranth_sim_gemm
     from sim.cycle_model import model_cycles
-    config = ArrayConfig(2, 3, dataflow, MacConfig(pipeline=1))
+    config = ArrayConfig(2, 3, dataflow, MacConfig(pipeline=1), fold_overlap=overlap)
     (A, B), = _random_jobs(7, [(4, 5, 4)], True)
     C, cycles, _ = amaranth_sim_gemm(A, B, config)
     assert np.array_equal(C, A @ B)
-    assert cycles == model_cycles(4, 5, 4, 2, 3, dataflow, pipeline=1, k_chunk=config.k_chunk)
+    assert cycles == model_cycles(4, 5, 4, 2, 3, dataflow, pipeline=1, fold_overlap=overlap,
+                                  k_chunk=config.k_chunk)
+
+
+@pytest.mark.parametrize("R,C,P", [(3, 5, 0), (4, 4, 1), (5, 2, 2)])
+def test_compact_os_flush_clears_power_up_garbage(R, C, P):
+    """The compact OS PE has no reset: random power-up register values must be cleared
+    by the schedule's flush, and do break the result without it."""
+    import sim.gemm
+    from sim.array_bench import amaranth_sim_gemm
+    config = ArrayConfig(R, C, "os", MacConfig(pipeline=P))
+    (A, B), = _random_jobs(R * 10 + C, [(7, 9, 6)], True)
+    for seed in (1, 2):
+        got, _, _ = amaranth_sim_gemm(A, B, config, power_up_seed=seed)
+        assert np.array_equal(got, A @ B)
+
+    real = sim.gemm.build_schedule
+
+    def without_flush(A, B, config):
+        s = real(A, B, config)
+        s.ports["a_drain"][0][:s.pre + R] = 0       # no flush window
+        keep = s.row != -3
+        s.t, s.lane, s.row, s.col = s.t[keep], s.lane[keep], s.row[keep], s.col[keep]
+        return s
+
+    sim.gemm.build_schedule = without_flush
+    try:
+        got, _, _ = amaranth_sim_gemm(A, B, config, power_up_seed=1)
+    finally:
+        sim.gemm.build_schedule = real
+    assert not np.array_equal(got, A @ B)
 
 
 def test_generation_size_does_not_grow_with_the_array():
