@@ -69,23 +69,21 @@ def pe_verilog(mac, dataflow, *, double_buffer=False):
     return to_verilog(build_pe(mac, dataflow, double_buffer=double_buffer), name="pe")
 
 
+def module_head(name, ports, **params):
+    """``module name (clk, rst, ports...);`` plus one ``localparam`` per keyword.
+    ``ports``: ``(direction, width, port name)`` triples, in order."""
+    lines = ["    input  wire clk", "    input  wire rst"]
+    lines += [f"    {d:<6} wire [{w - 1}:0] {p}" for d, w, p in ports]
+    text = f"module {name} (\n" + ",\n".join(lines) + "\n);\n"
+    return text + "".join(f"    localparam {k} = {v};\n" for k, v in params.items())
+
+
 def _ws_top(R, C, n, W):
-    return f"""\
-module {TOPLEVEL} (
-    input  wire clk,
-    input  wire rst,
-    input  wire [{R * n - 1}:0] a_in,
-    input  wire [{R - 1}:0] a_swap,
-    input  wire [{R - 1}:0] a_valid,
-    input  wire [{C * n - 1}:0] w_in,
-    input  wire [{C - 1}:0] w_en,
-    output wire [{C * W - 1}:0] c_out,
-    output wire [{C - 1}:0] c_valid
-);
-    localparam R = {R};
-    localparam C = {C};
-    localparam N = {n};
-    localparam W = {W};
+    head = module_head(TOPLEVEL, [
+        ("input", R * n, "a_in"), ("input", R, "a_swap"), ("input", R, "a_valid"),
+        ("input", C * n, "w_in"), ("input", C, "w_en"),
+        ("output", C * W, "c_out"), ("output", C, "c_valid")], R=R, C=C, N=n, W=W)
+    return head + f"""\
     // Horizontal nets: (R rows) x (C+1 positions); position c feeds PE column c.
     // Vertical nets:   (R+1 positions) x (C columns); position r feeds PE row r.
     // One net per PE port (arrays of nets, not slices of one wide vector): an
@@ -146,20 +144,10 @@ def _os_top(R, C, n, W, double_buffer):
     dv_wire = f"{ind}wire         dv_in_d;" if double_buffer else ""
     dv_chain = f"{ind}    assign dv_in_d = dv_o[(r-1)*C+c+1];" if double_buffer else ""
     dv_end = f"{ind}    assign dv_in_d = 1'b0;" if double_buffer else ""
-    return f"""\
-module {TOPLEVEL} (
-    input  wire clk,
-    input  wire rst,
-    input  wire [{R * n - 1}:0] a_in,
-    input  wire [{R - 1}:0] a_{flag},
-    input  wire [{C * n - 1}:0] b_in,
-    output wire [{L * W - 1}:0] c_out,
-    output wire [{L - 1}:0] c_valid
-);
-    localparam R = {R};
-    localparam C = {C};
-    localparam N = {n};
-    localparam W = {W};
+    head = module_head(TOPLEVEL, [
+        ("input", R * n, "a_in"), ("input", R, f"a_{flag}"), ("input", C * n, "b_in"),
+        ("output", L * W, "c_out"), ("output", L, "c_valid")], R=R, C=C, N=n, W=W)
+    return head + f"""\
     // Horizontal nets: (R rows) x (C+1 positions); position c feeds PE column c.
     // Vertical nets:   (R+1 positions) x (C columns); position r feeds PE row r.
     // Drain nets: d_o[r*C+c] is d_out of PE(r, c); PE(r, c) drains from PE(r-1, c+1)
