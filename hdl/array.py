@@ -83,7 +83,7 @@ def _ws_top(R, C, n, W):
         ("input", R * n, "a_in"), ("input", R, "a_swap"), ("input", R, "a_valid"),
         ("input", C * n, "w_in"), ("input", C, "w_en"),
         ("output", C * W, "c_out"), ("output", C, "c_valid")], R=R, C=C, N=n, W=W)
-    return head + f"""\
+    return head + """\
     // Horizontal nets: (R rows) x (C+1 positions); position c feeds PE column c.
     // Vertical nets:   (R+1 positions) x (C columns); position r feeds PE row r.
     // One net per PE port (arrays of nets, not slices of one wide vector): an
@@ -105,7 +105,7 @@ def _ws_top(R, C, n, W):
         end
         for (c = 0; c < C; c = c + 1) begin : edge_top
             assign w_v[c] = w_in[c*N +: N];
-            assign p_v[c] = {{W{{1'b0}}}};
+            assign p_v[c] = {W{1'b0}};
             assign pv_v[c] = 1'b0;
             assign c_out[c*W +: W] = p_v[R*C+c];
             assign c_valid[c] = pv_v[R*C+c];
@@ -247,7 +247,7 @@ class AmaranthArray:
 
 
 def _amaranth_array(rows, cols, dataflow, mac, double_buffer):
-    from amaranth.hdl import Module, Cat, Const
+    from amaranth.hdl import Module, Cat
     from amaranth.lib import wiring
     from amaranth.lib.wiring import In, Out
 

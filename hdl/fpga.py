@@ -38,7 +38,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .emit import write_atomic
-from .synth import YosysError, run_yosys, _package_version
+from .synth import ToolError, YosysError, run_yosys, _package_version, store_result
 
 __all__ = ["FpgaFitError", "NextpnrError", "DEVICES", "ice40_fmax", "wrap_for_fpga",
            "top_ports", "nextpnr_version"]
@@ -52,20 +52,12 @@ FPGA_CACHE_DIR = Path(__file__).resolve().parents[1] / "build" / "cache" / "fpga
 _CACHE_FORMAT = 1
 
 
-class FpgaFitError(RuntimeError):
+class FpgaFitError(ToolError):
     """The design does not fit the device. One-line message."""
 
-    def __init__(self, message, log=""):
-        super().__init__(" ".join(str(message).split()))
-        self.log = log
 
-
-class NextpnrError(RuntimeError):
+class NextpnrError(ToolError):
     """nextpnr failed for another reason. One-line message; the log is in ``.log``."""
-
-    def __init__(self, message, log=""):
-        super().__init__(" ".join(str(message).split()))
-        self.log = log
 
 
 def nextpnr_version():
@@ -241,8 +233,4 @@ def ice40_fmax(verilog, top, device="up5k", *, freq=12, seed=1, cache=True, time
                 f"{nextpnr_version()} ({' '.join(args[:3])}, seed {seed})",
         "seconds": round(time.monotonic() - start, 2),
     }
-    if cache_path:
-        cache_path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(cache_path, json.dumps(out, indent=1))
-    out["cached"] = False
-    return out
+    return store_result(cache_path, out)

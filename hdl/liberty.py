@@ -46,8 +46,9 @@ from collections import defaultdict
 from functools import lru_cache
 from pathlib import Path
 
-from .emit import write_atomic, write_atomic_bytes
-from .synth import FLOWS, YosysError, run_yosys, _package_version
+from .emit import write_atomic_bytes
+from .synth import (ToolError, YosysError, run_yosys, _package_version, topological_order,
+                    script, store_result)
 
 __all__ = ["LibertyError", "nangate45_liberty", "liberty_area", "parse_liberty",
            "liberty_script", "NANGATE45_WHEEL", "NANGATE45_MEMBER", "LIBERTY_CACHE_DIR"]
@@ -58,12 +59,8 @@ LIBERTY_CACHE_DIR = Path(__file__).resolve().parents[1] / "build" / "cache" / "l
 _AREA_CACHE_FORMAT = 1
 
 
-class LibertyError(RuntimeError):
+class LibertyError(ToolError):
     """A Liberty library cannot be fetched, read or used. The message is one line."""
-
-    def __init__(self, message, log=""):
-        super().__init__(" ".join(str(message).split()))
-        self.log = log
 
 
 # -- fetching Nangate45 ---------------------------------------------------------------------
@@ -356,24 +353,15 @@ def netlist_timing(netlist, top, lib):
         inputs_of[cname] = [b for pin, bits in c["connections"].items()
                             if lc["pins"].get(pin, {}).get("dir") == "input"
                             for b in bits if not isinstance(b, str)]
-    waiting = {c: sum(1 for b in ins if b in driver and driver[b][0] in inputs_of)
-               for c, ins in inputs_of.items()}
     users = defaultdict(list)
     for c, ins in inputs_of.items():
         for b in ins:
             if b in driver and driver[b][0] in inputs_of:
                 users[driver[b][0]].append(c)
-    ready = [c for c, n in waiting.items() if n == 0]
-    order = []
-    while ready:
-        cname = ready.pop()
-        order.append(cname)
-        for u in users[cname]:
-            waiting[u] -= 1
-            if waiting[u] == 0:
-                ready.append(u)
-    if len(order) != len(comb):
-        raise LibertyError("combinational loop in the mapped netlist")
+    try:
+        order = topological_order(list(inputs_of), users)
+    except ValueError:
+        raise LibertyError("combinational loop in the mapped netlist") from None
     for cname in order:
         c = mod["cells"][cname]
         lc = cells[c["type"]]
@@ -431,19 +419,9 @@ def netlist_timing(netlist, top, lib):
 
 def liberty_script(top, flow="synth"):
     """The Yosys script of the module docstring; the library is ``cells.lib``."""
-    if flow not in FLOWS:
-        raise ValueError(f"unknown flow {flow!r}; allowed: {', '.join(FLOWS)}")
-    return "\n".join([
-        "read_verilog design.v",
-        f"hierarchy -top {top}",
-        "flatten -noscopeinfo",
-        f"{FLOWS[flow]} -top {top}",
-        "dfflibmap -liberty cells.lib",
-        "abc -liberty cells.lib",
-        "opt_clean",
-        "tee -q -o stat.json stat -json -liberty cells.lib",
-        "write_json netlist.json",
-    ]) + "\n"
+    return script(top, flow, ["dfflibmap -liberty cells.lib", "abc -liberty cells.lib",
+                              "opt_clean", "tee -q -o stat.json stat -json -liberty cells.lib",
+                              "write_json netlist.json"])
 
 
 def _file_sha(path):
@@ -519,8 +497,4 @@ def liberty_area(verilog, top, liberty_path=None, *, flow="synth", cache=True,
         "tool": "yosys dfflibmap/abc -liberty + stat -liberty; delay: hdl.liberty NLDM STA",
         "seconds": round(time.monotonic() - start, 3),
     }
-    if cache_path:
-        cache_path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(cache_path, json.dumps(out, indent=1))
-    out["cached"] = False
-    return out
+    return store_result(cache_path, out)

@@ -78,13 +78,37 @@ _CACHE_FORMAT = 1
 _FLOP = re.compile(r"^\$_(S?DFF|DFFE|SDFFE|SDFFCE|ALDFF|ALDFFE|DFFSR|DFFSRE|DLATCH)")
 
 
-class YosysError(RuntimeError):
-    """Yosys failed or produced no usable result. The message is one line; the full
-    log (when there is one) is in ``.log``."""
+class ToolError(RuntimeError):
+    """A tool (Yosys, nextpnr, a library) failed. The message is one line (whitespace
+    folded); the full log, when there is one, is in ``.log``."""
 
     def __init__(self, message, log=""):
         super().__init__(" ".join(str(message).split()))
         self.log = log
+
+
+class YosysError(ToolError):
+    """Yosys failed or produced no usable result."""
+
+
+def topological_order(nodes, successors):
+    """``nodes`` in an order where every node comes before its ``successors[node]``
+    (Kahn's algorithm); ValueError if the graph has a cycle."""
+    indeg = {n: 0 for n in nodes}
+    for n in nodes:
+        for s in successors.get(n, ()):
+            indeg[s] += 1
+    order, ready = [], [n for n in nodes if indeg[n] == 0]
+    while ready:
+        n = ready.pop()
+        order.append(n)
+        for s in successors.get(n, ()):
+            indeg[s] -= 1
+            if indeg[s] == 0:
+                ready.append(s)
+    if len(order) != len(indeg):
+        raise ValueError("the graph has a cycle")
+    return order
 
 
 @dataclass
@@ -177,23 +201,35 @@ def _package_version():
 
 # -- scripts --------------------------------------------------------------------------------
 
+def script(top, flow, steps, *, flatten=True):
+    """A Yosys script for ``design.v``: read, ``hierarchy``, optional ``flatten``, the
+    ``flow`` (a key of :data:`FLOWS`), then ``steps``."""
+    if flow not in FLOWS:
+        raise ValueError(f"unknown flow {flow!r}; allowed: {', '.join(FLOWS)}")
+    head = ["read_verilog design.v", f"hierarchy -top {top}"]
+    head += ["flatten -noscopeinfo"] if flatten else []
+    return "\n".join(head + [f"{FLOWS[flow]} -top {top}", *steps]) + "\n"
+
+
+_CMOS_MAP = ("dfflegalize -cell $_DFF_P_ 01", "abc -g AND,NAND,OR,NOR,XOR,XNOR,MUX",
+             "opt_clean", "tee -q -o stat.json stat -json -tech cmos")
+
+
+def store_result(cache_path, out):
+    """Write ``out`` (a JSON-able dict) to ``cache_path`` if given; returns ``out`` marked
+    ``cached = False``."""
+    if cache_path:
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(cache_path, json.dumps(out, indent=1))
+    out["cached"] = False
+    return out
+
+
 def asic_script(top, flow="synth"):
     """The CMOS-gate flow (see the module docstring); writes stat.json, stat.txt and
     ltp.txt."""
-    if flow not in FLOWS:
-        raise ValueError(f"unknown flow {flow!r}; allowed: {', '.join(FLOWS)}")
-    return "\n".join([
-        "read_verilog design.v",
-        f"hierarchy -top {top}",
-        "flatten -noscopeinfo",
-        f"{FLOWS[flow]} -top {top}",
-        "dfflegalize -cell $_DFF_P_ 01",
-        "abc -g AND,NAND,OR,NOR,XOR,XNOR,MUX",
-        "opt_clean",
-        "tee -q -o stat.json stat -json -tech cmos",
-        "tee -q -o stat.txt stat -tech cmos",
-        "tee -q -o ltp.txt ltp -noff",
-    ]) + "\n"
+    return script(top, flow, [*_CMOS_MAP, "tee -q -o stat.txt stat -tech cmos",
+                              "tee -q -o ltp.txt ltp -noff"])
 
 
 def ice40_script(top):
@@ -396,18 +432,7 @@ def classify_register(name):
 
 def breakdown_script(top, flow="synth"):
     """:func:`asic_script` without ``flatten`` (and without ``ltp``), plus the netlist."""
-    if flow not in FLOWS:
-        raise ValueError(f"unknown flow {flow!r}; allowed: {', '.join(FLOWS)}")
-    return "\n".join([
-        "read_verilog design.v",
-        f"hierarchy -top {top}",
-        f"{FLOWS[flow]} -top {top}",
-        "dfflegalize -cell $_DFF_P_ 01",
-        "abc -g AND,NAND,OR,NOR,XOR,XNOR,MUX",
-        "opt_clean",
-        "tee -q -o stat.json stat -json -tech cmos",
-        "write_json netlist.json",
-    ]) + "\n"
+    return script(top, flow, [*_CMOS_MAP, "write_json netlist.json"], flatten=False)
 
 
 def _module_breakdown(mod, module_names):
@@ -445,18 +470,7 @@ def _module_breakdown(mod, module_names):
                 for b in bits if not isinstance(b, str)] for c in comb}
     succ = {c: {l for b in outs[c] for l, _ in loads.get(b, []) if l in comb_set}
             for c in comb}
-    indeg = {c: 0 for c in comb}
-    for c in comb:
-        for s in succ[c]:
-            indeg[s] += 1
-    order, ready = [], [c for c in comb if indeg[c] == 0]
-    while ready:
-        c = ready.pop()
-        order.append(c)
-        for s in succ[c]:
-            indeg[s] -= 1
-            if indeg[s] == 0:
-                ready.append(s)
+    order = topological_order(comb, succ)
     # Logic fed (transitively) by a configuration input port (e.g. the split array's
     # row_cut/col_cut) that reaches no register of this module: split muxes.
     config_bits = {b for pname, port in mod.get("ports", {}).items()

@@ -17,11 +17,9 @@ K passes/folds exactly in int64. ``cycles`` in the result is measured from the R
 """
 import json
 import math
-import os
 import re
 import shutil
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,8 +29,7 @@ from hdl.array import array_verilog as _array_verilog, TOPLEVEL, DATAFLOWS
 from hdl.emit import write_if_changed
 from hdl.mac import MacConfig, ConfigError
 from hdl.pe import init_cycles
-from sim.cycle_model import (max_safe_k, model_cycles, scalesim_cycles, utilization,
-                             fold_counts, os_period)
+from sim.cycle_model import max_safe_k, model_cycles, scalesim_cycles, utilization, os_period
 from sim.runner import REPO_ROOT, run_cocotb, SimulationError, VERILATOR_FAST_MODEL
 
 __all__ = ["ArrayConfig", "GemmResult", "array_verilog", "max_safe_k", "run_gemm",
@@ -67,8 +64,8 @@ class ArrayConfig:
         if not isinstance(self.mac, MacConfig):
             raise ConfigError("--mac", f"expected a MacConfig, got {type(self.mac).__name__}")
         if self.mac.width != 4:
-            raise ConfigError("--width", f"the array driver supports 4-bit operands only; "
-                                         f"allowed: 4")
+            raise ConfigError("--width", "the array driver supports 4-bit operands only; "
+                                         "allowed: 4")
         if not isinstance(self.fold_overlap, bool):
             raise ConfigError("--fold-overlap", f"{self.fold_overlap!r}; allowed: true, false")
 

@@ -14,7 +14,6 @@ import pytest
 
 from hdl.array import LINT_WAIVERS
 from hdl.mac import MacConfig, ConfigError
-from sim.cycle_model import fold_counts
 from sim.gemm import ArrayConfig, array_verilog, run_gemms, run_gemm, check_operands
 from sim.runner import available_simulators, verilator_root, _base_env
 
