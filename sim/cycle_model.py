@@ -57,7 +57,7 @@ follow each other after ``K + min(R, C)`` (compact) or ``max(K, min(R, C))``
 from dataclasses import dataclass
 from math import ceil
 
-__all__ = ["max_safe_k", "model_cycles", "scalesim_cycles", "utilization", "fold_counts",
+__all__ = ["max_safe_k", "balanced_passes", "model_cycles", "scalesim_cycles", "utilization", "fold_counts",
            "os_period", "FoldCounts",
            "PRODUCT_RANGE"]
 
@@ -99,17 +99,26 @@ class FoldCounts:
     k_per_pass: tuple   # products summed per pass, in pass order
 
 
+def balanced_passes(K, k_chunk):
+    """Split K into the fewest passes of at most ``k_chunk`` products, as equal as
+    possible (512 with k_chunk 511: 256 + 256, not 511 + 1: an OS tile costs at least
+    min(R, C) cycles however short its pass)."""
+    passes = ceil(K / k_chunk)
+    q, r = divmod(K, passes)
+    return (q + 1,) * r + (q,) * (passes - r)
+
+
 def fold_counts(M, K, N, R, C, dataflow, k_chunk=None):
-    """How the driver tiles the GEMM (see the module docstring)."""
+    """How the driver tiles the GEMM (see the module docstring). WS folds take R rows of
+    K at a time (the last fold the rest); OS passes are :func:`balanced_passes`."""
     kc = K if k_chunk is None else max(1, min(k_chunk, K))
     if dataflow == "ws":
         kc = min(kc, R)
         passes = ceil(K / kc)
         return FoldCounts(passes * ceil(N / C), passes,
                           tuple(min(kc, K - p * kc) for p in range(passes)))
-    passes = ceil(K / kc)
-    return FoldCounts(passes * ceil(M / R) * ceil(N / C), passes,
-                      tuple(min(kc, K - p * kc) for p in range(passes)))
+    ks = balanced_passes(K, kc)
+    return FoldCounts(len(ks) * ceil(M / R) * ceil(N / C), len(ks), ks)
 
 
 def os_period(k, R, C, fold_overlap):

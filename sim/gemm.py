@@ -29,7 +29,8 @@ from hdl.array import array_verilog as _array_verilog, TOPLEVEL, DATAFLOWS
 from hdl.emit import write_if_changed
 from hdl.mac import MacConfig, ConfigError
 from hdl.pe import init_cycles
-from sim.cycle_model import max_safe_k, model_cycles, scalesim_cycles, utilization, os_period
+from sim.cycle_model import (max_safe_k, model_cycles, scalesim_cycles, utilization,
+                             os_period, balanced_passes)
 from sim.runner import REPO_ROOT, run_cocotb, SimulationError, VERILATOR_FAST_MODEL
 
 __all__ = ["ArrayConfig", "GemmResult", "array_verilog", "max_safe_k", "run_gemm",
@@ -238,10 +239,11 @@ def _os_schedule(A, B, cfg):
     M, K = A.shape
     N = B.shape[1]
     m = min(R, C)
-    kc = min(cfg.k_chunk, K)
-    tiles = [(k0, m0, n0) for k0 in range(0, K, kc) for m0 in range(0, M, R)
+    passes = balanced_passes(K, min(cfg.k_chunk, K))
+    starts = np.cumsum((0,) + passes[:-1]).tolist()
+    tiles = [(k0, m0, n0) for k0 in starts for m0 in range(0, M, R)
              for n0 in range(0, N, C)]
-    kps = [min(kc, K - k0) for k0, _, _ in tiles]
+    kps = [passes[starts.index(k0)] for k0, _, _ in tiles]
     bases = [0]
     for kp, kn in zip(kps, kps[1:]):         # sim.cycle_model.os_period
         if cfg.fold_overlap:                 # stream ends advance by max(K', m)
@@ -293,7 +295,7 @@ def _os_schedule(A, B, cfg):
     # Before its flush window a lane may show whatever the flag registers woke up with.
     settle = np.arange(R + C - 1) + P if pre else None
     return Schedule(ports, T, np.array(ts), np.array(lanes), np.array(rows_),
-                    np.array(cols_), last - pre, len(tiles), math.ceil(K / kc), pre, settle)
+                    np.array(cols_), last - pre, len(tiles), len(passes), pre, settle)
 
 
 def build_schedule(A, B, config: ArrayConfig) -> Schedule:
