@@ -6,7 +6,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
 JOBS    ?= auto
 
-.PHONY: demo test bench report clean distclean venv
+.PHONY: demo test bench report docs-images sweep clean distclean venv
 
 venv: $(STAMP)
 
@@ -27,6 +27,13 @@ bench: $(STAMP)
 
 report: $(STAMP)
 	$(VENV)/bin/systolic report -o build/report
+
+# The README's pictures (docs/*.png): the sweep plots and the wavefront, regenerated.
+docs-images: $(STAMP)
+	$(VENV)/bin/systolic report --only sweep --only wavefront -o build/docs --docs docs
+
+sweep: $(STAMP)
+	$(VENV)/bin/systolic sweep -o build/sweep
 
 clean:
 	rm -rf build

@@ -11,13 +11,22 @@ Tile grid: ``GR = R/TR`` tile rows, ``GC = C/TC`` tile columns. Tile-row boundar
 ``g`` (1..GR-1) lies between PE rows ``g*TR-1`` and ``g*TR``; tile-column boundary ``j``
 (1..GC-1) between PE columns ``j*TC-1`` and ``j*TC``.
 
-Split setting (static input ports, no register, no reset needed to change them)::
+Run-time split setting: two input ports, the array's config word (no register inside:
+whoever drives them -- a config register of the system, or the bench -- holds them; a
+register would cost one flop per bit, which :mod:`sim.split_bench` adds to the area
+overhead). No reset is needed to change them::
 
     input [GR-2:0] row_cut   bit g-1 = 1: cut at tile-row boundary g      (only if GR > 1)
-    input [GC-2:0] col_cut   bit j-1 = 1: cut at tile-column boundary j   (only if GC > 1)
+    input [GC-2:0] col_cut   bit j-1 = 1: cut at tile-column boundary j   (only if GC > 1;
+                                                                           "mux" style only)
 
 The cuts split the array into ``(#row cuts + 1) x (#col cuts + 1)`` rectangular
-sub-arrays. Both are read combinationally by the boundary muxes (sampled through the
+sub-arrays, numbered row-major from the top left. The named modes of
+:meth:`sim.split_gemm.SplitConfig.mode` (and of ``systolic gemm --split MODE``) are
+these words: ``whole`` = no cut; ``h2`` = ``row_cut`` bit GR/2-1 (top/bottom halves);
+``v2`` = ``col_cut`` bit GC/2-1 (left/right halves); ``quad`` = both; ``tiles`` = all
+ones (every tile on its own); any other set of bits is a non-uniform guillotine tiling
+(``--split cuts:ROWS/COLS`` on the command line, 1-based boundary numbers). Both are read combinationally by the boundary muxes (sampled through the
 PE registers at the next rising edge), so they must be held stable while any data is in
 flight across a boundary whose bit changes. Setting a cut bit may happen in the cycle in
 which the last result of the sub-array spanning the boundary comes out (cycle X of
@@ -135,8 +144,8 @@ def split_ports(rows, cols, tile, n, W, style="mux"):
 
 def _check_style(style):
     if style not in STYLES:
-        raise ConfigError("--split-style", f"unknown style {style!r}; allowed: "
-                                           f"{', '.join(STYLES)}")
+        raise ConfigError("--style", f"unknown style {style!r}; allowed: "
+                                     f"{', '.join(STYLES)}")
 
 
 def _top(R, C, TR, TC, n, W, features, style):

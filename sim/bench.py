@@ -4,20 +4,22 @@ mac: every MAC variant (multiplier x adder x fused x pipeline x signedness, W=16
 the behavioural MAC through each Yosys flow, plus the external PyRTL peer, all through
 the same flow; the target (best gate-level signed MAC <= 0.90x the transistors of
 Yosys's best behavioural flow at no greater depth) is evaluated from these numbers.
+
+array: :mod:`sim.array_bench`. split: :mod:`sim.split_bench` (area overhead of the
+splittable 32x32 array, RTL throughput of split modes, utilization sweep, PNG plots).
 """
 import platform
 import sys
 import time
 
-from hdl.emit import to_verilog, write_atomic
-from hdl.mac import MacConfig
+from hdl.emit import write_atomic
 from hdl.synth import synthesize, yosys_version
 from sim.area import (all_mac_configs, area_rows, best_behavioral, AREA_HEADERS,
                       flows_for)
 from sim.tables import markdown_table, write_json
 
 TARGET_RATIO = 0.90
-BENCHES = ("mac", "array")
+BENCHES = ("mac", "array", "split")
 
 
 def _mac_target(results):
@@ -118,4 +120,10 @@ def run_bench(outdir, *, only=None):
             run_array_bench(outdir, progress=True,
                             command="make bench  (systolic bench --only array)")
             print(f"array: -> {outdir}/array.md")
+        elif name == "split":
+            from sim.split_bench import run_split_bench
+            data = run_split_bench(outdir, command="make bench  (systolic bench --only split)")
+            s = data["summary"]
+            four = f"; four 16^3 GEMMs quad vs whole {s['four_gemms']['speedup']:.2f}x" if s else ""
+            print(f"split: {outdir}/split.md{four}")
     return 0

@@ -5,6 +5,8 @@
     systolic sim mac     [MAC options] [--sim verilator|icarus ...]
     systolic demo
     systolic bench
+    systolic sweep       [--config FILE.toml] [-o DIR] [options]
+    systolic report      [-o DIR] [--only PART] [--docs DIR]
 
 Bad input gets one line on stderr naming the option and what it allows, exit status 2,
 and no output file.
@@ -109,7 +111,8 @@ def add_array_options(p, *, rows=16, cols=16):
     g.add_argument("--dataflow", choices=["os", "ws"], default="os",
                    help="output- or weight-stationary (default os)")
     g.add_argument("--fold-overlap", action="store_true",
-                   help="overlap consecutive folds (double-buffered outputs/weights)")
+                   help="overlap consecutive folds: OS uses the PE with a separate drain "
+                        "register, WS plays its shadow weights that way")
 
 
 def cmd_verilog(args):
@@ -164,7 +167,9 @@ def _design_verilog(args):
     if args.design == "pe":
         from hdl.array import pe_verilog
         cfg = mac_config(args)
-        return (f"pe_{args.dataflow}_{cfg.slug}", pe_verilog(cfg, args.dataflow), "pe")
+        db = args.dataflow == "os" and args.fold_overlap
+        return (f"pe_{args.dataflow}{'db' if db else ''}_{cfg.slug}",
+                pe_verilog(cfg, args.dataflow, double_buffer=db), "pe")
     from sim.gemm import array_verilog
     config = array_config(args)
     return config.slug, array_verilog(config), "systolic_array"
@@ -247,8 +252,51 @@ def cmd_synth(args):
 def cmd_report(args):
     from sim.reports import write_reports
     out = Path(args.output)
-    write_reports(out, liberty=args.liberty, log=lambda m: print(m, file=sys.stderr))
-    print(f"report written to {out}/reports.md")
+    for option in ("output", "docs"):
+        path = getattr(args, option)
+        if path and Path(path).exists() and not Path(path).is_dir():
+            raise UsageError(f"--{option}: {path} is not a directory")
+    if args.sweep_config:
+        from sim.sweep import load_config, SweepConfigError
+        try:
+            load_config(args.sweep_config)
+        except SweepConfigError as e:
+            raise UsageError(f"--sweep-config: {e}")
+    problems = write_reports(out, liberty=args.liberty, only=args.only,
+                             sweep_config=args.sweep_config, docs=args.docs,
+                             log=lambda m: print(m, file=sys.stderr))
+    print(f"report written to {out}/index.md")
+    for problem in problems:
+        print(f"systolic: error: {problem}", file=sys.stderr)
+    return 2 if problems else 0
+
+
+def cmd_sweep(args):
+    from sim.sweep import (SweepConfigError, DEFAULT_CONFIG, OVERRIDES, load_config,
+                           parse_config, apply_overrides, run_sweep, write_sweep)
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"-o: {out} is not a directory")
+    overrides = {k: getattr(args, k) for k in OVERRIDES}
+    try:
+        config = load_config(args.config or DEFAULT_CONFIG)
+        config = parse_config(apply_overrides(config, overrides, studies=args.study,
+                                              fpga=args.fpga, liberty=args.liberty),
+                              "options")
+        command = " ".join(["systolic sweep"] + (
+            [f"--config {args.config}"] if args.config else []) + [
+            f"--{k.replace('_', '-')} {v}" for k, v in overrides.items() if v] + [
+            f"--study {s}" for s in args.study or ()] + (
+            [] if args.fpga is None else ["--fpga" if args.fpga else "--no-fpga"]) + (
+            [] if args.liberty is None else [f"--liberty {args.liberty}"]))
+        res = run_sweep(config, jobs=args.jobs, cache=args.cache,
+                        log=lambda m: print(m, file=sys.stderr))
+    except SweepConfigError as e:
+        raise UsageError(str(e))
+    files = write_sweep(res, out, command=command)
+    print(f"sweep: {len(res.jobs)} jobs ({res.ran} run, {res.cached} cached) in "
+          f"{res.seconds:.1f} s; wrote {len(files)} files to {out}/ (sweep.md, sweep.json, "
+          f"CSV, PNG)")
     return 0
 
 
@@ -305,13 +353,17 @@ def _load_matrix(path, option):
     return arr
 
 
-def gemm_operands(args):
+def random_operands(M, K, N, seed, signed):
+    """Seeded random int4 A (M x K) and B (K x N)."""
     import numpy as np
+    rng = np.random.default_rng(seed)
+    lo, hi = (-8, 8) if signed else (0, 16)
+    return rng.integers(lo, hi, (M, K)), rng.integers(lo, hi, (K, N))
+
+
+def gemm_operands(args):
     if args.random:
-        M, K, N = args.random
-        rng = np.random.default_rng(args.seed)
-        lo, hi = (-8, 8) if args.signed else (0, 16)
-        return rng.integers(lo, hi, (M, K)), rng.integers(lo, hi, (K, N))
+        return random_operands(*args.random, args.seed, args.signed)
     if not args.b:
         raise UsageError("--b: missing; --a needs --b B.npy (or use --random M K N)")
     return _load_matrix(args.a, "--a"), _load_matrix(args.b, "--b")
@@ -323,9 +375,21 @@ def first_mismatch(got, want):
     return tuple(int(x) for x in diff[0]) if len(diff) else None
 
 
+def _save_npy(path, C):
+    """Write ``C`` as an int64 .npy file (atomically)."""
+    import io
+    import numpy as np
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(C).astype(np.int64))
+    write_atomic_bytes(path, buf.getvalue())
+
+
 def cmd_gemm(args):
     import numpy as np
     from sim.gemm import run_gemm, check_operands
+    if args.split is not None:
+        return cmd_gemm_split(args)
+    _one_gemm_args(args)
     for option in ("out", "report"):
         if getattr(args, option):
             check_writable(getattr(args, option), f"--{option}")
@@ -348,10 +412,7 @@ def cmd_gemm(args):
     result = run_gemm(A, B, config, simulator=sim)
     want = A.astype(np.int64) @ B.astype(np.int64)
     if args.out:
-        import io
-        buf = io.BytesIO()
-        np.save(buf, result.C.astype(np.int64))
-        write_atomic_bytes(args.out, buf.getvalue())
+        _save_npy(args.out, result.C)
     report = {
         "M": M, "K": K, "N": N, "rows": config.rows, "cols": config.cols,
         "dataflow": config.dataflow, "fold_overlap": config.fold_overlap,
@@ -377,7 +438,267 @@ def cmd_gemm(args):
     return 0
 
 
+# ---------------------------------------------------------------- gemm --split
+
+SPLIT_TILE = 4            # default tile edge of the split array
+SPLIT_ONLY = (("tile", "--tile"), ("tile_rows", "--tile-rows"), ("tile_cols", "--tile-cols"),
+              ("style", "--style"), ("jobs", "--jobs"))
+
+
+def _one_gemm_args(args):
+    """The plain (unsplit) gemm takes one --a/--b/--out and no split options."""
+    for attr, option in SPLIT_ONLY:
+        if getattr(args, attr) is not None:
+            raise UsageError(f"{option}: only with --split MODE")
+    for attr in ("a", "b", "out"):
+        values = getattr(args, attr) or []
+        if len(values) > 1:
+            raise UsageError(f"--{attr}: given {len(values)} times; repeat --a/--b/--out "
+                             f"only with --split MODE (one triple per sub-array)")
+        setattr(args, attr, values[0] if values else None)
+    args.dataflow = args.dataflow or "os"
+
+
+def _split_mode_arg(text):
+    """``--split``: a mode name or ``cuts:ROWS/COLS`` (comma-separated tile boundaries,
+    either side may be empty)."""
+    if not text.startswith("cuts:"):
+        return text
+    rows, sep, cols = text[len("cuts:"):].partition("/")
+    try:
+        if not sep:
+            raise ValueError
+        return tuple(tuple(int(x) for x in part.split(",") if x.strip())
+                     for part in (rows, cols))
+    except ValueError:
+        raise UsageError(f"--split: {text!r} is not cuts:ROWS/COLS (e.g. cuts:1,2/1 or "
+                         f"cuts:/2)") from None
+
+
+def split_config(args):
+    from sim.split_gemm import SplitConfig
+    if args.dataflow not in (None, "ws"):
+        raise UsageError(f"--dataflow: the splittable array is weight-stationary; "
+                         f"allowed: ws (got {args.dataflow})")
+    if args.tile is not None and (args.tile_rows or args.tile_cols):
+        raise UsageError("--tile: give either --tile or --tile-rows/--tile-cols")
+    default = args.tile if args.tile is not None else SPLIT_TILE
+    tile = (args.tile_rows or default, args.tile_cols or default)
+    return SplitConfig(args.rows, args.cols, tile, mac_config(args),
+                       style=args.style or "mux", fold_overlap=args.fold_overlap)
+
+
+def _jobs_file(path, signed):
+    """Jobs from a JSON file: a list (or ``{"jobs": [...]}``) with, per sub-array in
+    order, ``{"a": A.npy, "b": B.npy}`` or ``{"random": [M, K, N], "seed": S}``, an
+    optional ``"out": C.npy``, or null (that sub-array idles). Relative paths are
+    relative to the file. Returns [(label, A, B, out) or None]."""
+    import json
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as e:
+        raise UsageError(f"--jobs: cannot read {path}: {e.strerror or e}")
+    except (UnicodeDecodeError, ValueError) as e:
+        raise UsageError(f"--jobs: {path} is not JSON: {str(e).splitlines()[0]}")
+    if isinstance(data, dict) and set(data) == {"jobs"}:
+        data = data["jobs"]
+    if not isinstance(data, list) or not data:
+        raise UsageError(f"--jobs: {path} must hold a non-empty list of jobs (or "
+                         f'{{"jobs": [...]}})')
+    base = Path(path).parent
+    jobs = []
+    for i, e in enumerate(data):
+        where = f"--jobs: {path} job {i}"
+        if e is None:
+            jobs.append(None)
+            continue
+        if not isinstance(e, dict):
+            raise UsageError(f"{where}: a job is an object or null, not {type(e).__name__}")
+        bad = set(e) - {"a", "b", "random", "seed", "out"}
+        if bad:
+            raise UsageError(f"{where}: unknown key {sorted(bad)[0]!r}; allowed: a, b, "
+                             f"random, seed, out")
+        out = e.get("out")
+        if out is not None and not isinstance(out, str):
+            raise UsageError(f"{where}: out must be a file name")
+        out = str(base / out) if out else None
+        if "random" in e:
+            if "a" in e or "b" in e:
+                raise UsageError(f"{where}: give either random or a/b")
+            shape, seed = e["random"], e.get("seed", 0)
+            if (not isinstance(shape, list) or len(shape) != 3 or not all(
+                    isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1 << 16
+                    for v in shape)):
+                raise UsageError(f"{where}: random must be [M, K, N], each 1..65536")
+            if not isinstance(seed, int) or isinstance(seed, bool):
+                raise UsageError(f"{where}: seed must be an integer")
+            A, B = random_operands(*shape, seed, signed)
+            jobs.append((f"random {'x'.join(map(str, shape))} seed {seed}", A, B, out))
+        elif isinstance(e.get("a"), str) and isinstance(e.get("b"), str):
+            a, b = str(base / e["a"]), str(base / e["b"])
+            jobs.append((f"{e['a']} @ {e['b']}", _load_matrix(a, f"{where} a"),
+                         _load_matrix(b, f"{where} b"), out))
+        else:
+            raise UsageError(f"{where}: needs a and b (.npy file names) or random")
+    return jobs
+
+
+def _split_jobs(args, n_sub, mode):
+    """Checked jobs [(label, A, B, out) or None] from --a/--b/--out or --jobs."""
+    from sim.gemm import check_operands
+    if args.random:
+        raise UsageError('--random: not with --split; use --jobs FILE with {"random": '
+                         '[M, K, N], "seed": S} entries')
+    a, b, outs = args.a or [], args.b or [], args.out or []
+    if args.jobs:
+        if a or b or outs:
+            raise UsageError("--jobs: give jobs either in the file or as --a/--b/--out, "
+                             "not both")
+        count = None
+    else:
+        if len(b) != len(a):
+            raise UsageError(f"--b: {len(a)} --a but {len(b)} --b; give one --b per --a")
+        if outs and len(outs) != len(a):
+            raise UsageError(f"--out: {len(a)} jobs but {len(outs)} --out; give one --out "
+                             f"per job or none")
+        count = len(a)
+    subs = f"{n_sub} sub-array{'s' if n_sub != 1 else ''}"
+    if count is not None and count > n_sub:
+        raise UsageError(f"--split {mode}: {count} jobs for {subs}")
+    if args.jobs:
+        jobs = _jobs_file(args.jobs, args.signed)
+    else:
+        jobs = [(f"{x} @ {y}", _load_matrix(x, "--a"), _load_matrix(y, "--b"), o)
+                for x, y, o in zip(a, b, outs or [None] * len(a))]
+    if len(jobs) > n_sub:
+        raise UsageError(f"--split {mode}: {len(jobs)} jobs for {subs}")
+    paths = [j[3] for j in jobs if j and j[3]]
+    for p in paths:
+        check_writable(p, "--out")
+    dup = next((p for p in paths if paths.count(p) > 1), None)
+    if dup:
+        raise UsageError(f"--out: {dup} is the output of two jobs")
+    checked = []
+    for i, job in enumerate(jobs):
+        if job is None:
+            checked.append(None)
+            continue
+        label, A, B, out = job
+        try:
+            A, B = check_operands(A, B, args.signed)
+        except ValueError as e:
+            raise UsageError(f"job {i} ({label}): {e}")
+        checked.append((label, A, B, out))
+    if not any(checked):
+        raise UsageError("--jobs: no jobs (every entry is null)")
+    return checked
+
+
+def cmd_gemm_split(args):
+    """``systolic gemm --split MODE``: independent GEMMs on the sub-arrays at once."""
+    from sim import split_gemm
+    if args.report:
+        check_writable(args.report, "--report")
+    config = split_config(args)
+    try:
+        mode = config.mode(_split_mode_arg(args.split))
+    except ValueError as e:
+        raise UsageError(f"--split: {e}")
+    subs = config.subarrays(mode)
+    jobs = _split_jobs(args, len(subs), mode.name)
+    sim = args.sim or _simulators(None)[0]
+    _simulators([sim])
+    tr, tc, _, _ = config.grid
+    shapes = [(A.shape[0], A.shape[1], B.shape[1]) for _, A, B, _ in filter(None, jobs)]
+    print(f"split {mode.name}: {sum(map(bool, jobs))} GEMM(s) on {len(subs)} sub-arrays of "
+          f"a {config.rows}x{config.cols} WS array of {tr}x{tc} tiles ({config.style} "
+          f"style, {config.mac.slug}) with {sim}; the first run of a design builds it",
+          file=sys.stderr)
+    start = time.monotonic()
+    work = [None if j is None else split_gemm.SplitJob(j[1], j[2]) for j in jobs]
+    result = split_gemm.run_split(mode, work, config, simulator=sim)
+    whole = split_gemm.program_cycles([("whole", [shapes])], config)
+    done = iter(result.jobs)
+    failures, records = 0, []
+    for i, (job, sub) in enumerate(zip(jobs, subs)):
+        if job is None:
+            continue
+        label, A, B, out = job
+        r = next(done)
+        want = A @ B
+        if out:
+            _save_npy(out, r.C)
+        bad = first_mismatch(r.C, want)
+        M, K, N = r.shape
+        print(f"job {i}: {label}, {M}x{K}x{N} on sub-array {sub.index} ({sub.rows}x"
+              f"{sub.cols} at row {sub.r0}, col {sub.c0}): {r.cycles} cycles (model "
+              f"{r.model_cycles}), " + ("C matches numpy" if not bad else
+              f"MISMATCH at C[{bad[0]},{bad[1]}]: RTL {r.C[bad]}, numpy {want[bad]}"))
+        failures += bool(bad)
+        records.append({"job": i, "label": label, "M": M, "K": K, "N": N,
+                        "subarray": {"index": sub.index, "row": sub.r0, "col": sub.c0,
+                                     "rows": sub.rows, "cols": sub.cols},
+                        "cycles": r.cycles, "model_cycles": r.model_cycles,
+                        "out": out, "matches_numpy": not bad})
+    print(f"total {result.cycles} cycles (model {result.model_cycles}) for "
+          f"{len(records)} job(s) at once; one after another on the whole "
+          f"{config.rows}x{config.cols} array: {whole} cycles (model) -> "
+          f"{whole / result.cycles:.2f}x; simulated in {result.sim_seconds:.1f} s")
+    if args.report:
+        from sim.tables import write_json
+        write_json(args.report, {
+            "split": mode.name, "row_cuts": list(mode.row_cuts),
+            "col_cuts": list(mode.col_cuts), "rows": config.rows, "cols": config.cols,
+            "tile": [tr, tc], "style": config.style, "fold_overlap": config.fold_overlap,
+            "simulator": sim, "mac": config.mac.slug, "jobs": records,
+            "cycles": result.cycles, "model_cycles": result.model_cycles,
+            "whole_sequential_model_cycles": whole,
+            "speedup_vs_whole": round(whole / result.cycles, 4),
+            "sim_seconds": round(result.sim_seconds, 3),
+            "wall_seconds": round(time.monotonic() - start, 1),
+            "matches_numpy": failures == 0})
+    if failures:
+        print(f"{failures} job(s) differ from numpy")
+        return 1
+    print(f"all {len(records)} C match numpy A @ B")
+    return 0
+
+
 # ---------------------------------------------------------------- demo, bench
+
+def demo_split(sims, label, *, size=16, tile=8, seed=2027):
+    """The demo's split run: four different GEMMs at once on the quadrants of a
+    splittable WS array, then one after another on the whole array (one simulator run),
+    each checked against numpy. Icarus when present: it builds this design in seconds
+    and the run is a few hundred cycles (a Verilator build takes minutes)."""
+    import numpy as np
+    from sim.split_gemm import SplitConfig, SplitJob, run_programs
+    config = SplitConfig(size, size, tile, MacConfig())
+    sim = "icarus" if "icarus" in sims else sims[0]
+    h = size // 2
+    shapes = ((h, h, h), (13, 5, 7), (4, 3 * h, h), (h + 1, 3, 2 * h + 5))
+    rng = np.random.default_rng(seed)
+    jobs = [SplitJob(rng.integers(-8, 8, (M, K)), rng.integers(-8, 8, (K, N)))
+            for M, K, N in shapes]
+    print(f"{label} four different GEMMs at once on a {size}x{size} splittable WS array "
+          f"(--split quad: four {h}x{h} sub-arrays) with {sim}, each checked against numpy, "
+          f"then one after another on the whole array")
+    quad, whole = run_programs([[("quad", jobs)], [("whole", [list(jobs)])]], config,
+                               simulator=sim)
+    bad = 0
+    for j, r in zip(jobs, quad.jobs):
+        ok = np.array_equal(r.C, j.A @ j.B) and r.cycles == r.model_cycles
+        bad += not ok
+        print(f"      {'PASS' if ok else 'FAIL'}: {'x'.join(map(str, r.shape))} on sub-array "
+              f"{r.subarray.index}: {r.cycles} cycles (model {r.model_cycles})")
+    ok = all(np.array_equal(r.C, j.A @ j.B) for j, r in zip(jobs, whole.jobs))
+    bad += not ok
+    print(f"      split: {quad.cycles} cycles for all four (model {quad.model_cycles}); the "
+          f"whole array one after another: {whole.cycles} cycles (model "
+          f"{whole.model_cycles}{'' if ok else ', WRONG RESULT'}) -> "
+          f"{whole.cycles / quad.cycles:.1f}x fewer cycles split")
+    return bad
+
 
 def cmd_demo(args):
     import numpy as np
@@ -387,7 +708,7 @@ def cmd_demo(args):
     out = BUILD / "demo"
     out.mkdir(parents=True, exist_ok=True)
     sims = _simulators(None)
-    step = "[{}/5]".format
+    step = "[{}/6]".format
 
     cfg = MacConfig()
     path = out / "mac.v"
@@ -419,7 +740,9 @@ def cmd_demo(args):
           f" utilization {res.utilization:.1%}, {res.cycles / res.sim_seconds:,.0f} "
           f"cycles/s in {sim}")
 
-    print(f"{step(5)} area: our gate-level MACs against Yosys's behavioural flows "
+    failures += demo_split(sims, step(5))
+
+    print(f"{step(6)} area: our gate-level MACs against Yosys's behavioural flows "
           "(signed, W=16, P=0)")
     configs = [c for c in all_mac_configs() if c.behavioral or c.fused or
                c.multiplier == "dadda"]
@@ -475,23 +798,83 @@ def build_parser():
 
     g = sub.add_parser("gemm", help="run a GEMM on the RTL array, check it against numpy")
     src = g.add_mutually_exclusive_group(required=True)
-    src.add_argument("--a", metavar="A.npy", help="A (M x K), int values in the int4 range")
+    src.add_argument("--a", metavar="A.npy", action="append",
+                     help="A (M x K), int values in the int4 range (with --split: once "
+                          "per sub-array, in sub-array order)")
     src.add_argument("--random", nargs=3, type=_int_in(1, 1 << 16, "random"),
                      metavar=("M", "K", "N"), help="random A (M x K) and B (K x N)")
-    g.add_argument("--b", metavar="B.npy", help="B (K x N); with --a")
+    src.add_argument("--jobs", metavar="JOBS.json",
+                     help='with --split: a JSON list of jobs, per sub-array {"a": A.npy, '
+                          '"b": B.npy} or {"random": [M, K, N], "seed": S}, optional '
+                          '"out": C.npy, or null (paths relative to the file)')
+    g.add_argument("--b", metavar="B.npy", action="append",
+                   help="B (K x N); with --a (with --split: one per --a)")
     g.add_argument("--seed", type=int, default=0, help="seed for --random (default 0)")
-    g.add_argument("--out", metavar="C.npy", help="write the RTL's C as int64 .npy")
+    g.add_argument("--out", metavar="C.npy", action="append",
+                   help="write the RTL's C as int64 .npy (with --split: one per job)")
+    sp = g.add_argument_group("split array options (weight-stationary, with --split)")
+    sp.add_argument("--split", metavar="MODE",
+                    help="run the jobs at once on a splittable WS array in this mode: "
+                         "whole, h2, v2, quad, tiles, or cuts:ROWS/COLS (tile boundaries, "
+                         "e.g. cuts:1/1,2)")
+    sp.add_argument("--tile", type=_int_in(1, 256, "tile"), metavar="T",
+                    help=f"tile edge in PEs (default {SPLIT_TILE}); must divide --rows "
+                         f"and --cols")
+    sp.add_argument("--tile-rows", type=_int_in(1, 256, "tile-rows"), metavar="TR",
+                    help="tile height, instead of --tile")
+    sp.add_argument("--tile-cols", type=_int_in(1, 256, "tile-cols"), metavar="TC",
+                    help="tile width, instead of --tile")
+    sp.add_argument("--style", choices=["mux", "ports"],
+                    help="tile boundary style (default mux; see hdl/split.py)")
     g.add_argument("--report", metavar="R.json", help="write cycles, utilization, ... as JSON")
     g.add_argument("--sim", choices=["verilator", "icarus"], default=None,
                    help="simulator (default: verilator when present, else icarus)")
     add_mac_options(g)
     add_array_options(g)
-    g.set_defaults(func=cmd_gemm)
+    g.set_defaults(func=cmd_gemm, dataflow=None)     # os, or ws with --split
 
     rp = sub.add_parser("report", help="area/timing/FPGA reports with plots")
     rp.add_argument("-o", "--output", default=str(BUILD / "report"), metavar="DIR")
     rp.add_argument("--liberty", metavar="FILE", help="Liberty file (default Nangate45)")
+    rp.add_argument("--only", action="append", metavar="PART",
+                    choices=["tables", "sweep", "schematic", "wavefront"],
+                    help="build only these parts (repeatable): tables, sweep, schematic, "
+                         "wavefront (default: all)")
+    rp.add_argument("--sweep-config", metavar="FILE",
+                    help="config of the report's sweep (default sim/sweep_default.toml)")
+    rp.add_argument("--docs", metavar="DIR",
+                    help="also copy the README's pictures into DIR (make docs-images)")
     rp.set_defaults(func=cmd_report)
+
+    sw = sub.add_parser("sweep", help="design-space sweep (parallel, cached): CSV, JSON, "
+                                      "PNG plots")
+    sw.add_argument("--config", metavar="FILE.toml",
+                    help="sweep config, .toml or .json (default sim/sweep_default.toml)")
+    sw.add_argument("-o", "--output", default=str(BUILD / "sweep"), metavar="DIR",
+                    help="output directory (default build/sweep)")
+    sw.add_argument("--study", action="append", metavar="STUDY",
+                    choices=["mac", "array", "split", "gemm"],
+                    help="run only this study (repeatable): mac, array, split, gemm")
+    for option, (key, studies) in (("sizes", ("N,...", "array sizes (square)")),
+                                   ("tiles", ("T,...", "split tile sizes")),
+                                   ("multiplier", ("M,...", "multiplier architectures")),
+                                   ("adder", ("A,...", "adder architectures")),
+                                   ("pipeline", ("P,...", "pipeline stages")),
+                                   ("dataflow", ("D,...", "array dataflows (ws, os)")),
+                                   ("shapes", ("MxKxN,...", "GEMM shapes"))):
+        sw.add_argument(f"--{option}", metavar=key,
+                        help=f"{studies}, comma-separated (replaces the config's)")
+    fp = sw.add_mutually_exclusive_group()
+    fp.add_argument("--fpga", dest="fpga", action="store_true", default=None,
+                    help="place and route every MAC/array on the iCE40 (Fmax)")
+    fp.add_argument("--no-fpga", dest="fpga", action="store_false")
+    sw.add_argument("--liberty", metavar="FILE",
+                    help="Liberty file for um^2 and delay ('nangate45', a .lib path)")
+    sw.add_argument("--jobs", type=_int_in(1, 256, "jobs"), default=None, metavar="N",
+                    help="worker processes (default: every core)")
+    sw.add_argument("--cache", metavar="DIR", default=None,
+                    help="cache root for results and tool runs (default build/cache)")
+    sw.set_defaults(func=cmd_sweep)
 
     d = sub.add_parser("demo", help="the end-to-end tour (what `make demo` runs)")
     d.add_argument("--rows", type=_int_in(1, 256, "rows"), default=16, metavar="R")
@@ -501,7 +884,7 @@ def build_parser():
     d.set_defaults(func=cmd_demo)
 
     b = sub.add_parser("bench", help="area benchmarks into build/bench (JSON + Markdown)")
-    b.add_argument("--only", choices=["mac", "array"], action="append",
+    b.add_argument("--only", choices=["mac", "array", "split"], action="append",
                    help="run only these benchmarks")
     b.set_defaults(func=cmd_bench)
     return p

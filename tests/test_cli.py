@@ -149,3 +149,178 @@ def test_gemm_icarus_end_to_end(tmp_path):
     assert data["cycles"] == data["model_cycles"]
     for key in ("scalesim_cycles", "macs", "utilization", "sim_seconds"):
         assert key in data
+
+
+# ---------------------------------------------------------------- gemm --split
+
+SPLIT8 = ["--rows", "8", "--cols", "8", "--tile", "4"]
+
+
+def _in_process(argv, capsys):
+    """``systolic ARGV`` in this process (fast; the exit-2 paths never simulate)."""
+    from sim.cli import main
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _split_inputs(d, shapes, seed=0):
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    args, mats = [], []
+    for i, (M, K, N) in enumerate(shapes):
+        A, B = rng.integers(-8, 8, (M, K)), rng.integers(-8, 8, (K, N))
+        args += ["--a", _npy(d / f"a{i}.npy", A), "--b", _npy(d / f"b{i}.npy", B),
+                 "--out", str(d / f"c{i}.npy")]
+        mats.append((A, B))
+    return args, mats
+
+
+def test_gemm_split_icarus_end_to_end(tmp_path, capsys):
+    """Three different GEMMs at once on an 8x8 array split into 4x4 quadrants (the
+    fourth idles), each checked and written; then a jobs file (random, files, null)
+    on the left/right halves given as cuts."""
+    import json
+    import numpy as np
+    if shutil.which("iverilog") is None:
+        pytest.skip("iverilog not installed (apt-get install iverilog)")
+    args, mats = _split_inputs(tmp_path, [(5, 7, 3), (9, 2, 6), (4, 11, 5)])
+    report = tmp_path / "r.json"
+    code, out, err = _in_process(["gemm", "--split", "quad", *SPLIT8, "--sim", "icarus",
+                                  *args, "--report", report], capsys)
+    assert code == 0, out + err
+    for i, (A, B) in enumerate(mats):
+        C = np.load(tmp_path / f"c{i}.npy")
+        assert C.dtype == np.int64 and np.array_equal(C, A @ B)
+    data = json.loads(report.read_text())
+    assert [j["subarray"]["index"] for j in data["jobs"]] == [0, 1, 2]
+    assert all(j["cycles"] == j["model_cycles"] and j["matches_numpy"] for j in data["jobs"])
+    assert data["cycles"] == max(j["cycles"] for j in data["jobs"])
+    assert data["whole_sequential_model_cycles"] > data["cycles"]
+    assert "one after another on the whole 8x8 array" in out and "total" in out
+
+    (tmp_path / "sub").mkdir()
+    jobs = [{"random": [6, 5, 9], "seed": 4, "out": "r0.npy"},
+            {"a": "../a0.npy", "b": "../b0.npy", "out": "r1.npy"}]
+    spec = tmp_path / "sub" / "jobs.json"
+    spec.write_text(json.dumps({"jobs": jobs}))
+    code, out, err = _in_process(["gemm", "--split", "cuts:/1", *SPLIT8, "--style", "ports",
+                                  "--sim", "icarus", "--jobs", spec], capsys)
+    assert code == 0, out + err
+    from sim.cli import random_operands
+    A, B = random_operands(6, 5, 9, 4, True)
+    assert np.array_equal(np.load(tmp_path / "sub" / "r0.npy"), A @ B)
+    assert np.array_equal(np.load(tmp_path / "sub" / "r1.npy"), mats[0][0] @ mats[0][1])
+
+
+def test_gemm_split_mismatch_exit_1(tmp_path, capsys, monkeypatch):
+    """A wrong result (injected after the real RTL run) gives exit 1 naming the job,
+    the first differing (i, j) and both values."""
+    if shutil.which("iverilog") is None:
+        pytest.skip("iverilog not installed (apt-get install iverilog)")
+    from sim import split_gemm
+    real = split_gemm.run_split
+
+    def broken(*a, **kw):
+        res = real(*a, **kw)
+        res.jobs[1].C[1, 2] += 3
+        return res
+    monkeypatch.setattr(split_gemm, "run_split", broken)
+    args, mats = _split_inputs(tmp_path, [(3, 4, 3), (4, 3, 4)], seed=7)
+    code, out, _ = _in_process(["gemm", "--split", "h2", *SPLIT8, "--sim", "icarus", *args],
+                               capsys)
+    A, B = mats[1]
+    want = (A @ B)[1, 2]
+    assert code == 1
+    assert f"MISMATCH at C[1,2]: RTL {want + 3}, numpy {want}" in out
+    assert "job 1:" in out.split("MISMATCH")[0].splitlines()[-1]
+
+
+def _jobs_file(d, content):
+    path = d / "jobs.json"
+    path.write_text(content)
+    return str(path)
+
+
+@pytest.mark.parametrize("make_args, message", [
+    (lambda d: ["--split", "quad", "--rows", "12", "--cols", "8", "--tile", "4",
+                "--jobs", _jobs_file(d, '[{"random": [2, 2, 2]}]')],
+     "--split: split mode 'quad' needs an even number of tile rows"),
+    (lambda d: ["--split", "thirds", *SPLIT8, "--jobs", _jobs_file(d, "[null]")],
+     "unknown split mode"),
+    (lambda d: ["--split", "cuts:2/", *SPLIT8, "--jobs", _jobs_file(d, "[null]")],
+     "no tile-row boundary 2"),
+    (lambda d: ["--split", "cuts:1", *SPLIT8, "--jobs", _jobs_file(d, "[null]")],
+     "cuts:ROWS/COLS"),
+    (lambda d: ["--split", "quad", "--rows", "8", "--cols", "8", "--tile", "3",
+                "--jobs", _jobs_file(d, "[null]")], "--tile: tile 3x3 does not divide"),
+    (lambda d: ["--split", "h2", *SPLIT8, *_split_inputs(d, [(2, 2, 2)] * 3)[0]],
+     "3 jobs for 2 sub-arrays"),
+    (lambda d: ["--split", "whole", *SPLIT8, "--jobs",
+                _jobs_file(d, '[{"random": [2, 2, 2]}, {"random": [2, 2, 2]}]')],
+     "2 jobs for 1 sub-array"),
+    (lambda d: ["--split", "quad", *SPLIT8, "--dataflow", "os",
+                *_split_inputs(d, [(2, 2, 2)])[0]], "--dataflow"),
+    (lambda d: ["--split", "quad", *SPLIT8, "--a", str(d / "nope.npy"), "--b",
+                _npy(d / "b.npy", [[1]]), "--out", str(d / "c0.npy")], "--a: cannot read"),
+    (lambda d: ["--split", "quad", *SPLIT8, "--a", _npy(d / "a.npy", [1, 2]), "--b",
+                _npy(d / "b.npy", [[1]]), "--out", str(d / "c0.npy")], "2-D"),
+    (lambda d: ["--split", "quad", *SPLIT8, *_split_inputs(d, [(2, 2, 2)])[0], "--a",
+                _npy(d / "a.npy", [[8]]), "--b", _npy(d / "b.npy", [[1]]), "--out",
+                str(d / "c9.npy")], "job 1 (" ),
+    (lambda d: ["--split", "quad", *SPLIT8, "--a", _npy(d / "a.npy", [[1, 2]]), "--b",
+                _npy(d / "b.npy", [[1, 2]]), "--out", str(d / "c0.npy")], "K mismatch"),
+    (lambda d: ["--split", "quad", *SPLIT8, "--a", _npy(d / "a.npy", [[1]]), "--out",
+                str(d / "c0.npy")], "--b: 1 --a but 0 --b"),
+    (lambda d: ["--split", "quad", *SPLIT8, *_split_inputs(d, [(2, 2, 2)] * 2)[0][:-2]],
+     "--out: 2 jobs but 1 --out"),
+    (lambda d: ["--split", "quad", *SPLIT8, "--a", _npy(d / "a.npy", [[1]]), "--b",
+                _npy(d / "b.npy", [[1]]), "--out", str(d / "c0.npy"), "--a",
+                _npy(d / "a.npy", [[1]]), "--b", _npy(d / "b.npy", [[1]]), "--out",
+                str(d / "c0.npy")], "--out: "),
+    (lambda d: ["--split", "quad", *SPLIT8, "--jobs", _jobs_file(d, "{not json")],
+     "is not JSON"),
+    (lambda d: ["--split", "quad", *SPLIT8, "--jobs", str(d / "missing.json")],
+     "--jobs: cannot read"),
+    (lambda d: ["--split", "quad", *SPLIT8, "--jobs",
+                _jobs_file(d, '[{"random": [2, 2, 2], "out": "c0.npy", "sede": 1}]')],
+     "unknown key 'sede'"),
+    (lambda d: ["--split", "quad", *SPLIT8, "--jobs",
+                _jobs_file(d, '[{"random": [2, 0, 2], "out": "c0.npy"}]')],
+     "random must be [M, K, N]"),
+    (lambda d: ["--split", "quad", *SPLIT8, "--random", "2", "2", "2"], "--random: not with"),
+    (lambda d: ["--random", "2", "2", "2", "--tile", "4"], "--tile: only with --split"),
+    (lambda d: ["--a", _npy(d / "a.npy", [[1]]), "--b", _npy(d / "b.npy", [[1]]),
+                "--a", _npy(d / "a.npy", [[1]]), "--b", _npy(d / "b.npy", [[1]])],
+     "--a: given 2 times"),
+    (lambda d: ["--split", "quad", *SPLIT8, "--sim", "icarus", "--jobs",
+                _jobs_file(d, '[{"random": [2, 2, 2], "out": "c0.npy"}]'), "--report",
+                str(d / "missing" / "r.json")], "--report"),
+])
+def test_gemm_split_bad_input(tmp_path, capsys, make_args, message):
+    """One line, exit 2, no output file (no C of any job, no report)."""
+    d = tmp_path / "in"
+    d.mkdir()
+    report = tmp_path / "r.json"
+    argv = make_args(d)
+    if "--report" not in argv:
+        argv = [*argv, "--report", str(report)]
+    before = {p.name for p in d.iterdir()}
+    code, out, err = _in_process(["gemm", *argv], capsys)
+    assert code == 2, out + err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in err, err
+    assert not report.exists()
+    assert {p.name for p in d.iterdir()} == before           # no C written
+    assert not list(d.glob("c*.npy"))
+
+
+def test_gemm_split_bad_input_subprocess(tmp_path):
+    """The installed entry point: one line on stderr, exit 2, no file."""
+    out = tmp_path / "c.npy"
+    r = systolic("gemm", "--split", "quad", "--rows", "6", "--cols", "8", "--tile", "4",
+                 "--a", _npy(tmp_path / "a.npy", [[1]]), "--b", _npy(tmp_path / "b.npy", [[1]]),
+                 "--out", str(out))
+    assert r.returncode == 2
+    assert len(r.stderr.strip().splitlines()) == 1 and "--tile" in r.stderr, r.stderr
+    assert not out.exists()

