@@ -723,7 +723,8 @@ def cmd_demo(args):
     t = time.monotonic()
     text = array_verilog(array)
     write_atomic(path, text)
-    print(f"{step(3)} Verilog of a {array.rows}x{array.cols} OS array -> "
+    print(f"{step(3)} Verilog of a {array.rows}x{array.cols} OS array (double-buffered for "
+          f"fold overlap) -> "
           f"{path.relative_to(ROOT)} ({len(text) / 1024:.0f} KiB, {time.monotonic() - t:.1f} s)")
 
     M = K = N = args.gemm
