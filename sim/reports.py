@@ -31,7 +31,7 @@ from .tables import markdown_table, write_json
 
 __all__ = ["mac_rows", "breakdown_rows", "fpga_rows", "pipeline_sweep", "plot_sweep",
            "largest_array", "write_reports", "MAC_HEADERS", "BREAKDOWN_HEADERS",
-           "FPGA_HEADERS", "SWEEP_HEADERS", "sources"]
+           "FPGA_HEADERS", "SWEEP_HEADERS", "sources", "fpga_vs_asic"]
 
 
 def _yosys():
@@ -169,6 +169,40 @@ def fpga_rows(designs, device="up5k"):
         data.append({"design": label, **{k: v for k, v in r.items() if k != "cached"},
                      "source": sources()["ice40"]})
     return rows, data
+
+
+FPGA_VS_ASIC_HEADERS = ["design", "CMOS transistors", "iCE40 LUT4", "iCE40 carry",
+                        "iCE40 DFF", "transistors per LUT4", "iCE40 Fmax MHz"]
+
+
+def fpga_vs_asic(designs, device="up5k"):
+    """The same designs in transistors and in iCE40 cells, and what the numbers say about
+    carry chains (computed, not assumed). ``designs``: ``[(label, verilog, top)]``;
+    returns ``(markdown_rows, json_rows, verdict)``."""
+    rows, data = [], []
+    for label, verilog, top in designs:
+        cm = synthesize(verilog, top=top, ice40=False)
+        fp = ice40_fmax(verilog, top, device)
+        per = round(cm.transistors / fp["dut_lut4"], 1) if fp["dut_lut4"] else None
+        rows.append([label, cm.transistors, fp["dut_lut4"], fp["dut_carry"], fp["dut_dff"],
+                     per, fp["fmax_mhz"]])
+        data.append({"design": label, "transistors": cm.transistors,
+                     "lut4": fp["dut_lut4"], "carry": fp["dut_carry"], "dff": fp["dut_dff"],
+                     "fmax_mhz": fp["fmax_mhz"]})
+    gate = next((d for d in data if "gate" in d["design"]), None)
+    behav = next((d for d in data if "behav" in d["design"]), None)
+    verdict = ""
+    if gate and behav:
+        fewer_luts = "gate-level" if gate["lut4"] < behav["lut4"] else "behavioural"
+        faster = "gate-level" if (gate["fmax_mhz"] or 0) > (behav["fmax_mhz"] or 0) \
+            else "behavioural"
+        verdict = (f"The behavioural MAC's `+` maps to {behav['carry']} SB_CARRY cells and "
+                   f"{behav['lut4']} LUT4s; the gate-level MAC's adders are gates, so Yosys "
+                   f"finds {gate['carry']} carry cells and uses {gate['lut4']} LUT4s. "
+                   f"Fewer LUT4s: {fewer_luts}; higher Fmax: {faster} "
+                   f"({gate['fmax_mhz']} vs {behav['fmax_mhz']} MHz). In CMOS the ratio is "
+                   f"{gate['transistors']} vs {behav['transistors']} transistors.")
+    return rows, data, verdict
 
 
 SWEEP_HEADERS = ["config", "P", "depth (gate levels)", "transistors", "flops",
@@ -314,6 +348,13 @@ def _tables(outdir, liberty, device, array_search, log):
     sections.append(_section(f"iCE40 {device.upper()} place and route", FPGA_HEADERS, rows,
                              [src["ice40"]]))
     blob["fpga"] = data
+
+    log("FPGA vs ASIC ...")
+    rows, data, verdict = fpga_vs_asic(fdesigns, device)
+    sections.append(_section("FPGA vs ASIC: the same designs in LUTs and in transistors",
+                             FPGA_VS_ASIC_HEADERS, rows, [src["cmos"], src["ice40"]]))
+    sections.append(verdict + "\n")
+    blob["fpga_vs_asic"] = {"rows": data, "verdict": verdict}
 
     log("pipeline sweep ...")
     sweeps = {}
