@@ -37,7 +37,7 @@ Exact timing is documented in :mod:`sim.cycle_model`.
 """
 import time
 
-from .emit import to_verilog
+from .emit import to_verilog, cached_verilog
 from .pe import build_pe
 
 __all__ = ["array_verilog", "pe_verilog", "TOPLEVEL", "DATAFLOWS", "LINT_WAIVERS",
@@ -66,7 +66,9 @@ _PE_WAIVED = ("DECLFILENAME", "UNUSEDSIGNAL", "PROCASSINIT", "WIDTHEXPAND", "WID
 
 def pe_verilog(mac, dataflow, *, double_buffer=False):
     """Verilog of the PE alone (module ``pe``)."""
-    return to_verilog(build_pe(mac, dataflow, double_buffer=double_buffer), name="pe")
+    return cached_verilog(f"pe {dataflow} double_buffer={bool(double_buffer)} {mac!r}",
+                          lambda: build_pe(mac, dataflow, double_buffer=double_buffer),
+                          name="pe")
 
 
 def module_head(name, ports, **params):

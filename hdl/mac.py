@@ -114,6 +114,12 @@ class MacConfig:
     def build(self):
         return BehavioralMAC(self) if self.behavioral else MAC(self)
 
+    def verilog(self, name="mac"):
+        """Deterministic Verilog of :meth:`build` with top module ``name`` (cached, see
+        :func:`hdl.emit.cached_verilog`)."""
+        from .emit import cached_verilog
+        return cached_verilog(f"mac {self!r}", self.build, name=name)
+
 
 class _MacBase(wiring.Component):
     def __init__(self, config):

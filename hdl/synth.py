@@ -533,9 +533,15 @@ def synth_breakdown(verilog, top, flow="synth", *, timeout=None):
     by its instance count. Returns ``{"top", "flow", "total_transistors" (Yosys'
     hierarchical total), "categories": {cat: {"transistors", "cells", "flops"}},
     "modules": {name: {"instances", "transistors", "categories"}}, "script",
-    "yosys_version", "seconds"}``; the categories sum exactly to the total.
+    "yosys_version", "seconds", "cached"}``; the categories sum exactly to the total.
+    Results are cached next to :func:`synthesize`'s.
     """
     script = breakdown_script(top, flow)
+    path = DEFAULT_CACHE_DIR / f"breakdown_{_cache_key(verilog, top, flow, script)}.json"
+    try:
+        return {**json.loads(path.read_text()), "cached": True}
+    except (OSError, ValueError):
+        pass
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="breakdown_") as wd:
         log = run_yosys(script, {"design.v": verilog}, wd, timeout=timeout)
@@ -572,4 +578,4 @@ def synth_breakdown(verilog, top, flow="synth", *, timeout=None):
     summed = sum(v["transistors"] for v in total.values())
     if summed != result["total_transistors"]:
         raise YosysError(f"breakdown sums to {summed}, Yosys reports {estimate}", log)
-    return result
+    return store_result(path, result)

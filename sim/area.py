@@ -4,7 +4,6 @@ Every gate-level MAC goes through Yosys's plain ``synth`` flow (it has no ``*`` 
 ``+`` for ``-booth``/``-arith_tree`` to act on); the behavioural MAC goes through each
 of Yosys's own flows, so the table compares our gates with Yosys's best.
 """
-from hdl.emit import to_verilog
 from hdl.mac import MacConfig, MULTIPLIER_CHOICES, ADDER_CHOICES
 from hdl.synth import FLOWS, synthesize_many
 
@@ -51,7 +50,7 @@ def synthesize_configs(configs, *, progress=None):
     ``(config, SynthResult)`` in a stable order."""
     jobs, keys = [], []
     for cfg in configs:
-        verilog = to_verilog(cfg.build(), name="mac")
+        verilog = cfg.verilog()
         for flow in flows_for(cfg):
             jobs.append({"verilog": verilog, "top": "mac", "flow": flow})
             keys.append(cfg)

@@ -28,7 +28,7 @@ import re
 from pathlib import Path
 
 import hdl
-from hdl.emit import to_verilog, write_if_changed
+from hdl.emit import write_if_changed
 
 __all__ = ["MANIFEST_ENV", "SUITE_TOPLEVEL", "SUITE_BUS", "write_mac", "write_mac_suite",
            "manifest_env", "load_manifest", "config_fields", "module_name"]
@@ -64,7 +64,7 @@ def write_mac(config, directory, *, name="mac"):
     """One MAC as top module ``name`` (ports clk, rst, a, b, acc) in ``<name>.v``."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    source = write_if_changed(directory / f"{name}.v", to_verilog(config.build(), name=name))
+    source = write_if_changed(directory / f"{name}.v", config.verilog(name))
     manifest = {
         "toplevel": name,
         "operand_width": config.width,
@@ -101,7 +101,7 @@ def _suite_top(configs, modules):
 
 def _emit(job):
     config, module = job
-    return to_verilog(config.build(), name=module)
+    return config.verilog(module)
 
 
 def _emission_sources():

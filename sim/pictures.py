@@ -165,7 +165,6 @@ SCHEMATIC_COLORS = (("maroon", "t:$_DFF_P_"), ("darkgreen", "t:$_XOR_"),
 def schematic_dot(mac=None, workdir="build/pictures/schematic"):
     """Yosys ``show`` of the gate-level MAC (default: signed, W = 8 so the picture stays
     readable) after the CMOS-gate flow; writes and returns ``workdir/mac.dot``."""
-    from hdl.emit import to_verilog
     from hdl.mac import MacConfig
     from hdl.synth import run_yosys, YosysError
     mac = mac or MacConfig(acc_width=8)
@@ -176,7 +175,7 @@ def schematic_dot(mac=None, workdir="build/pictures/schematic"):
         "abc -g AND,NAND,OR,NOR,XOR,XNOR,MUX", "opt_clean",
         f"show -format dot -prefix mac -notitle {colors} mac"]) + "\n"
     workdir = Path(workdir)
-    run_yosys(script, {"design.v": to_verilog(mac.build(), name="mac")}, workdir)
+    run_yosys(script, {"design.v": mac.verilog()}, workdir)
     dot = workdir / "mac.dot"
     if not dot.exists():
         raise YosysError(f"yosys show wrote no {dot}")

@@ -20,7 +20,6 @@ from importlib import metadata
 from pathlib import Path
 
 from hdl.array import array_verilog
-from hdl.emit import to_verilog
 from hdl.fpga import FpgaFitError, DEVICES, ice40_fmax, nextpnr_version
 from hdl.liberty import LibertyError, liberty_area, nangate45_liberty
 from hdl.mac import MacConfig
@@ -55,7 +54,7 @@ def sources(liberty=None):
 
 
 def _designs_mac(cfg):
-    return to_verilog(cfg.build(), name="mac"), "mac"
+    return cfg.verilog(), "mac"
 
 
 def _liberty_or_none(verilog, top, liberty):

@@ -381,11 +381,14 @@ def job_key(job, vers):
 # Running one job (in a worker process)
 
 def _redirect_tool_caches(cache):
-    """Point the tool caches of hdl.synth / hdl.fpga / hdl.liberty under ``cache``."""
+    """Point the tool caches of hdl.emit / hdl.synth / hdl.fpga / hdl.liberty under
+    ``cache``."""
+    import hdl.emit
     import hdl.fpga
     import hdl.liberty
     import hdl.synth
     cache = Path(cache)
+    hdl.emit.VERILOG_CACHE_DIR = cache / "verilog"
     hdl.synth.DEFAULT_CACHE_DIR = cache / "synth"
     hdl.fpga.FPGA_CACHE_DIR = cache / "fpga"
     hdl.liberty.LIBERTY_CACHE_DIR = cache / "liberty"
@@ -414,9 +417,8 @@ def _measure(verilog, top, job, liberty):
 
 
 def _run_mac(job, liberty):
-    from hdl.emit import to_verilog
     cfg = MacConfig(**job["mac"])
-    return {"design": cfg.slug, **_measure(to_verilog(cfg.build(), name="mac"), "mac", job,
+    return {"design": cfg.slug, **_measure(cfg.verilog(), "mac", job,
                                            liberty)}
 
 

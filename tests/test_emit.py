@@ -55,3 +55,25 @@ def test_config_rejects_bad_values(changes, option):
         MacConfig(**changes)
     assert info.value.option == option
     assert "allowed" in str(info.value)
+
+
+def test_cached_verilog_matches_and_is_reused(tmp_path, monkeypatch):
+    import hdl.emit
+    monkeypatch.setattr(hdl.emit, "VERILOG_CACHE_DIR", tmp_path)
+    monkeypatch.setattr(hdl.emit, "_memo", {})
+    cfg = MacConfig(multiplier="booth", pipeline=1)
+    calls = []
+
+    def build():
+        calls.append(1)
+        return cfg.build()
+
+    first = hdl.emit.cached_verilog(f"mac {cfg!r}", build, name="mac")
+    assert first == to_verilog(cfg.build(), name="mac")
+    assert len(list(tmp_path.glob("*.v"))) == 1
+    monkeypatch.setattr(hdl.emit, "_memo", {})               # a new process: from disk
+    assert hdl.emit.cached_verilog(f"mac {cfg!r}", build, name="mac") == first
+    assert len(calls) == 1
+    assert cfg.verilog() == first
+    other = MacConfig(multiplier="booth", pipeline=2).verilog()
+    assert other != first and len(list(tmp_path.glob("*.v"))) == 2
