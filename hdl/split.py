@@ -83,7 +83,7 @@ the array is the unsplit array plus the (transparent) muxes.
 """
 import time
 
-from .array import pe_verilog
+from .array import pe_verilog, module_head, DATAFLOWS
 try:                                  # the waivers hdl.array wraps its ``pe`` module in
     from .array import _PE_WAIVED
 except ImportError:                   # pragma: no cover - hdl.array renamed it
@@ -92,7 +92,7 @@ except ImportError:                   # pragma: no cover - hdl.array renamed it
 from .mac import ConfigError
 
 __all__ = ["SPLIT_TOPLEVEL", "split_verilog", "tile_grid", "split_ports", "FEATURES",
-           "STYLES"]
+           "STYLES", "os_flag"]
 
 SPLIT_TOPLEVEL = "splittable_array"
 #: Boundary features; all are needed for a working array. Subsets exist only to
@@ -122,24 +122,45 @@ def tile_grid(rows, cols, tile):
     return tr, tc, rows // tr, cols // tc
 
 
-def split_ports(rows, cols, tile, n, W, style="mux"):
-    """``{name: (direction, bits)}`` of ``splittable_array`` (see the module doc)."""
+def split_ports(rows, cols, tile, n, W, style="mux", *, dataflow="ws", double_buffer=False):
+    """``{name: (direction, bits)}`` of ``splittable_array`` (see the module doc), in
+    port order. ``dataflow="os"``: the OS ports (``double_buffer``: ``a_last`` instead of
+    ``a_drain``)."""
     _check_style(style)
+    _check_dataflow(dataflow)
     tr, tc, gr, gc = tile_grid(rows, cols, tile)
     R, C = rows, cols
-    ports = {"a_in": ("in", R * n), "a_swap": ("in", R), "a_valid": ("in", R),
-             "w_in": ("in", C * n), "w_en": ("in", C),
-             "c_out": ("out", C * W), "c_valid": ("out", C)}
-    if gr > 1:
-        ports.update(row_cut=("in", gr - 1), w_in_x=("in", (gr - 1) * C * n),
-                     w_en_x=("in", (gr - 1) * C), c_out_x=("out", (gr - 1) * C * W),
-                     c_valid_x=("out", (gr - 1) * C))
-    if gc > 1:
-        if style == "mux":
-            ports["col_cut"] = ("in", gc - 1)
-        ports.update(a_in_x=("in", (gc - 1) * R * n),
-                     a_swap_x=("in", (gc - 1) * R), a_valid_x=("in", (gc - 1) * R))
+    if dataflow == "ws":
+        ports = {"a_in": ("in", R * n), "a_swap": ("in", R), "a_valid": ("in", R),
+                 "w_in": ("in", C * n), "w_en": ("in", C),
+                 "c_out": ("out", C * W), "c_valid": ("out", C)}
+        if gr > 1:
+            ports.update(row_cut=("in", gr - 1), w_in_x=("in", (gr - 1) * C * n),
+                         w_en_x=("in", (gr - 1) * C), c_out_x=("out", (gr - 1) * C * W),
+                         c_valid_x=("out", (gr - 1) * C))
+        if gc > 1:
+            if style == "mux":
+                ports["col_cut"] = ("in", gc - 1)
+            ports.update(a_in_x=("in", (gc - 1) * R * n),
+                         a_swap_x=("in", (gc - 1) * R), a_valid_x=("in", (gc - 1) * R))
+        return ports
+    flag = os_flag(double_buffer)
+    L = R + C - 1
+    ports = {"a_in": ("in", R * n), f"a_{flag}": ("in", R), "b_in": ("in", C * n),
+             "c_out": ("out", L * W), "c_valid": ("out", L)}
+    if gr > 1:          # both styles: row_cut cuts the drain chain
+        ports.update(row_cut=("in", gr - 1), b_in_x=("in", (gr - 1) * C * n),
+                     c_out_x=("out", (gr - 1) * C * W), c_valid_x=("out", (gr - 1) * C))
+    if gc > 1:          # both styles: so does col_cut
+        ports.update(col_cut=("in", gc - 1), a_in_x=("in", (gc - 1) * R * n),
+                     **{f"a_{flag}_x": ("in", (gc - 1) * R)},
+                     l_out_x=("out", (gc - 1) * R * W), l_valid_x=("out", (gc - 1) * R))
     return ports
+
+
+def os_flag(double_buffer):
+    """The OS row flag: ``last`` (double-buffered PE) or ``drain`` (compact PE)."""
+    return "last" if double_buffer else "drain"
 
 
 def _check_style(style):
@@ -148,86 +169,105 @@ def _check_style(style):
                                      f"{', '.join(STYLES)}")
 
 
-def _top(R, C, TR, TC, n, W, features, style):
-    GR, GC = R // TR, C // TC
-    ports_style = style == "ports"
-    decl = []
-    if GR > 1:
-        decl += [f"input  wire [{GR - 2}:0] row_cut",
-                 f"input  wire [{(GR - 1) * C * n - 1}:0] w_in_x",
-                 f"input  wire [{(GR - 1) * C - 1}:0] w_en_x",
-                 f"output wire [{(GR - 1) * C * W - 1}:0] c_out_x",
-                 f"output wire [{(GR - 1) * C - 1}:0] c_valid_x"]
-    if GC > 1:
-        if not ports_style:
-            decl += [f"input  wire [{GC - 2}:0] col_cut"]
-        decl += [f"input  wire [{(GC - 1) * R * n - 1}:0] a_in_x",
-                 f"input  wire [{(GC - 1) * R - 1}:0] a_swap_x",
-                 f"input  wire [{(GC - 1) * R - 1}:0] a_valid_x"]
-    extra = "".join(f",\n    {d}" for d in decl)
-    # Padded internal copies: lane 0 (boundary 0 = the array edge) is unused, so the
-    # generate code below is the same for every grid.
-    if GR > 1:
-        rpad = f"""\
-    assign rcut = {{row_cut, 1'b0}};
-    assign wx = {{w_in_x, {{(C*N){{1'b0}}}}}};
-    assign wenx = {{w_en_x, {{C{{1'b0}}}}}};
-"""
-    else:
-        rpad = """\
-    assign rcut = 1'b0;
-    assign wx = {(C*N){1'b0}};
-    assign wenx = {C{1'b0}};
-"""
-    if GC > 1:
-        cut = "{GC{1'b1}}" if ports_style else "{col_cut, 1'b0}"
-        cpad = f"""\
-    assign ccut = {cut};
-    assign ax = {{a_in_x, {{(R*N){{1'b0}}}}}};
-    assign swx = {{a_swap_x, {{R{{1'b0}}}}}};
-    assign vx = {{a_valid_x, {{R{{1'b0}}}}}};
-"""
-    else:
-        cpad = """\
-    assign ccut = 1'b0;
-    assign ax = {(R*N){1'b0}};
-    assign swx = {R{1'b0}};
-    assign vx = {R{1'b0}};
-"""
-    taps = ""
-    if GR > 1:
-        taps = """\
+def _check_dataflow(dataflow):
+    if dataflow not in DATAFLOWS:
+        raise ConfigError("--dataflow", f"unknown dataflow {dataflow!r}; allowed: "
+                                        f"{', '.join(DATAFLOWS)}")
+
+
+# ---------------------------------------------------------------------------------------
+# Scaffolding shared by the WS and OS tops
+
+def _head(R, C, TR, TC, n, W, ports):
+    """Module header (clk, rst, then ``ports`` in order) and the localparams."""
+    return module_head(SPLIT_TOPLEVEL, [("input" if d == "in" else "output", bits, name)
+                                        for name, (d, bits) in ports.items()],
+                       R=R, C=C, TR=TR, TC=TC, GR=R // TR, GC=C // TC, N=n, W=W)
+
+
+def _pads(items):
+    """``assign`` of each padded copy ``(net, extra port or None, lanes per boundary)``:
+    the extra-port vector above an unused zero boundary 0, so that the generate code is
+    the same for every grid."""
+    out = []
+    for net, port, lanes in items:
+        zero = "1'b0" if lanes == "1" else f"{{{lanes}{{1'b0}}}}"
+        out.append(f"    assign {net} = " + (f"{{{port}, {zero}}};\n" if port else f"{zero};\n"))
+    return "".join(out)
+
+
+def _cases(var, tile, labels, edge, bound, inner):
+    """The generate block of operand chains crossing tile boundaries along ``var`` (r or
+    c, tile edge ``tile``): ``edge`` assigns at the array edge (var == 0), ``bound`` at a
+    tile boundary, ``inner`` elsewhere; each a list of ``(net, expression)``."""
+    ind = " " * 20
+    out = []
+    for (kw, label), assigns in zip(((f"if ({var} == 0)", labels[0]),
+                                     (f"end else if ({var} % {tile} == 0)", labels[1]),
+                                     ("end else", labels[2])), (edge, bound, inner)):
+        out.append(f"                {kw} begin : {label}\n")
+        out += [f"{ind}assign {net} = {expr};\n" for net, expr in assigns]
+    return "".join(out) + "                end\n"
+
+
+def _a_chain(sigs, sel):
+    """The activation chain (along c): ``sigs`` = [(net, edge lane, extra lane, left
+    neighbour's output)]; a tile boundary takes the extra lane if ``sel``."""
+    return _cases("c", "TC", ("a_left", "a_bound", "a_inner"),
+                  [(net, e) for net, e, _, _ in sigs],
+                  [(net, f"{sel} ? {x} : {q}") for net, _, x, q in sigs],
+                  [(net, q) for net, _, _, q in sigs])
+
+
+def _sel(feature, features, ports_style, cut):
+    """Select of a boundary mux: ``1'b1`` in the ports style (always the extra edge
+    port), the cut bit in the mux style, ``1'b0`` without the feature."""
+    if feature not in features:
+        return "1'b0"
+    return "1'b1" if ports_style else cut
+
+
+def _row_taps(src, valid):
+    """Bottom-edge taps of the sub-arrays that end at PE row g*TR-1 (``c_out_x``)."""
+    return f"""\
         for (g = 1; g < GR; g = g + 1) begin : tap
             for (c = 0; c < C; c = c + 1) begin : col
-                assign c_out_x[((g-1)*C+c)*W +: W] = p_q[(g*TR-1)*C+c];
-                assign c_valid_x[(g-1)*C+c] = pv_q[(g*TR-1)*C+c];
+                assign c_out_x[((g-1)*C+c)*W +: W] = {src}[(g*TR-1)*C+c];
+                assign c_valid_x[(g-1)*C+c] = {valid}[(g*TR-1)*C+c];
             end
         end
 """
-    act = ("1'b1" if ports_style else "ccut[c/TC]") if "act_mux" in features else "1'b0"
+
+
+def _ws_top(R, C, TR, TC, n, W, features, style):
+    GR, GC = R // TR, C // TC
+    ports_style = style == "ports"
+    head = _head(R, C, TR, TC, n, W, split_ports(R, C, (TR, TC), n, W, style))
+    rows_x, cols_x = GR > 1, GC > 1
+    pads = _pads([("rcut", rows_x and "row_cut", "1"), ("wx", rows_x and "w_in_x", "(C*N)"),
+                  ("wenx", rows_x and "w_en_x", "C")])
+    if cols_x and ports_style:
+        pads += "    assign ccut = {GC{1'b1}};\n"
+    else:
+        pads += _pads([("ccut", cols_x and "col_cut", "1")])
+    pads += _pads([("ax", cols_x and "a_in_x", "(R*N)"), ("swx", cols_x and "a_swap_x", "R"),
+                   ("vx", cols_x and "a_valid_x", "R")])
+    taps = _row_taps("p_q", "pv_q") if rows_x else ""
+    act = _sel("act_mux", features, ports_style, "ccut[c/TC]")
     pcut = "rcut[r/TR]" if "psum_cut" in features else "1'b0"
-    wcut = ("1'b1" if ports_style else "rcut[g]") if "w_mux" in features else "1'b0"
-    wcut_r = ("1'b1" if ports_style else "rcut[r/TR]") if "w_mux" in features else "1'b0"
-    return f"""\
-module {SPLIT_TOPLEVEL} (
-    input  wire clk,
-    input  wire rst,
-    input  wire [{R * n - 1}:0] a_in,
-    input  wire [{R - 1}:0] a_swap,
-    input  wire [{R - 1}:0] a_valid,
-    input  wire [{C * n - 1}:0] w_in,
-    input  wire [{C - 1}:0] w_en,
-    output wire [{C * W - 1}:0] c_out,
-    output wire [{C - 1}:0] c_valid{extra}
-);
-    localparam R = {R};
-    localparam C = {C};
-    localparam TR = {TR};
-    localparam TC = {TC};
-    localparam GR = {GR};
-    localparam GC = {GC};
-    localparam N = {n};
-    localparam W = {W};
+    wcut = _sel("w_mux", features, ports_style, "rcut[g]")
+    wcut_r = _sel("w_mux", features, ports_style, "rcut[r/TR]")
+    a_chain = _a_chain([("a_i", "a_in[r*N +: N]", "ax[((c/TC)*R+r)*N +: N]", "a_q[r*C+c-1]"),
+                        ("sw_i", "a_swap[r]", "swx[(c/TC)*R+r]", "sw_q[r*C+c-1]"),
+                        ("v_i", "a_valid[r]", "vx[(c/TC)*R+r]", "v_q[r*C+c-1]")], act)
+    p_chain = _cases("r", "TR", ("p_top", "p_bound", "p_inner"),
+                     [("w_i", "w_in[c*N +: N]"), ("p_i", "{W{1'b0}}"), ("pv_i", "1'b0")],
+                     [("w_i", f"{wcut_r} ? wx[((r/TR)*C+c)*N +: N] : w_q[(r-1)*C+c]"),
+                      ("p_i", f"p_q[(r-1)*C+c] & {{W{{~{pcut}}}}}"),
+                      ("pv_i", f"pv_q[(r-1)*C+c] & ~{pcut}")],
+                     [("w_i", "w_q[(r-1)*C+c]"), ("p_i", "p_q[(r-1)*C+c]"),
+                      ("pv_i", "pv_q[(r-1)*C+c]")])
+    return head + f"""\
     // Cut bits and extra edge inputs, padded with an unused boundary 0.
     wire [GR-1:0] rcut;
     /* verilator lint_off UNUSEDSIGNAL */
@@ -249,7 +289,7 @@ module {SPLIT_TOPLEVEL} (
     wire         pv_q [0:R*C-1];
     // w_en seen by tile row g, column c.
     wire         wen_g [0:GR*C-1];
-{rpad}{cpad}    genvar r, c, g;
+{pads}    genvar r, c, g;
     generate
         for (g = 0; g < GR; g = g + 1) begin : wen_seg
             for (c = 0; c < C; c = c + 1) begin : col
@@ -272,33 +312,7 @@ module {SPLIT_TOPLEVEL} (
                 wire [N-1:0] w_i;
                 wire [W-1:0] p_i;
                 wire         pv_i;
-                if (c == 0) begin : a_left
-                    assign a_i = a_in[r*N +: N];
-                    assign sw_i = a_swap[r];
-                    assign v_i = a_valid[r];
-                end else if (c % TC == 0) begin : a_bound
-                    assign a_i = {act} ? ax[((c/TC)*R+r)*N +: N] : a_q[r*C+c-1];
-                    assign sw_i = {act} ? swx[(c/TC)*R+r] : sw_q[r*C+c-1];
-                    assign v_i = {act} ? vx[(c/TC)*R+r] : v_q[r*C+c-1];
-                end else begin : a_inner
-                    assign a_i = a_q[r*C+c-1];
-                    assign sw_i = sw_q[r*C+c-1];
-                    assign v_i = v_q[r*C+c-1];
-                end
-                if (r == 0) begin : p_top
-                    assign w_i = w_in[c*N +: N];
-                    assign p_i = {{W{{1'b0}}}};
-                    assign pv_i = 1'b0;
-                end else if (r % TR == 0) begin : p_bound
-                    assign w_i = {wcut_r} ? wx[((r/TR)*C+c)*N +: N] : w_q[(r-1)*C+c];
-                    assign p_i = p_q[(r-1)*C+c] & {{W{{~{pcut}}}}};
-                    assign pv_i = pv_q[(r-1)*C+c] & ~{pcut};
-                end else begin : p_inner
-                    assign w_i = w_q[(r-1)*C+c];
-                    assign p_i = p_q[(r-1)*C+c];
-                    assign pv_i = pv_q[(r-1)*C+c];
-                end
-                pe u_pe (
+{a_chain}{p_chain}                pe u_pe (
                     .clk(clk),
                     .rst(rst),
                     .a_in(a_i),
@@ -322,19 +336,129 @@ endmodule
 """
 
 
-def split_verilog(rows, cols, tile, mac, *, style="mux", stats=None, features=FEATURES):
+def _os_top(R, C, TR, TC, n, W, features, style, double_buffer):
+    GR, GC = R // TR, C // TC
+    ports_style = style == "ports"
+    flag = os_flag(double_buffer)
+    head = _head(R, C, TR, TC, n, W, split_ports(R, C, (TR, TC), n, W, style, dataflow="os",
+                                                 double_buffer=double_buffer))
+    rows_x, cols_x = GR > 1, GC > 1
+    pads = _pads([("rcut", rows_x and "row_cut", "1"), ("ccut", cols_x and "col_cut", "1"),
+                  ("bx", rows_x and "b_in_x", "(C*N)"), ("ax", cols_x and "a_in_x", "(R*N)"),
+                  ("fx", cols_x and f"a_{flag}_x", "R")])
+    taps = _row_taps("d_q", "dv_q") if rows_x else ""
+    if cols_x:
+        taps += """\
+        for (g = 1; g < GC; g = g + 1) begin : tap_left
+            for (r = 0; r < R; r = r + 1) begin : row
+                assign l_out_x[((g-1)*R+r)*W +: W] = d_q[r*C+g*TC];
+                assign l_valid_x[(g-1)*R+r] = dv_q[r*C+g*TC];
+            end
+        end
+"""
+    act = _sel("act_mux", features, ports_style, "ccut[c/TC]")
+    bsel = _sel("w_mux", features, ports_style, "rcut[r/TR]")
+    # the drain chain from PE(r-1, c+1) is cut at a cut row boundary r = g*TR and at a
+    # cut column boundary c+1 = j*TC
+    dcut = ("((r % TR == 0) ? rcut[r/TR] : 1'b0) | (((c+1) % TC == 0) ? ccut[(c+1)/TC] : 1'b0)"
+            if "psum_cut" in features else "1'b0")
+    a_chain = _a_chain([("a_i", "a_in[r*N +: N]", "ax[((c/TC)*R+r)*N +: N]", "a_q[r*C+c-1]"),
+                        ("f_i", f"a_{flag}[r]", "fx[(c/TC)*R+r]", "f_q[r*C+c-1]")], act)
+    b_chain = _cases("r", "TR", ("b_top", "b_bound", "b_inner"), [("b_i", "b_in[c*N +: N]")],
+                     [("b_i", f"{bsel} ? bx[((r/TR)*C+c)*N +: N] : b_q[(r-1)*C+c]")],
+                     [("b_i", "b_q[(r-1)*C+c]")])
+    ind = "\n" + " " * 16
+    dv_wire = f"{ind}wire         dv_i;" if double_buffer else ""
+    dv_chain = f"{ind}    assign dv_i = dv_q[(r-1)*C+c+1] & ~cut;" if double_buffer else ""
+    dv_end = f"{ind}    assign dv_i = 1'b0;" if double_buffer else ""
+    dv_in = "\n                    .dv_in(dv_i)," if double_buffer else ""
+    return head + f"""\
+    // Cut bits and extra edge inputs, padded with an unused boundary 0.
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [GR-1:0] rcut;
+    wire [GC-1:0] ccut;
+    wire [GR*C*N-1:0] bx;
+    wire [GC*R*N-1:0] ax;
+    wire [GC*R-1:0]   fx;
+    // PE outputs: index r*C+c is PE(r, c)'s output. PE(r, c) drains from PE(r-1, c+1)
+    // (zero at the array's top and right edges and across a cut), so every
+    // anti-diagonal of a sub-array leaves through the sub-array's bottom-left PE, as in
+    // hdl.array's OS array; the exit PEs are the array's lanes and the taps.
+    wire [N-1:0] a_q  [0:R*C-1];
+    wire         f_q  [0:R*C-1];
+    wire [N-1:0] b_q  [0:R*C-1];
+    wire [W-1:0] d_q  [0:R*C-1];
+    wire         dv_q [0:R*C-1];
+    /* verilator lint_on UNUSEDSIGNAL */
+{pads}    genvar r, c{", g" if taps else ""};
+    generate
+        // Output lane r (0..R-1): PE(r, 0); lane R-1+c (c = 1..C-1): PE(R-1, c).
+        for (r = 0; r < R; r = r + 1) begin : out_left
+            assign c_out[r*W +: W] = d_q[r*C];
+            assign c_valid[r] = dv_q[r*C];
+        end
+        for (c = 1; c < C; c = c + 1) begin : out_bottom
+            assign c_out[(R-1+c)*W +: W] = d_q[(R-1)*C+c];
+            assign c_valid[R-1+c] = dv_q[(R-1)*C+c];
+        end
+{taps}        for (r = 0; r < R; r = r + 1) begin : row
+            for (c = 0; c < C; c = c + 1) begin : col
+                wire [N-1:0] a_i;
+                wire         f_i;
+                wire [N-1:0] b_i;
+                wire [W-1:0] d_i;{dv_wire}
+{a_chain}{b_chain}                if (r > 0 && c < C - 1) begin : chain
+                    wire cut;
+                    assign cut = {dcut};
+                    assign d_i = d_q[(r-1)*C+c+1] & {{W{{~cut}}}};{dv_chain}
+                end else begin : chain_end
+                    assign d_i = {{W{{1'b0}}}};{dv_end}
+                end
+                pe u_pe (
+                    .clk(clk),
+                    .rst(rst),
+                    .a_in(a_i),
+                    .{flag}_in(f_i),
+                    .b_in(b_i),
+                    .d_in(d_i),{dv_in}
+                    .a_out(a_q[r*C+c]),
+                    .{flag}_out(f_q[r*C+c]),
+                    .b_out(b_q[r*C+c]),
+                    .d_out(d_q[r*C+c]),
+                    .dv_out(dv_q[r*C+c])
+                );
+            end
+        end
+    endgenerate
+endmodule
+"""
+
+
+def split_verilog(rows, cols, tile, mac, *, style="mux", stats=None, features=FEATURES,
+                  dataflow="ws", double_buffer=False):
     """Verilog text (module ``pe`` then module ``splittable_array``) of an R x C
-    splittable WS array of ``tile`` tiles. ``stats``, if a dict, receives ``seconds``
-    and ``bytes``. ``features``: for area breakdowns only (see :data:`FEATURES`)."""
+    splittable array of ``tile`` tiles, dataflow ``"ws"`` or ``"os"`` (``double_buffer``:
+    the OS PE with a separate drain register, for fold overlap). ``stats``, if a dict,
+    receives ``seconds`` and ``bytes``. ``features``: for area breakdowns only (see
+    :data:`FEATURES`)."""
     t0 = time.perf_counter()
     tr, tc, _, _ = tile_grid(rows, cols, tile)
     _check_style(style)
+    _check_dataflow(dataflow)
     bad = set(features) - set(FEATURES)
     if bad:
         raise ValueError(f"unknown split features {sorted(bad)}; allowed: {', '.join(FEATURES)}")
-    pe = pe_verilog(mac, "ws")
-    top = _top(rows, cols, tr, tc, mac.width, mac.acc_width, tuple(features), style)
-    header = (f"// {SPLIT_TOPLEVEL}: {rows}x{cols} splittable WS array of {tr}x{tc} tiles "
+    features = tuple(features)
+    if dataflow == "ws":
+        pe = pe_verilog(mac, "ws")
+        top = _ws_top(rows, cols, tr, tc, mac.width, mac.acc_width, features, style)
+        kind = "WS"
+    else:
+        pe = pe_verilog(mac, "os", double_buffer=double_buffer)
+        top = _os_top(rows, cols, tr, tc, mac.width, mac.acc_width, features, style,
+                      double_buffer)
+        kind = "OS double-buffered" if double_buffer else "OS"
+    header = (f"// {SPLIT_TOPLEVEL}: {rows}x{cols} splittable {kind} array of {tr}x{tc} tiles "
               f"({style} style) "
               f"of gate-level MAC PEs ({mac.slug})\n// generated by hdl.split; do not edit\n")
     off = "".join(f"/* verilator lint_off {w} */\n" for w in _PE_WAIVED)

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from hdl.emit import to_verilog, write_atomic, write_atomic_bytes
+from hdl.emit import write_atomic, write_atomic_bytes
 from hdl.mac import (MacConfig, ConfigError, MULTIPLIER_CHOICES, ADDER_CHOICES,
                      ACC_WIDTHS, PIPELINES)
 
@@ -122,7 +122,7 @@ def cmd_verilog(args):
         from sim.gemm import array_verilog
         text = array_verilog(array_config(args))
     else:
-        text = to_verilog(mac_config(args).build(), name="mac")
+        text = mac_config(args).verilog()
     if args.output == "-":
         sys.stdout.write(text)
     else:
@@ -163,7 +163,7 @@ def _design_verilog(args):
     """(label, verilog, top) of the design named on the command line."""
     if args.design == "mac":
         cfg = mac_config(args)
-        return cfg.slug, to_verilog(cfg.build(), name="mac"), "mac"
+        return cfg.slug, cfg.verilog(), "mac"
     if args.design == "pe":
         from hdl.array import pe_verilog
         cfg = mac_config(args)
@@ -477,15 +477,13 @@ def _split_mode_arg(text):
 
 def split_config(args):
     from sim.split_gemm import SplitConfig
-    if args.dataflow not in (None, "ws"):
-        raise UsageError(f"--dataflow: the splittable array is weight-stationary; "
-                         f"allowed: ws (got {args.dataflow})")
     if args.tile is not None and (args.tile_rows or args.tile_cols):
         raise UsageError("--tile: give either --tile or --tile-rows/--tile-cols")
     default = args.tile if args.tile is not None else SPLIT_TILE
     tile = (args.tile_rows or default, args.tile_cols or default)
     return SplitConfig(args.rows, args.cols, tile, mac_config(args),
-                       style=args.style or "mux", fold_overlap=args.fold_overlap)
+                       style=args.style or "mux", fold_overlap=args.fold_overlap,
+                       dataflow=args.dataflow or "ws")
 
 
 def _jobs_file(path, signed):
@@ -611,7 +609,7 @@ def cmd_gemm_split(args):
     tr, tc, _, _ = config.grid
     shapes = [(A.shape[0], A.shape[1], B.shape[1]) for _, A, B, _ in filter(None, jobs)]
     print(f"split {mode.name}: {sum(map(bool, jobs))} GEMM(s) on {len(subs)} sub-arrays of "
-          f"a {config.rows}x{config.cols} WS array of {tr}x{tc} tiles ({config.style} "
+          f"a {config.rows}x{config.cols} {config.dataflow.upper()} array of {tr}x{tc} tiles ({config.style} "
           f"style, {config.mac.slug}) with {sim}; the first run of a design builds it",
           file=sys.stderr)
     start = time.monotonic()
@@ -649,7 +647,8 @@ def cmd_gemm_split(args):
         write_json(args.report, {
             "split": mode.name, "row_cuts": list(mode.row_cuts),
             "col_cuts": list(mode.col_cuts), "rows": config.rows, "cols": config.cols,
-            "tile": [tr, tc], "style": config.style, "fold_overlap": config.fold_overlap,
+            "tile": [tr, tc], "style": config.style, "dataflow": config.dataflow,
+            "fold_overlap": config.fold_overlap,
             "simulator": sim, "mac": config.mac.slug, "jobs": records,
             "cycles": result.cycles, "model_cycles": result.model_cycles,
             "whole_sequential_model_cycles": whole,
@@ -712,7 +711,7 @@ def cmd_demo(args):
 
     cfg = MacConfig()
     path = out / "mac.v"
-    write_atomic(path, to_verilog(cfg.build(), name="mac"))
+    write_atomic(path, cfg.verilog())
     print(f"{step(1)} Verilog of the default MAC ({cfg.slug}) -> {path.relative_to(ROOT)}")
     print(f"{step(2)} cocotb MAC bench against the Python model (256 pairs, resets, wrap)")
     failures = run_mac_benches(cfg, sims)
@@ -813,9 +812,9 @@ def build_parser():
     g.add_argument("--seed", type=int, default=0, help="seed for --random (default 0)")
     g.add_argument("--out", metavar="C.npy", action="append",
                    help="write the RTL's C as int64 .npy (with --split: one per job)")
-    sp = g.add_argument_group("split array options (weight-stationary, with --split)")
+    sp = g.add_argument_group("split array options (with --split; --dataflow ws by default, or os)")
     sp.add_argument("--split", metavar="MODE",
-                    help="run the jobs at once on a splittable WS array in this mode: "
+                    help="run the jobs at once on a splittable array in this mode: "
                          "whole, h2, v2, quad, tiles, or cuts:ROWS/COLS (tile boundaries, "
                          "e.g. cuts:1/1,2)")
     sp.add_argument("--tile", type=_int_in(1, 256, "tile"), metavar="T",

@@ -37,7 +37,8 @@ from hdl.emit import write_atomic
 from hdl.mac import MacConfig
 from hdl.split import STYLES
 from sim.split_gemm import (SplitConfig, SplitJob, compare_plans, plan_to_program,
-                            program_cycles, run_programs, split_area_overhead)
+                            program_cycles, run_programs, split_area_overhead,
+                            four_gemms_comparison)
 from sim.tables import markdown_table, write_json
 
 __all__ = ["run_split_bench", "area_table", "throughput_programs", "throughput_table",
@@ -82,7 +83,8 @@ def _grouped(delta):
     return out
 
 
-def area_table(size=None, tiles=None, styles=STYLES, *, mac=None, progress=True):
+def area_table(size=None, tiles=None, styles=STYLES, *, mac=None, progress=True,
+               dataflow="ws"):
     """One row per (tile, style): :func:`split_area_overhead` plus the grouped deltas,
     the overhead with a config register and the target verdict (defaults: :data:`SIZE`,
     :data:`AREA_TILES`)."""
@@ -91,7 +93,8 @@ def area_table(size=None, tiles=None, styles=STYLES, *, mac=None, progress=True)
     for tile in tiles:
         for style in styles:
             t = time.monotonic()
-            r = split_area_overhead(size, size, tile, mac, style=style, breakdown=False)
+            r = split_area_overhead(size, size, tile, mac, style=style, breakdown=False,
+                                    dataflow=dataflow)
             base = r["base"]["transistors"]
             with_cfg = r["extra_transistors"] + r["config_register_transistors"]
             pct = round(100.0 * with_cfg / base, 3)
@@ -100,7 +103,7 @@ def area_table(size=None, tiles=None, styles=STYLES, *, mac=None, progress=True)
                          "overhead_with_config_register_pct": pct,
                          "target_pct": target,
                          "target_met": None if target is None else pct <= target})
-            _log(f"area {size}x{size} tile {tile} {style}: {r['transistor_overhead_pct']:+.3f}%"
+            _log(f"area {dataflow} {size}x{size} tile {tile} {style}: {r['transistor_overhead_pct']:+.3f}%"
                  f" ({time.monotonic() - t:.0f} s)", progress)
     return rows
 
@@ -332,6 +335,12 @@ def run_split_bench(outdir, progress=True, *, command=DEFAULT_COMMAND, simulator
     t = time.monotonic()
     area = area_table(mac=mac, progress=progress)
     seconds["area"] = round(time.monotonic() - t, 1)
+    # Output stationary (compact PE): area overhead and the four 16^3 GEMMs in RTL.
+    t = time.monotonic()
+    area_os = area_table(mac=mac, progress=progress, dataflow="os")
+    four_os = four_gemms_comparison(SIZE, THROUGHPUT_TILE * 2, FOUR_GEMM, mac,
+                                    simulator=simulator, dataflow="os")
+    seconds["os"] = round(time.monotonic() - t, 1)
     seconds["total"] = round(time.monotonic() - start, 1)
 
     from sim.array_bench import _versions
@@ -346,6 +355,7 @@ def run_split_bench(outdir, progress=True, *, command=DEFAULT_COMMAND, simulator
         "mixed_shapes": [list(s) for s in MIXED],
         "mixed_model": {k: v.cycles for k, v in plans.items()},
         "utilization": sweep,
+        "os": {"area": area_os, "four_gemms": four_os},
     }
     data["plots"] = _plots(outdir, data)
     write_json(outdir / "split.json", data)
@@ -466,6 +476,21 @@ def _markdown(d):
     md += [markdown_table(["n", *(f"{k} cycles" for k in STRATEGIES),
                            *(f"{k} util" for k in STRATEGIES), "plan"], rows), "",
            f"Plot: `{d['plots']['utilization']}`.", ""]
+    if d.get("os"):
+        o = d["os"]
+        f = o["four_gemms"]
+        md += ["## Output stationary (compact PE)", "",
+               markdown_table(["tile", "style", "transistors unsplit", "split",
+                               "overhead", "with config register", "extra port bits"],
+                              [[r["tile"], r["style"], r["base"]["transistors"],
+                                r["split"]["transistors"],
+                                _pct(r["transistor_overhead_pct"]),
+                                _pct(r["overhead_with_config_register_pct"]),
+                                r["extra_port_bits"]] for r in o["area"]]), "",
+               f"- four independent {_dims(FOUR_GEMM)} GEMMs: quad "
+               f"{f.get('rtl_quad', f['quad'])} cycles, whole one after another "
+               f"{f.get('rtl_whole_sequential', f['whole_sequential'])} -> "
+               f"**{f['speedup']:.2f}x** ({'RTL' if 'rtl_quad' in f else 'model'})", ""]
     return "\n".join(md)
 
 

