@@ -262,6 +262,9 @@ def cmd_report(args):
             load_config(args.sweep_config)
         except SweepConfigError as e:
             raise UsageError(f"--sweep-config: {e}")
+    if args.cache:
+        from sim.sweep import redirect_caches
+        redirect_caches(args.cache)
     problems = write_reports(out, liberty=args.liberty, only=args.only,
                              sweep_config=args.sweep_config, docs=args.docs,
                              log=lambda m: print(m, file=sys.stderr))
@@ -844,6 +847,9 @@ def build_parser():
                     help="config of the report's sweep (default sim/sweep_default.toml)")
     rp.add_argument("--docs", metavar="DIR",
                     help="also copy the README's pictures into DIR (make docs-images)")
+    rp.add_argument("--cache", metavar="DIR",
+                    help="keep every result cache (Verilog, Yosys, nextpnr, Liberty, "
+                         "sweep) under DIR instead of build/cache (an empty DIR: a cold run)")
     rp.set_defaults(func=cmd_report)
 
     sw = sub.add_parser("sweep", help="design-space sweep (parallel, cached): CSV, JSON, "

@@ -380,6 +380,14 @@ def job_key(job, vers):
 # ---------------------------------------------------------------------------------------
 # Running one job (in a worker process)
 
+def redirect_caches(cache):
+    """Point every result cache (this sweep's, and the tool caches of hdl.emit /
+    hdl.synth / hdl.fpga / hdl.liberty) under ``cache`` in this process."""
+    global DEFAULT_CACHE
+    DEFAULT_CACHE = Path(cache)
+    _redirect_tool_caches(cache)
+
+
 def _redirect_tool_caches(cache):
     """Point the tool caches of hdl.emit / hdl.synth / hdl.fpga / hdl.liberty under
     ``cache``."""

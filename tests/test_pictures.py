@@ -124,3 +124,23 @@ def test_report_without_graphviz(tmp_path, monkeypatch, capsys):
     index = (out / "index.md").read_text()
     assert "Not built" in index and "![wavefront](wavefront.png)" in index
     assert (out / "wavefront.png").exists() and not (out / "mac_schematic.png").exists()
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz not installed")
+def test_report_cache_option(tmp_path, monkeypatch):
+    """`systolic report --cache DIR` keeps its results under DIR (a cold run when empty)."""
+    import hdl.emit
+    import hdl.fpga
+    import hdl.liberty
+    import hdl.synth
+    import sim.sweep
+    for module, name in ((hdl.emit, "VERILOG_CACHE_DIR"), (hdl.synth, "DEFAULT_CACHE_DIR"),
+                         (hdl.fpga, "FPGA_CACHE_DIR"), (hdl.liberty, "LIBERTY_CACHE_DIR"),
+                         (sim.sweep, "DEFAULT_CACHE")):
+        monkeypatch.setattr(module, name, getattr(module, name))   # restored afterwards
+    monkeypatch.setattr(hdl.emit, "_memo", {})
+    cache = tmp_path / "cache"
+    assert main(["report", "-o", str(tmp_path / "r"), "--only", "schematic", "--cache",
+                 str(cache), "--liberty", str(tmp_path / "none.lib")]) == 2
+    assert list((cache / "verilog").glob("*.v"))
+    assert (tmp_path / "r" / "mac_schematic.png").exists()
