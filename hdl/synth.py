@@ -416,7 +416,8 @@ BREAKDOWN_CATEGORIES = ("mac_datapath", "pipeline_registers", "operand_registers
 _REGISTER_RULES = [
     ("split_config", re.compile(r"split|cfg|config|mode|(^|_)sel|(^|_)cut($|_)", re.I)),
     ("pipeline_registers", re.compile(r"^pipe|_d\d+$")),
-    ("operand_registers", re.compile(r"^(a|b|w)_out$|^wact$|^wsh|^(sw|v|last)_out$")),
+    ("operand_registers", re.compile(r"^(a|b|w)_out$|^wact$|^wsh|^(sw|v|last|drain)_out$|"
+                                     r"^(a|b|drain)_r$")),
     ("mac_datapath", re.compile(r"^(acc|psum_out|total)$")),
 ]
 
@@ -522,8 +523,9 @@ def synth_breakdown(verilog, top, flow="synth", *, timeout=None):
     instances). Per module, each flop is classified by the name of the net its Q drives
     (:func:`classify_register`: ``split/cfg/config/mode/sel`` -> split_config;
     ``pipe*``/``*_dN`` -> pipeline_registers; ``a_out b_out w_out wact sw_out v_out
-    last_out`` -> operand_registers; ``acc psum_out total`` -> mac_datapath; anything
-    else, e.g. the OS drain ``d_out`` and valid bits -> other). Each logic gate is
+    last_out`` and the compact OS PE's ``a_r b_r drain_r drain_out`` ->
+    operand_registers; ``acc psum_out total`` -> mac_datapath; anything else, e.g. the
+    OS drain ``d_out`` and valid bits (``dv_out``) -> other). Each logic gate is
     classified by the flops its output reaches (forward, through logic): a gate feeding
     a MAC or pipeline register is mac_datapath (logic between pipeline cuts is
     datapath), else one feeding config registers is split_config, else operand
@@ -537,7 +539,8 @@ def synth_breakdown(verilog, top, flow="synth", *, timeout=None):
     Results are cached next to :func:`synthesize`'s.
     """
     script = breakdown_script(top, flow)
-    path = DEFAULT_CACHE_DIR / f"breakdown_{_cache_key(verilog, top, flow, script)}.json"
+    rules = repr([(c, r.pattern) for c, r in _REGISTER_RULES])   # the key covers them
+    path = DEFAULT_CACHE_DIR / f"breakdown_{_cache_key(verilog, top, flow, script + rules)}.json"
     try:
         return {**json.loads(path.read_text()), "cached": True}
     except (OSError, ValueError):

@@ -121,6 +121,8 @@ def cmd_verilog(args):
     if args.design == "array":
         from sim.gemm import array_verilog
         text = array_verilog(array_config(args))
+    elif args.design == "split":
+        text = split_config(args).verilog()
     else:
         text = mac_config(args).verilog()
     if args.output == "-":
@@ -170,6 +172,10 @@ def _design_verilog(args):
         db = args.dataflow == "os" and args.fold_overlap
         return (f"pe_{args.dataflow}{'db' if db else ''}_{cfg.slug}",
                 pe_verilog(cfg, args.dataflow, double_buffer=db), "pe")
+    if args.design == "split":
+        from hdl.split import SPLIT_TOPLEVEL
+        config = split_config(args)
+        return config.slug, config.verilog(), SPLIT_TOPLEVEL
     from sim.gemm import array_verilog
     config = array_config(args)
     return config.slug, array_verilog(config), "systolic_array"
@@ -765,23 +771,39 @@ def cmd_bench(args):
 
 # ---------------------------------------------------------------- main
 
+def add_split_options(p, title="split array options (design 'split')"):
+    sp = p.add_argument_group(title)
+    sp.add_argument("--tile", type=_int_in(1, 256, "tile"), metavar="T",
+                    help=f"tile edge in PEs (default {SPLIT_TILE}); must divide --rows "
+                         f"and --cols")
+    sp.add_argument("--tile-rows", type=_int_in(1, 256, "tile-rows"), metavar="TR",
+                    help="tile height, instead of --tile")
+    sp.add_argument("--tile-cols", type=_int_in(1, 256, "tile-cols"), metavar="TC",
+                    help="tile width, instead of --tile")
+    sp.add_argument("--style", choices=["mux", "ports"],
+                    help="tile boundary style (default mux; see hdl/split.py)")
+    return sp
+
+
 def build_parser():
     p = _Parser(prog="systolic", description="Gate-level low-precision MAC and systolic "
                 "array generator: Verilog, simulation, synthesis.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     v = sub.add_parser("verilog", help="write deterministic Verilog")
-    v.add_argument("design", choices=["mac", "array"])
+    v.add_argument("design", choices=["mac", "array", "split"])
     add_mac_options(v)
     add_array_options(v)
+    add_split_options(v)
     v.add_argument("-o", "--output", default="-", metavar="FILE.v",
                    help="output file (default: stdout)")
     v.set_defaults(func=cmd_verilog)
 
     s = sub.add_parser("synth", help="synthesize with Yosys: transistors, depth, iCE40")
-    s.add_argument("design", choices=["mac", "pe", "array"])
+    s.add_argument("design", choices=["mac", "pe", "array", "split"])
     add_mac_options(s)
     add_array_options(s, rows=4, cols=4)
+    add_split_options(s)
     s.add_argument("--liberty", metavar="FILE",
                    help="also map to a Liberty library ('nangate45' downloads FreePDK45)")
     s.add_argument("--breakdown", action="store_true",
@@ -815,20 +837,12 @@ def build_parser():
     g.add_argument("--seed", type=int, default=0, help="seed for --random (default 0)")
     g.add_argument("--out", metavar="C.npy", action="append",
                    help="write the RTL's C as int64 .npy (with --split: one per job)")
-    sp = g.add_argument_group("split array options (with --split; --dataflow ws by default, or os)")
+    sp = add_split_options(g, "split array options (with --split; --dataflow ws by "
+                              "default, or os)")
     sp.add_argument("--split", metavar="MODE",
                     help="run the jobs at once on a splittable array in this mode: "
                          "whole, h2, v2, quad, tiles, or cuts:ROWS/COLS (tile boundaries, "
                          "e.g. cuts:1/1,2)")
-    sp.add_argument("--tile", type=_int_in(1, 256, "tile"), metavar="T",
-                    help=f"tile edge in PEs (default {SPLIT_TILE}); must divide --rows "
-                         f"and --cols")
-    sp.add_argument("--tile-rows", type=_int_in(1, 256, "tile-rows"), metavar="TR",
-                    help="tile height, instead of --tile")
-    sp.add_argument("--tile-cols", type=_int_in(1, 256, "tile-cols"), metavar="TC",
-                    help="tile width, instead of --tile")
-    sp.add_argument("--style", choices=["mux", "ports"],
-                    help="tile boundary style (default mux; see hdl/split.py)")
     g.add_argument("--report", metavar="R.json", help="write cycles, utilization, ... as JSON")
     g.add_argument("--sim", choices=["verilator", "icarus"], default=None,
                    help="simulator (default: verilator when present, else icarus)")

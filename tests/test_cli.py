@@ -345,3 +345,21 @@ def test_gemm_split_bad_input_subprocess(tmp_path):
     assert r.returncode == 2
     assert len(r.stderr.strip().splitlines()) == 1 and "--tile" in r.stderr, r.stderr
     assert not out.exists()
+
+
+def test_verilog_and_synth_of_the_split_array(tmp_path):
+    out = tmp_path / "split.v"
+    r = systolic("verilog", "split", "--rows", "4", "--cols", "6", "--tile-rows", "2",
+                 "--tile-cols", "3", "--dataflow", "os", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    text = out.read_text()
+    assert "module splittable_array" in text and text.count("module pe(") == 1
+    bad = tmp_path / "bad.v"
+    r = systolic("verilog", "split", "--rows", "8", "--cols", "6", "--tile", "4", "-o",
+                 str(bad))
+    assert r.returncode == 2 and not bad.exists()
+    assert len(r.stderr.strip().splitlines()) == 1 and "does not divide" in r.stderr
+    r = systolic("synth", "split", "--rows", "2", "--cols", "2", "--tile", "1",
+                 "--dataflow", "ws", "--breakdown")
+    assert r.returncode == 0, r.stderr
+    assert "split_config" in r.stdout and "splittable_array" in r.stdout
