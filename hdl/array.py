@@ -138,6 +138,22 @@ endmodule
 """
 
 
+def os_out_lanes(d, dv):
+    """Verilog (generate items) driving the R + C - 1 anti-diagonal output lanes of an
+    OS top from the drain nets ``d[r*C+c]`` / ``dv[r*C+c]`` of PE(r, c)."""
+    return f"""\
+        // Output lane r (0..R-1): PE(r, 0); lane R-1+c (c = 1..C-1): PE(R-1, c).
+        for (r = 0; r < R; r = r + 1) begin : out_left
+            assign c_out[r*W +: W] = {d}[r*C];
+            assign c_valid[r] = {dv}[r*C];
+        end
+        for (c = 1; c < C; c = c + 1) begin : out_bottom
+            assign c_out[(R-1+c)*W +: W] = {d}[(R-1)*C+c];
+            assign c_valid[R-1+c] = {dv}[(R-1)*C+c];
+        end
+"""
+
+
 def _os_top(R, C, n, W, double_buffer):
     flag = "last" if double_buffer else "drain"
     L = R + C - 1
@@ -173,16 +189,7 @@ def _os_top(R, C, n, W, double_buffer):
         for (c = 0; c < C; c = c + 1) begin : edge_top
             assign b_v[c] = b_in[c*N +: N];
         end
-        // Output lane r (0..R-1): PE(r, 0); lane R-1+c (c = 1..C-1): PE(R-1, c).
-        for (r = 0; r < R; r = r + 1) begin : out_left
-            assign c_out[r*W +: W] = d_o[r*C];
-            assign c_valid[r] = dv_o[r*C];
-        end
-        for (c = 1; c < C; c = c + 1) begin : out_bottom
-            assign c_out[(R-1+c)*W +: W] = d_o[(R-1)*C+c];
-            assign c_valid[R-1+c] = dv_o[(R-1)*C+c];
-        end
-        for (r = 0; r < R; r = r + 1) begin : row
+{os_out_lanes("d_o", "dv_o")}        for (r = 0; r < R; r = r + 1) begin : row
             for (c = 0; c < C; c = c + 1) begin : col
                 wire [W-1:0] d_in_d;{dv_wire}
                 if (r > 0 && c < C - 1) begin : chain

@@ -83,7 +83,7 @@ the array is the unsplit array plus the (transparent) muxes.
 """
 import time
 
-from .array import pe_verilog, module_head, DATAFLOWS
+from .array import pe_verilog, module_head, os_out_lanes, DATAFLOWS
 try:                                  # the waivers hdl.array wraps its ``pe`` module in
     from .array import _PE_WAIVED
 except ImportError:                   # pragma: no cover - hdl.array renamed it
@@ -392,16 +392,7 @@ def _os_top(R, C, TR, TC, n, W, features, style, double_buffer):
     /* verilator lint_on UNUSEDSIGNAL */
 {pads}    genvar r, c{", g" if taps else ""};
     generate
-        // Output lane r (0..R-1): PE(r, 0); lane R-1+c (c = 1..C-1): PE(R-1, c).
-        for (r = 0; r < R; r = r + 1) begin : out_left
-            assign c_out[r*W +: W] = d_q[r*C];
-            assign c_valid[r] = dv_q[r*C];
-        end
-        for (c = 1; c < C; c = c + 1) begin : out_bottom
-            assign c_out[(R-1+c)*W +: W] = d_q[(R-1)*C+c];
-            assign c_valid[R-1+c] = dv_q[(R-1)*C+c];
-        end
-{taps}        for (r = 0; r < R; r = r + 1) begin : row
+{os_out_lanes("d_q", "dv_q")}{taps}        for (r = 0; r < R; r = r + 1) begin : row
             for (c = 0; c < C; c = c + 1) begin : col
                 wire [N-1:0] a_i;
                 wire         f_i;
