@@ -295,6 +295,16 @@ def _arc_delay(arc, slew, load):
     return d, s
 
 
+def _output_bits(cell, lib_cell):
+    """``(pin data, net bit)`` of every driven output bit of a netlist cell."""
+    for pin, bits in cell["connections"].items():
+        p = lib_cell["pins"].get(pin, {})
+        if p.get("dir") == "output":
+            for b in bits:
+                if not isinstance(b, str):
+                    yield p, b
+
+
 def netlist_timing(netlist, top, lib):
     """Critical path of a flat netlist (Yosys ``write_json``) of ``lib`` cells; see the
     module docstring. Returns ``{"delay_ps", "path", "endpoint"}``."""
@@ -333,18 +343,12 @@ def netlist_timing(netlist, top, lib):
         if not lc["seq"]:
             comb.append(cname)
             continue
-        for pin, bits in c["connections"].items():
-            p = lc["pins"].get(pin, {})
-            if p.get("dir") != "output":
-                continue
-            for b in bits:
-                if isinstance(b, str):
-                    continue
-                best = (0.0, slew0)
-                for arc in p["arcs"]:
-                    if arc["type"].startswith(("rising_edge", "falling_edge")):
-                        best = max(best, _arc_delay(arc, slew0, cap.get(b, 0.0)))
-                arrival[b], slew[b], pred[b] = best[0], best[1], (cname, None)
+        for p, b in _output_bits(c, lc):
+            best = (0.0, slew0)
+            for arc in p["arcs"]:
+                if arc["type"].startswith(("rising_edge", "falling_edge")):
+                    best = max(best, _arc_delay(arc, slew0, cap.get(b, 0.0)))
+            arrival[b], slew[b], pred[b] = best[0], best[1], (cname, None)
     # Combinational cells in topological order (Kahn on net dependencies).
     inputs_of = {}
     for cname in comb:
@@ -365,23 +369,17 @@ def netlist_timing(netlist, top, lib):
     for cname in order:
         c = mod["cells"][cname]
         lc = cells[c["type"]]
-        for pin, bits in c["connections"].items():
-            p = lc["pins"].get(pin, {})
-            if p.get("dir") != "output":
-                continue
-            for b in bits:
-                if isinstance(b, str):
-                    continue
-                best = (0.0, slew0, None)
-                for arc in p["arcs"]:
-                    rel = c["connections"].get(arc["related"], [])
-                    for rb in rel:
-                        if isinstance(rb, str) or rb not in arrival:
-                            continue
-                        d, s = _arc_delay(arc, slew[rb], cap.get(b, 0.0))
-                        if arrival[rb] + d > best[0]:
-                            best = (arrival[rb] + d, s, rb)
-                arrival[b], slew[b], pred[b] = best[0], best[1], (cname, best[2])
+        for p, b in _output_bits(c, lc):
+            best = (0.0, slew0, None)
+            for arc in p["arcs"]:
+                rel = c["connections"].get(arc["related"], [])
+                for rb in rel:
+                    if isinstance(rb, str) or rb not in arrival:
+                        continue
+                    d, s = _arc_delay(arc, slew[rb], cap.get(b, 0.0))
+                    if arrival[rb] + d > best[0]:
+                        best = (arrival[rb] + d, s, rb)
+            arrival[b], slew[b], pred[b] = best[0], best[1], (cname, best[2])
     # Endpoints.
     ends = []
     for pname, port in mod["ports"].items():
