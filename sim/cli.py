@@ -198,6 +198,20 @@ def _extra_sections(args, label, verilog, top):
              "Fmax MHz"],
             [[label, round(res["area_um2"], 1), round(res["seq_area_um2"], 1),
               res["flops"], res["delay_ps"], res["fmax_mhz"]]]))
+    if args.fpga:
+        from hdl.fpga import FpgaFitError, ice40_fmax
+        try:
+            res = ice40_fmax(verilog, top, args.fpga)
+        except FpgaFitError as e:            # the rest is still printed, then exit 2
+            data["fpga_error"] = f"--fpga: {e}"
+        else:
+            data["fpga"] = res
+            out.append(f"### iCE40 {args.fpga.upper()} place and route ({res['tool']})\n\n"
+                       + markdown_table(["design", "LUT4", "carry", "DFF", "logic cells",
+                                         "utilization", "Fmax MHz"],
+                                        [[label, res["dut_lut4"], res["dut_carry"],
+                                          res["dut_dff"], res["lcs"], res["utilization"],
+                                          res["fmax_mhz"]]]))
     if args.breakdown:
         from hdl.synth import synth_breakdown
         bd = synth_breakdown(verilog, top)
@@ -252,6 +266,9 @@ def cmd_synth(args):
         write_json(args.json, {"results": records, **extra})
     if args.md:
         write_atomic(args.md, text)
+    if "fpga_error" in extra:
+        print(f"systolic: error: {extra['fpga_error']}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -808,6 +825,9 @@ def build_parser():
                    help="also map to a Liberty library ('nangate45' downloads FreePDK45)")
     s.add_argument("--breakdown", action="store_true",
                    help="per-module area breakdown (MAC, registers, split, other)")
+    s.add_argument("--fpga", choices=["up5k", "hx8k"],
+                   help="also place and route on this iCE40 (nextpnr): LUTs and Fmax; a "
+                        "design that does not fit exits 2 after the other tables")
     s.add_argument("--compare", action="store_true",
                    help="add the behavioural MAC through every Yosys flow")
     s.add_argument("--json", metavar="FILE", help="also write the results as JSON")

@@ -363,3 +363,26 @@ def test_verilog_and_synth_of_the_split_array(tmp_path):
                  "--dataflow", "ws", "--breakdown")
     assert r.returncode == 0, r.stderr
     assert "split_config" in r.stdout and "splittable_array" in r.stdout
+
+
+def test_synth_fpga_too_big_prints_the_rest_then_exits_2(monkeypatch, capsys):
+    """A design that does not fit the FPGA: the other tables, then one line, exit 2."""
+    import hdl.fpga
+    from sim.cli import main
+
+    def too_big(verilog, top, device="up5k", **kw):
+        raise hdl.fpga.FpgaFitError(f"{top} needs 9000 logic cells; the iCE40 {device} "
+                                    f"has 5280")
+    monkeypatch.setattr(hdl.fpga, "ice40_fmax", too_big)
+    assert main(["synth", "mac", "--fpga", "up5k"]) == 2
+    out, err = capsys.readouterr()
+    assert "### Area of" in out and "transistors" in out
+    errors = [line for line in err.splitlines() if line.startswith("systolic: error:")]
+    assert errors == ["systolic: error: --fpga: mac needs 9000 logic cells; the iCE40 up5k "
+                      "has 5280"]
+
+
+def test_synth_fpga_place_and_route():
+    r = systolic("synth", "mac", "--fpga", "up5k")
+    assert r.returncode == 0, r.stderr
+    assert "iCE40 UP5K place and route" in r.stdout and "Fmax MHz" in r.stdout
