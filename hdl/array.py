@@ -38,7 +38,7 @@ Exact timing is documented in :mod:`sim.cycle_model`.
 import time
 
 from .emit import to_verilog, cached_verilog
-from .pe import build_pe
+from .pe import build_pe, default_double_buffer
 
 __all__ = ["array_verilog", "pe_verilog", "TOPLEVEL", "DATAFLOWS", "LINT_WAIVERS",
            "AmaranthArray", "amaranth_flat_verilog"]
@@ -64,8 +64,11 @@ LINT_WAIVERS = {
 _PE_WAIVED = ("DECLFILENAME", "UNUSEDSIGNAL", "PROCASSINIT", "WIDTHEXPAND", "WIDTHTRUNC")
 
 
-def pe_verilog(mac, dataflow, *, double_buffer=False):
-    """Verilog of the PE alone (module ``pe``)."""
+def pe_verilog(mac, dataflow, *, double_buffer=None):
+    """Verilog of the PE alone (module ``pe``); ``double_buffer`` as for
+    :func:`hdl.pe.build_pe`."""
+    if double_buffer is None:
+        double_buffer = default_double_buffer(dataflow)
     return cached_verilog(f"pe {dataflow} double_buffer={bool(double_buffer)} {mac!r}",
                           lambda: build_pe(mac, dataflow, double_buffer=double_buffer),
                           name="pe")
@@ -80,12 +83,18 @@ def module_head(name, ports, **params):
     return text + "".join(f"    localparam {k} = {v};\n" for k, v in params.items())
 
 
-def _ws_top(R, C, n, W):
-    head = module_head(TOPLEVEL, [
-        ("input", R * n, "a_in"), ("input", R, "a_swap"), ("input", R, "a_valid"),
-        ("input", C * n, "w_in"), ("input", C, "w_en"),
-        ("output", C * W, "c_out"), ("output", C, "c_valid")], R=R, C=C, N=n, W=W)
-    return head + """\
+def _ws_top(R, C, n, W, double_buffer=True):
+    ports = [("input", R * n, "a_in"), ("input", R, "a_swap"), ("input", R, "a_valid"),
+             ("input", C * n, "w_in"), ("input", C, "w_en"),
+             ("output", C * W, "c_out"), ("output", C, "c_valid")]
+    body = _WS_BODY
+    if not double_buffer:             # the compact PE has no swap flag: drop its nets
+        ports = [p for p in ports if p[2] != "a_swap"]
+        body = "".join(line for line in body.splitlines(True) if "sw_h" not in line)
+    return module_head(TOPLEVEL, ports, R=R, C=C, N=n, W=W) + body
+
+
+_WS_BODY = """\
     // Horizontal nets: (R rows) x (C+1 positions); position c feeds PE column c.
     // Vertical nets:   (R+1 positions) x (C columns); position r feeds PE row r.
     // One net per PE port (arrays of nets, not slices of one wide vector): an
@@ -217,18 +226,21 @@ endmodule
 """
 
 
-def array_verilog(rows, cols, dataflow, mac, *, double_buffer=False, stats=None):
+def array_verilog(rows, cols, dataflow, mac, *, double_buffer=None, stats=None):
     """Verilog text (module ``pe`` then module ``systolic_array``) for a ``rows`` x
-    ``cols`` array. ``double_buffer`` (OS only; the WS PE always has its shadow weight)
-    selects the OS PE with a separate drain register, needed for fold overlap.
+    ``cols`` array. ``double_buffer`` selects the PE with a second register, needed
+    for fold overlap (OS: a separate drain register; WS: shadow weights and the swap
+    flag); None: :func:`hdl.pe.default_double_buffer` (WS yes, OS no).
     ``stats``, if a dict, receives ``seconds`` and ``bytes``."""
     t0 = time.perf_counter()
     if dataflow not in DATAFLOWS:
         raise ValueError(f"unknown dataflow {dataflow!r}; allowed: {', '.join(DATAFLOWS)}")
+    if double_buffer is None:
+        double_buffer = default_double_buffer(dataflow)
     pe = pe_verilog(mac, dataflow, double_buffer=double_buffer)
     if dataflow == "ws":
-        top = _ws_top(rows, cols, mac.width, mac.acc_width)
-        kind = "WS"
+        top = _ws_top(rows, cols, mac.width, mac.acc_width, double_buffer)
+        kind = "WS" if double_buffer else "WS compact (no shadow weights)"
     else:
         top = _os_top(rows, cols, mac.width, mac.acc_width, double_buffer)
         kind = "OS double-buffered" if double_buffer else "OS"
@@ -257,7 +269,9 @@ class AmaranthArray:
     PEs into one module (its time and size grow with R*C), and ``amaranth.sim`` can
     simulate it directly. Built lazily so importing :mod:`hdl.array` stays cheap."""
 
-    def __new__(cls, rows, cols, dataflow, mac, *, double_buffer=False):
+    def __new__(cls, rows, cols, dataflow, mac, *, double_buffer=None):
+        if double_buffer is None:
+            double_buffer = default_double_buffer(dataflow)
         return _amaranth_array(rows, cols, dataflow, mac, double_buffer)
 
 
@@ -271,9 +285,11 @@ def _amaranth_array(rows, cols, dataflow, mac, double_buffer):
     R, C, n, W = rows, cols, mac.width, mac.acc_width
 
     if dataflow == "ws":
-        ports = {"a_in": In(R * n), "a_swap": In(R), "a_valid": In(R),
+        ports = {"a_in": In(R * n), "a_valid": In(R),
                  "w_in": In(C * n), "w_en": In(C),
                  "c_out": Out(C * W), "c_valid": Out(C)}
+        if double_buffer:
+            ports["a_swap"] = In(R)
     else:
         flag = "last" if double_buffer else "drain"
         ports = {"a_in": In(R * n), f"a_{flag}": In(R), "b_in": In(C * n),
@@ -298,12 +314,14 @@ def _amaranth_array(rows, cols, dataflow, mac, double_buffer):
                         pe = pes[r][c]
                         if c == 0:
                             m.d.comb += [pe.a_in.eq(self.a_in[r * n:(r + 1) * n]),
-                                         pe.sw_in.eq(self.a_swap[r]),
                                          pe.v_in.eq(self.a_valid[r])]
+                            if double_buffer:
+                                m.d.comb += pe.sw_in.eq(self.a_swap[r])
                         else:
                             left = pes[r][c - 1]
-                            m.d.comb += [pe.a_in.eq(left.a_out), pe.sw_in.eq(left.sw_out),
-                                         pe.v_in.eq(left.v_out)]
+                            m.d.comb += [pe.a_in.eq(left.a_out), pe.v_in.eq(left.v_out)]
+                            if double_buffer:
+                                m.d.comb += pe.sw_in.eq(left.sw_out)
                         if r == 0:
                             m.d.comb += [pe.w_in.eq(self.w_in[c * n:(c + 1) * n]),
                                          pe.psum_in.eq(0), pe.pv_in.eq(0)]
@@ -344,7 +362,7 @@ def _amaranth_array(rows, cols, dataflow, mac, double_buffer):
     return _Array()
 
 
-def amaranth_flat_verilog(rows, cols, dataflow, mac, *, double_buffer=False, stats=None):
+def amaranth_flat_verilog(rows, cols, dataflow, mac, *, double_buffer=None, stats=None):
     """Amaranth's default conversion of :class:`AmaranthArray` (one flat module named
     ``systolic_array``); ``stats`` as for :func:`array_verilog`."""
     t0 = time.perf_counter()

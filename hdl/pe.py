@@ -18,6 +18,8 @@ Weight-stationary PE (:class:`WSPE`)::
 
     wsh   : shadow weight; if w_en: wsh := w_in.  w_out = wsh.
     w_cur = sw_in ? wsh : wact;  wact := w_cur        (swap travels with the activation)
+    (compact PE, double_buffer=False: no wact, no swap flag; w_cur = wsh, so a column's
+    weights may only shift once its last activation has passed)
     psum_out := psum_in + a_in(t-P) * w_cur(t-P)      (addend joins in the last stage)
     pv_out   := pv_in | v_in(t-P)
 
@@ -61,7 +63,7 @@ from amaranth.lib.wiring import In, Out
 from .gates import Netlist
 from .mac import MacConfig, multiply_add, behavioral_multiply_add
 
-__all__ = ["WSPE", "OSPE", "build_pe", "init_cycles"]
+__all__ = ["WSPE", "OSPE", "build_pe", "init_cycles", "default_double_buffer"]
 
 
 def init_cycles(rows, cols):
@@ -87,16 +89,23 @@ def _mac(m, a, b, addend, cfg):
 
 
 class WSPE(wiring.Component):
-    """Weight-stationary PE; see the module docstring for its exact behaviour."""
+    """Weight-stationary PE; see the module docstring for its exact behaviour.
 
-    def __init__(self, config: MacConfig):
+    ``double_buffer``: True (default) for the PE with a shadow weight register and the
+    swap flag (fold overlap, and the splittable array); False for the compact PE whose
+    one weight register is the shift chain (no ``sw_in``/``sw_out``)."""
+
+    def __init__(self, config: MacConfig, *, double_buffer: bool = True):
         self.config = config
+        self.double_buffer = bool(double_buffer)
         n, w = config.width, config.acc_width
+        sw_in = {"sw_in": In(1)} if self.double_buffer else {}
+        sw_out = {"sw_out": Out(1)} if self.double_buffer else {}
         super().__init__({
-            "a_in": In(n), "sw_in": In(1), "v_in": In(1),
+            "a_in": In(n), **sw_in, "v_in": In(1),
             "w_in": In(n), "w_en": In(1),
             "psum_in": In(w), "pv_in": In(1),
-            "a_out": Out(n), "sw_out": Out(1), "v_out": Out(1),
+            "a_out": Out(n), **sw_out, "v_out": Out(1),
             "w_out": Out(n),
             "psum_out": Out(w), "pv_out": Out(1),
         })
@@ -104,19 +113,28 @@ class WSPE(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self.config
-        wact = Signal(cfg.width, name="wact")
+        if self.double_buffer:
+            wact = Signal(cfg.width, name="wact")
         with m.If(self.w_en):
-            m.d.sync += self.w_out.eq(self.w_in)        # w_out is the shadow register
-        w_cur = Signal(cfg.width, name="w_cur")
-        m.d.comb += w_cur.eq(Mux(self.sw_in, self.w_out, wact))
-        m.d.sync += [
-            wact.eq(w_cur),
-            self.a_out.eq(self.a_in),
-            self.sw_out.eq(self.sw_in),
+            m.d.sync += self.w_out.eq(self.w_in)        # the shadow (or only) register
+        stmts = []
+        if self.double_buffer:
+            w_cur = Signal(cfg.width, name="w_cur")
+            m.d.comb += w_cur.eq(Mux(self.sw_in, self.w_out, wact))
+            stmts.append(wact.eq(w_cur))
+        else:
+            w_cur = self.w_out
+        stmts.append(self.a_out.eq(self.a_in))
+        if self.double_buffer:
+            stmts.append(self.sw_out.eq(self.sw_in))
+        # The MAC's pipeline registers join m.d.sync while this list is built: this order
+        # fixes the emitted Verilog (and so every synthesis cache keyed on it).
+        stmts += [
             self.v_out.eq(self.v_in),
             self.psum_out.eq(_mac(m, self.a_in, w_cur, self.psum_in, cfg)),
             self.pv_out.eq(self.pv_in | _delay(m, self.v_in, cfg.pipeline, "v")),
         ]
+        m.d.sync += stmts
         return m
 
 
@@ -169,11 +187,19 @@ class OSPE(wiring.Component):
         return m
 
 
-def build_pe(config: MacConfig, dataflow: str, *, double_buffer: bool = False):
-    """The PE component for ``dataflow`` ("ws" or "os"). ``double_buffer`` chooses the OS
-    PE variant (the WS PE always has its shadow weight register)."""
+def default_double_buffer(dataflow):
+    """The PE variant when none is asked for: WS double-buffered (its shadow weights
+    serve fold overlap and the splittable array), OS compact."""
+    return dataflow == "ws"
+
+
+def build_pe(config: MacConfig, dataflow: str, *, double_buffer=None):
+    """The PE component for ``dataflow`` ("ws" or "os"). ``double_buffer``: the variant
+    with a second register for fold overlap (None: :func:`default_double_buffer`)."""
+    if double_buffer is None:
+        double_buffer = default_double_buffer(dataflow)
     if dataflow == "ws":
-        return WSPE(config)
+        return WSPE(config, double_buffer=double_buffer)
     if dataflow == "os":
         return OSPE(config, double_buffer=double_buffer)
     raise ValueError(f"unknown dataflow {dataflow!r}; allowed: ws, os")

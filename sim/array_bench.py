@@ -225,7 +225,8 @@ def utilization_table(R=SIM_ARRAY, C=SIM_ARRAY, shapes=UTIL_SHAPES, *, simulator
     combos = [(df, ov) for df in ("ws", "os") for ov in (False, True)]
     bar = _bar(len(combos), "array bench: utilization (RTL vs model)", progress)
     for df, ov in combos:
-        cfg = ArrayConfig(R, C, df, mac, fold_overlap=ov)
+        # without fold overlap: the hardware without the second register (compact PEs)
+        cfg = ArrayConfig(R, C, df, mac, fold_overlap=ov, ws_shadow=ov or df == "os")
         small = [s for s in shapes if s[0] * s[1] * s[2] <= rtl_max_macs
                  or (s, df, ov) == RTL_ALWAYS and rtl_max_macs >= RTL_MAX_MACS]
         measured = {}
@@ -240,7 +241,7 @@ def utilization_table(R=SIM_ARRAY, C=SIM_ARRAY, shapes=UTIL_SHAPES, *, simulator
         for s in shapes:
             M, K, N = s
             model = model_cycles(M, K, N, R, C, df, pipeline=mac.pipeline, fold_overlap=ov,
-                                 k_chunk=cfg.k_chunk)
+                                 k_chunk=cfg.k_chunk, double_buffer=cfg.double_buffer)
             ss = scalesim_cycles(M, K, N, R, C, df)
             rows.append({"shape": f"{M}x{K}x{N}", "dataflow": df, "fold_overlap": ov,
                          "model_cycles": model, "rtl_cycles": measured.get(s),
@@ -266,9 +267,13 @@ AREA_DESIGNS = (
     ("OS + fold overlap (drain register), gate-level MAC", "os", MacConfig(), "synth", True),
     ("OS + fold overlap (drain register), behavioural MAC", "os",
      MacConfig(multiplier="behavioral"), "synth -booth", True),
-    ("WS (always double-buffered), gate-level default MAC", "ws", MacConfig(), "synth", False),
-    ("WS (always double-buffered), behavioural MAC", "ws", MacConfig(multiplier="behavioral"),
-     "synth -booth", False),
+    ("WS compact (no shadow weights), gate-level MAC", "ws", MacConfig(), "synth", False),
+    ("WS compact (no shadow weights), behavioural MAC", "ws",
+     MacConfig(multiplier="behavioral"), "synth -booth", False),
+    ("WS + shadow weights (fold overlap, split), gate-level MAC", "ws", MacConfig(), "synth",
+     True),
+    ("WS + shadow weights (fold overlap, split), behavioural MAC", "ws",
+     MacConfig(multiplier="behavioral"), "synth -booth", True),
 )
 
 
@@ -293,7 +298,7 @@ def measure_area(R=AREA_ARRAY, C=AREA_ARRAY, designs=AREA_DESIGNS, *, processes=
     for i, (name, df, mac, flow, db) in enumerate(designs):
         arr, pe = results[2 * i], results[2 * i + 1]
         rows.append({"design": name, "dataflow": df, "mac": mac.slug, "flow": flow,
-                     "fold_overlap_hardware": db or df == "ws",
+                     "fold_overlap_hardware": db,
                      "array": f"{R}x{C}", "array_transistors": arr.transistors,
                      "per_pe": round(arr.transistors / (R * C), 1),
                      "array_flops": arr.flops, "array_depth": arr.depth,
@@ -304,26 +309,27 @@ def measure_area(R=AREA_ARRAY, C=AREA_ARRAY, designs=AREA_DESIGNS, *, processes=
 
 
 def overlap_cost(area, util):
-    """Fold overlap for OS: per-PE area added by the drain register against the cycles
-    it saves, per benchmarked shape."""
+    """Fold overlap per dataflow: per-PE area of the second register (OS drain, WS
+    shadow weights) against the cycles it saves, per benchmarked shape."""
     by = {(a["dataflow"], a["fold_overlap_hardware"], a["flow"]): a for a in area}
-    out = []
-    for flow in ("synth", "synth -booth"):
-        plain, db = by.get(("os", False, flow)), by.get(("os", True, flow))
-        if plain and db:
-            out.append({"flow": flow, "per_pe_without": plain["per_pe"],
-                        "per_pe_with": db["per_pe"],
-                        "area_increase": round(db["per_pe"] / plain["per_pe"] - 1, 4)})
-    gains = []
-    for u in util:
-        if u["dataflow"] != "os" or u["fold_overlap"]:
-            continue
-        ov = next(x for x in util if x["shape"] == u["shape"] and x["dataflow"] == "os"
-                  and x["fold_overlap"])
-        gains.append({"shape": u["shape"], "cycles_without": u["model_cycles"],
-                      "cycles_with": ov["model_cycles"],
-                      "utilization_without": u["utilization"],
-                      "utilization_with": ov["utilization"]})
+    out, gains = [], []
+    for df in ("os", "ws"):
+        for flow in ("synth", "synth -booth"):
+            plain, db = by.get((df, False, flow)), by.get((df, True, flow))
+            if plain and db:
+                out.append({"dataflow": df, "flow": flow, "per_pe_without": plain["per_pe"],
+                            "per_pe_with": db["per_pe"],
+                            "area_increase": round(db["per_pe"] / plain["per_pe"] - 1, 4)})
+        for u in util:
+            if u["dataflow"] != df or u["fold_overlap"]:
+                continue
+            ov = next(x for x in util if x["shape"] == u["shape"] and x["dataflow"] == df
+                      and x["fold_overlap"])
+            gains.append({"dataflow": df, "shape": u["shape"],
+                          "cycles_without": u["model_cycles"],
+                          "cycles_with": ov["model_cycles"],
+                          "utilization_without": u["utilization"],
+                          "utilization_with": ov["utilization"]})
     return {"area": out, "utilization": gains}
 
 
@@ -510,19 +516,24 @@ def _markdown(d):
            f"Target <= {t['per_pe_max']} transistors per PE (OS, default MAC, no fold "
            f"overlap): {t['per_pe']} -> **{'met' if t['met'] else 'not met'}**.", ""]
     fo = d["fold_overlap_cost"]
-    md += [f"## Fold overlap for OS: area against utilization {by}", "",
-           "The compact OS PE drains finished sums through its accumulator, so the next "
+    md += [f"## Fold overlap: area against utilization {by}", "",
+           "OS: the compact PE drains finished sums through its accumulator, so the next "
            "tile waits for the drain (K + min(R, C) cycles per tile); fold overlap adds a "
            "W-bit drain register per PE so the drain runs under the next tile "
-           "(max(K, min(R, C)) per tile).", ""]
-    md += [markdown_table(["flow", "per PE without", "per PE with", "area increase"],
-                          [[a["flow"], a["per_pe_without"], a["per_pe_with"],
-                            f"{a['area_increase']:+.1%}"] for a in fo["area"]]), ""]
-    md += [markdown_table(["M x K x N", "cycles without", "cycles with", "util without",
-                           "util with"],
-                          [[g["shape"], g["cycles_without"], g["cycles_with"],
-                            g["utilization_without"], g["utilization_with"]]
-                           for g in fo["utilization"]]), ""]
+           "(max(K, min(R, C)) per tile). WS: the compact PE's weights are its shift "
+           "chain, so a column's next weights wait for its last activation (2R + M - 2 "
+           "cycles per fold); fold overlap adds shadow weights and a swap flag per PE "
+           "(max(M, 2R - 1) per fold).", ""]
+    md += [markdown_table(["dataflow", "flow", "per PE without", "per PE with",
+                           "area increase"],
+                          [[a["dataflow"].upper(), a["flow"], a["per_pe_without"],
+                            a["per_pe_with"], f"{a['area_increase']:+.1%}"]
+                           for a in fo["area"]]), ""]
+    md += [markdown_table(["dataflow", "M x K x N", "cycles without", "cycles with",
+                           "util without", "util with"],
+                          [[g["dataflow"].upper(), g["shape"], g["cycles_without"],
+                            g["cycles_with"], g["utilization_without"],
+                            g["utilization_with"]] for g in fo["utilization"]]), ""]
     return "\n".join(md)
 
 

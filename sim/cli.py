@@ -99,7 +99,8 @@ def check_writable(path, option):
 def array_config(args):
     from sim.gemm import ArrayConfig
     return ArrayConfig(rows=args.rows, cols=args.cols, dataflow=args.dataflow,
-                       mac=mac_config(args), fold_overlap=args.fold_overlap)
+                       mac=mac_config(args), fold_overlap=args.fold_overlap,
+                       ws_shadow=not args.no_shadow)
 
 
 def add_array_options(p, *, rows=16, cols=16):
@@ -113,6 +114,8 @@ def add_array_options(p, *, rows=16, cols=16):
     g.add_argument("--fold-overlap", action="store_true",
                    help="overlap consecutive folds: OS uses the PE with a separate drain "
                         "register, WS plays its shadow weights that way")
+    g.add_argument("--no-shadow", action="store_true",
+                   help="WS: the compact PE without shadow weights (no fold overlap)")
 
 
 def cmd_verilog(args):
@@ -169,9 +172,11 @@ def _design_verilog(args):
     if args.design == "pe":
         from hdl.array import pe_verilog
         cfg = mac_config(args)
-        db = args.dataflow == "os" and args.fold_overlap
-        return (f"pe_{args.dataflow}{'db' if db else ''}_{cfg.slug}",
-                pe_verilog(cfg, args.dataflow, double_buffer=db), "pe")
+        db = args.fold_overlap if args.dataflow == "os" else not args.no_shadow
+        kind = {("os", True): "osdb", ("ws", False): "wsc"}.get((args.dataflow, db),
+                                                                args.dataflow)
+        return (f"pe_{kind}_{cfg.slug}", pe_verilog(cfg, args.dataflow, double_buffer=db),
+                "pe")
     if args.design == "split":
         from hdl.split import SPLIT_TOPLEVEL
         config = split_config(args)

@@ -24,6 +24,9 @@ Fold f starts streaming at ``base_f``; column c's shadow weights shift in during
   ``base_{f+1} = base_f + M + R + C + P - 2 + R``; per fold ``2R + C + M - 2 + P``.
 * ``fold_overlap`` (double-buffered weights): ``base_{f+1} = base_f + max(M, 2R - 1)``
   (column c's next shadow load may start once its last PE swapped, ``base_f + c + R - 1``).
+* compact PE (``double_buffer=False``: no shadow, the weights are the shift chain): a
+  column's next weights may shift in from the cycle in which its last PE uses its last
+  activation, ``base_f + R - 1 + c + M - 1``: ``base_{f+1} = base_f + 2R + M - 2``.
 
 Output stationary (OS). Tiles: ``ceil(M/R) * ceil(N/C) * passes``; each tile streams
 K products per PE. ``A[i][k]`` enters row i in cycle ``base + i + k``, ``B[k][j]`` enters
@@ -129,17 +132,21 @@ def os_period(k, R, C, fold_overlap):
     return max(k, m) if fold_overlap else k + m
 
 
-def model_cycles(M, K, N, R, C, dataflow, pipeline=0, fold_overlap=False, k_chunk=None):
-    """Exact cycles from the first operand in to the last result out (see module doc)."""
+def model_cycles(M, K, N, R, C, dataflow, pipeline=0, fold_overlap=False, k_chunk=None,
+                 double_buffer=None):
+    """Exact cycles from the first operand in to the last result out (see module doc).
+    ``double_buffer=False`` with WS: the compact WS PE (no shadow weights)."""
     _check(M, K, N, R, C, dataflow, pipeline)
     P = pipeline
     fc = fold_counts(M, K, N, R, C, dataflow, k_chunk)
     if dataflow == "ws":
         F = fc.folds
         per = 2 * R + C + M - 2 + P
-        if not fold_overlap:
-            return F * per
-        return per + (F - 1) * max(M, 2 * R - 1)
+        if fold_overlap:
+            return per + (F - 1) * max(M, 2 * R - 1)
+        if double_buffer is False:
+            return per + (F - 1) * (2 * R + M - 2)
+        return F * per
     tiles_per_pass = ceil(M / R) * ceil(N / C)
     ks = [k for k in fc.k_per_pass for _ in range(tiles_per_pass)]
     if fold_overlap:            # stream ends: E_0 = K_0, E_{f+1} = E_f + max(K_{f+1}, m)

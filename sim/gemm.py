@@ -48,12 +48,15 @@ class ArrayConfig:
     MAC configured by ``mac``; ``fold_overlap`` lets consecutive folds overlap: WS plays
     its double-buffered (shadow) weights that way (the WS hardware is the same either
     way); OS needs the double-buffered PE with a separate drain register (without it,
-    the compact OS PE drains through its accumulator, see :mod:`hdl.pe`)."""
+    the compact OS PE drains through its accumulator, see :mod:`hdl.pe`).
+    ``ws_shadow`` (WS only): False builds the compact WS PE without shadow weights
+    (no fold overlap then; a column's weights shift once its last activation passed)."""
     rows: int = 4
     cols: int = 4
     dataflow: str = "ws"
     mac: MacConfig = field(default_factory=MacConfig)
     fold_overlap: bool = False
+    ws_shadow: bool = True
 
     def __post_init__(self):
         for option, value in (("--rows", self.rows), ("--cols", self.cols)):
@@ -69,18 +72,27 @@ class ArrayConfig:
                                          "allowed: 4")
         if not isinstance(self.fold_overlap, bool):
             raise ConfigError("--fold-overlap", f"{self.fold_overlap!r}; allowed: true, false")
+        if not isinstance(self.ws_shadow, bool):
+            raise ConfigError("--ws-shadow", f"{self.ws_shadow!r}; allowed: true, false")
+        if not self.ws_shadow and self.dataflow != "ws":
+            raise ConfigError("--ws-shadow", "only the WS array has shadow weights")
+        if not self.ws_shadow and self.fold_overlap:
+            raise ConfigError("--fold-overlap", "overlapping WS folds needs the shadow "
+                                                "weights; drop one of the two options")
 
     @property
     def slug(self):
         """File-name-safe name of the hardware (WS: fold_overlap is schedule only)."""
-        kind = "osdb" if self.double_buffer else self.dataflow
+        kind = {("os", True): "osdb", ("ws", False): "wsc"}.get(
+            (self.dataflow, self.double_buffer), self.dataflow)
         return re.sub(r"[^A-Za-z0-9_]", "_",
                       f"array_{kind}_{self.rows}x{self.cols}_{self.mac.slug}")
 
     @property
     def double_buffer(self):
-        """True when the hardware is the double-buffered OS array."""
-        return self.dataflow == "os" and self.fold_overlap
+        """The PE variant (:func:`hdl.pe.build_pe`): OS double-buffered with fold
+        overlap, WS unless ``ws_shadow`` is False."""
+        return self.fold_overlap if self.dataflow == "os" else self.ws_shadow
 
     @property
     def out_lanes(self):
@@ -182,7 +194,12 @@ def _ws_schedule(A, B, cfg):
     kr = min(R, cfg.k_chunk, K)
     passes = math.ceil(K / kr)
     folds = [(k0, n0) for k0 in range(0, K, kr) for n0 in range(0, N, C)]
-    period = max(M, 2 * R - 1) if cfg.fold_overlap else 2 * R + C + M - 2 + P
+    if cfg.fold_overlap:           # sim.cycle_model: the three WS fold periods
+        period = max(M, 2 * R - 1)
+    elif not cfg.double_buffer:     # compact PE: shift once the last activation passed
+        period = 2 * R + M - 2
+    else:                           # sequential: the next fold after the last result
+        period = 2 * R + C + M - 2 + P
     bases = [R + f * period for f in range(len(folds))]
     last = bases[-1] + M + R + C + P - 2
     T = last + TAIL_CYCLES
@@ -215,8 +232,9 @@ def _ws_schedule(A, B, cfg):
             lanes.append(np.full(M, c))
             rows_.append(m_idx)
             cols_.append(np.full(M, n0 + c if c < nn else -1))
-    ports = {"a_in": (a, 4), "a_swap": (sw, 1), "a_valid": (v, 1),
-             "w_in": (w, 4), "w_en": (wen, 1)}
+    ports = {"a_in": (a, 4), "a_valid": (v, 1), "w_in": (w, 4), "w_en": (wen, 1)}
+    if cfg.double_buffer:
+        ports["a_swap"] = (sw, 1)
     return Schedule(ports, T, np.concatenate(ts), np.concatenate(lanes),
                     np.concatenate(rows_), np.concatenate(cols_), last, len(folds), passes)
 
@@ -407,7 +425,8 @@ def run_gemms(jobs, config: ArrayConfig, *, simulator, build_root=None, progress
             Cm, measured = _decode(sched, trace, config, M, N)
             model = model_cycles(M, K, N, config.rows, config.cols, config.dataflow,
                                  pipeline=config.mac.pipeline,
-                                 fold_overlap=config.fold_overlap, k_chunk=config.k_chunk)
+                                 fold_overlap=config.fold_overlap, k_chunk=config.k_chunk,
+                                 double_buffer=config.double_buffer)
             results.append(GemmResult(
                 C=Cm, cycles=measured, model_cycles=model,
                 scalesim_cycles=scalesim_cycles(M, K, N, config.rows, config.cols,

@@ -58,6 +58,10 @@ DESIGNS = {
                                                            adder="brent-kung")),
                          ("icarus",)),
     "ws1x1": (ArrayConfig(1, 1, "ws", MacConfig(signed=False)), ("icarus",)),
+    "wsc4x6_compact": (ArrayConfig(4, 6, "ws", MacConfig(), ws_shadow=False),
+                       ("verilator", "icarus")),
+    "wsc3x2_compact_p2_u": (ArrayConfig(3, 2, "ws", MacConfig(pipeline=2, signed=False),
+                                        ws_shadow=False), ("icarus",)),
     "os1x1_p1": (ArrayConfig(1, 1, "os", MacConfig(pipeline=1)), ("icarus",)),
     "os2x2_s64": (ArrayConfig(2, 2, "os", MacConfig(acc_width=64)), ("icarus",)),
     "ws2x2_u64_p2": (ArrayConfig(2, 2, "ws", MacConfig(acc_width=64, signed=False,
@@ -77,9 +81,9 @@ def test_random_gemms(name, simulator):
     config, _ = DESIGNS[name]
     jobs = _random_jobs(sum(map(ord, name)), SHAPES,
                         config.mac.signed)
-    for overlap in (False, True):
+    for overlap in (False, True) if config.ws_shadow else (False,):
         cfg = ArrayConfig(config.rows, config.cols, config.dataflow, config.mac,
-                          fold_overlap=overlap)
+                          fold_overlap=overlap, ws_shadow=config.ws_shadow)
         _check(jobs, run_gemms(jobs, cfg, simulator=simulator), cfg)
 
 
@@ -196,6 +200,8 @@ LINT_CONFIGS = [
     ArrayConfig(4, 6, "os", MacConfig(pipeline=1), fold_overlap=True),
     ArrayConfig(1, 1, "os", MacConfig(acc_width=8), fold_overlap=True),
     ArrayConfig(2, 3, "os", MacConfig(multiplier="behavioral"), fold_overlap=True),
+    ArrayConfig(4, 6, "ws", MacConfig(pipeline=1), ws_shadow=False),
+    ArrayConfig(1, 1, "ws", MacConfig(multiplier="behavioral"), ws_shadow=False),
 ]
 
 
@@ -256,23 +262,36 @@ def test_array_config_errors(kwargs, option):
         assert "allowed: 1..256" in str(e.value)
 
 
+def test_ws_shadow_option_errors():
+    with pytest.raises(ConfigError) as e:
+        ArrayConfig(4, 4, "ws", ws_shadow=False, fold_overlap=True)
+    assert e.value.option == "--fold-overlap"
+    with pytest.raises(ConfigError) as e:
+        ArrayConfig(4, 4, "os", ws_shadow=False)
+    assert e.value.option == "--ws-shadow"
+    assert ArrayConfig(4, 4, "ws", ws_shadow=False).slug.startswith("array_wsc_")
+
+
 def test_array_config_extremes_ok():
     ArrayConfig(1, 256, "os")
     ArrayConfig(256, 1, "ws")
 
 
-@pytest.mark.parametrize("dataflow,overlap", [("ws", False), ("os", False), ("os", True)])
-def test_amaranth_flat_array_plays_the_same_schedule(dataflow, overlap):
+@pytest.mark.parametrize("dataflow,overlap,shadow", [
+    ("ws", False, True), ("ws", False, False), ("os", False, True), ("os", True, True)])
+def test_amaranth_flat_array_plays_the_same_schedule(dataflow, overlap, shadow):
     """The flat Amaranth array (bench reference for amaranth.sim and flat conversion)
     computes the same GEMM in the same cycles as the Verilog array and the model."""
     from sim.array_bench import amaranth_sim_gemm
     from sim.cycle_model import model_cycles
-    config = ArrayConfig(2, 3, dataflow, MacConfig(pipeline=1), fold_overlap=overlap)
+    config = ArrayConfig(2, 3, dataflow, MacConfig(pipeline=1), fold_overlap=overlap,
+                         ws_shadow=shadow)
     (A, B), = _random_jobs(7, [(4, 5, 4)], True)
     C, cycles, _ = amaranth_sim_gemm(A, B, config)
     assert np.array_equal(C, A @ B)
     assert cycles == model_cycles(4, 5, 4, 2, 3, dataflow, pipeline=1, fold_overlap=overlap,
-                                  k_chunk=config.k_chunk)
+                                  k_chunk=config.k_chunk,
+                                  double_buffer=config.double_buffer)
 
 
 @pytest.mark.parametrize("R,C,P", [(3, 5, 0), (4, 4, 1), (5, 2, 2)])
