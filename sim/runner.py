@@ -62,9 +62,10 @@ _ICARUS_ARGS = ()
 VERILATOR_OPT_DEFAULT = "-O0"
 #: ``verilator_speed`` for a model that should run fast (measured on a 16x16 gate-level
 #: array, 4 GEMMs 64^3: -O0 2.4k cycles/s, -O2 plus these flags 21k cycles/s): two-state
-#: X handling (every register is reset anyway), no assertion code, g++ -O2 on the eval
-#: code. (Verilator already splits the C++ into files of ~20k statements, which make
-#: compiles in parallel with cocotb's ``make -j<cpus>``.)
+#: X handling (Amaranth gives every register an initial value), no assertion code, g++
+#: -O2 on the eval code (-O3 measured within noise of it). (Verilator already splits
+#: the C++ into files of ~20k statements, which make compiles in parallel with
+#: cocotb's ``make -j<cpus>``.)
 VERILATOR_FAST_MODEL = {"opt_fast": "-O2",
                         "args": ("--x-assign", "fast", "--x-initial", "fast", "--noassert")}
 # cocotb's runner verilates with --public-flat-rw: every signal of every module public
