@@ -1,6 +1,11 @@
-"""Splittable weight-stationary systolic array: one R x C array of ``pe`` modules, built
-from a grid of TR x TC tiles, that runs at run time either as one array or as several
-independent sub-arrays (a guillotine grid of tiles), each doing its own GEMM.
+"""Splittable systolic array, weight- or output-stationary: one R x C array of ``pe``
+modules, built from a grid of TR x TC tiles, that runs at run time either as one array
+or as several independent sub-arrays (a guillotine grid of tiles), each doing its own
+GEMM. This docstring describes the WS top; the OS top (``dataflow="os"``) follows the
+same rules with the OS ports of :mod:`hdl.array` (see :func:`split_ports` and
+``_os_top``): (a, flag) muxes at tile-column boundaries, B muxes at tile-row boundaries
+(none in the ``ports`` style), the anti-diagonal drain chain ANDed to zero where it
+crosses a cut, and output taps of every sub-array's exit PEs.
 
 The PE is the one of :mod:`hdl.pe` (emitted once as module ``pe`` by
 :func:`hdl.array.pe_verilog`); the top ``splittable_array`` is Verilog-2005 text with

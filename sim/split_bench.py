@@ -1,7 +1,7 @@
 """Split bench: ``build/bench/split.json``, ``split.md`` and ``split_*.png``.
 
-Three parts, all on a 32x32 splittable weight-stationary array (:mod:`hdl.split`) with
-the default MAC (signed int4, W = 16, Dadda + ripple, fused, P = 0):
+Three parts on a 32x32 splittable weight-stationary array (:mod:`hdl.split`; the area
+and four-GEMM parts again for output-stationary) with the default MAC (signed int4, W = 16, Dadda + ripple, fused, P = 0):
 
 * :func:`area_table` -- (a) transistors and cells of the splittable array against the
   unsplit ``systolic_array`` of the same size (Yosys, :func:`sim.split_gemm.

@@ -1,9 +1,9 @@
-"""Independent GEMMs on the sub-arrays of a splittable WS array (:mod:`hdl.split`).
+"""Independent GEMMs on the sub-arrays of a splittable array, WS or OS (:mod:`hdl.split`).
 
 Model. A sub-array of Rs x Cs PEs behaves exactly like an unsplit ``systolic_array`` of
 that size (the boundary logic is combinational; every sub-array has its own edge
 ports), so one GEMM on it takes :func:`sim.cycle_model.model_cycles` ``(M, K, N, Rs,
-Cs, "ws", P, k_chunk)`` cycles and is driven by the very schedule
+Cs, dataflow, P, k_chunk)`` cycles and is driven by the very schedule
 :func:`sim.gemm.build_schedule` makes for an Rs x Cs array, moved onto the sub-array's
 lanes of the edge ports and shifted by the job's start cycle.
 
