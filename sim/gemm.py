@@ -73,9 +73,11 @@ class ArrayConfig:
         if not isinstance(self.fold_overlap, bool):
             raise ConfigError("--fold-overlap", f"{self.fold_overlap!r}; allowed: true, false")
         if not isinstance(self.ws_shadow, bool):
-            raise ConfigError("--ws-shadow", f"{self.ws_shadow!r}; allowed: true, false")
+            raise ConfigError("--no-shadow", f"ws_shadow={self.ws_shadow!r}; allowed: true, "
+                                             f"false")
         if not self.ws_shadow and self.dataflow != "ws":
-            raise ConfigError("--ws-shadow", "only the WS array has shadow weights")
+            raise ConfigError("--no-shadow", "only the WS array has shadow weights; drop "
+                                             "it for OS")
         if not self.ws_shadow and self.fold_overlap:
             raise ConfigError("--fold-overlap", "overlapping WS folds needs the shadow "
                                                 "weights; drop one of the two options")

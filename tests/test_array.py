@@ -268,7 +268,7 @@ def test_ws_shadow_option_errors():
     assert e.value.option == "--fold-overlap"
     with pytest.raises(ConfigError) as e:
         ArrayConfig(4, 4, "os", ws_shadow=False)
-    assert e.value.option == "--ws-shadow"
+    assert e.value.option == "--no-shadow"
     assert ArrayConfig(4, 4, "ws", ws_shadow=False).slug.startswith("array_wsc_")
 
 
