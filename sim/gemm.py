@@ -261,9 +261,9 @@ def _os_schedule(A, B, cfg):
     m = min(R, C)
     passes = balanced_passes(K, min(cfg.k_chunk, K))
     starts = np.cumsum((0,) + passes[:-1]).tolist()
-    tiles = [(k0, m0, n0) for k0 in starts for m0 in range(0, M, R)
+    tiles = [(k0, kp, m0, n0) for k0, kp in zip(starts, passes) for m0 in range(0, M, R)
              for n0 in range(0, N, C)]
-    kps = [passes[starts.index(k0)] for k0, _, _ in tiles]
+    kps = [kp for _, kp, _, _ in tiles]
     bases = [0]
     for kp, kn in zip(kps, kps[1:]):         # sim.cycle_model.os_period
         if cfg.fold_overlap:                 # stream ends advance by max(K', m)
@@ -281,7 +281,14 @@ def _os_schedule(A, B, cfg):
     b = np.zeros((T, C), np.uint8)
     ts, lanes, rows_, cols_ = [], [], [], []
     exits = _os_exits(R, C)
-    for (k0, m0, n0), kp, base in zip(tiles, kps, bases):
+    for i in range(R if pre else 0):
+        flag[i:i + m, i] = 1
+    for d in range(R + C - 1 if pre else 0):  # init drain: valid, values unspecified
+        ts.extend(range(d + P, d + P + m))
+        lanes.extend([d] * m)
+        rows_.extend([-3] * m)
+        cols_.extend([-3] * m)
+    for (k0, kp, m0, n0), base in zip(tiles, bases):
         mm, nn = min(R, M - m0), min(C, N - n0)
         k_idx = np.arange(kp)
         for i in range(R):
@@ -290,15 +297,6 @@ def _os_schedule(A, B, cfg):
             flag[base + i + kp - 1:base + i + kp - 1 + drain, i] = 1
         for j in range(nn):
             b[base + j + k_idx, j] = B[k0:k0 + kp, n0 + j] & 15
-    for i in range(R if pre else 0):
-        flag[i:i + m, i] = 1
-    for d in range(R + C - 1 if pre else 0):  # init drain: valid, values unspecified
-        ts.extend(range(d + P, d + P + m))
-        lanes.extend([d] * m)
-        rows_.extend([-3] * m)
-        cols_.extend([-3] * m)
-    for (k0, m0, n0), kp, base in zip(tiles, kps, bases):
-        mm, nn = min(R, M - m0), min(C, N - n0)
         for d, chain in enumerate(exits):
             # C[i][j] (s-th on lane d) is visible in cycle base + d + kp + P + s, i.e.
             # read after edge base + d + kp + P + s - 1; the compact PE then shows the
