@@ -342,9 +342,19 @@ def _write_design(config, build_dir):
     return write_if_changed(build_dir / f"{TOPLEVEL}.v", array_verilog(config))
 
 
+def acc_values(raw, mac):
+    """W-bit accumulator words (uint64) as the int64 values they stand for."""
+    W = mac.acc_width
+    # uint64 -> int64 reinterprets bit 63 as the sign: exactly right for signed W = 64;
+    # an unsigned pass sum below 2**63 (K < 4e16) is unchanged.
+    vals = np.asarray(raw).astype(np.uint64).astype(np.int64)
+    if mac.signed and W < 64:
+        vals = np.where(vals >= (1 << (W - 1)), vals - (1 << W), vals)
+    return vals
+
+
 def _decode(sched, trace, config, M, N):
     """Check the trace's valid cycles against the schedule and return (C, last cycle)."""
-    W = config.mac.acc_width
     cycles = trace["cycles"]
     valid = trace["valid"].astype(bool)
     values = trace["values"]
@@ -363,12 +373,7 @@ def _decode(sched, trace, config, M, N):
             f"(first: {extra})")
     row_of = {int(c): i for i, c in enumerate(cycles)}
     idx = np.array([row_of[int(t)] for t in sched.t], dtype=np.int64)
-    raw = values[idx, sched.lane].astype(np.uint64)
-    # uint64 -> int64 reinterprets bit 63 as the sign: exactly right for signed W = 64;
-    # an unsigned pass sum below 2**63 (K < 4e16) is unchanged.
-    vals = raw.astype(np.int64)
-    if config.mac.signed and W < 64:
-        vals = np.where(vals >= (1 << (W - 1)), vals - (1 << W), vals)
+    vals = acc_values(values[idx, sched.lane], config.mac)
     out = np.zeros((M, N), np.int64)
     keep = (sched.row >= 0) & (sched.col >= 0)
     np.add.at(out, (sched.row[keep], sched.col[keep]), vals[keep])

@@ -49,7 +49,7 @@ from hdl.mac import MacConfig, ConfigError
 from hdl.split import (split_verilog, split_ports, tile_grid, SPLIT_TOPLEVEL, FEATURES,
                        STYLES)
 from sim.cycle_model import model_cycles, max_safe_k
-from sim.gemm import ArrayConfig, build_schedule, check_operands, _pack
+from sim.gemm import ArrayConfig, acc_values, build_schedule, check_operands, _pack
 from sim.runner import REPO_ROOT, run_cocotb, SimulationError
 
 __all__ = ["SplitConfig", "SplitMode", "SubArray", "SplitJob", "JobResult", "ProgramResult",
@@ -578,14 +578,6 @@ def _write_design(config, build_dir):
     return write_if_changed(build_dir / f"{SPLIT_TOPLEVEL}.v", config.verilog())
 
 
-def _signed(vals, config):
-    W = config.mac.acc_width
-    vals = vals.astype(np.uint64).astype(np.int64)
-    if config.mac.signed and W < 64:
-        vals = np.where(vals >= (1 << (W - 1)), vals - (1 << W), vals)
-    return vals
-
-
 def _decode(built, trace, config):
     norm, _, expect, own, total, T, pre = built
     got = {}
@@ -617,7 +609,7 @@ def _decode(built, trace, config):
             cyc, _, vals, _ = got[q]
             row_of = {int(c): i for i, c in enumerate(cyc)}
             idx = np.array([row_of[int(t)] for t in e["t"][sel]], dtype=np.int64)
-            v[sel] = _signed(vals[idx, e["lane"][sel]], config)
+            v[sel] = acc_values(vals[idx, e["lane"][sel]], config.mac)
         zeros = e["row"] == -2          # compact OS: the drain window's zeros
         if np.any(v[zeros] != 0):
             n = int(np.argmax(v[zeros] != 0))
