@@ -353,6 +353,31 @@ def acc_values(raw, mac):
     return vals
 
 
+def read_values(cycles, values, t, lane, mac):
+    """The int64 values a trace (``cycles``, ``values`` [n, lanes]) holds for the
+    schedule entries read after edges ``t`` on ``lane`` (every ``t`` must be traced)."""
+    row_of = {int(c): i for i, c in enumerate(cycles)}
+    idx = np.array([row_of[int(x)] for x in t], dtype=np.int64)
+    return acc_values(values[idx, lane], mac)
+
+
+def collect(row, col, t, vals, shape, *, pre=0, where="", lanes=None):
+    """C (int64, ``shape``) summed from the schedule entries' values (row/col < 0: no
+    element of C); SimulationError if a drain zero (row -2) is not 0. ``where`` names
+    the place in the error (``{lane}`` is filled from ``lanes``)."""
+    zeros = row == -2               # compact OS: the drain window's zeros
+    if np.any(vals[zeros] != 0):
+        n = int(np.argmax(vals[zeros] != 0))
+        place = where.format(lane=int(lanes[zeros][n])) if lanes is not None else where
+        raise SimulationError(f"{place}: a drained accumulator was not cleared: it shows "
+                              f"{int(vals[zeros][n])} in cycle "
+                              f"{int(t[zeros][n]) + 1 - pre}")
+    out = np.zeros(shape, np.int64)
+    keep = (row >= 0) & (col >= 0)
+    np.add.at(out, (row[keep], col[keep]), vals[keep])
+    return out
+
+
 def _decode(sched, trace, config, M, N):
     """Check the trace's valid cycles against the schedule and return (C, last cycle)."""
     cycles = trace["cycles"]
@@ -371,18 +396,9 @@ def _decode(sched, trace, config, M, N):
             f"results came out at unexpected cycles: {len(want - got)} missing "
             f"(first (cycle, lane): {missing}), {len(got - want)} unexpected "
             f"(first: {extra})")
-    row_of = {int(c): i for i, c in enumerate(cycles)}
-    idx = np.array([row_of[int(t)] for t in sched.t], dtype=np.int64)
-    vals = acc_values(values[idx, sched.lane], config.mac)
-    out = np.zeros((M, N), np.int64)
-    keep = (sched.row >= 0) & (sched.col >= 0)
-    np.add.at(out, (sched.row[keep], sched.col[keep]), vals[keep])
-    zeros = sched.row == -2
-    if np.any(vals[zeros] != 0):
-        n = int(np.argmax(vals[zeros] != 0))
-        raise SimulationError(f"a drained accumulator was not cleared: lane "
-                              f"{int(sched.lane[zeros][n])} shows {int(vals[zeros][n])} in "
-                              f"cycle {int(sched.t[zeros][n]) + 1}")
+    vals = read_values(cycles, values, sched.t, sched.lane, config.mac)
+    out = collect(sched.row, sched.col, sched.t, vals, (M, N), pre=sched.pre,
+                  where="lane {lane}", lanes=sched.lane)
     # the trace matched sched.t above; cycle 0 is the first after the init cycles
     last_seen = int(sched.t[sched.row >= -1].max()) + 1 - sched.pre
     return out, last_seen

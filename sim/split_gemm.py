@@ -49,7 +49,8 @@ from hdl.mac import MacConfig, ConfigError
 from hdl.split import (split_verilog, split_ports, tile_grid, SPLIT_TOPLEVEL, FEATURES,
                        STYLES)
 from sim.cycle_model import model_cycles, max_safe_k
-from sim.gemm import ArrayConfig, acc_values, build_schedule, check_operands, _pack
+from sim.gemm import (ArrayConfig, build_schedule, check_operands, collect, read_values,
+                      _pack)
 from sim.runner import REPO_ROOT, run_cocotb, SimulationError
 
 __all__ = ["SplitConfig", "SplitMode", "SubArray", "SplitJob", "JobResult", "ProgramResult",
@@ -607,18 +608,9 @@ def _decode(built, trace, config):
         for q in set(e["pair"].tolist()):
             sel = e["pair"] == q
             cyc, _, vals, _ = got[q]
-            row_of = {int(c): i for i, c in enumerate(cyc)}
-            idx = np.array([row_of[int(t)] for t in e["t"][sel]], dtype=np.int64)
-            v[sel] = acc_values(vals[idx, e["lane"][sel]], config.mac)
-        zeros = e["row"] == -2          # compact OS: the drain window's zeros
-        if np.any(v[zeros] != 0):
-            n = int(np.argmax(v[zeros] != 0))
-            raise SimulationError(f"{e['mode']} sub-array {e['sub'].index}: a drained "
-                                  f"accumulator was not cleared: it shows {int(v[zeros][n])} "
-                                  f"in cycle {int(e['t'][zeros][n]) + 1 - pre}")
-        out = np.zeros((e["M"], e["N"]), np.int64)
-        keep = (e["row"] >= 0) & (e["col"] >= 0)
-        np.add.at(out, (e["row"][keep], e["col"][keep]), v[keep])
+            v[sel] = read_values(cyc, vals, e["t"][sel], e["lane"][sel], config.mac)
+        out = collect(e["row"], e["col"], e["t"], v, (e["M"], e["N"]), pre=pre,
+                      where=f"{e['mode']} sub-array {e['sub'].index}")
         measured = int(e["t"][e["row"] >= -1].max()) + 1 - e["start"]
         results.append(JobResult(C=out, cycles=measured, model_cycles=e["end"] - e["start"],
                                  start=e["start"] - pre, end=e["end"] - pre, phase=e["phase"],

@@ -329,3 +329,18 @@ def test_generation_size_does_not_grow_with_the_array():
     assert abs(big["bytes"] - small["bytes"]) < 64
     flat = measure_generation(2, flat=True)
     assert flat["flat"] and flat["bytes"] > 0
+
+
+def test_collect_sums_results_and_rejects_a_dirty_drain():
+    """sim.gemm.collect: C from the schedule entries; a drain zero that is not 0 fails."""
+    from sim.gemm import collect
+    from sim.runner import SimulationError
+    row, col = np.array([0, 1, -1, -2, 0]), np.array([1, 0, 0, -2, 1])
+    t, lanes = np.array([3, 4, 5, 6, 9]), np.array([0, 1, 1, 2, 0])
+    C = collect(row, col, t, np.array([5, -7, 99, 0, 2]), (2, 2))
+    assert C.tolist() == [[0, 7], [-7, 0]]            # padding ignored, passes added
+    with pytest.raises(SimulationError) as e:
+        collect(row, col, t, np.array([5, -7, 99, 3, 2]), (2, 2), pre=2,
+                where="lane {lane}", lanes=lanes)
+    assert str(e.value) == ("lane 2: a drained accumulator was not cleared: it shows 3 in "
+                            "cycle 5")
