@@ -161,7 +161,6 @@ class OSPE(wiring.Component):
         m = Module()
         cfg = self.config
         acc = Signal(cfg.acc_width, name="acc", reset_less=not self.double_buffer)
-        self.acc = acc                  # for tests that poke the state
         total = Signal(cfg.acc_width, name="total")
         m.d.comb += total.eq(_mac(m, self.a_in, self.b_in, acc, cfg))
         if self.double_buffer:
@@ -174,11 +173,11 @@ class OSPE(wiring.Component):
                 self.dv_out.eq(last | self.dv_in),
             ]
         else:
-            # No reset: every register here is flushed by data (see INIT_CYCLES).
+            # No reset: every register here is flushed by data (see init_cycles).
             a_r = Signal(cfg.width, name="a_r", reset_less=True)
             b_r = Signal(cfg.width, name="b_r", reset_less=True)
             drain_r = Signal(name="drain_r", reset_less=True)
-            self.state = (a_r, b_r, drain_r, acc)
+            self.state = (a_r, b_r, drain_r, acc)    # the reset-less registers (tests)
             m.d.sync += [a_r.eq(self.a_in), b_r.eq(self.b_in), drain_r.eq(self.drain_in)]
             shift = _delay(m, drain_r, cfg.pipeline, "drain", reset_less=True)
             m.d.sync += acc.eq(Mux(shift, self.d_in, total))
