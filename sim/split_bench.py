@@ -234,18 +234,12 @@ def utilization_sweep(config, sizes=None, batch=None):
 # ---------------------------------------------------------------------------------------
 # Plots
 
-def _footer(fig, data):
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
-    fig.text(0.01, 0.01, f"produced by: {data['command']}", fontsize=7, color="0.35")
-
-
 def _plots(outdir, data):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from sim.reports import figure, save_figure
+    caption = f"produced by: {data['command']}"
     paths = {}
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fig, (ax,) = figure(width=6.4, height=4.0)
     tiles = sorted({r["tile_size"] for r in data["area"]})
     width = 0.38
     for k, style in enumerate(sorted({r["style"] for r in data["area"]})):
@@ -264,12 +258,9 @@ def _plots(outdir, data):
     ax.set_ylabel("transistors vs unsplit (%), config reg. incl.")
     ax.set_title(f"Split overhead, {SIZE}x{SIZE} WS array (red: target)")
     ax.legend()
-    _footer(fig, data)
-    paths["area"] = outdir / "split_area.png"
-    fig.savefig(paths["area"], dpi=110)
-    plt.close(fig)
+    paths["area"] = save_figure(fig, outdir / "split_area.png", caption)
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fig, (ax,) = figure(width=6.4, height=4.0)
     ns = [r["n"] for r in data["utilization"]]
     styles = {"whole": ("-", "o"), "quad": ("--", "s"), "finest": (":", "^"),
               "planned": ("-.", "v")}
@@ -290,10 +281,7 @@ def _plots(outdir, data):
                  "split vs whole")
     ax.legend()
     ax.grid(True, alpha=0.3)
-    _footer(fig, data)
-    paths["utilization"] = outdir / "split_utilization.png"
-    fig.savefig(paths["utilization"], dpi=110)
-    plt.close(fig)
+    paths["utilization"] = save_figure(fig, outdir / "split_utilization.png", caption)
     return {k: p.name for k, p in paths.items()}
 
 
