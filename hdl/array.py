@@ -33,7 +33,7 @@ leaves through lane ``d``: PE(d, 0) for d < R, else PE(R-1, d-R+1))::
     output [L-1:0]   c_valid   c_out lane d holds a finished sum (compact PE: or a
                                drain zero)
 
-Exact timing is documented in :mod:`sim.cycle_model`.
+Exact timing is documented in :mod:`sim.models.cycles`.
 """
 import time
 

@@ -18,7 +18,7 @@ Tile grid: ``GR = R/TR`` tile rows, ``GC = C/TC`` tile columns. Tile-row boundar
 
 Run-time split setting: two input ports, the array's config word (no register inside:
 whoever drives them -- a config register of the system, or the bench -- holds them; a
-register would cost one flop per bit, which :mod:`sim.split_bench` adds to the area
+register would cost one flop per bit, which :mod:`sim.studies.split_bench` adds to the area
 overhead). No reset is needed to change them::
 
     input [GR-2:0] row_cut   bit g-1 = 1: cut at tile-row boundary g      (only if GR > 1)
@@ -27,7 +27,7 @@ overhead). No reset is needed to change them::
 
 The cuts split the array into ``(#row cuts + 1) x (#col cuts + 1)`` rectangular
 sub-arrays, numbered row-major from the top left. The named modes of
-:meth:`sim.split_gemm.SplitConfig.mode` (and of ``systolic gemm --split MODE``) are
+:meth:`sim.drivers.split.SplitConfig.mode` (and of ``systolic gemm --split MODE``) are
 these words: ``whole`` = no cut; ``h2`` = ``row_cut`` bit GR/2-1 (top/bottom halves);
 ``v2`` = ``col_cut`` bit GC/2-1 (left/right halves); ``quad`` = both; ``tiles`` = all
 ones (every tile on its own); any other set of bits is a non-uniform guillotine tiling
@@ -35,14 +35,14 @@ ones (every tile on its own); any other set of bits is a non-uniform guillotine 
 PE registers at the next rising edge), so they must be held stable while any data is in
 flight across a boundary whose bit changes. Setting a cut bit may happen in the cycle in
 which the last result of the sub-array spanning the boundary comes out (cycle X of
-:mod:`sim.cycle_model`); clearing one must wait one more cycle (X + 1), because in
+:mod:`sim.models.cycles`); clearing one must wait one more cycle (X + 1), because in
 cycle X that last result (and, with P = 0, the last activation) still sits in the
-register at the boundary. :func:`sim.split_gemm.switch_gap` is that rule. All zeros =
+register at the boundary. :func:`sim.drivers.split.switch_gap` is that rule. All zeros =
 whole array. No reset is needed to change the split.
 
 Ports (n = 4 operand bits, W = acc width, lane i of a flat vector = bits ``[i*w +: w]``;
 the first seven are exactly those of ``systolic_array`` for dataflow "ws", with the same
-meaning and timing, see :mod:`hdl.array` and :mod:`sim.cycle_model`)::
+meaning and timing, see :mod:`hdl.array` and :mod:`sim.models.cycles`)::
 
     input  [R*n-1:0]        a_in, a_swap[R], a_valid[R]    left edge (PE column 0)
     input  [C*n-1:0]        w_in, w_en[C]                  top edge (PE row 0)
@@ -96,7 +96,7 @@ __all__ = ["SPLIT_TOPLEVEL", "split_verilog", "tile_grid", "split_ports", "FEATU
 
 SPLIT_TOPLEVEL = "splittable_array"
 #: Boundary features; all are needed for a working array. Subsets exist only to
-#: measure each one's area (:func:`sim.split_gemm.split_area_overhead`).
+#: measure each one's area (:func:`sim.drivers.split.split_area_overhead`).
 FEATURES = ("act_mux", "psum_cut", "w_mux")
 #: Boundary styles (see the module docstring).
 STYLES = ("mux", "ports")

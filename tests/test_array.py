@@ -1,7 +1,7 @@
 """The RTL systolic array: Verilog structure, lint, and tiled GEMMs on both simulators.
 
 Every GEMM result is compared with numpy (``A.astype(int64) @ B``) and its RTL cycle
-count with :func:`sim.cycle_model.model_cycles`. Each (design, simulator) is built once
+count with :func:`sim.models.cycles.model_cycles`. Each (design, simulator) is built once
 under ``build/sim`` and all GEMMs of a test go through ONE simulator run.
 """
 import re
@@ -14,7 +14,7 @@ import pytest
 
 from hdl.array import LINT_WAIVERS
 from hdl.mac import MacConfig, ConfigError
-from sim.gemm import ArrayConfig, array_verilog, run_gemms, run_gemm, check_operands
+from sim.drivers.gemm import ArrayConfig, array_verilog, run_gemms, run_gemm, check_operands
 from sim.runner import available_simulators, verilator_root, _base_env
 
 SIMS = available_simulators()
@@ -282,8 +282,8 @@ def test_array_config_extremes_ok():
 def test_amaranth_flat_array_plays_the_same_schedule(dataflow, overlap, shadow):
     """The flat Amaranth array (bench reference for amaranth.sim and flat conversion)
     computes the same GEMM in the same cycles as the Verilog array and the model."""
-    from sim.array_bench import amaranth_sim_gemm
-    from sim.cycle_model import model_cycles
+    from sim.studies.array_bench import amaranth_sim_gemm
+    from sim.models.cycles import model_cycles
     config = ArrayConfig(2, 3, dataflow, MacConfig(pipeline=1), fold_overlap=overlap,
                          ws_shadow=shadow)
     (A, B), = _random_jobs(7, [(4, 5, 4)], True)
@@ -298,15 +298,15 @@ def test_amaranth_flat_array_plays_the_same_schedule(dataflow, overlap, shadow):
 def test_compact_os_flush_clears_power_up_garbage(R, C, P):
     """The compact OS PE has no reset: random power-up register values must be cleared
     by the schedule's flush, and do break the result without it."""
-    import sim.gemm
-    from sim.array_bench import amaranth_sim_gemm
+    import sim.drivers.gemm
+    from sim.studies.array_bench import amaranth_sim_gemm
     config = ArrayConfig(R, C, "os", MacConfig(pipeline=P))
     (A, B), = _random_jobs(R * 10 + C, [(7, 9, 6)], True)
     for seed in (1, 2):
         got, _, _ = amaranth_sim_gemm(A, B, config, power_up_seed=seed)
         assert np.array_equal(got, A @ B)
 
-    real = sim.gemm.build_schedule
+    real = sim.drivers.gemm.build_schedule
 
     def without_flush(A, B, config):
         s = real(A, B, config)
@@ -315,16 +315,16 @@ def test_compact_os_flush_clears_power_up_garbage(R, C, P):
         s.t, s.lane, s.row, s.col = s.t[keep], s.lane[keep], s.row[keep], s.col[keep]
         return s
 
-    sim.gemm.build_schedule = without_flush
+    sim.drivers.gemm.build_schedule = without_flush
     try:
         got, _, _ = amaranth_sim_gemm(A, B, config, power_up_seed=1)
     finally:
-        sim.gemm.build_schedule = real
+        sim.drivers.gemm.build_schedule = real
     assert not np.array_equal(got, A @ B)
 
 
 def test_generation_size_does_not_grow_with_the_array():
-    from sim.array_bench import measure_generation
+    from sim.studies.array_bench import measure_generation
     small, big = measure_generation(4), measure_generation(128)
     assert abs(big["bytes"] - small["bytes"]) < 64
     flat = measure_generation(2, flat=True)
@@ -332,8 +332,8 @@ def test_generation_size_does_not_grow_with_the_array():
 
 
 def test_collect_sums_results_and_rejects_a_dirty_drain():
-    """sim.gemm.collect: C from the schedule entries; a drain zero that is not 0 fails."""
-    from sim.gemm import collect
+    """sim.drivers.gemm.collect: C from the schedule entries; a drain zero that is not 0 fails."""
+    from sim.drivers.gemm import collect
     from sim.runner import SimulationError
     row, col = np.array([0, 1, -1, -2, 0]), np.array([1, 0, 0, -2, 1])
     t, lanes = np.array([3, 4, 5, 6, 9]), np.array([0, 1, 1, 2, 0])

@@ -367,13 +367,13 @@ def test_verilog_and_synth_of_the_split_array(tmp_path):
 
 def test_synth_fpga_too_big_prints_the_rest_then_exits_2(monkeypatch, capsys):
     """A design that does not fit the FPGA: the other tables, then one line, exit 2."""
-    import hdl.fpga
+    import hdl.flows.fpga
     from sim.cli import main
 
     def too_big(verilog, top, device="up5k", **kw):
-        raise hdl.fpga.FpgaFitError(f"{top} needs 9000 logic cells; the iCE40 {device} "
+        raise hdl.flows.fpga.FpgaFitError(f"{top} needs 9000 logic cells; the iCE40 {device} "
                                     f"has 5280")
-    monkeypatch.setattr(hdl.fpga, "ice40_fmax", too_big)
+    monkeypatch.setattr(hdl.flows.fpga, "ice40_fmax", too_big)
     assert main(["synth", "mac", "--fpga", "up5k"]) == 2
     out, err = capsys.readouterr()
     assert "### Area of" in out and "transistors" in out

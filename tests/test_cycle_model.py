@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from hdl.mac import MacConfig
-from sim.cycle_model import (max_safe_k, model_cycles, scalesim_cycles, utilization,
+from sim.models.cycles import (max_safe_k, model_cycles, scalesim_cycles, utilization,
                              fold_counts, PRODUCT_RANGE)
-from sim.gemm import ArrayConfig, build_schedule
+from sim.drivers.gemm import ArrayConfig, build_schedule
 
 SHAPES = [(1, 1, 1), (13, 29, 7), (4, 6, 4), (100, 3, 1), (1, 100, 100), (17, 8, 12),
           (64, 64, 64), (5, 256, 3)]

@@ -8,11 +8,11 @@ import re
 import pytest
 
 from hdl.emit import to_verilog
-from hdl.formal import (EquivResult, InductionInconclusive, equiv_script,
+from hdl.flows.formal import (EquivResult, InductionInconclusive, equiv_script,
                         prove_equivalent)
 from hdl.mac import ADDER_CHOICES, MULTIPLIER_CHOICES, PIPELINES, MacConfig
 from hdl.multipliers import MULTIPLIERS, BehavioralMultiplier, Multiplier
-from hdl.synth import YosysError
+from hdl.flows.synth import YosysError
 
 GATE_LEVEL = [m for m in MULTIPLIER_CHOICES if m != "behavioral"]
 
@@ -197,7 +197,7 @@ def test_pyrtl_peer_is_wrong_for_minus_eight():
     """PyRTL 1.0.3's signed tree multiplier drops the magnitude bit of -8: the bench
     reports its MAC as NOT equivalent, and the counterexample has an operand of -8."""
     pytest.importorskip("pyrtl")
-    from hdl.peers import pyrtl_mac_check, pyrtl_mac_verilog, pyrtl_multiplier_verilog
+    from hdl.flows.peers import pyrtl_mac_check, pyrtl_mac_verilog, pyrtl_multiplier_verilog
 
     mac = pyrtl_mac_verilog(16)
     assert re.search(r"^module mac\(clk, rst, a, b, acc\);", mac, re.M)

@@ -1,11 +1,11 @@
-"""iCE40 place and route (hdl.fpga) and the hierarchical breakdown (hdl.synth)."""
+"""iCE40 place and route (hdl.flows.fpga) and the hierarchical breakdown (hdl.flows.synth)."""
 import pytest
 
 from hdl.array import array_verilog
 from hdl.emit import to_verilog
-from hdl.fpga import FpgaFitError, ice40_fmax, top_ports, wrap_for_fpga
+from hdl.flows.fpga import FpgaFitError, ice40_fmax, top_ports, wrap_for_fpga
 from hdl.mac import MacConfig
-from hdl.synth import BREAKDOWN_CATEGORIES, synth_breakdown, synthesize
+from hdl.flows.synth import BREAKDOWN_CATEGORIES, synth_breakdown, synthesize
 
 
 def test_mac_fmax_up5k():

@@ -1,8 +1,8 @@
-"""ASIC area/delay against the Nangate45 Liberty library (hdl.liberty)."""
+"""ASIC area/delay against the Nangate45 Liberty library (hdl.flows.liberty)."""
 import pytest
 
 from hdl.emit import to_verilog
-from hdl.liberty import LibertyError, liberty_area, nangate45_liberty, parse_liberty
+from hdl.flows.liberty import LibertyError, liberty_area, nangate45_liberty, parse_liberty
 from hdl.mac import MacConfig
 
 

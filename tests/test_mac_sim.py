@@ -17,14 +17,14 @@ import pytest
 
 from hdl.mac import ADDER_CHOICES, MULTIPLIER_CHOICES, PIPELINES, MacConfig
 from sim import runner
-from sim.mac_suite import load_manifest, manifest_env, write_mac, write_mac_suite
-from sim.mac_sim import run_mac_design
-from sim.models import MacModel
+from sim.drivers.mac_suite import load_manifest, manifest_env, write_mac, write_mac_suite
+from sim.drivers.mac import run_mac_design
+from sim.models.mac import MacModel
 from sim.runner import (REPO_ROOT, SIMULATORS, SimulatorUnavailable, available_simulators,
                         check_simulator, run_cocotb)
 
 BUILD_ROOT = REPO_ROOT / "build" / "sim"
-from sim.mac_sim import TEST_MODULE
+from sim.drivers.mac import TEST_MODULE
 CASES = ("test_all_pairs", "test_extremes_wrap", "test_reset_clears_pipeline")
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from hdl.mac import MacConfig
 from sim.cli import main
-from sim.pictures import (GraphvizMissing, pe_frames, plot_wavefront, read_vcd,
+from sim.studies.pictures import (GraphvizMissing, pe_frames, plot_wavefront, read_vcd,
                           render_dot, schematic)
 
 needs_icarus = pytest.mark.skipif(shutil.which("iverilog") is None,
@@ -66,8 +66,8 @@ def test_vcd_reader(tmp_path):
 @needs_icarus
 def test_wavefront_from_icarus(tmp_path):
     """A 2x3 WS array, one 3x2x3 GEMM (one fold), traced: PE(r, c) holds a valid
-    activation exactly after edges R + r + c .. R + r + c + M - 1 (sim.cycle_model)."""
-    from sim.gemm import ArrayConfig, run_gemms
+    activation exactly after edges R + r + c .. R + r + c + M - 1 (sim.models.cycles)."""
+    from sim.drivers.gemm import ArrayConfig, run_gemms
     R, C, M, K, N = 2, 3, 3, 2, 3
     rng = np.random.default_rng(1)
     A, B = rng.integers(-8, 8, (M, K)), rng.integers(-8, 8, (K, N))
@@ -130,13 +130,13 @@ def test_report_without_graphviz(tmp_path, monkeypatch, capsys):
 def test_report_cache_option(tmp_path, monkeypatch):
     """`systolic report --cache DIR` keeps its results under DIR (a cold run when empty)."""
     import hdl.emit
-    import hdl.fpga
-    import hdl.liberty
-    import hdl.synth
-    import sim.sweep
-    for module, name in ((hdl.emit, "VERILOG_CACHE_DIR"), (hdl.synth, "DEFAULT_CACHE_DIR"),
-                         (hdl.fpga, "FPGA_CACHE_DIR"), (hdl.liberty, "LIBERTY_CACHE_DIR"),
-                         (sim.sweep, "DEFAULT_CACHE")):
+    import hdl.flows.fpga
+    import hdl.flows.liberty
+    import hdl.flows.synth
+    import sim.studies.sweep
+    for module, name in ((hdl.emit, "VERILOG_CACHE_DIR"), (hdl.flows.synth, "DEFAULT_CACHE_DIR"),
+                         (hdl.flows.fpga, "FPGA_CACHE_DIR"), (hdl.flows.liberty, "LIBERTY_CACHE_DIR"),
+                         (sim.studies.sweep, "DEFAULT_CACHE")):
         monkeypatch.setattr(module, name, getattr(module, name))   # restored afterwards
     monkeypatch.setattr(hdl.emit, "_memo", {})
     cache = tmp_path / "cache"

@@ -1,4 +1,4 @@
-"""The splittable WS array (hdl.split) and its driver (sim.split_gemm).
+"""The splittable WS array (hdl.split) and its driver (sim.drivers.split).
 
 Every result is compared with numpy ``A.astype(int64) @ B``; every job's RTL cycles
 (last result + 1 - start) with the model, and every program's RTL cycles with the model.
@@ -13,10 +13,10 @@ import pytest
 
 from hdl.mac import MacConfig, ConfigError
 from hdl.split import split_verilog, split_ports, tile_grid
-from sim.cycle_model import model_cycles
-from sim.gemm import ArrayConfig, run_gemms
+from sim.models.cycles import model_cycles
+from sim.drivers.gemm import ArrayConfig, run_gemms
 from sim.runner import available_simulators, verilator_root, _base_env
-from sim.split_gemm import (SplitConfig, SplitJob, run_programs, run_split, program_cycles,
+from sim.drivers.split import (SplitConfig, SplitJob, run_programs, run_split, program_cycles,
                             plan_jobs, compare_plans, plan_to_program,
                             four_gemms_comparison, job_cycles, MODE_NAMES,
                             switch_gap)
@@ -350,7 +350,7 @@ def test_verilator_lint(style, dataflow, db, tmp_path):
 # Bench (model parts; the RTL and synthesis parts run in `systolic bench --only split`)
 
 def test_split_bench_model_parts():
-    from sim.split_bench import (utilization_sweep, throughput_programs, _grouped,
+    from sim.studies.split_bench import (utilization_sweep, throughput_programs, _grouped,
                                  STRATEGIES, GEMV)
     cfg = SplitConfig(8, 8, 2)
     rows = utilization_sweep(cfg, sizes=(2, 4, 8, 32), batch=4)

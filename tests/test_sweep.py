@@ -5,7 +5,7 @@ import pytest
 
 from sim import sweep
 from sim.cli import main
-from sim.sweep import SweepConfigError, apply_overrides, expand, load_config, parse_config
+from sim.studies.sweep import SweepConfigError, apply_overrides, expand, load_config, parse_config
 
 @pytest.fixture(autouse=True)
 def fixed_sources(monkeypatch):

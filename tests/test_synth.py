@@ -6,7 +6,7 @@ import pytest
 
 from hdl.emit import to_verilog
 from hdl.mac import MacConfig
-from hdl.synth import (CMOS_COST, FLOWS, SynthResult, YosysError, _parse, asic_script,
+from hdl.flows.synth import (CMOS_COST, FLOWS, SynthResult, YosysError, _parse, asic_script,
                        synthesize, synthesize_many)
 
 

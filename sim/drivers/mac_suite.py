@@ -1,7 +1,7 @@
 """Verilog for cocotb runs: one MAC on its own, or hundreds of MAC variants behind one top.
 
 Both writers return ``(sources, toplevel, manifest)``. The manifest is plain JSON data
-that tells the bench (:mod:`sim.mac_tb`) which output bits belong to which variant and
+that tells the bench (:mod:`sim.tb.mac`) which output bits belong to which variant and
 how that variant must behave::
 
     {"toplevel": "mac_suite", "operand_width": 4,

@@ -2,9 +2,9 @@
 
 Model. A sub-array of Rs x Cs PEs behaves exactly like an unsplit ``systolic_array`` of
 that size (the boundary logic is combinational; every sub-array has its own edge
-ports), so one GEMM on it takes :func:`sim.cycle_model.model_cycles` ``(M, K, N, Rs,
+ports), so one GEMM on it takes :func:`sim.models.cycles.model_cycles` ``(M, K, N, Rs,
 Cs, dataflow, P, k_chunk)`` cycles and is driven by the very schedule
-:func:`sim.gemm.build_schedule` makes for an Rs x Cs array, moved onto the sub-array's
+:func:`sim.drivers.gemm.build_schedule` makes for an Rs x Cs array, moved onto the sub-array's
 lanes of the edge ports and shifted by the job's start cycle.
 
 A *program* is a list of phases ``(mode, work)``. ``mode`` is a split mode (see
@@ -25,7 +25,7 @@ after reset):
 * the phase ends with its last job: ``max`` over sub-arrays; the program's cycles are
   the end of its last phase.
 
-:func:`run_program` plays programs on the RTL (cocotb, :mod:`sim.split_tb`), checks
+:func:`run_program` plays programs on the RTL (cocotb, :mod:`sim.tb.split`), checks
 every result against ``A.astype(int64) @ B`` done by the caller, checks that every
 sub-array's results came out in exactly the cycles the schedule predicts (no more, no
 fewer, none on lanes a sub-array owns outside its jobs), and measures each job's cycles
@@ -48,8 +48,8 @@ from hdl.emit import write_if_changed
 from hdl.mac import MacConfig, ConfigError
 from hdl.split import (split_verilog, split_ports, tile_grid, SPLIT_TOPLEVEL, FEATURES,
                        STYLES)
-from sim.cycle_model import model_cycles, max_safe_k
-from sim.gemm import (ArrayConfig, build_schedule, check_operands, collect, read_values,
+from sim.models.cycles import model_cycles, max_safe_k
+from sim.drivers.gemm import (ArrayConfig, build_schedule, check_operands, collect, read_values,
                       _pack)
 from sim.runner import REPO_ROOT, run_cocotb, SimulationError
 
@@ -88,7 +88,7 @@ class SplitConfig:
     """An R x C splittable array of ``tile`` (int or (TR, TC)) tiles, dataflow "ws" or
     "os". ``fold_overlap``: WS plays double-buffered weight folds within each job (same
     hardware); OS uses the double-buffered PE (its own hardware, like
-    :class:`sim.gemm.ArrayConfig`)."""
+    :class:`sim.drivers.gemm.ArrayConfig`)."""
     rows: int = 4
     cols: int = 4
     tile: object = 2
@@ -263,7 +263,7 @@ def next_job_delay(sub, config):
     stream: 0, except on a 1x1 compact OS sub-array with P = 0 (its one-cycle drain
     window is still on in the cycle its result comes out). In general a compact OS job
     ends P + Rs + Cs - 2 cycles after its last tile's stream, and the next tile of the
-    same GEMM may follow after min(Rs, Cs) (:func:`sim.cycle_model.os_period`)."""
+    same GEMM may follow after min(Rs, Cs) (:func:`sim.models.cycles.os_period`)."""
     if not config.compact_os:
         return 0
     rs, cs = _dims(sub)
@@ -273,7 +273,7 @@ def next_job_delay(sub, config):
 def drain_tail(sub, config):
     """Cycles after a sub-array's last result until it is quiet (no valid bit, every
     register zero): the compact OS PE still shifts the zeros of its drain window out for
-    min(Rs, Cs) - 1 cycles (see :mod:`sim.cycle_model`); 0 for WS and the double-buffered
+    min(Rs, Cs) - 1 cycles (see :mod:`sim.models.cycles`); 0 for WS and the double-buffered
     OS PE. A new phase starts after the tail of every busy sub-array."""
     if not config.compact_os:
         return 0
@@ -452,7 +452,7 @@ def _lane_maps(config, sub):
 
 
 def _strip_flush(sched):
-    """A compact OS schedule of :mod:`sim.gemm` without its power-up flush (the program
+    """A compact OS schedule of :mod:`sim.drivers.gemm` without its power-up flush (the program
     plays one flush for the whole array, see :func:`_flush`): cycles from its cycle 0 on,
     row i's flag before its stream (cycle i: the flush window, rows i .. i + m - 1 of
     :mod:`hdl.pe`) cleared, the flush outputs (row -3) dropped."""
@@ -471,7 +471,7 @@ def _strip_flush(sched):
 
 def _flush(config):
     """The compact OS array's power-up flush (no reset, :func:`hdl.pe.init_cycles`):
-    sim.gemm's schedule of a zero 1x1x1 GEMM on the whole array (its flush window and one
+    sim.drivers.gemm's schedule of a zero 1x1x1 GEMM on the whole array (its flush window and one
     zero tile), played in split mode ``whole`` before the program's cycle 0 and waited
     out: from then on every register is zero and no valid bit is set, whatever the
     first phase's mode. ``(schedule, cycles before cycle 0)``; None for WS and the
@@ -641,7 +641,7 @@ def run_programs(programs, config, *, simulator, build_root=None, waves=None):
         spec = job_dir / "programs.json"
         spec.write_text(json.dumps({"outputs": _out_pairs(config), "programs": manifest}))
         outcome = run_cocotb(sources=[source], toplevel=SPLIT_TOPLEVEL,
-                             test_module="sim.split_tb", simulator=simulator,
+                             test_module="sim.tb.split", simulator=simulator,
                              build_dir=build_dir, extra_env={PROGRAMS_ENV: str(spec)},
                              testcase="run_programs", waves=waves)
         if not outcome.ok:
@@ -840,7 +840,7 @@ def split_area_overhead(rows, cols, tile, mac=None, *, style="mux", breakdown=Tr
     each), plus the analytic gate counts. Seconds are wall time of each synthesis
     (0 when cached)."""
     from hdl.array import array_verilog, TOPLEVEL
-    from hdl.synth import synthesize, CMOS_COST
+    from hdl.flows.synth import synthesize, CMOS_COST
     mac = mac or MacConfig()
     cfg = SplitConfig(rows, cols, tile, mac, style, fold_overlap=fold_overlap,
                       dataflow=dataflow)
@@ -894,10 +894,10 @@ def split_area_overhead(rows, cols, tile, mac=None, *, style="mux", breakdown=Tr
 
 
 def main(argv=None):
-    """``python -m sim.split_gemm area R C TILE [--no-breakdown]`` | ``four [SIZE TILE]``
+    """``python -m sim.drivers.split area R C TILE [--no-breakdown]`` | ``four [SIZE TILE]``
     | ``plan R C TILE M,K,N ...``: print JSON."""
     import argparse
-    ap = argparse.ArgumentParser(prog="python -m sim.split_gemm")
+    ap = argparse.ArgumentParser(prog="python -m sim.drivers.split")
     sub = ap.add_subparsers(dest="cmd", required=True)
     a = sub.add_parser("area")
     a.add_argument("rows", type=int)

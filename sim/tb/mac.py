@@ -1,9 +1,9 @@
 """cocotb tests for MACs: one standalone ``mac`` or a whole ``mac_suite`` at once.
 
 The design under test is described by the manifest in the environment variable
-``SYSTOLIC_MAC_MANIFEST`` (see :mod:`sim.mac_suite`): for every variant, which output
+``SYSTOLIC_MAC_MANIFEST`` (see :mod:`sim.drivers.mac_suite`): for every variant, which output
 port and bits hold its accumulator and the configuration fields that define its
-behaviour. Every variant gets its own :class:`~sim.models.MacModel` and is checked on
+behaviour. Every variant gets its own :class:`~sim.models.mac.MacModel` and is checked on
 every clock cycle. The DUT needs inputs ``clk``, ``rst``, ``a``, ``b``; this bench
 drives the clock itself (period 10 ns): inputs change with the falling edge, outputs
 are read half a period after the rising edge.
@@ -19,8 +19,8 @@ import random
 import cocotb
 from cocotb.triggers import Timer
 
-from sim.mac_suite import MANIFEST_ENV, load_manifest
-from sim.models import MacModel
+from sim.drivers.mac_suite import MANIFEST_ENV, load_manifest
+from sim.models.mac import MacModel
 
 HALF_PERIOD_NS = 5
 MAX_REPORTED = 20
@@ -67,7 +67,7 @@ class MacBench:
         raw = os.environ.get(MANIFEST_ENV)
         if not raw:
             raise RuntimeError(f"{MANIFEST_ENV} is not set; run this module through "
-                               f"sim.runner.run_cocotb with sim.mac_suite.manifest_env(...)")
+                               f"sim.runner.run_cocotb with sim.drivers.mac_suite.manifest_env(...)")
         manifest = load_manifest(raw)
         self.dut = dut
         self.operand_width = int(manifest["operand_width"])

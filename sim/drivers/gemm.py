@@ -7,8 +7,8 @@ build for every later call.
 
 The driver (this module) turns each GEMM into a cycle-by-cycle schedule of the array's
 input ports (skewed streams, weight loads, swap/last/valid flags; timing in
-:mod:`sim.cycle_model`), writes it to ``.npz`` files whose paths go to the simulator in
-the environment variable :data:`JOBS_ENV`; the cocotb bench (:mod:`sim.array_tb`) plays
+:mod:`sim.models.cycles`), writes it to ``.npz`` files whose paths go to the simulator in
+the environment variable :data:`JOBS_ENV`; the cocotb bench (:mod:`sim.tb.array`) plays
 the schedule, records every cycle in which some ``c_valid`` bit is set, and writes that
 trace back. The driver then checks that results came out in exactly the cycles the
 schedule predicts (no more, no fewer), reads them, and adds the partial results of the
@@ -29,7 +29,7 @@ from hdl.array import array_verilog as _array_verilog, TOPLEVEL, DATAFLOWS
 from hdl.emit import write_if_changed
 from hdl.mac import MacConfig, ConfigError
 from hdl.pe import init_cycles
-from sim.cycle_model import (max_safe_k, model_cycles, scalesim_cycles, utilization,
+from sim.models.cycles import (max_safe_k, model_cycles, scalesim_cycles, utilization,
                              os_period, balanced_passes)
 from sim.runner import REPO_ROOT, run_cocotb, SimulationError, VERILATOR_FAST_MODEL
 
@@ -110,7 +110,7 @@ class ArrayConfig:
 class GemmResult:
     C: np.ndarray                 # int64 [M, N]
     cycles: int                   # measured in RTL: first operand in -> last result out
-    model_cycles: int             # sim.cycle_model.model_cycles for this GEMM
+    model_cycles: int             # sim.models.cycles.model_cycles for this GEMM
     scalesim_cycles: int          # SCALE-Sim's analytical formula (no K split, P = 0)
     macs: int                     # M*K*N
     utilization: float            # macs / (R*C*cycles)
@@ -196,7 +196,7 @@ def _ws_schedule(A, B, cfg):
     kr = min(R, cfg.k_chunk, K)
     passes = math.ceil(K / kr)
     folds = [(k0, n0) for k0 in range(0, K, kr) for n0 in range(0, N, C)]
-    if cfg.fold_overlap:           # sim.cycle_model: the three WS fold periods
+    if cfg.fold_overlap:           # sim.models.cycles: the three WS fold periods
         period = max(M, 2 * R - 1)
     elif not cfg.double_buffer:     # compact PE: shift once the last activation passed
         period = 2 * R + M - 2
@@ -265,7 +265,7 @@ def _os_schedule(A, B, cfg):
              for n0 in range(0, N, C)]
     kps = [kp for _, kp, _, _ in tiles]
     bases = [0]
-    for kp, kn in zip(kps, kps[1:]):         # sim.cycle_model.os_period
+    for kp, kn in zip(kps, kps[1:]):         # sim.models.cycles.os_period
         if cfg.fold_overlap:                 # stream ends advance by max(K', m)
             bases.append(bases[-1] + kp + os_period(kn, R, C, True) - kn)
         else:                                # stream starts advance by K + m
@@ -431,7 +431,7 @@ def run_gemms(jobs, config: ArrayConfig, *, simulator, build_root=None, progress
         spec_path = job_dir / "jobs.json"
         spec_path.write_text(json.dumps(spec))
         outcome = run_cocotb(sources=[source], toplevel=TOPLEVEL,
-                             test_module="sim.array_tb", simulator=simulator,
+                             test_module="sim.tb.array", simulator=simulator,
                              build_dir=build_dir, extra_env={JOBS_ENV: str(spec_path)},
                              testcase="run_jobs", verilator_speed=VERILATOR_FAST_MODEL,
                              waves=waves)

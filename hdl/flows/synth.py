@@ -49,7 +49,7 @@ from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
-from .emit import write_atomic
+from ..emit import write_atomic
 
 __all__ = ["FLOWS", "SynthResult", "YosysError", "synthesize", "synthesize_many",
            "run_yosys", "yosys_version", "asic_script", "ice40_script", "CMOS_COST",
@@ -72,7 +72,7 @@ CMOS_COST = {
     "$_DFF_P_": 16, "$_DFF_N_": 16,
 }
 
-DEFAULT_CACHE_DIR = Path(__file__).resolve().parents[1] / "build" / "cache" / "synth"
+DEFAULT_CACHE_DIR = Path(__file__).resolve().parents[2] / "build" / "cache" / "synth"
 
 _CACHE_FORMAT = 1
 _FLOP = re.compile(r"^\$_(S?DFF|DFFE|SDFFE|SDFFCE|ALDFF|ALDFFE|DFFSR|DFFSRE|DLATCH)")

@@ -5,7 +5,7 @@ Every gate-level MAC goes through Yosys's plain ``synth`` flow (it has no ``*`` 
 of Yosys's own flows, so the table compares our gates with Yosys's best.
 """
 from hdl.mac import MacConfig, MULTIPLIER_CHOICES, ADDER_CHOICES
-from hdl.synth import FLOWS, synthesize_many
+from hdl.flows.synth import FLOWS, synthesize_many
 
 __all__ = ["design_label", "flows_for", "area_rows", "AREA_HEADERS", "all_mac_configs",
            "best_behavioral"]

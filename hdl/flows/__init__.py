@@ -1,0 +1,1 @@
+"""Tool flows that measure generated HDL: Yosys (CMOS, breakdown), Liberty area and timing, iCE40, formal equivalence, peers."""

@@ -1,0 +1,1 @@
+"""Studies: benches, sweeps, reports, pictures and the tables and plots they write."""
