@@ -28,13 +28,15 @@ import numpy as np
 from hdl.array import array_verilog as _array_verilog, TOPLEVEL, DATAFLOWS
 from hdl.emit import write_if_changed
 from hdl.mac import MacConfig, ConfigError
+from hdl.numerics import numerics_of
 from hdl.pe import init_cycles
 from sim.models.cycles import (max_safe_k, model_cycles, scalesim_cycles, utilization,
                              os_period, balanced_passes)
 from sim.runner import REPO_ROOT, run_cocotb, SimulationError, VERILATOR_FAST_MODEL
 
 __all__ = ["ArrayConfig", "GemmResult", "array_verilog", "max_safe_k", "run_gemm",
-           "run_gemms", "check_operands", "build_schedule", "JOBS_ENV", "DEFAULT_BUILD_ROOT"]
+           "run_gemms", "check_operands", "build_schedule", "JOBS_ENV", "DEFAULT_BUILD_ROOT",
+           "exact_result"]
 
 JOBS_ENV = "SYSTOLIC_ARRAY_JOBS"
 DEFAULT_BUILD_ROOT = REPO_ROOT / "build" / "sim"
@@ -103,7 +105,8 @@ class ArrayConfig:
 
     @property
     def k_chunk(self):
-        return max_safe_k(self.mac.signed, self.mac.acc_width, self.mac.width)
+        return max_safe_k(self.mac.signed, self.mac.acc_width, self.mac.width,
+                          numerics=self.mac.numerics)
 
 
 @dataclass
@@ -134,7 +137,7 @@ def array_verilog(config: ArrayConfig, *, stats=None) -> str:
 # ---------------------------------------------------------------------------------------
 # Operand checks
 
-def _matrix(x, name, signed):
+def _matrix(x, name, numerics):
     arr = np.asarray(x)
     if arr.ndim != 2:
         raise ValueError(f"{name} must be a 2-D matrix, got {arr.ndim} dimension(s)")
@@ -148,22 +151,37 @@ def _matrix(x, name, signed):
         out = arr.astype(np.int64)
     else:
         raise ValueError(f"{name} must hold integers, got dtype {arr.dtype}")
-    lo, hi = (-8, 7) if signed else (0, 15)
+    lo, hi = (-8, 7) if numerics == "int4" else (0, 15)
     bad = (out < lo) | (out > hi)
     if bad.any():
         i, j = np.argwhere(bad)[0]
+        what = {"int4": "signed 4-bit operands", "uint4": "unsigned 4-bit operands",
+                "fp4": "FP4 (E2M1) codes"}[numerics]
         raise ValueError(f"{name}[{i},{j}] = {out[i, j]} is out of range for "
-                         f"{'signed' if signed else 'unsigned'} 4-bit operands ({lo}..{hi})")
+                         f"{what} ({lo}..{hi})")
     return out
 
 
-def check_operands(A, B, signed):
-    """``(A, B)`` as int64 arrays, or ValueError with a one-line message."""
-    A, B = _matrix(A, "A", signed), _matrix(B, "B", signed)
+def check_operands(A, B, numerics):
+    """``(A, B)`` as int64 arrays, or ValueError with a one-line message. ``numerics``:
+    a name of :data:`hdl.numerics.NUMERICS` (FP4 operands are the 4-bit codes), or the
+    old ``signed`` bool (int4 / uint4)."""
+    numerics = numerics_of(numerics)
+    A, B = _matrix(A, "A", numerics), _matrix(B, "B", numerics)
     if A.shape[1] != B.shape[0]:
         raise ValueError(f"K mismatch: A is {A.shape[0]}x{A.shape[1]} but B is "
                          f"{B.shape[0]}x{B.shape[1]}")
     return A, B
+
+
+def exact_result(A, B, numerics):
+    """What the array's accumulators must hold for checked operands: ``A @ B`` (int4,
+    uint4), or for FP4 codes ``4 * decode(A) @ decode(B)`` with ml_dtypes' decoding
+    (:mod:`sim.models.fp4`), all as exact int64."""
+    if numerics_of(numerics) == "fp4":
+        from sim.models.fp4 import fp4_gemm_quarters
+        return fp4_gemm_quarters(A, B)
+    return np.asarray(A).astype(np.int64) @ np.asarray(B).astype(np.int64)
 
 
 # ---------------------------------------------------------------------------------------
@@ -409,7 +427,7 @@ def run_gemms(jobs, config: ArrayConfig, *, simulator, build_root=None, progress
     """Run every ``(A, B)`` of ``jobs`` in one simulator run; returns a list of
     :class:`GemmResult`. ``progress(done, total)`` is called as results are decoded."""
     build_root = Path(build_root) if build_root is not None else DEFAULT_BUILD_ROOT
-    checked = [check_operands(A, B, config.mac.signed) for A, B in jobs]
+    checked = [check_operands(A, B, config.mac.numerics) for A, B in jobs]
     if not checked:
         return []
     build_dir = _build_dir(config, simulator, build_root)

@@ -131,7 +131,8 @@ class SplitConfig:
 
     @property
     def k_chunk(self):
-        return max_safe_k(self.mac.signed, self.mac.acc_width, self.mac.width)
+        return max_safe_k(self.mac.signed, self.mac.acc_width, self.mac.width,
+                          numerics=self.mac.numerics)
 
     def verilog(self, **kw):
         return split_verilog(self.rows, self.cols, self.tile, self.mac, style=self.style,
@@ -497,7 +498,7 @@ def _place(lanes, ports, length, a_map, w_map, start, T):
 
 def _build_program(program, config):
     """Checked jobs, port lanes [T, L] per input port, expectations and ownership."""
-    norm = [(mode, [[SplitJob(*check_operands(j.A, j.B, config.mac.signed), j.delay)
+    norm = [(mode, [[SplitJob(*check_operands(j.A, j.B, config.mac.numerics), j.delay)
                      for j in js] for js in lists])
             for mode, lists in _normalize(program, config)]
     rows, total, windows = _timeline(norm, config)

@@ -65,12 +65,16 @@ __all__ = ["max_safe_k", "balanced_passes", "model_cycles", "scalesim_cycles", "
            "PRODUCT_RANGE"]
 
 PRODUCT_RANGE = {True: (-56, 64), False: (0, 225)}      # 4-bit x 4-bit products
+FP4_PRODUCT_RANGE = (-144, 144)                         # 4*a*b of two E2M1 values
 
 
-def max_safe_k(signed, acc_width, width=4):
+def max_safe_k(signed, acc_width, width=4, *, numerics=None):
     """Largest K whose worst-case sum of K products fits the W-bit accumulator (signed
-    two's complement if ``signed``, else unsigned). Always >= 1 for W >= 2*width."""
-    if width == 4:
+    two's complement if ``signed``, else unsigned). Always >= 1 for W >= 2*width.
+    ``numerics="fp4"``: products are 4*a*b of E2M1 values (+-144, signed)."""
+    if numerics == "fp4":
+        signed, (lo, hi) = True, FP4_PRODUCT_RANGE
+    elif width == 4:
         lo, hi = PRODUCT_RANGE[bool(signed)]
     else:
         half = 1 << (width - 1)
