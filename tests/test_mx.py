@@ -5,8 +5,9 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from sim.models.mx import (BLOCK, Exact, combine_blocks, e2m1_codes, e2m1_values,
-                           exact_matmul, quantize, quantize_int4, quantize_mx)
+from sim.models.fp4 import fp4_values as e2m1_values
+from sim.models.mx import (BLOCK, Exact, combine_blocks, exact_matmul, quantize,
+                           quantize_int4, quantize_mx)
 
 # E2M1 by hand: code = sign<<3 | E<<1 | M; value M*0.5 (E=0) or (1+M/2)*2**(E-1).
 E2M1_BY_HAND = {0: 0.0, 1: 0.5, 2: 1.0, 3: 1.5, 4: 2.0, 5: 3.0, 6: 4.0, 7: 6.0}
@@ -128,18 +129,6 @@ def test_bad_input_names_the_element():
         quantize_mx(np.zeros((2, 2), np.int64), axis=1)
     with pytest.raises(ValueError, match="unknown block format"):
         quantize(x, "fp8", axis=1)
-
-
-def test_e2m1_codes_exact_values_only():
-    vals = np.array([[0, -0.0, 0.5, 1, 1.5, 2, 3, 4, 6, -0.5, -1, -1.5, -2, -3, -4, -6]])
-    codes = e2m1_codes(vals)
-    assert codes.tolist() == [[0, 0] + list(range(1, 8)) + list(range(9, 16))]
-    assert np.array_equal(e2m1_values(codes), vals)
-    for bad, where in (([[0, 2.5]], "[0,1] = 2.5"), ([[7.0, 0]], "[0,0] = 7.0"),
-                       ([[0, 0], [0, np.nan]], "[1,1] = nan"), ([[0.25]], "[0,0] = 0.25")):
-        with pytest.raises(ValueError, match=r"B" + "".join(
-                "\\" + ch if ch in "[]." else ch for ch in where)):
-            e2m1_codes(np.array(bad), "B")
 
 
 # ---------------------------------------------------------------------- brute force

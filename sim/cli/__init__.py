@@ -4,6 +4,7 @@
     systolic synth mac   [MAC options] [--compare] [--json FILE] [--md FILE]
     systolic sim mac     [MAC options] [--sim verilator|icarus ...]
     systolic demo
+    systolic digits      [--rows R --cols C] [--numerics int4|mxfp4] [--limit N]
     systolic bench
     systolic sweep       [--config FILE.toml] [-o DIR] [options]
     systolic report      [-o DIR] [--only PART] [--docs DIR]
@@ -15,7 +16,7 @@ and no output file.
 import sys
 
 from hdl.mac import ConfigError
-from . import demo, gemm, simulate, studies, synth, verilog
+from . import demo, digits, gemm, simulate, studies, synth, verilog
 from .common import UsageError, Parser
 
 
@@ -24,7 +25,7 @@ def build_parser():
                 "array generator: Verilog, simulation, synthesis.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    for module in (verilog, synth, simulate, gemm, studies, demo):
+    for module in (verilog, synth, simulate, gemm, studies, demo, digits):
         module.register(sub)
     return p
 

@@ -36,9 +36,11 @@ from dataclasses import dataclass
 import ml_dtypes
 import numpy as np
 
+from sim.models.fp4 import fp4_values
+
 __all__ = ["BLOCK", "FORMATS", "FRACTION_BITS", "E2M1_MAX", "SCALE_EXP_RANGE", "Blocked",
            "Exact", "quantize", "quantize_mx", "quantize_int4", "block_slices",
-           "e2m1_values", "e2m1_codes", "exact_matmul", "combine_blocks"]
+           "exact_matmul", "combine_blocks"]
 
 BLOCK = 32
 FORMATS = ("mxfp4", "int4")
@@ -48,37 +50,6 @@ E2M1_EMAX = 2                       # exponent of E2M1's largest normal value
 INT4_RANGE = (-8, 7)
 SCALE_EXP_RANGE = (-127, 127)       # E8M0 exponents (code 0xFF is NaN, never produced)
 _E2M1 = ml_dtypes.float4_e2m1fn
-
-
-def e2m1_values(codes):
-    """float64 values of 4-bit E2M1 codes (bit 3 sign, bits 2:1 exponent, bit 0
-    mantissa), decoded by ml_dtypes; code 8 is -0 (= 0)."""
-    codes = np.asarray(codes, dtype=np.uint8)
-    if np.any(codes > 15):
-        raise ValueError("E2M1 codes are 4 bits: 0..15")
-    return codes.view(_E2M1).astype(np.float64)
-
-
-_CODE_OF = {float(v): c for c, v in enumerate(e2m1_values(np.arange(16))) if c != 8}
-
-
-def e2m1_codes(x, name="x"):
-    """The E2M1 codes of an array whose every element is exactly an E2M1 value (0, ±0.5,
-    ±1, ±1.5, ±2, ±3, ±4, ±6; -0 gives code 0); ValueError naming the first element
-    that is not (``name[i,j] = v``)."""
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "iuf" or arr.dtype.kind == "b":
-        raise ValueError(f"{name} must hold numbers, got dtype {arr.dtype}")
-    vals = arr.astype(np.float64)
-    ok = np.isin(vals, np.array(sorted(_CODE_OF)))
-    if not ok.all():
-        idx = tuple(int(i) for i in np.argwhere(~ok)[0])
-        where = ",".join(map(str, idx))
-        raise ValueError(f"{name}[{where}] = {arr[idx]} is not an E2M1 value; allowed: "
-                         f"0, ±0.5, ±1, ±1.5, ±2, ±3, ±4, ±6")
-    lut_keys = np.array(sorted(_CODE_OF))
-    lut_codes = np.array([_CODE_OF[k] for k in lut_keys], np.uint8)
-    return lut_codes[np.searchsorted(lut_keys, vals + 0.0)]
 
 
 def block_slices(length, block=BLOCK):
@@ -119,7 +90,7 @@ class Blocked:
     def units(self):
         """int64 element integers ``u``: the element is ``u * 2**-fraction_bits``."""
         if self.format == "mxfp4":
-            return (e2m1_values(self.q) * 2).astype(np.int64)
+            return (fp4_values(self.q) * 2).astype(np.int64)
         return self.q.astype(np.int64)
 
     def elements(self):

@@ -1,0 +1,85 @@
+"""``systolic digits``: a 64-32-10 MLP on scikit-learn's digits, float32 and in 4 bits
+(blocked int4, MXFP4) with both layers' GEMMs on the RTL array
+(:mod:`sim.studies.digits`)."""
+import sys
+import time
+
+from .common import UsageError, check_writable, int_in, simulators
+
+FORMATS = ("int4", "mxfp4")
+
+
+def digits_arrays(rows, cols, dataflow):
+    """The array per block format: int4 elements on the signed int4 MAC, MXFP4 elements
+    on the FP4 MAC (both W = 16: a block's partial sum needs at most 13 bits)."""
+    from hdl.mac import MacConfig
+    from sim.drivers.gemm import ArrayConfig
+    return {fmt: ArrayConfig(rows, cols, dataflow, MacConfig(numerics=numerics),
+                             fold_overlap=True)
+            for fmt, numerics in (("int4", "int4"), ("mxfp4", "fp4"))}
+
+
+def run_and_print(*, rows, cols, dataflow, simulator, formats=FORMATS, limit=None,
+                  indent=""):
+    """Run the study on the RTL, print one line per network; the report."""
+    from sim.drivers.blocked import rtl_runner
+    from sim.studies.digits import run_digits, HIDDEN
+    arrays = digits_arrays(rows, cols, dataflow)
+    runners = {f: rtl_runner(arrays[f], simulator=simulator) for f in formats}
+    start = time.monotonic()
+    report = run_digits(runners=runners, limit=limit)
+    print(f"{indent}MLP 64-{HIDDEN}-10 trained on {report.n_train} digits images, tested "
+          f"on {report.n_test}; GEMMs on a {rows}x{cols} {dataflow.upper()} array with "
+          f"{simulator} ({time.monotonic() - start:.0f} s)")
+    print(f"{indent}  float32 (numpy): test accuracy {report.accuracy['float32']:.1%}")
+    for fmt in formats:
+        gemms = report.layers[fmt]
+        ok = all(g.matches for g in gemms)
+        what = "; ".join(f"{g.name} {'x'.join(map(str, g.shape))} ({g.blocks} K-block"
+                         f"{'s' if g.blocks != 1 else ''}, {g.cycles} cycles)"
+                         for g in gemms)
+        print(f"{indent}  {fmt:7s} (RTL)  : test accuracy {report.accuracy[fmt]:.1%}; "
+              f"{'PASS' if ok else 'FAIL'}: every RTL GEMM "
+              f"{'equals' if ok else 'does NOT equal'} its exact reference; {what}")
+    return report
+
+
+def cmd_digits(args):
+    if args.report:
+        check_writable(args.report, "--report")
+    sim = args.sim or simulators(None)[0]
+    simulators([sim])
+    formats = tuple(dict.fromkeys(args.numerics or FORMATS))
+    print("training the float MLP, then quantized inference; the first run of an array "
+          "design builds it", file=sys.stderr)
+    report = run_and_print(rows=args.rows, cols=args.cols, dataflow=args.dataflow,
+                           simulator=sim, formats=formats, limit=args.limit)
+    if args.report:
+        from sim.studies.tables import write_json
+        data = report.as_dict()
+        data.update(rows=args.rows, cols=args.cols, dataflow=args.dataflow, simulator=sim)
+        write_json(args.report, data)
+    return 0 if report.all_match else 1
+
+
+def register(sub):
+    d = sub.add_parser("digits", help="a small MLP on scikit-learn's digits: float32, int4 "
+                                      "and MXFP4 accuracy, GEMMs on the RTL array")
+    d.add_argument("--rows", type=int_in(1, 256, "rows"), default=8, metavar="R",
+                   help="PE rows, 1..256 (default 8)")
+    d.add_argument("--cols", type=int_in(1, 256, "cols"), default=8, metavar="C",
+                   help="PE columns, 1..256 (default 8)")
+    d.add_argument("--dataflow", choices=["os", "ws"], default="ws",
+                   help="output- or weight-stationary (default ws)")
+    d.add_argument("--numerics", action="append", choices=FORMATS,
+                   help="run only this 4-bit format (repeatable; default: int4 and mxfp4)")
+    d.add_argument("--limit", type=int_in(1, 100000, "limit"), default=None, metavar="N",
+                   help="only the first N test images (default: all 360)")
+    d.add_argument("--sim", choices=["verilator", "icarus"], default=None,
+                   help="simulator (default: verilator when present, else icarus)")
+    d.add_argument("--report", metavar="R.json",
+                   help="write accuracies and per-GEMM checks as JSON")
+    d.set_defaults(func=cmd_digits)
+
+
+__all__ = ["register", "cmd_digits", "run_and_print", "digits_arrays", "UsageError"]
