@@ -5,6 +5,7 @@ import time
 from hdl.emit import write_atomic
 from hdl.mac import MacConfig
 from .common import BUILD, ROOT, int_in, simulators
+from .digits import demo_digits
 from .simulate import run_mac_benches
 from .synth import synth_table, synth_provenance
 
@@ -51,7 +52,7 @@ def cmd_demo(args):
     out = BUILD / "demo"
     out.mkdir(parents=True, exist_ok=True)
     sims = simulators(None)
-    step = "[{}/6]".format
+    step = "[{}/7]".format
 
     cfg = MacConfig()
     path = out / "mac.v"
@@ -85,8 +86,9 @@ def cmd_demo(args):
           f"cycles/s in {sim}")
 
     failures += demo_split(sims, step(5))
+    failures += demo_digits(sims, step(6))
 
-    print(f"{step(6)} area: our gate-level MACs against Yosys's behavioural flows "
+    print(f"{step(7)} area: our gate-level MACs against Yosys's behavioural flows "
           "(signed, W=16, P=0)")
     configs = [c for c in all_mac_configs() if c.behavioral or c.fused or
                c.multiplier == "dadda"]

@@ -103,6 +103,7 @@ class DigitsReport:
     n_test: int
     accuracy: dict                                   # format -> test accuracy
     layers: dict = field(default_factory=dict)       # format -> [LayerGemm, ...]
+    logits: dict = field(default_factory=dict)       # format -> float64 [n_test, 10]
 
     @property
     def all_match(self):
@@ -137,4 +138,5 @@ def run_digits(*, runners, limit=None, progress=None):
         logits, layers = quantized_forward(mlp, X_test, fmt, runner=runner)
         report.accuracy[fmt] = float(np.mean(np.argmax(logits, axis=1) == y_test))
         report.layers[fmt] = layers
+        report.logits[fmt] = logits
     return report
