@@ -41,7 +41,7 @@ from . import fp4
 __all__ = ["MacConfig", "ConfigError", "MAC", "BehavioralMAC", "multiply_add",
            "behavioral_multiply_add", "OPERAND_WIDTH",
            "ACC_WIDTHS", "PIPELINES", "MULTIPLIER_CHOICES", "ADDER_CHOICES", "NUMERICS",
-           "FP4_MULTIPLIERS", "ALL_MULTIPLIERS", "FP4_MIN_ACC_WIDTH"]
+           "FP4_MULTIPLIERS", "ALL_MULTIPLIERS", "FP4_MIN_ACC_WIDTH", "DEFAULT_MULTIPLIER"]
 
 OPERAND_WIDTH = 4
 ACC_WIDTHS = range(8, 65)
@@ -51,6 +51,8 @@ ADDER_CHOICES = tuple(ADDERS)
 #: Architectures that exist for FP4 only (mantissa product and shift, see hdl.fp4).
 FP4_MULTIPLIERS = ("shift",)
 ALL_MULTIPLIERS = MULTIPLIER_CHOICES + FP4_MULTIPLIERS
+#: The architecture when none is named: the smallest of each format at W = 16, P = 0.
+DEFAULT_MULTIPLIER = {"int4": "dadda", "uint4": "dadda", "fp4": "shift"}
 #: An FP4 product reaches +-144 quarters: 9 bits of two's complement.
 FP4_MIN_ACC_WIDTH = FP4_PRODUCT_MAX.bit_length() + 1
 
@@ -80,7 +82,7 @@ class MacConfig:
     """
     signed: bool = True
     acc_width: int = 16
-    multiplier: str = "dadda"
+    multiplier: str | None = None        # None: DEFAULT_MULTIPLIER[numerics]
     adder: str = "ripple"
     fused: bool = True
     pipeline: int = 0
@@ -89,6 +91,8 @@ class MacConfig:
 
     def __post_init__(self):
         self._check_numerics()
+        if self.multiplier is None:
+            object.__setattr__(self, "multiplier", DEFAULT_MULTIPLIER[self.numerics])
         if self.multiplier in FP4_MULTIPLIERS and self.numerics != "fp4":
             raise ConfigError("--multiplier", f"{self.multiplier!r} is an FP4 architecture;"
                               f" use it with --numerics fp4, or one of "

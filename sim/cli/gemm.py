@@ -22,20 +22,44 @@ def _load_matrix(path, option):
     return arr
 
 
-def random_operands(M, K, N, seed, signed):
-    """Seeded random int4 A (M x K) and B (K x N)."""
+def random_operands(M, K, N, seed, numerics):
+    """Seeded random A (M x K) and B (K x N): int4 or uint4 values, or FP4 codes."""
     import numpy as np
     rng = np.random.default_rng(seed)
-    lo, hi = (-8, 8) if signed else (0, 16)
+    lo, hi = (-8, 8) if numerics == "int4" else (0, 16)
     return rng.integers(lo, hi, (M, K)), rng.integers(lo, hi, (K, N))
 
 
 def gemm_operands(args):
     if args.random:
-        return random_operands(*args.random, args.seed, args.signed)
+        return random_operands(*args.random, args.seed, args.numerics)
     if not args.b:
         raise UsageError("--b: missing; --a needs --b B.npy (or use --random M K N)")
-    return _load_matrix(args.a, "--a"), _load_matrix(args.b, "--b")
+    return (_operand_codes(_load_matrix(args.a, "--a"), args.numerics, f"--a: {args.a}"),
+            _operand_codes(_load_matrix(args.b, "--b"), args.numerics, f"--b: {args.b}"))
+
+
+def _operand_codes(arr, numerics, where):
+    """FP4: the codes of a matrix of E2M1 values (exit 2 naming the first element that
+    is not one); int4/uint4: the matrix itself."""
+    if numerics != "fp4":
+        return arr
+    from sim.models.fp4 import encode_fp4
+    try:
+        return encode_fp4(arr, "B" if where.startswith("--b") or where.endswith(" b")
+                          else "A")
+    except ValueError as e:
+        raise UsageError(f"{where}: {e}")
+
+
+def _as_result(C, numerics):
+    """What --out holds: int64 C, or for FP4 the float64 values (quarters / 4, exact)."""
+    import numpy as np
+    return np.asarray(C) / 4 if numerics == "fp4" else C
+
+
+def _value_text(x, numerics):
+    return f"{x / 4:g}" if numerics == "fp4" else f"{x}"
 
 
 def first_mismatch(got, want):
@@ -45,17 +69,18 @@ def first_mismatch(got, want):
 
 
 def _save_npy(path, C):
-    """Write ``C`` as an int64 .npy file (atomically)."""
+    """Write ``C`` as an int64 (float64 if it is float) .npy file (atomically)."""
     import io
     import numpy as np
     buf = io.BytesIO()
-    np.save(buf, np.asarray(C).astype(np.int64))
+    C = np.asarray(C)
+    np.save(buf, C.astype(np.float64 if C.dtype.kind == "f" else np.int64))
     write_atomic_bytes(path, buf.getvalue())
 
 
 def cmd_gemm(args):
     import numpy as np
-    from sim.drivers.gemm import run_gemm, check_operands
+    from sim.drivers.gemm import run_gemm, check_operands, exact_result
     if args.split is not None:
         return cmd_gemm_split(args)
     _one_gemm_args(args)
@@ -67,7 +92,7 @@ def cmd_gemm(args):
     config = array_config(args)
     A, B = gemm_operands(args)
     try:
-        A, B = check_operands(A, B, config.mac.signed)
+        A, B = check_operands(A, B, config.mac.numerics)
     except ValueError as e:
         raise UsageError(f"{'--random' if args.random else '--a/--b'}: {e}")
     sim = args.sim or simulators(None)[0]
@@ -79,9 +104,9 @@ def cmd_gemm(args):
           file=sys.stderr)
     start = time.monotonic()
     result = run_gemm(A, B, config, simulator=sim)
-    want = A.astype(np.int64) @ B.astype(np.int64)
+    want = exact_result(A, B, config.mac.numerics)
     if args.out:
-        _save_npy(args.out, result.C)
+        _save_npy(args.out, _as_result(result.C, config.mac.numerics))
     report = {
         "M": M, "K": K, "N": N, "rows": config.rows, "cols": config.cols,
         "dataflow": config.dataflow, "fold_overlap": config.fold_overlap,
@@ -101,9 +126,13 @@ def cmd_gemm(args):
     bad = first_mismatch(result.C, want)
     if bad:
         i, j = bad
-        print(f"MISMATCH at C[{i},{j}]: RTL {result.C[i, j]}, numpy {want[i, j]}")
+        num = config.mac.numerics
+        print(f"MISMATCH at C[{i},{j}]: RTL {_value_text(result.C[i, j], num)}, numpy "
+              f"{_value_text(want[i, j], num)}")
         return 1
-    print(f"C matches numpy A @ B ({M}x{N})")
+    print(f"C matches numpy A @ B ({M}x{N})" + (
+        ", A and B decoded by ml_dtypes.float4_e2m1fn" if config.mac.numerics == "fp4"
+        else ""))
     return 0
 
 
@@ -142,7 +171,7 @@ def _split_mode_arg(text):
                          f"cuts:/2)") from None
 
 
-def _jobs_file(path, signed):
+def _jobs_file(path, numerics):
     """Jobs from a JSON file: a list (or ``{"jobs": [...]}``) with, per sub-array in
     order, ``{"a": A.npy, "b": B.npy}`` or ``{"random": [M, K, N], "seed": S}``, an
     optional ``"out": C.npy``, or null (that sub-array idles). Relative paths are
@@ -186,12 +215,15 @@ def _jobs_file(path, signed):
                 raise UsageError(f"{where}: random must be [M, K, N], each 1..65536")
             if not isinstance(seed, int) or isinstance(seed, bool):
                 raise UsageError(f"{where}: seed must be an integer")
-            A, B = random_operands(*shape, seed, signed)
+            A, B = random_operands(*shape, seed, numerics)
             jobs.append((f"random {'x'.join(map(str, shape))} seed {seed}", A, B, out))
         elif isinstance(e.get("a"), str) and isinstance(e.get("b"), str):
             a, b = str(base / e["a"]), str(base / e["b"])
-            jobs.append((f"{e['a']} @ {e['b']}", _load_matrix(a, f"{where} a"),
-                         _load_matrix(b, f"{where} b"), out))
+            jobs.append((f"{e['a']} @ {e['b']}",
+                         _operand_codes(_load_matrix(a, f"{where} a"), numerics,
+                                        f"{where} a"),
+                         _operand_codes(_load_matrix(b, f"{where} b"), numerics,
+                                        f"{where} b"), out))
         else:
             raise UsageError(f"{where}: needs a and b (.npy file names) or random")
     return jobs
@@ -220,9 +252,11 @@ def _split_jobs(args, n_sub, mode):
     if count is not None and count > n_sub:
         raise UsageError(f"--split {mode}: {count} jobs for {subs}")
     if args.jobs:
-        jobs = _jobs_file(args.jobs, args.signed)
+        jobs = _jobs_file(args.jobs, args.numerics)
     else:
-        jobs = [(f"{x} @ {y}", _load_matrix(x, "--a"), _load_matrix(y, "--b"), o)
+        jobs = [(f"{x} @ {y}", _operand_codes(_load_matrix(x, "--a"), args.numerics,
+                                              f"--a: {x}"),
+                 _operand_codes(_load_matrix(y, "--b"), args.numerics, f"--b: {y}"), o)
                 for x, y, o in zip(a, b, outs or [None] * len(a))]
     if len(jobs) > n_sub:
         raise UsageError(f"--split {mode}: {len(jobs)} jobs for {subs}")
@@ -239,7 +273,7 @@ def _split_jobs(args, n_sub, mode):
             continue
         label, A, B, out = job
         try:
-            A, B = check_operands(A, B, args.signed)
+            A, B = check_operands(A, B, args.numerics)
         except ValueError as e:
             raise UsageError(f"job {i} ({label}): {e}")
         checked.append((label, A, B, out))
@@ -251,6 +285,7 @@ def _split_jobs(args, n_sub, mode):
 def cmd_gemm_split(args):
     """``systolic gemm --split MODE``: independent GEMMs on the sub-arrays at once."""
     from sim.drivers import split as split_gemm
+    from sim.drivers.gemm import exact_result
     if args.report:
         check_writable(args.report, "--report")
     config = split_config(args)
@@ -279,15 +314,17 @@ def cmd_gemm_split(args):
             continue
         label, A, B, out = job
         r = next(done)
-        want = A @ B
+        want = exact_result(A, B, config.mac.numerics)
         if out:
-            _save_npy(out, r.C)
+            _save_npy(out, _as_result(r.C, config.mac.numerics))
         bad = first_mismatch(r.C, want)
         M, K, N = r.shape
+        num = config.mac.numerics
         print(f"job {i}: {label}, {M}x{K}x{N} on sub-array {sub.index} ({sub.rows}x"
               f"{sub.cols} at row {sub.r0}, col {sub.c0}): {r.cycles} cycles (model "
               f"{r.model_cycles}), " + ("C matches numpy" if not bad else
-              f"MISMATCH at C[{bad[0]},{bad[1]}]: RTL {r.C[bad]}, numpy {want[bad]}"))
+              f"MISMATCH at C[{bad[0]},{bad[1]}]: RTL {_value_text(r.C[bad], num)}, numpy "
+              f"{_value_text(want[bad], num)}"))
         failures += bool(bad)
         records.append({"job": i, "label": label, "M": M, "K": K, "N": N,
                         "subarray": {"index": sub.index, "row": sub.r0, "col": sub.c0,
@@ -323,8 +360,9 @@ def register(sub):
     g = sub.add_parser("gemm", help="run a GEMM on the RTL array, check it against numpy")
     src = g.add_mutually_exclusive_group(required=True)
     src.add_argument("--a", metavar="A.npy", action="append",
-                     help="A (M x K), int values in the int4 range (with --split: once "
-                          "per sub-array, in sub-array order)")
+                     help="A (M x K): int values in the int4 (uint4) range, or with "
+                          "--numerics fp4 float values that are exactly E2M1 (with "
+                          "--split: once per sub-array, in sub-array order)")
     src.add_argument("--random", nargs=3, type=int_in(1, 1 << 16, "random"),
                      metavar=("M", "K", "N"), help="random A (M x K) and B (K x N)")
     src.add_argument("--jobs", metavar="JOBS.json",
@@ -335,7 +373,8 @@ def register(sub):
                    help="B (K x N); with --a (with --split: one per --a)")
     g.add_argument("--seed", type=int, default=0, help="seed for --random (default 0)")
     g.add_argument("--out", metavar="C.npy", action="append",
-                   help="write the RTL's C as int64 .npy (with --split: one per job)")
+                   help="write the RTL's C as int64 .npy, float64 with --numerics fp4 "
+                        "(with --split: one per job)")
     sp = add_split_options(g, "split array options (with --split; --dataflow ws by "
                               "default, or os)")
     sp.add_argument("--split", metavar="MODE",
