@@ -7,6 +7,7 @@ from pathlib import Path
 from hdl.emit import write_atomic_bytes
 from .common import (UsageError, add_array_options, add_mac_options, add_split_options,
                      array_config, check_writable, split_config, int_in, simulators)
+from .mxgemm import MXFP4, allow_mxfp4, cmd_gemm_mx
 
 
 def _load_matrix(path, option):
@@ -81,6 +82,9 @@ def _save_npy(path, C):
 def cmd_gemm(args):
     import numpy as np
     from sim.drivers.gemm import run_gemm, check_operands, exact_result
+    if args.numerics == MXFP4:
+        return cmd_gemm_mx(args, one_gemm_args=_one_gemm_args, load=_load_matrix,
+                           save=_save_npy)
     if args.split is not None:
         return cmd_gemm_split(args)
     _one_gemm_args(args)
@@ -385,5 +389,6 @@ def register(sub):
     g.add_argument("--sim", choices=["verilator", "icarus"], default=None,
                    help="simulator (default: verilator when present, else icarus)")
     add_mac_options(g)
+    allow_mxfp4(g)
     add_array_options(g)
     g.set_defaults(func=cmd_gemm, dataflow=None)     # os, or ws with --split

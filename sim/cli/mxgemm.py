@@ -31,9 +31,8 @@ def _float_operand(arr, option, path):
     return arr.astype("float32")
 
 
-def _operands(args):
+def _operands(args, load):
     import numpy as np
-    from .gemm import _load_matrix
     if args.random:
         M, K, N = args.random
         rng = np.random.default_rng(args.seed)
@@ -41,8 +40,8 @@ def _operands(args):
                 rng.standard_normal((K, N)).astype(np.float32), "--random")
     if not args.b:
         raise UsageError("--b: missing; --a needs --b B.npy (or use --random M K N)")
-    A = _float_operand(_load_matrix(args.a, "--a"), "--a", args.a)
-    B = _float_operand(_load_matrix(args.b, "--b"), "--b", args.b)
+    A = _float_operand(load(args.a, "--a"), "--a", args.a)
+    B = _float_operand(load(args.b, "--b"), "--b", args.b)
     return A, B, "--a/--b"
 
 
@@ -59,16 +58,6 @@ def _quantize(A, B, where):
         raise UsageError(f"{where}: {e}") from None
 
 
-def save_float(path, C):
-    """Write ``C`` as a float64 .npy file (atomically)."""
-    import io
-    import numpy as np
-    from hdl.emit import write_atomic_bytes
-    buf = io.BytesIO()
-    np.save(buf, np.asarray(C, dtype=np.float64))
-    write_atomic_bytes(path, buf.getvalue())
-
-
 def relative_error(C, want):
     """``||C - want||_F / ||want||_F`` (None when ``want`` is all zero)."""
     import numpy as np
@@ -76,21 +65,22 @@ def relative_error(C, want):
     return float(np.linalg.norm(C - want)) / norm if norm else None
 
 
-def cmd_gemm_mx(args):
-    """The MXFP4 GEMM: one --a/--b (or --random), no --split."""
+def cmd_gemm_mx(args, *, one_gemm_args, load, save):
+    """The MXFP4 GEMM: one --a/--b (or --random), no --split. The gemm command's
+    helpers come in as arguments: ``one_gemm_args(args)`` (one --a/--b/--out, no split
+    options), ``load(path, option)`` (a 2-D .npy) and ``save(path, C)``."""
     import numpy as np
     from sim.drivers.blocked import rtl_runner, run_blocked
-    from .gemm import _one_gemm_args
     if args.split is not None:
         raise UsageError("--split: not with --numerics mxfp4; run the MXFP4 GEMM on the "
                          "plain array")
-    _one_gemm_args(args)
+    one_gemm_args(args)
     for option in ("out", "report"):
         if getattr(args, option):
             check_writable(getattr(args, option), f"--{option}")
     if args.b and not args.a:
         raise UsageError("--a: missing; --b needs --a A.npy")
-    A, B, where = _operands(args)
+    A, B, where = _operands(args, load)
     qa, qb = _quantize(A, B, where)
     args.numerics = "fp4"                       # the array multiplies the E2M1 elements
     config = array_config(args)
@@ -108,7 +98,7 @@ def cmd_gemm_mx(args):
     want = A.astype(np.float64) @ B.astype(np.float64)
     err = relative_error(C, want)
     if args.out:
-        save_float(args.out, C)
+        save(args.out, C)
     cycles = sum(r.cycles for r in gemm.results)
     sim_seconds = sum(r.sim_seconds for r in gemm.results)
     report = {
