@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.models.mx import Blocked, Exact, combine_blocks, exact_matmul
+from sim.models.mx import Blocked, Exact, combine_blocks, exact_matmul, units_of
 
 __all__ = ["BlockedGemm", "NUMERICS_OF", "block_jobs", "run_blocked", "model_runner",
            "rtl_runner"]
@@ -50,12 +50,7 @@ def model_runner(fmt):
     """A numpy stand-in for the array: per job the integer partial sum the RTL returns
     (``sum u_a u_b``: ``4 a b`` for E2M1 elements, ``a b`` for int4)."""
     def run(jobs):
-        out = []
-        for A, B in jobs:
-            qa = Blocked(fmt, np.asarray(A), np.zeros((A.shape[0], 1), np.int16), 1)
-            qb = Blocked(fmt, np.asarray(B), np.zeros((1, B.shape[1]), np.int16), 0)
-            out.append((qa.units() @ qb.units(), None))
-        return out
+        return [(units_of(A, fmt) @ units_of(B, fmt), None) for A, B in jobs]
     return run
 
 

@@ -39,7 +39,7 @@ import numpy as np
 from sim.models.fp4 import fp4_values
 
 __all__ = ["BLOCK", "FORMATS", "FRACTION_BITS", "E2M1_MAX", "SCALE_EXP_RANGE", "Blocked",
-           "Exact", "quantize", "quantize_mx", "quantize_int4", "block_slices",
+           "Exact", "quantize", "quantize_mx", "quantize_int4", "block_slices", "units_of",
            "exact_matmul", "combine_blocks"]
 
 BLOCK = 32
@@ -55,6 +55,20 @@ _E2M1 = ml_dtypes.float4_e2m1fn
 def block_slices(length, block=BLOCK):
     """Slices of consecutive blocks covering ``range(length)``; the last may be short."""
     return [slice(k0, min(k0 + block, length)) for k0 in range(0, length, block)]
+
+
+def _per_element(exps, axis, length):
+    """Block exponents (int64) repeated over their blocks' elements along ``axis``."""
+    sizes = [s.stop - s.start for s in block_slices(length)]
+    return np.repeat(np.asarray(exps, dtype=np.int64), sizes, axis=axis)
+
+
+def units_of(q, fmt):
+    """int64 element integers ``u`` of 4-bit elements ``q`` (E2M1 codes for "mxfp4",
+    int4 values for "int4"): the element is ``u * 2**-FRACTION_BITS[fmt]``."""
+    if fmt == "mxfp4":
+        return (fp4_values(q) * 2).astype(np.int64)
+    return np.asarray(q).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -89,9 +103,7 @@ class Blocked:
 
     def units(self):
         """int64 element integers ``u``: the element is ``u * 2**-fraction_bits``."""
-        if self.format == "mxfp4":
-            return (fp4_values(self.q) * 2).astype(np.int64)
-        return self.q.astype(np.int64)
+        return units_of(self.q, self.format)
 
     def elements(self):
         """float64 element values (before the block scale)."""
@@ -99,8 +111,7 @@ class Blocked:
 
     def block_exps(self):
         """Every element's block exponent (int64, the shape of ``q``)."""
-        sizes = [s.stop - s.start for s in self.slices]
-        return np.repeat(self.exp.astype(np.int64), sizes, axis=self.axis)
+        return _per_element(self.exp, self.axis, self.length)
 
     def dequantize(self):
         """float64 values ``element * 2**X`` (exact: at most 4 significant bits)."""
@@ -146,9 +157,7 @@ def quantize(x, fmt, *, axis, name="x"):
         raise ValueError(f"{name} is empty or a scalar (shape {x32.shape})")
     axis = axis % x32.ndim
     exps = _shared_exps(x32, axis)
-    full = np.repeat(exps.astype(np.int64), [s.stop - s.start
-                                             for s in block_slices(x32.shape[axis])],
-                     axis=axis)
+    full = _per_element(exps, axis, x32.shape[axis])
     scaled = np.ldexp(x32, (-full).astype(np.int32))     # exact: a power-of-two scaling
     if fmt == "mxfp4":
         q = np.clip(scaled, -E2M1_MAX, E2M1_MAX).astype(_E2M1).view(np.uint8)
