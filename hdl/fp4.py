@@ -22,7 +22,7 @@ architectures build it (``MacConfig.multiplier``, see :mod:`hdl.mac`):
   (:func:`shift_multiply_add`). Above bit 7 the sum only changes the accumulator by
   ``carry - sign`` in {-1, 0, 1}: an up/down chain, one XOR per bit.
 """
-from amaranth.hdl import Array, Const, Mux, Signal
+from amaranth.hdl import Cat, Mux, Signal
 
 from .gates import and_, or_, xor_, not_, is_const
 from .adders import ADDERS
@@ -32,7 +32,7 @@ __all__ = ["decode_magnitude", "signed_magnitude_operands", "shift_multiply_add"
 
 #: Bits of the fused low part: |4ab| <= 144 < 2**8.
 LOW_BITS = 8
-#: 2|v| by the three magnitude bits of a code (the behavioural MAC's lookup table).
+#: 2|v| by the three magnitude bits of a code.
 MAGNITUDES = (0, 1, 2, 3, 4, 6, 8, 12)
 
 
@@ -147,11 +147,14 @@ def shift_multiply_add(net, a, b, addend, cfg, pipe):
 
 
 def behavioral_fp4_multiply_add(m, a, b, addend, cfg):
-    """``addend + 4*a*b`` written as RTL: decode to magnitude (a lookup), ``*``,
+    """``addend + 4*a*b`` written as RTL: decode to magnitude (``sig << sh``), ``*``,
     negate, ``+``; the signed product is registered ``cfg.pipeline`` times."""
-    table = Array(Const(v, 4) for v in MAGNITUDES)
     mag_a, mag_b = Signal(4, name="mag_a"), Signal(4, name="mag_b")
-    m.d.comb += [mag_a.eq(table[a[:3]]), mag_b.eq(table[b[:3]])]
+    for code, mag in ((a, mag_a), (b, mag_b)):
+        exponent = code[1:3]
+        significand = Cat(code[0], exponent != 0)                  # 2h + M
+        shift = Mux(exponent[1], exponent - 1, 0)[:2]              # max(E - 1, 0)
+        m.d.comb += mag.eq(significand << shift)
     magnitude = mag_a * mag_b
     product = Signal(range(-256, 256), name="product")
     m.d.comb += product.eq(Mux(a[3] ^ b[3], -magnitude, magnitude))
