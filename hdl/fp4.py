@@ -17,12 +17,13 @@ architectures build it (``MacConfig.multiplier``, see :mod:`hdl.mac`):
   4-bit magnitude, then the project's integer multiplier on 5-bit operands
   (:func:`signed_magnitude_operands`), fused into the accumulation like the int4 MAC.
 * **shift** (``shift``): multiply the 2-bit significands (a 2x2 product, 0..9), shift it
-  left by ``sh_a + sh_b`` (0..4) with two 3-way shift stages, make it ones' complement
-  with the sign, and add it to the accumulator with the sign as the carry-in
+  left by ``S = sh_a + sh_b`` (0..4; S one-hot from the two one-hot shifts, then one
+  5-way AND-OR shifter: fewer transistors than two 3-way stages), make it ones'
+  complement with the sign, and add it to the accumulator with the sign as the carry-in
   (:func:`shift_multiply_add`). Above bit 7 the sum only changes the accumulator by
   ``carry - sign`` in {-1, 0, 1}: an up/down chain, one XOR per bit.
 """
-from amaranth.hdl import Array, Const, Mux, Signal
+from amaranth.hdl import Cat, Mux, Signal
 
 from .gates import and_, or_, xor_, not_, is_const
 from .adders import ADDERS
@@ -32,7 +33,7 @@ __all__ = ["decode_magnitude", "signed_magnitude_operands", "shift_multiply_add"
 
 #: Bits of the fused low part: |4ab| <= 144 < 2**8.
 LOW_BITS = 8
-#: 2|v| by the three magnitude bits of a code (the behavioural MAC's lookup table).
+#: 2|v| by the three magnitude bits of a code.
 MAGNITUDES = (0, 1, 2, 3, 4, 6, 8, 12)
 
 
@@ -87,6 +88,19 @@ def _shift_select(e0, e1):
     return [not_(e1), and_(e1, not_(e0)), and_(e1, e0)]
 
 
+def _total_shift(net, ea0, ea1, eb0, eb1):
+    """One-hot ``S = sh_a + sh_b`` (0..4) from the two one-hot shifts."""
+    za, zb = _shift_select(ea0, ea1), _shift_select(eb0, eb1)
+    out = []
+    for k in range(len(za) + len(zb) - 1):
+        terms = [and_(za[i], zb[k - i]) for i in range(len(za)) if 0 <= k - i < len(zb)]
+        bit = terms[0]
+        for t in terms[1:]:
+            bit = or_(bit, t)
+        out.append(net.wire(bit, f"shift{k}"))
+    return out
+
+
 def _up_down(net, addend, t, up, start):
     """``addend[start:] + delta`` where ``t`` = (delta != 0) and ``up`` = (delta > 0):
     each bit flips while the carry (or borrow) ``t`` runs."""
@@ -124,8 +138,7 @@ def shift_multiply_add(net, a, b, addend, cfg, pipe):
         pipe.cut()
         q, (ea0, ea1, eb0, eb1, s) = (pipe.register(q, "pipe_sig"),
                                       pipe.register([ea0, ea1, eb0, eb1, s], "pipe_exp"))
-    row = _shift(net, q, _shift_select(ea0, ea1), "sh_a")
-    row = _shift(net, row, _shift_select(eb0, eb1), "sh_b")          # 8 bits: q << sh
+    row = _shift(net, q, _total_shift(net, ea0, ea1, eb0, eb1), "sh")  # 8 bits: q << S
     row = [net.wire(xor_(bit, s), f"row{j}") for j, bit in enumerate(row)]
     if not cfg.fused:                                # 9-bit two's complement product
         product, _ = add(net, row + [s], [0] * (LOW_BITS + 1), s)
@@ -147,11 +160,14 @@ def shift_multiply_add(net, a, b, addend, cfg, pipe):
 
 
 def behavioral_fp4_multiply_add(m, a, b, addend, cfg):
-    """``addend + 4*a*b`` written as RTL: decode to magnitude (a lookup), ``*``,
+    """``addend + 4*a*b`` written as RTL: decode to magnitude (``sig << sh``), ``*``,
     negate, ``+``; the signed product is registered ``cfg.pipeline`` times."""
-    table = Array(Const(v, 4) for v in MAGNITUDES)
     mag_a, mag_b = Signal(4, name="mag_a"), Signal(4, name="mag_b")
-    m.d.comb += [mag_a.eq(table[a[:3]]), mag_b.eq(table[b[:3]])]
+    for code, mag in ((a, mag_a), (b, mag_b)):
+        exponent = code[1:3]
+        significand = Cat(code[0], exponent != 0)                  # 2h + M
+        shift = Mux(exponent[1], exponent - 1, 0)[:2]              # max(E - 1, 0)
+        m.d.comb += mag.eq(significand << shift)
     magnitude = mag_a * mag_b
     product = Signal(range(-256, 256), name="product")
     m.d.comb += product.eq(Mux(a[3] ^ b[3], -magnitude, magnitude))

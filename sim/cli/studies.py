@@ -113,6 +113,6 @@ def register(sub):
     sw.set_defaults(func=cmd_sweep)
 
     b = sub.add_parser("bench", help="area benchmarks into build/bench (JSON + Markdown)")
-    b.add_argument("--only", choices=["mac", "array", "split"], action="append",
+    b.add_argument("--only", choices=["mac", "array", "split", "numerics"], action="append",
                    help="run only these benchmarks")
     b.set_defaults(func=cmd_bench)
