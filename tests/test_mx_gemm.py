@@ -1,8 +1,9 @@
 """Block-scaled GEMMs (MXFP4 on the FP4 array, blocked int4 on the int4 array) on both
 simulators, and the digits MLP on a few test images, against exact references.
 
-Small arrays; each (format, simulator) is one simulator run. The int4 WS 4x6 design is
-the one tests/test_array.py builds, so the build is shared."""
+Small arrays; each (format, simulator) is one simulator run. The designs are the int4 WS
+4x6 of tests/test_array.py and the FP4 OS 4x4 of tests/test_fp4_array.py, so the builds
+are shared."""
 from fractions import Fraction
 
 import numpy as np
@@ -16,7 +17,7 @@ from sim.runner import available_simulators
 
 SIMS = available_simulators()
 ARRAYS = {"int4": ArrayConfig(4, 6, "ws", MacConfig()),
-          "mxfp4": ArrayConfig(3, 2, "ws", MacConfig(numerics="fp4"), fold_overlap=True)}
+          "mxfp4": ArrayConfig(4, 4, "os", MacConfig(numerics="fp4"))}
 
 
 def _need(simulator):
