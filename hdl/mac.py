@@ -8,9 +8,10 @@ Port contract (top module ``mac`` when emitted on its own)::
 On each rising edge: if ``rst``, ``acc := 0`` (and every pipeline register is cleared);
 otherwise ``acc := (acc + a*b) mod 2**W``, with a and b read as two's complement when
 ``signed`` (``numerics`` int4; uint4: unsigned); with ``numerics="fp4"`` a and b are E2M1
-codes and ``acc := (acc + 4*a*b) mod 2**W`` (two fractional bits; :mod:`hdl.fp4`). With ``pipeline = P`` the product of the inputs present at edge t is added
-into ``acc`` at edge t+P (latency P): ``acc`` after edge t includes every product of
-inputs sampled at edges <= t-P.
+codes and ``acc := (acc + 4*a*b) mod 2**W`` (two fractional bits; :mod:`hdl.fp4`).
+With ``pipeline = P`` the product of the inputs present at edge t is added into ``acc``
+at edge t+P (latency P): ``acc`` after edge t includes every product of inputs sampled
+at edges <= t-P.
 
 Datapath, and where the P pipeline cuts go::
 

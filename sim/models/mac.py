@@ -22,8 +22,8 @@ class MacModel:
     ``a`` and ``b`` are the raw port bits (``0 .. 2**operand_width - 1``); with
     ``signed`` they are read as two's complement. ``numerics="fp4"``: they are E2M1
     codes, decoded by ``ml_dtypes.float4_e2m1fn`` (:mod:`sim.models.fp4`), and the
-    product added is ``4*a*b`` (the accumulator counts quarters; signed). ``acc`` is returned as the raw
-    unsigned port value; :meth:`signed_acc` gives its two's-complement reading.
+    product added is ``4*a*b`` (the accumulator counts quarters; signed). ``acc`` is
+    returned as the raw unsigned port value; :meth:`signed_acc` gives its two's-complement reading.
     ``wraps`` counts the additions that overflowed (or underflowed) the accumulator's
     range, two's complement when ``signed``; it lets a bench check its own stimulus.
     """

@@ -15,7 +15,7 @@ AREA_HEADERS = ["design", "flow", "transistors", "vs best behav.", "depth", "cel
 
 
 def design_label(cfg):
-    sign = "signed" if cfg.signed else "unsigned"
+    sign = {"int4": "signed", "uint4": "unsigned"}.get(cfg.numerics, cfg.numerics)
     if cfg.behavioral:
         arch = "behavioral (a*b, +)"
     else:
@@ -59,11 +59,11 @@ def synthesize_configs(configs, *, progress=None):
 
 
 def best_behavioral(results):
-    """The behavioural result with the fewest transistors, per (signed, W, P)."""
+    """The behavioural result with the fewest transistors, per (signed, W, P, numerics)."""
     best = {}
     for cfg, res in results:
         if cfg.behavioral:
-            key = (cfg.signed, cfg.acc_width, cfg.pipeline)
+            key = (cfg.signed, cfg.acc_width, cfg.pipeline, cfg.numerics)
             if key not in best or res.transistors < best[key].transistors:
                 best[key] = res
     return best
@@ -76,7 +76,7 @@ def area_rows(results):
     rows = []
     for cfg, res in sorted(results, key=lambda cr: (not cr[0].signed, cr[0].acc_width,
                                                     cr[0].pipeline, cr[1].transistors)):
-        ref = best.get((cfg.signed, cfg.acc_width, cfg.pipeline))
+        ref = best.get((cfg.signed, cfg.acc_width, cfg.pipeline, cfg.numerics))
         ratio = round(res.transistors / ref.transistors, 3) if ref else None
         ice = res.ice40 or {}
         rows.append([design_label(cfg), res.flow, res.transistors, ratio, res.depth,
