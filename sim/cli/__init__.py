@@ -15,7 +15,7 @@ and no output file.
 import sys
 
 from hdl.mac import ConfigError
-from . import demo, gemm, simulate, studies, synth, verilog
+from . import demo, gemm, plan, simulate, studies, synth, verilog
 from .common import UsageError, Parser
 
 
@@ -24,7 +24,7 @@ def build_parser():
                 "array generator: Verilog, simulation, synthesis.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    for module in (verilog, synth, simulate, gemm, studies, demo):
+    for module in (verilog, synth, simulate, gemm, plan, studies, demo):
         module.register(sub)
     return p
 

@@ -15,7 +15,9 @@ def demo_split(sims, label, *, size=16, tile=8, seed=2027):
     each checked against numpy. Icarus when present: it builds this design in seconds
     and the run is a few hundred cycles (a Verilator build takes minutes)."""
     import numpy as np
-    from sim.drivers.split import SplitConfig, SplitJob, run_programs
+    from hdl.split import SplitConfig
+    from sim.models.program import SplitJob
+    from sim.drivers.split import run_programs
     config = SplitConfig(size, size, tile, MacConfig())
     sim = "icarus" if "icarus" in sims else sims[0]
     h = size // 2
@@ -46,7 +48,8 @@ def demo_split(sims, label, *, size=16, tile=8, seed=2027):
 def cmd_demo(args):
     import numpy as np
     from sim.studies.area import all_mac_configs
-    from sim.drivers.gemm import ArrayConfig, array_verilog, run_gemm
+    from hdl.array import ArrayConfig
+    from sim.drivers.gemm import run_gemm
     start = time.monotonic()
     out = BUILD / "demo"
     out.mkdir(parents=True, exist_ok=True)
@@ -64,7 +67,7 @@ def cmd_demo(args):
                         fold_overlap=True)
     path = out / "array.v"
     t = time.monotonic()
-    text = array_verilog(array)
+    text = array.verilog()
     write_atomic(path, text)
     print(f"{step(3)} Verilog of a {array.rows}x{array.cols} OS array (double-buffered for "
           f"fold overlap) -> "

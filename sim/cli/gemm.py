@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 
 from hdl.emit import write_atomic_bytes
+from sim.runner import SIMULATORS
 from .common import (UsageError, add_array_options, add_mac_options, add_split_options,
                      array_config, check_writable, split_config, int_in, simulators)
 
@@ -251,6 +252,7 @@ def _split_jobs(args, n_sub, mode):
 def cmd_gemm_split(args):
     """``systolic gemm --split MODE``: independent GEMMs on the sub-arrays at once."""
     from sim.drivers import split as split_gemm
+    from sim.models.program import SplitJob, program_cycles
     if args.report:
         check_writable(args.report, "--report")
     config = split_config(args)
@@ -269,9 +271,9 @@ def cmd_gemm_split(args):
           f"style, {config.mac.slug}) with {sim}; the first run of a design builds it",
           file=sys.stderr)
     start = time.monotonic()
-    work = [None if j is None else split_gemm.SplitJob(j[1], j[2]) for j in jobs]
+    work = [None if j is None else SplitJob(j[1], j[2]) for j in jobs]
     result = split_gemm.run_split(mode, work, config, simulator=sim)
-    whole = split_gemm.program_cycles([("whole", [shapes])], config)
+    whole = program_cycles([("whole", [shapes])], config)
     done = iter(result.jobs)
     failures, records = 0, []
     for i, (job, sub) in enumerate(zip(jobs, subs)):
@@ -343,7 +345,7 @@ def register(sub):
                          "whole, h2, v2, quad, tiles, or cuts:ROWS/COLS (tile boundaries, "
                          "e.g. cuts:1/1,2)")
     g.add_argument("--report", metavar="R.json", help="write cycles, utilization, ... as JSON")
-    g.add_argument("--sim", choices=["verilator", "icarus"], default=None,
+    g.add_argument("--sim", choices=SIMULATORS, default=None,
                    help="simulator (default: verilator when present, else icarus)")
     add_mac_options(g)
     add_array_options(g)

@@ -3,6 +3,9 @@ tables, JSON and plots."""
 import sys
 from pathlib import Path
 
+from sim.studies.bench import BENCHES
+from sim.studies.reports import PARTS
+from sim.studies.sweep import STUDIES
 from .common import BUILD, UsageError, int_in
 
 
@@ -70,7 +73,7 @@ def register(sub):
     rp.add_argument("-o", "--output", default=str(BUILD / "report"), metavar="DIR")
     rp.add_argument("--liberty", metavar="FILE", help="Liberty file (default Nangate45)")
     rp.add_argument("--only", action="append", metavar="PART",
-                    choices=["tables", "sweep", "schematic", "wavefront"],
+                    choices=PARTS,
                     help="build only these parts (repeatable): tables, sweep, schematic, "
                          "wavefront (default: all)")
     rp.add_argument("--sweep-config", metavar="FILE",
@@ -89,7 +92,7 @@ def register(sub):
     sw.add_argument("-o", "--output", default=str(BUILD / "sweep"), metavar="DIR",
                     help="output directory (default build/sweep)")
     sw.add_argument("--study", action="append", metavar="STUDY",
-                    choices=["mac", "array", "split", "gemm"],
+                    choices=STUDIES,
                     help="run only this study (repeatable): mac, array, split, gemm")
     for option, (key, studies) in (("sizes", ("N,...", "array sizes (square)")),
                                    ("tiles", ("T,...", "split tile sizes")),
@@ -113,6 +116,6 @@ def register(sub):
     sw.set_defaults(func=cmd_sweep)
 
     b = sub.add_parser("bench", help="area benchmarks into build/bench (JSON + Markdown)")
-    b.add_argument("--only", choices=["mac", "array", "split"], action="append",
+    b.add_argument("--only", choices=BENCHES, action="append",
                    help="run only these benchmarks")
     b.set_defaults(func=cmd_bench)

