@@ -584,7 +584,7 @@ endmodule
 
 
 def split_verilog(rows, cols, tile, mac, *, style="mux", stats=None, features=FEATURES,
-                  dataflow="ws", double_buffer=None):
+                  dataflow="ws", double_buffer=None, cache=True):
     """Verilog text (module ``pe`` then module ``splittable_array``) of an R x C
     splittable array of ``tile`` tiles, dataflow ``"ws"`` or ``"os"`` (``double_buffer``:
     the OS PE with a separate drain register, for fold overlap). ``stats``, if a dict,
@@ -599,11 +599,11 @@ def split_verilog(rows, cols, tile, mac, *, style="mux", stats=None, features=FE
         raise ValueError(f"unknown split features {sorted(bad)}; allowed: {', '.join(FEATURES)}")
     features = tuple(features)
     if dataflow == "ws":
-        pe = pe_verilog(mac, "ws")
+        pe = pe_verilog(mac, "ws", cache=cache)
         top = _ws_top(rows, cols, tr, tc, mac.width, mac.acc_width, features, style)
         kind = "WS"
     else:
-        pe = pe_verilog(mac, "os", double_buffer=double_buffer)
+        pe = pe_verilog(mac, "os", double_buffer=double_buffer, cache=cache)
         top = _os_top(rows, cols, tr, tc, mac.width, mac.acc_width, features, style,
                       double_buffer)
         kind = "OS double-buffered" if double_buffer else "OS"

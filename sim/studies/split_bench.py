@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from hdl.emit import write_atomic
+from hdl.flows.synth import cmos_flow
 from hdl.mac import MacConfig
 from hdl.split import STYLES
 from hdl.split import SplitConfig
@@ -375,8 +376,8 @@ def _markdown(d):
           f"`{d['mac']}`. Tools: " + ", ".join(f"{k} {v[k]}" for k in v if v[k]) + ".", ""]
 
     md += [f"## (a) Area overhead of splitting, {d['array']} {by}", "",
-           "Yosys flow `flatten; synth; dfflegalize; abc -g AND,NAND,OR,NOR,XOR,XNOR,MUX; "
-           "stat -tech cmos` (`hdl.flows.synth`) on the splittable array and on the unsplit "
+           f"Yosys flow `{cmos_flow()}` (`hdl.flows.synth`) on the splittable array and on "
+           "the unsplit "
            "`systolic_array` (WS) of the same size. `mux`: 2:1 muxes at every tile "
            "boundary (activations, weights, w_en) plus the partial-sum cut; `ports`: no "
            "muxes, inner tiles fed through their own edge ports, only the partial-sum cut "
