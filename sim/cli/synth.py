@@ -80,7 +80,7 @@ def _extra_sections(args, label, verilog, top):
                                           res["dut_dff"], res["lcs"], res["utilization"],
                                           res["fmax_mhz"]]]))
     if args.breakdown:
-        from hdl.flows.synth import synth_breakdown
+        from hdl.flows.breakdown import synth_breakdown
         bd = synth_breakdown(verilog, top)
         data["breakdown"] = bd
         total = bd["total_transistors"]

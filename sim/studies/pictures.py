@@ -304,7 +304,7 @@ def wavefront(outdir, *, simulator="icarus", seed=3):
     Icarus, :class:`sim.runner.SimulationError` on a wrong result."""
     import numpy as np
     from hdl.array import ArrayConfig
-    from sim.drivers.gemm import run_gemms
+    from sim.drivers.gemm import random_operands, run_gemms
     from sim.runner import SimulationError
     from hdl.split import SplitConfig
     from sim.models.program import SplitJob
@@ -313,7 +313,7 @@ def wavefront(outdir, *, simulator="icarus", seed=3):
     rng = np.random.default_rng(seed)
 
     def operands(M, K, N):
-        return rng.integers(-8, 8, (M, K)), rng.integers(-8, 8, (K, N))
+        return random_operands(rng, M, K, N, mac)
 
     def check(C, A, B, what):
         if not np.array_equal(C, A.astype(np.int64) @ B.astype(np.int64)):
