@@ -16,9 +16,9 @@ from hdl.array import LINT_WAIVERS
 from hdl.mac import MacConfig, ConfigError
 from hdl.array import ArrayConfig
 from sim.drivers.gemm import run_gemms, run_gemm, check_operands
+from sim.runner import available_simulators, verilator_root, _base_env
 
 SIGNED, UNSIGNED = MacConfig(), MacConfig(signed=False)
-from sim.runner import available_simulators, verilator_root, _base_env
 
 SIMS = available_simulators()
 
@@ -130,7 +130,8 @@ def test_extremes_at_the_accumulator_edge(name, config, K, simulator):
     jobs = _extreme_jobs(config.mac.signed, K)
     results = run_gemms(jobs, config, simulator=simulator)
     _check(jobs, results, config)
-    per_pass = min(config.mac.max_safe_k, config.rows) if config.dataflow == "ws" else config.mac.max_safe_k
+    k = config.mac.max_safe_k
+    per_pass = min(k, config.rows) if config.dataflow == "ws" else k
     assert all(r.k_passes == -(-K // per_pass) for r in results)
     assert any(r.k_passes > 1 for r in results)
     overlap = ArrayConfig(config.rows, config.cols, config.dataflow, config.mac,

@@ -14,7 +14,8 @@ Four parts, each a small function the CLI can reuse:
 * :func:`measure_area` -- transistors per PE of an 8x8 array from :func:`hdl.flows.synth.synthesize`
   (``asic_script`` flattens the hierarchy before ``synth``, so all R*C PEs are counted).
 
-Run it with ``systolic bench --only array`` (also part of ``make bench``); every number in the Markdown names the command that produced it.
+Run it with ``systolic bench --only array`` (also part of ``make bench``); every number in the
+Markdown names the command that produced it.
 """
 import json
 import platform
@@ -471,7 +472,8 @@ def _markdown(d):
     md += [f"## Simulation speed, {SIM_ARRAY}x{SIM_ARRAY} OS array {by}", "",
            "Cycles the bench played (incl. the short idle tail) per wall-clock second of "
            "the play loop (builds excluded; `build s` is the one-off build, from the build "
-           "stamp if the build was cached, or, for amaranth.sim, elaboration). `CPU cycles/s` divides by the simulator process' "
+           "stamp if the build was cached, or, for amaranth.sim, elaboration). `CPU cycles/s` "
+           "divides by the simulator process' "
            "CPU time instead, which a loaded machine distorts far less (load average at "
            f"the end of the run: {d['load_average']}). Each GEMM is checked against numpy "
            "and its cycle count against the model.", ""]

@@ -333,7 +333,8 @@ def wavefront(outdir, *, simulator="icarus", seed=3):
     for r, j in zip(prog.jobs, jobs):
         check(r.C, j.A, j.B, f"split job {r.shape}")
 
-    keep = (lambda n: n.endswith((".v_out", ".clk", ".rst")))
+    def keep(name):
+        return name.endswith((".v_out", ".clk", ".rst"))
     vw = read_vcd(outdir / "wavefront_whole.vcd", keep)
     cyc_w, fr_w = pe_frames(vw, "systolic_array", 4, 4)
     vs = read_vcd(outdir / "wavefront_split.vcd", keep)

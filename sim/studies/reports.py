@@ -211,7 +211,8 @@ SWEEP_HEADERS = ["config", "P", "depth (gate levels)", "transistors", "flops",
                  "Liberty Fmax MHz", "iCE40 Fmax MHz", "iCE40 LUT4"]
 
 
-def pipeline_sweep(base=MacConfig(), *, pipelines=(0, 1, 2), liberty=None, device="up5k", cache=True):
+def pipeline_sweep(base=MacConfig(), *, pipelines=(0, 1, 2), liberty=None, device="up5k",
+                   cache=True):
     """Pipeline depth P of one MAC: logic depth, Liberty delay and iCE40 Fmax against
     register area. Returns ``(markdown_rows, json_rows)``."""
     rows, data = [], []
@@ -281,7 +282,8 @@ def _tables(outdir, liberty, device, array_search, log, *, cache=True):
 
     log("MAC table ...")
     rows, data = mac_rows([gate, behav, MacConfig(adder="kogge-stone"),
-                           MacConfig(multiplier="booth")], liberty=liberty, device=device, cache=cache)
+                           MacConfig(multiplier="booth")], liberty=liberty, device=device,
+                          cache=cache)
     sections.append(_section("MAC: CMOS gates, Nangate45, iCE40", MAC_HEADERS, rows,
                              [f"{k}: {v}" for k, v in src.items() if k != "breakdown"]))
     blob["mac"] = data
@@ -291,9 +293,11 @@ def _tables(outdir, liberty, device, array_search, log, *, cache=True):
                ("MAC (P=2)", *_designs_mac(gate.replace(pipeline=2), cache=cache)),
                ("PE ws (P=1)", pe_verilog(gate.replace(pipeline=1), "ws", cache=cache), "pe"),
                ("PE os (P=0)", pe_verilog(gate, "os", cache=cache), "pe"),
-               ("array 4x4 ws (P=1)", array_verilog(4, 4, "ws", gate.replace(pipeline=1), cache=cache),
+               ("array 4x4 ws (P=1)",
+                array_verilog(4, 4, "ws", gate.replace(pipeline=1), cache=cache),
                 "systolic_array"),
-               ("array 4x4 os (P=0)", array_verilog(4, 4, "os", gate, cache=cache), "systolic_array")]
+               ("array 4x4 os (P=0)", array_verilog(4, 4, "os", gate, cache=cache),
+                "systolic_array")]
     designs.append(("split array 4x4, 2x2 tiles (P=0)",
                     split_verilog(4, 4, (2, 2), gate, cache=cache), "splittable_array"))
     designs.append(("array 4x4 ws (P=0)", array_verilog(4, 4, "ws", gate, cache=cache),
@@ -379,7 +383,8 @@ def _schematic_part(outdir, log, *, cache=True):
     from sim.studies.pictures import schematic
     png, caption = schematic(outdir, cache=cache)
     return (f"## Schematic of the gate-level MAC\n\n[![MAC schematic]({png.name})]"
-            f"(mac_schematic.svg)\n\nProduced by `systolic report --only schematic`: {caption}. Zoomable: "
+            f"(mac_schematic.svg)\n\nProduced by `systolic report --only schematic`: "
+            f"{caption}. Zoomable: "
             f"[mac_schematic.svg](mac_schematic.svg).\n"), {"schematic": png.name}
 
 
@@ -394,7 +399,8 @@ def _wavefront_part(outdir, log):
 
 
 def write_reports(outdir="build/report", *, liberty=None, device="up5k",
-                  array_search=True, only=None, sweep_config=None, docs=None, log=print, cache=True):
+                  array_search=True, only=None, sweep_config=None, docs=None, log=print,
+                  cache=True):
     """Write ``index.md`` (every part, with its PNGs), ``reports.json`` and the pictures
     into ``outdir``. ``only``: the :data:`PARTS` to build (default all); ``docs``: copy
     :data:`DOCS_IMAGES` there. Returns the problems (one line each: a missing Graphviz
