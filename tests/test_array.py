@@ -304,7 +304,7 @@ def test_array_config_extremes_ok():
 def test_amaranth_flat_array_plays_the_same_schedule(dataflow, overlap, double_buffer):
     """The flat Amaranth array (bench reference for amaranth.sim and flat conversion)
     computes the same GEMM in the same cycles as the Verilog array and the model."""
-    from sim.studies.array_bench import amaranth_sim_gemm
+    from sim.drivers.amaranth import amaranth_sim_gemm
     from sim.models.cycles import model_cycles
     config = ArrayConfig(2, 3, dataflow, MacConfig(pipeline=1), fold_overlap=overlap,
                          double_buffer=double_buffer)
@@ -321,7 +321,7 @@ def test_compact_os_flush_clears_power_up_garbage(R, C, P):
     """The compact OS PE has no reset: random power-up register values must be cleared
     by the schedule's flush, and do break the result without it."""
     import sim.drivers.gemm
-    from sim.studies.array_bench import amaranth_sim_gemm
+    from sim.drivers.amaranth import amaranth_sim_gemm
     config = ArrayConfig(R, C, "os", MacConfig(pipeline=P))
     (A, B), = _random_jobs(R * 10 + C, [(7, 9, 6)], True)
     for seed in (1, 2):
