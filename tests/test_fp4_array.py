@@ -77,7 +77,7 @@ def test_fp4_array_gemms(name, simulator):
     for (A, B), r in zip(jobs, results):
         _check(A, B, r, f"{config.slug} {A.shape[0]}x{A.shape[1]}x{B.shape[1]}")
     if config.mac.acc_width == 12:              # 14 products of +-144 fit in 12 bits
-        assert config.k_chunk == 14
+        assert config.mac.max_safe_k == 14
         if config.dataflow == "os":             # WS splits K by the rows anyway
             assert max(r.k_passes for r in results) == 6     # K = 80
 
