@@ -9,8 +9,7 @@ import os
 import numpy as np
 import pytest
 
-from hdl.mac import (ADDER_CHOICES, ALL_MULTIPLIERS, PIPELINES, ConfigError, MacConfig,
-                     FP4_MULTIPLIERS)
+from hdl.mac import (ADDER_CHOICES, ALL_MULTIPLIERS, PIPELINES, ConfigError, MacConfig)
 from hdl.numerics import NUMERICS
 from sim.drivers.gemm import check_operands, exact_result
 from sim.drivers.mac import run_mac_design
