@@ -40,7 +40,8 @@ from .numerics import NUMERICS, FP4_PRODUCT_MAX
 from . import fp4
 
 __all__ = ["MacConfig", "ConfigError", "MAC", "BehavioralMAC", "multiply_add",
-           "behavioral_multiply_add", "OPERAND_WIDTH",
+           "behavioral_multiply_add", "OPERAND_WIDTH", "operand_range", "product_range",
+           "max_safe_k",
            "ACC_WIDTHS", "PIPELINES", "MULTIPLIER_CHOICES", "ADDER_CHOICES", "NUMERICS",
            "FP4_MULTIPLIERS", "ALL_MULTIPLIERS", "FP4_MIN_ACC_WIDTH", "DEFAULT_MULTIPLIER"]
 
@@ -59,11 +60,48 @@ FP4_MIN_ACC_WIDTH = FP4_PRODUCT_MAX.bit_length() + 1
 
 
 class ConfigError(ValueError):
-    """A generator option has a value it cannot take. ``option`` names the CLI flag."""
+    """A generator parameter has a value it cannot take: ``field`` names the parameter
+    (a config field such as ``acc_width``), ``message`` what it got and what is allowed.
+    The CLI names its own flag instead (:func:`sim.cli.common.flag_for`)."""
 
-    def __init__(self, option, message):
-        super().__init__(f"{option}: {message}")
-        self.option = option
+    def __init__(self, field, message):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def operand_range(signed, width=OPERAND_WIDTH):
+    """``(lo, hi)``, inclusive, of the integers an operand of ``width`` bits encodes:
+    two's complement when ``signed``."""
+    half = 1 << (width - 1)
+    return (-half, half - 1) if signed else (0, (1 << width) - 1)
+
+
+def product_range(signed, width=OPERAND_WIDTH):
+    """``(lo, hi)`` of ``a*b`` over every pair of operands (signed 4-bit: -56..64)."""
+    lo, hi = operand_range(signed, width)
+    ends = (lo * lo, lo * hi, hi * hi)
+    return min(ends), max(ends)
+
+
+def max_safe_k(signed, acc_width, width=OPERAND_WIDTH, *, numerics=None):
+    """Largest K whose worst-case sum of K products fits the ``acc_width``-bit
+    accumulator (two's complement if ``signed``, else unsigned): the driver splits a
+    longer K into passes of at most this many products. Always >= 1 for
+    ``acc_width >= 2*width``. ``numerics="fp4"``: the products are 4*a*b of E2M1 values
+    (+-144, signed)."""
+    if numerics == "fp4":
+        signed, (lo, hi) = True, (-FP4_PRODUCT_MAX, FP4_PRODUCT_MAX)
+    else:
+        lo, hi = product_range(signed, width)
+    if signed:
+        top, bottom = (1 << (acc_width - 1)) - 1, -(1 << (acc_width - 1))
+        k = top // hi
+        if lo < 0:
+            k = min(k, bottom // lo)
+    else:
+        k = ((1 << acc_width) - 1) // hi
+    return max(1, k)
 
 
 def _allowed(values):
@@ -80,6 +118,7 @@ class MacConfig:
     ``numerics`` (:data:`hdl.numerics.NUMERICS`) names the operand format; left out, it
     follows ``signed`` (int4 or uint4), and ``signed`` follows it (fp4 is signed).
     ``replace(signed=...)`` and ``replace(numerics=...)`` keep the two in step.
+    ``multiplier`` left out: :data:`DEFAULT_MULTIPLIER` of the format.
     """
     signed: bool = True
     acc_width: int = 16
@@ -95,42 +134,42 @@ class MacConfig:
         if self.multiplier is None:
             object.__setattr__(self, "multiplier", DEFAULT_MULTIPLIER[self.numerics])
         if self.multiplier in FP4_MULTIPLIERS and self.numerics != "fp4":
-            raise ConfigError("--multiplier", f"{self.multiplier!r} is an FP4 architecture;"
-                              f" use it with --numerics fp4, or one of "
+            raise ConfigError("multiplier", f"{self.multiplier!r} is an FP4 architecture; "
+                              f"for {self.numerics} use one of "
                               f"{_allowed(MULTIPLIER_CHOICES)}")
         if self.multiplier not in ALL_MULTIPLIERS:
-            raise ConfigError("--multiplier", f"unknown architecture {self.multiplier!r}; "
+            raise ConfigError("multiplier", f"unknown architecture {self.multiplier!r}; "
                               f"allowed: {_allowed(ALL_MULTIPLIERS)}")
         if self.adder not in ADDER_CHOICES:
-            raise ConfigError("--adder", f"unknown architecture {self.adder!r}; "
+            raise ConfigError("adder", f"unknown architecture {self.adder!r}; "
                               f"allowed: {_allowed(ADDER_CHOICES)}")
         if not isinstance(self.acc_width, int) or self.acc_width not in ACC_WIDTHS:
-            raise ConfigError("--acc-width", f"{self.acc_width} is out of range; "
+            raise ConfigError("acc_width", f"{self.acc_width} is out of range; "
                               f"allowed: {ACC_WIDTHS.start}..{ACC_WIDTHS.stop - 1}")
         if not isinstance(self.pipeline, int) or self.pipeline not in PIPELINES:
-            raise ConfigError("--pipeline", f"{self.pipeline} is out of range; "
+            raise ConfigError("pipeline", f"{self.pipeline} is out of range; "
                               f"allowed: {_allowed(PIPELINES)}")
         if not 2 <= self.width <= 16 or self.acc_width < 2 * self.width:
-            raise ConfigError("--width", f"operand width {self.width} needs 2..16 and "
+            raise ConfigError("width", f"operand width {self.width} needs 2..16 and "
                               f"an accumulator of at least {2 * self.width} bits")
         if self.numerics == "fp4" and self.acc_width < FP4_MIN_ACC_WIDTH:
-            raise ConfigError("--acc-width", f"{self.acc_width} bits cannot hold one FP4 "
+            raise ConfigError("acc_width", f"{self.acc_width} bits cannot hold one FP4 "
                               f"product (4*a*b reaches +-{FP4_PRODUCT_MAX} quarters); "
                               f"allowed with fp4: {FP4_MIN_ACC_WIDTH}..{ACC_WIDTHS.stop - 1}")
         if self.numerics == "fp4" and self.width != OPERAND_WIDTH:
-            raise ConfigError("--width", f"FP4 codes are {OPERAND_WIDTH} bits; allowed: "
+            raise ConfigError("width", f"FP4 codes are {OPERAND_WIDTH} bits; allowed: "
                               f"{OPERAND_WIDTH}")
 
     def _check_numerics(self):
         if self.numerics is None:
             object.__setattr__(self, "numerics", "int4" if self.signed else "uint4")
         elif self.numerics not in NUMERICS:
-            raise ConfigError("--numerics", f"unknown number format {self.numerics!r}; "
+            raise ConfigError("numerics", f"unknown number format {self.numerics!r}; "
                               f"allowed: {_allowed(NUMERICS)}")
         elif bool(self.signed) != (self.numerics != "uint4"):
-            raise ConfigError("--numerics", f"{self.numerics} is "
-                              f"{'unsigned' if self.numerics == 'uint4' else 'signed'}; "
-                              f"drop --{'signed' if self.signed else 'unsigned'}")
+            raise ConfigError("numerics", f"{self.numerics} operands are "
+                              f"{'unsigned' if self.numerics == 'uint4' else 'signed'}, "
+                              f"not signed={bool(self.signed)}")
 
     @property
     def behavioral(self):
@@ -138,7 +177,22 @@ class MacConfig:
 
     @property
     def latency(self):
+        """Edges from the inputs to ``acc``: the product of inputs sampled at edge t is
+        in ``acc`` after edge t + latency (0: the same edge)."""
         return self.pipeline
+
+    @property
+    def operand_range(self):
+        """``(lo, hi)``, inclusive, of ``a`` and ``b`` (:func:`operand_range`; FP4: the
+        codes 0..15)."""
+        if self.numerics == "fp4":
+            return operand_range(False, self.width)
+        return operand_range(self.signed, self.width)
+
+    @property
+    def max_safe_k(self):
+        """:func:`max_safe_k` of this MAC: products per pass that cannot overflow."""
+        return max_safe_k(self.signed, self.acc_width, self.width, numerics=self.numerics)
 
     @property
     def slug(self):
@@ -160,11 +214,11 @@ class MacConfig:
     def build(self):
         return BehavioralMAC(self) if self.behavioral else MAC(self)
 
-    def verilog(self, name="mac"):
-        """Deterministic Verilog of :meth:`build` with top module ``name`` (cached, see
-        :func:`hdl.emit.cached_verilog`)."""
-        from .emit import cached_verilog
-        return cached_verilog(f"mac {self!r}", self.build, name=name)
+    def verilog(self, name="mac", *, cache=True):
+        """Deterministic Verilog of :meth:`build` with top module ``name`` (remembered in
+        ``cache``, see :func:`hdl.cache.cached_verilog`)."""
+        from .cache import cached_verilog
+        return cached_verilog(f"mac {self!r}", self.build, name=name, cache=cache)
 
 
 class _MacBase(wiring.Component):

@@ -6,10 +6,13 @@ equal the cycle model."""
 import numpy as np
 import pytest
 
+from hdl.array import ArrayConfig
 from hdl.mac import MacConfig
+from hdl.split import SplitConfig
 from sim.cli import main
-from sim.drivers.gemm import ArrayConfig, exact_result, run_gemms
-from sim.drivers.split import SplitConfig, SplitJob, run_programs
+from sim.drivers.gemm import exact_result, run_gemms
+from sim.drivers.split import run_programs
+from sim.models.program import SplitJob
 from sim.models.fp4 import encode_fp4, fp4_values
 from sim.runner import available_simulators
 
@@ -56,7 +59,7 @@ DESIGNS = {
     "ws4x4_p2_w12": (ArrayConfig(4, 4, "ws", MacConfig(numerics="fp4", pipeline=2,
                                                        acc_width=12)), ("icarus",)),
     "wsc3x4_booth": (ArrayConfig(3, 4, "ws", MacConfig(numerics="fp4", multiplier="booth",
-                                                       fused=False), ws_shadow=False),
+                                                       fused=False), double_buffer=False),
                      ("icarus",)),
     "os4x4_behavioral_w12": (ArrayConfig(4, 4, "os", MacConfig(numerics="fp4", acc_width=12,
                                                                multiplier="behavioral")),
@@ -74,7 +77,7 @@ def test_fp4_array_gemms(name, simulator):
     for (A, B), r in zip(jobs, results):
         _check(A, B, r, f"{config.slug} {A.shape[0]}x{A.shape[1]}x{B.shape[1]}")
     if config.mac.acc_width == 12:              # 14 products of +-144 fit in 12 bits
-        assert config.k_chunk == 14
+        assert config.mac.max_safe_k == 14
         if config.dataflow == "os":             # WS splits K by the rows anyway
             assert max(r.k_passes for r in results) == 6     # K = 80
 

@@ -11,7 +11,7 @@ import pytest
 
 from hdl.mac import MacConfig
 from sim.drivers.blocked import model_runner, rtl_runner, run_blocked
-from sim.drivers.gemm import ArrayConfig
+from hdl.array import ArrayConfig
 from sim.models.mx import quantize
 from sim.runner import available_simulators
 

@@ -16,8 +16,8 @@ and no output file.
 import sys
 
 from hdl.mac import ConfigError
-from . import demo, digits, gemm, simulate, studies, synth, verilog
-from .common import UsageError, Parser
+from . import demo, digits, gemm, plan, simulate, studies, synth, verilog
+from .common import Parser, UsageError, flag_for
 
 
 def build_parser():
@@ -25,7 +25,7 @@ def build_parser():
                 "array generator: Verilog, simulation, synthesis.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    for module in (verilog, synth, simulate, gemm, studies, demo, digits):
+    for module in (verilog, synth, simulate, gemm, plan, studies, demo, digits):
         module.register(sub)
     return p
 
@@ -36,8 +36,11 @@ def main(argv=None):
     try:
         args = build_parser().parse_args(argv)
         return args.func(args)
-    except (UsageError, ConfigError) as e:
+    except UsageError as e:
         print(f"systolic: error: {e}", file=sys.stderr)
+        return 2
+    except ConfigError as e:
+        print(f"systolic: error: {flag_for(e.field)}: {e.message}", file=sys.stderr)
         return 2
     except SimulatorUnavailable as e:
         print(f"systolic: error: --sim: {e}", file=sys.stderr)

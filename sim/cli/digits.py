@@ -13,7 +13,7 @@ def digits_arrays(rows, cols, dataflow):
     """The array per block format: int4 elements on the signed int4 MAC, MXFP4 elements
     on the FP4 MAC (both W = 16: a block's partial sum needs at most 13 bits)."""
     from hdl.mac import MacConfig
-    from sim.drivers.gemm import ArrayConfig
+    from hdl.array import ArrayConfig
     return {fmt: ArrayConfig(rows, cols, dataflow, MacConfig(numerics=numerics),
                              fold_overlap=True)
             for fmt, numerics in (("int4", "int4"), ("mxfp4", "fp4"))}

@@ -5,8 +5,11 @@ import time
 from pathlib import Path
 
 from hdl.emit import write_atomic_bytes
+from sim.drivers.gemm import check_operands, exact_result, random_operands
+from sim.runner import SIMULATORS
 from .common import (UsageError, add_array_options, add_mac_options, add_split_options,
-                     array_config, check_writable, split_config, int_in, simulators)
+                     array_config, check_writable, mac_config, split_config, int_in,
+                     simulators)
 from .mxgemm import MXFP4, allow_mxfp4, cmd_gemm_mx
 
 
@@ -23,17 +26,9 @@ def _load_matrix(path, option):
     return arr
 
 
-def random_operands(M, K, N, seed, numerics):
-    """Seeded random A (M x K) and B (K x N): int4 or uint4 values, or FP4 codes."""
-    import numpy as np
-    rng = np.random.default_rng(seed)
-    lo, hi = (-8, 8) if numerics == "int4" else (0, 16)
-    return rng.integers(lo, hi, (M, K)), rng.integers(lo, hi, (K, N))
-
-
 def gemm_operands(args):
     if args.random:
-        return random_operands(*args.random, args.seed, args.numerics)
+        return random_operands(args.seed, *args.random, mac_config(args))
     if not args.b:
         raise UsageError("--b: missing; --a needs --b B.npy (or use --random M K N)")
     return (_operand_codes(_load_matrix(args.a, "--a"), args.numerics, f"--a: {args.a}"),
@@ -81,7 +76,7 @@ def _save_npy(path, C):
 
 def cmd_gemm(args):
     import numpy as np
-    from sim.drivers.gemm import run_gemm, check_operands, exact_result
+    from sim.drivers.gemm import run_gemm
     if args.numerics == MXFP4:
         return cmd_gemm_mx(args, one_gemm_args=_one_gemm_args, load=_load_matrix,
                            save=_save_npy)
@@ -96,7 +91,7 @@ def cmd_gemm(args):
     config = array_config(args)
     A, B = gemm_operands(args)
     try:
-        A, B = check_operands(A, B, config.mac.numerics)
+        A, B = check_operands(A, B, config.mac)
     except ValueError as e:
         raise UsageError(f"{'--random' if args.random else '--a/--b'}: {e}")
     sim = args.sim or simulators(None)[0]
@@ -108,7 +103,7 @@ def cmd_gemm(args):
           file=sys.stderr)
     start = time.monotonic()
     result = run_gemm(A, B, config, simulator=sim)
-    want = exact_result(A, B, config.mac.numerics)
+    want = exact_result(A, B, config.mac)
     if args.out:
         _save_npy(args.out, _as_result(result.C, config.mac.numerics))
     report = {
@@ -175,7 +170,7 @@ def _split_mode_arg(text):
                          f"cuts:/2)") from None
 
 
-def _jobs_file(path, numerics):
+def _jobs_file(path, mac):
     """Jobs from a JSON file: a list (or ``{"jobs": [...]}``) with, per sub-array in
     order, ``{"a": A.npy, "b": B.npy}`` or ``{"random": [M, K, N], "seed": S}``, an
     optional ``"out": C.npy``, or null (that sub-array idles). Relative paths are
@@ -219,14 +214,14 @@ def _jobs_file(path, numerics):
                 raise UsageError(f"{where}: random must be [M, K, N], each 1..65536")
             if not isinstance(seed, int) or isinstance(seed, bool):
                 raise UsageError(f"{where}: seed must be an integer")
-            A, B = random_operands(*shape, seed, numerics)
+            A, B = random_operands(seed, *shape, mac)
             jobs.append((f"random {'x'.join(map(str, shape))} seed {seed}", A, B, out))
         elif isinstance(e.get("a"), str) and isinstance(e.get("b"), str):
             a, b = str(base / e["a"]), str(base / e["b"])
             jobs.append((f"{e['a']} @ {e['b']}",
-                         _operand_codes(_load_matrix(a, f"{where} a"), numerics,
+                         _operand_codes(_load_matrix(a, f"{where} a"), mac.numerics,
                                         f"{where} a"),
-                         _operand_codes(_load_matrix(b, f"{where} b"), numerics,
+                         _operand_codes(_load_matrix(b, f"{where} b"), mac.numerics,
                                         f"{where} b"), out))
         else:
             raise UsageError(f"{where}: needs a and b (.npy file names) or random")
@@ -235,7 +230,6 @@ def _jobs_file(path, numerics):
 
 def _split_jobs(args, n_sub, mode):
     """Checked jobs [(label, A, B, out) or None] from --a/--b/--out or --jobs."""
-    from sim.drivers.gemm import check_operands
     if args.random:
         raise UsageError('--random: not with --split; use --jobs FILE with {"random": '
                          '[M, K, N], "seed": S} entries')
@@ -256,7 +250,7 @@ def _split_jobs(args, n_sub, mode):
     if count is not None and count > n_sub:
         raise UsageError(f"--split {mode}: {count} jobs for {subs}")
     if args.jobs:
-        jobs = _jobs_file(args.jobs, args.numerics)
+        jobs = _jobs_file(args.jobs, mac_config(args))
     else:
         jobs = [(f"{x} @ {y}", _operand_codes(_load_matrix(x, "--a"), args.numerics,
                                               f"--a: {x}"),
@@ -277,7 +271,7 @@ def _split_jobs(args, n_sub, mode):
             continue
         label, A, B, out = job
         try:
-            A, B = check_operands(A, B, args.numerics)
+            A, B = check_operands(A, B, mac_config(args))
         except ValueError as e:
             raise UsageError(f"job {i} ({label}): {e}")
         checked.append((label, A, B, out))
@@ -289,7 +283,7 @@ def _split_jobs(args, n_sub, mode):
 def cmd_gemm_split(args):
     """``systolic gemm --split MODE``: independent GEMMs on the sub-arrays at once."""
     from sim.drivers import split as split_gemm
-    from sim.drivers.gemm import exact_result
+    from sim.models.program import SplitJob, program_cycles
     if args.report:
         check_writable(args.report, "--report")
     config = split_config(args)
@@ -304,13 +298,14 @@ def cmd_gemm_split(args):
     tr, tc, _, _ = config.grid
     shapes = [(A.shape[0], A.shape[1], B.shape[1]) for _, A, B, _ in filter(None, jobs)]
     print(f"split {mode.name}: {sum(map(bool, jobs))} GEMM(s) on {len(subs)} sub-arrays of "
-          f"a {config.rows}x{config.cols} {config.dataflow.upper()} array of {tr}x{tc} tiles ({config.style} "
+          f"a {config.rows}x{config.cols} {config.dataflow.upper()} array of {tr}x{tc} tiles "
+          f"({config.style} "
           f"style, {config.mac.slug}) with {sim}; the first run of a design builds it",
           file=sys.stderr)
     start = time.monotonic()
-    work = [None if j is None else split_gemm.SplitJob(j[1], j[2]) for j in jobs]
+    work = [None if j is None else SplitJob(j[1], j[2]) for j in jobs]
     result = split_gemm.run_split(mode, work, config, simulator=sim)
-    whole = split_gemm.program_cycles([("whole", [shapes])], config)
+    whole = program_cycles([("whole", [shapes])], config)
     done = iter(result.jobs)
     failures, records = 0, []
     for i, (job, sub) in enumerate(zip(jobs, subs)):
@@ -318,7 +313,7 @@ def cmd_gemm_split(args):
             continue
         label, A, B, out = job
         r = next(done)
-        want = exact_result(A, B, config.mac.numerics)
+        want = exact_result(A, B, config.mac)
         if out:
             _save_npy(out, _as_result(r.C, config.mac.numerics))
         bad = first_mismatch(r.C, want)
@@ -386,7 +381,7 @@ def register(sub):
                          "whole, h2, v2, quad, tiles, or cuts:ROWS/COLS (tile boundaries, "
                          "e.g. cuts:1/1,2)")
     g.add_argument("--report", metavar="R.json", help="write cycles, utilization, ... as JSON")
-    g.add_argument("--sim", choices=["verilator", "icarus"], default=None,
+    g.add_argument("--sim", choices=SIMULATORS, default=None,
                    help="simulator (default: verilator when present, else icarus)")
     add_mac_options(g)
     allow_mxfp4(g)

@@ -12,7 +12,8 @@
   of each dataflow (OS compact, WS with shadow weights) and as an 8x8 array of each
   dataflow (per PE): transistors, depth, Nangate45 um^2 and delay
   (:mod:`hdl.flows.liberty`), iCE40 LUT4s from ``synth_ice40`` and nextpnr's Fmax on the
-  UP5K (:mod:`hdl.flows.fpga`; an 8x8 array does not fit the UP5K: the HX8K is tried);
+  UP5K (:mod:`hdl.flows.fpga`) for the MAC and the PE (an 8x8 array does not fit the
+  UP5K; its PEs talk through registers only, so the PE's Fmax is the array's);
 * the answer: FP4's overhead over int4 at each level, set against the 50-180% that
   van Baalen et al. (2023) give for FP over INT in dedicated hardware.
 
@@ -125,15 +126,17 @@ def _liberty(verilog, top):
 
 
 def _fpga(verilog, top, big):
-    from hdl.flows.fpga import FpgaFitError, ice40_fmax
-    devices = ("up5k", "hx8k") if big else ("up5k",)
-    notes = []
-    for device in devices:
-        try:
-            return ice40_fmax(verilog, top, device), notes
-        except FpgaFitError as e:
-            notes.append(str(e))
-    return None, notes
+    """nextpnr on the UP5K for a MAC or a PE. An 8x8 array is not placed: it does not fit
+    the UP5K (5,280 cells), and every PE output is a register, so no path is longer than
+    the PE's own: the PE's Fmax stands for the array's."""
+    from hdl.flows.fpga import FpgaFitError, NextpnrError, ice40_fmax
+    from hdl.flows.synth import YosysError
+    if big:
+        return None, []
+    try:
+        return ice40_fmax(verilog, top, "up5k"), []
+    except (FpgaFitError, NextpnrError, YosysError) as e:
+        return None, [f"{top}: {str(e).splitlines()[0]}"]
 
 
 def _detail(progress):
@@ -196,8 +199,8 @@ def _markdown(d):
                                                           r["transistors"]))]
     det = [[r["level"], r["dataflow"], r["numerics"], r["transistors"], r["depth"],
             r["nangate45_um2"], r["nangate45_delay_ps"], r["ice40_lut4"],
-            r["fmax_mhz"] if r["fmax_mhz"] else "-",
-            r["fpga_device"] or "does not fit"] for r in d["detail"]]
+            r["fmax_mhz"] if r["fmax_mhz"] else "= PE" if r["level"] != "MAC" and
+            r["level"] != "PE" else "-"] for r in d["detail"]]
     ovh = [[o["level"], o["dataflow"], _pct(o["transistors"]), _pct(o["nangate45_um2"]),
             _pct(o["ice40_lut4"]), _pct(o["depth"]), _pct(o["nangate45_delay_ps"])]
            for o in d["overheads"]]
@@ -208,7 +211,8 @@ def _markdown(d):
         "`synth [-booth|-arith_tree]; dfflegalize -cell $_DFF_P_ 01; abc -g "
         "AND,NAND,OR,NOR,XOR,XNOR,MUX; stat -tech cmos`, depth `ltp -noff`; Nangate45: "
         "`hdl.flows.liberty` (abc -liberty, NLDM delay estimate); iCE40: `synth_ice40` "
-        "LUT4s, Fmax from nextpnr (UP5K; HX8K for the arrays).", "",
+        "LUT4s, Fmax from nextpnr on the UP5K (MAC, PE; an array's PEs meet only through "
+        "registers, so its Fmax is the PE's).", "",
         "## Target", "",
         f"Best gate-level FP4 MAC (W=16, P=0) at depth <= the behavioural one: "
         f"**{t['best']['design']}**, {t['best']['transistors']} transistors, depth "
@@ -228,7 +232,7 @@ def _markdown(d):
         "## int4 and FP4 side by side (default gate-level MAC of each; arrays per PE)", "",
         markdown_table(["level", "dataflow", "numerics", "transistors", "depth",
                         "Nangate45 um^2", "Nangate45 delay ps", "iCE40 LUT4",
-                        "Fmax MHz", "iCE40 device"], det), "",
+                        "UP5K Fmax MHz"], det), "",
         "## Every FP4 MAC architecture (W=16, P=0)", "",
         markdown_table(["design", "flow", "transistors", "depth", "cells", "flops",
                         "iCE40 LUT4"], mac_rows), "",
