@@ -149,3 +149,20 @@ def test_digits_bad_input(tmp_path, capsys, argv, message):
     assert code == 2, stdout + err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], err
+
+
+@pytest.mark.skipif(not ICARUS, reason="Icarus is not installed")
+def test_digits_command_icarus(tmp_path, capsys):
+    """``systolic digits`` on 4 test images (int4 on the WS 4x6 array of the array
+    tests): exit 0, the accuracy lines, and a report whose numbers agree with them."""
+    report = tmp_path / "d.json"
+    code, stdout, err = _in_process(["digits", "--numerics", "int4", "--limit", "4",
+                                     "--rows", "4", "--cols", "6", "--sim", "icarus",
+                                     "--report", report], capsys)
+    assert code == 0, stdout + err
+    r = json.loads(report.read_text())
+    assert r["n_test"] == 4 and r["all_rtl_gemms_match"] is True
+    assert set(r["accuracy"]) == {"float32", "int4"}
+    assert [g["shape"] for g in r["gemms"]["int4"]] == [[4, 64, 32], [4, 32, 10]]
+    assert f"test accuracy {r['accuracy']['int4']:.1%}" in stdout
+    assert "PASS: every RTL GEMM equals its exact reference" in stdout
