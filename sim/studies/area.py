@@ -17,7 +17,8 @@ AREA_HEADERS = ["design", "flow", "transistors", "vs best behav.", "depth", "cel
 def design_label(cfg):
     sign = {"int4": "signed", "uint4": "unsigned"}.get(cfg.numerics, cfg.numerics)
     if cfg.behavioral:
-        arch = "behavioral (a*b, +)"
+        arch = ("behavioral (decode, *, negate, +)" if cfg.numerics == "fp4" else
+                "behavioral (a*b, +)")
     else:
         arch = f"{cfg.multiplier} + {cfg.adder}, {'fused' if cfg.fused else 'unfused'}"
     return f"{arch}, {sign} W={cfg.acc_width} P={cfg.pipeline}"

@@ -250,7 +250,7 @@ def run_numerics_bench(outdir, *, progress=True, command=COMMAND):
     with tqdm(total=total, desc="numerics: MAC sweep", file=sys.stderr,
               disable=not progress) as bar:
         macs = _sweep(lambda _r: bar.update())
-    with tqdm(total=24, desc="numerics: int4 vs fp4 (yosys, liberty, nextpnr)",
+    with tqdm(total=2 * 2 * 5, desc="numerics: int4 vs fp4 (yosys, liberty, nextpnr)",
               file=sys.stderr, disable=not progress) as bar:
         detail = _detail(lambda _r: bar.update())
     arrays = {r["numerics"]: r["transistors"] for r in detail
