@@ -39,7 +39,8 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from .emit import to_verilog, cached_verilog
+from .cache import cached_verilog
+from .emit import to_verilog
 from .mac import ConfigError, MacConfig
 from .pe import build_pe, default_double_buffer, os_flag, pe_kind
 
@@ -121,10 +122,10 @@ class ArrayConfig:
         the corner PE: the MAC's pipeline plus the output register of the edge."""
         return self.mac.latency + 1
 
-    def verilog(self, *, stats=None):
+    def verilog(self, *, stats=None, cache=True):
         """:func:`array_verilog` of this configuration."""
         return array_verilog(self.rows, self.cols, self.dataflow, self.mac,
-                             double_buffer=self.double_buffer, stats=stats)
+                             double_buffer=self.double_buffer, stats=stats, cache=cache)
 
 # Verilator -Wall findings waived, and why. All but the first are switched off around
 # the Amaranth-emitted ``pe`` module only and switched on again after it.
@@ -144,14 +145,14 @@ LINT_WAIVERS = {
 _PE_WAIVED = ("DECLFILENAME", "UNUSEDSIGNAL", "PROCASSINIT", "WIDTHEXPAND", "WIDTHTRUNC")
 
 
-def pe_verilog(mac, dataflow, *, double_buffer=None):
+def pe_verilog(mac, dataflow, *, double_buffer=None, cache=True):
     """Verilog of the PE alone (module ``pe``); ``double_buffer`` as for
-    :func:`hdl.pe.build_pe`."""
+    :func:`hdl.pe.build_pe`; remembered in ``cache`` (:func:`hdl.cache.cached_verilog`)."""
     if double_buffer is None:
         double_buffer = default_double_buffer(dataflow)
     return cached_verilog(f"pe {dataflow} double_buffer={bool(double_buffer)} {mac!r}",
                           lambda: build_pe(mac, dataflow, double_buffer=double_buffer),
-                          name="pe")
+                          name="pe", cache=cache)
 
 
 def module_head(name, ports, **params):
@@ -306,7 +307,7 @@ endmodule
 """
 
 
-def array_verilog(rows, cols, dataflow, mac, *, double_buffer=None, stats=None):
+def array_verilog(rows, cols, dataflow, mac, *, double_buffer=None, stats=None, cache=True):
     """Verilog text (module ``pe`` then module ``systolic_array``) for a ``rows`` x
     ``cols`` array. ``double_buffer`` selects the PE with a second register, needed
     for fold overlap (OS: a separate drain register; WS: shadow weights and the swap
@@ -317,7 +318,7 @@ def array_verilog(rows, cols, dataflow, mac, *, double_buffer=None, stats=None):
         raise ValueError(f"unknown dataflow {dataflow!r}; allowed: {', '.join(DATAFLOWS)}")
     if double_buffer is None:
         double_buffer = default_double_buffer(dataflow)
-    pe = pe_verilog(mac, dataflow, double_buffer=double_buffer)
+    pe = pe_verilog(mac, dataflow, double_buffer=double_buffer, cache=cache)
     if dataflow == "ws":
         top = _ws_top(rows, cols, mac.width, mac.acc_width, double_buffer)
         kind = "WS" if double_buffer else "WS compact (no shadow weights)"

@@ -157,11 +157,11 @@ class MacConfig:
     def build(self):
         return BehavioralMAC(self) if self.behavioral else MAC(self)
 
-    def verilog(self, name="mac"):
-        """Deterministic Verilog of :meth:`build` with top module ``name`` (cached, see
-        :func:`hdl.emit.cached_verilog`)."""
-        from .emit import cached_verilog
-        return cached_verilog(f"mac {self!r}", self.build, name=name)
+    def verilog(self, name="mac", *, cache=True):
+        """Deterministic Verilog of :meth:`build` with top module ``name`` (remembered in
+        ``cache``, see :func:`hdl.cache.cached_verilog`)."""
+        from .cache import cached_verilog
+        return cached_verilog(f"mac {self!r}", self.build, name=name, cache=cache)
 
 
 class _MacBase(wiring.Component):

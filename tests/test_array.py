@@ -16,6 +16,8 @@ from hdl.array import LINT_WAIVERS
 from hdl.mac import MacConfig, ConfigError
 from hdl.array import ArrayConfig
 from sim.drivers.gemm import run_gemms, run_gemm, check_operands
+
+SIGNED, UNSIGNED = MacConfig(), MacConfig(signed=False)
 from sim.runner import available_simulators, verilator_root, _base_env
 
 SIMS = available_simulators()
@@ -230,24 +232,24 @@ def test_verilator_lint_wall_clean(config, tmp_path):
 def test_operand_checks():
     ok = np.zeros((2, 3), int)
     with pytest.raises(ValueError, match="out of range"):
-        check_operands(np.full((2, 3), 8), np.zeros((3, 2), int), True)
+        check_operands(np.full((2, 3), 8), np.zeros((3, 2), int), SIGNED)
     with pytest.raises(ValueError, match="out of range"):
-        check_operands(ok, np.full((3, 2), -1), False)
+        check_operands(ok, np.full((3, 2), -1), UNSIGNED)
     with pytest.raises(ValueError, match="out of range"):
-        check_operands(ok, np.full((3, 2), 16), False)
+        check_operands(ok, np.full((3, 2), 16), UNSIGNED)
     with pytest.raises(ValueError, match="non-integer"):
-        check_operands(ok + 0.5, np.zeros((3, 2)), True)
+        check_operands(ok + 0.5, np.zeros((3, 2)), SIGNED)
     with pytest.raises(ValueError, match="2-D"):
-        check_operands(np.zeros(3, int), np.zeros((3, 2), int), True)
+        check_operands(np.zeros(3, int), np.zeros((3, 2), int), SIGNED)
     with pytest.raises(ValueError, match="K mismatch"):
-        check_operands(ok, np.zeros((4, 2), int), True)
+        check_operands(ok, np.zeros((4, 2), int), SIGNED)
     with pytest.raises(ValueError, match="integers"):
-        check_operands(np.array([["a"]]), np.zeros((1, 1), int), True)
+        check_operands(np.array([["a"]]), np.zeros((1, 1), int), SIGNED)
     for err in (pytest.raises(ValueError),):
         with err as e:
-            check_operands(np.full((2, 3), -9), np.zeros((3, 2), int), True)
+            check_operands(np.full((2, 3), -9), np.zeros((3, 2), int), SIGNED)
         assert "\n" not in str(e.value)
-    A, B = check_operands(np.full((2, 3), -8.0), np.full((3, 2), 7, np.int8), True)
+    A, B = check_operands(np.full((2, 3), -8.0), np.full((3, 2), 7, np.int8), SIGNED)
     assert A.dtype == np.int64 and B.dtype == np.int64
 
 

@@ -31,7 +31,7 @@ from sim.models.cycles import (model_cycles, scalesim_cycles, utilization,
                              os_period, balanced_passes)
 from sim.runner import REPO_ROOT, run_cocotb, SimulationError, VERILATOR_FAST_MODEL
 
-__all__ = ["GemmResult", "run_gemm",
+__all__ = ["GemmResult", "run_gemm", "random_operands",
            "run_gemms", "check_operands", "build_schedule", "JOBS_ENV", "DEFAULT_BUILD_ROOT"]
 
 JOBS_ENV = "SYSTOLIC_ARRAY_JOBS"
@@ -61,7 +61,7 @@ class GemmResult:
 # ---------------------------------------------------------------------------------------
 # Operand checks
 
-def _matrix(x, name, signed):
+def _matrix(x, name, mac):
     arr = np.asarray(x)
     if arr.ndim != 2:
         raise ValueError(f"{name} must be a 2-D matrix, got {arr.ndim} dimension(s)")
@@ -75,22 +75,33 @@ def _matrix(x, name, signed):
         out = arr.astype(np.int64)
     else:
         raise ValueError(f"{name} must hold integers, got dtype {arr.dtype}")
-    lo, hi = (-8, 7) if signed else (0, 15)
+    lo, hi = mac.operand_range
     bad = (out < lo) | (out > hi)
     if bad.any():
         i, j = np.argwhere(bad)[0]
         raise ValueError(f"{name}[{i},{j}] = {out[i, j]} is out of range for "
-                         f"{'signed' if signed else 'unsigned'} 4-bit operands ({lo}..{hi})")
+                         f"{'signed' if mac.signed else 'unsigned'} {mac.width}-bit operands "
+                         f"({lo}..{hi})")
     return out
 
 
-def check_operands(A, B, signed):
-    """``(A, B)`` as int64 arrays, or ValueError with a one-line message."""
-    A, B = _matrix(A, "A", signed), _matrix(B, "B", signed)
+def check_operands(A, B, mac):
+    """``(A, B)`` as int64 arrays of operands of ``mac`` (a :class:`hdl.mac.MacConfig`),
+    or ValueError with a one-line message."""
+    A, B = _matrix(A, "A", mac), _matrix(B, "B", mac)
     if A.shape[1] != B.shape[0]:
         raise ValueError(f"K mismatch: A is {A.shape[0]}x{A.shape[1]} but B is "
                          f"{B.shape[0]}x{B.shape[1]}")
     return A, B
+
+
+def random_operands(rng, M, K, N, mac):
+    """Random A (M x K) and B (K x N) over every operand value of ``mac``
+    (:attr:`hdl.mac.MacConfig.operand_range`), drawn from ``rng`` (a numpy Generator, or
+    a seed for a new one)."""
+    rng = np.random.default_rng(rng)
+    lo, hi = mac.operand_range
+    return rng.integers(lo, hi + 1, (M, K)), rng.integers(lo, hi + 1, (K, N))
 
 
 # ---------------------------------------------------------------------------------------
@@ -336,7 +347,7 @@ def run_gemms(jobs, config: ArrayConfig, *, simulator, build_root=None, progress
     """Run every ``(A, B)`` of ``jobs`` in one simulator run; returns a list of
     :class:`GemmResult`. ``progress(done, total)`` is called as results are decoded."""
     build_root = Path(build_root) if build_root is not None else DEFAULT_BUILD_ROOT
-    checked = [check_operands(A, B, config.mac.signed) for A, B in jobs]
+    checked = [check_operands(A, B, config.mac) for A, B in jobs]
     if not checked:
         return []
     build_dir = _build_dir(config, simulator, build_root)

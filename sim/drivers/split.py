@@ -146,7 +146,7 @@ def _place(lanes, ports, length, a_map, w_map, start, T):
 
 def _build_program(program, config):
     """Checked jobs, port lanes [T, L] per input port, expectations and ownership."""
-    norm = [(mode, [[SplitJob(*check_operands(j.A, j.B, config.mac.signed), j.delay)
+    norm = [(mode, [[SplitJob(*check_operands(j.A, j.B, config.mac), j.delay)
                      for j in js] for js in lists])
             for mode, lists in normalize_program(program, config)]
     rows, total, windows = program_schedule(norm, config)

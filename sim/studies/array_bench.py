@@ -29,6 +29,7 @@ from hdl.array import array_verilog, amaranth_flat_verilog, AmaranthArray, pe_ve
 from hdl.emit import write_atomic
 from hdl.mac import MacConfig
 from sim.models.cycles import model_cycles, scalesim_cycles, utilization, fold_counts
+from sim.drivers.gemm import random_operands
 from sim.studies.tables import markdown_table, write_json
 
 __all__ = ["run_array_bench", "measure_generation", "measure_sim_speed", "amaranth_sim_gemm",
@@ -104,11 +105,9 @@ def generation_table(sizes=GEN_SIZES, *, budget=FLAT_BUDGET_S, progress=True):
 # ---------------------------------------------------------------------------------------
 # Simulation speed
 
-def _jobs(shape, count, signed, seed=0):
-    M, K, N = shape
+def _jobs(shape, count, mac, seed=0):
     rng = np.random.default_rng(seed)
-    lo, hi = (-8, 8) if signed else (0, 16)
-    return [(rng.integers(lo, hi, (M, K)), rng.integers(lo, hi, (K, N))) for _ in range(count)]
+    return [random_operands(rng, *shape, mac) for _ in range(count)]
 
 
 def amaranth_sim_gemm(A, B, config, *, power_up_seed=None):
@@ -120,7 +119,7 @@ def amaranth_sim_gemm(A, B, config, *, power_up_seed=None):
     from amaranth.sim import Simulator
     from sim.drivers.gemm import build_schedule, check_operands, _pack, _decode
 
-    A, B = check_operands(A, B, config.mac.signed)
+    A, B = check_operands(A, B, config.mac)
     sched = build_schedule(A, B, config)
     t0 = time.perf_counter()
     dut = AmaranthArray(config.rows, config.cols, config.dataflow, config.mac,
@@ -173,7 +172,7 @@ def measure_sim_speed(simulator, *, rows=SIM_ARRAY, cols=SIM_ARRAY, dataflow="os
     from sim.drivers.gemm import run_gemms
     mac = mac or MacConfig()
     cfg = ArrayConfig(rows, cols, dataflow, mac)
-    jobs = _jobs(shape, count, mac.signed)
+    jobs = _jobs(shape, count, mac)
     t0 = time.perf_counter()
     if simulator == "amaranth":
         cycles = seconds = setup = 0.0
@@ -232,7 +231,7 @@ def utilization_table(R=SIM_ARRAY, C=SIM_ARRAY, shapes=UTIL_SHAPES, *, simulator
                  or (s, df, ov) == RTL_ALWAYS and rtl_max_macs >= RTL_MAX_MACS]
         measured = {}
         if simulator and small:
-            jobs = [_jobs(s, 1, mac.signed, seed=i)[0] for i, s in enumerate(small)]
+            jobs = [_jobs(s, 1, mac, seed=i)[0] for i, s in enumerate(small)]
             for s, (A, B), r in zip(small, jobs, run_gemms(jobs, cfg, simulator=simulator,
                                                            build_root=build_root)):
                 assert np.array_equal(r.C, A @ B), f"{df} {s}: wrong result"
