@@ -12,7 +12,7 @@ import pytest
 import sim.studies.reports as reports
 from hdl.flows.fpga import DEVICES, FpgaFitError
 from hdl.flows.liberty import LibertyError
-from hdl.flows.synth import BREAKDOWN_CATEGORIES
+from hdl.flows.breakdown import BREAKDOWN_CATEGORIES
 from hdl.mac import MacConfig
 from sim.studies.reports import (BREAKDOWN_HEADERS, FPGA_HEADERS, MAC_HEADERS,
                                  SWEEP_HEADERS, breakdown_rows, fpga_rows, fpga_vs_asic,
@@ -32,14 +32,14 @@ class FakeTools:
     def id(self, verilog):
         return self.ids.setdefault(verilog, len(self.ids))
 
-    def synthesize(self, verilog, *, top, ice40=False):
+    def synthesize(self, verilog, *, top, ice40=False, cache=True):
         i = self.id(verilog)
         self.calls.append(("cmos", top, i))
         return SimpleNamespace(transistors=1000 + i, depth=20 + i, flops=16 + i,
                                yosys_version="Yosys fake",
                                ice40={"lut4": 100 + i, "dff": 16 + i, "carry": 3 + i})
 
-    def liberty_area(self, verilog, top, liberty=None):
+    def liberty_area(self, verilog, top, liberty=None, *, cache=True):
         i = self.id(verilog)
         self.calls.append(("liberty", top, i))
         if self.liberty_error:
@@ -49,7 +49,7 @@ class FakeTools:
                 "critical_path": ["INV_X1"] * (i + 1), "library": "fake.lib (fake)",
                 "yosys_version": "Yosys fake", "seconds": 1.0}
 
-    def ice40_fmax(self, verilog, top, device="up5k"):
+    def ice40_fmax(self, verilog, top, device="up5k", *, cache=True):
         i = self.id(verilog)
         self.calls.append(("ice40", top, i))
         return {"fmax_mhz": 50.0 + i, "luts": 200 + i, "lcs": 210 + i,
@@ -57,7 +57,7 @@ class FakeTools:
                 "dut_carry": 3 + i, "dut_dff": 16 + i, "device": device, "tool": "fake",
                 "seconds": 2.0, "cached": True}
 
-    def synth_breakdown(self, verilog, top):
+    def synth_breakdown(self, verilog, top, *, cache=True):
         i = self.id(verilog)
         cats = {k: {"transistors": 10 * (i + 1) + j, "flops": j + i}
                 for j, k in enumerate(BREAKDOWN_CATEGORIES)}
@@ -144,10 +144,10 @@ def test_fpga_rows(monkeypatch):
 def test_fpga_vs_asic_and_its_verdict(monkeypatch):
     numbers = {"vg": (1282, 120, 0, 16, 60.0), "vb": (2016, 80, 13, 16, 75.5)}
 
-    def synthesize(verilog, *, top, ice40=False):
+    def synthesize(verilog, *, top, ice40=False, cache=True):
         return SimpleNamespace(transistors=numbers[verilog][0])
 
-    def ice40_fmax(verilog, top, device="up5k"):
+    def ice40_fmax(verilog, top, device="up5k", *, cache=True):
         _, lut4, carry, dff, fmax = numbers[verilog]
         return {"dut_lut4": lut4, "dut_carry": carry, "dut_dff": dff, "fmax_mhz": fmax}
 
@@ -186,13 +186,14 @@ def test_largest_array(monkeypatch, fits_up_to, max_n, tried_want):
     floor(sqrt(0.9 * 5280 / 100)) = 6; utilization is n*n*100/5280."""
     assert DEVICES["up5k"][2] == 5280
     tried = []
-    monkeypatch.setattr(reports, "array_verilog", lambda n, m, df, mac: f"array {n}x{m} {df}")
+    monkeypatch.setattr(reports, "array_verilog",
+                        lambda n, m, df, mac, cache: f"array {n}x{m} {df}")
 
-    def synthesize(verilog, *, top, ice40):
+    def synthesize(verilog, *, top, ice40, cache):
         n = int(verilog.split()[1].split("x")[0])
         return SimpleNamespace(ice40={"lut4": 100 * n * n, "dff": 60 * n * n})
 
-    def ice40_fmax(verilog, top, device):
+    def ice40_fmax(verilog, top, device, cache):
         n = int(verilog.split()[1].split("x")[0])
         tried.append(n)
         if n > fits_up_to:
@@ -209,11 +210,11 @@ def test_largest_array(monkeypatch, fits_up_to, max_n, tried_want):
 
 
 def test_largest_array_nothing_fits(monkeypatch):
-    monkeypatch.setattr(reports, "array_verilog", lambda n, m, df, mac: f"a {n}")
-    monkeypatch.setattr(reports, "synthesize", lambda v, *, top, ice40: SimpleNamespace(
+    monkeypatch.setattr(reports, "array_verilog", lambda n, m, df, mac, cache: f"a {n}")
+    monkeypatch.setattr(reports, "synthesize", lambda v, *, top, ice40, cache: SimpleNamespace(
         ice40={"lut4": 10, "dff": 10}))
 
-    def ice40_fmax(verilog, top, device):
+    def ice40_fmax(verilog, top, device, cache):
         raise FpgaFitError("does not fit")
 
     monkeypatch.setattr(reports, "ice40_fmax", ice40_fmax)
