@@ -118,9 +118,10 @@ class ArrayConfig:
 
     @property
     def latency(self):
-        """Cycles from an operand at the array edge to the first result it feeds, on
-        the corner PE: the MAC's pipeline plus the output register of the edge."""
-        return self.mac.latency + 1
+        """The PE's latency (:attr:`hdl.pe.WSPE.latency`): the exact result cycles of
+        :mod:`sim.models.cycles` add it once to the systolic skew (WS: ``C[m][c]`` leaves
+        column c in cycle ``base + m + R + c + latency``)."""
+        return self.mac.latency
 
     def verilog(self, *, stats=None, cache=True):
         """:func:`array_verilog` of this configuration."""

@@ -31,7 +31,8 @@ sub-arrays, numbered row-major from the top left. The named modes of
 these words: ``whole`` = no cut; ``h2`` = ``row_cut`` bit GR/2-1 (top/bottom halves);
 ``v2`` = ``col_cut`` bit GC/2-1 (left/right halves); ``quad`` = both; ``tiles`` = all
 ones (every tile on its own); any other set of bits is a non-uniform guillotine tiling
-(``--split cuts:ROWS/COLS`` on the command line, 1-based boundary numbers). Both are read combinationally by the boundary muxes (sampled through the
+(``--split cuts:ROWS/COLS`` on the command line, 1-based boundary numbers). Both are read
+combinationally by the boundary muxes (sampled through the
 PE registers at the next rising edge), so they must be held stable while any data is in
 flight across a boundary whose bit changes. Setting a cut bit may happen in the cycle in
 which the last result of the sub-array spanning the boundary comes out (cycle X of

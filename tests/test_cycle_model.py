@@ -204,9 +204,9 @@ def _overlay(s1, s2, delta, n1):
 def _plays(config, A, B, n1, delta, monkeypatch):
     """Does the flat Amaranth array give ``A @ B`` (two folds: columns ``:n1`` and
     ``n1:``) with every result in the cycle the overlaid schedule expects?"""
+    import sim.drivers.amaranth as driver
     import sim.drivers.gemm as gemm
     from sim.runner import SimulationError
-    from sim.studies.array_bench import amaranth_sim_gemm
     real = gemm.build_schedule
     s1 = real(A, B[:, :n1], config)
     with monkeypatch.context() as mp:             # the array is flushed once, by s1
@@ -214,9 +214,9 @@ def _plays(config, A, B, n1, delta, monkeypatch):
         s2 = real(A, B[:, n1:], config)
     assert s1.folds == s2.folds == 1
     with monkeypatch.context() as mp:
-        mp.setattr(gemm, "build_schedule", lambda *_: _overlay(s1, s2, delta, n1))
+        mp.setattr(driver, "build_schedule", lambda *_: _overlay(s1, s2, delta, n1))
         try:
-            C, last, _ = amaranth_sim_gemm(A, B, config)
+            C, last, _ = driver.amaranth_sim_gemm(A, B, config)
         except SimulationError:
             return False
     return np.array_equal(C, A @ B) and last == s1.last_cycle + delta

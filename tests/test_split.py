@@ -158,7 +158,8 @@ def test_unsigned_extremes_icarus(dataflow):
     _need("icarus")
     config = SplitConfig(4, 4, 2, MacConfig(signed=False, acc_width=12), style="ports",
                          dataflow=dataflow)
-    full = lambda M, K, N, a, b: SplitJob(np.full((M, K), a), np.full((K, N), b))
+    def full(M, K, N, a, b):
+        return SplitJob(np.full((M, K), a), np.full((K, N), b))
     progs = [[("quad", [full(3, 20, 3, 15, 15), full(2, 3, 5, 0, 15), full(4, 2, 2, 15, 0),
                         full(1, 1, 1, 15, 15)])],
              [("whole", [full(5, 33, 7, 15, 15)]), ("v2", [full(2, 17, 4, 15, 15), None])]]
@@ -170,7 +171,8 @@ def test_verilator_small(style, dataflow):
     _need("verilator")
     config = SplitConfig(4, 4, 2, MacConfig(), style=style, dataflow=dataflow)
     J = _Jobs(11)
-    progs = [[("whole", [J(5, 6, 7)]), ("quad", [J(2, 3, 2), J(3, 1, 4), J(1, 4, 1, 2), J(4, 2, 3)]),
+    progs = [[("whole", [J(5, 6, 7)]),
+              ("quad", [J(2, 3, 2), J(3, 1, 4), J(1, 4, 1, 2), J(4, 2, 3)]),
               ("h2", [J(3, 3, 3), J(2, 5, 4)]), ("tiles", [J(2, 2, 2)] * 4),
               ("v2", [J(3, 4, 2), J(6, 1, 2)])]]
     _check(progs, run_programs(progs, config, simulator="verilator"), config)
@@ -371,7 +373,7 @@ def test_split_bench_model_parts():
     assert rows[1]["cycles"]["quad"] < rows[1]["cycles"]["whole"]
     big = SplitConfig(32, 32, 8)
     progs = throughput_programs(big)
-    labels = {(s, l) for s, l, _, _ in progs}
+    labels = {(s, label) for s, label, _, _ in progs}
     assert {("four", "quad"), ("four", "whole"), ("mixed", "planned"), ("mixed", "whole"),
             ("mixed", "finest")} <= labels
     shapes = {"four": [FOUR_GEMM] * 4, "mixed": list(MIXED)}
@@ -388,8 +390,8 @@ def test_split_bench_model_parts():
         if section in shapes:
             assert sorted((*j.A.shape, j.B.shape[1]) for j in jobs) == sorted(shapes[section])
     # the four column blocks are ONE GEMV: the same x, and B cut into 4 column blocks
-    one, = _flat(next(p for _, l, p, _ in progs if l == "one GEMV, whole"))
-    blocks = _flat(next(p for _, l, p, _ in progs if "column blocks" in l))
+    one, = _flat(next(p for _, label, p, _ in progs if label == "one GEMV, whole"))
+    blocks = _flat(next(p for _, label, p, _ in progs if "column blocks" in label))
     assert one.A.shape == (GEMV[0], GEMV[1]) and one.B.shape == (GEMV[1], GEMV[2])
     assert len(blocks) == 4 and all(np.array_equal(j.A, one.A) for j in blocks)
     assert [j.B.shape[1] for j in blocks] == [GEMV[2] // 4] * 4
