@@ -43,7 +43,7 @@ FLAT_BUDGET_S = 120.0          # skip a flat conversion projected (x (R/R_prev)^
 UTIL_SHAPES = ((16, 16, 16), (64, 64, 64), (100, 37, 50), (1, 64, 64), (48, 200, 40),
                (512, 512, 512))
 RTL_MAX_MACS = 64 ** 3         # shapes up to this many MACs are also run in RTL ...
-RTL_ALWAYS = ((512, 512, 512), "os", True)    # ... and this one (the target)
+RTL_ALWAYS = ((512, 512, 512), "os", True)    # ... and this one (the utilization target)
 SIM_ARRAY = 16
 AREA_ARRAY = 8
 AREA_TARGET = 1575             # transistors per PE, 8x8 OS array, default MAC

@@ -8,7 +8,7 @@ ripple, fused, P = 0):
   unsplit ``systolic_array`` of the same size (Yosys, :func:`sim.drivers.split.
   split_area_overhead`), tiles 4, 8 and 16, both boundary styles; where the overhead
   goes (cell-type deltas: muxes, gates, flops), the extra edge-port bits, the config
-  bits and what a register holding them would cost; the issue's targets;
+  bits and what a register holding them would cost; the area targets;
 * :func:`throughput_programs` / :func:`throughput_table` -- (b) four independent
   16x16x16 GEMMs on the 2x2 split (``quad``) against one after another on the whole
   array; GEMV (M = 1, K = N = 64): one GEMV on the whole array, the same GEMV cut into
@@ -51,7 +51,7 @@ __all__ = ["run_split_bench", "area_table", "throughput_programs", "throughput_t
 DEFAULT_COMMAND = "systolic bench --only split"
 SIZE = 32                                   # the array of every part
 AREA_TILES = (4, 8, 16)
-#: tile -> max transistor overhead in % (config register included), from issue 5
+#: tile -> max transistor overhead in % (config register included): the area targets
 AREA_TARGETS = {4: 1.0, 8: 0.5}
 THROUGHPUT_TILE = 8                         # quad = 2x2 sub-arrays of 16x16 PEs
 FOUR_GEMM = (16, 16, 16)
