@@ -254,15 +254,15 @@ def test_operand_checks():
     assert A.dtype == np.int64 and B.dtype == np.int64
 
 
-@pytest.mark.parametrize("kwargs,option", [
-    ({"rows": 0}, "--rows"), ({"rows": 257}, "--rows"), ({"cols": 0}, "--cols"),
-    ({"cols": 300}, "--cols"), ({"rows": 2.0}, "--rows"), ({"dataflow": "rs"}, "--dataflow"),
+@pytest.mark.parametrize("kwargs,field", [
+    ({"rows": 0}, "rows"), ({"rows": 257}, "rows"), ({"cols": 0}, "cols"),
+    ({"cols": 300}, "cols"), ({"rows": 2.0}, "rows"), ({"dataflow": "rs"}, "dataflow"),
 ])
-def test_array_config_errors(kwargs, option):
+def test_array_config_errors(kwargs, field):
     with pytest.raises(ConfigError) as e:
         ArrayConfig(**kwargs)
-    assert e.value.option == option
-    if option in ("--rows", "--cols"):
+    assert e.value.field == field
+    if field in ("rows", "cols"):
         assert "allowed: 1..256" in str(e.value)
 
 
@@ -270,13 +270,13 @@ def test_double_buffer_option_errors():
     for dataflow in ("ws", "os"):
         with pytest.raises(ConfigError) as e:
             ArrayConfig(4, 4, dataflow, double_buffer=False, fold_overlap=True)
-        assert e.value.option == "--fold-overlap"
+        assert e.value.field == "fold_overlap"
     with pytest.raises(ConfigError) as e:
         ArrayConfig(4, 4, "os", double_buffer=True)
-    assert e.value.option == "--fold-overlap"
+    assert e.value.field == "fold_overlap"
     with pytest.raises(ConfigError) as e:
         ArrayConfig(4, 4, "ws", double_buffer="no")
-    assert e.value.option == "--compact"
+    assert e.value.field == "double_buffer"
 
 
 def test_double_buffer_defaults_and_kinds():

@@ -268,7 +268,7 @@ def test_four_gemms_model():
 def test_tile_must_divide(rows, cols, tile):
     with pytest.raises(ConfigError) as e:
         SplitConfig(rows, cols, tile)
-    assert e.value.option == "--tile" and "\n" not in str(e.value)
+    assert e.value.field == "tile" and "\n" not in str(e.value)
 
 
 @pytest.mark.parametrize("mode,match", [("h2", "even number of tile rows"),
@@ -336,7 +336,7 @@ def test_verilog_structure_and_ports():
 def test_split_ws_needs_the_double_buffered_pe():
     with pytest.raises(ConfigError) as e:
         split_verilog(4, 4, 2, MacConfig(), dataflow="ws", double_buffer=False)
-    assert e.value.option == "--compact"
+    assert e.value.field == "double_buffer"
     assert split_verilog(4, 4, 2, MacConfig(), dataflow="ws", double_buffer=True) == \
         split_verilog(4, 4, 2, MacConfig(), dataflow="ws")
 
