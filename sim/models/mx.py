@@ -27,10 +27,10 @@ round twice; float32 in avoids it).
 
 Exact products: a quantized element is an integer ``u`` times ``2**-f`` (``f`` =
 :data:`FRACTION_BITS`: E2M1 values are multiples of 1/2, so ``u = 2 value(q)``; int4
-``u = q``),
-so a dot product over one block is an integer (what the RTL array accumulates: the FP4
-MAC adds ``4 a b = u_a u_b``, the int4 MAC ``a b``) and C is a sum of such integers times
-powers of two: :class:`Exact` keeps it as an integer mantissa and one exponent.
+``u = q``), so a dot product over one block is an integer (what the RTL array
+accumulates: the FP4 MAC adds ``4 a b = u_a u_b``, the int4 MAC ``a b``) and C is a sum
+of such integers times powers of two: :class:`Exact` keeps it as an integer mantissa and
+one exponent.
 """
 from dataclasses import dataclass
 
