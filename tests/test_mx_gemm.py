@@ -2,8 +2,8 @@
 simulators, and the digits MLP on a few test images, against exact references.
 
 Small arrays; each (format, simulator) is one simulator run. The designs are the int4 WS
-4x6 of tests/test_array.py and the FP4 OS 4x4 of tests/test_fp4_array.py, so the builds
-are shared."""
+4x6 of tests/test_array.py and the FP4 OS 4x4 (Icarus) and 2x3 (Verilator) of
+tests/test_fp4_array.py, so the builds are shared."""
 from fractions import Fraction
 
 import numpy as np
@@ -18,6 +18,8 @@ from sim.runner import available_simulators
 SIMS = available_simulators()
 ARRAYS = {"int4": ArrayConfig(4, 6, "ws", MacConfig()),
           "mxfp4": ArrayConfig(4, 4, "os", MacConfig(numerics="fp4"))}
+# Verilator builds are the expensive ones: the FP4 design Verilator runs in those tests
+VERILATOR_ARRAYS = {**ARRAYS, "mxfp4": ArrayConfig(2, 3, "os", MacConfig(numerics="fp4"))}
 
 
 def _need(simulator):
@@ -55,7 +57,8 @@ def _fraction_check(gemm, qa, qb):
 def test_block_scaled_gemms_on_rtl(fmt, simulator):
     _need(simulator)
     pairs = [(quantize(a, fmt, axis=1), quantize(b, fmt, axis=0)) for a, b in _operands()]
-    got = run_blocked(pairs, runner=rtl_runner(ARRAYS[fmt], simulator=simulator))
+    array = (VERILATOR_ARRAYS if simulator == "verilator" else ARRAYS)[fmt]
+    got = run_blocked(pairs, runner=rtl_runner(array, simulator=simulator))
     model = run_blocked(pairs, runner=model_runner(fmt))
     for n, ((qa, qb), g, m) in enumerate(zip(pairs, got, model)):
         assert len(g.partials) == len(qa.slices)
