@@ -29,12 +29,10 @@ from .gates import and_, or_, xor_, not_, is_const
 from .adders import ADDERS
 
 __all__ = ["decode_magnitude", "signed_magnitude_operands", "shift_multiply_add",
-           "behavioral_fp4_multiply_add", "LOW_BITS", "MAGNITUDES"]
+           "behavioral_fp4_multiply_add", "LOW_BITS"]
 
 #: Bits of the fused low part: |4ab| <= 144 < 2**8.
 LOW_BITS = 8
-#: 2|v| by the three magnitude bits of a code.
-MAGNITUDES = (0, 1, 2, 3, 4, 6, 8, 12)
 
 
 def _fields(code):

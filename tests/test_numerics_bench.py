@@ -56,3 +56,19 @@ def test_overheads_are_relative_to_int4_at_the_same_level():
     assert mac["nangate45_delay_ps"] is None
     assert pe["transistors"] == -0.05 and pe["ice40_lut4"] == 0.0
     assert nb._pct(0.1) == "+10.0%" and nb._pct(None) == "-"
+
+
+def test_fp4_is_its_own_group_in_the_area_table():
+    """An FP4 MAC is compared with the behavioural FP4 MAC, never with int4's."""
+    from types import SimpleNamespace
+    from hdl.mac import MacConfig
+    from sim.studies.area import best_behavioral, design_label
+    int4, fp4 = MacConfig(multiplier="behavioral"), MacConfig(numerics="fp4",
+                                                             multiplier="behavioral")
+    best = best_behavioral([(int4, SimpleNamespace(transistors=1350)),
+                            (fp4, SimpleNamespace(transistors=1482)),
+                            (fp4, SimpleNamespace(transistors=1750))])
+    assert best[(True, 16, 0)].transistors == 1350
+    assert best[("fp4", 16, 0)].transistors == 1482
+    assert design_label(fp4) == "behavioral (decode, *, negate, +), fp4 W=16 P=0"
+    assert design_label(MacConfig(signed=False)).endswith("unsigned W=16 P=0")

@@ -59,12 +59,18 @@ def synthesize_configs(configs, *, progress=None):
     return list(zip(keys, results))
 
 
+def _group(cfg):
+    """The designs a MAC is compared with: same signedness (or FP4), W and P."""
+    return ("fp4" if cfg.numerics == "fp4" else cfg.signed, cfg.acc_width, cfg.pipeline)
+
+
 def best_behavioral(results):
-    """The behavioural result with the fewest transistors, per (signed, W, P, numerics)."""
+    """The behavioural result with the fewest transistors, per (signed, W, P); FP4 MACs
+    form their own groups, ("fp4", W, P)."""
     best = {}
     for cfg, res in results:
         if cfg.behavioral:
-            key = (cfg.signed, cfg.acc_width, cfg.pipeline, cfg.numerics)
+            key = _group(cfg)
             if key not in best or res.transistors < best[key].transistors:
                 best[key] = res
     return best
@@ -77,7 +83,7 @@ def area_rows(results):
     rows = []
     for cfg, res in sorted(results, key=lambda cr: (not cr[0].signed, cr[0].acc_width,
                                                     cr[0].pipeline, cr[1].transistors)):
-        ref = best.get((cfg.signed, cfg.acc_width, cfg.pipeline, cfg.numerics))
+        ref = best.get(_group(cfg))
         ratio = round(res.transistors / ref.transistors, 3) if ref else None
         ice = res.ice40 or {}
         rows.append([design_label(cfg), res.flow, res.transistors, ratio, res.depth,

@@ -25,7 +25,7 @@ BENCHES = ("mac", "array", "split", "numerics")
 
 def _mac_target(results):
     """Where the best gate-level signed W=16 P=0 MAC lands against Yosys's best."""
-    ref = best_behavioral(results)[(True, 16, 0, "int4")]
+    ref = best_behavioral(results)[(True, 16, 0)]
     ours = [(c, r) for c, r in results
             if not c.behavioral and c.signed and c.acc_width == 16 and c.pipeline == 0]
     fits = [(c, r) for c, r in ours if r.depth <= ref.depth]
