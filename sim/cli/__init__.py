@@ -12,12 +12,14 @@ Bad input gets one line on stderr naming the option and what it allows, exit sta
 and no output file.
 """
 import argparse
+import json
 import os
 import sys
 import time
 from pathlib import Path
 
 from hdl.emit import write_atomic, write_atomic_bytes
+from sim.cli.cluster import ExecutorError, add_scheduler_option, executor_for
 from hdl.mac import (MacConfig, ConfigError, MULTIPLIER_CHOICES, ADDER_CHOICES,
                      ACC_WIDTHS, PIPELINES)
 
@@ -303,8 +305,9 @@ def cmd_report(args):
 
 
 def cmd_sweep(args):
-    from sim.studies.sweep import (SweepConfigError, DEFAULT_CONFIG, OVERRIDES, load_config,
-                           parse_config, apply_overrides, run_sweep, write_sweep)
+    from sim.studies.sweep import (SweepConfigError, SweepJobError, DEFAULT_CONFIG, OVERRIDES,
+                                   load_config, parse_config, apply_overrides, run_sweep,
+                                   write_sweep)
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise UsageError(f"-o: {out} is not a directory")
@@ -320,10 +323,18 @@ def cmd_sweep(args):
             f"--study {s}" for s in args.study or ()] + (
             [] if args.fpga is None else ["--fpga" if args.fpga else "--no-fpga"]) + (
             [] if args.liberty is None else [f"--liberty {args.liberty}"]))
-        res = run_sweep(config, jobs=args.jobs, cache=args.cache,
-                        log=lambda m: print(m, file=sys.stderr))
+        with executor_for(args, workers=args.jobs) as executor:
+            res = run_sweep(config, cache=args.cache, executor=executor,
+                            log=lambda m: print(m, file=sys.stderr))
     except SweepConfigError as e:
         raise UsageError(str(e))
+    except SweepJobError as e:
+        for job, where, error in e.failures:
+            print(f"systolic: error: sweep job {json.dumps(job)} ({where}): {error}",
+                  file=sys.stderr)
+        print(f"systolic: error: {e}; the others are cached, nothing written to {out}/",
+              file=sys.stderr)
+        return 1
     files = write_sweep(res, out, command=command)
     print(f"sweep: {len(res.jobs)} jobs ({res.ran} run, {res.cached} cached) in "
           f"{res.seconds:.1f} s; wrote {len(files)} files to {out}/ (sweep.md, sweep.json, "
@@ -889,6 +900,7 @@ def build_parser():
     rp.add_argument("--cache", metavar="DIR",
                     help="keep every result cache (Verilog, Yosys, nextpnr, Liberty, "
                          "sweep) under DIR instead of build/cache (an empty DIR: a cold run)")
+    add_scheduler_option(rp)
     rp.set_defaults(func=cmd_report)
 
     sw = sub.add_parser("sweep", help="design-space sweep (parallel, cached): CSV, JSON, "
@@ -919,6 +931,7 @@ def build_parser():
                     help="worker processes (default: every core)")
     sw.add_argument("--cache", metavar="DIR", default=None,
                     help="cache root for results and tool runs (default build/cache)")
+    add_scheduler_option(sw)
     sw.set_defaults(func=cmd_sweep)
 
     d = sub.add_parser("demo", help="the end-to-end tour (what `make demo` runs)")
@@ -941,7 +954,7 @@ def main(argv=None):
     try:
         args = build_parser().parse_args(argv)
         return args.func(args)
-    except (UsageError, ConfigError) as e:
+    except (UsageError, ConfigError, ExecutorError) as e:
         print(f"systolic: error: {e}", file=sys.stderr)
         return 2
     except SimulatorUnavailable as e:

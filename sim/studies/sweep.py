@@ -72,7 +72,6 @@ import os
 import sys
 import time
 import tomllib
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -83,7 +82,8 @@ from hdl.mac import (MacConfig, ConfigError, MULTIPLIER_CHOICES, ADDER_CHOICES,
 
 __all__ = ["SweepConfigError", "SCHEMA", "STUDIES", "DEFAULT_CONFIG", "PLOTS", "COLUMNS",
            "load_config", "parse_config", "apply_overrides", "expand", "versions",
-           "job_key", "run_sweep", "write_sweep", "SweepResult", "DEFAULT_CACHE"]
+           "job_key", "run_sweep", "write_sweep", "SweepResult", "DEFAULT_CACHE", "sweep_task",
+           "SweepCache", "SweepJobError"]
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = Path(__file__).with_name("sweep_default.toml")
@@ -477,12 +477,80 @@ def run_job(job, liberty=None):
     return row, round(time.monotonic() - start, 2)
 
 
-def _worker_init(cache):
-    _redirect_tool_caches(cache)
+def _liberty_spec(liberty, vers):
+    """What a job needs to find the Liberty file wherever it runs."""
+    if not liberty:
+        return None
+    return {"path": str(liberty), "id": vers.get("liberty"),
+            "nangate45": Path(liberty).name == "nangate45_stdcells.lib"}
 
 
-def _worker(job, liberty):
-    return run_job(job, liberty)
+def _worker_liberty(spec):
+    """The Liberty path of ``spec`` on this machine: the client's path if it holds the
+    same file, else (Nangate45) this installation's own download."""
+    from hdl.flows.liberty import nangate45_liberty
+    if spec is None:
+        return None
+    path = Path(spec["path"])
+    if path.is_file() and versions(path)["liberty"] == spec["id"]:
+        return str(path)
+    if spec["nangate45"]:
+        path = nangate45_liberty(ROOT / "build" / "cache" / "liberty")
+        if versions(path)["liberty"] == spec["id"]:
+            return str(path)
+    raise SweepConfigError(f"Liberty {spec['id']} is not at {spec['path']} on this "
+                           f"worker; copy it to the same path there")
+
+
+def sweep_task(payload):
+    """One sweep job wherever an executor runs it (a local process or a Dask worker):
+    ``{"result": row, "seconds": s}``. Refuses to run if this installation's
+    :func:`versions` differ from the client's (the result would be cached under the
+    client's key); tool caches go to :func:`sim.execute.worker_path` of ``tool_cache``."""
+    from sim.execute import worker_path
+    mine = {k: v for k, v in versions().items() if k != "liberty"}
+    theirs = {k: v for k, v in payload["versions"].items() if k != "liberty"}
+    if mine != theirs:
+        diff = next(k for k in theirs if mine.get(k) != theirs[k])
+        raise SweepConfigError(f"this worker has {diff} {mine.get(diff)}, the client "
+                               f"{theirs[diff]}; install the same checkout everywhere")
+    _redirect_tool_caches(worker_path(payload["tool_cache"]))
+    row, seconds = run_job(payload["job"], _worker_liberty(payload["liberty"]))
+    return {"result": row, "seconds": seconds}
+
+
+class SweepCache:
+    """The sweep's result cache (``CACHE/sweep/<job_key>.json``), read and written by the
+    client only."""
+
+    def __init__(self, root, vers):
+        self.root, self.vers = Path(root), vers
+
+    def path(self, payload):
+        return self.root / f"{job_key(payload['job'], self.vers)}.json"
+
+    def lookup(self, payload):
+        try:
+            return json.loads(self.path(payload).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def store_text(self, value):
+        return json.dumps({"result": value["result"], "seconds": value["seconds"]},
+                          indent=1)
+
+    def store(self, payload, value):
+        self.root.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.path(payload), self.store_text(value))
+
+
+class SweepJobError(RuntimeError):
+    """Jobs of a sweep failed on their own; ``failures`` lists ``(job, where, error)``.
+    The other jobs finished and are in the cache."""
+
+    def __init__(self, failures):
+        self.failures = failures
+        super().__init__(f"{len(failures)} sweep job(s) failed")
 
 
 # ---------------------------------------------------------------------------------------
@@ -501,6 +569,8 @@ class SweepResult:
     first_run_seconds: float | None = None  # wall time of the run that computed them all
     liberty: str | None = None
     extra: dict = field(default_factory=dict)
+    executor: str = "local"           # where the jobs were sent
+    where: list = field(default_factory=list)  # per job: design, where it ran, seconds
 
 
 def _resolve_liberty(config):
@@ -548,43 +618,37 @@ def _flat(job):
     return out
 
 
-def run_sweep(config, *, jobs=None, cache=None, progress=True, log=None):
+def run_sweep(config, *, jobs=None, cache=None, progress=True, log=None, executor=None):
     """Run (or read from the cache) every job of a checked ``config``; a
-    :class:`SweepResult`. ``jobs``: worker processes (default: every core). ``cache``:
-    the cache root (default :data:`DEFAULT_CACHE`)."""
+    :class:`SweepResult`. ``executor``: where the jobs run (a :mod:`sim.execute`
+    executor; default a local pool of ``jobs`` processes, default every core).
+    ``cache``: the cache root (default :data:`DEFAULT_CACHE`), written here only.
+    :class:`SweepJobError` after the run if jobs failed (the others are cached)."""
     from tqdm import tqdm
+    from sim.execute import LocalExecutor, run_jobs, tqdm_progress
     start = time.monotonic()
     cache = Path(cache) if cache else DEFAULT_CACHE
     todo = expand(config)
     liberty = _resolve_liberty(config)
     vers = versions(liberty)
     store = cache / "sweep"
-    results, missing = {}, []
-    for i, job in enumerate(todo):
-        path = store / f"{job_key(job, vers)}.json"
-        try:
-            results[i] = json.loads(path.read_text())
-        except (OSError, ValueError):
-            missing.append(i)
-    if missing:
-        if any(todo[i]["study"] != "gemm" for i in missing):
-            from hdl.flows.synth import yosys_version
-            yosys_version()                 # compile the WebAssembly once, not per worker
-        workers = max(1, min(jobs or os.cpu_count() or 1, len(missing)))
-        bar = tqdm(total=len(todo), initial=len(todo) - len(missing), desc="sweep",
-                   unit="job", file=sys.stderr, disable=not progress or None, leave=False)
-        with bar, ProcessPoolExecutor(max_workers=workers, initializer=_worker_init,
-                                      initargs=(str(cache),)) as pool:
-            futures = {pool.submit(_worker, todo[i], liberty): i for i in missing}
-            for future in as_completed(futures):
-                i = futures[future]
-                row, seconds = future.result()
-                text = json.dumps({"result": row, "seconds": seconds}, indent=1)
-                results[i] = json.loads(text)         # exactly what a rerun reads
-                store.mkdir(parents=True, exist_ok=True)
-                write_atomic(store / f"{job_key(todo[i], vers)}.json", text)
-                bar.update()
-                bar.set_postfix_str(todo[i]["study"])
+    jobcache = SweepCache(store, vers)
+    payloads = [{"job": job, "liberty": _liberty_spec(liberty, vers),
+                 "tool_cache": str(cache), "versions": vers} for job in todo]
+    if any(jobcache.lookup(p) is None and p["job"]["study"] != "gemm" for p in payloads):
+        from hdl.flows.synth import yosys_version
+        yosys_version()                     # compile the WebAssembly once, not per worker
+    executor = executor or LocalExecutor(workers=jobs)
+    bar = tqdm(total=len(todo), desc="sweep", unit="job", file=sys.stderr,
+               disable=not progress or None, leave=False)
+    with bar:
+        report = run_jobs(payloads, sweep_task, executor=executor, cache=jobcache,
+                          progress=tqdm_progress(bar))
+    if report.failures:
+        raise SweepJobError([(todo[o.index], o.where, o.error) for o in report.failures])
+    # exactly what a rerun reads from the cache
+    results = {o.index: json.loads(jobcache.store_text(o.value)) for o in report.outcomes}
+    missing = [o.index for o in report.outcomes if o.where != "cache"]
     rows = []
     for i, job in enumerate(todo):
         rows.append({**_flat(job), **results[i]["result"],
@@ -592,7 +656,9 @@ def run_sweep(config, *, jobs=None, cache=None, progress=True, log=None):
     res = SweepResult(config=config, jobs=todo, rows=rows, versions=vers,
                       ran=len(missing), cached=len(todo) - len(missing),
                       compute_seconds=round(sum(r["seconds"] for r in results.values()), 1),
-                      liberty=liberty)
+                      liberty=liberty, executor=report.executor,
+                      where=[{"design": rows[o.index]["design"], "where": o.where,
+                              "seconds": o.seconds} for o in report.outcomes])
     res.seconds = round(time.monotonic() - start, 2)
     # Remember the wall time of a run that computed every job (a cold sweep cache), so
     # that a rerun can say how much faster it was.
@@ -687,7 +753,8 @@ def write_sweep(res, outdir, *, command="systolic sweep"):
     written.append(outdir / "sweep.md")
     run = {"command": command, "jobs": len(res.jobs), "ran": res.ran, "cached": res.cached,
            "wall_seconds": res.seconds, "job_compute_seconds": res.compute_seconds,
-           "first_run_wall_seconds": res.first_run_seconds}
+           "first_run_wall_seconds": res.first_run_seconds, "executor": res.executor,
+           "where": res.where}
     if res.first_run_seconds and res.ran == 0:
         run["speedup_over_first_run"] = round(res.first_run_seconds / max(res.seconds,
                                                                           0.01), 1)
