@@ -1,0 +1,199 @@
+"""The execution layer on a real Dask cluster: a ``dask scheduler`` and ``dask worker``
+processes on 127.0.0.1 (random free ports), started and stopped here."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from sim.execute import DaskExecutor, ExecutorError, LocalExecutor, run_jobs
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+# Four MAC syntheses (a few seconds each, no Liberty): long enough to kill a worker
+# in the middle of one.
+CONFIG = {"sweep": {"liberty": False},
+          "mac": {"multiplier": ["dadda"], "adder": ["ripple", "kogge-stone"],
+                  "pipeline": [0, 1]}}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop(proc):
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def dask_cluster(tmp, workers=2):
+    """A scheduler and ``workers`` single-thread workers (no nanny, so a killed worker
+    stays dead); yields (address, [worker processes])."""
+    env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    procs = []
+    try:
+        procs.append(subprocess.Popen(
+            [BIN / "dask", "scheduler", "--host", "127.0.0.1", "--port", str(port),
+             "--no-dashboard"], cwd=tmp, env=env, stdout=subprocess.DEVNULL,
+            stderr=open(tmp / "scheduler.log", "w")))
+        for i in range(workers):
+            procs.append(subprocess.Popen(
+                [BIN / "dask", "worker", address, "--host", "127.0.0.1", "--nthreads", "1",
+                 "--no-nanny", "--no-dashboard", "--local-directory", str(tmp / f"w{i}")],
+                cwd=tmp, env=env, stdout=subprocess.DEVNULL,
+                stderr=open(tmp / f"worker{i}.log", "w")))
+        from distributed import Client
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with Client(address, timeout="5s", set_as_default=False) as c:
+                    c.wait_for_workers(workers, timeout=max(1, deadline - time.monotonic()))
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        yield address, procs[1:]
+    finally:
+        for p in reversed(procs):
+            _stop(p)
+
+
+@pytest.fixture(autouse=True)
+def no_scheduler_env(monkeypatch):
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory):
+    """The reference: CONFIG through the local pool, a cold cache."""
+    tmp = tmp_path_factory.mktemp("local")
+    (tmp / "c.json").write_text(json.dumps(CONFIG))
+    rc = subprocess.run([BIN / "systolic", "sweep", "--config", tmp / "c.json", "-o",
+                         tmp / "out", "--cache", tmp / "cache", "--jobs", "2"],
+                        env={k: v for k, v in os.environ.items()
+                             if k != "DASK_SCHEDULER_ADDRESS"}).returncode
+    assert rc == 0
+    return tmp
+
+
+def _sweep_cli(local, tmp, address, name):
+    """The same command as the reference (the config path is part of the outputs)."""
+    return [BIN / "systolic", "sweep", "--config", local / "c.json", "-o", tmp / name,
+            "--cache", tmp / f"cache_{name}", "--scheduler", address]
+
+
+def _check_same(out, ref):
+    for name in ("sweep.json", "sweep_mac.csv", "sweep.md", "sweep_pipeline.png"):
+        assert (out / name).read_bytes() == (ref / "out" / name).read_bytes(), name
+
+
+def test_cluster_sweep_matches_local_and_says_where(tmp_path, local_run):
+    with dask_cluster(tmp_path) as (address, _):
+        cmd = _sweep_cli(local_run, tmp_path, address, "out")
+        assert subprocess.run(cmd).returncode == 0
+        _check_same(tmp_path / "out", local_run)
+        run = json.loads((tmp_path / "out" / "sweep_run.json").read_text())
+        assert run["executor"] == f"dask {address}" and run["ran"] == 4
+        assert all(w["where"].startswith("tcp://127.0.0.1:") for w in run["where"])
+        # a rerun sends nothing: every job comes from the client's cache
+        assert subprocess.run(cmd).returncode == 0
+        run = json.loads((tmp_path / "out" / "sweep_run.json").read_text())
+        assert run["cached"] == 4 and {w["where"] for w in run["where"]} == {"cache"}
+        _check_same(tmp_path / "out", local_run)
+
+
+def test_killed_worker_every_result_once(tmp_path, local_run):
+    with dask_cluster(tmp_path) as (address, workers):
+        cmd = _sweep_cli(local_run, tmp_path, address, "out")
+        sweep = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+        try:
+            store = tmp_path / "cache_out" / "sweep"
+            deadline = time.monotonic() + 120
+            while not list(store.glob("[0-9a-f]*.json")):     # the first result is back:
+                assert sweep.poll() is None and time.monotonic() < deadline
+                time.sleep(0.05)
+            workers[0].send_signal(signal.SIGKILL)              # both workers were busy
+            _, err = sweep.communicate(timeout=180)
+        finally:
+            _stop(sweep)
+        assert sweep.returncode == 0, err
+    run = json.loads((tmp_path / "out" / "sweep_run.json").read_text())
+    designs = [w["design"] for w in run["where"]]
+    assert len(designs) == 4 and len(set(designs)) == 4
+    assert len(list(store.glob("[0-9a-f]*.json"))) == 4
+    _check_same(tmp_path / "out", local_run)
+
+
+def test_unreachable_scheduler_one_line_exit_2(tmp_path):
+    port = free_port()                                      # nothing listens there
+    (tmp_path / "c.json").write_text(json.dumps(CONFIG))
+    start = time.monotonic()
+    proc = subprocess.run([BIN / "systolic", "sweep", "--config", tmp_path / "c.json",
+                           "-o", tmp_path / "out", "--scheduler", f"127.0.0.1:{port}"],
+                          capture_output=True, text=True, timeout=30)
+    assert time.monotonic() - start < 10
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith(f"systolic: error: --scheduler: no Dask scheduler answers "
+                                  f"at tcp://127.0.0.1:{port}")
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ExecutorError, match="not a scheduler address"):
+        DaskExecutor("tcp://127.0.0.1:notaport")
+
+
+class DictCache:
+    def __init__(self):
+        self.data, self.stored = {}, []
+
+    def lookup(self, payload):
+        return self.data.get(payload)
+
+    def store(self, payload, value):
+        self.stored.append(payload)
+        self.data[payload] = value
+
+
+@pytest.mark.parametrize("where", ["local", "dask"])
+def test_failing_job_reported_others_finish(tmp_path, where):
+    """A job raising on its own: reported (one line), stored nowhere, the rest done;
+    cached payloads are never sent."""
+    cache = DictCache()
+    cache.data[5] = 25
+    seen = []
+
+    def square_or_fail(x):                # a closure: Dask ships it by value
+        if x == 3:
+            raise ValueError("three is\nnot allowed")
+        return x * x
+
+    if where == "local":
+        report = run_jobs(range(6), square_or_fail,
+                          executor=LocalExecutor(workers=2, threads=True),
+                          cache=cache, progress=lambda s: seen.append(s.line()))
+    else:
+        with dask_cluster(tmp_path, workers=1) as (address, _):
+            with DaskExecutor(address) as ex:
+                report = run_jobs(range(6), square_or_fail, executor=ex, cache=cache,
+                                  progress=lambda s: seen.append(s.line()))
+    assert [o.value for o in report.outcomes] == [0, 1, 4, None, 16, 25]
+    assert [o.error for o in report.failures] == ["ValueError: three is not allowed"]
+    assert sorted(cache.stored) == [0, 1, 2, 4] and report.outcomes[5].where == "cache"
+    assert seen[0].startswith("1/6 done (1 cached)")
+    assert seen[-1] == "5/6 done (1 cached), 0 running, 0 queued, 1 failed"
