@@ -75,6 +75,13 @@ def dask_cluster(tmp, workers=2):
             _stop(p)
 
 
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A scheduler and two workers shared by the tests that kill nothing."""
+    with dask_cluster(tmp_path_factory.mktemp("cluster")) as (address, _):
+        yield address
+
+
 @pytest.fixture(autouse=True)
 def no_scheduler_env(monkeypatch):
     monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
@@ -104,19 +111,18 @@ def _check_same(out, ref):
         assert (out / name).read_bytes() == (ref / "out" / name).read_bytes(), name
 
 
-def test_cluster_sweep_matches_local_and_says_where(tmp_path, local_run):
-    with dask_cluster(tmp_path) as (address, _):
-        cmd = _sweep_cli(local_run, tmp_path, address, "out")
-        assert subprocess.run(cmd).returncode == 0
-        _check_same(tmp_path / "out", local_run)
-        run = json.loads((tmp_path / "out" / "sweep_run.json").read_text())
-        assert run["executor"] == f"dask {address}" and run["ran"] == 4
-        assert all(w["where"].startswith("tcp://127.0.0.1:") for w in run["where"])
-        # a rerun sends nothing: every job comes from the client's cache
-        assert subprocess.run(cmd).returncode == 0
-        run = json.loads((tmp_path / "out" / "sweep_run.json").read_text())
-        assert run["cached"] == 4 and {w["where"] for w in run["where"]} == {"cache"}
-        _check_same(tmp_path / "out", local_run)
+def test_cluster_sweep_matches_local_and_says_where(tmp_path, local_run, cluster):
+    cmd = _sweep_cli(local_run, tmp_path, cluster, "out")
+    assert subprocess.run(cmd).returncode == 0
+    _check_same(tmp_path / "out", local_run)
+    run = json.loads((tmp_path / "out" / "sweep_run.json").read_text())
+    assert run["executor"] == f"dask {cluster}" and run["ran"] == 4
+    assert all(w["where"].startswith("tcp://127.0.0.1:") for w in run["where"])
+    # a rerun sends nothing: every job comes from the client's cache
+    assert subprocess.run(cmd).returncode == 0
+    run = json.loads((tmp_path / "out" / "sweep_run.json").read_text())
+    assert run["cached"] == 4 and {w["where"] for w in run["where"]} == {"cache"}
+    _check_same(tmp_path / "out", local_run)
 
 
 def test_killed_worker_every_result_once(tmp_path, local_run):
@@ -171,7 +177,7 @@ class DictCache:
 
 
 @pytest.mark.parametrize("where", ["local", "dask"])
-def test_failing_job_reported_others_finish(tmp_path, where):
+def test_failing_job_reported_others_finish(request, where):
     """A job raising on its own: reported (one line), stored nowhere, the rest done;
     cached payloads are never sent."""
     cache = DictCache()
@@ -188,12 +194,41 @@ def test_failing_job_reported_others_finish(tmp_path, where):
                           executor=LocalExecutor(workers=2, threads=True),
                           cache=cache, progress=lambda s: seen.append(s.line()))
     else:
-        with dask_cluster(tmp_path, workers=1) as (address, _):
-            with DaskExecutor(address) as ex:
-                report = run_jobs(range(6), square_or_fail, executor=ex, cache=cache,
-                                  progress=lambda s: seen.append(s.line()))
+        with DaskExecutor(request.getfixturevalue("cluster")) as ex:
+            report = run_jobs(range(6), square_or_fail, executor=ex, cache=cache,
+                              progress=lambda s: seen.append(s.line()))
     assert [o.value for o in report.outcomes] == [0, 1, 4, None, 16, 25]
     assert [o.error for o in report.failures] == ["ValueError: three is not allowed"]
     assert sorted(cache.stored) == [0, 1, 2, 4] and report.outcomes[5].where == "cache"
     assert seen[0].startswith("1/6 done (1 cached)")
     assert seen[-1] == "5/6 done (1 cached), 0 running, 0 queued, 1 failed"
+
+
+class CountingExecutor:
+    """Passes jobs on to ``inner``, counting what it is sent."""
+
+    def __init__(self, inner):
+        self.inner, self.name, self.sent = inner, inner.name, 0
+
+    def run(self, fn, payloads):
+        payloads = list(payloads)
+        self.sent += len(payloads)
+        return self.inner.run(fn, payloads)
+
+
+def test_synthesize_many_on_cluster(tmp_path, cluster):
+    """Cached syntheses are read on the client and never sent; the others come back,
+    equal to a local run, and are cached on the client."""
+    from hdl.flows.synth import synthesize, synthesize_many
+    from hdl.mac import MacConfig
+    a, b = (MacConfig(acc_width=8, signed=False).verilog(),
+            MacConfig(acc_width=8, signed=False, adder="kogge-stone").verilog())
+    local = synthesize(a, top="mac", ice40=False, cache=tmp_path)
+    with DaskExecutor(cluster) as dask:
+        ex = CountingExecutor(dask)
+        got = synthesize_many([(a, "mac"), (b, "mac")], ice40=False, cache=tmp_path,
+                              executor=ex)
+    assert ex.sent == 1 and got[0].cached and not got[1].cached
+    assert got[0].transistors == local.transistors
+    again = synthesize(b, top="mac", ice40=False, cache=tmp_path)     # stored by the client
+    assert again.cached and again.to_json() == got[1].to_json()

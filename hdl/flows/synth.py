@@ -327,17 +327,9 @@ def synthesize(verilog, *, top, flow="synth", workdir=None, ice40=True, cache=Tr
     for an unknown flow.
     """
     script = _combined_script(top, flow, ice40)
-    cache_dir = _cache_dir(cache)
-    key = _cache_key(verilog, top, flow, script) if cache_dir else None
-    if cache_dir:
-        path = cache_dir / f"{key}.json"
-        if path.exists():
-            try:
-                result = SynthResult.from_json(json.loads(path.read_text()))
-                result.cached = True
-                return result
-            except (ValueError, TypeError):
-                pass                                    # a stale entry: recompute
+    path, result = _cached(verilog, top, flow, script, cache)
+    if result is not None:
+        return result
 
     def run(wd):
         start = time.monotonic()
@@ -351,10 +343,30 @@ def synthesize(verilog, *, top, flow="synth", workdir=None, ice40=True, cache=Tr
             result = run(wd)
     else:
         result = run(workdir)
-    if cache_dir:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        write_atomic(cache_dir / f"{key}.json", json.dumps(result.to_json(), indent=1))
+    if path:
+        _store(path, result)
     return result
+
+
+def _cached(verilog, top, flow, script, cache):
+    """(the cache file of this synthesis or None, its cached result or None)."""
+    cache_dir = _cache_dir(cache)
+    if not cache_dir:
+        return None, None
+    path = cache_dir / f"{_cache_key(verilog, top, flow, script)}.json"
+    if path.exists():
+        try:
+            result = SynthResult.from_json(json.loads(path.read_text()))
+            result.cached = True
+            return path, result
+        except (ValueError, TypeError):
+            pass                                    # a stale entry: recompute
+    return path, None
+
+
+def _store(path, result):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, json.dumps(result.to_json(), indent=1))
 
 
 def _job_kwargs(job):
@@ -367,7 +379,37 @@ def _job_kwargs(job):
     return kwargs
 
 
-def synthesize_many(jobs, processes=None, *, progress=None, **common):
+def _remote_synthesize(kwargs):
+    """One job of :func:`synthesize_many` where an executor runs it (no cache there)."""
+    kwargs = dict(kwargs)
+    return synthesize(kwargs.pop("verilog"), **{**kwargs, "cache": False})
+
+
+def _synthesize_on(executor, jobs, progress):
+    """:func:`synthesize_many` through ``executor``: cached jobs are read here and never
+    sent; the others' results are cached here as they come back."""
+    results, paths, send = [None] * len(jobs), [None] * len(jobs), []
+    for i, job in enumerate(jobs):
+        flow = job.get("flow", "synth")
+        script = _combined_script(job["top"], flow, job.get("ice40", True))
+        paths[i], results[i] = _cached(job["verilog"], job["top"], flow, script,
+                                       job.get("cache", True))
+        if results[i] is None:
+            send.append(i)
+    for outcome in executor.run(_remote_synthesize, [jobs[i] for i in send]):
+        i = send[outcome.index]
+        if outcome.error is not None:
+            results[i] = YosysError(outcome.error.removeprefix("YosysError: "))
+            continue
+        results[i] = outcome.value
+        if paths[i]:
+            _store(paths[i], outcome.value)
+        if progress is not None:
+            progress(outcome.value)
+    return results
+
+
+def synthesize_many(jobs, processes=None, *, progress=None, executor=None, **common):
     """Run several :func:`synthesize` jobs in parallel; results in job order.
 
     A job is a dict of :func:`synthesize` keyword arguments (``verilog``, ``top``,
@@ -377,11 +419,20 @@ def synthesize_many(jobs, processes=None, *, progress=None, **common):
     if given, is called with each :class:`SynthResult` as it completes (in completion
     order). The first failing job's :class:`YosysError` is raised after every job has
     finished.
+
+    ``executor``: run the jobs elsewhere instead of in the thread pool -- any object
+    whose ``run(fn, payloads)`` yields, per payload, an object with ``index`` (into
+    ``payloads``), ``value`` and ``error`` (a string, or None) in completion order, such
+    as the executors of :mod:`sim.execute` (a local pool or a Dask cluster). Jobs found in
+    the cache are then read here and never sent, and results are cached here.
     """
     jobs = [{**common, **_job_kwargs(job)} for job in jobs]
     if not jobs:
         return []
     yosys_version()                    # compile the WebAssembly once, not in every worker
+    if executor is not None:
+        results = _synthesize_on(executor, jobs, progress)
+        return _raise_first(jobs, results)
     workers = max(1, min(processes or os.cpu_count() or 1, len(jobs)))
 
     def one(kwargs):
@@ -399,6 +450,10 @@ def synthesize_many(jobs, processes=None, *, progress=None, **common):
             result = results[futures[future]] = future.result()
             if progress is not None and not isinstance(result, YosysError):
                 progress(result)
+    return _raise_first(jobs, results)
+
+
+def _raise_first(jobs, results):
     for i, r in enumerate(results):
         if isinstance(r, YosysError):
             raise YosysError(f"job {i} (top {jobs[i].get('top')}, flow "

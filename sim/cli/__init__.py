@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from hdl.emit import write_atomic, write_atomic_bytes
-from sim.cli.cluster import ExecutorError, add_scheduler_option, executor_for
+from sim.cli.cluster import ExecutorError, add_scheduler_option, cluster_for, executor_for
 from hdl.mac import (MacConfig, ConfigError, MULTIPLIER_CHOICES, ADDER_CHOICES,
                      ACC_WIDTHS, PIPELINES)
 
@@ -295,9 +295,14 @@ def cmd_report(args):
     if args.cache:
         from sim.studies.sweep import redirect_caches
         redirect_caches(args.cache)
-    problems = write_reports(out, liberty=args.liberty, only=args.only,
-                             sweep_config=args.sweep_config, docs=args.docs,
-                             log=lambda m: print(m, file=sys.stderr))
+    executor = cluster_for(args)
+    try:
+        problems = write_reports(out, liberty=args.liberty, only=args.only,
+                                 sweep_config=args.sweep_config, docs=args.docs,
+                                 log=lambda m: print(m, file=sys.stderr), executor=executor)
+    finally:
+        if executor is not None:
+            executor.close()
     print(f"report written to {out}/index.md")
     for problem in problems:
         print(f"systolic: error: {problem}", file=sys.stderr)
@@ -799,7 +804,12 @@ def cmd_demo(args):
 
 def cmd_bench(args):
     from sim.studies.bench import run_bench
-    return run_bench(BUILD / "bench", only=args.only)
+    executor = cluster_for(args)
+    try:
+        return run_bench(BUILD / "bench", only=args.only, executor=executor)
+    finally:
+        if executor is not None:
+            executor.close()
 
 
 # ---------------------------------------------------------------- main

@@ -3,7 +3,7 @@ import os
 
 from sim.execute import SCHEDULER_ENV, ExecutorError, make_executor
 
-__all__ = ["add_scheduler_option", "executor_for", "ExecutorError"]
+__all__ = ["add_scheduler_option", "executor_for", "cluster_for", "ExecutorError"]
 
 
 def add_scheduler_option(p):
@@ -21,3 +21,12 @@ def executor_for(args, *, workers=None, threads=False, environ=None):
         raise ExecutorError("--jobs: only for the local pool; on a cluster the workers' "
                             "--nthreads set the parallelism (drop --jobs)")
     return make_executor(args.scheduler, workers=workers, threads=threads, environ=environ)
+
+
+def cluster_for(args, *, environ=None):
+    """The :class:`~sim.execute.DaskExecutor` asked for, or None (then each fan-out
+    keeps its own local pool, as without this option)."""
+    environ = os.environ if environ is None else environ
+    if not (args.scheduler or environ.get(SCHEDULER_ENV)):
+        return None
+    return make_executor(args.scheduler, environ=environ)

@@ -831,6 +831,20 @@ def _delta_by_type(base, split, cost):
     return out
 
 
+def split_area_jobs(rows, cols, tile, mac=None, *, style="mux", flow="synth", dataflow="ws",
+                    fold_overlap=False):
+    """The two syntheses (:func:`hdl.flows.synth.synthesize_many` jobs: the unsplit and
+    the splittable array) that :func:`split_area_overhead` without ``breakdown`` runs."""
+    from hdl.array import array_verilog, TOPLEVEL
+    mac = mac or MacConfig()
+    cfg = SplitConfig(rows, cols, tile, mac, style, fold_overlap=fold_overlap,
+                      dataflow=dataflow)
+    return [{"verilog": array_verilog(rows, cols, dataflow, mac,
+                                      double_buffer=cfg.double_buffer),
+             "top": TOPLEVEL, "flow": flow, "ice40": False},
+            {"verilog": cfg.verilog(), "top": SPLIT_TOPLEVEL, "flow": flow, "ice40": False}]
+
+
 def split_area_overhead(rows, cols, tile, mac=None, *, style="mux", breakdown=True,
                         flow="synth", dataflow="ws", fold_overlap=False):
     """Synthesize the splittable array and the unsplit array of the same size (Yosys

@@ -56,13 +56,13 @@ def _peer_row():
     return (row, res, equivalent), note
 
 
-def bench_mac(outdir, progress):
+def bench_mac(outdir, progress, executor=None):
     configs = []
     for signed in (True, False):
         configs += all_mac_configs(signed=signed, acc_width=16, pipelines=(0, 1, 2))
     from sim.studies.area import synthesize_configs
     start = time.monotonic()
-    results = synthesize_configs(configs, progress=progress)
+    results = synthesize_configs(configs, progress=progress, executor=executor)
     target = _mac_target(results)
     rows = area_rows(results)
     peer, peer_note = _peer_row()
@@ -104,7 +104,9 @@ def bench_mac(outdir, progress):
     return target
 
 
-def run_bench(outdir, *, only=None):
+def run_bench(outdir, *, only=None, executor=None):
+    """Run the ``only`` benches (default all) into ``outdir``; their syntheses go to
+    ``executor`` (a :mod:`sim.execute` executor; default each bench's own local pool)."""
     from tqdm import tqdm
     outdir.mkdir(parents=True, exist_ok=True)
     for name in only or BENCHES:
@@ -112,17 +114,18 @@ def run_bench(outdir, *, only=None):
             total = sum(len(flows_for(c)) for s in (True, False)
                         for c in all_mac_configs(signed=s, pipelines=(0, 1, 2)))
             with tqdm(total=total, desc="mac bench", unit="synth", file=sys.stderr) as bar:
-                target = bench_mac(outdir, lambda _r: bar.update())
+                target = bench_mac(outdir, lambda _r: bar.update(), executor)
             print(f"mac: best {target['best']['design']} = {target['best']['ratio']:.3f}x "
                   f"of {target['reference']['flow']} -> {outdir}/mac.md")
         elif name == "array":
             from sim.studies.array_bench import run_array_bench
-            run_array_bench(outdir, progress=True,
+            run_array_bench(outdir, progress=True, executor=executor,
                             command="make bench  (systolic bench --only array)")
             print(f"array: -> {outdir}/array.md")
         elif name == "split":
             from sim.studies.split_bench import run_split_bench
-            data = run_split_bench(outdir, command="make bench  (systolic bench --only split)")
+            data = run_split_bench(outdir, executor=executor,
+                                   command="make bench  (systolic bench --only split)")
             s = data["summary"]
             four = f"; four 16^3 GEMMs quad vs whole {s['four_gemms']['speedup']:.2f}x" if s else ""
             print(f"split: {outdir}/split.md{four}")

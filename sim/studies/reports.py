@@ -385,14 +385,14 @@ def _check_liberty(liberty, log):
                       f"without standard-cell numbers"
 
 
-def _sweep_part(outdir, config_path, log):
+def _sweep_part(outdir, config_path, log, executor):
     from sim.studies.sweep import DEFAULT_CONFIG, load_config, run_sweep, write_sweep
     path = Path(config_path or DEFAULT_CONFIG)
     try:
         shown = path.relative_to(Path(__file__).resolve().parents[2])
     except ValueError:
         shown = path
-    res = run_sweep(load_config(path), log=log)
+    res = run_sweep(load_config(path), log=log, executor=executor)
     write_sweep(res, outdir, command=f"systolic sweep --config {shown}")
     text = (outdir / "sweep.md").read_text().replace("# Design-space sweep",
                                                      "## Design-space sweep", 1)
@@ -422,12 +422,14 @@ def _wavefront_part(outdir, log):
 
 
 def write_reports(outdir="build/report", *, liberty=None, device="up5k",
-                  array_search=True, only=None, sweep_config=None, docs=None, log=print):
+                  array_search=True, only=None, sweep_config=None, docs=None, log=print,
+                  executor=None):
     """Write ``index.md`` (every part, with its PNGs), ``reports.json`` and the pictures
     into ``outdir``. ``only``: the :data:`PARTS` to build (default all); ``docs``: copy
     :data:`DOCS_IMAGES` there. Returns the problems (one line each: a missing Graphviz
     or Icarus, an unusable Liberty file) of parts that could not be built; every other
-    part is still built."""
+    part is still built. ``executor``: where the sweep's jobs run (default a local
+    process pool)."""
     from sim.studies.pictures import GraphvizMissing
     from sim.runner import SimulatorUnavailable
     outdir = Path(outdir)
@@ -443,7 +445,7 @@ def write_reports(outdir="build/report", *, liberty=None, device="up5k",
             if part == "tables":
                 text, data = _tables(outdir, liberty, device, array_search, log)
             elif part == "sweep":
-                text, data = _sweep_part(outdir, sweep_config, log)
+                text, data = _sweep_part(outdir, sweep_config, log, executor)
             elif part == "schematic":
                 text, data = _schematic_part(outdir, log)
             else:

@@ -37,8 +37,8 @@ from hdl.emit import write_atomic
 from hdl.mac import MacConfig
 from hdl.split import STYLES
 from sim.drivers.split import (SplitConfig, SplitJob, compare_plans, plan_to_program,
-                            program_cycles, run_programs, split_area_overhead,
-                            four_gemms_comparison)
+                            program_cycles, run_programs, split_area_jobs,
+                            split_area_overhead, four_gemms_comparison)
 from sim.studies.tables import markdown_table, write_json
 
 __all__ = ["run_split_bench", "area_table", "throughput_programs", "throughput_table",
@@ -84,11 +84,19 @@ def _grouped(delta):
 
 
 def area_table(size=None, tiles=None, styles=STYLES, *, mac=None, progress=True,
-               dataflow="ws"):
+               dataflow="ws", executor=None):
     """One row per (tile, style): :func:`split_area_overhead` plus the grouped deltas,
     the overhead with a config register and the target verdict (defaults: :data:`SIZE`,
-    :data:`AREA_TILES`)."""
+    :data:`AREA_TILES`). With an ``executor`` (:mod:`sim.execute`) every synthesis runs
+    there first, all at once, and the rows then read them from the cache."""
     size, tiles = size or SIZE, tiles or AREA_TILES
+    if executor is not None:
+        from hdl.flows.synth import synthesize_many
+        jobs = {json.dumps(j, sort_keys=True): j for tile in tiles for style in styles
+                for j in split_area_jobs(size, size, tile, mac, style=style,
+                                         dataflow=dataflow)}
+        _log(f"area {dataflow}: {len(jobs)} syntheses on {executor.name}", progress)
+        synthesize_many(list(jobs.values()), executor=executor)
     rows = []
     for tile in tiles:
         for style in styles:
@@ -299,9 +307,10 @@ def _default_simulator():
 
 
 def run_split_bench(outdir, progress=True, *, command=DEFAULT_COMMAND, simulator=None,
-                    mac=None):
+                    mac=None, executor=None):
     """Run every part and write ``outdir/split.json``, ``split.md`` and the plots;
-    returns the JSON data."""
+    returns the JSON data. ``executor``: where the area syntheses run (default here,
+    one after another)."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     mac = mac or MacConfig()
@@ -321,11 +330,11 @@ def run_split_bench(outdir, progress=True, *, command=DEFAULT_COMMAND, simulator
     sweep = utilization_sweep(config)
 
     t = time.monotonic()
-    area = area_table(mac=mac, progress=progress)
+    area = area_table(mac=mac, progress=progress, executor=executor)
     seconds["area"] = round(time.monotonic() - t, 1)
     # Output stationary (compact PE): area overhead and the four 16^3 GEMMs in RTL.
     t = time.monotonic()
-    area_os = area_table(mac=mac, progress=progress, dataflow="os")
+    area_os = area_table(mac=mac, progress=progress, dataflow="os", executor=executor)
     four_os = four_gemms_comparison(SIZE, THROUGHPUT_TILE * 2, FOUR_GEMM, mac,
                                     simulator=simulator, dataflow="os")
     seconds["os"] = round(time.monotonic() - t, 1)
