@@ -87,12 +87,15 @@ Every sub-array therefore behaves exactly like an unsplit ``systolic_array`` of 
 the array is the unsplit array plus the (transparent) muxes.
 """
 import time
+from dataclasses import dataclass, field
 
-from .array import pe_verilog, module_head, os_out_lanes, assemble, DATAFLOWS
-from .mac import ConfigError
+from .array import (ArrayConfig, pe_verilog, module_head, os_out_lanes, assemble,
+                    DATAFLOWS)
+from .mac import ConfigError, MacConfig
+from .pe import default_double_buffer, os_flag, pe_kind
 
-__all__ = ["SPLIT_TOPLEVEL", "split_verilog", "tile_grid", "split_ports", "FEATURES",
-           "STYLES", "os_flag"]
+__all__ = ["SplitConfig", "SplitMode", "SubArray", "MODE_NAMES", "SPLIT_TOPLEVEL",
+           "split_verilog", "tile_grid", "split_ports", "FEATURES", "STYLES"]
 
 SPLIT_TOPLEVEL = "splittable_array"
 #: Boundary features; all are needed for a working array. Subsets exist only to
@@ -122,12 +125,163 @@ def tile_grid(rows, cols, tile):
     return tr, tc, rows // tr, cols // tc
 
 
-def split_ports(rows, cols, tile, n, W, style="mux", *, dataflow="ws", double_buffer=False):
+MODE_NAMES = ("whole", "h2", "v2", "quad", "tiles")
+
+
+@dataclass(frozen=True)
+class SubArray:
+    index: int
+    r0: int
+    c0: int
+    rows: int
+    cols: int
+
+
+@dataclass(frozen=True)
+class SplitMode:
+    """Cuts at tile-row boundaries ``row_cuts`` and tile-column boundaries ``col_cuts``
+    (1-based boundary indices, see :mod:`hdl.split`)."""
+    name: str
+    row_cuts: tuple = ()
+    col_cuts: tuple = ()
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """An R x C splittable array of ``tile`` (int or (TR, TC)) tiles, dataflow "ws" or
+    "os", boundary ``style`` (:data:`STYLES`). The PE and ``fold_overlap`` follow
+    :class:`hdl.array.ArrayConfig`: WS always has the double-buffered PE (its shadow
+    weights let a sub-array switch jobs) and ``fold_overlap`` is its schedule; OS has the
+    compact PE, or the double-buffered one with ``fold_overlap``."""
+    rows: int = 4
+    cols: int = 4
+    tile: object = 2
+    mac: MacConfig = field(default_factory=MacConfig)
+    style: str = "mux"        # boundary style of hdl.split: "mux" or "ports"
+    fold_overlap: bool = False
+    dataflow: str = "ws"
+
+    def __post_init__(self):
+        ArrayConfig(self.rows, self.cols, self.dataflow, self.mac)     # same checks
+        tile_grid(self.rows, self.cols, self.tile)              # ConfigError("--tile")
+        if not isinstance(self.fold_overlap, bool):
+            raise ConfigError("--fold-overlap", f"{self.fold_overlap!r}; allowed: true, "
+                                                f"false")
+        if self.style not in STYLES:
+            raise ConfigError("--style", f"unknown style {self.style!r}; allowed: "
+                                         f"{', '.join(STYLES)}")
+
+    @property
+    def grid(self):
+        """``(TR, TC, GR, GC)``."""
+        return tile_grid(self.rows, self.cols, self.tile)
+
+    @property
+    def double_buffer(self):
+        """The PE (:func:`hdl.pe.build_pe`): WS double-buffered, OS with fold overlap."""
+        return self.dataflow == "ws" or self.fold_overlap
+
+    @property
+    def compact_os(self):
+        """True for the compact OS PE (no reset, drains through its accumulator)."""
+        return self.dataflow == "os" and not self.double_buffer
+
+    @property
+    def slug(self):
+        tr, tc, _, _ = self.grid
+        kind = pe_kind(self.dataflow, self.double_buffer)
+        return (f"split_{self.style}_{kind}_{self.rows}x{self.cols}_t{tr}x{tc}_"
+                f"{self.mac.slug}")
+
+    def verilog(self, **kw):
+        return split_verilog(self.rows, self.cols, self.tile, self.mac, style=self.style,
+                             dataflow=self.dataflow, double_buffer=self.double_buffer, **kw)
+
+    def ports(self):
+        """``{name: (direction, bits)}`` of the generated top."""
+        return split_ports(self.rows, self.cols, self.tile, self.mac.width,
+                           self.mac.acc_width, self.style, dataflow=self.dataflow,
+                           double_buffer=self.double_buffer)
+
+    def modes(self):
+        """The named modes this array can do."""
+        out = []
+        for name in MODE_NAMES:
+            try:
+                self.mode(name)
+            except ValueError:
+                continue
+            out.append(name)
+        return out
+
+    def mode(self, mode):
+        """A :class:`SplitMode` from a name (``whole``; ``h2``: top/bottom halves, a
+        horizontal cut; ``v2``: left/right halves; ``quad``: both; ``tiles``: every tile
+        on its own), a ``(row_cuts, col_cuts)`` pair, or a SplitMode (checked).
+        ValueError (one line) if this array cannot do it."""
+        _, _, gr, gc = self.grid
+        if isinstance(mode, SplitMode):
+            rc, cc, name = mode.row_cuts, mode.col_cuts, mode.name
+        elif isinstance(mode, str):
+            name = mode
+            if mode == "whole":
+                rc, cc = (), ()
+            elif mode == "tiles":
+                rc, cc = tuple(range(1, gr)), tuple(range(1, gc))
+            elif mode in ("h2", "v2", "quad"):
+                rc = cc = ()
+                if mode in ("h2", "quad"):
+                    if gr % 2:
+                        raise ValueError(f"split mode {mode!r} needs an even number of tile "
+                                         f"rows; this {self.rows}x{self.cols} array has {gr}")
+                    rc = (gr // 2,)
+                if mode in ("v2", "quad"):
+                    if gc % 2:
+                        raise ValueError(f"split mode {mode!r} needs an even number of tile "
+                                         f"columns; this {self.rows}x{self.cols} array has "
+                                         f"{gc}")
+                    cc = (gc // 2,)
+            else:
+                raise ValueError(f"unknown split mode {mode!r}; allowed: "
+                                 f"{', '.join(MODE_NAMES)} or (row_cuts, col_cuts)")
+        else:
+            try:
+                rc, cc = (tuple(sorted(set(int(x) for x in v))) for v in mode)
+            except (TypeError, ValueError):
+                raise ValueError(f"split mode {mode!r} is not a name or a (row_cuts, "
+                                 f"col_cuts) pair") from None
+            name = f"cuts r{list(rc)} c{list(cc)}"
+        for cuts, top, what in ((rc, gr, "tile-row"), (cc, gc, "tile-column")):
+            bad = [x for x in cuts if not 1 <= x < top]
+            if bad:
+                raise ValueError(f"split mode {name!r}: no {what} boundary {bad[0]} in a "
+                                 f"grid of {gr}x{gc} tiles (allowed: 1..{top - 1})")
+        return SplitMode(name, tuple(rc), tuple(cc))
+
+    def subarrays(self, mode):
+        """The sub-arrays of ``mode`` in row-major order."""
+        tr, tc, gr, gc = self.grid
+        mode = self.mode(mode)
+        rb = [0, *mode.row_cuts, gr]
+        cb = [0, *mode.col_cuts, gc]
+        out = []
+        for i in range(len(rb) - 1):
+            for j in range(len(cb) - 1):
+                out.append(SubArray(len(out), rb[i] * tr, cb[j] * tc,
+                                    (rb[i + 1] - rb[i]) * tr, (cb[j + 1] - cb[j]) * tc))
+        return out
+
+    def sub_config(self, sub):
+        return ArrayConfig(sub.rows, sub.cols, self.dataflow, self.mac,
+                           fold_overlap=self.fold_overlap)
+
+
+def split_ports(rows, cols, tile, n, W, style="mux", *, dataflow="ws", double_buffer=None):
     """``{name: (direction, bits)}`` of ``splittable_array`` (see the module doc), in
     port order. ``dataflow="os"``: the OS ports (``double_buffer``: ``a_last`` instead of
     ``a_drain``)."""
     _check_style(style)
-    _check_dataflow(dataflow)
+    double_buffer = _check_pe(dataflow, double_buffer)
     tr, tc, gr, gc = tile_grid(rows, cols, tile)
     R, C = rows, cols
     if dataflow == "ws":
@@ -158,21 +312,25 @@ def split_ports(rows, cols, tile, n, W, style="mux", *, dataflow="ws", double_bu
     return ports
 
 
-def os_flag(double_buffer):
-    """The OS row flag: ``last`` (double-buffered PE) or ``drain`` (compact PE)."""
-    return "last" if double_buffer else "drain"
-
-
 def _check_style(style):
     if style not in STYLES:
         raise ConfigError("--style", f"unknown style {style!r}; allowed: "
                                      f"{', '.join(STYLES)}")
 
 
-def _check_dataflow(dataflow):
+def _check_pe(dataflow, double_buffer):
+    """The PE variant (``double_buffer``, None for the default) of a split array of
+    ``dataflow``; ConfigError for an unknown dataflow or the compact WS PE (a WS
+    sub-array needs the shadow weights)."""
     if dataflow not in DATAFLOWS:
         raise ConfigError("--dataflow", f"unknown dataflow {dataflow!r}; allowed: "
                                         f"{', '.join(DATAFLOWS)}")
+    if double_buffer is None:
+        return default_double_buffer(dataflow)
+    if dataflow == "ws" and not double_buffer:
+        raise ConfigError("--compact", "the splittable WS array needs the double-buffered "
+                                       "PE (shadow weights); drop --compact")
+    return bool(double_buffer)
 
 
 # ---------------------------------------------------------------------------------------
@@ -426,7 +584,7 @@ endmodule
 
 
 def split_verilog(rows, cols, tile, mac, *, style="mux", stats=None, features=FEATURES,
-                  dataflow="ws", double_buffer=False):
+                  dataflow="ws", double_buffer=None):
     """Verilog text (module ``pe`` then module ``splittable_array``) of an R x C
     splittable array of ``tile`` tiles, dataflow ``"ws"`` or ``"os"`` (``double_buffer``:
     the OS PE with a separate drain register, for fold overlap). ``stats``, if a dict,
@@ -435,7 +593,7 @@ def split_verilog(rows, cols, tile, mac, *, style="mux", stats=None, features=FE
     t0 = time.perf_counter()
     tr, tc, _, _ = tile_grid(rows, cols, tile)
     _check_style(style)
-    _check_dataflow(dataflow)
+    double_buffer = _check_pe(dataflow, double_buffer)
     bad = set(features) - set(FEATURES)
     if bad:
         raise ValueError(f"unknown split features {sorted(bad)}; allowed: {', '.join(FEATURES)}")

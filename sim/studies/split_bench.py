@@ -22,11 +22,9 @@ and four-GEMM parts again for output-stationary) with the default MAC (signed in
   are also played in RTL (in the same simulator run as (b)).
 
 Run it with ``systolic bench --only split`` (also part of ``systolic bench`` / ``make
-bench``) or ``python -m sim.studies.split_bench``; every number in the Markdown names the
-command that produced it. Syntheses are cached (``build/cache/synth``); a cold 32x32
+bench``); every number in the Markdown names the command that produced it. Syntheses are cached (``build/cache/synth``); a cold 32x32
 synthesis takes about five minutes per design.
 """
-import json
 import sys
 import time
 from pathlib import Path
@@ -36,15 +34,17 @@ import numpy as np
 from hdl.emit import write_atomic
 from hdl.mac import MacConfig
 from hdl.split import STYLES
-from sim.drivers.split import (SplitConfig, SplitJob, compare_plans, plan_to_program,
-                            program_cycles, run_programs, split_area_jobs,
-                            split_area_overhead, four_gemms_comparison)
+from hdl.split import SplitConfig
+from sim.models.program import SplitJob, program_cycles
+from sim.drivers.schedule import compare_plans, plan_to_program, four_gemms_comparison
+from sim.drivers.split import run_programs
+from sim.studies.split_area import split_area_jobs, split_area_overhead
 from sim.studies.tables import markdown_table, write_json
 
 __all__ = ["run_split_bench", "area_table", "throughput_programs", "throughput_table",
            "utilization_sweep", "DEFAULT_COMMAND", "SIZE", "AREA_TILES", "AREA_TARGETS"]
 
-DEFAULT_COMMAND = "python -m sim.studies.split_bench"
+DEFAULT_COMMAND = "systolic bench --only split"
 SIZE = 32                                   # the array of every part
 AREA_TILES = (4, 8, 16)
 #: tile -> max transistor overhead in % (config register included), from issue 5
@@ -243,7 +243,7 @@ def utilization_sweep(config, sizes=None, batch=None):
 # Plots
 
 def _plots(outdir, data):
-    from sim.studies.reports import figure, save_figure
+    from sim.studies.plot import figure, save_figure
     caption = f"produced by: {data['command']}"
     paths = {}
 
@@ -489,23 +489,3 @@ def _markdown(d):
                f"{f.get('rtl_whole_sequential', f['whole_sequential'])} -> "
                f"**{f['speedup']:.2f}x** ({'RTL' if 'rtl_quad' in f else 'model'})", ""]
     return "\n".join(md)
-
-
-def main(argv=None):
-    import argparse
-    p = argparse.ArgumentParser(prog="python -m sim.studies.split_bench",
-                                description=__doc__.split("\n")[0])
-    p.add_argument("--outdir", default=str(Path(__file__).resolve().parents[2] / "build" /
-                                           "bench"))
-    p.add_argument("--sim", choices=["icarus", "verilator"], default=None)
-    p.add_argument("--no-progress", action="store_true")
-    args = p.parse_args(argv)
-    data = run_split_bench(Path(args.outdir), progress=not args.no_progress,
-                           simulator=args.sim)
-    print(json.dumps({"seconds": data["seconds"], "summary": data["summary"]}, indent=1))
-    print(f"-> {args.outdir}/split.md")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -77,6 +77,7 @@ from importlib import metadata
 from pathlib import Path
 
 from hdl.emit import write_atomic
+from hdl.flows.fpga import DEVICES
 from hdl.mac import (MacConfig, ConfigError, MULTIPLIER_CHOICES, ADDER_CHOICES,
                      ACC_WIDTHS, PIPELINES)
 
@@ -93,7 +94,6 @@ STUDIES = ("mac", "array", "split", "gemm")
 RESULT_FORMAT = 1
 #: Sources whose change invalidates every cached result (generators and models).
 SOURCE_FILES = ("hdl/*.py", "sim/models/cycles.py", "sim/drivers/gemm.py", "sim/drivers/split.py")
-DEVICES = ("up5k", "hx8k")
 
 
 class SweepConfigError(ValueError):
@@ -304,7 +304,7 @@ def expand(config, source="config"):
     """The jobs of a checked config, in a fixed order, duplicates removed. A job is a
     JSON-able dict with ``study`` first. :class:`SweepConfigError` if a combination is
     not a valid design (e.g. a tile that does not divide the array)."""
-    from sim.drivers.split import SplitConfig
+    from hdl.split import SplitConfig
     common = config.get("sweep", {})
     jobs, study = [], None
     try:
@@ -441,7 +441,7 @@ def _run_array(job, liberty):
 
 
 def _run_split(job, liberty):
-    from sim.drivers.split import split_area_overhead
+    from sim.studies.split_area import split_area_overhead
     n, cfg = job["size"], MacConfig(**job["mac"])
     r = split_area_overhead(n, n, job["tile"], cfg, style=job["style"], breakdown=False)
     return {"design": f"split_{job['style']}_{n}x{n}_t{job['tile']}_{cfg.slug}",
@@ -453,7 +453,9 @@ def _run_split(job, liberty):
 
 
 def _run_gemm(job, liberty):
-    from sim.drivers.split import SplitConfig, plan_jobs, program_cycles
+    from hdl.split import SplitConfig
+    from sim.drivers.schedule import plan_jobs
+    from sim.models.program import program_cycles
     n, (M, K, N), batch = job["size"], job["shape"], job["batch"]
     cfg = SplitConfig(n, n, job["tile"], MacConfig(pipeline=job["pipeline"]))
     shapes = [tuple(job["shape"])] * batch
@@ -790,7 +792,7 @@ def _groups(rows, key):
 
 
 def _plot_array(rows, path, prov):
-    from sim.studies.reports import figure, save_figure
+    from sim.studies.plot import figure, save_figure
     has_lib = any(r.get("liberty_um2_per_mac") is not None for r in rows)
     fig, axes = figure(2 if has_lib else 1)
     cols = [("transistors_per_mac", "CMOS transistors per MAC")]
@@ -813,7 +815,7 @@ def _plot_array(rows, path, prov):
 
 
 def _plot_split(rows, path, prov):
-    from sim.studies.reports import figure, save_figure
+    from sim.studies.plot import figure, save_figure
     fig, (ax,) = figure(1)
     for name, g in sorted(_groups(rows, lambda r: f"{r['size']}x{r['size']} {r['style']} "
                                   f"{_mac_label(r)}").items()):
@@ -831,7 +833,7 @@ def _plot_split(rows, path, prov):
 
 
 def _plot_gemm(rows, path, prov):
-    from sim.studies.reports import figure, save_figure
+    from sim.studies.plot import figure, save_figure
     groups = _groups(rows, lambda r: f"{r['size']}x{r['size']} array, {r['tile']}x"
                      f"{r['tile']} tiles, batch {r['batch']}, P={r['pipeline']}")
     fig, axes = figure(len(groups), width=max(6, 0.7 * max(len(g) for g in groups.values())
@@ -854,7 +856,7 @@ def _plot_gemm(rows, path, prov):
 
 
 def _plot_mac(rows, path, prov):
-    from sim.studies.reports import figure, save_figure
+    from sim.studies.plot import figure, save_figure
     has_lib = any(r.get("liberty_fmax_mhz") for r in rows)
     has_fpga = any(r.get("ice40_fmax_mhz") for r in rows)
     fig, axes = figure(1 + (has_lib or has_fpga))
