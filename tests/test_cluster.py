@@ -3,76 +3,22 @@ processes on 127.0.0.1 (random free ports), started and stopped here."""
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from sim.execute import DaskExecutor, ExecutorError, LocalExecutor, run_jobs
+from sim.studies.cluster_bench import dask_cluster, free_port
 
-ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 # Four MAC syntheses (a few seconds each, no Liberty): long enough to kill a worker
 # in the middle of one.
 CONFIG = {"sweep": {"liberty": False},
           "mac": {"multiplier": ["dadda"], "adder": ["ripple", "kogge-stone"],
                   "pipeline": [0, 1]}}
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _stop(proc):
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-@contextmanager
-def dask_cluster(tmp, workers=2):
-    """A scheduler and ``workers`` single-thread workers (no nanny, so a killed worker
-    stays dead); yields (address, [worker processes])."""
-    env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    procs = []
-    try:
-        procs.append(subprocess.Popen(
-            [BIN / "dask", "scheduler", "--host", "127.0.0.1", "--port", str(port),
-             "--no-dashboard"], cwd=tmp, env=env, stdout=subprocess.DEVNULL,
-            stderr=open(tmp / "scheduler.log", "w")))
-        for i in range(workers):
-            procs.append(subprocess.Popen(
-                [BIN / "dask", "worker", address, "--host", "127.0.0.1", "--nthreads", "1",
-                 "--no-nanny", "--no-dashboard", "--local-directory", str(tmp / f"w{i}")],
-                cwd=tmp, env=env, stdout=subprocess.DEVNULL,
-                stderr=open(tmp / f"worker{i}.log", "w")))
-        from distributed import Client
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with Client(address, timeout="5s", set_as_default=False) as c:
-                    c.wait_for_workers(workers, timeout=max(1, deadline - time.monotonic()))
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
-        yield address, procs[1:]
-    finally:
-        for p in reversed(procs):
-            _stop(p)
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +72,8 @@ def test_cluster_sweep_matches_local_and_says_where(tmp_path, local_run, cluster
 
 
 def test_killed_worker_every_result_once(tmp_path, local_run):
-    with dask_cluster(tmp_path) as (address, workers):
+    # no nanny: a killed worker stays dead instead of being restarted
+    with dask_cluster(tmp_path, nanny=False) as (address, workers):
         cmd = _sweep_cli(local_run, tmp_path, address, "out")
         sweep = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
         try:
@@ -138,8 +85,11 @@ def test_killed_worker_every_result_once(tmp_path, local_run):
             workers[0].send_signal(signal.SIGKILL)              # both workers were busy
             _, err = sweep.communicate(timeout=180)
         finally:
-            _stop(sweep)
+            if sweep.poll() is None:
+                sweep.kill()
+                sweep.wait()
         assert sweep.returncode == 0, err
+        assert "Remove worker" in (tmp_path / "scheduler.log").read_text()
     run = json.loads((tmp_path / "out" / "sweep_run.json").read_text())
     designs = [w["design"] for w in run["where"]]
     assert len(designs) == 4 and len(set(designs)) == 4
