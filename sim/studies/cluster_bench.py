@@ -11,7 +11,9 @@ directory: nothing cached on the client, nor in the workers' tool caches):
   local wall time (target <= 10 %);
 * 1, 2 and 4 workers: wall time and speed-up over one worker.
 
-Cluster start-up is timed apart (a cluster is started once and serves many sweeps).
+Cluster start-up is timed apart (a cluster is started once and serves many sweeps),
+including a few millisecond jobs (:data:`WARMUP`) that take each fresh worker through its
+first job.
 Writes ``build/bench/cluster.json`` and ``cluster.md``.
 """
 import argparse
@@ -19,6 +21,7 @@ import json
 import os
 import platform
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,6 +41,9 @@ CONFIG = {"sweep": {"liberty": False},
           "mac": {"multiplier": ["dadda"],
                   "adder": ["ripple", "kogge-stone", "brent-kung", "sklansky"],
                   "pipeline": [0, 1]}}
+#: Cycle-model jobs (milliseconds each) run once on a new cluster before timing: the
+#: first job a fresh worker runs costs about a second more (counted as start-up).
+WARMUP = {"gemm": {"size": 8, "tile": 4, "batch": 2, "shapes": [[4, 4, 4], [8, 4, 4]]}}
 COMMAND = "make cluster-bench  (python -m sim.studies.cluster_bench)"
 
 
@@ -62,7 +68,7 @@ def _stop(proc):
 def dask_cluster(workdir, workers=2, *, nanny=True, timeout=90):
     """A ``dask scheduler`` and ``workers`` single-thread ``dask worker`` processes, all
     bound to 127.0.0.1 on free ports, logs and scratch space in ``workdir``, the sweep
-    and the generators imported at worker start (``--preload``); yields
+    and the generators imported at worker start (``--preload sim.worker``); yields
     ``(address, [worker processes])`` once every worker has registered, and stops every
     process it started on the way out (also on failure)."""
     from distributed import Client
@@ -84,7 +90,7 @@ def dask_cluster(workdir, workers=2, *, nanny=True, timeout=90):
         for i in range(workers):
             start(["worker", address, "--host", "127.0.0.1", "--nthreads", "1",
                    "--no-dashboard", "--local-directory", str(workdir / f"worker{i}"),
-                   "--preload", "sim.studies.sweep",
+                   "--preload", "sim.worker",
                    *([] if nanny else ["--no-nanny"])], f"worker{i}.log")
         deadline = time.monotonic() + timeout
         while True:
@@ -102,16 +108,37 @@ def dask_cluster(workdir, workers=2, *, nanny=True, timeout=90):
             _stop(p)
 
 
-def _sweep(executor, workdir, name):
-    """One cold sweep of :data:`CONFIG` on ``executor``: (wall seconds, sweep.json text,
-    where each job ran)."""
+def _cpu(procs):
+    """CPU seconds (user + system, waited-for children included) of this process and of
+    ``procs`` with all their descendants."""
+    import psutil
+    total = sum(os.times()[:4])
+    for p in procs:
+        try:
+            tree = [psutil.Process(p.pid)]
+            tree += tree[0].children(recursive=True)
+        except psutil.NoSuchProcess:
+            continue
+        for q in tree:
+            try:
+                total += sum(q.cpu_times()[:4])
+            except psutil.NoSuchProcess:
+                pass
+    return total
+
+
+def _sweep(executor, workdir, name, procs=(), config=None):
+    """One cold sweep of ``config`` (default :data:`CONFIG`) on ``executor``: a dict of
+    its wall and CPU seconds (this process and ``procs``), the load average,
+    ``sweep.json`` and where each job ran."""
     from sim.studies.sweep import parse_config, run_sweep, write_sweep
-    t = time.monotonic()
-    res = run_sweep(parse_config(CONFIG), cache=workdir / f"cache_{name}",
+    cpu, t = _cpu(procs), time.monotonic()
+    res = run_sweep(parse_config(config or CONFIG), cache=workdir / f"cache_{name}",
                     executor=executor, progress=False)
-    seconds = round(time.monotonic() - t, 2)
+    run = {"seconds": round(time.monotonic() - t, 2), "cpu_seconds":
+           round(_cpu(procs) - cpu, 1), "load": round(os.getloadavg()[0], 1)}
     write_sweep(res, workdir / name, command="cluster bench")
-    return seconds, (workdir / name / "sweep.json").read_text(), res.where
+    return run, (workdir / name / "sweep.json").read_text(), res.where
 
 
 def run_cluster_bench(outdir, *, repeat=2, workers=(1, 2, 4), log=print):
@@ -122,28 +149,33 @@ def run_cluster_bench(outdir, *, repeat=2, workers=(1, 2, 4), log=print):
     with tempfile.TemporaryDirectory(prefix="cluster_bench_") as tmp:
         tmp = Path(tmp)
         t = time.monotonic()
-        with dask_cluster(tmp / "cluster2", 2) as (address, _):
-            start2 = round(time.monotonic() - t, 1)
+        with dask_cluster(tmp / "cluster2", 2) as (address, procs):
             with DaskExecutor(address) as dask:
+                _sweep(dask, tmp, "warmup2", config=WARMUP)
+                start2 = round(time.monotonic() - t, 1)
                 for k in range(repeat):
-                    s, local_json, _ = _sweep(LocalExecutor(workers=2), tmp, f"local{k}")
-                    runs["local"].append(s)
-                    log(f"local pool, 2 processes: {s:.1f} s")
-                    s, dask_json, where = _sweep(dask, tmp, f"dask2_{k}")
-                    runs["dask2"].append(s)
+                    r, local_json, _ = _sweep(LocalExecutor(workers=2), tmp, f"local{k}")
+                    runs["local"].append(r)
+                    log(f"local pool, 2 processes: {r}")
+                    r, dask_json, where = _sweep(dask, tmp, f"dask2_{k}", procs)
+                    runs["dask2"].append(r)
                     same &= dask_json == local_json
-                    log(f"dask, 2 workers: {s:.1f} s ({len({w['where'] for w in where})} "
+                    log(f"dask, 2 workers: {r} ({len({w['where'] for w in where})} "
                         f"workers used); same sweep.json as local: {dask_json == local_json}")
         scaling = {}
         for n in workers:
             t = time.monotonic()
-            with dask_cluster(tmp / f"cluster{n}", n) as (address, _):
-                started = round(time.monotonic() - t, 1)
+            with dask_cluster(tmp / f"cluster{n}", n) as (address, procs):
                 with DaskExecutor(address) as dask:
-                    s, _, _ = _sweep(dask, tmp, f"scale{n}")
-            scaling[n] = {"seconds": s, "cluster_start_seconds": started}
-            log(f"dask, {n} worker(s): {s:.1f} s (cluster start {started:.1f} s)")
-    local, dask2 = min(runs["local"]), min(runs["dask2"])
+                    _sweep(dask, tmp, f"warmup{n}", config=WARMUP)
+                    started = round(time.monotonic() - t, 1)
+                    r, _, _ = _sweep(dask, tmp, f"scale{n}", procs)
+            scaling[n] = {**r, "cluster_start_seconds": started}
+            log(f"dask, {n} worker(s): {r} (cluster start {started:.1f} s)")
+
+    def med(key, side):
+        return statistics.median(r[key] for r in runs[side])
+    local, dask2 = med("seconds", "local"), med("seconds", "dask2")
     base = scaling[min(scaling)]["seconds"]
     for n, r in scaling.items():
         r["speedup"] = round(base / r["seconds"], 2)
@@ -151,9 +183,13 @@ def run_cluster_bench(outdir, *, repeat=2, workers=(1, 2, 4), log=print):
         "command": COMMAND, "cores": os.cpu_count(),
         "host": {"python": sys.version.split()[0], "machine": platform.machine()},
         "config": CONFIG, "jobs": 8, "repeat": repeat,
-        "local_pool_seconds": runs["local"], "dask_2_workers_seconds": runs["dask2"],
+        "local_pool": runs["local"], "dask_2_workers": runs["dask2"],
         "cluster_2_start_seconds": start2,
+        "local_seconds_median": local, "dask_seconds_median": dask2,
         "overhead_pct": round(100.0 * (dask2 - local) / local, 1),
+        "cpu_overhead_pct": round(100.0 * (med("cpu_seconds", "dask2")
+                                           - med("cpu_seconds", "local"))
+                                  / med("cpu_seconds", "local"), 1),
         "target_overhead_pct": 10.0, "same_results": same,
         "scaling": {str(n): r for n, r in scaling.items()},
     }
@@ -166,7 +202,11 @@ def run_cluster_bench(outdir, *, repeat=2, workers=(1, 2, 4), log=print):
 
 def _markdown(d):
     rows = [[f"{n} worker{'s' if n != '1' else ''}", r["seconds"], r["speedup"],
-             r["cluster_start_seconds"]] for n, r in d["scaling"].items()]
+             r["cpu_seconds"], r["load"], r["cluster_start_seconds"]]
+            for n, r in d["scaling"].items()]
+    pairs = [[k + 1, a["seconds"], b["seconds"], a["cpu_seconds"], b["cpu_seconds"],
+              a["load"], b["load"]]
+             for k, (a, b) in enumerate(zip(d["local_pool"], d["dask_2_workers"]))]
     return "\n".join([
         "# The sweep on a local Dask cluster", "",
         f"Produced by `{d['command']}` on a {d['cores']}-core machine (Python "
@@ -174,16 +214,19 @@ def _markdown(d):
         f"each run with an empty cache; scheduler and single-thread workers are real "
         f"`dask scheduler` / `dask worker` processes on 127.0.0.1.", "",
         "## Local pool against a 2-worker cluster", "",
-        f"Best of {d['repeat']} (alternating): local pool of 2 processes "
-        f"{min(d['local_pool_seconds'])} s (runs {d['local_pool_seconds']}), 2-worker "
-        f"cluster {min(d['dask_2_workers_seconds'])} s (runs "
-        f"{d['dask_2_workers_seconds']}): overhead **{d['overhead_pct']:+.1f}%** of the "
-        f"local wall time (target <= {d['target_overhead_pct']:.0f}%); same sweep.json: "
-        f"**{d['same_results']}**. Starting that cluster took "
-        f"{d['cluster_2_start_seconds']} s (once, not per sweep).", "",
+        markdown_table(["run", "local wall s", "dask wall s", "local CPU s", "dask CPU s",
+                        "load (local)", "load (dask)"], pairs), "",
+        f"Medians of {d['repeat']} alternating runs: local pool of 2 processes "
+        f"{d['local_seconds_median']} s, 2-worker cluster {d['dask_seconds_median']} s: "
+        f"wall-time overhead **{d['overhead_pct']:+.1f}%** of the local wall time (target "
+        f"<= {d['target_overhead_pct']:.0f}%); CPU overhead {d['cpu_overhead_pct']:+.1f}% "
+        f"(client, scheduler, workers and Yosys, against client, pool and Yosys); same "
+        f"sweep.json: **{d['same_results']}**. Starting that cluster (and a first job "
+        f"per worker) took {d['cluster_2_start_seconds']} s, once, not per sweep. Load is the 1-minute "
+        f"load average at the end of each run (other work shares the machine).", "",
         "## Workers", "",
-        markdown_table(["cluster", "sweep wall s", "speed-up over 1 worker",
-                        "cluster start s"], rows), "",
+        markdown_table(["cluster", "sweep wall s", "speed-up over 1 worker", "CPU s",
+                        "load", "cluster start s"], rows), "",
         f"This machine has {d['cores']} cores: past {d['cores']} workers the syntheses "
         f"only share them. Workers on other machines add their cores.", ""])
 
