@@ -222,8 +222,9 @@ def _markdown(d):
         f"<= {d['target_overhead_pct']:.0f}%); CPU overhead {d['cpu_overhead_pct']:+.1f}% "
         f"(client, scheduler, workers and Yosys, against client, pool and Yosys); same "
         f"sweep.json: **{d['same_results']}**. Starting that cluster (and a first job "
-        f"per worker) took {d['cluster_2_start_seconds']} s, once, not per sweep. Load is the 1-minute "
-        f"load average at the end of each run (other work shares the machine).", "",
+        f"per worker) took {d['cluster_2_start_seconds']} s, once, not per sweep. Load "
+        f"is the 1-minute load average at the end of each run (other work shares the "
+        f"machine).", "",
         "## Workers", "",
         markdown_table(["cluster", "sweep wall s", "speed-up over 1 worker", "CPU s",
                         "load", "cluster start s"], rows), "",
