@@ -182,3 +182,43 @@ def test_synthesize_many_on_cluster(tmp_path, cluster):
     assert got[0].transistors == local.transistors
     again = synthesize(b, top="mac", ice40=False, cache=tmp_path)     # stored by the client
     assert again.cached and again.to_json() == got[1].to_json()
+
+
+GEMM = {"gemm": {"size": 8, "tile": 4, "batch": 2, "shapes": [[4, 4, 4], [16, 4, 4]]}}
+
+
+@pytest.fixture
+def one_gemm_fails(monkeypatch):
+    """The 16x4x4 cycle-model job raises (local pools fork, so their processes see it)."""
+    from sim.studies import sweep
+    real = sweep._RUNNERS["gemm"]
+
+    def flaky(job, liberty):
+        if job["shape"] == [16, 4, 4]:
+            raise RuntimeError("the tool\ncrashed")
+        return real(job, liberty)
+    monkeypatch.setitem(sweep._RUNNERS, "gemm", flaky)
+    return sweep
+
+
+def test_sweep_job_failure_reported_rest_cached(tmp_path, one_gemm_fails):
+    sweep = one_gemm_fails
+    with pytest.raises(sweep.SweepJobError) as e:
+        sweep.run_sweep(sweep.parse_config(GEMM), cache=tmp_path, progress=False,
+                        executor=LocalExecutor(workers=2, threads=True))
+    assert [(j["shape"], err) for j, _, err in e.value.failures] == [
+        ([16, 4, 4], "RuntimeError: the tool crashed")]
+    assert len(list((tmp_path / "sweep").glob("*.json"))) == 1      # the good job only
+
+
+def test_sweep_job_failure_cli_writes_nothing(tmp_path, one_gemm_fails, capsys):
+    from sim.cli import main
+    (tmp_path / "c.json").write_text(json.dumps(GEMM))
+    out = tmp_path / "out"
+    assert main(["sweep", "--config", str(tmp_path / "c.json"), "-o", str(out),
+                 "--cache", str(tmp_path / "cache"), "--jobs", "2"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith('systolic: error: sweep job {"study": "gemm"')
+    assert err[0].endswith("(local): RuntimeError: the tool crashed")
+    assert err[1].startswith("systolic: error: 1 sweep job(s) failed; the others are cached")
+    assert not out.exists()

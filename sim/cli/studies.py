@@ -27,11 +27,14 @@ def cmd_report(args):
     if args.cache:
         from sim.studies.sweep import redirect_caches
         redirect_caches(args.cache)
+    from sim.studies.sweep import SweepJobError
     executor = cluster_for(args)
     try:
         problems = write_reports(out, liberty=args.liberty, only=args.only,
                                  sweep_config=args.sweep_config, docs=args.docs,
                                  log=lambda m: print(m, file=sys.stderr), executor=executor)
+    except SweepJobError as e:
+        return _sweep_failed(e, f"no {out}/index.md written")
     finally:
         if executor is not None:
             executor.close()
@@ -39,6 +42,15 @@ def cmd_report(args):
     for problem in problems:
         print(f"systolic: error: {problem}", file=sys.stderr)
     return 2 if problems else 0
+
+
+def _sweep_failed(e, unwritten):
+    """Each failed sweep job on one line, then what was not written; exit status 1."""
+    for job, where, error in e.failures:
+        print(f"systolic: error: sweep job {json.dumps(job)} ({where}): {error}",
+              file=sys.stderr)
+    print(f"systolic: error: {e}; the others are cached, {unwritten}", file=sys.stderr)
+    return 1
 
 
 def cmd_sweep(args):
@@ -66,12 +78,7 @@ def cmd_sweep(args):
     except SweepConfigError as e:
         raise UsageError(str(e))
     except SweepJobError as e:
-        for job, where, error in e.failures:
-            print(f"systolic: error: sweep job {json.dumps(job)} ({where}): {error}",
-                  file=sys.stderr)
-        print(f"systolic: error: {e}; the others are cached, nothing written to {out}/",
-              file=sys.stderr)
-        return 1
+        return _sweep_failed(e, f"nothing written to {out}/")
     files = write_sweep(res, out, command=command)
     print(f"sweep: {len(res.jobs)} jobs ({res.ran} run, {res.cached} cached) in "
           f"{res.seconds:.1f} s; wrote {len(files)} files to {out}/ (sweep.md, sweep.json, "
