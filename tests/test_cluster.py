@@ -190,22 +190,22 @@ GEMM = {"gemm": {"size": 8, "tile": 4, "batch": 2, "shapes": [[4, 4, 4], [16, 4,
 @pytest.fixture
 def one_gemm_fails(monkeypatch):
     """The 16x4x4 cycle-model job raises (local pools fork, so their processes see it)."""
-    from sim.studies import sweep
-    real = sweep._RUNNERS["gemm"]
+    from sim.studies import sweep_jobs
+    real = sweep_jobs._RUNNERS["gemm"]
 
-    def flaky(job, liberty):
+    def flaky(job, liberty, cache):
         if job["shape"] == [16, 4, 4]:
             raise RuntimeError("the tool\ncrashed")
-        return real(job, liberty)
-    monkeypatch.setitem(sweep._RUNNERS, "gemm", flaky)
-    return sweep
+        return real(job, liberty, cache)
+    monkeypatch.setitem(sweep_jobs._RUNNERS, "gemm", flaky)
 
 
 def test_sweep_job_failure_reported_rest_cached(tmp_path, one_gemm_fails):
-    sweep = one_gemm_fails
-    with pytest.raises(sweep.SweepJobError) as e:
-        sweep.run_sweep(sweep.parse_config(GEMM), cache=tmp_path, progress=False,
-                        executor=LocalExecutor(workers=2, threads=True))
+    from sim.studies.sweep import SweepJobError, run_sweep
+    from sim.studies.sweep_config import parse_config
+    with pytest.raises(SweepJobError) as e:
+        run_sweep(parse_config(GEMM), cache=tmp_path, progress=False,
+                  executor=LocalExecutor(workers=2, threads=True))
     assert [(j["shape"], err) for j, _, err in e.value.failures] == [
         ([16, 4, 4], "RuntimeError: the tool crashed")]
     assert len(list((tmp_path / "sweep").glob("*.json"))) == 1      # the good job only

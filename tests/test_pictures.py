@@ -130,16 +130,6 @@ def test_report_without_graphviz(tmp_path, monkeypatch, capsys):
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz not installed")
 def test_report_cache_option(tmp_path, monkeypatch):
     """`systolic report --cache DIR` keeps its results under DIR (a cold run when empty)."""
-    import hdl.emit
-    import hdl.flows.fpga
-    import hdl.flows.liberty
-    import hdl.flows.synth
-    import sim.studies.sweep
-    for module, name in ((hdl.emit, "VERILOG_CACHE_DIR"), (hdl.flows.synth, "DEFAULT_CACHE_DIR"),
-                         (hdl.flows.fpga, "FPGA_CACHE_DIR"), (hdl.flows.liberty, "LIBERTY_CACHE_DIR"),
-                         (sim.studies.sweep, "DEFAULT_CACHE")):
-        monkeypatch.setattr(module, name, getattr(module, name))   # restored afterwards
-    monkeypatch.setattr(hdl.emit, "_memo", {})
     cache = tmp_path / "cache"
     assert main(["report", "-o", str(tmp_path / "r"), "--only", "schematic", "--cache",
                  str(cache), "--liberty", str(tmp_path / "none.lib")]) == 2

@@ -4,6 +4,7 @@ import time
 
 from hdl.emit import write_atomic
 from hdl.mac import MacConfig
+from sim.drivers.gemm import random_operands
 from .common import BUILD, ROOT, int_in, simulators
 from .simulate import run_mac_benches
 from .synth import synth_table, synth_provenance
@@ -23,8 +24,7 @@ def demo_split(sims, label, *, size=16, tile=8, seed=2027):
     h = size // 2
     shapes = ((h, h, h), (13, 5, 7), (4, 3 * h, h), (h + 1, 3, 2 * h + 5))
     rng = np.random.default_rng(seed)
-    jobs = [SplitJob(rng.integers(-8, 8, (M, K)), rng.integers(-8, 8, (K, N)))
-            for M, K, N in shapes]
+    jobs = [SplitJob(*random_operands(rng, *shape, config.mac)) for shape in shapes]
     print(f"{label} four different GEMMs at once on a {size}x{size} splittable WS array "
           f"(--split quad: four {h}x{h} sub-arrays) with {sim}, each checked against numpy, "
           f"then one after another on the whole array")
@@ -78,7 +78,7 @@ def cmd_demo(args):
     print(f"{step(4)} random {M}x{K}x{N} GEMM on the RTL array with {sim}, checked "
           f"against numpy (the first run builds the simulator: minutes for 16x16)")
     rng = np.random.default_rng(2026)
-    A, B = rng.integers(-8, 8, (M, K)), rng.integers(-8, 8, (K, N))
+    A, B = random_operands(rng, M, K, N, cfg)
     res = run_gemm(A, B, array, simulator=sim)
     ok = np.array_equal(res.C, A @ B)
     failures += not ok

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from sim.studies.bench import BENCHES
 from sim.studies.reports import PARTS
-from sim.studies.sweep import STUDIES
+from sim.studies.sweep_config import STUDIES
+from hdl.cache import Cache
 from .cluster import add_scheduler_option, cluster_for, executor_for
 from .common import BUILD, UsageError, int_in
 
@@ -19,19 +20,17 @@ def cmd_report(args):
         if path and Path(path).exists() and not Path(path).is_dir():
             raise UsageError(f"--{option}: {path} is not a directory")
     if args.sweep_config:
-        from sim.studies.sweep import load_config, SweepConfigError
+        from sim.studies.sweep_config import load_config, SweepConfigError
         try:
             load_config(args.sweep_config)
         except SweepConfigError as e:
             raise UsageError(f"--sweep-config: {e}")
-    if args.cache:
-        from sim.studies.sweep import redirect_caches
-        redirect_caches(args.cache)
     from sim.studies.sweep import SweepJobError
     executor = cluster_for(args)
     try:
         problems = write_reports(out, liberty=args.liberty, only=args.only,
                                  sweep_config=args.sweep_config, docs=args.docs,
+                                 cache=Cache(args.cache) if args.cache else Cache(),
                                  log=lambda m: print(m, file=sys.stderr), executor=executor)
     except SweepJobError as e:
         return _sweep_failed(e, f"no {out}/index.md written")
@@ -54,9 +53,9 @@ def _sweep_failed(e, unwritten):
 
 
 def cmd_sweep(args):
-    from sim.studies.sweep import (SweepConfigError, SweepJobError, DEFAULT_CONFIG, OVERRIDES,
-                                   load_config, parse_config, apply_overrides, run_sweep,
-                                   write_sweep)
+    from sim.studies.sweep import SweepJobError, run_sweep, write_sweep
+    from sim.studies.sweep_config import (SweepConfigError, DEFAULT_CONFIG, OVERRIDES,
+                                          load_config, parse_config, apply_overrides)
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise UsageError(f"-o: {out} is not a directory")

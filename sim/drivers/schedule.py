@@ -11,6 +11,7 @@ import numpy as np
 from hdl.mac import MacConfig
 from hdl.split import SplitConfig
 from sim.models.program import SplitJob, job_cycles, program_cycles
+from sim.drivers.gemm import random_operands
 from sim.drivers.split import run_programs
 from sim.runner import SimulationError
 
@@ -131,10 +132,7 @@ def four_gemms_comparison(size=32, tile=16, gemm=(16, 16, 16), mac=None, *,
            "per_job_whole": job_cycles(*gemm, (size, size), cfg)}
     if simulator:
         rng = np.random.default_rng(seed)
-        lo, hi = (-8, 8) if cfg.mac.signed else (0, 16)
-        M, K, N = gemm
-        jobs = [SplitJob(rng.integers(lo, hi, (M, K)), rng.integers(lo, hi, (K, N)))
-                for _ in range(4)]
+        jobs = [SplitJob(*random_operands(rng, *gemm, cfg.mac)) for _ in range(4)]
         q, w = run_programs([[("quad", jobs)], [("whole", [list(jobs)])]], cfg,
                             simulator=simulator)
         for res in (q, w):
