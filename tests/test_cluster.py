@@ -222,3 +222,27 @@ def test_sweep_job_failure_cli_writes_nothing(tmp_path, one_gemm_fails, capsys):
     assert err[0].endswith("(local): RuntimeError: the tool crashed")
     assert err[1].startswith("systolic: error: 1 sweep job(s) failed; the others are cached")
     assert not out.exists()
+
+
+def test_ctrl_c_cancels_cluster_jobs_keeps_results(tmp_path, local_run, cluster):
+    from distributed import Client
+    cmd = _sweep_cli(local_run, tmp_path, cluster, "out")
+    sweep = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    try:
+        store = tmp_path / "cache_out" / "sweep"
+        deadline = time.monotonic() + 120
+        while not list(store.glob("[0-9a-f]*.json")):
+            assert sweep.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        sweep.send_signal(signal.SIGINT)
+        _, err = sweep.communicate(timeout=60)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+            sweep.wait()
+    assert sweep.returncode == 130 and err.strip().endswith("systolic: interrupted")
+    kept = list(store.glob("[0-9a-f]*.json"))
+    assert 1 <= len(kept) < 4 and all(json.loads(p.read_text())["result"] for p in kept)
+    assert not (tmp_path / "out").exists()
+    with Client(cluster, timeout="5s", set_as_default=False) as c:
+        assert not any(c.processing().values())        # nothing left running there

@@ -131,7 +131,8 @@ def _sweep(executor, workdir, name, procs=(), config=None):
     """One cold sweep of ``config`` (default :data:`CONFIG`) on ``executor``: a dict of
     its wall and CPU seconds (this process and ``procs``), the load average,
     ``sweep.json`` and where each job ran."""
-    from sim.studies.sweep import parse_config, run_sweep, write_sweep
+    from sim.studies.sweep import run_sweep, write_sweep
+    from sim.studies.sweep_config import parse_config
     cpu, t = _cpu(procs), time.monotonic()
     res = run_sweep(parse_config(config or CONFIG), cache=workdir / f"cache_{name}",
                     executor=executor, progress=False)
