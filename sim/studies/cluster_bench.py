@@ -65,10 +65,12 @@ def _stop(proc):
 
 
 @contextmanager
-def dask_cluster(workdir, workers=2, *, nanny=True, timeout=90):
+def dask_cluster(workdir, workers=2, *, nanny=False, timeout=90):
     """A ``dask scheduler`` and ``workers`` single-thread ``dask worker`` processes, all
     bound to 127.0.0.1 on free ports, logs and scratch space in ``workdir``, the sweep
-    and the generators imported at worker start (``--preload sim.worker``); yields
+    and the generators imported at worker start (``--preload sim.worker``), lean: no
+    nanny process (``nanny``: a nanny restarts a dead worker) and no statistical
+    profiler (together a few % of a core per worker, even idle); yields
     ``(address, [worker processes])`` once every worker has registered, and stops every
     process it started on the way out (also on failure)."""
     from distributed import Client
@@ -76,6 +78,7 @@ def dask_cluster(workdir, workers=2, *, nanny=True, timeout=90):
     workdir.mkdir(parents=True, exist_ok=True)
     dask = Path(sys.executable).parent / "dask"
     env = {k: v for k, v in os.environ.items() if k != SCHEDULER_ENV}
+    env["DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED"] = "False"
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     procs = []
