@@ -146,6 +146,7 @@ class DaskExecutor:
         if "://" not in address:
             address = f"tcp://{address}"
         self.address = address
+        _probe(address, timeout)
         try:
             from distributed import Client
         except ImportError as e:             # pragma: no cover - pinned in pyproject.toml
@@ -209,6 +210,26 @@ class DaskExecutor:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _probe(address, timeout):
+    """Fail fast (one line) when nothing accepts TCP connections at a ``tcp://`` address,
+    before the slower import of ``distributed`` and its connection retries."""
+    import socket
+    scheme, _, rest = address.partition("://")
+    if scheme != "tcp":
+        return                                # other transports: left to Dask
+    host, _, port = rest.rstrip("/").rpartition(":")
+    if not host or not port.isdigit():
+        raise ExecutorError(f"--scheduler: {address} is not a scheduler address (no "
+                            f"HOST:PORT); give one such as tcp://127.0.0.1:8786")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError:
+        raise ExecutorError(
+            f"--scheduler: no Dask scheduler answers at {address} within {timeout} s; "
+            f"start one with `dask scheduler` or drop --scheduler (and unset "
+            f"{SCHEDULER_ENV})") from None
 
 
 def make_executor(scheduler=None, *, workers=None, threads=False, environ=None):
