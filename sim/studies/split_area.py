@@ -51,9 +51,9 @@ def split_area_jobs(rows, cols, tile, mac=None, *, style="mux", flow="synth", da
 
 
 def split_area_overhead(rows, cols, tile, mac=None, *, style="mux", breakdown=True,
-                        flow="synth", dataflow="ws", fold_overlap=False):
+                        flow="synth", dataflow="ws", fold_overlap=False, cache=True):
     """Synthesize the splittable array and the unsplit array of the same size (Yosys
-    flow ``flow``, CMOS gates, cached); returns a dict with both, the overhead in
+    flow ``flow``, CMOS gates, remembered in ``cache``); returns a dict with both, the overhead in
     transistors and cells (absolute and %), the extra edge-port bits, the config bits,
     and (``breakdown``) the overhead of each boundary feature alone (one synthesis
     each), plus the analytic gate counts. Seconds are wall time of each synthesis
@@ -66,12 +66,12 @@ def split_area_overhead(rows, cols, tile, mac=None, *, style="mux", breakdown=Tr
 
     def synth(text, top):
         t = time.monotonic()
-        r = synthesize(text, top=top, flow=flow, ice40=False)
+        r = synthesize(text, top=top, flow=flow, ice40=False, cache=cache)
         return r, (0.0 if r.cached else round(time.monotonic() - t, 1))
 
     base, base_s = synth(array_verilog(rows, cols, dataflow, mac,
-                                       double_buffer=cfg.double_buffer), TOPLEVEL)
-    split, split_s = synth(cfg.verilog(), SPLIT_TOPLEVEL)
+                                       double_buffer=cfg.double_buffer, cache=cache), TOPLEVEL)
+    split, split_s = synth(cfg.verilog(cache=cache), SPLIT_TOPLEVEL)
     ports = cfg.ports()
     base_bits = sum(b for k, (_, b) in ports.items() if not k.endswith("_x")
                     and k not in ("row_cut", "col_cut"))
@@ -103,7 +103,7 @@ def split_area_overhead(rows, cols, tile, mac=None, *, style="mux", breakdown=Tr
     if breakdown and style == "mux":
         parts = {}
         for feat in FEATURES:
-            r, s = synth(cfg.verilog(features=(feat,)), SPLIT_TOPLEVEL)
+            r, s = synth(cfg.verilog(features=(feat,), cache=cache), SPLIT_TOPLEVEL)
             parts[feat] = {"transistors": r.transistors - base.transistors,
                            "cells": r.cells - base.cells,
                            "transistor_pct": pct(r.transistors, base.transistors),
