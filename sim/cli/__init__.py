@@ -932,6 +932,7 @@ def build_parser():
     b.add_argument("--only", choices=["mac", "array", "split"], action="append",
                    help="run only these benchmarks")
     b.set_defaults(func=cmd_bench)
+    __import__("sim.cli.workload", fromlist=["register"]).register(sub)
     return p
 
 

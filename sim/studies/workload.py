@@ -197,7 +197,7 @@ def compare_workload(model, phase, config):
     """Whole vs split cycles and utilization of ``model`` in ``phase`` on ``config``
     (see the module docstring): a JSON-ready dict with ``gemms`` (one row per GEMM
     group of a layer, then the LM head), ``stages``, ``layer``, ``lm_head`` and
-    ``model`` totals."""
+    ``model`` totals; ``name`` is the model's name."""
     if not isinstance(model, ModelShape):
         raise TypeError(f"expected a ModelShape, got {type(model).__name__}")
     if not isinstance(phase, Phase):
@@ -257,7 +257,7 @@ def compare_workload(model, phase, config):
                        "split_cycles": split, "whole_util": _util(macs, config, whole),
                        "split_util": _util(macs, config, split),
                        "speedup": round(whole / split, 3)}
-    return {"model": model.name, "phase": phase.kind, "phase_text": phase.describe(),
+    return {"name": model.name, "phase": phase.kind, "phase_text": phase.describe(),
             "batch": phase.batch, "tokens": phase.tokens, "context": phase.context,
             "layers": L, "array": f"{config.rows}x{config.cols}",
             "tile": "x".join(map(str, config.grid[:2])), "dataflow": config.dataflow,
