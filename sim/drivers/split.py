@@ -40,6 +40,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -250,6 +251,12 @@ class ProgramResult:
 def job_cycles(M, K, N, sub, config):
     """Model cycles of one ``M x K x N`` GEMM on sub-array ``sub`` (or an (Rs, Cs))."""
     rs, cs = (sub.rows, sub.cols) if isinstance(sub, SubArray) else sub
+    return _job_cycles(int(M), int(K), int(N), rs, cs, config)
+
+
+@lru_cache(maxsize=1 << 16)
+def _job_cycles(M, K, N, rs, cs, config):
+    """:func:`job_cycles`, memoized: the scheduler asks for the same shapes many times."""
     return model_cycles(M, K, N, rs, cs, config.dataflow, pipeline=config.mac.pipeline,
                         fold_overlap=config.fold_overlap, k_chunk=config.k_chunk)
 
