@@ -39,7 +39,7 @@ from sim.models.cycles import scalesim_cycles
 from sim.models.workload import (ModelShape, Phase, layer_gemms, lm_head_gemms, STAGES)
 
 __all__ = ["schedule_stage", "StagePlan", "compare_workload", "whole_cycles",
-           "scalesim_total", "block_shapes", "PLAN_JOBS_LIMIT"]
+           "scalesim_total", "block_shapes", "block_spans", "PLAN_JOBS_LIMIT"]
 
 PLAN_JOBS_LIMIT = 8
 
@@ -49,10 +49,10 @@ def _cost(shape, dims, config):
     return job_cycles(*shape, dims, config)
 
 
-def block_shapes(shape, col_blocks, row_blocks, dims):
+def block_spans(shape, col_blocks, row_blocks, dims):
     """``shape`` (M, K, N) cut into at most ``col_blocks`` blocks of N whose widths are
     multiples of the sub-array's columns and ``row_blocks`` blocks of M (multiples of
-    its rows when M allows); a list of (M_i, K, N_j) covering C exactly once."""
+    its rows when M allows): ``[(m0, m, n0, n)]``, covering C exactly once."""
     M, K, N = shape
     rs, cs = dims
 
@@ -60,12 +60,19 @@ def block_shapes(shape, col_blocks, row_blocks, dims):
         width = ceil(total / parts)
         if total >= parts * unit:
             width = ceil(width / unit) * unit
-        sizes, left = [], total
-        while left > 0:
-            sizes.append(min(width, left))
-            left -= sizes[-1]
-        return sizes
-    return [(m, K, n) for m in cut(M, row_blocks, rs) for n in cut(N, col_blocks, cs)]
+        spans, at = [], 0
+        while at < total:
+            spans.append((at, min(width, total - at)))
+            at += spans[-1][1]
+        return spans
+    return [(m0, m, n0, n) for m0, m in cut(M, row_blocks, rs)
+            for n0, n in cut(N, col_blocks, cs)]
+
+
+def block_shapes(shape, col_blocks, row_blocks, dims):
+    """The (M_i, K, N_j) of :func:`block_spans`."""
+    return [(m, shape[1], n) for _, m, _, n in block_spans(shape, col_blocks, row_blocks,
+                                                           dims)]
 
 
 def _powers(limit):
@@ -86,58 +93,66 @@ def _makespan(costs, n):
     return max(heap)
 
 
-def _pieces(gemm, dims, n_sub, config):
-    """The instances of one GEMM group cut for ``n_sub`` sub-arrays of ``dims``: the
-    (column, row) cut with the least LPT makespan; fewer pieces on ties. Groups of at
-    least ``4 * n_sub`` instances fill the sub-arrays uncut."""
+def _pieces(index, gemm, dims, n_sub, config):
+    """The instances of GEMM group ``index`` cut for ``n_sub`` sub-arrays of ``dims``:
+    the (column, row) cut with the least LPT makespan, fewer pieces on ties; groups of
+    at least ``4 * n_sub`` instances fill the sub-arrays uncut. ``[(shape, tag)]`` with
+    ``tag = (index, instance, m0, n0)``: where the piece's block of C sits."""
     M, K, N = gemm.shape
-    if gemm.count >= 4 * n_sub:
-        return [gemm.shape] * gemm.count
-    best = None
-    for p in _powers(min(n_sub, ceil(N / dims[1]))):
-        for q in _powers(min(n_sub // p, ceil(M / dims[0]))):
-            shapes = block_shapes(gemm.shape, p, q, dims)
-            costs = [_cost(s, dims, config) for s in shapes] * gemm.count
-            key = (_makespan(costs, n_sub), len(costs))
-            if best is None or key < best[0]:
-                best = (key, shapes)
-    return best[1] * gemm.count
+    best = [(0, M, 0, N)]
+    if gemm.count < 4 * n_sub:
+        key = None
+        for p in _powers(min(n_sub, ceil(N / dims[1]))):
+            for q in _powers(min(n_sub // p, ceil(M / dims[0]))):
+                spans = block_spans(gemm.shape, p, q, dims)
+                costs = [_cost((m, K, n), dims, config) for _, m, _, n in spans]
+                k = (_makespan(costs * gemm.count, n_sub), len(spans))
+                if key is None or k < key:
+                    key, best = k, spans
+    return [((m, K, n), (index, i, m0, n0)) for i in range(gemm.count)
+            for m0, m, n0, n in best]
 
 
-def _lpt(shapes, subs, config):
-    """Longest first onto the least-loaded sub-array: ``(work lists, makespan)``."""
+def _lpt(items, subs, config):
+    """Longest first onto the least-loaded sub-array: ``(work lists, makespan)``;
+    ``items`` are ``(shape, tag)``."""
     dims = [(s.rows, s.cols) for s in subs]
-    costed = sorted(((_cost(sh, dims[0], config), sh) for sh in shapes),
+    costed = sorted(((_cost(it[0], dims[0], config), it) for it in items),
                     key=lambda x: -x[0])
     uniform = len(set(dims)) == 1
     heap = [(0, i) for i in range(len(subs))]
     work = [[] for _ in subs]
-    for c, sh in costed:
+    for c, it in costed:
         if uniform:
             load, i = heapq.heappop(heap)
             heapq.heappush(heap, (load + c, i))
         else:
             loads = {i: load for load, i in heap}
-            i = min(loads, key=lambda k: (loads[k] + _cost(sh, dims[k], config), k))
-            heap = [(loads[k] + (_cost(sh, dims[k], config) if k == i else 0), k)
+            i = min(loads, key=lambda k: (loads[k] + _cost(it[0], dims[k], config), k))
+            heap = [(loads[k] + (_cost(it[0], dims[k], config) if k == i else 0), k)
                     for k in loads]
-        work[i].append(sh)
+        work[i].append(it)
     return work, max(load for load, _ in heap)
 
 
 class StagePlan:
-    """A stage's program (for :func:`program_cycles`), its cycles and a description."""
+    """A stage's ``program`` of shapes (for :func:`program_cycles`), its ``cycles``, a
+    description, and ``tags``: per phase, per sub-array, per job ``(gemm index,
+    instance, m0, n0)``, where the job's block of C sits in which GEMM instance."""
 
-    def __init__(self, program, cycles, how):
-        self.program, self.cycles, self.how = program, cycles, how
+    def __init__(self, program, cycles, how, tags):
+        self.program, self.cycles, self.how, self.tags = program, cycles, how, tags
 
     @property
     def modes(self):
         return [m for m, _ in self.program]
 
-    def to_json(self):
-        return {"cycles": self.cycles, "modes": self.modes, "plan": self.how,
-                "jobs": sum(len(w) for _, work in self.program for w in work)}
+
+def _split_items(phases):
+    """``[(mode, [[(shape, tag)]])]`` -> (program of shapes, tags)."""
+    program = [(m, [[s for s, _ in w] for w in work]) for m, work in phases]
+    tags = [[[t for _, t in w] for w in work] for _, work in phases]
+    return program, tags
 
 
 def schedule_stage(gemms, config):
@@ -149,20 +164,25 @@ def schedule_stage(gemms, config):
     for mode in config.modes():
         subs = config.subarrays(mode)
         dims = (subs[0].rows, subs[0].cols)
-        shapes = [s for g in gemms for s in _pieces(g, dims, len(subs), config)]
-        work, span = _lpt(shapes, subs, config)
-        candidates.append((span, [(mode, work)], f"{mode}: {len(shapes)} jobs on "
+        items = [it for i, g in enumerate(gemms)
+                 for it in _pieces(i, g, dims, len(subs), config)]
+        work, span = _lpt(items, subs, config)
+        candidates.append((span, [(mode, work)], f"{mode}: {len(items)} jobs on "
                                                  f"{len(subs)} sub-arrays of "
                                                  f"{dims[0]}x{dims[1]}"))
     candidates.sort(key=lambda c: c[0])
-    best = [(program_cycles(p, config), p, how) for _, p, how in candidates[:2]]
-    instances = [g.shape for g in gemms for _ in range(g.count)]
+    best = []
+    for _, phases, how in candidates[:2]:
+        program, tags = _split_items(phases)
+        best.append((program_cycles(program, config), program, how, tags))
+    instances = [(g.shape, (i, n, 0, 0)) for i, g in enumerate(gemms)
+                 for n in range(g.count)]
     if len(instances) <= PLAN_JOBS_LIMIT:
-        plan = plan_jobs(instances, config)
-        best.append((plan.cycles, plan_to_program(plan, instances),
-                     f"plan_jobs: {plan.describe()}"))
-    cycles, program, how = min(best, key=lambda b: b[0])
-    return StagePlan(program, cycles, how)
+        plan = plan_jobs([s for s, _ in instances], config)
+        program, tags = _split_items(plan_to_program(plan, instances))
+        best.append((plan.cycles, program, f"plan_jobs: {plan.describe()}", tags))
+    cycles, program, how, tags = min(best, key=lambda b: b[0])
+    return StagePlan(program, cycles, how, tags)
 
 
 def whole_cycles(gemms, config):
