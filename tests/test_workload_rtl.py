@@ -1,0 +1,36 @@
+"""Real-shape GEMMs of a (tiny) model in RTL, whole and split: C equals numpy, every
+job's and program's cycles equal the cycle model (the bench runs the shipped models)."""
+import pytest
+
+import sim.studies.workload as workload
+from sim.drivers.split import SplitConfig
+from sim.models.workload import model_shape
+from sim.runner import available_simulators
+from sim.studies.workload_rtl import rtl_gemms, run_rtl_shapes
+
+TINY = {"model_type": "llama", "hidden_act": "silu", "hidden_size": 16,
+        "intermediate_size": 24, "num_attention_heads": 2, "num_key_value_heads": 1,
+        "num_hidden_layers": 2, "vocab_size": 20}
+
+
+def test_rtl_shapes_by_hand():
+    m = model_shape(TINY, name="tiny")
+    assert [g.shape for g in rtl_gemms(m, tokens=5, context=12)] == [
+        (1, 16, 8), (1, 8, 12), (1, 12, 8), (5, 16, 8), (5, 8, 5), (5, 5, 8)]
+
+
+@pytest.mark.parametrize("cut", [False, True])
+def test_tiny_model_in_rtl_whole_and_split(monkeypatch, cut):
+    """cut: the scheduler's column/row blocks (plan_jobs off), C assembled from them."""
+    if "icarus" not in available_simulators():
+        pytest.skip("icarus is not available here")
+    if cut:
+        monkeypatch.setattr(workload, "PLAN_JOBS_LIMIT", 0)
+    m = model_shape(TINY, name="tiny")
+    r = run_rtl_shapes(m, SplitConfig(8, 8, 4), simulator="icarus", path="cocotb",
+                       tokens=5, context=12, seed=3)
+    assert r["c_equal"] and r["cycles_equal"]
+    assert r["whole"]["rtl_cycles"] == sum(g["whole_model_cycles"] for g in r["gemms"])
+    assert r["split"]["rtl_cycles"] < r["whole"]["rtl_cycles"]
+    if cut:
+        assert r["split"]["jobs"] > len(r["gemms"]) and "plan_jobs" not in r["split"]["plan"]
