@@ -929,10 +929,10 @@ def build_parser():
     d.set_defaults(func=cmd_demo)
 
     b = sub.add_parser("bench", help="area benchmarks into build/bench (JSON + Markdown)")
-    b.add_argument("--only", choices=["mac", "array", "split"], action="append",
+    b.add_argument("--only", choices=["mac", "array", "split", "workload"], action="append",
                    help="run only these benchmarks")
     b.set_defaults(func=cmd_bench)
-    __import__("sim.cli.workload", fromlist=["register"]).register(sub)
+    from sim.cli import workload; workload.register(sub)      # noqa: E702
     return p
 
 
