@@ -207,7 +207,7 @@ def test_gemm_split_icarus_end_to_end(tmp_path, capsys):
     code, out, err = _in_process(["gemm", "--split", "cuts:/1", *SPLIT8, "--style", "ports",
                                   "--sim", "icarus", "--jobs", spec], capsys)
     assert code == 0, out + err
-    from sim.cli import random_operands
+    from sim.cli.gemm import random_operands
     A, B = random_operands(6, 5, 9, 4, True)
     assert np.array_equal(np.load(tmp_path / "sub" / "r0.npy"), A @ B)
     assert np.array_equal(np.load(tmp_path / "sub" / "r1.npy"), mats[0][0] @ mats[0][1])
@@ -239,7 +239,7 @@ def test_gemm_split_mismatch_exit_1(tmp_path, capsys, monkeypatch):
     the first differing (i, j) and both values."""
     if shutil.which("iverilog") is None:
         pytest.skip("iverilog not installed (apt-get install iverilog)")
-    from sim import split_gemm
+    from sim.drivers import split as split_gemm
     real = split_gemm.run_split
 
     def broken(*a, **kw):

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from sim import sweep
+from sim.studies import sweep
 from sim.cli import main
 from sim.studies.sweep import SweepConfigError, apply_overrides, expand, load_config, parse_config
 

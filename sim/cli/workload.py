@@ -6,7 +6,7 @@
 """
 import sys
 
-from sim.cli import UsageError, _int_in, add_mac_options, check_writable, mac_config
+from .common import UsageError, int_in, add_mac_options, check_writable, mac_config
 
 __all__ = ["register", "cmd_workload"]
 
@@ -25,23 +25,23 @@ def register(sub):
     w.add_argument("--phase", choices=PHASES, default="decode",
                    help="prefill (--tokens per sequence) or decode (one token per "
                         "sequence at --context); default decode")
-    w.add_argument("--batch", type=_int_in(1, 1 << 16, "batch"), default=1, metavar="B",
+    w.add_argument("--batch", type=int_in(1, 1 << 16, "batch"), default=1, metavar="B",
                    help="sequences (default 1)")
-    w.add_argument("--tokens", type=_int_in(1, 1 << 20, "tokens"), default=None,
+    w.add_argument("--tokens", type=int_in(1, 1 << 20, "tokens"), default=None,
                    metavar="L", help=f"prefill: tokens per sequence (default "
                                      f"{DEFAULT_TOKENS})")
-    w.add_argument("--context", type=_int_in(1, 1 << 20, "context"), default=None,
+    w.add_argument("--context", type=int_in(1, 1 << 20, "context"), default=None,
                    metavar="T", help=f"decode: cached tokens attended to (default "
                                      f"{DEFAULT_CONTEXT})")
     w.add_argument("--compare", action="store_true",
                    help="cycles and utilization on the whole array (one GEMM after "
                         "another), on the split array (scheduler) and SCALE-Sim's formula")
     g = w.add_argument_group("array (with --compare)")
-    g.add_argument("--rows", type=_int_in(1, 256, "rows"), default=64, metavar="R",
+    g.add_argument("--rows", type=int_in(1, 256, "rows"), default=64, metavar="R",
                    help="PE rows (default 64)")
-    g.add_argument("--cols", type=_int_in(1, 256, "cols"), default=64, metavar="C",
+    g.add_argument("--cols", type=int_in(1, 256, "cols"), default=64, metavar="C",
                    help="PE columns (default 64)")
-    g.add_argument("--tile", type=_int_in(1, 256, "tile"), default=16, metavar="T",
+    g.add_argument("--tile", type=int_in(1, 256, "tile"), default=16, metavar="T",
                    help="tile edge of the split array (default 16); must divide R and C")
     g.add_argument("--dataflow", choices=["ws", "os"], default="ws",
                    help="default ws")

@@ -267,7 +267,7 @@ def plot_wavefront(panels, path, caption, *, per_row=16):
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
-    from sim.studies.reports import save_figure
+    from sim.studies.plot import save_figure
     palette = ["#f4f4f4", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"]
     cmap = ListedColormap(palette)
     shown = []

@@ -26,6 +26,7 @@ from hdl.mac import MacConfig
 from hdl.array import pe_verilog
 from hdl.flows.synth import BREAKDOWN_CATEGORIES, synth_breakdown, synthesize
 from hdl.emit import write_atomic
+from .plot import figure, save_figure
 from .tables import markdown_table, write_json
 
 __all__ = ["mac_rows", "breakdown_rows", "fpga_rows", "pipeline_sweep", "plot_sweep",
@@ -225,32 +226,6 @@ def pipeline_sweep(base=MacConfig(), *, pipelines=(0, 1, 2), liberty=None, devic
                      fp["dut_lut4"]])
         data.append(dict(zip(SWEEP_HEADERS, rows[-1]), source=sources(liberty)))
     return rows, data
-
-
-def figure(panels=1, *, width=None, height=4):
-    """A matplotlib (Agg) figure with ``panels`` side by side: ``(fig, [axes])``."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, panels, figsize=(width or 5 * panels, height),
-                             squeeze=False)
-    return fig, list(axes[0])
-
-
-def save_figure(fig, path, caption, *, dpi=110, tight=True):
-    """Write ``fig`` as a PNG with ``caption`` (the command, tools and library that
-    produced its numbers) under it; same inputs, same bytes. Returns the path."""
-    import matplotlib.pyplot as plt
-    import textwrap
-    text = "\n".join(textwrap.wrap(caption.replace("`", ""), 150))
-    fig.text(0.01, 0.005, text, fontsize=6, va="bottom", ha="left", color="0.3")
-    if tight:
-        fig.tight_layout(rect=(0, 0.03 * (text.count("\n") + 1), 1, 1))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, metadata={"Software": None})
-    plt.close(fig)
-    return path
 
 
 def plot_sweep(sweeps, path):

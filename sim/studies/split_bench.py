@@ -235,7 +235,7 @@ def utilization_sweep(config, sizes=None, batch=None):
 # Plots
 
 def _plots(outdir, data):
-    from sim.studies.reports import figure, save_figure
+    from sim.studies.plot import figure, save_figure
     caption = f"produced by: {data['command']}"
     paths = {}
 

@@ -723,7 +723,7 @@ def _groups(rows, key):
 
 
 def _plot_array(rows, path, prov):
-    from sim.studies.reports import figure, save_figure
+    from sim.studies.plot import figure, save_figure
     has_lib = any(r.get("liberty_um2_per_mac") is not None for r in rows)
     fig, axes = figure(2 if has_lib else 1)
     cols = [("transistors_per_mac", "CMOS transistors per MAC")]
@@ -746,7 +746,7 @@ def _plot_array(rows, path, prov):
 
 
 def _plot_split(rows, path, prov):
-    from sim.studies.reports import figure, save_figure
+    from sim.studies.plot import figure, save_figure
     fig, (ax,) = figure(1)
     for name, g in sorted(_groups(rows, lambda r: f"{r['size']}x{r['size']} {r['style']} "
                                   f"{_mac_label(r)}").items()):
@@ -764,7 +764,7 @@ def _plot_split(rows, path, prov):
 
 
 def _plot_gemm(rows, path, prov):
-    from sim.studies.reports import figure, save_figure
+    from sim.studies.plot import figure, save_figure
     groups = _groups(rows, lambda r: f"{r['size']}x{r['size']} array, {r['tile']}x"
                      f"{r['tile']} tiles, batch {r['batch']}, P={r['pipeline']}")
     fig, axes = figure(len(groups), width=max(6, 0.7 * max(len(g) for g in groups.values())
@@ -787,7 +787,7 @@ def _plot_gemm(rows, path, prov):
 
 
 def _plot_mac(rows, path, prov):
-    from sim.studies.reports import figure, save_figure
+    from sim.studies.plot import figure, save_figure
     has_lib = any(r.get("liberty_fmax_mhz") for r in rows)
     has_fpga = any(r.get("ice40_fmax_mhz") for r in rows)
     fig, axes = figure(1 + (has_lib or has_fpga))

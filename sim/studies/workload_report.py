@@ -71,7 +71,7 @@ def compare_markdown(d, *, title=True):
 def plot_compare(d, path, caption):
     """Bar chart (log scale): cycles per GEMM group of a layer and the LM head, whole
     array, split array (scheduled alone) and SCALE-Sim; the title gives the totals."""
-    from sim.studies.reports import figure, save_figure
+    from sim.studies.plot import figure, save_figure
     rows = d["gemms"]
     fig, (ax,) = figure(width=max(6.4, 0.55 * len(rows) + 2), height=4.2)
     width = 0.27
@@ -98,7 +98,7 @@ def plot_batch_sweep(sweeps, path, caption, *, title):
     """Utilization (%) against the decode batch size, whole (solid) and split (dashed),
     one colour per model. ``sweeps``: ``{model: [{"batch", "whole_util",
     "split_util"}, ...]}``."""
-    from sim.studies.reports import figure, save_figure
+    from sim.studies.plot import figure, save_figure
     fig, (ax,) = figure(width=6.8, height=4.4)
     for i, (name, rows) in enumerate(sweeps.items()):
         color = f"C{i}"
