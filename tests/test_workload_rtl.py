@@ -3,6 +3,7 @@ job's and program's cycles equal the cycle model (the bench runs the shipped mod
 import pytest
 
 import sim.studies.workload as workload
+import sim.studies.workload_rtl as workload_rtl
 from sim.drivers.split import SplitConfig
 from sim.models.workload import model_shape
 from sim.runner import available_simulators
@@ -19,18 +20,38 @@ def test_rtl_shapes_by_hand():
         (1, 16, 8), (1, 8, 12), (1, 12, 8), (5, 16, 8), (5, 8, 5), (5, 5, 8)]
 
 
-@pytest.mark.parametrize("cut", [False, True])
-def test_tiny_model_in_rtl_whole_and_split(monkeypatch, cut):
-    """cut: the scheduler's column/row blocks (plan_jobs off), C assembled from them."""
+@pytest.mark.parametrize("path, cut", [("cocotb", False), ("native", True)])
+def test_tiny_model_in_rtl_whole_and_split(monkeypatch, path, cut):
+    """Icarus, gate-level MACs on the native path; cut: the scheduler's column/row blocks
+    (plan_jobs off), C assembled from them."""
     if "icarus" not in available_simulators():
         pytest.skip("icarus is not available here")
     if cut:
         monkeypatch.setattr(workload, "PLAN_JOBS_LIMIT", 0)
     m = model_shape(TINY, name="tiny")
-    r = run_rtl_shapes(m, SplitConfig(8, 8, 4), simulator="icarus", path="cocotb",
-                       tokens=5, context=12, seed=3)
-    assert r["c_equal"] and r["cycles_equal"]
+    r = run_rtl_shapes(m, SplitConfig(8, 8, 4), simulator="icarus", path=path,
+                       model_kind="gate", tokens=5, context=12, seed=3)
+    assert r["path"] == path and r["c_equal"] and r["cycles_equal"]
     assert r["whole"]["rtl_cycles"] == sum(g["whole_model_cycles"] for g in r["gemms"])
     assert r["split"]["rtl_cycles"] < r["whole"]["rtl_cycles"]
     if cut:
         assert r["split"]["jobs"] > len(r["gemms"]) and "plan_jobs" not in r["split"]["plan"]
+
+
+def test_rtl_catches_a_wrong_block(monkeypatch):
+    """A block of C placed at the wrong columns must be reported, not hidden."""
+    if "icarus" not in available_simulators():
+        pytest.skip("icarus is not available here")
+    monkeypatch.setattr(workload, "PLAN_JOBS_LIMIT", 0)
+    real = workload.schedule_stage
+
+    def shifted(gemms, config):
+        plan = real(gemms, config)
+        plan.tags = [[[(g, i, m0, n0 + 1 if n0 else n0) for g, i, m0, n0 in sub]
+                      for sub in phase] for phase in plan.tags]
+        return plan
+    monkeypatch.setattr(workload_rtl, "schedule_stage", shifted)
+    m = model_shape(TINY, name="tiny")
+    with pytest.raises(AssertionError, match="split: .* C differs from numpy"):
+        run_rtl_shapes(m, SplitConfig(8, 8, 4), simulator="icarus", path="native",
+                       model_kind="gate", tokens=5, context=12, seed=3)

@@ -138,7 +138,7 @@ def run_rtl_shapes(model, config, *, simulator, path="auto", seed=0, tokens=RTL_
     return {"model": model.name, "path": path,
             "mac": config.mac.slug, "simulator": simulator,
             "model_kind": model_kind if path == "native" else "behavioural MAC (cocotb)",
-            "proof": str(getattr(res_whole, "proof", "") or ""),
+            "proof": _cite(getattr(res_whole, "proof", None)),
             "gemms": rows, "macs": macs,
             "whole": {"rtl_cycles": res_whole.cycles, "model_cycles": res_whole.model_cycles,
                       "utilization": round(macs / (pes * res_whole.cycles), 5)},
@@ -147,3 +147,8 @@ def run_rtl_shapes(model, config, *, simulator, path="auto", seed=0, tokens=RTL_
                       "utilization": round(macs / (pes * res_split.cycles), 5)},
             "speedup": round(res_whole.cycles / res_split.cycles, 3),
             "seconds": round(seconds, 1), "c_equal": True, "cycles_equal": True}
+
+
+def _cite(proof):
+    """The twin's proof as one line (empty without one)."""
+    return proof.cite() if proof is not None else ""
