@@ -38,6 +38,17 @@ def test_tiny_gqa_decode_by_hand():
     assert model_macs(m, ph) == 3 * (3 * 480 + 240) + 480
 
 
+def test_tiny_gqa_stacked_by_hand():
+    """Stacked: per sequence and K/V head one GEMM of 2 query heads x 4 tokens."""
+    m = model_shape(TINY, name="tiny")
+    got = {g.name: (g.shape, g.count, g.shared_b) for g in
+           layer_gemms(m, Phase("prefill", batch=3, tokens=4), stack_gqa=True)}
+    assert got["scores"] == ((8, 2, 4), 6, 1) and got["values"] == ((8, 4, 2), 6, 1)
+    plain = model_shape(dict(TINY, num_key_value_heads=4))
+    assert layer_gemms(plain, Phase("decode", context=5), stack_gqa=True)[3].shape == \
+        (1, 2, 5)
+
+
 def test_tiny_prefill_by_hand():
     m = model_shape(TINY, name="tiny")
     ph = Phase("prefill", batch=2, tokens=4)

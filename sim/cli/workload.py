@@ -33,6 +33,9 @@ def register(sub):
     w.add_argument("--context", type=int_in(1, 1 << 20, "context"), default=None,
                    metavar="T", help=f"decode: cached tokens attended to (default "
                                      f"{DEFAULT_CONTEXT})")
+    w.add_argument("--stack-gqa", action="store_true",
+                   help="stack the query heads sharing a K/V head into one attention GEMM "
+                        "per sequence and K/V head (GQA configs)")
     w.add_argument("--compare", action="store_true",
                    help="cycles and utilization on the whole array (one GEMM after "
                         "another), on the split array (scheduler) and SCALE-Sim's formula")
@@ -89,7 +92,8 @@ def cmd_workload(args):
         from sim.drivers.split import SplitConfig
         split = SplitConfig(args.rows, args.cols, args.tile, mac_config(args),
                             fold_overlap=args.fold_overlap, dataflow=args.dataflow)
-    layer, head = layer_gemms(model, phase), lm_head_gemms(model, phase)
+    layer = layer_gemms(model, phase, stack_gqa=args.stack_gqa)
+    head = lm_head_gemms(model, phase)
     lines = [f"{model_summary(model)}", f"phase: {phase.describe()}", "",
              f"one layer ({model.layers} in the model):", gemm_table(layer), "",
              "LM head:", gemm_table(head), "",
@@ -101,7 +105,7 @@ def cmd_workload(args):
             + [dict(g.__dict__, macs=g.macs, part="lm_head") for g in head]}
     if split is not None:
         from sim.studies.workload import compare_workload
-        cmp = compare_workload(model, phase, split)
+        cmp = compare_workload(model, phase, split, stack_gqa=args.stack_gqa)
         data["compare"] = cmp
         lines += ["", compare_markdown(cmp)]
         t = cmp["model"]

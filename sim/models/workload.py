@@ -18,7 +18,8 @@ Per layer, in dependency order (``stage``; GEMMs of one stage are independent):
 * ``scores``: per sequence and query head ``Lq x hd x Lk`` (``Lq`` = tokens or 1,
   ``Lk`` = tokens or context), ``batch * nh`` of them; with grouped-query attention
   ``nh / nkv`` query heads read the same keys (``shared_b``);
-* ``values``: per sequence and query head ``Lq x Lk x hd``;
+* ``values``: per sequence and query head ``Lq x Lk x hd`` (``stack_gqa``: per
+  sequence and K/V head, the ``nh / nkv`` query heads stacked into ``nh / nkv * Lq`` rows);
 * ``out``: ``M x nh*hd x H``;
 * dense MLP: ``mlp_in``: up (``M x H x I``) and, gated (SwiGLU), gate of the same
   shape; ``mlp_out``: down (``M x I x H``);
@@ -263,9 +264,13 @@ def _mlp(prefix, stage_in, stage_out, M, H, inter, gated, count=1, share=None, n
     return out
 
 
-def layer_gemms(model, phase):
+def layer_gemms(model, phase, *, stack_gqa=False):
     """The GEMMs of one decoder layer of ``model`` (:class:`ModelShape`) in ``phase``
-    (:class:`Phase`), in stage order (see the module docstring)."""
+    (:class:`Phase`), in stage order (see the module docstring). ``stack_gqa``: the
+    query heads that share a K/V head are stacked into one GEMM of ``group * Lq`` rows
+    per sequence and K/V head (same B, exact: the rows are independent)."""
+    if not isinstance(stack_gqa, bool):
+        raise TypeError(f"stack_gqa must be True or False, got {stack_gqa!r}")
     if not isinstance(model, ModelShape):
         raise TypeError(f"expected a ModelShape, got {type(model).__name__}")
     if not isinstance(phase, Phase):
@@ -275,13 +280,17 @@ def layer_gemms(model, phase):
     group = m.heads // m.kv_heads
     seqs = phase.batch
     gqa = f"{group} query heads share each K/V head" if group > 1 else ""
+    lq, heads, shared = phase.tokens, m.heads, group
+    if stack_gqa and group > 1:
+        lq, heads, shared = group * phase.tokens, m.kv_heads, 1
+        gqa = f"the {group} query heads of each K/V head stacked"
     out = [Gemm("q_proj", "qkv", M, H, m.heads * hd),
            Gemm("k_proj", "qkv", M, H, m.kv_heads * hd),
            Gemm("v_proj", "qkv", M, H, m.kv_heads * hd),
-           Gemm("scores", "scores", phase.tokens, hd, phase.keys, seqs * m.heads,
-                shared_b=group, note=gqa),
-           Gemm("values", "values", phase.tokens, phase.keys, hd, seqs * m.heads,
-                shared_b=group, note=gqa),
+           Gemm("scores", "scores", lq, hd, phase.keys, seqs * heads,
+                shared_b=shared, note=gqa),
+           Gemm("values", "values", lq, phase.keys, hd, seqs * heads,
+                shared_b=shared, note=gqa),
            Gemm("o_proj", "out", M, m.heads * hd, H)]
     if not m.moe:
         return out + _mlp("", "mlp_in", "mlp_out", M, H, m.intermediate, m.gated)

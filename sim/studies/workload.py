@@ -213,16 +213,18 @@ def _program(stage_plans):
     return [ph for sp in stage_plans for ph in sp.program]
 
 
-def compare_workload(model, phase, config):
+def compare_workload(model, phase, config, *, stack_gqa=False):
     """Whole vs split cycles and utilization of ``model`` in ``phase`` on ``config``
     (see the module docstring): a JSON-ready dict with ``gemms`` (one row per GEMM
     group of a layer, then the LM head), ``stages``, ``layer``, ``lm_head`` and
-    ``model`` totals; ``name`` is the model's name."""
+    ``model`` totals; ``name`` is the model's name. ``stack_gqa``: see
+    :func:`sim.models.workload.layer_gemms` (both arrays run the stacked GEMMs)."""
     if not isinstance(model, ModelShape):
         raise TypeError(f"expected a ModelShape, got {type(model).__name__}")
     if not isinstance(phase, Phase):
         raise TypeError(f"expected a Phase, got {type(phase).__name__}")
-    layer, head = layer_gemms(model, phase), lm_head_gemms(model, phase)
+    layer = layer_gemms(model, phase, stack_gqa=stack_gqa)
+    head = lm_head_gemms(model, phase)
     rows = []
     for part, gemms in (("layer", layer), ("lm_head", head)):
         for g in gemms:
@@ -281,5 +283,5 @@ def compare_workload(model, phase, config):
             "batch": phase.batch, "tokens": phase.tokens, "context": phase.context,
             "layers": L, "array": f"{config.rows}x{config.cols}",
             "tile": "x".join(map(str, config.grid[:2])), "dataflow": config.dataflow,
-            "fold_overlap": config.fold_overlap, "gemms": rows, "stages": stages,
-            **totals}
+            "fold_overlap": config.fold_overlap, "stack_gqa": stack_gqa, "gemms": rows,
+            "stages": stages, **totals}

@@ -7,7 +7,7 @@ Every shipped model (:func:`sim.models.workload.builtin_models`) on a :data:`SIZ
   model) in decode at batch 1 and 16 (context :data:`CONTEXT`) and in prefill of
   :data:`PREFILL_TOKENS` tokens: a table per model and phase, a plot each, and the
   target (decode: split >= :data:`TARGET` x fewer cycles than whole); the decode cases
-  again on the output-stationary array;
+  again with the GQA query heads stacked (GQA models) and on the output-stationary array;
 * utilization of the whole model against the decode batch size (:data:`SWEEP`), whole
   vs split, one plot;
 * RTL on real shapes (:func:`sim.studies.workload_rtl.run_rtl_shapes`): each model's
@@ -79,13 +79,16 @@ def run_workload_bench(outdir, progress=True, *, command=DEFAULT_COMMAND, simula
     start = time.monotonic()
     models = _models()
     configs = {df: SplitConfig(SIZE, SIZE, TILE, mac, dataflow=df) for df in ("ws", "os")}
-    cases = [(m, ph, "ws") for m in models for ph in _phases()]
-    cases += [(m, ph, "os") for m in models for ph in _phases() if ph.kind == "decode"]
+    decode = [ph for ph in _phases() if ph.kind == "decode"]
+    cases = [(m, ph, "ws", False) for m in models for ph in _phases()]
+    cases += [(m, ph, "ws", True) for m in models for ph in decode if m.kv_heads < m.heads]
+    cases += [(m, ph, "os", False) for m in models for ph in decode]
     compares = []
-    for m, ph, df in tqdm(cases, desc="workload: whole vs split", unit="case",
-                          file=sys.stderr, disable=not progress):
-        d = compare_workload(m, ph, configs[df])
-        d["plot"] = plot_compare(d, outdir / _slug(d), caption).name if df == "ws" else None
+    for m, ph, df, stack in tqdm(cases, desc="workload: whole vs split", unit="case",
+                                 file=sys.stderr, disable=not progress):
+        d = compare_workload(m, ph, configs[df], stack_gqa=stack)
+        d["plot"] = (plot_compare(d, outdir / _slug(d), caption).name
+                     if df == "ws" and not stack else None)
         if ph.kind == "decode":
             d["target"] = TARGET
             d["target_met"] = d["model"]["speedup"] >= TARGET
@@ -140,7 +143,8 @@ def summary_rows(data):
     for d in data["compare"]:
         t = d["model"]
         verdict = "-" if "target" not in d else ("met" if d["target_met"] else "NOT met")
-        rows.append([d["name"], d["phase_text"], d["dataflow"], t["macs"],
+        rows.append([d["name"], d["phase_text"], d["dataflow"],
+                     "stacked" if d["stack_gqa"] else "per head", t["macs"],
                      t["scalesim_cycles"], t["whole_cycles"], t["whole_util"],
                      t["split_cycles"], t["split_util"], t["speedup"], verdict])
     return rows
@@ -158,8 +162,10 @@ def _markdown(d):
           f"{d['prefill_tokens']} tokens. *whole*: every GEMM one after another on the "
           "whole array; *split*: the scheduler per stage of dependent GEMMs; *SCALE-Sim*: "
           f"its formula on the whole array. Target: decode split >= {d['target']:.0f}x "
-          "fewer cycles than whole.", "",
-          markdown_table(["model", "phase", "dataflow", "MACs", "SCALE-Sim", "whole",
+          "fewer cycles than whole. *attention*: one GEMM per query head, or (GQA models) "
+          "the query heads of each K/V head stacked into one (`--stack-gqa`).", "",
+          markdown_table(["model", "phase", "dataflow", "attention", "MACs", "SCALE-Sim",
+                          "whole",
                           "whole util", "split", "split util", "whole/split", "target"],
                          summary_rows(d)), ""]
     md += ["## Utilization against the decode batch size (WS)", "",

@@ -43,7 +43,8 @@ def _cell(text):
 def compare_markdown(d, *, title=True):
     """Markdown of one comparison (dict of :func:`compare_workload`)."""
     head = (f"{d['name']}, {d['phase_text']}, {d['array']} {d['dataflow'].upper()} array, "
-            f"{d['tile']} tiles" + (", fold overlap" if d["fold_overlap"] else ""))
+            f"{d['tile']} tiles" + (", fold overlap" if d["fold_overlap"] else "")
+            + (", GQA heads stacked" if d.get("stack_gqa") else ""))
     md = [f"### {head}", ""] if title else []
     rows = [[r["name"], r["stage"], f"{r['M']}x{r['K']}x{r['N']}", r["count"], r["macs"],
              r["scalesim_cycles"], r["whole_cycles"], r["whole_util"], r["split_cycles"],
