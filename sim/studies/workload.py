@@ -36,7 +36,8 @@ from math import ceil
 from sim.drivers.split import SplitConfig, job_cycles, plan_jobs, plan_to_program, \
     program_cycles
 from sim.models.cycles import scalesim_cycles
-from sim.models.workload import (ModelShape, Phase, layer_gemms, lm_head_gemms, STAGES)
+from sim.models.workload import (Gemm, ModelShape, Phase, layer_gemms, lm_head_gemms,
+                                 STAGES)
 
 __all__ = ["schedule_stage", "StagePlan", "compare_workload", "whole_cycles",
            "scalesim_total", "block_shapes", "block_spans", "PLAN_JOBS_LIMIT"]
@@ -160,6 +161,10 @@ def schedule_stage(gemms, config):
     module docstring); a :class:`StagePlan`."""
     if not isinstance(config, SplitConfig):
         raise TypeError(f"expected a SplitConfig, got {type(config).__name__}")
+    bad = [g for g in gemms if not isinstance(g, Gemm)]
+    if bad or not gemms:
+        raise TypeError("expected a non-empty list of sim.models.workload.Gemm, got "
+                        f"{type(bad[0]).__name__ if bad else 'an empty list'}")
     candidates = []
     for mode in config.modes():
         subs = config.subarrays(mode)
