@@ -63,7 +63,8 @@ from amaranth.lib.wiring import In, Out
 from .gates import Netlist
 from .mac import MacConfig, multiply_add, behavioral_multiply_add
 
-__all__ = ["WSPE", "OSPE", "build_pe", "init_cycles", "default_double_buffer"]
+__all__ = ["WSPE", "OSPE", "build_pe", "init_cycles", "default_double_buffer", "pe_kind",
+           "os_flag"]
 
 
 def init_cycles(rows, cols):
@@ -148,7 +149,7 @@ class OSPE(wiring.Component):
         self.config = config
         self.double_buffer = bool(double_buffer)
         n, w = config.width, config.acc_width
-        flag = "last" if self.double_buffer else "drain"
+        flag = os_flag(self.double_buffer)
         self.flag = flag
         ports = {"a_in": In(n), f"{flag}_in": In(1), "b_in": In(n), "d_in": In(w),
                  "a_out": Out(n), f"{flag}_out": Out(1), "b_out": Out(n),
@@ -190,6 +191,20 @@ def default_double_buffer(dataflow):
     """The PE variant when none is asked for: WS double-buffered (its shadow weights
     serve fold overlap and the splittable array), OS compact."""
     return dataflow == "ws"
+
+
+def os_flag(double_buffer):
+    """The OS PE's row flag: ``last`` (double-buffered PE: the tile's last k) or
+    ``drain`` (compact PE: the drain window)."""
+    return "last" if double_buffer else "drain"
+
+
+def pe_kind(dataflow, double_buffer):
+    """The short name of a PE variant used in slugs and labels: the dataflow, with
+    ``db`` for the double-buffered OS PE and ``c`` for the compact WS PE (the
+    non-default variant of each dataflow is the one marked)."""
+    marks = {("os", True): "db", ("ws", False): "c"}
+    return dataflow + marks.get((dataflow, bool(double_buffer)), "")
 
 
 def build_pe(config: MacConfig, dataflow: str, *, double_buffer=None):

@@ -207,8 +207,9 @@ def test_gemm_split_icarus_end_to_end(tmp_path, capsys):
     code, out, err = _in_process(["gemm", "--split", "cuts:/1", *SPLIT8, "--style", "ports",
                                   "--sim", "icarus", "--jobs", spec], capsys)
     assert code == 0, out + err
-    from sim.cli.gemm import random_operands
-    A, B = random_operands(6, 5, 9, 4, True)
+    from hdl.mac import MacConfig
+    from sim.drivers.gemm import random_operands
+    A, B = random_operands(4, 6, 5, 9, MacConfig())
     assert np.array_equal(np.load(tmp_path / "sub" / "r0.npy"), A @ B)
     assert np.array_equal(np.load(tmp_path / "sub" / "r1.npy"), mats[0][0] @ mats[0][1])
 

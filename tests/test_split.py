@@ -14,12 +14,13 @@ import pytest
 from hdl.mac import MacConfig, ConfigError
 from hdl.split import split_verilog, split_ports, tile_grid
 from sim.models.cycles import model_cycles
-from sim.drivers.gemm import ArrayConfig, run_gemms
+from hdl.array import ArrayConfig
+from sim.drivers.gemm import run_gemms
 from sim.runner import available_simulators, verilator_root, _base_env
-from sim.drivers.split import (SplitConfig, SplitJob, run_programs, run_split, program_cycles,
-                            plan_jobs, compare_plans, plan_to_program,
-                            four_gemms_comparison, job_cycles, MODE_NAMES,
-                            switch_gap)
+from hdl.split import SplitConfig, MODE_NAMES
+from sim.models.program import SplitJob, program_cycles, job_cycles, switch_gap
+from sim.drivers.split import run_programs, run_split
+from sim.drivers.schedule import plan_jobs, compare_plans, plan_to_program, four_gemms_comparison
 
 SIMS = available_simulators()
 
@@ -147,7 +148,7 @@ def test_extremes_and_whole_equals_unsplit_icarus(dataflow, overlap):
     for r, u in zip(results[0].jobs, ref):
         assert np.array_equal(r.C, u.C) and r.cycles == u.cycles == u.model_cycles
         assert r.cycles == model_cycles(*r.shape, 4, 4, dataflow, pipeline=1,
-                                        fold_overlap=overlap, k_chunk=unsplit.k_chunk)
+                                        fold_overlap=overlap, k_chunk=unsplit.mac.max_safe_k)
         assert u.k_passes >= 2                   # K = 9 or 11 > max_safe_k = 7
 
 
@@ -248,7 +249,7 @@ def test_switch_gap_and_timeline_os():
         cfg = SplitConfig(8, 8, 4, MacConfig(pipeline=2), dataflow="os", fold_overlap=overlap)
         for shape in ((1, 1, 1), (17, 40, 9), (8, 3, 8)):
             assert program_cycles([("whole", [shape])], cfg) == model_cycles(
-                *shape, 8, 8, "os", pipeline=2, fold_overlap=overlap, k_chunk=cfg.k_chunk)
+                *shape, 8, 8, "os", pipeline=2, fold_overlap=overlap, k_chunk=cfg.mac.max_safe_k)
 
 
 def test_four_gemms_model():
@@ -331,7 +332,15 @@ def test_verilog_structure_and_ports():
 
 
 @pytest.mark.parametrize("style", ["mux", "ports"])
-@pytest.mark.parametrize("dataflow,db", [("ws", False), ("os", False), ("os", True)])
+def test_split_ws_needs_the_double_buffered_pe():
+    with pytest.raises(ConfigError) as e:
+        split_verilog(4, 4, 2, MacConfig(), dataflow="ws", double_buffer=False)
+    assert e.value.option == "--compact"
+    assert split_verilog(4, 4, 2, MacConfig(), dataflow="ws", double_buffer=True) == \
+        split_verilog(4, 4, 2, MacConfig(), dataflow="ws")
+
+
+@pytest.mark.parametrize("dataflow,db", [("ws", True), ("os", False), ("os", True)])
 def test_verilator_lint(style, dataflow, db, tmp_path):
     root = verilator_root()
     if root is None:

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from sim.drivers.split import SplitConfig, program_cycles
+from hdl.split import SplitConfig
+from sim.models.program import program_cycles
 from sim.models.cycles import model_cycles, scalesim_cycles
 from sim.models.workload import (Phase, WorkloadError, builtin_models, layer_gemms,
                                  lm_head_gemms, load_config, model_shape, model_macs)
@@ -168,7 +169,7 @@ def test_compare_against_cycle_model(dataflow):
     ph = Phase("decode", batch=2, context=24)
     d = compare_workload(m, ph, cfg)
     for r in d["gemms"]:
-        one = model_cycles(r["M"], r["K"], r["N"], 16, 16, dataflow, k_chunk=cfg.k_chunk)
+        one = model_cycles(r["M"], r["K"], r["N"], 16, 16, dataflow, k_chunk=cfg.mac.max_safe_k)
         if dataflow == "ws":
             assert r["whole_cycles"] == r["count"] * one
         assert r["scalesim_cycles"] == r["count"] * scalesim_cycles(r["M"], r["K"], r["N"],

@@ -4,7 +4,7 @@ import pytest
 
 import sim.studies.workload as workload
 import sim.studies.workload_rtl as workload_rtl
-from sim.drivers.split import SplitConfig
+from hdl.split import SplitConfig
 from sim.models.workload import model_shape
 from sim.runner import available_simulators
 from sim.studies.workload_rtl import rtl_gemms, run_rtl_shapes

@@ -16,7 +16,7 @@ and no output file.
 import sys
 
 from hdl.mac import ConfigError
-from . import demo, gemm, simulate, studies, synth, verilog, workload
+from . import demo, gemm, plan, simulate, studies, synth, verilog, workload
 from .common import UsageError, Parser
 
 
@@ -25,7 +25,7 @@ def build_parser():
                 "array generator: Verilog, simulation, synthesis.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    for module in (verilog, synth, simulate, gemm, studies, demo, workload):
+    for module in (verilog, synth, simulate, gemm, plan, studies, demo, workload):
         module.register(sub)
     return p
 

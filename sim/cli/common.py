@@ -5,6 +5,8 @@ import sys
 import os
 from pathlib import Path
 
+from hdl.array import DATAFLOWS
+from hdl.split import STYLES
 from hdl.mac import (MacConfig, ACC_WIDTHS, PIPELINES, MULTIPLIER_CHOICES, ADDER_CHOICES)
 
 
@@ -84,10 +86,10 @@ def check_writable(path, option):
 # ---------------------------------------------------------------- verilog
 
 def array_config(args):
-    from sim.drivers.gemm import ArrayConfig
+    from hdl.array import ArrayConfig
     return ArrayConfig(rows=args.rows, cols=args.cols, dataflow=args.dataflow,
                        mac=mac_config(args), fold_overlap=args.fold_overlap,
-                       ws_shadow=not args.no_shadow)
+                       double_buffer=False if args.compact else None)
 
 
 def add_array_options(p, *, rows=16, cols=16):
@@ -96,13 +98,14 @@ def add_array_options(p, *, rows=16, cols=16):
                    help=f"PE rows, 1..256 (default {rows})")
     g.add_argument("--cols", type=int_in(1, 256, "cols"), default=cols, metavar="C",
                    help=f"PE columns, 1..256 (default {cols})")
-    g.add_argument("--dataflow", choices=["os", "ws"], default="os",
+    g.add_argument("--dataflow", choices=DATAFLOWS, default="os",
                    help="output- or weight-stationary (default os)")
     g.add_argument("--fold-overlap", action="store_true",
-                   help="overlap consecutive folds: OS uses the PE with a separate drain "
-                        "register, WS plays its shadow weights that way")
-    g.add_argument("--no-shadow", action="store_true",
-                   help="WS: the compact PE without shadow weights (no fold overlap)")
+                   help="overlap consecutive folds on the double-buffered PE (OS: a "
+                        "separate drain register; WS: shadow weights)")
+    g.add_argument("--compact", "--no-shadow", dest="compact", action="store_true",
+                   help="the compact PE without the second register (WS: no shadow "
+                        "weights; OS: the default); no fold overlap")
 
 
 def add_split_options(p, title="split array options (design 'split')"):
@@ -114,7 +117,7 @@ def add_split_options(p, title="split array options (design 'split')"):
                     help="tile height, instead of --tile")
     sp.add_argument("--tile-cols", type=int_in(1, 256, "tile-cols"), metavar="TC",
                     help="tile width, instead of --tile")
-    sp.add_argument("--style", choices=["mux", "ports"],
+    sp.add_argument("--style", choices=STYLES,
                     help="tile boundary style (default mux; see hdl/split.py)")
     return sp
 
@@ -123,7 +126,7 @@ SPLIT_TILE = 4            # default tile edge of the split array
 
 
 def split_config(args):
-    from sim.drivers.split import SplitConfig
+    from hdl.split import SplitConfig
     if args.tile is not None and (args.tile_rows or args.tile_cols):
         raise UsageError("--tile: give either --tile or --tile-rows/--tile-cols")
     default = args.tile if args.tile is not None else SPLIT_TILE

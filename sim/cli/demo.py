@@ -4,6 +4,7 @@ import time
 
 from hdl.emit import write_atomic
 from hdl.mac import MacConfig
+from sim.drivers.gemm import random_operands
 from .common import BUILD, ROOT, int_in, simulators
 from .simulate import run_mac_benches
 from .synth import synth_table, synth_provenance
@@ -15,14 +16,15 @@ def demo_split(sims, label, *, size=16, tile=8, seed=2027):
     each checked against numpy. Icarus when present: it builds this design in seconds
     and the run is a few hundred cycles (a Verilator build takes minutes)."""
     import numpy as np
-    from sim.drivers.split import SplitConfig, SplitJob, run_programs
+    from hdl.split import SplitConfig
+    from sim.models.program import SplitJob
+    from sim.drivers.split import run_programs
     config = SplitConfig(size, size, tile, MacConfig())
     sim = "icarus" if "icarus" in sims else sims[0]
     h = size // 2
     shapes = ((h, h, h), (13, 5, 7), (4, 3 * h, h), (h + 1, 3, 2 * h + 5))
     rng = np.random.default_rng(seed)
-    jobs = [SplitJob(rng.integers(-8, 8, (M, K)), rng.integers(-8, 8, (K, N)))
-            for M, K, N in shapes]
+    jobs = [SplitJob(*random_operands(rng, *shape, config.mac)) for shape in shapes]
     print(f"{label} four different GEMMs at once on a {size}x{size} splittable WS array "
           f"(--split quad: four {h}x{h} sub-arrays) with {sim}, each checked against numpy, "
           f"then one after another on the whole array")
@@ -46,7 +48,8 @@ def demo_split(sims, label, *, size=16, tile=8, seed=2027):
 def cmd_demo(args):
     import numpy as np
     from sim.studies.area import all_mac_configs
-    from sim.drivers.gemm import ArrayConfig, array_verilog, run_gemm
+    from hdl.array import ArrayConfig
+    from sim.drivers.gemm import run_gemm
     start = time.monotonic()
     out = BUILD / "demo"
     out.mkdir(parents=True, exist_ok=True)
@@ -64,7 +67,7 @@ def cmd_demo(args):
                         fold_overlap=True)
     path = out / "array.v"
     t = time.monotonic()
-    text = array_verilog(array)
+    text = array.verilog()
     write_atomic(path, text)
     print(f"{step(3)} Verilog of a {array.rows}x{array.cols} OS array (double-buffered for "
           f"fold overlap) -> "
@@ -75,7 +78,7 @@ def cmd_demo(args):
     print(f"{step(4)} random {M}x{K}x{N} GEMM on the RTL array with {sim}, checked "
           f"against numpy (the first run builds the simulator: minutes for 16x16)")
     rng = np.random.default_rng(2026)
-    A, B = rng.integers(-8, 8, (M, K)), rng.integers(-8, 8, (K, N))
+    A, B = random_operands(rng, M, K, N, cfg)
     res = run_gemm(A, B, array, simulator=sim)
     ok = np.array_equal(res.C, A @ B)
     failures += not ok

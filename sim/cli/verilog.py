@@ -10,8 +10,7 @@ def cmd_verilog(args):
     if args.output != "-":
         check_writable(args.output, "-o")
     if args.design == "array":
-        from sim.drivers.gemm import array_verilog
-        text = array_verilog(array_config(args))
+        text = array_config(args).verilog()
     elif args.design == "split":
         text = split_config(args).verilog()
     else:

@@ -89,7 +89,7 @@ def cmd_workload(args):
         raise UsageError(f"{args.config}: {e}") from None
     split = None
     if args.compare:
-        from sim.drivers.split import SplitConfig
+        from hdl.split import SplitConfig
         split = SplitConfig(args.rows, args.cols, args.tile, mac_config(args),
                             fold_overlap=args.fold_overlap, dataflow=args.dataflow)
     layer = layer_gemms(model, phase, stack_gqa=args.stack_gqa)

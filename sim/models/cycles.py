@@ -60,30 +60,10 @@ follow each other after ``K + min(R, C)`` (compact) or ``max(K, min(R, C))``
 from dataclasses import dataclass
 from math import ceil
 
-__all__ = ["max_safe_k", "balanced_passes", "model_cycles", "scalesim_cycles", "utilization", "fold_counts",
-           "os_period", "FoldCounts",
-           "PRODUCT_RANGE"]
+from hdl.mac import max_safe_k
 
-PRODUCT_RANGE = {True: (-56, 64), False: (0, 225)}      # 4-bit x 4-bit products
-
-
-def max_safe_k(signed, acc_width, width=4):
-    """Largest K whose worst-case sum of K products fits the W-bit accumulator (signed
-    two's complement if ``signed``, else unsigned). Always >= 1 for W >= 2*width."""
-    if width == 4:
-        lo, hi = PRODUCT_RANGE[bool(signed)]
-    else:
-        half = 1 << (width - 1)
-        lo, hi = (-(half * (half - 1)), half * half) if signed else (0, ((1 << width) - 1) ** 2)
-    if signed:
-        top, bottom = (1 << (acc_width - 1)) - 1, -(1 << (acc_width - 1))
-        k = top // hi
-        if lo < 0:
-            k = min(k, bottom // lo)
-    else:
-        k = ((1 << acc_width) - 1) // hi
-    return max(1, k)
-
+__all__ = ["max_safe_k", "balanced_passes", "model_cycles", "scalesim_cycles", "utilization",
+           "fold_counts", "os_period", "FoldCounts"]
 
 def _check(M, K, N, R, C, dataflow, pipeline):
     for name, v in (("M", M), ("K", K), ("N", N), ("R", R), ("C", C)):

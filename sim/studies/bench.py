@@ -14,7 +14,7 @@ import sys
 import time
 
 from hdl.emit import write_atomic
-from hdl.flows.synth import synthesize, yosys_version
+from hdl.flows.synth import cmos_flow, synthesize, yosys_version
 from sim.studies.area import (all_mac_configs, area_rows, best_behavioral, AREA_HEADERS,
                       flows_for)
 from sim.studies.tables import markdown_table, write_json
@@ -72,9 +72,8 @@ def bench_mac(outdir, progress):
     seconds = time.monotonic() - start
     version = yosys_version()
     command = "make bench  (systolic bench --only mac)"
-    flow = ("`{flow} -top mac; dfflegalize -cell $_DFF_P_ 01; "
-            "abc -g AND,NAND,OR,NOR,XOR,XNOR,MUX; opt_clean; stat -tech cmos`, "
-            "depth `ltp -noff`, iCE40 `synth_ice40 -top mac`")
+    flow = (f"`{cmos_flow().replace('synth', '{flow}', 1)}` (depth from `ltp -noff`), "
+            "iCE40 `synth_ice40 -top mac`")
     data = {
         "command": command, "yosys": version, "flow": flow,
         "host": {"python": sys.version.split()[0], "machine": platform.machine()},

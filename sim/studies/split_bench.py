@@ -22,11 +22,9 @@ and four-GEMM parts again for output-stationary) with the default MAC (signed in
   are also played in RTL (in the same simulator run as (b)).
 
 Run it with ``systolic bench --only split`` (also part of ``systolic bench`` / ``make
-bench``) or ``python -m sim.studies.split_bench``; every number in the Markdown names the
-command that produced it. Syntheses are cached (``build/cache/synth``); a cold 32x32
+bench``); every number in the Markdown names the command that produced it. Syntheses are cached (``build/cache/synth``); a cold 32x32
 synthesis takes about five minutes per design.
 """
-import json
 import sys
 import time
 from pathlib import Path
@@ -34,17 +32,21 @@ from pathlib import Path
 import numpy as np
 
 from hdl.emit import write_atomic
+from hdl.flows.synth import cmos_flow
 from hdl.mac import MacConfig
 from hdl.split import STYLES
-from sim.drivers.split import (SplitConfig, SplitJob, compare_plans, plan_to_program,
-                            program_cycles, run_programs, split_area_overhead,
-                            four_gemms_comparison)
+from hdl.split import SplitConfig
+from sim.models.program import SplitJob, program_cycles
+from sim.drivers.schedule import compare_plans, plan_to_program, four_gemms_comparison
+from sim.drivers.gemm import random_operands
+from sim.drivers.split import run_programs
+from sim.studies.split_area import split_area_overhead
 from sim.studies.tables import markdown_table, write_json
 
 __all__ = ["run_split_bench", "area_table", "throughput_programs", "throughput_table",
            "utilization_sweep", "DEFAULT_COMMAND", "SIZE", "AREA_TILES", "AREA_TARGETS"]
 
-DEFAULT_COMMAND = "python -m sim.studies.split_bench"
+DEFAULT_COMMAND = "systolic bench --only split"
 SIZE = 32                                   # the array of every part
 AREA_TILES = (4, 8, 16)
 #: tile -> max transistor overhead in % (config register included), from issue 5
@@ -111,11 +113,9 @@ def area_table(size=None, tiles=None, styles=STYLES, *, mac=None, progress=True,
 # ---------------------------------------------------------------------------------------
 # (b) Throughput and (c) the RTL points of the sweep
 
-def _jobs(shapes, seed, signed=True):
+def _jobs(shapes, seed, mac):
     rng = np.random.default_rng(seed)
-    lo, hi = (-8, 8) if signed else (0, 16)
-    return [SplitJob(rng.integers(lo, hi, (M, K)), rng.integers(lo, hi, (K, N)))
-            for M, K, N in shapes]
+    return [SplitJob(*random_operands(rng, *shape, mac)) for shape in shapes]
 
 
 def throughput_programs(config, seed=2026):
@@ -123,12 +123,12 @@ def throughput_programs(config, seed=2026):
     of (c); ``want[i]`` is the numpy result job i of the program must give (for the
     GEMV cut into column blocks: the block of the full product)."""
     out = []
-    four = _jobs([FOUR_GEMM] * 4, seed)
+    four = _jobs([FOUR_GEMM] * 4, seed, config.mac)
     want4 = [j.A @ j.B for j in four]
     out.append(("four", "quad", [("quad", four)], want4))
     out.append(("four", "whole", [("whole", [list(four)])], want4))
 
-    gemvs = _jobs([GEMV] * 4, seed + 1)
+    gemvs = _jobs([GEMV] * 4, seed + 1, config.mac)
     x, B = gemvs[0].A, gemvs[0].B
     n = GEMV[2] // 4
     blocks = [SplitJob(x, B[:, i * n:(i + 1) * n]) for i in range(4)]
@@ -140,7 +140,7 @@ def throughput_programs(config, seed=2026):
     out.append(("gemv", "4 GEMVs, quad", [("quad", gemvs)], wantv))
     out.append(("gemv", "4 GEMVs, whole", [("whole", [list(gemvs)])], wantv))
 
-    mixed = _jobs(MIXED, seed + 2)
+    mixed = _jobs(MIXED, seed + 2, config.mac)
     plans = compare_plans(MIXED, config)
     for label in ("planned", "whole", "finest"):
         prog = plan_to_program(plans[label], mixed)
@@ -150,7 +150,7 @@ def throughput_programs(config, seed=2026):
     for n in SWEEP_RTL:
         if (n, n, n) == FOUR_GEMM:
             continue                          # measured above
-        jobs = _jobs([(n, n, n)] * SWEEP_BATCH, seed + 3 + n)
+        jobs = _jobs([(n, n, n)] * SWEEP_BATCH, seed + 3 + n, config.mac)
         want = [j.A @ j.B for j in jobs]
         out.append(("sweep", f"{n} quad", [("quad", jobs)], want))
         out.append(("sweep", f"{n} whole", [("whole", [list(jobs)])], want))
@@ -375,8 +375,8 @@ def _markdown(d):
           f"`{d['mac']}`. Tools: " + ", ".join(f"{k} {v[k]}" for k in v if v[k]) + ".", ""]
 
     md += [f"## (a) Area overhead of splitting, {d['array']} {by}", "",
-           "Yosys flow `flatten; synth; dfflegalize; abc -g AND,NAND,OR,NOR,XOR,XNOR,MUX; "
-           "stat -tech cmos` (`hdl.flows.synth`) on the splittable array and on the unsplit "
+           f"Yosys flow `{cmos_flow()}` (`hdl.flows.synth`) on the splittable array and on "
+           "the unsplit "
            "`systolic_array` (WS) of the same size. `mux`: 2:1 muxes at every tile "
            "boundary (activations, weights, w_en) plus the partial-sum cut; `ports`: no "
            "muxes, inner tiles fed through their own edge ports, only the partial-sum cut "
@@ -480,23 +480,3 @@ def _markdown(d):
                f"{f.get('rtl_whole_sequential', f['whole_sequential'])} -> "
                f"**{f['speedup']:.2f}x** ({'RTL' if 'rtl_quad' in f else 'model'})", ""]
     return "\n".join(md)
-
-
-def main(argv=None):
-    import argparse
-    p = argparse.ArgumentParser(prog="python -m sim.studies.split_bench",
-                                description=__doc__.split("\n")[0])
-    p.add_argument("--outdir", default=str(Path(__file__).resolve().parents[2] / "build" /
-                                           "bench"))
-    p.add_argument("--sim", choices=["icarus", "verilator"], default=None)
-    p.add_argument("--no-progress", action="store_true")
-    args = p.parse_args(argv)
-    data = run_split_bench(Path(args.outdir), progress=not args.no_progress,
-                           simulator=args.sim)
-    print(json.dumps({"seconds": data["seconds"], "summary": data["summary"]}, indent=1))
-    print(f"-> {args.outdir}/split.md")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

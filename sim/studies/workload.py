@@ -1,11 +1,10 @@
 """Whole against split array on the GEMMs of a language model (cycle model).
 
-For a model (:mod:`sim.models.workload`), a phase and a :class:`sim.drivers.split.
-SplitConfig`, :func:`compare_workload` computes per GEMM, per stage, per layer and for
+For a model (:mod:`sim.models.workload`), a phase and a :class:`hdl.split.SplitConfig`, :func:`compare_workload` computes per GEMM, per stage, per layer and for
 the whole model:
 
 * **whole**: every GEMM instance one after another on the whole R x C array, as
-  :func:`sim.drivers.split.program_cycles` times a single-phase ``whole`` program (for
+  :func:`sim.models.program.program_cycles` times a single-phase ``whole`` program (for
   WS and the double-buffered OS PE that is the sum of :func:`sim.models.cycles.
   model_cycles`);
 * **SCALE-Sim**: the sum of :func:`sim.models.cycles.scalesim_cycles` over the same
@@ -13,7 +12,7 @@ the whole model:
 * **split**: each stage (GEMMs that do not depend on each other: Q/K/V, the heads, the
   experts) scheduled by :func:`schedule_stage`, stages one after another (a stage starts
   once the previous one has drained: every stage boundary is a phase boundary of the
-  program, with :func:`sim.drivers.split.switch_gap` where a cut reopens).
+  program, with :func:`sim.models.program.switch_gap` where a cut reopens).
 
 :func:`schedule_stage` tries every named split mode of the array. Per mode, each GEMM
 group may be cut into column blocks (N, aligned to the sub-array width) and row blocks
@@ -21,7 +20,7 @@ group may be cut into column blocks (N, aligned to the sub-array width) and row 
 makespan is kept (results stay exact: blocks of C are disjoint; K is never cut). The
 pieces of all groups of the stage go to the sub-arrays longest first (LPT). Small stages
 (at most :data:`PLAN_JOBS_LIMIT` instances) are also given, uncut, to
-:func:`sim.drivers.split.plan_jobs`, which may mix modes in several phases. The stage
+:func:`sim.drivers.schedule.plan_jobs`, which may mix modes in several phases. The stage
 takes the candidate with the fewest cycles of :func:`program_cycles`; ``whole`` is a
 candidate, so the split array never takes more cycles than the whole one.
 
@@ -33,8 +32,9 @@ import heapq
 from functools import lru_cache
 from math import ceil
 
-from sim.drivers.split import SplitConfig, job_cycles, plan_jobs, plan_to_program, \
-    program_cycles
+from hdl.split import SplitConfig
+from sim.drivers.schedule import plan_jobs, plan_to_program
+from sim.models.program import job_cycles, program_cycles
 from sim.models.cycles import scalesim_cycles
 from sim.models.workload import (Gemm, ModelShape, Phase, layer_gemms, lm_head_gemms,
                                  STAGES)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from hdl.emit import write_atomic
 from hdl.mac import MacConfig
-from sim.drivers.split import SplitConfig
+from hdl.split import SplitConfig
 from sim.models.workload import Phase, builtin_models, load_config, model_shape
 from sim.studies.tables import markdown_table, write_json
 from sim.studies.workload import compare_workload

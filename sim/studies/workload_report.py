@@ -64,7 +64,7 @@ def compare_markdown(d, *, title=True):
     md += [markdown_table(["total", "MACs", "SCALE-Sim", "whole", "whole util", "split",
                            "split util", "whole/split"], rows), "",
            f"model = {d['layers']} layers + LM head. Cycles from the cycle model "
-           "(`sim.models.cycles`, `sim.drivers.split.program_cycles`); SCALE-Sim: its "
+           "(`sim.models.cycles`, `sim.models.program.program_cycles`); SCALE-Sim: its "
            "analytical formula on the whole array, one GEMM after another.", ""]
     return "\n".join(md)
 

@@ -12,7 +12,7 @@ random int4 operands, as two programs on the splittable array in one simulator r
   (column/row blocks on the sub-arrays); C of each GEMM is assembled from its blocks.
 
 Each job's C must equal ``A.astype(int64) @ B``, each job's and each program's RTL
-cycles the cycle model (:func:`sim.drivers.split.program_cycles`). The path:
+cycles the cycle model (:func:`sim.models.program.program_cycles`). The path:
 ``native`` (:mod:`sim.native`, memory-file player, no Python per cycle; the fast twin
 with the behavioural MAC once the equivalence proof holds) when that package is present,
 else ``cocotb`` (:func:`sim.drivers.split.run_programs`) with the behavioural MAC in the
@@ -23,7 +23,8 @@ import time
 
 import numpy as np
 
-from sim.drivers.split import SplitConfig, SplitJob
+from hdl.split import SplitConfig
+from sim.models.program import SplitJob
 from sim.models.workload import ModelShape, Phase, layer_gemms
 from sim.studies.workload import schedule_stage, whole_cycles
 
