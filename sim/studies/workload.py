@@ -1,7 +1,7 @@
 """Whole against split array on the GEMMs of a language model (cycle model).
 
-For a model (:mod:`sim.models.workload`), a phase and a :class:`hdl.split.SplitConfig`, :func:`compare_workload` computes per GEMM, per stage, per layer and for
-the whole model:
+For a model (:mod:`sim.models.workload`), a phase and a :class:`hdl.split.SplitConfig`,
+:func:`compare_workload` computes per GEMM, per stage, per layer and for the whole model:
 
 * **whole**: every GEMM instance one after another on the whole R x C array, as
   :func:`sim.models.program.program_cycles` times a single-phase ``whole`` program (for
@@ -22,7 +22,7 @@ pieces of all groups of the stage go to the sub-arrays longest first (LPT). Smal
 (at most :data:`PLAN_JOBS_LIMIT` instances) are also given, uncut, to
 :func:`sim.drivers.schedule.plan_jobs`, which may mix modes in several phases. The stage
 takes the candidate with the fewest cycles of :func:`program_cycles`; ``whole`` is a
-candidate, so the split array never takes more cycles than the whole one.
+candidate, so no stage takes more cycles on the split array than on the whole one.
 
 Per GEMM, ``split`` is that GEMM group scheduled alone; the stage, layer and model
 totals schedule the groups of a stage together. The model total is
