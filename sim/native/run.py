@@ -22,6 +22,7 @@ from sim.drivers import gemm as gemm_driver
 from sim.drivers import split as split_driver
 from sim.drivers.gemm import ArrayConfig, GemmResult, build_schedule, check_operands, _pack
 from sim.models.cycles import model_cycles, scalesim_cycles, utilization
+from sim.models.program import program_cycles
 from .build import build_player, run_player, DEFAULT_NATIVE_ROOT
 from .stream import Layout, encode_stream, decode_results, records
 from .twin import prove_twin, twin_mac
@@ -175,7 +176,7 @@ def run_programs_native(programs, config, *, simulator, model="gate", build_root
     layout = split_layout(config)
     lanes = _input_lanes(layout.inputs)
     for i, p in enumerate(programs):
-        cyc = split_driver.program_cycles(p, config)
+        cyc = program_cycles(p, config)
         check_limits("native", cyc, lanes, f"program {i}")
     built = [split_driver._build_program(p, config) for p in programs]
     design, proof = design_for(config, model)
