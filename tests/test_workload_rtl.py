@@ -15,9 +15,13 @@ TINY = {"model_type": "llama", "hidden_act": "silu", "hidden_size": 16,
 
 
 def test_rtl_shapes_by_hand():
+    """The K projection (8 wide: one K/V head of 8), one head's scores and values."""
     m = model_shape(TINY, name="tiny")
     assert [g.shape for g in rtl_gemms(m, tokens=5, context=12)] == [
         (1, 16, 8), (1, 8, 12), (1, 12, 8), (5, 16, 8), (5, 8, 5), (5, 5, 8)]
+    moe = model_shape(dict(TINY, num_experts=4, num_experts_per_tok=2), name="moe")
+    assert [g.name for g in rtl_gemms(moe, tokens=5, context=12)][::3] == [
+        "decode router (full size)", "prefill router (full size)"]
 
 
 @pytest.mark.parametrize("path, cut", [("cocotb", False), ("native", True)])

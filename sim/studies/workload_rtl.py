@@ -1,9 +1,9 @@
 """Real GEMM shapes of a language model in RTL: C against numpy, cycles against the model.
 
 :func:`rtl_gemms` picks, from a model's :func:`sim.models.workload.layer_gemms`, the
-K/V projection of one token (a decode GEMV) and of a prefill of ``tokens`` tokens, both
-at full size (``hidden x kv_heads * head_dim``), and the attention GEMMs of one head in
-both phases (decode at ``context`` keys). :func:`run_rtl_shapes` plays them, with
+layer's smallest weight projection at full size (K/V, or the router of a mixture of
+experts) for one token (a decode GEMV) and for a prefill of ``tokens`` tokens, and the
+attention GEMMs of one head in both phases (decode at ``context`` keys). :func:`run_rtl_shapes` plays them, with
 random int4 operands, as two programs on the splittable array in one simulator run:
 
 * **whole**: every GEMM one after another in split mode ``whole`` (the unsplit array,
@@ -46,18 +46,23 @@ def native_available():
 
 
 def rtl_gemms(model, *, tokens=RTL_TOKENS, context=RTL_CONTEXT):
-    """One instance each of: decode ``k_proj`` (1 x H x nkv*hd), prefill ``k_proj``
-    (tokens x H x nkv*hd), and per head decode and prefill ``scores`` and ``values``."""
+    """One instance each of: the layer's smallest weight projection at full size (the
+    fewest MACs: the K/V projection, or the router of a mixture-of-experts layer) for
+    one token (a decode GEMV) and for a prefill of ``tokens`` tokens, and per head the
+    decode and prefill ``scores`` and ``values``."""
     if not isinstance(model, ModelShape):
         raise TypeError(f"expected a ModelShape, got {type(model).__name__}")
     out = []
     for phase in (Phase("decode", batch=1, context=context),
                   Phase("prefill", batch=1, tokens=tokens)):
-        for g in layer_gemms(model, phase):
-            if g.name in ("k_proj", "scores", "values"):
-                what = "head" if g.count > 1 else "full size"
-                out.append(dataclasses.replace(g, name=f"{phase.kind} {g.name} ({what})",
-                                               count=1, note=""))
+        gemms = layer_gemms(model, phase)
+        weights = [g for g in gemms if g.stage not in ("scores", "values")
+                   and not g.name.startswith("expert_")]
+        proj = min(weights, key=lambda g: (g.macs, gemms.index(g)))
+        for g in [proj] + [g for g in gemms if g.stage in ("scores", "values")]:
+            what = "head" if g.count > 1 else "full size"
+            out.append(dataclasses.replace(g, name=f"{phase.kind} {g.name} ({what})",
+                                           count=1, note=""))
     return out
 
 
