@@ -10,9 +10,10 @@ Every shipped model (:func:`sim.models.workload.builtin_models`) on a :data:`SIZ
   again with the GQA query heads stacked (GQA models) and on the output-stationary array;
 * utilization of the whole model against the decode batch size (:data:`SWEEP`), whole
   vs split, one plot;
-* RTL on real shapes (:func:`sim.studies.workload_rtl.run_rtl_shapes`): each model's
-  decode GEMV and prefill projection at full size and its attention GEMMs per head,
-  whole and split, C against numpy and cycles against the model.
+* RTL on real shapes (:func:`sim.studies.workload_rtl.run_rtl_shapes`) on a
+  :data:`RTL_SIZE` x :data:`RTL_SIZE` array: each model's decode GEMV and prefill
+  projection at full size and its attention GEMMs per head, whole and split, C against
+  numpy and cycles against the model.
 
 Run it with ``systolic bench --only workload`` (part of ``make bench``) or
 ``python -m sim.studies.workload_bench``.
@@ -185,8 +186,9 @@ def _markdown(d):
         c = r["config"]
         md += [f"## RTL on real shapes ({c['array']} split array, {c['tile']} tiles, "
                f"{c['path']} path, {c['simulator']})", "",
-               f"Per model: the decode K/V projection of one token (a GEMV) and the "
-               f"prefill one of {c['tokens']} tokens at full size, and one head's "
+               f"Per model: the layer's smallest weight projection at full size (K/V, or "
+               f"the router of a mixture of experts) for one token (a GEMV) and for a "
+               f"prefill of {c['tokens']} tokens, and one head's "
                f"attention GEMMs in decode (context {c['context']}) and prefill, random "
                "int4 operands; whole: one after another in mode whole; split: the "
                "scheduler's program. Every C equals numpy, every job's and program's RTL "
