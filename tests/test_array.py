@@ -16,9 +16,9 @@ from hdl.array import LINT_WAIVERS
 from hdl.mac import MacConfig, ConfigError
 from hdl.array import ArrayConfig
 from sim.drivers.gemm import run_gemms, run_gemm, check_operands
+from sim.runner import available_simulators, verilator_root, _base_env
 
 SIGNED, UNSIGNED = MacConfig(), MacConfig(signed=False)
-from sim.runner import available_simulators, verilator_root, _base_env
 
 SIMS = available_simulators()
 
@@ -130,7 +130,8 @@ def test_extremes_at_the_accumulator_edge(name, config, K, simulator):
     jobs = _extreme_jobs(config.mac.signed, K)
     results = run_gemms(jobs, config, simulator=simulator)
     _check(jobs, results, config)
-    per_pass = min(config.mac.max_safe_k, config.rows) if config.dataflow == "ws" else config.mac.max_safe_k
+    k = config.mac.max_safe_k
+    per_pass = min(k, config.rows) if config.dataflow == "ws" else k
     assert all(r.k_passes == -(-K // per_pass) for r in results)
     assert any(r.k_passes > 1 for r in results)
     overlap = ArrayConfig(config.rows, config.cols, config.dataflow, config.mac,
@@ -253,15 +254,15 @@ def test_operand_checks():
     assert A.dtype == np.int64 and B.dtype == np.int64
 
 
-@pytest.mark.parametrize("kwargs,option", [
-    ({"rows": 0}, "--rows"), ({"rows": 257}, "--rows"), ({"cols": 0}, "--cols"),
-    ({"cols": 300}, "--cols"), ({"rows": 2.0}, "--rows"), ({"dataflow": "rs"}, "--dataflow"),
+@pytest.mark.parametrize("kwargs,field", [
+    ({"rows": 0}, "rows"), ({"rows": 257}, "rows"), ({"cols": 0}, "cols"),
+    ({"cols": 300}, "cols"), ({"rows": 2.0}, "rows"), ({"dataflow": "rs"}, "dataflow"),
 ])
-def test_array_config_errors(kwargs, option):
+def test_array_config_errors(kwargs, field):
     with pytest.raises(ConfigError) as e:
         ArrayConfig(**kwargs)
-    assert e.value.option == option
-    if option in ("--rows", "--cols"):
+    assert e.value.field == field
+    if field in ("rows", "cols"):
         assert "allowed: 1..256" in str(e.value)
 
 
@@ -269,13 +270,13 @@ def test_double_buffer_option_errors():
     for dataflow in ("ws", "os"):
         with pytest.raises(ConfigError) as e:
             ArrayConfig(4, 4, dataflow, double_buffer=False, fold_overlap=True)
-        assert e.value.option == "--fold-overlap"
+        assert e.value.field == "fold_overlap"
     with pytest.raises(ConfigError) as e:
         ArrayConfig(4, 4, "os", double_buffer=True)
-    assert e.value.option == "--fold-overlap"
+    assert e.value.field == "fold_overlap"
     with pytest.raises(ConfigError) as e:
         ArrayConfig(4, 4, "ws", double_buffer="no")
-    assert e.value.option == "--compact"
+    assert e.value.field == "double_buffer"
 
 
 def test_double_buffer_defaults_and_kinds():
@@ -303,7 +304,7 @@ def test_array_config_extremes_ok():
 def test_amaranth_flat_array_plays_the_same_schedule(dataflow, overlap, double_buffer):
     """The flat Amaranth array (bench reference for amaranth.sim and flat conversion)
     computes the same GEMM in the same cycles as the Verilog array and the model."""
-    from sim.studies.array_bench import amaranth_sim_gemm
+    from sim.drivers.amaranth import amaranth_sim_gemm
     from sim.models.cycles import model_cycles
     config = ArrayConfig(2, 3, dataflow, MacConfig(pipeline=1), fold_overlap=overlap,
                          double_buffer=double_buffer)
@@ -320,7 +321,7 @@ def test_compact_os_flush_clears_power_up_garbage(R, C, P):
     """The compact OS PE has no reset: random power-up register values must be cleared
     by the schedule's flush, and do break the result without it."""
     import sim.drivers.gemm
-    from sim.studies.array_bench import amaranth_sim_gemm
+    from sim.drivers.amaranth import amaranth_sim_gemm
     config = ArrayConfig(R, C, "os", MacConfig(pipeline=P))
     (A, B), = _random_jobs(R * 10 + C, [(7, 9, 6)], True)
     for seed in (1, 2):

@@ -387,3 +387,27 @@ def test_synth_fpga_place_and_route():
     r = systolic("synth", "mac", "--fpga", "up5k")
     assert r.returncode == 0, r.stderr
     assert "iCE40 UP5K place and route" in r.stdout and "Fmax MHz" in r.stdout
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["verilog", "array", "--rows", "4", "--cols", "4", "--dataflow", "ws", "--compact",
+      "--fold-overlap"], "--fold-overlap: overlapping folds needs the double-buffered PE"),
+    (["verilog", "split", "--rows", "4", "--cols", "4", "--tile", "3"], "--tile: tile 3x3"),
+    (["verilog", "split", "--rows", "4", "--cols", "4", "--tile", "2", "--dataflow", "ws",
+      "--compact"], "--compact: the splittable WS array needs the double-buffered PE"),
+])
+def test_config_errors_name_the_flag(argv, flag, capsys, tmp_path):
+    """Generator errors name a config field; the CLI reports its own flag for it."""
+    out = tmp_path / "x.v"
+    from sim.cli import main
+    assert main([*argv, "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"systolic: error: {flag}"), err
+    assert not out.exists()
+
+
+def test_flag_for_maps_fields_to_flags():
+    from sim.cli.common import flag_for
+    assert flag_for("acc_width") == "--acc-width"
+    assert flag_for("double_buffer") == "--compact"
+    assert flag_for("rows") == "--rows"

@@ -125,7 +125,7 @@ def test_ws_compact_vs_sequential_and_scalesim(M, K, N, R, C):
 
 
 def test_os_512_cube_on_16x16_with_overlap():
-    """The array issue's utilization point, from the model (the bench measures RTL)."""
+    """The array's utilization target point, from the model (the bench measures RTL)."""
     cyc = model_cycles(512, 512, 512, 16, 16, "os", fold_overlap=True)
     assert cyc == 1024 * 512 + 30
     # the default 16-bit signed accumulator sums at most 511 products: two passes of 256

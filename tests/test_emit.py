@@ -42,18 +42,18 @@ def test_deterministic_and_path_free(config):
     assert re.search(rf"output \[{config.acc_width - 1}:0\] acc;", first)
 
 
-@pytest.mark.parametrize("changes, option", [
-    ({"multiplier": "quantum"}, "--multiplier"),
-    ({"adder": "carry-skip"}, "--adder"),
-    ({"acc_width": 7}, "--acc-width"),
-    ({"acc_width": 65}, "--acc-width"),
-    ({"pipeline": 3}, "--pipeline"),
-    ({"pipeline": -1}, "--pipeline"),
+@pytest.mark.parametrize("changes, field", [
+    ({"multiplier": "quantum"}, "multiplier"),
+    ({"adder": "carry-skip"}, "adder"),
+    ({"acc_width": 7}, "acc_width"),
+    ({"acc_width": 65}, "acc_width"),
+    ({"pipeline": 3}, "pipeline"),
+    ({"pipeline": -1}, "pipeline"),
 ])
-def test_config_rejects_bad_values(changes, option):
+def test_config_rejects_bad_values(changes, field):
     with pytest.raises(ConfigError) as info:
         MacConfig(**changes)
-    assert info.value.option == option
+    assert info.value.field == field
     assert "allowed" in str(info.value)
 
 

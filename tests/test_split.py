@@ -158,7 +158,8 @@ def test_unsigned_extremes_icarus(dataflow):
     _need("icarus")
     config = SplitConfig(4, 4, 2, MacConfig(signed=False, acc_width=12), style="ports",
                          dataflow=dataflow)
-    full = lambda M, K, N, a, b: SplitJob(np.full((M, K), a), np.full((K, N), b))
+    def full(M, K, N, a, b):
+        return SplitJob(np.full((M, K), a), np.full((K, N), b))
     progs = [[("quad", [full(3, 20, 3, 15, 15), full(2, 3, 5, 0, 15), full(4, 2, 2, 15, 0),
                         full(1, 1, 1, 15, 15)])],
              [("whole", [full(5, 33, 7, 15, 15)]), ("v2", [full(2, 17, 4, 15, 15), None])]]
@@ -170,7 +171,8 @@ def test_verilator_small(style, dataflow):
     _need("verilator")
     config = SplitConfig(4, 4, 2, MacConfig(), style=style, dataflow=dataflow)
     J = _Jobs(11)
-    progs = [[("whole", [J(5, 6, 7)]), ("quad", [J(2, 3, 2), J(3, 1, 4), J(1, 4, 1, 2), J(4, 2, 3)]),
+    progs = [[("whole", [J(5, 6, 7)]),
+              ("quad", [J(2, 3, 2), J(3, 1, 4), J(1, 4, 1, 2), J(4, 2, 3)]),
               ("h2", [J(3, 3, 3), J(2, 5, 4)]), ("tiles", [J(2, 2, 2)] * 4),
               ("v2", [J(3, 4, 2), J(6, 1, 2)])]]
     _check(progs, run_programs(progs, config, simulator="verilator"), config)
@@ -266,7 +268,7 @@ def test_four_gemms_model():
 def test_tile_must_divide(rows, cols, tile):
     with pytest.raises(ConfigError) as e:
         SplitConfig(rows, cols, tile)
-    assert e.value.option == "--tile" and "\n" not in str(e.value)
+    assert e.value.field == "tile" and "\n" not in str(e.value)
 
 
 @pytest.mark.parametrize("mode,match", [("h2", "even number of tile rows"),
@@ -335,7 +337,7 @@ def test_verilog_structure_and_ports():
 def test_split_ws_needs_the_double_buffered_pe():
     with pytest.raises(ConfigError) as e:
         split_verilog(4, 4, 2, MacConfig(), dataflow="ws", double_buffer=False)
-    assert e.value.option == "--compact"
+    assert e.value.field == "double_buffer"
     assert split_verilog(4, 4, 2, MacConfig(), dataflow="ws", double_buffer=True) == \
         split_verilog(4, 4, 2, MacConfig(), dataflow="ws")
 
@@ -371,7 +373,7 @@ def test_split_bench_model_parts():
     assert rows[1]["cycles"]["quad"] < rows[1]["cycles"]["whole"]
     big = SplitConfig(32, 32, 8)
     progs = throughput_programs(big)
-    labels = {(s, l) for s, l, _, _ in progs}
+    labels = {(s, label) for s, label, _, _ in progs}
     assert {("four", "quad"), ("four", "whole"), ("mixed", "planned"), ("mixed", "whole"),
             ("mixed", "finest")} <= labels
     for section, label, prog, want in progs:
@@ -379,8 +381,8 @@ def test_split_bench_model_parts():
         for job, w in zip(_flat(prog), want):
             assert np.array_equal(job.A @ job.B, w), (section, label)
     # the GEMV cut into column blocks gives the full product, block by block
-    blocks = next(w for s, l, _, w in progs if "column blocks" in l)
-    one = next(w for s, l, _, w in progs if l == "one GEMV, whole")[0]
+    blocks = next(w for _, label, _, w in progs if "column blocks" in label)
+    one = next(w for _, label, _, w in progs if label == "one GEMV, whole")[0]
     assert np.array_equal(np.hstack(blocks), one) and one.shape == (GEMV[0], GEMV[2])
     assert _grouped({"$_MUX_": {"cells": 2, "transistors": 24},
                      "$_DFF_P_": {"cells": -1, "transistors": -16},

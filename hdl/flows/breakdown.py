@@ -74,7 +74,7 @@ def _module_breakdown(mod, module_names):
     outs = {c: [b for pin, bits in cells[c]["connections"].items()
                 if cells[c].get("port_directions", {}).get(pin) == "output"
                 for b in bits if not isinstance(b, str)] for c in comb}
-    succ = {c: {l for b in outs[c] for l, _ in loads.get(b, []) if l in comb_set}
+    succ = {c: {ld for b in outs[c] for ld, _ in loads.get(b, []) if ld in comb_set}
             for c in comb}
     order = topological_order(comb, succ)
     # Logic fed (transitively) by a configuration input port (e.g. the split array's
@@ -94,11 +94,11 @@ def _module_breakdown(mod, module_names):
     for c in reversed(order):
         r = set()
         for b in outs[c]:
-            for l, _ in loads.get(b, []):
-                if l in flop_class:
-                    r.add(flop_class[l])
-                elif l in reach:
-                    r |= reach[l]
+            for ld, _ in loads.get(b, []):
+                if ld in flop_class:
+                    r.add(flop_class[ld])
+                elif ld in reach:
+                    r |= reach[ld]
         reach[c] = r
     stats = {k: {"transistors": 0, "cells": 0, "flops": 0} for k in BREAKDOWN_CATEGORIES}
     subs = {}
@@ -136,7 +136,8 @@ def synth_breakdown(verilog, top, flow="synth", *, timeout=None, cache=True):
     datapath), else one feeding config registers is split_config, else operand
     registers (their enable/swap muxes); a gate that reaches no register of its module
     but depends on a configuration input port (``row_cut``/``col_cut`` of the split
-    array, names as above) is split_config (the split muxes in the top); else other. A module's numbers are multiplied
+    array, names as above) is split_config (the split muxes in the top); else other. A module's
+    numbers are multiplied
     by its instance count. Returns ``{"top", "flow", "total_transistors" (Yosys'
     hierarchical total), "categories": {cat: {"transistors", "cells", "flops"}},
     "modules": {name: {"instances", "transistors", "categories"}}, "script",

@@ -8,7 +8,8 @@ goes into one XOR reduction registered into a single pin ``sout``. Nothing of th
 design can be optimized away (every input is a distinct flop, every output changes the
 XOR); the chain is ``sh[k+1] <= sh[k] ^ sin`` rather than a plain shift, so that a
 register of the design that only delays an input is not merged (``opt_merge``) with the
-wrapper's next flop (the XOR shares the flop's logic cell), and every path of the design stays register-to-register, so nextpnr's Fmax is the
+wrapper's next flop (the XOR shares the flop's logic cell), and every path of the design stays
+register-to-register, so nextpnr's Fmax is the
 design's own (plus, for wide outputs, a few LUT levels of the XOR tree, which is itself
 registered). The wrapper costs one DFF per input bit and about (outputs-1)/3 LUTs: the
 ``dut_lut4``/``dut_dff``/``dut_carry`` counts are from ``synth_ice40`` of the design

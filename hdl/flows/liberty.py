@@ -11,7 +11,7 @@ Area flow (one Yosys run, the same front end as :func:`hdl.flows.synth.asic_scri
     stat -liberty LIB                    # -> area (um^2), cells by type
     write_json netlist.json              # -> the delay estimate below
 
-Calibration (the issue's reference): the behavioural signed MAC at W=16,
+Calibration (the reference point): the behavioural signed MAC at W=16,
 ``MacConfig(multiplier="behavioral")``, maps with the plain ``synth`` flow to
 359.898 um^2 including 16 DFF_X1 (``synth -booth``: 244.188, ``synth -arith_tree``:
 271.852).

@@ -17,7 +17,7 @@ import sys
 
 from hdl.mac import ConfigError
 from . import demo, gemm, plan, simulate, studies, synth, verilog, workload
-from .common import UsageError, Parser
+from .common import Parser, UsageError, flag_for
 
 
 def build_parser():
@@ -36,8 +36,11 @@ def main(argv=None):
     try:
         args = build_parser().parse_args(argv)
         return args.func(args)
-    except (UsageError, ConfigError) as e:
+    except UsageError as e:
         print(f"systolic: error: {e}", file=sys.stderr)
+        return 2
+    except ConfigError as e:
+        print(f"systolic: error: {flag_for(e.field)}: {e.message}", file=sys.stderr)
         return 2
     except SimulatorUnavailable as e:
         print(f"systolic: error: --sim: {e}", file=sys.stderr)

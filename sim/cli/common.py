@@ -14,6 +14,15 @@ ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "build"
 
 
+#: Config fields whose flag is not ``--`` + the field name with dashes.
+FLAGS = {"double_buffer": "--compact", "mac": "--multiplier"}
+
+
+def flag_for(field):
+    """The command-line flag of a config field (``acc_width`` -> ``--acc-width``)."""
+    return FLAGS.get(field, "--" + field.replace("_", "-"))
+
+
 class UsageError(Exception):
     """Bad input: reported as one line and exit status 2."""
 
@@ -133,7 +142,8 @@ def split_config(args):
     tile = (args.tile_rows or default, args.tile_cols or default)
     return SplitConfig(args.rows, args.cols, tile, mac_config(args),
                        style=args.style or "mux", fold_overlap=args.fold_overlap,
-                       dataflow=args.dataflow or "ws")
+                       dataflow=args.dataflow or "ws",
+                       double_buffer=False if args.compact else None)
 
 
 def progress_bar(total, desc):

@@ -260,7 +260,8 @@ def cmd_gemm_split(args):
     tr, tc, _, _ = config.grid
     shapes = [(A.shape[0], A.shape[1], B.shape[1]) for _, A, B, _ in filter(None, jobs)]
     print(f"split {mode.name}: {sum(map(bool, jobs))} GEMM(s) on {len(subs)} sub-arrays of "
-          f"a {config.rows}x{config.cols} {config.dataflow.upper()} array of {tr}x{tc} tiles ({config.style} "
+          f"a {config.rows}x{config.cols} {config.dataflow.upper()} array of {tr}x{tc} tiles "
+          f"({config.style} "
           f"style, {config.mac.slug}) with {sim}; the first run of a design builds it",
           file=sys.stderr)
     start = time.monotonic()

@@ -26,9 +26,9 @@ import numpy as np
 
 from hdl.array import ArrayConfig, TOPLEVEL
 from hdl.emit import write_if_changed
-from hdl.pe import init_cycles
+from hdl.pe import init_cycles, os_flag
 from sim.models.cycles import (model_cycles, scalesim_cycles, utilization,
-                             os_period, balanced_passes)
+                             os_period, ws_period, balanced_passes)
 from sim.runner import REPO_ROOT, run_cocotb, SimulationError, VERILATOR_FAST_MODEL
 
 __all__ = ["GemmResult", "run_gemm", "random_operands",
@@ -128,18 +128,16 @@ class Schedule:
 
 
 def _ws_schedule(A, B, cfg):
-    R, C, P = cfg.rows, cfg.cols, cfg.mac.pipeline
+    R, C, P = cfg.rows, cfg.cols, cfg.latency
+    n = cfg.mac.width
+    mask = (1 << n) - 1
     M, K = A.shape
     N = B.shape[1]
     kr = min(R, cfg.mac.max_safe_k, K)
     passes = math.ceil(K / kr)
     folds = [(k0, n0) for k0 in range(0, K, kr) for n0 in range(0, N, C)]
-    if cfg.fold_overlap:           # sim.models.cycles: the three WS fold periods
-        period = max(M, 2 * R - 1)
-    elif not cfg.double_buffer:     # compact PE: shift once the last activation passed
-        period = 2 * R + M - 2
-    else:                           # sequential: the next fold after the last result
-        period = 2 * R + C + M - 2 + P
+    period = ws_period(M, R, C, P, fold_overlap=cfg.fold_overlap,
+                       double_buffer=cfg.double_buffer)
     bases = [R + f * period for f in range(len(folds))]
     last = bases[-1] + M + R + C + P - 2
     T = last + TAIL_CYCLES
@@ -159,11 +157,11 @@ def _ws_schedule(A, B, cfg):
             for s in range(R):
                 t = base + c - R + s
                 wen[t, c] = 1
-                w[t, c] = tile[R - 1 - s, c] & 15
+                w[t, c] = tile[R - 1 - s, c] & mask
         for k in range(R):
             t = base + k + m_idx
             if k < kk:
-                a[t, k] = A[:, k0 + k] & 15
+                a[t, k] = A[:, k0 + k] & mask
             v[t, k] = 1
             sw[base + k, k] = 1
         for c in range(C):
@@ -172,7 +170,7 @@ def _ws_schedule(A, B, cfg):
             lanes.append(np.full(M, c))
             rows_.append(m_idx)
             cols_.append(np.full(M, n0 + c if c < nn else -1))
-    ports = {"a_in": (a, 4), "a_valid": (v, 1), "w_in": (w, 4), "w_en": (wen, 1)}
+    ports = {"a_in": (a, n), "a_valid": (v, 1), "w_in": (w, n), "w_en": (wen, 1)}
     if cfg.double_buffer:
         ports["a_swap"] = (sw, 1)
     return Schedule(ports, T, np.concatenate(ts), np.concatenate(lanes),
@@ -193,7 +191,9 @@ def _os_exits(R, C):
 
 
 def _os_schedule(A, B, cfg):
-    R, C, P = cfg.rows, cfg.cols, cfg.mac.pipeline
+    R, C, P = cfg.rows, cfg.cols, cfg.latency
+    n = cfg.mac.width
+    mask = (1 << n) - 1
     M, K = A.shape
     N = B.shape[1]
     m = min(R, C)
@@ -231,10 +231,10 @@ def _os_schedule(A, B, cfg):
         k_idx = np.arange(kp)
         for i in range(R):
             if i < mm:
-                a[base + i + k_idx, i] = A[m0 + i, k0:k0 + kp] & 15
+                a[base + i + k_idx, i] = A[m0 + i, k0:k0 + kp] & mask
             flag[base + i + kp - 1:base + i + kp - 1 + drain, i] = 1
         for j in range(nn):
-            b[base + j + k_idx, j] = B[k0:k0 + kp, n0 + j] & 15
+            b[base + j + k_idx, j] = B[k0:k0 + kp, n0 + j] & mask
         for d, chain in enumerate(exits):
             # C[i][j] (s-th on lane d) is visible in cycle base + d + kp + P + s, i.e.
             # read after edge base + d + kp + P + s - 1; the compact PE then shows the
@@ -246,8 +246,8 @@ def _os_schedule(A, B, cfg):
                 real = 0 <= i < mm and 0 <= j < nn
                 rows_.append(m0 + i if real else min(i, -1))
                 cols_.append(n0 + j if real else min(j, -1))
-    ports = {"a_in": (a, 4), ("a_last" if cfg.fold_overlap else "a_drain"): (flag, 1),
-             "b_in": (b, 4)}
+    ports = {"a_in": (a, n), f"a_{os_flag(cfg.double_buffer)}": (flag, 1),
+             "b_in": (b, n)}
     # Before its flush window a lane may show whatever the flag registers woke up with.
     settle = np.arange(R + C - 1) + P if pre else None
     return Schedule(ports, T, np.array(ts), np.array(lanes), np.array(rows_),

@@ -47,8 +47,9 @@ def module_name(config):
 
 
 def config_fields(config):
-    """The manifest description of one :class:`~hdl.mac.MacConfig`."""
-    return {field: getattr(config, field) for field in _FIELDS}
+    """The manifest description of one :class:`~hdl.mac.MacConfig`, with its stated
+    :attr:`~hdl.mac.MacConfig.latency` (what the bench holds the design to)."""
+    return {**{field: getattr(config, field) for field in _FIELDS}, "latency": config.latency}
 
 
 def _dump(manifest):

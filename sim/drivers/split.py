@@ -144,8 +144,37 @@ def _place(lanes, ports, length, a_map, w_map, start, T):
             lanes[pname + suffix][0][t0:t0 + L, lane_ids] |= data[:L]
 
 
+@dataclass
+class ExpectedJob:
+    """Where and when one job's results must come out (one entry per result)."""
+    pair: np.ndarray          # output pair index (:func:`_out_pairs`)
+    lane: np.ndarray          # lane of that pair
+    t: np.ndarray             # program cycle (flush included)
+    row: np.ndarray           # C row of the result (-2: drain zero, -3: flush)
+    col: np.ndarray
+    start: int                # cycle of the job's first operand (flush included)
+    end: int                  # model: start + model cycles
+    shape: tuple              # (M, K, N)
+    phase: int
+    sub: SubArray
+    mode: str
+
+
+@dataclass
+class BuiltProgram:
+    """A program turned into port streams, with what the outputs must show."""
+    phases: list              # normalized: [(SplitMode, [[SplitJob, ...] per sub-array])]
+    lanes: dict               # input port -> (uint8 [length, lanes], bits per lane)
+    expected: list            # ExpectedJob, in program order
+    owned: list               # (output pair, [lanes], t_from, t_to) per phase and sub-array
+    model_cycles: int
+    length: int               # cycles played, flush included
+    pre: int                  # flush cycles before cycle 0
+
+
 def _build_program(program, config):
-    """Checked jobs, port lanes [T, L] per input port, expectations and ownership."""
+    """Checked jobs, port lanes per input port, expectations and ownership: a
+    :class:`BuiltProgram`."""
     norm = [(mode, [[SplitJob(*check_operands(j.A, j.B, config.mac), j.delay)
                      for j in js] for js in lists])
             for mode, lists in normalize_program(program, config)]
@@ -197,11 +226,11 @@ def _build_program(program, config):
                                                         sched.lane, sched.row, sched.col)
                 assert sched.last_cycle == end + pre - start, (sched.last_cycle, end, start)
                 _place(lanes, ports, length, a_map, w_map, start, T)
-                expect.append(dict(pair=o_pair[lane], t=t + start, lane=o_lane[lane],
-                                   row=row, col=col, start=start, end=end + pre,
-                                   shape=shape, phase=p, sub=sub, mode=mode.name,
-                                   M=shape[0], N=shape[2]))
-    return norm, lanes, expect, own, total, T, pre
+                expect.append(ExpectedJob(pair=o_pair[lane], lane=o_lane[lane], t=t + start,
+                                          row=row, col=col, start=start, end=end + pre,
+                                          shape=shape, phase=p, sub=sub, mode=mode.name))
+    return BuiltProgram(phases=norm, lanes=lanes, expected=expect, owned=own,
+                        model_cycles=total, length=T, pre=pre)
 
 
 def _out_pairs(config):
@@ -229,7 +258,10 @@ def _write_design(config, build_dir):
 
 
 def _decode(built, trace, config):
-    norm, _, expect, own, total, T, pre = built
+    """The :class:`JobResult` of every job of ``built`` from the bench's ``trace``, after
+    checking that every owned lane showed exactly the expected results; also the model's
+    and the RTL's program cycles."""
+    expect, own, pre = built.expected, built.owned, built.pre
     got = {}
     for i in range(len(_out_pairs(config))):
         cyc, val, vals = trace[f"cycles_{i}"], trace[f"valid_{i}"], trace[f"values_{i}"]
@@ -238,14 +270,14 @@ def _decode(built, trace, config):
     # Every owned (pair, lane, cycle window) must show exactly the expected results.
     want = {}
     for e in expect:
-        for q in set(e["pair"].tolist()):
-            sel = e["pair"] == q
-            want.setdefault(q, set()).update(zip(e["t"][sel].tolist(),
-                                                 e["lane"][sel].tolist()))
+        for q in set(e.pair.tolist()):
+            sel = e.pair == q
+            want.setdefault(q, set()).update(zip(e.t[sel].tolist(),
+                                                 e.lane[sel].tolist()))
     for pair, lane_ids, t_from, t_to in own:
         lset = set(lane_ids)
-        g = {(t, l) for t, l in got[pair][3] if l in lset and t_from <= t < t_to}
-        w = {(t, l) for t, l in want.get(pair, ()) if l in lset and t_from <= t < t_to}
+        g = {(t, ln) for t, ln in got[pair][3] if ln in lset and t_from <= t < t_to}
+        w = {(t, ln) for t, ln in want.get(pair, ()) if ln in lset and t_from <= t < t_to}
         if g != w:
             raise SimulationError(
                 f"results came out at unexpected cycles on output pair {pair} lanes "
@@ -253,20 +285,20 @@ def _decode(built, trace, config):
                 f"{sorted(w - g)[:3]}), {len(g - w)} unexpected (first: {sorted(g - w)[:3]})")
     results = []
     for e in expect:
-        v = np.zeros(len(e["t"]), np.int64)
-        for q in set(e["pair"].tolist()):
-            sel = e["pair"] == q
+        v = np.zeros(len(e.t), np.int64)
+        for q in set(e.pair.tolist()):
+            sel = e.pair == q
             cyc, _, vals, _ = got[q]
-            v[sel] = read_values(cyc, vals, e["t"][sel], e["lane"][sel], config.mac)
-        out = collect(e["row"], e["col"], e["t"], v, (e["M"], e["N"]), pre=pre,
-                      where=f"{e['mode']} sub-array {e['sub'].index}")
-        measured = int(e["t"][e["row"] >= -1].max()) + 1 - e["start"]
-        results.append(JobResult(C=out, cycles=measured, model_cycles=e["end"] - e["start"],
-                                 start=e["start"] - pre, end=e["end"] - pre, phase=e["phase"],
-                                 subarray=e["sub"], mode=e["mode"], shape=e["shape"]))
+            v[sel] = read_values(cyc, vals, e.t[sel], e.lane[sel], config.mac)
+        out = collect(e.row, e.col, e.t, v, (e.shape[0], e.shape[2]), pre=pre,
+                      where=f"{e.mode} sub-array {e.sub.index}")
+        measured = int(e.t[e.row >= -1].max()) + 1 - e.start
+        results.append(JobResult(C=out, cycles=measured, model_cycles=e.end - e.start,
+                                 start=e.start - pre, end=e.end - pre, phase=e.phase,
+                                 subarray=e.sub, mode=e.mode, shape=e.shape))
     # the program's last result (drain zeros of the compact OS PE are not results)
     last = max((r.start + r.cycles for r in results), default=0)
-    return results, total, last
+    return results, built.model_cycles, last
 
 
 def run_programs(programs, config, *, simulator, build_root=None, waves=None):
@@ -284,9 +316,10 @@ def run_programs(programs, config, *, simulator, build_root=None, waves=None):
         manifest = []
         for i, b in enumerate(built):
             inp = job_dir / f"p{i}_in.npz"
-            np.savez(inp, **{name: _pack(data, bits) for name, (data, bits) in b[1].items()})
+            np.savez(inp, **{name: _pack(data, bits)
+                             for name, (data, bits) in b.lanes.items()})
             manifest.append({"input": str(inp), "output": str(job_dir / f"p{i}_out.npz"),
-                             "length": b[5]})
+                             "length": b.length})
         spec = job_dir / "programs.json"
         spec.write_text(json.dumps({"outputs": _out_pairs(config), "programs": manifest}))
         outcome = run_cocotb(sources=[source], toplevel=SPLIT_TOPLEVEL,

