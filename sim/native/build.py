@@ -78,7 +78,7 @@ def _ports_header(layout):
 
 
 def _player_source(layout):
-    decls = [f"    reg [{b - 1}:0] {n};" for n, b in layout.inputs]
+    decls = [f"    reg [{b - 1}:0] {n} = {b}'d0;" for n, b in layout.inputs]
     decls += [f"    wire [{L - 1}:0] {v};\n    wire [{L * W - 1}:0] {o};"
               for v, o, L, W in layout.outputs]
     conns = [f"        .{n}({n})" for n, _ in layout.inputs]

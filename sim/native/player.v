@@ -6,8 +6,10 @@
 module systolic_player;
     localparam RB = @@RECORD_BYTES@@;
     localparam [31:0] LAYOUT = 32'h@@LAYOUT@@;
+    // Reset is held from time zero and the inputs start at 0 without an event, as on a
+    // board at power-up (the design's own time-zero behaviour decides what it shows).
     reg clk = 1'b0;
-    reg rst = 1'b0;
+    reg rst = 1'b1;
     reg [8*RB-1:0] rec;
 @@DECLS@@
     @@TOP@@ dut (
