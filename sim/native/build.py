@@ -115,7 +115,7 @@ def _verilator_env(opt_fast):
     # (make reads a space inside a MAKEFLAGS value as ``\ ``.)
     fast = opt_fast.replace(" ", "\\ ")
     env["MAKEFLAGS"] = (f"CFG_CXXFLAGS_PCH_I=-include PYTHON3={sys.executable} "
-                        f"OPT_FAST={fast} OPT_SLOW=-O0 OPT_GLOBAL=-O2")
+                        f"OPT_FAST={fast} OPT_SLOW=-O0 OPT_GLOBAL=-O0")
     return env
 
 

@@ -27,7 +27,7 @@ from .stream import Layout, encode_stream, decode_results, records
 from .twin import prove_twin, twin_mac
 
 __all__ = ["MODELS", "PATHS", "PathLimitError", "NATIVE_MAX_LANE_BYTES",
-           "COCOTB_MAX_CYCLES", "check_limits", "array_layout", "split_layout",
+           "COCOTB_MAX_CYCLES", "check_limits", "input_lanes", "array_layout", "split_layout",
            "design_for", "run_gemms_native", "run_programs_native"]
 
 MODELS = ("gate", "twin")
@@ -42,7 +42,9 @@ class PathLimitError(ValueError):
     """A GEMM or program is too large for the chosen path; the message names the limit."""
 
 
-def _input_lanes(ports):
+def input_lanes(layout):
+    """Input lanes (4-bit operands or single bits) of a design's layout."""
+    ports = layout.inputs
     return sum(bits // (4 if name.removesuffix("_x") in ("a_in", "w_in", "b_in") else 1)
                for name, bits in ports)
 
@@ -120,7 +122,7 @@ def run_gemms_native(jobs, config: ArrayConfig, *, simulator, model="gate",
     if not checked:
         return []
     layout = array_layout(config)
-    lanes = _input_lanes(layout.inputs)
+    lanes = input_lanes(layout)
     for A, B in checked:
         M, K = A.shape
         cyc = model_cycles(M, K, B.shape[1], config.rows, config.cols, config.dataflow,
@@ -173,7 +175,7 @@ def run_programs_native(programs, config, *, simulator, model="gate", build_root
     if not isinstance(config, split_driver.SplitConfig):
         raise ValueError(f"expected a SplitConfig, got {type(config).__name__}")
     layout = split_layout(config)
-    lanes = _input_lanes(layout.inputs)
+    lanes = input_lanes(layout)
     for i, p in enumerate(programs):
         cyc = split_driver.program_cycles(p, config)
         check_limits("native", cyc, lanes, f"program {i}")
