@@ -188,13 +188,14 @@ def test_records_and_results_round_trip(tmp_path):
     lines = (tmp_path / "s.hex").read_text().split()
     assert lines[0] == "53595354" and lines[3:] == ["2", "123400", "0fff00"]
     # lanes of 5 bits: 3 lanes = 15 bits; values 1, 31, 17 -> 0b10001_11111_00001
-    (tmp_path / "r.txt").write_text("R 4 5 47e1 1 beef0007\nR 9 0 0 2 00010000\nE 0 0.5\n")
+    (tmp_path / "r.txt").write_text("R 4 5 47e1 1 beef0007\nR 9 0 0 2 00010000\nE 0 0.5 0.25\n")
     (trace,) = decode_results(tmp_path / "r.txt", layout, 1)
     assert trace["cycles_0"].tolist() == [4, 9] and trace["seconds"] == 0.5
+    assert trace["cpu_seconds"] == 0.25
     assert trace["valid_0"].tolist() == [[1, 0, 1], [0, 0, 0]]
     assert trace["values_0"].tolist() == [[1, 31, 17], [0, 0, 0]]
     assert trace["values_1"].tolist() == [[7, 0xbeef], [0, 1]]
-    (tmp_path / "x.txt").write_text("R 4 5 4xe1 1 beef0007\nE 0 0.5\n")
+    (tmp_path / "x.txt").write_text("R 4 5 4xe1 1 beef0007\nE 0 0.5 0.25\n")
     with pytest.raises(StreamError, match="X/Z"):
         decode_results(tmp_path / "x.txt", layout, 1)
     with pytest.raises(StreamError, match="stopped early"):

@@ -803,7 +803,7 @@ def cmd_demo(args):
 
 def cmd_bench(args):
     from sim.studies.bench import run_bench
-    return run_bench(BUILD / "bench", only=args.only)
+    return run_bench(BUILD / "bench", only=args.only, skip_slow=args.skip_slow)
 
 
 # ---------------------------------------------------------------- main
@@ -946,8 +946,10 @@ def build_parser():
     d.set_defaults(func=cmd_demo)
 
     b = sub.add_parser("bench", help="area benchmarks into build/bench (JSON + Markdown)")
-    b.add_argument("--only", choices=["mac", "array", "split"], action="append",
+    b.add_argument("--only", choices=["mac", "array", "split", "sim"], action="append",
                    help="run only these benchmarks")
+    b.add_argument("--skip-slow", action="store_true",
+                   help="sim bench: skip the slowest combinations (never a target row)")
     b.set_defaults(func=cmd_bench)
     return p
 

@@ -16,6 +16,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -52,6 +53,7 @@ class NativeBuild:
     executable: Path          # the harness (Verilator) or the .vvp (Icarus)
     seconds: float            # build time of this call (0: cached)
     built: bool
+    recorded_seconds: float = 0.0   # build time when it was built (from its stamp)
     generation: str = ""      # Icarus -g mode
 
 
@@ -120,18 +122,24 @@ def _verilator_env(opt_fast):
 
 
 def build_player(verilog, layout, slug, simulator, *, model="gate", generation="2005",
-                 build_root=None, jobs=2):
+                 build_root=None, jobs=2, flags=None):
     """Build (or reuse) the native player of one design. ``verilog``: the design's text
     (top ``layout.top``); ``slug``: a file-name-safe name of the design; ``model``
     selects the Verilator flags (:data:`VERILATOR_FLAGS`); ``generation``: Icarus
-    ``-g`` mode. Raises SimulatorUnavailable if the tool is missing, SimulationError if
-    the build fails."""
+    ``-g`` mode; ``flags`` (Verilator) overrides the model's flag set (a dict like the
+    values of :data:`VERILATOR_FLAGS`, for flag studies: its own build directory).
+    Raises SimulatorUnavailable if the tool is missing, SimulationError if the build
+    fails."""
     check_simulator(simulator)
     root = Path(build_root) if build_root is not None else DEFAULT_NATIVE_ROOT
     if simulator == "verilator":
-        flags = VERILATOR_FLAGS[model]
-        extra = (*_COMMON_VERILATOR, *flags["verilator"])
         tag = f"verilator_{model}"
+        if flags is None:
+            flags = VERILATOR_FLAGS[model]
+        else:
+            tag += "_" + hashlib.sha256(json.dumps(flags, sort_keys=True).encode()
+                                        ).hexdigest()[:8]
+        extra = (*_COMMON_VERILATOR, *flags["verilator"])
         support = {"harness.cpp": _package_file("harness.cpp"),
                    "systolic_ports.h": _ports_header(layout)}
         key_parts = [flags["opt_fast"], *extra]
@@ -158,7 +166,8 @@ def build_player(verilog, layout, slug, simulator, *, model="gate", generation="
         except (OSError, ValueError):
             current = None
         if current == key and exe.exists():
-            return NativeBuild(simulator, directory, exe, 0.0, False, generation)
+            recorded = json.loads(stamp.read_text()).get("seconds", 0.0)
+            return NativeBuild(simulator, directory, exe, 0.0, False, generation, recorded)
         stamp.unlink(missing_ok=True)
         design = write_if_changed(directory / f"{layout.top}.v", verilog)
         for name, text in support.items():
@@ -188,13 +197,14 @@ def build_player(verilog, layout, slug, simulator, *, model="gate", generation="
                                   f"failed; log {log}:\n{tail}")
         seconds = time.monotonic() - t0
         stamp.write_text(json.dumps({"key": key, "seconds": round(seconds, 1)}) + "\n")
-        return NativeBuild(simulator, directory, exe, seconds, True, generation)
+        return NativeBuild(simulator, directory, exe, seconds, True, generation, seconds)
     finally:
         lock.close()
 
 
 def run_player(build, stream, results):
-    """Play ``stream`` into ``results`` with a built player; returns wall seconds.
+    """Play ``stream`` into ``results`` with a built player; returns ``(wall, CPU)``
+    seconds of the player process.
     :class:`sim.native.stream.StreamError` if the player cannot read the stream."""
     from .stream import StreamError
     if build.simulator == "verilator":
@@ -202,9 +212,9 @@ def run_player(build, stream, results):
     else:
         cmd = ["vvp", "-n", str(build.executable), f"+stream={stream}",
                f"+results={results}"]
-    t0 = time.monotonic()
+    t0, c0 = time.monotonic(), _child_cpu()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=build.directory)
-    seconds = time.monotonic() - t0
+    seconds, cpu = time.monotonic() - t0, _child_cpu() - c0
     text = (proc.stdout or "") + (proc.stderr or "")
     for line in text.splitlines():
         for tag in ("systolic-harness: error: ", "systolic-player: error: "):
@@ -214,13 +224,20 @@ def run_player(build, stream, results):
         tail = "\n".join(text.splitlines()[-10:])
         raise SimulationError(f"{build.simulator}: the native player died (exit "
                               f"{proc.returncode}):\n{tail}")
-    return seconds
+    return seconds, cpu
+
+
+def _child_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_bare(build, cycles):
-    """Seconds of ``cycles`` bare clock cycles (Verilator harness ``--bare``)."""
+    """``(wall, CPU)`` seconds of ``cycles`` bare clock cycles (Verilator harness
+    ``--bare``)."""
     if build.simulator != "verilator":
         raise ValueError("the bare loop is the Verilator harness's")
     proc = subprocess.run([str(build.executable), "--bare", str(int(cycles))],
                           capture_output=True, text=True, check=True)
-    return float(proc.stdout.split()[0])
+    wall, cpu = proc.stdout.split()[:2]
+    return float(wall), float(cpu)

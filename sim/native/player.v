@@ -89,7 +89,7 @@ module systolic_player;
                 if (@@ANY_VALID@@)
                     $fwrite(fo, "R %0d@@FORMAT@@\n", t@@VALUES@@);
             end
-            $fwrite(fo, "E %0d -1\n", j);
+            $fwrite(fo, "E %0d -1 -1\n", j);
         end
         $fclose(fo);
         $finish;

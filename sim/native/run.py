@@ -92,32 +92,36 @@ def split_layout(config):
     return Layout.of(SPLIT_TOPLEVEL, ins, split_driver._out_pairs(config))
 
 
-def _play(design_text, layout, slug, job_records, simulator, model, build_root, generation):
+def _play(design_text, layout, slug, job_records, simulator, model, build_root, generation,
+          flags=None):
     """Build (cached) and play; ``(traces, build, wall seconds)``."""
     root = Path(build_root) if build_root is not None else DEFAULT_NATIVE_ROOT
     build = build_player(design_text, layout, slug, simulator, model=model,
-                         generation=generation, build_root=root)
+                         generation=generation, build_root=root, flags=flags)
     runs = build.directory / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=runs, prefix="run-"))
     try:
         stream, results = work / "stream.hex", work / "results.txt"
         encode_stream(stream, layout, job_records)
-        seconds = run_player(build, stream, results)
+        seconds, cpu = run_player(build, stream, results)
         traces = decode_results(results, layout, len(job_records))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     total = sum(r.shape[0] for r in job_records) or 1
     for trace, rec in zip(traces, job_records):
-        if trace["seconds"] < 0:            # the Icarus player: share the wall time
+        if trace["seconds"] < 0:            # the Icarus player: share the run's times
             trace["seconds"] = seconds * rec.shape[0] / total
+            trace["cpu_seconds"] = cpu * rec.shape[0] / total
     return traces, build, seconds
 
 
 def run_gemms_native(jobs, config: ArrayConfig, *, simulator, model="gate",
-                     build_root=None, generation="2005", progress=None):
+                     build_root=None, generation="2005", progress=None, flags=None):
     """Like :func:`sim.drivers.gemm.run_gemms` on the native path; each result also
-    carries ``model`` and ``proof`` (the twin's :class:`~sim.native.twin.TwinProof`)."""
+    carries ``model``, ``proof`` (the twin's :class:`~sim.native.twin.TwinProof`) and
+    ``build`` (:class:`~sim.native.build.NativeBuild`). ``flags``: Verilator flags
+    instead of the model's (flag studies)."""
     checked = [check_operands(A, B, config.mac.signed) for A, B in jobs]
     if not checked:
         return []
@@ -137,7 +141,7 @@ def run_gemms_native(jobs, config: ArrayConfig, *, simulator, model="gate",
         packed = {name: _pack(data, bits) for name, (data, bits) in sched.ports.items()}
         recs.append(records(layout, packed, sched.length))
     traces, build, _ = _play(gemm_driver.array_verilog(design), layout, design.slug, recs,
-                             simulator, model, build_root, generation)
+                             simulator, model, build_root, generation, flags)
     results = []
     for n, ((A, B), sched, trace) in enumerate(zip(checked, schedules, traces)):
         M, K = A.shape
@@ -156,12 +160,13 @@ def run_gemms_native(jobs, config: ArrayConfig, *, simulator, model="gate",
                                             config.dataflow),
             macs=M * K * N, utilization=utilization(M, K, N, config.rows, config.cols,
                                                     measured),
-            sim_seconds=float(trace["seconds"]), sim_cpu_seconds=float(trace["seconds"]),
+            sim_seconds=float(trace["seconds"]), sim_cpu_seconds=float(trace["cpu_seconds"]),
             build_seconds=build.seconds, k_passes=sched.k_passes, folds=sched.folds,
             simulated_cycles=sched.length)
         result.model = model
         result.proof = proof
         result.path = "native"
+        result.build = build
         results.append(result)
         if progress is not None:
             progress(n + 1, len(checked))
@@ -192,6 +197,7 @@ def run_programs_native(programs, config, *, simulator, model="gate", build_root
         jobs, total, last = split_driver._decode(b, trace, config)
         res = split_driver.ProgramResult(jobs=jobs, cycles=last, model_cycles=total,
                                          sim_seconds=float(trace["seconds"]))
+        res.sim_cpu_seconds = float(trace["cpu_seconds"])
         res.model, res.proof, res.path = model, proof, "native"
         res.build_seconds = build.seconds
         out.append(res)
