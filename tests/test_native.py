@@ -241,3 +241,29 @@ def test_cli_gemm_too_large_for_the_path(tmp_path, capsys):
     assert err.startswith("systolic: error: --path cocotb: GEMM 1x2048x2048 needs")
     assert "cocotb path's limit" in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+@needs_icarus
+def test_cli_play_a_saved_stream_and_refuse_bad_ones(tmp_path, capsys):
+    stream = tmp_path / "s.hex"
+    assert main(["gemm", "--random", "5", "9", "4", "--rows", "3", "--cols", "3", "--sim",
+                 "icarus", "--path", "native", "--save-stream", str(stream)]) == 0
+    out = tmp_path / "r.txt"
+    assert main(["play", "array", "--rows", "3", "--cols", "3", "--stream", str(stream),
+                 "-o", str(out)]) == 0
+    lines = out.read_text().splitlines()
+    assert lines[-1].startswith("E 0 ") and sum(x.startswith("R ") for x in lines) > 5
+    capsys.readouterr()
+    cases = {"another design": ["--rows", "4"], "no hex record": [], "cannot read": []}
+    bad = tmp_path / "bad.hex"
+    bad.write_text(stream.read_text()[:-30] + "qq\n")
+    for expect, extra in cases.items():
+        target = tmp_path / "never.txt"
+        given = str(tmp_path / "missing.hex") if expect == "cannot read" else \
+            str(stream if extra else bad)
+        assert main(["play", "array", "--rows", "3", "--cols", "3", *extra, "--stream",
+                     given, "-o", str(target)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("systolic: error: --stream: ") and expect in err
+        assert len(err.strip().splitlines()) == 1
+        assert not target.exists() and not list(tmp_path.glob(".never*"))

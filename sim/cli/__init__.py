@@ -448,7 +448,7 @@ def cmd_gemm(args):
           f"array ({config.mac.slug}) with {sim}, {path} path, {model} model; the first "
           f"run of a design builds it", file=sys.stderr)
     start = time.monotonic()
-    result = native.run_plain(A, B, config, sim, path, model)
+    result = native.run_plain(A, B, config, sim, path, model, args)
     want = A.astype(np.int64) @ B.astype(np.int64)
     if args.out:
         _save_npy(args.out, result.C)
@@ -659,7 +659,7 @@ def cmd_gemm_split(args):
           f"style, {config.mac.slug}) with {sim}, {path} path, {model} model; the first run "
           f"of a design builds it", file=sys.stderr)
     start = time.monotonic()
-    result = native.run_split_phase(mode, work, config, sim, path, model)
+    result = native.run_split_phase(mode, work, config, sim, path, model, args)
     whole = split_gemm.program_cycles([("whole", [shapes])], config)
     done = iter(result.jobs)
     failures, records = 0, []
@@ -944,6 +944,9 @@ def build_parser():
     d.add_argument("--gemm", type=_int_in(1, 4096, "gemm"), default=64, metavar="N",
                    help="size of the random N x N x N GEMM (default 64)")
     d.set_defaults(func=cmd_demo)
+
+    from sim.cli.native import add_play_parser
+    add_play_parser(sub, add_mac_options, add_array_options, add_split_options)
 
     b = sub.add_parser("bench", help="area benchmarks into build/bench (JSON + Markdown)")
     b.add_argument("--only", choices=["mac", "array", "split", "sim"], action="append",

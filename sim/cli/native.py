@@ -10,7 +10,7 @@
 """
 from sim.cli import UsageError
 
-__all__ = ["add_path_options", "choose", "run_plain", "run_split_phase", "describe",
+__all__ = ["add_path_options", "add_play_parser", "choose", "run_plain", "run_split_phase", "describe",
            "report_fields", "NATIVE_FROM_CYCLES", "TWIN_FROM_CYCLES"]
 
 NATIVE_FROM_CYCLES = 20_000
@@ -22,6 +22,9 @@ def add_path_options(g):
                    help="simulation path: native (memory file played by a C++ harness / "
                         "Verilog player) or cocotb (per-cycle Python); default auto: "
                         f"native from {NATIVE_FROM_CYCLES:,} model cycles on")
+    g.add_argument("--save-stream", metavar="FILE.hex",
+                   help="native path: also write the operand stream (memory file) there, "
+                        "for `systolic play`")
     g.add_argument("--model", choices=["auto", "gate", "twin"], default="auto",
                    help="gate: the gate-level design; twin: the same design with the "
                         "behavioural MAC, after a Yosys proof that both are equal "
@@ -55,13 +58,25 @@ def _twin(config, model):
         raise UsageError(f"--model twin: {e}") from None
 
 
-def run_plain(A, B, config, simulator, path, model):
+def _save_stream(args, path):
+    target = getattr(args, "save_stream", None)
+    if target and path != "native":
+        raise UsageError("--save-stream: only on the native path (--path native)")
+    if target:
+        from sim.cli import check_writable
+        check_writable(target, "--save-stream")
+    return target
+
+
+def run_plain(A, B, config, simulator, path, model, args=None):
     """One GEMM on the plain array; the result carries ``path``, ``model``, ``proof``."""
+    save = _save_stream(args, path)
     if path == "native":
         from sim.native.run import run_gemms_native
         from sim.native.twin import TwinNotProven
         try:
-            return run_gemms_native([(A, B)], config, simulator=simulator, model=model)[0]
+            return run_gemms_native([(A, B)], config, simulator=simulator, model=model,
+                                    save_stream=save)[0]
         except TwinNotProven as e:
             raise UsageError(f"--model twin: {e}") from None
     from sim.drivers.gemm import run_gemm
@@ -71,14 +86,15 @@ def run_plain(A, B, config, simulator, path, model):
     return result
 
 
-def run_split_phase(mode, work, config, simulator, path, model):
+def run_split_phase(mode, work, config, simulator, path, model, args=None):
     """One phase on the split array (``work[s]`` on sub-array ``s``)."""
+    save = _save_stream(args, path)
     if path == "native":
         from sim.native.run import run_programs_native
         from sim.native.twin import TwinNotProven
         try:
             return run_programs_native([[(mode, list(work))]], config, simulator=simulator,
-                                       model=model)[0]
+                                       model=model, save_stream=save)[0]
         except TwinNotProven as e:
             raise UsageError(f"--model twin: {e}") from None
     from sim.drivers.split import run_split
@@ -103,3 +119,68 @@ def report_fields(result):
                 "method": proof.method, "mac_steps": proof.mac_steps,
                 "datapath_steps": proof.datapath_steps, "proved_on": proof.proved_on,
                 "key": proof.cache_key}}
+
+
+# ---------------------------------------------------------------- play
+
+def add_play_parser(sub, add_mac_options, add_array_options, add_split_options):
+    p = sub.add_parser("play", help="play an operand stream (memory file) on the native "
+                                    "player of a design; write the result lines")
+    p.add_argument("design", choices=["array", "split"])
+    p.add_argument("--stream", required=True, metavar="FILE.hex",
+                   help="the memory file (e.g. from systolic gemm --save-stream)")
+    p.add_argument("-o", "--output", required=True, metavar="RESULTS.txt",
+                   help="result lines (see sim/native/stream.py)")
+    p.add_argument("--sim", choices=["verilator", "icarus"], default="icarus",
+                   help="simulator (default icarus)")
+    p.add_argument("--model", choices=["gate", "twin"], default="gate")
+    p.add_argument("--generation", choices=["2005", "2012"], default="2005",
+                   help="icarus: -g mode of the player build (default 2005)")
+    add_mac_options(p)
+    add_array_options(p)
+    add_split_options(p)
+    p.set_defaults(func=cmd_play)
+    return p
+
+
+def cmd_play(args):
+    """``systolic play``: bad streams are bad input (one line, exit 2, no file)."""
+    import os
+    from pathlib import Path
+    from sim.cli import array_config, check_writable, split_config
+    from sim.native.build import build_player, run_player
+    from sim.native.run import array_layout, design_for, split_layout
+    from sim.native.stream import StreamError
+    from sim.native.twin import TwinNotProven
+    out = check_writable(args.output, "-o")
+    stream = Path(args.stream)
+    if not stream.is_file():
+        raise UsageError(f"--stream: cannot read {stream}: no such file")
+    if args.design == "array":
+        from sim.drivers.gemm import array_verilog
+        config = array_config(args)
+        layout_of, text_of = array_layout, array_verilog
+    else:
+        args.dataflow = args.dataflow or "ws"
+        config = split_config(args)
+        layout_of, text_of = split_layout, (lambda c: c.verilog())
+    try:
+        design, _ = design_for(config, args.model)
+    except TwinNotProven as e:
+        raise UsageError(f"--model twin: {e}") from None
+    build = build_player(text_of(design), layout_of(design), design.slug, args.sim,
+                         model=args.model, generation=args.generation)
+    tmp = out.with_name(f".{out.name}.partial")
+    try:
+        seconds, cpu = run_player(build, stream, tmp)
+    except StreamError as e:
+        raise UsageError(f"--stream: {e}") from None
+    else:
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    lines = out.read_text().splitlines()
+    print(f"{sum(1 for x in lines if x.startswith('E '))} job(s), "
+          f"{sum(1 for x in lines if x.startswith('R '))} result cycles in "
+          f"{cpu:.2f} s CPU on {args.sim} ({design.slug}) -> {out}")
+    return 0

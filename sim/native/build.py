@@ -167,7 +167,8 @@ def build_player(verilog, layout, slug, simulator, *, model="gate", generation="
             current = None
         if current == key and exe.exists():
             recorded = json.loads(stamp.read_text()).get("seconds", 0.0)
-            return NativeBuild(simulator, directory, exe, 0.0, False, generation, recorded)
+            return NativeBuild(simulator, directory, exe, 0.0, False, generation=generation,
+                               recorded_seconds=recorded)
         stamp.unlink(missing_ok=True)
         design = write_if_changed(directory / f"{layout.top}.v", verilog)
         for name, text in support.items():
@@ -197,7 +198,8 @@ def build_player(verilog, layout, slug, simulator, *, model="gate", generation="
                                   f"failed; log {log}:\n{tail}")
         seconds = time.monotonic() - t0
         stamp.write_text(json.dumps({"key": key, "seconds": round(seconds, 1)}) + "\n")
-        return NativeBuild(simulator, directory, exe, seconds, True, generation, seconds)
+        return NativeBuild(simulator, directory, exe, seconds, True, generation=generation,
+                           recorded_seconds=seconds)
     finally:
         lock.close()
 
@@ -207,6 +209,7 @@ def run_player(build, stream, results):
     seconds of the player process.
     :class:`sim.native.stream.StreamError` if the player cannot read the stream."""
     from .stream import StreamError
+    stream, results = Path(stream).resolve(), Path(results).resolve()
     if build.simulator == "verilator":
         cmd = [str(build.executable), str(stream), str(results)]
     else:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from hdl.array import TOPLEVEL
+from hdl.emit import write_atomic_bytes
 from hdl.split import SPLIT_TOPLEVEL
 from sim.drivers import gemm as gemm_driver
 from sim.drivers import split as split_driver
@@ -93,8 +94,9 @@ def split_layout(config):
 
 
 def _play(design_text, layout, slug, job_records, simulator, model, build_root, generation,
-          flags=None):
-    """Build (cached) and play; ``(traces, build, wall seconds)``."""
+          flags=None, save_stream=None):
+    """Build (cached) and play; ``(traces, build, wall seconds)``. ``save_stream``: also
+    keep a copy of the stream there."""
     root = Path(build_root) if build_root is not None else DEFAULT_NATIVE_ROOT
     build = build_player(design_text, layout, slug, simulator, model=model,
                          generation=generation, build_root=root, flags=flags)
@@ -104,6 +106,8 @@ def _play(design_text, layout, slug, job_records, simulator, model, build_root, 
     try:
         stream, results = work / "stream.hex", work / "results.txt"
         encode_stream(stream, layout, job_records)
+        if save_stream is not None:
+            write_atomic_bytes(save_stream, stream.read_bytes())
         seconds, cpu = run_player(build, stream, results)
         traces = decode_results(results, layout, len(job_records))
     finally:
@@ -117,11 +121,13 @@ def _play(design_text, layout, slug, job_records, simulator, model, build_root, 
 
 
 def run_gemms_native(jobs, config: ArrayConfig, *, simulator, model="gate",
-                     build_root=None, generation="2005", progress=None, flags=None):
+                     build_root=None, generation="2005", progress=None, flags=None,
+                     save_stream=None):
     """Like :func:`sim.drivers.gemm.run_gemms` on the native path; each result also
     carries ``model``, ``proof`` (the twin's :class:`~sim.native.twin.TwinProof`) and
     ``build`` (:class:`~sim.native.build.NativeBuild`). ``flags``: Verilator flags
-    instead of the model's (flag studies)."""
+    instead of the model's (flag studies); ``save_stream``: keep the memory file there
+    (``systolic play`` replays it)."""
     checked = [check_operands(A, B, config.mac.signed) for A, B in jobs]
     if not checked:
         return []
@@ -141,7 +147,7 @@ def run_gemms_native(jobs, config: ArrayConfig, *, simulator, model="gate",
         packed = {name: _pack(data, bits) for name, (data, bits) in sched.ports.items()}
         recs.append(records(layout, packed, sched.length))
     traces, build, _ = _play(gemm_driver.array_verilog(design), layout, design.slug, recs,
-                             simulator, model, build_root, generation, flags)
+                             simulator, model, build_root, generation, flags, save_stream)
     results = []
     for n, ((A, B), sched, trace) in enumerate(zip(checked, schedules, traces)):
         M, K = A.shape
@@ -174,7 +180,7 @@ def run_gemms_native(jobs, config: ArrayConfig, *, simulator, model="gate",
 
 
 def run_programs_native(programs, config, *, simulator, model="gate", build_root=None,
-                        generation="2005"):
+                        generation="2005", save_stream=None):
     """Like :func:`sim.drivers.split.run_programs` on the native path (each
     :class:`~sim.drivers.split.ProgramResult` also carries ``model`` and ``proof``)."""
     if not isinstance(config, split_driver.SplitConfig):
@@ -191,7 +197,7 @@ def run_programs_native(programs, config, *, simulator, model="gate", build_root
         packed = {name: _pack(data, bits) for name, (data, bits) in b[1].items()}
         recs.append(records(layout, packed, b[5]))
     traces, build, _ = _play(design.verilog(), layout, design.slug, recs, simulator, model,
-                             build_root, generation)
+                             build_root, generation, save_stream=save_stream)
     out = []
     for b, trace in zip(built, traces):
         jobs, total, last = split_driver._decode(b, trace, config)

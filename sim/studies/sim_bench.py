@@ -140,6 +140,10 @@ HEADERS = ["array", "path", "simulator", "model", "GEMM", "cycles (= model)",
 def _table(rows):
     out = []
     for r in rows:
+        if "error" in r:
+            out.append([f"{r['size']}x{r['size']}", r["path"], r["simulator"], r["model"],
+                        "failed: " + r["error"][:80]] + [""] * (len(HEADERS) - 5))
+            continue
         tgt = ""
         if "target_cycles_per_s" in r:
             tgt = (f">= {r['target_cycles_per_s']:,}: "
@@ -164,7 +168,13 @@ def run_sim_bench(outdir, *, command, sizes=SIZES, skip_slow=False, progress=Tru
         if progress:
             print(f"[{n}/{len(todo)}] {key[0]}x{key[0]} {key[1]} {key[2]} {key[3]}",
                   file=sys.stderr, flush=True)
-        rows.append(_row(*key))
+        try:
+            rows.append(_row(*key))
+        except Exception as e:          # one broken combination must not lose the rest
+            rows.append({"size": key[0], "path": key[1], "simulator": key[2],
+                         "model": key[3], "error": f"{type(e).__name__}: {e}"[:300]})
+            print(f"  failed: {rows[-1]['error']}", file=sys.stderr, flush=True)
+        write_json(outdir / "sim.partial.json", {"rows": rows})
     with open("/proc/loadavg") as f:
         load = f.read().split()[:3]
     data = {"command": command, "host": {"python": sys.version.split()[0],
@@ -175,7 +185,7 @@ def run_sim_bench(outdir, *, command, sizes=SIZES, skip_slow=False, progress=Tru
             "skipped": [dict(zip(("size", "path", "simulator", "model"), k))
                         for k in skipped]}
     write_json(outdir / "sim.json", data)
-    proofs = sorted({r["twin_proof"] for r in rows if r["twin_proof"]})
+    proofs = sorted({r["twin_proof"] for r in rows if r.get("twin_proof")})
     md = ["# Simulation speed", "",
           f"Produced by `{command}`. OS arrays with fold overlap, default MAC "
           f"({MacConfig().slug}); cycles/s per second of simulator CPU time (wall "
