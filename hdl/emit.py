@@ -9,7 +9,8 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
-__all__ = ["to_verilog", "synthesis_text", "cached_verilog", "generator_fingerprint", "write_atomic",
+__all__ = ["to_verilog", "synthesis_text", "cached_verilog", "generator_fingerprint",
+           "write_atomic",
            "write_atomic_bytes", "write_if_changed", "VERILOG_CACHE_DIR"]
 
 VERILOG_CACHE_DIR = Path(__file__).resolve().parents[1] / "build" / "cache" / "verilog"

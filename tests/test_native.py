@@ -143,8 +143,10 @@ def test_split_programs_native_verilator_twin():
 # The memory file
 
 def _small_player(simulator):
-    config = ArrayConfig(2, 2, "ws", MacConfig(multiplier="behavioral"))
+    """The player of the twin of ``os3x4_p1`` (already built by the GEMM tests)."""
     from sim.drivers.gemm import array_verilog
+    from sim.native.run import design_for
+    config, _ = design_for(PLAIN["os3x4_p1"], "twin")
     layout = array_layout(config)
     return build_player(array_verilog(config), layout, config.slug, simulator,
                         model="twin", build_root=ROOT), layout

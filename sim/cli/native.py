@@ -10,7 +10,8 @@
 """
 from sim.cli import UsageError
 
-__all__ = ["add_path_options", "add_play_parser", "choose", "run_plain", "run_split_phase", "describe",
+__all__ = ["add_path_options", "add_play_parser", "choose", "run_plain", "run_split_phase",
+           "describe",
            "report_fields", "NATIVE_FROM_CYCLES", "TWIN_FROM_CYCLES"]
 
 NATIVE_FROM_CYCLES = 20_000

@@ -62,8 +62,8 @@ module systolic_player;
         end
         header("the layout id");
         if (word != LAYOUT) begin
-            $display("systolic-player: error: %0s: stream for another design (layout id %0d, this player's is %0d)",
-                     stream, word, LAYOUT);
+            $display({"systolic-player: error: %0s: stream for another design ",
+                      "(layout id %0d, this player's is %0d)"}, stream, word, LAYOUT);
             $finish;
         end
         header("the job count");
@@ -80,8 +80,8 @@ module systolic_player;
             for (t = 0; t < len; t = t + 1) begin
                 code = $fscanf(fi, "%h", rec);
                 if (code != 1) begin
-                    $display("systolic-player: error: %0s: job %0d cycle %0d: no hex record (the stream ends or is not hex)",
-                             stream, j, t);
+                    $display({"systolic-player: error: %0s: job %0d cycle %0d: no hex ",
+                              "record (the stream ends or is not hex)"}, stream, j, t);
                     $finish;
                 end
 @@APPLY@@

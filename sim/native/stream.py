@@ -158,7 +158,8 @@ def _lanes(hexes, lanes, width, where):
 def decode_results(path, layout, jobs):
     """Read a result file: per job a dict with ``cycles_i``, ``valid_i`` (uint8 [n,
     L]), ``values_i`` (uint64 [n, L]) for output pair i, ``seconds`` and
-    ``cpu_seconds`` (-1 when the player did not time it). StreamError if the file is cut short or malformed."""
+    ``cpu_seconds`` (-1 when the player did not time it). StreamError if the file is
+    cut short or malformed."""
     try:
         text = open(path).read()
     except OSError as e:
