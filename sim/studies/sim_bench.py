@@ -120,16 +120,56 @@ def _row(size, path, simulator, model):
 
 
 def combos(sizes=SIZES, skip_slow=False):
-    out = []
-    for size in sizes:
-        for simulator in ("verilator", "icarus"):
-            for path in ("native", "cocotb"):
-                for model in ("twin", "gate"):
-                    key = (size, path, simulator, model)
-                    if skip_slow and _slow(*key) and key not in TARGETS:
-                        continue
-                    out.append(key)
+    """The rows to run: target rows first, then the native path on Verilator, Icarus,
+    then the cocotb path (so an interrupted run has the rows that matter most)."""
+    out = [k for k in TARGETS if k[0] in sizes]
+    for path, simulator in (("native", "verilator"), ("native", "icarus"),
+                            ("cocotb", "verilator"), ("cocotb", "icarus")):
+        for size in sizes:
+            for model in ("twin", "gate"):
+                key = (size, path, simulator, model)
+                if key in out or (skip_slow and _slow(*key)):
+                    continue
+                out.append(key)
     return out
+
+
+# Verilator flag sets measured against each other (the chosen ones are
+# sim.native.build.VERILATOR_FLAGS): g++ optimization of the model's eval code, inlining,
+# and Verilator's own threads.
+FLAG_CANDIDATES = {
+    "gate": [{"opt_fast": "-O1 -fno-inline", "verilator": ("-O3",)},
+             {"opt_fast": "-O2 -fno-inline", "verilator": ("-O3",)},
+             {"opt_fast": "-O2", "verilator": ("-O3",)},
+             {"opt_fast": "-O0", "verilator": ("-O3",)},
+             {"opt_fast": "-O1 -fno-inline", "verilator": ("-O3", "--threads", "2")}],
+    "twin": [{"opt_fast": "-O2", "verilator": ("-O3",)},
+             {"opt_fast": "-O3", "verilator": ("-O3",)},
+             {"opt_fast": "-O1", "verilator": ("-O3",)},
+             {"opt_fast": "-O2 -fno-inline", "verilator": ("-O3",)},
+             {"opt_fast": "-O2", "verilator": ("-O3", "--threads", "2")}],
+}
+
+
+def flag_rows(size=16, cycles=100_000):
+    """Build seconds and bare-loop cycles/s (CPU) of the size x size OS array per
+    candidate flag set and model."""
+    from sim.drivers.gemm import array_verilog
+    from sim.native.build import VERILATOR_FLAGS
+    config = ArrayConfig(size, size, "os", MacConfig(), fold_overlap=True)
+    rows = []
+    for model, cands in FLAG_CANDIDATES.items():
+        design = design_for(config, model)[0]
+        for flags in cands:
+            chosen = flags == VERILATOR_FLAGS[model]
+            b = build_player(array_verilog(design), array_layout(design), design.slug,
+                             "verilator", model=model, flags=None if chosen else flags)
+            _, cpu = run_bare(b, cycles)
+            rows.append({"size": size, "model": model, "opt_fast": flags["opt_fast"],
+                         "verilator": " ".join(flags["verilator"]), "chosen": chosen,
+                         "build_seconds": round(b.recorded_seconds, 1),
+                         "bare_cycles_per_s": round(cycles / max(cpu, 1e-9))})
+    return rows
 
 
 HEADERS = ["array", "path", "simulator", "model", "GEMM", "cycles (= model)",
@@ -157,8 +197,10 @@ def _table(rows):
     return out
 
 
-def run_sim_bench(outdir, *, command, sizes=SIZES, skip_slow=False, progress=True):
-    """Run the bench; writes ``sim.json`` and ``sim.md`` into ``outdir``."""
+def run_sim_bench(outdir, *, command, sizes=SIZES, skip_slow=False, progress=True,
+                  flags=True):
+    """Run the bench (and, with ``flags``, the flag study); writes ``sim.json`` and
+    ``sim.md`` into ``outdir``."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     todo = combos(sizes, skip_slow)
@@ -175,6 +217,14 @@ def run_sim_bench(outdir, *, command, sizes=SIZES, skip_slow=False, progress=Tru
                          "model": key[3], "error": f"{type(e).__name__}: {e}"[:300]})
             print(f"  failed: {rows[-1]['error']}", file=sys.stderr, flush=True)
         write_json(outdir / "sim.partial.json", {"rows": rows})
+    flag_table = []
+    if flags:
+        if progress:
+            print("flag study: 16x16, every candidate flag set", file=sys.stderr, flush=True)
+        try:
+            flag_table = flag_rows()
+        except Exception as e:
+            flag_table = [{"error": f"{type(e).__name__}: {e}"[:300]}]
     with open("/proc/loadavg") as f:
         load = f.read().split()[:3]
     data = {"command": command, "host": {"python": sys.version.split()[0],
@@ -182,8 +232,10 @@ def run_sim_bench(outdir, *, command, sizes=SIZES, skip_slow=False, progress=Tru
                                          "cpus": __import__("os").cpu_count(),
                                          "load_average_at_end": load},
             "seconds": round(time.monotonic() - start, 1), "rows": rows,
+            "flags": flag_table,
             "skipped": [dict(zip(("size", "path", "simulator", "model"), k))
                         for k in skipped]}
+    rows.sort(key=lambda r: (r["size"], r["simulator"], r["path"], r["model"]))
     write_json(outdir / "sim.json", data)
     proofs = sorted({r["twin_proof"] for r in rows if r.get("twin_proof")})
     md = ["# Simulation speed", "",
@@ -195,6 +247,16 @@ def run_sim_bench(outdir, *, command, sizes=SIZES, skip_slow=False, progress=Tru
     if skipped:
         md += ["Skipped (`--skip-slow`): " + "; ".join(
             f"{s}x{s} {p} {sim} {m}" for s, p, sim, m in skipped) + ".", ""]
+    if flag_table and "error" not in flag_table[0]:
+        md += ["## Verilator flags", "",
+               "Build seconds and bare-loop cycles/s (CPU) of the 16x16 OS array per flag "
+               "set (g++ flags of the model's eval code, Verilator flags); the chosen set "
+               "of each model is marked.", "",
+               markdown_table(["model", "g++ (OPT_FAST)", "verilator", "build s",
+                               "bare cycles/s", "chosen"],
+                              [[r["model"], r["opt_fast"], r["verilator"],
+                                r["build_seconds"], f"{r['bare_cycles_per_s']:,}",
+                                "yes" if r["chosen"] else ""] for r in flag_table]), ""]
     md += ["Twin proofs cited: " + ("; ".join(proofs) if proofs else "none"), ""]
     write_atomic(outdir / "sim.md", "\n".join(md))
     return data
