@@ -54,6 +54,7 @@ class NativeBuild:
     seconds: float            # build time of this call (0: cached)
     built: bool
     recorded_seconds: float = 0.0   # build time when it was built (from its stamp)
+    recorded_cpu_seconds: float = None  # CPU seconds of that build (tools, all processes)
     generation: str = ""      # Icarus -g mode
 
 
@@ -166,14 +167,15 @@ def build_player(verilog, layout, slug, simulator, *, model="gate", generation="
         except (OSError, ValueError):
             current = None
         if current == key and exe.exists():
-            recorded = json.loads(stamp.read_text()).get("seconds", 0.0)
+            data = json.loads(stamp.read_text())
             return NativeBuild(simulator, directory, exe, 0.0, False, generation=generation,
-                               recorded_seconds=recorded)
+                               recorded_seconds=data.get("seconds", 0.0),
+                               recorded_cpu_seconds=data.get("cpu_seconds"))
         stamp.unlink(missing_ok=True)
         design = write_if_changed(directory / f"{layout.top}.v", verilog)
         for name, text in support.items():
             write_if_changed(directory / name, text)
-        t0 = time.monotonic()
+        t0, c0 = time.monotonic(), _child_cpu()
         log = directory / "build.log"
         if simulator == "verilator":
             obj = directory / "obj"
@@ -196,10 +198,11 @@ def build_player(verilog, layout, slug, simulator, *, model="gate", generation="
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
             raise SimulationError(f"{simulator}: building the native player of {slug} "
                                   f"failed; log {log}:\n{tail}")
-        seconds = time.monotonic() - t0
-        stamp.write_text(json.dumps({"key": key, "seconds": round(seconds, 1)}) + "\n")
+        seconds, cpu = time.monotonic() - t0, _child_cpu() - c0
+        stamp.write_text(json.dumps({"key": key, "seconds": round(seconds, 1),
+                                     "cpu_seconds": round(cpu, 1)}) + "\n")
         return NativeBuild(simulator, directory, exe, seconds, True, generation=generation,
-                           recorded_seconds=seconds)
+                           recorded_seconds=seconds, recorded_cpu_seconds=cpu)
     finally:
         lock.close()
 
