@@ -19,6 +19,7 @@ that take longest here (gate-level Verilator builds of 64x64, and 32x32 through
 cocotb; gate-level Icarus at 64x64) but never a target row.
 """
 import json
+import os
 import platform
 import sys
 import time
@@ -141,15 +142,13 @@ def combos(sizes=SIZES, skip_slow=False):
 # sim.native.build.VERILATOR_FLAGS): g++ optimization of the model's eval code, inlining,
 # and Verilator's own threads.
 FLAG_CANDIDATES = {
-    "gate": [{"opt_fast": "-O1 -fno-inline", "verilator": ("-O3",)},
-             {"opt_fast": "-O2 -fno-inline", "verilator": ("-O3",)},
-             {"opt_fast": "-O2", "verilator": ("-O3",)},
-             {"opt_fast": "-O0", "verilator": ("-O3",)},
-             {"opt_fast": "-O1 -fno-inline", "verilator": ("-O3", "--threads", "2")}],
+    "gate": [{"opt_fast": "-O2", "verilator": ("-O3", "-fno-inline")},
+             {"opt_fast": "-O1", "verilator": ("-O3", "-fno-inline")},
+             {"opt_fast": "-O1 -fno-inline", "verilator": ("-O3",)}],
     "twin": [{"opt_fast": "-O2", "verilator": ("-O3",)},
              {"opt_fast": "-O3", "verilator": ("-O3",)},
              {"opt_fast": "-O1", "verilator": ("-O3",)},
-             {"opt_fast": "-O2 -fno-inline", "verilator": ("-O3",)},
+             {"opt_fast": "-O2", "verilator": ("-O3", "-fno-inline")},
              {"opt_fast": "-O2", "verilator": ("-O3", "--threads", "2")}],
 }
 
@@ -206,11 +205,13 @@ def _table(rows):
 def run_sim_bench(outdir, *, command, sizes=SIZES, skip_slow=False, progress=True,
                   flags=True):
     """Run the bench (and, with ``flags``, the flag study); writes ``sim.json`` and
-    ``sim.md`` into ``outdir``."""
+    ``sim.md`` into ``outdir`` after every row (an interrupted run leaves the rows it
+    measured, marked incomplete)."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     todo = combos(sizes, skip_slow)
-    rows, skipped = [], [k for k in combos(sizes) if k not in todo]
+    skipped = [k for k in combos(sizes) if k not in todo]
+    rows, flag_table = [], []
     start = time.monotonic()
     for n, key in enumerate(todo, 1):
         if progress:
@@ -222,8 +223,8 @@ def run_sim_bench(outdir, *, command, sizes=SIZES, skip_slow=False, progress=Tru
             rows.append({"size": key[0], "path": key[1], "simulator": key[2],
                          "model": key[3], "error": f"{type(e).__name__}: {e}"[:300]})
             print(f"  failed: {rows[-1]['error']}", file=sys.stderr, flush=True)
-        write_json(outdir / "sim.partial.json", {"rows": rows})
-    flag_table = []
+        _write(outdir, command, rows, skipped, flag_table, start,
+               pending=len(todo) - n + (1 if flags else 0))
     if flags:
         if progress:
             print("flag study: 16x16, every candidate flag set", file=sys.stderr, flush=True)
@@ -231,25 +232,32 @@ def run_sim_bench(outdir, *, command, sizes=SIZES, skip_slow=False, progress=Tru
             flag_table = flag_rows()
         except Exception as e:
             flag_table = [{"error": f"{type(e).__name__}: {e}"[:300]}]
+    return _write(outdir, command, rows, skipped, flag_table, start, pending=0)
+
+
+def _write(outdir, command, rows, skipped, flag_table, start, *, pending):
     with open("/proc/loadavg") as f:
         load = f.read().split()[:3]
+    rows = sorted(rows, key=lambda r: (r["size"], r["simulator"], r["path"], r["model"]))
     data = {"command": command, "host": {"python": sys.version.split()[0],
                                          "machine": platform.machine(),
-                                         "cpus": __import__("os").cpu_count(),
-                                         "load_average_at_end": load},
+                                         "cpus": os.cpu_count(),
+                                         "load_average": load},
             "seconds": round(time.monotonic() - start, 1), "rows": rows,
-            "flags": flag_table,
+            "flags": flag_table, "pending": pending,
             "skipped": [dict(zip(("size", "path", "simulator", "model"), k))
                         for k in skipped]}
-    rows.sort(key=lambda r: (r["size"], r["simulator"], r["path"], r["model"]))
     write_json(outdir / "sim.json", data)
     proofs = sorted({r["twin_proof"] for r in rows if r.get("twin_proof")})
     md = ["# Simulation speed", "",
           f"Produced by `{command}`. OS arrays with fold overlap, default MAC "
           f"({MacConfig().slug}); cycles/s per second of simulator CPU time (wall "
-          f"alongside; load average at the end {' '.join(load)} on {data['host']['cpus']} "
-          f"CPUs). Every row's C equals numpy and its cycles equal the cycle model.", "",
-          markdown_table(HEADERS, _table(rows)), ""]
+          f"alongside; load average {' '.join(load)} on {data['host']['cpus']} CPUs "
+          f"when written). Every row's C equals numpy and its cycles equal the cycle "
+          f"model unless marked WRONG.", ""]
+    if pending:
+        md += [f"**Incomplete**: {pending} part(s) of the run not measured yet.", ""]
+    md += [markdown_table(HEADERS, _table(rows)), ""]
     if skipped:
         md += ["Skipped (`--skip-slow`): " + "; ".join(
             f"{s}x{s} {p} {sim} {m}" for s, p, sim, m in skipped) + ".", ""]
