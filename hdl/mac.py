@@ -36,7 +36,8 @@ from .adders import ADDERS
 from .multipliers import MULTIPLIERS, PARTIAL_PRODUCTS, REDUCERS, add_constant
 
 __all__ = ["MacConfig", "ConfigError", "MAC", "BehavioralMAC", "multiply_add",
-           "behavioral_multiply_add", "OPERAND_WIDTH",
+           "behavioral_multiply_add", "OPERAND_WIDTH", "operand_range", "product_range",
+           "max_safe_k",
            "ACC_WIDTHS", "PIPELINES", "MULTIPLIER_CHOICES", "ADDER_CHOICES"]
 
 OPERAND_WIDTH = 4
@@ -47,11 +48,44 @@ ADDER_CHOICES = tuple(ADDERS)
 
 
 class ConfigError(ValueError):
-    """A generator option has a value it cannot take. ``option`` names the CLI flag."""
+    """A generator parameter has a value it cannot take: ``field`` names the parameter
+    (a config field such as ``acc_width``), ``message`` what it got and what is allowed.
+    The CLI names its own flag instead (:func:`sim.cli.common.flag_for`)."""
 
-    def __init__(self, option, message):
-        super().__init__(f"{option}: {message}")
-        self.option = option
+    def __init__(self, field, message):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def operand_range(signed, width=OPERAND_WIDTH):
+    """``(lo, hi)``, inclusive, of the integers an operand of ``width`` bits encodes:
+    two's complement when ``signed``."""
+    half = 1 << (width - 1)
+    return (-half, half - 1) if signed else (0, (1 << width) - 1)
+
+
+def product_range(signed, width=OPERAND_WIDTH):
+    """``(lo, hi)`` of ``a*b`` over every pair of operands (signed 4-bit: -56..64)."""
+    lo, hi = operand_range(signed, width)
+    ends = (lo * lo, lo * hi, hi * hi)
+    return min(ends), max(ends)
+
+
+def max_safe_k(signed, acc_width, width=OPERAND_WIDTH):
+    """Largest K whose worst-case sum of K products fits the ``acc_width``-bit
+    accumulator (two's complement if ``signed``, else unsigned): the driver splits a
+    longer K into passes of at most this many products. Always >= 1 for
+    ``acc_width >= 2*width``."""
+    lo, hi = product_range(signed, width)
+    if signed:
+        top, bottom = (1 << (acc_width - 1)) - 1, -(1 << (acc_width - 1))
+        k = top // hi
+        if lo < 0:
+            k = min(k, bottom // lo)
+    else:
+        k = ((1 << acc_width) - 1) // hi
+    return max(1, k)
 
 
 def _allowed(values):
@@ -75,19 +109,19 @@ class MacConfig:
 
     def __post_init__(self):
         if self.multiplier not in MULTIPLIER_CHOICES:
-            raise ConfigError("--multiplier", f"unknown architecture {self.multiplier!r}; "
+            raise ConfigError("multiplier", f"unknown architecture {self.multiplier!r}; "
                               f"allowed: {_allowed(MULTIPLIER_CHOICES)}")
         if self.adder not in ADDER_CHOICES:
-            raise ConfigError("--adder", f"unknown architecture {self.adder!r}; "
+            raise ConfigError("adder", f"unknown architecture {self.adder!r}; "
                               f"allowed: {_allowed(ADDER_CHOICES)}")
         if not isinstance(self.acc_width, int) or self.acc_width not in ACC_WIDTHS:
-            raise ConfigError("--acc-width", f"{self.acc_width} is out of range; "
+            raise ConfigError("acc_width", f"{self.acc_width} is out of range; "
                               f"allowed: {ACC_WIDTHS.start}..{ACC_WIDTHS.stop - 1}")
         if not isinstance(self.pipeline, int) or self.pipeline not in PIPELINES:
-            raise ConfigError("--pipeline", f"{self.pipeline} is out of range; "
+            raise ConfigError("pipeline", f"{self.pipeline} is out of range; "
                               f"allowed: {_allowed(PIPELINES)}")
         if not 2 <= self.width <= 16 or self.acc_width < 2 * self.width:
-            raise ConfigError("--width", f"operand width {self.width} needs 2..16 and "
+            raise ConfigError("width", f"operand width {self.width} needs 2..16 and "
                               f"an accumulator of at least {2 * self.width} bits")
 
     @property
@@ -96,7 +130,19 @@ class MacConfig:
 
     @property
     def latency(self):
+        """Edges from the inputs to ``acc``: the product of inputs sampled at edge t is
+        in ``acc`` after edge t + latency (0: the same edge)."""
         return self.pipeline
+
+    @property
+    def operand_range(self):
+        """``(lo, hi)``, inclusive, of ``a`` and ``b`` (:func:`operand_range`)."""
+        return operand_range(self.signed, self.width)
+
+    @property
+    def max_safe_k(self):
+        """:func:`max_safe_k` of this MAC: products per pass that cannot overflow."""
+        return max_safe_k(self.signed, self.acc_width, self.width)
 
     @property
     def slug(self):
@@ -114,11 +160,11 @@ class MacConfig:
     def build(self):
         return BehavioralMAC(self) if self.behavioral else MAC(self)
 
-    def verilog(self, name="mac"):
-        """Deterministic Verilog of :meth:`build` with top module ``name`` (cached, see
-        :func:`hdl.emit.cached_verilog`)."""
-        from .emit import cached_verilog
-        return cached_verilog(f"mac {self!r}", self.build, name=name)
+    def verilog(self, name="mac", *, cache=True):
+        """Deterministic Verilog of :meth:`build` with top module ``name`` (remembered in
+        ``cache``, see :func:`hdl.cache.cached_verilog`)."""
+        from .cache import cached_verilog
+        return cached_verilog(f"mac {self!r}", self.build, name=name, cache=cache)
 
 
 class _MacBase(wiring.Component):

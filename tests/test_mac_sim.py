@@ -18,13 +18,12 @@ import pytest
 from hdl.mac import ADDER_CHOICES, MULTIPLIER_CHOICES, PIPELINES, MacConfig
 from sim import runner
 from sim.drivers.mac_suite import load_manifest, manifest_env, write_mac, write_mac_suite
-from sim.drivers.mac import run_mac_design
+from sim.drivers.mac import TEST_MODULE, run_mac_design
 from sim.models.mac import MacModel
 from sim.runner import (REPO_ROOT, SIMULATORS, SimulatorUnavailable, available_simulators,
                         check_simulator, run_cocotb)
 
 BUILD_ROOT = REPO_ROOT / "build" / "sim"
-from sim.drivers.mac import TEST_MODULE
 CASES = ("test_all_pairs", "test_extremes_wrap", "test_reset_clears_pipeline")
 
 
@@ -102,10 +101,10 @@ def test_mac_in_simulator(design, simulator, request):
         assert f"VERILATOR_ROOT = {runner.verilator_root()}\n" in makefile
 
 
-@pytest.mark.parametrize("lie", ["pipeline", "signed"])
+@pytest.mark.parametrize("lie", ["latency", "signed"])
 def test_bench_catches_a_wrong_expectation(lie, standalone):
     """The checker is live: tell the bench the default MAC (signed, pipeline 0) is
-    something else and every test must fail, with a message naming variant, cycle,
+    something else (a longer latency, unsigned) and every test must fail, naming variant, cycle,
     inputs, expected and got. Reuses the standalone build (no extra compile)."""
     simulator = next((s for s in ("icarus", "verilator") if s in available_simulators()), None)
     if simulator is None:
@@ -113,8 +112,8 @@ def test_bench_catches_a_wrong_expectation(lie, standalone):
     sources, toplevel, manifest = standalone
     wrong = json.loads(json.dumps(manifest))
     entry = wrong["variants"][0]
-    if lie == "pipeline":
-        entry["pipeline"] += 1
+    if lie == "latency":
+        entry["latency"] += 1
     else:
         entry["signed"] = not entry["signed"]
     outcome = run((sources, toplevel, wrong), simulator, testcase=list(CASES))

@@ -9,8 +9,11 @@ import pytest
 
 from hdl.mac import MacConfig
 from sim.cli import main
-from sim.drivers.gemm import ArrayConfig, run_gemms
-from sim.drivers.split import SplitConfig, SplitJob, run_programs
+from hdl.array import ArrayConfig
+from hdl.split import SplitConfig
+from sim.drivers.gemm import run_gemms
+from sim.drivers.split import run_programs
+from sim.models.program import SplitJob
 from sim.models.cycles import model_cycles
 from sim.native.build import build_player, run_player
 from sim.native.run import (PathLimitError, array_layout, check_limits, run_gemms_native,
@@ -42,7 +45,7 @@ def _check_gemms(results, jobs, config):
         assert r.cycles == r.model_cycles == model_cycles(
             M, K, B.shape[1], config.rows, config.cols, config.dataflow,
             pipeline=config.mac.pipeline, fold_overlap=config.fold_overlap,
-            k_chunk=config.k_chunk, double_buffer=config.double_buffer)
+            k_chunk=config.mac.max_safe_k, double_buffer=config.double_buffer)
 
 
 PLAIN = {
@@ -50,7 +53,8 @@ PLAIN = {
     "ws4x3_s8": ArrayConfig(4, 3, "ws", MacConfig(acc_width=8), fold_overlap=True),
     "osdb2x3_u": ArrayConfig(2, 3, "os", MacConfig(signed=False, pipeline=2),
                              fold_overlap=True),
-    "wsc3x2": ArrayConfig(3, 2, "ws", MacConfig(multiplier="booth"), ws_shadow=False),
+    "wsc3x2": ArrayConfig(3, 2, "ws", MacConfig(multiplier="booth"),
+                          double_buffer=False),
 }
 SHAPES = [(7, 13, 5), (1, 1, 1), (5, 40, 9)]
 
@@ -144,11 +148,10 @@ def test_split_programs_native_verilator_twin():
 
 def _small_player(simulator):
     """The player of the twin of ``os3x4_p1`` (already built by the GEMM tests)."""
-    from sim.drivers.gemm import array_verilog
     from sim.native.run import design_for
     config, _ = design_for(PLAIN["os3x4_p1"], "twin")
     layout = array_layout(config)
-    return build_player(array_verilog(config), layout, config.slug, simulator,
+    return build_player(config.verilog(), layout, config.slug, simulator,
                         model="twin", build_root=ROOT), layout
 
 

@@ -67,7 +67,8 @@ def test_vcd_reader(tmp_path):
 def test_wavefront_from_icarus(tmp_path):
     """A 2x3 WS array, one 3x2x3 GEMM (one fold), traced: PE(r, c) holds a valid
     activation exactly after edges R + r + c .. R + r + c + M - 1 (sim.models.cycles)."""
-    from sim.drivers.gemm import ArrayConfig, run_gemms
+    from hdl.array import ArrayConfig
+    from sim.drivers.gemm import run_gemms
     R, C, M, K, N = 2, 3, 3, 2, 3
     rng = np.random.default_rng(1)
     A, B = rng.integers(-8, 8, (M, K)), rng.integers(-8, 8, (K, N))
@@ -129,16 +130,6 @@ def test_report_without_graphviz(tmp_path, monkeypatch, capsys):
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz not installed")
 def test_report_cache_option(tmp_path, monkeypatch):
     """`systolic report --cache DIR` keeps its results under DIR (a cold run when empty)."""
-    import hdl.emit
-    import hdl.flows.fpga
-    import hdl.flows.liberty
-    import hdl.flows.synth
-    import sim.studies.sweep
-    for module, name in ((hdl.emit, "VERILOG_CACHE_DIR"), (hdl.flows.synth, "DEFAULT_CACHE_DIR"),
-                         (hdl.flows.fpga, "FPGA_CACHE_DIR"), (hdl.flows.liberty, "LIBERTY_CACHE_DIR"),
-                         (sim.studies.sweep, "DEFAULT_CACHE")):
-        monkeypatch.setattr(module, name, getattr(module, name))   # restored afterwards
-    monkeypatch.setattr(hdl.emit, "_memo", {})
     cache = tmp_path / "cache"
     assert main(["report", "-o", str(tmp_path / "r"), "--only", "schematic", "--cache",
                  str(cache), "--liberty", str(tmp_path / "none.lib")]) == 2

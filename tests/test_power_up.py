@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from hdl.mac import MacConfig
-from sim.drivers.gemm import ArrayConfig, array_verilog
-from sim.drivers.split import SplitConfig
+from hdl.array import ArrayConfig
+from hdl.split import SplitConfig
 from sim.models.mac import MacModel
 from sim.native.build import build_player, run_player
 from sim.native.run import array_layout, split_layout
@@ -27,7 +27,7 @@ def _mac(cfg):
 
 
 def _array(cfg):
-    return array_verilog(cfg), array_layout(cfg)
+    return cfg.verilog(), array_layout(cfg)
 
 
 def _split(cfg):
@@ -64,7 +64,7 @@ def probe(text, layout):
     ports += ["output wire probe_valid", f"output wire [{padded - 1}:0] probe_out"]
     conns = ["clk", "rst"] + [n for n, _ in layout.inputs] + outs
     pad = [f"{padded - bits}'b0"] if padded > bits else []
-    wrapper = (f"module power_up_probe (\n    " + ",\n    ".join(ports) + "\n);\n"
+    wrapper = ("module power_up_probe (\n    " + ",\n    ".join(ports) + "\n);\n"
                + "".join(f"    wire [{widths[o] - 1}:0] {o};\n" for o in outs)
                + f"    {layout.top} dut (" + ", ".join(f".{c}({c})" for c in conns) + ");\n"
                + "    assign probe_valid = 1'b1;\n"

@@ -14,12 +14,13 @@ import pytest
 from hdl.mac import MacConfig, ConfigError
 from hdl.split import split_verilog, split_ports, tile_grid
 from sim.models.cycles import model_cycles
-from sim.drivers.gemm import ArrayConfig, run_gemms
+from hdl.array import ArrayConfig
+from sim.drivers.gemm import run_gemms
 from sim.runner import available_simulators, verilator_root, _base_env
-from sim.drivers.split import (SplitConfig, SplitJob, run_programs, run_split, program_cycles,
-                            plan_jobs, compare_plans, plan_to_program,
-                            four_gemms_comparison, job_cycles, MODE_NAMES,
-                            switch_gap)
+from hdl.split import SplitConfig, MODE_NAMES
+from sim.models.program import SplitJob, program_cycles, job_cycles, switch_gap
+from sim.drivers.split import run_programs, run_split
+from sim.drivers.schedule import plan_jobs, compare_plans, plan_to_program, four_gemms_comparison
 
 SIMS = available_simulators()
 
@@ -147,7 +148,7 @@ def test_extremes_and_whole_equals_unsplit_icarus(dataflow, overlap):
     for r, u in zip(results[0].jobs, ref):
         assert np.array_equal(r.C, u.C) and r.cycles == u.cycles == u.model_cycles
         assert r.cycles == model_cycles(*r.shape, 4, 4, dataflow, pipeline=1,
-                                        fold_overlap=overlap, k_chunk=unsplit.k_chunk)
+                                        fold_overlap=overlap, k_chunk=unsplit.mac.max_safe_k)
         assert u.k_passes >= 2                   # K = 9 or 11 > max_safe_k = 7
 
 
@@ -157,7 +158,8 @@ def test_unsigned_extremes_icarus(dataflow):
     _need("icarus")
     config = SplitConfig(4, 4, 2, MacConfig(signed=False, acc_width=12), style="ports",
                          dataflow=dataflow)
-    full = lambda M, K, N, a, b: SplitJob(np.full((M, K), a), np.full((K, N), b))
+    def full(M, K, N, a, b):
+        return SplitJob(np.full((M, K), a), np.full((K, N), b))
     progs = [[("quad", [full(3, 20, 3, 15, 15), full(2, 3, 5, 0, 15), full(4, 2, 2, 15, 0),
                         full(1, 1, 1, 15, 15)])],
              [("whole", [full(5, 33, 7, 15, 15)]), ("v2", [full(2, 17, 4, 15, 15), None])]]
@@ -169,7 +171,8 @@ def test_verilator_small(style, dataflow):
     _need("verilator")
     config = SplitConfig(4, 4, 2, MacConfig(), style=style, dataflow=dataflow)
     J = _Jobs(11)
-    progs = [[("whole", [J(5, 6, 7)]), ("quad", [J(2, 3, 2), J(3, 1, 4), J(1, 4, 1, 2), J(4, 2, 3)]),
+    progs = [[("whole", [J(5, 6, 7)]),
+              ("quad", [J(2, 3, 2), J(3, 1, 4), J(1, 4, 1, 2), J(4, 2, 3)]),
               ("h2", [J(3, 3, 3), J(2, 5, 4)]), ("tiles", [J(2, 2, 2)] * 4),
               ("v2", [J(3, 4, 2), J(6, 1, 2)])]]
     _check(progs, run_programs(progs, config, simulator="verilator"), config)
@@ -248,7 +251,7 @@ def test_switch_gap_and_timeline_os():
         cfg = SplitConfig(8, 8, 4, MacConfig(pipeline=2), dataflow="os", fold_overlap=overlap)
         for shape in ((1, 1, 1), (17, 40, 9), (8, 3, 8)):
             assert program_cycles([("whole", [shape])], cfg) == model_cycles(
-                *shape, 8, 8, "os", pipeline=2, fold_overlap=overlap, k_chunk=cfg.k_chunk)
+                *shape, 8, 8, "os", pipeline=2, fold_overlap=overlap, k_chunk=cfg.mac.max_safe_k)
 
 
 def test_four_gemms_model():
@@ -265,7 +268,7 @@ def test_four_gemms_model():
 def test_tile_must_divide(rows, cols, tile):
     with pytest.raises(ConfigError) as e:
         SplitConfig(rows, cols, tile)
-    assert e.value.option == "--tile" and "\n" not in str(e.value)
+    assert e.value.field == "tile" and "\n" not in str(e.value)
 
 
 @pytest.mark.parametrize("mode,match", [("h2", "even number of tile rows"),
@@ -331,7 +334,15 @@ def test_verilog_structure_and_ports():
 
 
 @pytest.mark.parametrize("style", ["mux", "ports"])
-@pytest.mark.parametrize("dataflow,db", [("ws", False), ("os", False), ("os", True)])
+def test_split_ws_needs_the_double_buffered_pe():
+    with pytest.raises(ConfigError) as e:
+        split_verilog(4, 4, 2, MacConfig(), dataflow="ws", double_buffer=False)
+    assert e.value.field == "double_buffer"
+    assert split_verilog(4, 4, 2, MacConfig(), dataflow="ws", double_buffer=True) == \
+        split_verilog(4, 4, 2, MacConfig(), dataflow="ws")
+
+
+@pytest.mark.parametrize("dataflow,db", [("ws", True), ("os", False), ("os", True)])
 def test_verilator_lint(style, dataflow, db, tmp_path):
     root = verilator_root()
     if root is None:
@@ -362,7 +373,7 @@ def test_split_bench_model_parts():
     assert rows[1]["cycles"]["quad"] < rows[1]["cycles"]["whole"]
     big = SplitConfig(32, 32, 8)
     progs = throughput_programs(big)
-    labels = {(s, l) for s, l, _, _ in progs}
+    labels = {(s, label) for s, label, _, _ in progs}
     assert {("four", "quad"), ("four", "whole"), ("mixed", "planned"), ("mixed", "whole"),
             ("mixed", "finest")} <= labels
     for section, label, prog, want in progs:
@@ -370,8 +381,8 @@ def test_split_bench_model_parts():
         for job, w in zip(_flat(prog), want):
             assert np.array_equal(job.A @ job.B, w), (section, label)
     # the GEMV cut into column blocks gives the full product, block by block
-    blocks = next(w for s, l, _, w in progs if "column blocks" in l)
-    one = next(w for s, l, _, w in progs if l == "one GEMV, whole")[0]
+    blocks = next(w for _, label, _, w in progs if "column blocks" in label)
+    one = next(w for _, label, _, w in progs if label == "one GEMV, whole")[0]
     assert np.array_equal(np.hstack(blocks), one) and one.shape == (GEMV[0], GEMV[2])
     assert _grouped({"$_MUX_": {"cells": 2, "transistors": 24},
                      "$_DFF_P_": {"cells": -1, "transistors": -16},

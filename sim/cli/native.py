@@ -8,9 +8,10 @@
   (:func:`sim.native.twin.prove_twin`); ``auto`` (default) takes the twin from
   :data:`TWIN_FROM_CYCLES` model cycles on, on the native path.
 """
-from sim.cli import UsageError
+from .common import (UsageError, add_array_options, add_mac_options, add_split_options,
+                     array_config, check_writable, split_config)
 
-__all__ = ["add_path_options", "add_play_parser", "choose", "run_plain", "run_split_phase",
+__all__ = ["add_path_options", "register", "choose", "run_plain", "run_split_phase",
            "describe",
            "report_fields", "NATIVE_FROM_CYCLES", "TWIN_FROM_CYCLES"]
 
@@ -64,7 +65,6 @@ def _save_stream(args, path):
     if target and path != "native":
         raise UsageError("--save-stream: only on the native path (--path native)")
     if target:
-        from sim.cli import check_writable
         check_writable(target, "--save-stream")
     return target
 
@@ -124,7 +124,7 @@ def report_fields(result):
 
 # ---------------------------------------------------------------- play
 
-def add_play_parser(sub, add_mac_options, add_array_options, add_split_options):
+def register(sub):
     p = sub.add_parser("play", help="play an operand stream (memory file) on the native "
                                     "player of a design; write the result lines")
     p.add_argument("design", choices=["array", "split"])
@@ -148,7 +148,6 @@ def cmd_play(args):
     """``systolic play``: bad streams are bad input (one line, exit 2, no file)."""
     import os
     from pathlib import Path
-    from sim.cli import array_config, check_writable, split_config
     from sim.native.build import build_player, run_player
     from sim.native.run import array_layout, design_for, split_layout
     from sim.native.stream import StreamError
@@ -158,9 +157,8 @@ def cmd_play(args):
     if not stream.is_file():
         raise UsageError(f"--stream: cannot read {stream}: no such file")
     if args.design == "array":
-        from sim.drivers.gemm import array_verilog
         config = array_config(args)
-        layout_of, text_of = array_layout, array_verilog
+        layout_of, text_of = array_layout, (lambda c: c.verilog())
     else:
         args.dataflow = args.dataflow or "ws"
         config = split_config(args)

@@ -1,1 +1,2 @@
-"""Host-side drivers: write the design, build the operand streams, run the simulator, check the results."""
+"""Host-side drivers: write the design, build the operand streams, run the simulator, check the
+results."""

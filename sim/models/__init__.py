@@ -1,1 +1,2 @@
-"""Reference models written from the port contracts: the MAC (:mod:`.mac`) and the exact cycle counts of the array (:mod:`.cycles`)."""
+"""Reference models written from the port contracts: the MAC (:mod:`.mac`) and the exact cycle
+counts of the array (:mod:`.cycles`)."""

@@ -60,30 +60,10 @@ follow each other after ``K + min(R, C)`` (compact) or ``max(K, min(R, C))``
 from dataclasses import dataclass
 from math import ceil
 
-__all__ = ["max_safe_k", "balanced_passes", "model_cycles", "scalesim_cycles", "utilization", "fold_counts",
-           "os_period", "FoldCounts",
-           "PRODUCT_RANGE"]
+from hdl.mac import max_safe_k
 
-PRODUCT_RANGE = {True: (-56, 64), False: (0, 225)}      # 4-bit x 4-bit products
-
-
-def max_safe_k(signed, acc_width, width=4):
-    """Largest K whose worst-case sum of K products fits the W-bit accumulator (signed
-    two's complement if ``signed``, else unsigned). Always >= 1 for W >= 2*width."""
-    if width == 4:
-        lo, hi = PRODUCT_RANGE[bool(signed)]
-    else:
-        half = 1 << (width - 1)
-        lo, hi = (-(half * (half - 1)), half * half) if signed else (0, ((1 << width) - 1) ** 2)
-    if signed:
-        top, bottom = (1 << (acc_width - 1)) - 1, -(1 << (acc_width - 1))
-        k = top // hi
-        if lo < 0:
-            k = min(k, bottom // lo)
-    else:
-        k = ((1 << acc_width) - 1) // hi
-    return max(1, k)
-
+__all__ = ["max_safe_k", "balanced_passes", "model_cycles", "scalesim_cycles", "utilization",
+           "fold_counts", "ws_period", "os_period", "FoldCounts"]
 
 def _check(M, K, N, R, C, dataflow, pipeline):
     for name, v in (("M", M), ("K", K), ("N", N), ("R", R), ("C", C)):
@@ -124,6 +104,19 @@ def fold_counts(M, K, N, R, C, dataflow, k_chunk=None):
     return FoldCounts(len(ks) * ceil(M / R) * ceil(N / C), len(ks), ks)
 
 
+def ws_period(M, R, C, pipeline, *, fold_overlap, double_buffer=True):
+    """Cycles from the stream start of a WS fold (M activation rows) to that of the next:
+    ``max(M, 2R - 1)`` with fold overlap (the shadow weights load while the fold
+    streams), ``2R + M - 2`` on the compact PE (a column's next weights shift in once its
+    last activation passed), else ``2R + C + M - 2 + P`` (the next fold's first weight
+    enters as the last result comes out)."""
+    if fold_overlap:
+        return max(M, 2 * R - 1)
+    if not double_buffer:
+        return 2 * R + M - 2
+    return 2 * R + C + M - 2 + pipeline
+
+
 def os_period(k, R, C, fold_overlap):
     """Cycles from the stream end (or start) of an OS tile to that of the next one, which
     sums ``k`` products per PE: ``max(k, min(R, C))`` with fold overlap (stream ends),
@@ -140,13 +133,9 @@ def model_cycles(M, K, N, R, C, dataflow, pipeline=0, fold_overlap=False, k_chun
     P = pipeline
     fc = fold_counts(M, K, N, R, C, dataflow, k_chunk)
     if dataflow == "ws":
-        F = fc.folds
-        per = 2 * R + C + M - 2 + P
-        if fold_overlap:
-            return per + (F - 1) * max(M, 2 * R - 1)
-        if double_buffer is False:
-            return per + (F - 1) * (2 * R + M - 2)
-        return F * per
+        period = ws_period(M, R, C, P, fold_overlap=fold_overlap,
+                           double_buffer=double_buffer is not False)
+        return (fc.folds - 1) * period + 2 * R + C + M - 2 + P
     tiles_per_pass = ceil(M / R) * ceil(N / C)
     ks = [k for k in fc.k_per_pass for _ in range(tiles_per_pass)]
     if fold_overlap:            # stream ends: E_0 = K_0, E_{f+1} = E_f + max(K_{f+1}, m)

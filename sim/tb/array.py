@@ -9,7 +9,8 @@ Each input ``.npz`` holds, per input port of the DUT, a ``uint8 [T, bytes]`` arr
 port's value in each cycle as little-endian bytes. For every job the bench holds ``rst``
 for two cycles (all inputs 0), then plays cycles 0..T-1 on a 10 ns clock: the bench acts
 at each falling edge, 5 ns before the next rising edge: it reads the outputs the previous
-rising edge produced, then writes the inputs the next one samples. It writes ``cycles`` (int64: cycle t whose edge
+rising edge produced, then writes the inputs the next one samples. It writes ``cycles`` (int64:
+cycle t whose edge
 produced the row), ``valid`` (uint8 [n, L]) and ``values`` (uint64 [n, L]: W-bit lanes
 of ``c_out``) for every cycle with some ``c_valid`` bit set, plus ``seconds`` (wall
 time of the T cycles) and ``cpu_seconds`` (CPU time of the simulator process in them).

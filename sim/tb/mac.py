@@ -32,7 +32,7 @@ SEED_RESET = 0x4E5E
 
 
 class _Variant:
-    __slots__ = ("name", "port", "lsb", "width", "mask", "signed", "pipeline", "model")
+    __slots__ = ("name", "port", "lsb", "width", "mask", "signed", "latency", "model")
 
     def __init__(self, entry, operand_width):
         self.name = entry["name"]
@@ -41,12 +41,12 @@ class _Variant:
         self.width = int(entry["width"])
         self.mask = (1 << self.width) - 1
         self.signed = bool(entry["signed"])
-        self.pipeline = int(entry["pipeline"])
+        self.latency = int(entry["latency"])
         if self.width != int(entry["acc_width"]):
             raise ValueError(f"{self.name}: port slice is {self.width} bits but "
                              f"acc_width is {entry['acc_width']}")
         self.model = MacModel(signed=self.signed, acc_width=self.width,
-                              pipeline=self.pipeline, operand_width=operand_width)
+                              pipeline=self.latency, operand_width=operand_width)
 
 
 def _describe(value, width, signed):
@@ -67,7 +67,8 @@ class MacBench:
         raw = os.environ.get(MANIFEST_ENV)
         if not raw:
             raise RuntimeError(f"{MANIFEST_ENV} is not set; run this module through "
-                               f"sim.runner.run_cocotb with sim.drivers.mac_suite.manifest_env(...)")
+                               "sim.runner.run_cocotb with "
+                               "sim.drivers.mac_suite.manifest_env(...)")
         manifest = load_manifest(raw)
         self.dut = dut
         self.operand_width = int(manifest["operand_width"])
@@ -79,7 +80,7 @@ class MacBench:
         for v in self.variants:
             if v.port not in self.ports:
                 self.ports[v.port] = getattr(dut, v.port)
-        self.max_pipeline = max(v.pipeline for v in self.variants)
+        self.max_latency = max(v.latency for v in self.variants)
         self.cycle = 0
         self.first_failure = {}                 # variant name -> message
         self.failures = 0
@@ -126,7 +127,7 @@ class MacBench:
 
     async def flush(self):
         """Zero inputs until every product in flight has reached its accumulator."""
-        for _ in range(self.max_pipeline):
+        for _ in range(self.max_latency):
             await self.step(0, 0)
 
     # -- checking --------------------------------------------------------------------
@@ -153,7 +154,8 @@ class MacBench:
             return
         lines = list(self.first_failure.values())
         shown = lines[:MAX_REPORTED]
-        more = f"\n... and {len(lines) - len(shown)} more variants" if len(lines) > len(shown) else ""
+        more = (f"\n... and {len(lines) - len(shown)} more variants"
+                if len(lines) > len(shown) else "")
         raise AssertionError(
             f"{len(lines)} of {len(self.variants)} variants mismatched "
             f"({self.failures} mismatching reads in {self.cycle} cycles):\n"
@@ -197,7 +199,7 @@ async def test_all_pairs(dut):
         await bench.step(a, b)
         fed = True
         recent.append((a, b))
-        if len(recent) > bench.max_pipeline:
+        if len(recent) > bench.max_latency:
             recent.pop(0)
     await bench.flush()
     dut._log.info("%d cycles, %d resets", bench.cycle, resets)
@@ -247,7 +249,7 @@ async def test_reset_clears_pipeline(dut):
 
     After the reset the inputs stay 0 for longer than the deepest pipeline, and every
     accumulator must read exactly 0 (checked directly, not only through the models);
-    then a single product must appear after exactly ``pipeline`` edges."""
+    then a single product must appear after exactly ``latency`` edges."""
     bench = await _start(dut)
     rng = random.Random(SEED_RESET)
     for _ in range(16):
@@ -257,10 +259,10 @@ async def test_reset_clears_pipeline(dut):
             await bench.step(bench.random_operand(rng, True), bench.random_operand(rng, True),
                              rst=True)
         bench.expect_all(0, "right after reset")
-        for k in range(bench.max_pipeline + 2):
+        for k in range(bench.max_latency + 2):
             await bench.step(0, 0)
             bench.expect_all(0, f"{k + 1} cycle(s) after reset with zero inputs")
         await bench.step(bench.random_operand(rng, True), bench.random_operand(rng, True))
-        for _ in range(bench.max_pipeline):
+        for _ in range(bench.max_latency):
             await bench.step(0, 0)
     bench.finish()

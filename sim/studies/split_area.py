@@ -1,0 +1,98 @@
+"""Area of the split logic: the splittable array against the unsplit array of the same
+size, in the Yosys CMOS flow, with a per-boundary-feature breakdown."""
+import time
+
+from hdl.mac import MacConfig
+from hdl.split import SplitConfig, FEATURES, SPLIT_TOPLEVEL
+
+__all__ = ["split_area_overhead"]
+
+
+def _analytic_counts(config):
+    """Boundary gates the generator writes (before Yosys/abc optimise them); the ports
+    style has no activation or weight muxes (OS: "w_mux" is the mux on B, "psum_cut"
+    the cut of the drain chain)."""
+    tr, tc, gr, gc = config.grid
+    n, W, R, C = config.mac.width, config.mac.acc_width, config.rows, config.cols
+    muxes = config.style == "mux"
+    if config.dataflow == "os":
+        cut = sum(1 for r in range(1, R) for c in range(C - 1)
+                  if r % tr == 0 or (c + 1) % tc == 0)
+        return {"act_mux": {"mux2": (gc - 1) * R * (n + 1) if muxes else 0},
+                "psum_cut": {"and2": cut * (W + config.double_buffer)},
+                "w_mux": {"mux2": (gr - 1) * C * n if muxes else 0}}
+    return {"act_mux": {"mux2": (gc - 1) * R * (n + 2) if muxes else 0},
+            "psum_cut": {"and2": (gr - 1) * C * (W + 1)},
+            "w_mux": {"mux2": (gr - 1) * C * (n + 1) if muxes else 0}}
+
+
+def _delta_by_type(base, split, cost):
+    """``{cell type: {"cells", "transistors"}}`` of split minus base (nonzero only)."""
+    out = {}
+    for t in sorted(set(base.cells_by_type) | set(split.cells_by_type)):
+        d = split.cells_by_type.get(t, 0) - base.cells_by_type.get(t, 0)
+        if d:
+            out[t] = {"cells": d, "transistors": d * cost.get(t, 0)}
+    return out
+
+
+def split_area_overhead(rows, cols, tile, mac=None, *, style="mux", breakdown=True,
+                        flow="synth", dataflow="ws", fold_overlap=False):
+    """Synthesize the splittable array and the unsplit array of the same size (Yosys
+    flow ``flow``, CMOS gates, cached); returns a dict with both, the overhead in
+    transistors and cells (absolute and %), the extra edge-port bits, the config bits,
+    and (``breakdown``) the overhead of each boundary feature alone (one synthesis
+    each), plus the analytic gate counts. Seconds are wall time of each synthesis
+    (0 when cached)."""
+    from hdl.array import array_verilog, TOPLEVEL
+    from hdl.flows.synth import synthesize, CMOS_COST
+    mac = mac or MacConfig()
+    cfg = SplitConfig(rows, cols, tile, mac, style, fold_overlap=fold_overlap,
+                      dataflow=dataflow)
+
+    def synth(text, top):
+        t = time.monotonic()
+        r = synthesize(text, top=top, flow=flow, ice40=False)
+        return r, (0.0 if r.cached else round(time.monotonic() - t, 1))
+
+    base, base_s = synth(array_verilog(rows, cols, dataflow, mac,
+                                       double_buffer=cfg.double_buffer), TOPLEVEL)
+    split, split_s = synth(cfg.verilog(), SPLIT_TOPLEVEL)
+    ports = cfg.ports()
+    base_bits = sum(b for k, (_, b) in ports.items() if not k.endswith("_x")
+                    and k not in ("row_cut", "col_cut"))
+    extra = {k: b for k, (_, b) in ports.items() if k.endswith("_x")}
+    cfg_bits = {k: ports[k][1] for k in ("row_cut", "col_cut") if k in ports}
+
+    def pct(a, b):
+        return round(100.0 * (a - b) / b, 3)
+    out = {
+        "array": f"{rows}x{cols}", "style": style, "dataflow": dataflow,
+        "tile": "x".join(map(str, cfg.grid[:2])),
+        "flow": flow,
+        "base": {"transistors": base.transistors, "cells": base.cells, "flops": base.flops,
+                 "seconds": base_s},
+        "split": {"transistors": split.transistors, "cells": split.cells,
+                  "flops": split.flops, "seconds": split_s},
+        "transistor_overhead_pct": pct(split.transistors, base.transistors),
+        "cell_overhead_pct": pct(split.cells, base.cells),
+        "extra_transistors": split.transistors - base.transistors,
+        "extra_cells": split.cells - base.cells,
+        "port_bits_base": base_bits, "extra_port_bits": sum(extra.values()),
+        "extra_ports": extra, "config_bits": cfg_bits,
+        "config_flops": 0,
+        # The cut bits are ports; held in a register they would cost one flop each.
+        "config_register_transistors": sum(cfg_bits.values()) * CMOS_COST["$_DFF_P_"],
+        "analytic_gates": _analytic_counts(cfg),
+        "delta_by_type": _delta_by_type(base, split, CMOS_COST),
+    }
+    if breakdown and style == "mux":
+        parts = {}
+        for feat in FEATURES:
+            r, s = synth(cfg.verilog(features=(feat,)), SPLIT_TOPLEVEL)
+            parts[feat] = {"transistors": r.transistors - base.transistors,
+                           "cells": r.cells - base.cells,
+                           "transistor_pct": pct(r.transistors, base.transistors),
+                           "seconds": s}
+        out["breakdown"] = parts
+    return out

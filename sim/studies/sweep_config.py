@@ -1,0 +1,305 @@
+"""The config of ``systolic sweep`` and the jobs it expands to.
+
+``systolic sweep``: a design-space sweep from a small config file, run in parallel
+and cached.
+
+A config (TOML, or the same structure as JSON) names up to four *studies*; each key of a
+study is a value or a list of values, and the study runs every combination (the
+Cartesian product)::
+
+    [sweep]                       # optional
+    liberty = "nangate45"         # or a path to a .lib, or false (no standard cells)
+    device = "up5k"               # iCE40 for place and route ("up5k" or "hx8k")
+
+    [mac]                         # depth / Fmax against pipeline, per architecture
+    multiplier = ["dadda", "booth"]
+    adder = ["ripple", "kogge-stone"]
+    pipeline = [0, 1, 2]
+    fpga = true                   # also place and route (iCE40 Fmax)
+
+    [array]                       # area per MAC against array size
+    size = [1, 2, 4, 8]           # square arrays
+    dataflow = ["ws", "os"]
+
+    [split]                       # split-logic overhead against tile size
+    size = [8]
+    tile = [2, 4]
+    style = ["mux", "ports"]
+
+    [gemm]                        # utilization against GEMM shape: split vs whole
+    size = [16]
+    tile = [8]
+    shapes = [[8, 8, 8], [16, 16, 16], [64, 16, 8]]
+    batch = [4]                   # independent GEMMs of that shape
+
+Keys and defaults are in :data:`SCHEMA`. Every MAC key (``multiplier``, ``adder``,
+``pipeline``, ``fused``, ``signed``, ``acc_width``) may appear in ``mac``, ``array``
+and ``split``; ``gemm`` takes ``pipeline``. The shipped default is
+:data:`DEFAULT_CONFIG` (``sim/studies/sweep_default.toml``).
+"""
+import itertools
+import json
+import tomllib
+from pathlib import Path
+
+from hdl.flows.fpga import DEVICES
+from hdl.mac import (MacConfig, ConfigError, MULTIPLIER_CHOICES, ADDER_CHOICES,
+                     ACC_WIDTHS, PIPELINES)
+
+__all__ = ["SweepConfigError", "SCHEMA", "STUDIES", "DEFAULT_CONFIG", "OVERRIDES",
+           "parse_config", "load_config", "apply_overrides", "expand"]
+
+DEFAULT_CONFIG = Path(__file__).with_name("sweep_default.toml")
+STUDIES = ("mac", "array", "split", "gemm")
+
+
+class SweepConfigError(ValueError):
+    """A bad sweep config or option: one line, exit status 2."""
+
+
+# ---------------------------------------------------------------------------------------
+# Config schema
+
+def _bool(v):
+    if not isinstance(v, bool):
+        raise ValueError(f"{v!r} is not true or false")
+    return v
+
+
+def _choice(allowed):
+    def check(v):
+        if v not in allowed:
+            raise ValueError(f"{v!r} is not allowed; allowed: {', '.join(allowed)}")
+        return v
+    return check
+
+
+def _int_range(lo, hi):
+    def check(v):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ValueError(f"{v!r} is not an integer; allowed: {lo}..{hi}")
+        if not lo <= v <= hi:
+            raise ValueError(f"{v} is out of range; allowed: {lo}..{hi}")
+        return v
+    return check
+
+
+def _shape(v):
+    if isinstance(v, str):
+        try:
+            v = [int(x) for x in v.lower().split("x")]
+        except ValueError:
+            raise ValueError(f"{v!r} is not a shape M x K x N such as 16x16x16") from None
+    if (not isinstance(v, (list, tuple)) or len(v) != 3
+            or any(isinstance(x, bool) or not isinstance(x, int) or not 1 <= x <= 4096
+                   for x in v)):
+        raise ValueError(f"{v!r} is not a shape [M, K, N] of integers 1..4096")
+    return list(v)
+
+
+LIST, ONE = "list", "one"
+_MAC_KEYS = {
+    "multiplier": (LIST, _choice(MULTIPLIER_CHOICES), ["dadda"]),
+    "adder": (LIST, _choice(ADDER_CHOICES), ["ripple"]),
+    "pipeline": (LIST, _int_range(PIPELINES.start, PIPELINES.stop - 1), [0]),
+    "fused": (LIST, _bool, [True]),
+    "signed": (LIST, _bool, [True]),
+    "acc_width": (LIST, _int_range(ACC_WIDTHS.start, ACC_WIDTHS.stop - 1), [16]),
+}
+#: study -> key -> (LIST or ONE, checker, default).
+SCHEMA = {
+    "sweep": {"liberty": (ONE, lambda v: v if v is False or isinstance(v, str) else
+                          _choice(["nangate45"])(v), "nangate45"),
+              "device": (ONE, _choice(DEVICES), "up5k")},
+    "mac": {**_MAC_KEYS, "pipeline": (LIST, _MAC_KEYS["pipeline"][1], [0, 1, 2]),
+            "liberty": (ONE, _bool, True), "fpga": (ONE, _bool, False)},
+    "array": {**_MAC_KEYS, "size": (LIST, _int_range(1, 64), [2, 4]),
+              "dataflow": (LIST, _choice(("ws", "os")), ["ws"]),
+              "liberty": (ONE, _bool, True), "fpga": (ONE, _bool, False)},
+    "split": {**_MAC_KEYS, "size": (LIST, _int_range(2, 64), [8]),
+              "tile": (LIST, _int_range(1, 64), [2, 4]),
+              "style": (LIST, _choice(("mux", "ports")), ["mux"])},
+    "gemm": {"size": (LIST, _int_range(1, 256), [16]),
+             "tile": (LIST, _int_range(1, 256), [8]),
+             "shapes": (LIST, _shape, [[16, 16, 16]]),
+             "batch": (LIST, _int_range(1, 64), [4]),
+             "pipeline": (LIST, _MAC_KEYS["pipeline"][1], [0])},
+}
+
+
+def parse_config(data, source="config"):
+    """Check a config dict (see the module docstring) and fill in the defaults: returns
+    ``{"sweep": {...}, study: {key: value or [values]}}`` for the studies present.
+    :class:`SweepConfigError` (one line, naming ``source`` and the key) on bad input."""
+    def fail(msg):
+        raise SweepConfigError(f"sweep {source}: {msg}")
+    if not isinstance(data, dict):
+        fail("the top level must be a table of studies")
+    unknown = [k for k in data if k not in SCHEMA]
+    if unknown:
+        fail(f"unknown section [{unknown[0]}]; allowed: {', '.join(SCHEMA)}")
+    if not any(k in data for k in STUDIES):
+        fail(f"no study; give at least one of [{'], ['.join(STUDIES)}]")
+    out = {}
+    for section, keys in SCHEMA.items():
+        if section != "sweep" and section not in data:
+            continue
+        given = data.get(section, {})
+        if not isinstance(given, dict):
+            fail(f"[{section}] must be a table")
+        bad = [k for k in given if k not in keys]
+        if bad:
+            fail(f"[{section}] unknown key {bad[0]!r}; allowed: {', '.join(keys)}")
+        values = {}
+        for key, (kind, check, default) in keys.items():
+            v = given.get(key, default)
+            try:
+                if kind == LIST:
+                    items = v if isinstance(v, list) and not (
+                        key == "shapes" and v and isinstance(v[0], int)) else [v]
+                    if not items:
+                        raise ValueError("the list is empty; give at least one value")
+                    v = [check(x) for x in items]
+                else:
+                    v = check(v)
+            except ValueError as e:
+                fail(f"[{section}] {key}: {e}")
+            values[key] = v
+        out[section] = values
+    expand(out, source)                  # every combination must make a valid design
+    return out
+
+
+def load_config(path):
+    """Read and check a ``.toml`` or ``.json`` sweep config."""
+    path = Path(path)
+    if path.suffix not in (".toml", ".json"):
+        raise SweepConfigError(f"--config: {path} must be a .toml or .json file")
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise SweepConfigError(f"--config: cannot read {path}: {e.strerror}") from None
+    try:
+        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, ValueError) as e:
+        kind = "TOML" if path.suffix == ".toml" else "JSON"
+        raise SweepConfigError(f"--config: {path} is not valid {kind}: "
+                               f"{' '.join(str(e).split())}") from None
+    return parse_config(data, f"config {path}")
+
+
+#: Command-line overrides: option -> (config key, the studies it applies to).
+OVERRIDES = {
+    "sizes": ("size", ("array",)),
+    "tiles": ("tile", ("split",)),
+    "multiplier": ("multiplier", ("mac", "array", "split")),
+    "adder": ("adder", ("mac", "array", "split")),
+    "pipeline": ("pipeline", ("mac", "array", "split", "gemm")),
+    "dataflow": ("dataflow", ("array",)),
+    "shapes": ("shapes", ("gemm",)),
+}
+
+
+def apply_overrides(raw, overrides, studies=None, fpga=None, liberty=None):
+    """A raw config dict with command-line values applied: ``overrides`` maps a key of
+    :data:`OVERRIDES` to a comma-separated string; ``studies`` keeps only those studies
+    (adding any missing one with its defaults); ``fpga``/``liberty`` set those switches.
+    The result still goes through :func:`parse_config`."""
+    data = json.loads(json.dumps(raw))
+    if studies:
+        data = {k: v for k, v in data.items() if k == "sweep" or k in studies}
+        for s in studies:
+            data.setdefault(s, {})
+    for option, text in overrides.items():
+        if text is None:
+            continue
+        key, targets = OVERRIDES[option]
+        items = [x.strip() for x in str(text).split(",") if x.strip()]
+        if not items:
+            raise SweepConfigError(f"--{option}: give a comma-separated list")
+        values = [int(x) if key != "shapes" and x.lstrip("-").isdigit() else x
+                  for x in items]
+        hit = False
+        for s in targets:
+            if s in data:
+                _, check, _ = SCHEMA[s][key]
+                try:
+                    data[s][key] = [check(v) for v in values]
+                except ValueError as e:
+                    raise SweepConfigError(f"--{option}: {e}") from None
+                hit = True
+        if not hit:
+            raise SweepConfigError(f"--{option}: applies to [{'], ['.join(targets)}], "
+                                   f"which this sweep does not run")
+    if fpga is not None:
+        for s in ("mac", "array"):
+            if s in data:
+                data[s]["fpga"] = fpga
+    if liberty is not None:
+        data.setdefault("sweep", {})["liberty"] = False if liberty == "none" else liberty
+    return data
+
+
+# ---------------------------------------------------------------------------------------
+# Jobs
+
+def _product(study, keys):
+    names = list(keys)
+    for combo in itertools.product(*(study[k] for k in names)):
+        yield dict(zip(names, combo))
+
+
+def _mac_dict(p):
+    mac = {k: p[k] for k in _MAC_KEYS if k in p}
+    if mac.get("multiplier") == "behavioral":      # adder and fused mean nothing there
+        mac.update(adder="ripple", fused=True)
+    MacConfig(**mac)
+    return mac
+
+
+def expand(config, source="config"):
+    """The jobs of a checked config, in a fixed order, duplicates removed. A job is a
+    JSON-able dict with ``study`` first. :class:`SweepConfigError` if a combination is
+    not a valid design (e.g. a tile that does not divide the array)."""
+    from hdl.split import SplitConfig
+    common = config.get("sweep", {})
+    jobs, study = [], None
+    try:
+        if "mac" in config:
+            study, s = "mac", config["mac"]
+            for p in _product(s, _MAC_KEYS):
+                jobs.append({"study": "mac", "mac": _mac_dict(p), "liberty": s["liberty"],
+                             "fpga": s["fpga"]})
+        if "array" in config:
+            study, s = "array", config["array"]
+            for p in _product(s, ["size", "dataflow", *_MAC_KEYS]):
+                jobs.append({"study": "array", "size": p["size"], "dataflow": p["dataflow"],
+                             "mac": _mac_dict(p), "liberty": s["liberty"], "fpga": s["fpga"]})
+        if "split" in config:
+            study = "split"
+            for p in _product(config["split"], ["size", "tile", "style", *_MAC_KEYS]):
+                mac = _mac_dict(p)
+                SplitConfig(p["size"], p["size"], p["tile"], MacConfig(**mac), p["style"])
+                jobs.append({"study": "split", "size": p["size"], "tile": p["tile"],
+                             "style": p["style"], "mac": mac})
+        if "gemm" in config:
+            study = "gemm"
+            for p in _product(config["gemm"], ["size", "tile", "batch", "pipeline", "shapes"]):
+                SplitConfig(p["size"], p["size"], p["tile"], MacConfig(pipeline=p["pipeline"]))
+                jobs.append({"study": "gemm", "size": p["size"], "tile": p["tile"],
+                             "batch": p["batch"], "pipeline": p["pipeline"],
+                             "shape": p["shapes"]})
+    except ConfigError as e:
+        raise SweepConfigError(f"sweep {source}: [{study}] {e}") from None
+    for job in jobs:
+        if job.get("liberty") and common.get("liberty") is False:
+            job["liberty"] = False
+        if job.get("fpga"):
+            job["device"] = common.get("device", "up5k")
+    seen, out = set(), []
+    for job in jobs:
+        text = json.dumps(job, sort_keys=True)
+        if text not in seen:
+            seen.add(text)
+            out.append(job)
+    return out

