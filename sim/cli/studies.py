@@ -65,7 +65,7 @@ def cmd_sweep(args):
 
 def cmd_bench(args):
     from sim.studies.bench import run_bench
-    return run_bench(BUILD / "bench", only=args.only)
+    return run_bench(BUILD / "bench", only=args.only, skip_slow=args.skip_slow)
 
 
 def register(sub):
@@ -118,4 +118,6 @@ def register(sub):
     b = sub.add_parser("bench", help="area benchmarks into build/bench (JSON + Markdown)")
     b.add_argument("--only", choices=BENCHES, action="append",
                    help="run only these benchmarks")
+    b.add_argument("--skip-slow", action="store_true",
+                   help="sim bench: skip the slowest combinations (never a target row)")
     b.set_defaults(func=cmd_bench)

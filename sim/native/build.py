@@ -16,6 +16,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -32,12 +33,13 @@ __all__ = ["NativeBuild", "build_player", "run_player", "run_bare", "VERILATOR_F
 
 DEFAULT_NATIVE_ROOT = REPO_ROOT / "build" / "native"
 ICARUS_GENERATIONS = ("2005", "2012")
-# Verilator flag sets by model. Measured on 16x16 OS arrays (sim.studies.sim_bench):
-# the gate-level model is ~46k one-bit gates in huge straight-line functions, where
-# g++ inlining only costs build time (and cache misses): -O1 -fno-inline; the twin's
-# model is small and gains from inlining: -O2.
+# Verilator flag sets by model, measured on 16x16 OS arrays (the flag study of
+# sim.studies.sim_bench). Gate-level: Verilator's -fno-inline keeps ``pe`` a module of
+# its own instead of flattening 256 copies of ~100 gates into one function (24 MB of
+# C++ flattened, 13 MB not): the build takes a third of the CPU time and the model runs
+# faster (less code per cycle). The twin's model is small: flattened, g++ -O2.
 VERILATOR_FLAGS = {
-    "gate": {"opt_fast": "-O1 -fno-inline", "verilator": ("-O3",)},
+    "gate": {"opt_fast": "-O2", "verilator": ("-O3", "-fno-inline")},
     "twin": {"opt_fast": "-O2", "verilator": ("-O3",)},
 }
 _COMMON_VERILATOR = ("--x-assign", "fast", "--x-initial", "fast", "--noassert",
@@ -52,6 +54,8 @@ class NativeBuild:
     executable: Path          # the harness (Verilator) or the .vvp (Icarus)
     seconds: float            # build time of this call (0: cached)
     built: bool
+    recorded_seconds: float = 0.0   # build time when it was built (from its stamp)
+    recorded_cpu_seconds: float = None  # CPU seconds of that build (tools, all processes)
     generation: str = ""      # Icarus -g mode
 
 
@@ -78,7 +82,7 @@ def _ports_header(layout):
 
 
 def _player_source(layout):
-    decls = [f"    reg [{b - 1}:0] {n};" for n, b in layout.inputs]
+    decls = [f"    reg [{b - 1}:0] {n} = {b}'d0;" for n, b in layout.inputs]
     decls += [f"    wire [{L - 1}:0] {v};\n    wire [{L * W - 1}:0] {o};"
               for v, o, L, W in layout.outputs]
     conns = [f"        .{n}({n})" for n, _ in layout.inputs]
@@ -115,23 +119,29 @@ def _verilator_env(opt_fast):
     # (make reads a space inside a MAKEFLAGS value as ``\ ``.)
     fast = opt_fast.replace(" ", "\\ ")
     env["MAKEFLAGS"] = (f"CFG_CXXFLAGS_PCH_I=-include PYTHON3={sys.executable} "
-                        f"OPT_FAST={fast} OPT_SLOW=-O0 OPT_GLOBAL=-O2")
+                        f"OPT_FAST={fast} OPT_SLOW=-O0 OPT_GLOBAL=-O0")
     return env
 
 
 def build_player(verilog, layout, slug, simulator, *, model="gate", generation="2005",
-                 build_root=None, jobs=2):
+                 build_root=None, jobs=2, flags=None):
     """Build (or reuse) the native player of one design. ``verilog``: the design's text
     (top ``layout.top``); ``slug``: a file-name-safe name of the design; ``model``
     selects the Verilator flags (:data:`VERILATOR_FLAGS`); ``generation``: Icarus
-    ``-g`` mode. Raises SimulatorUnavailable if the tool is missing, SimulationError if
-    the build fails."""
+    ``-g`` mode; ``flags`` (Verilator) overrides the model's flag set (a dict like the
+    values of :data:`VERILATOR_FLAGS`, for flag studies: its own build directory).
+    Raises SimulatorUnavailable if the tool is missing, SimulationError if the build
+    fails."""
     check_simulator(simulator)
     root = Path(build_root) if build_root is not None else DEFAULT_NATIVE_ROOT
     if simulator == "verilator":
-        flags = VERILATOR_FLAGS[model]
-        extra = (*_COMMON_VERILATOR, *flags["verilator"])
         tag = f"verilator_{model}"
+        if flags is None:
+            flags = VERILATOR_FLAGS[model]
+        else:
+            tag += "_" + hashlib.sha256(json.dumps(flags, sort_keys=True).encode()
+                                        ).hexdigest()[:8]
+        extra = (*_COMMON_VERILATOR, *flags["verilator"])
         support = {"harness.cpp": _package_file("harness.cpp"),
                    "systolic_ports.h": _ports_header(layout)}
         key_parts = [flags["opt_fast"], *extra]
@@ -158,12 +168,15 @@ def build_player(verilog, layout, slug, simulator, *, model="gate", generation="
         except (OSError, ValueError):
             current = None
         if current == key and exe.exists():
-            return NativeBuild(simulator, directory, exe, 0.0, False, generation)
+            data = json.loads(stamp.read_text())
+            return NativeBuild(simulator, directory, exe, 0.0, False, generation=generation,
+                               recorded_seconds=data.get("seconds", 0.0),
+                               recorded_cpu_seconds=data.get("cpu_seconds"))
         stamp.unlink(missing_ok=True)
         design = write_if_changed(directory / f"{layout.top}.v", verilog)
         for name, text in support.items():
             write_if_changed(directory / name, text)
-        t0 = time.monotonic()
+        t0, c0 = time.monotonic(), _child_cpu()
         log = directory / "build.log"
         if simulator == "verilator":
             obj = directory / "obj"
@@ -186,25 +199,29 @@ def build_player(verilog, layout, slug, simulator, *, model="gate", generation="
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
             raise SimulationError(f"{simulator}: building the native player of {slug} "
                                   f"failed; log {log}:\n{tail}")
-        seconds = time.monotonic() - t0
-        stamp.write_text(json.dumps({"key": key, "seconds": round(seconds, 1)}) + "\n")
-        return NativeBuild(simulator, directory, exe, seconds, True, generation)
+        seconds, cpu = time.monotonic() - t0, _child_cpu() - c0
+        stamp.write_text(json.dumps({"key": key, "seconds": round(seconds, 1),
+                                     "cpu_seconds": round(cpu, 1)}) + "\n")
+        return NativeBuild(simulator, directory, exe, seconds, True, generation=generation,
+                           recorded_seconds=seconds, recorded_cpu_seconds=cpu)
     finally:
         lock.close()
 
 
 def run_player(build, stream, results):
-    """Play ``stream`` into ``results`` with a built player; returns wall seconds.
+    """Play ``stream`` into ``results`` with a built player; returns ``(wall, CPU)``
+    seconds of the player process.
     :class:`sim.native.stream.StreamError` if the player cannot read the stream."""
     from .stream import StreamError
+    stream, results = Path(stream).resolve(), Path(results).resolve()
     if build.simulator == "verilator":
         cmd = [str(build.executable), str(stream), str(results)]
     else:
         cmd = ["vvp", "-n", str(build.executable), f"+stream={stream}",
                f"+results={results}"]
-    t0 = time.monotonic()
+    t0, c0 = time.monotonic(), _child_cpu()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=build.directory)
-    seconds = time.monotonic() - t0
+    seconds, cpu = time.monotonic() - t0, _child_cpu() - c0
     text = (proc.stdout or "") + (proc.stderr or "")
     for line in text.splitlines():
         for tag in ("systolic-harness: error: ", "systolic-player: error: "):
@@ -214,13 +231,20 @@ def run_player(build, stream, results):
         tail = "\n".join(text.splitlines()[-10:])
         raise SimulationError(f"{build.simulator}: the native player died (exit "
                               f"{proc.returncode}):\n{tail}")
-    return seconds
+    return seconds, cpu
+
+
+def _child_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_bare(build, cycles):
-    """Seconds of ``cycles`` bare clock cycles (Verilator harness ``--bare``)."""
+    """``(wall, CPU)`` seconds of ``cycles`` bare clock cycles (Verilator harness
+    ``--bare``)."""
     if build.simulator != "verilator":
         raise ValueError("the bare loop is the Verilator harness's")
     proc = subprocess.run([str(build.executable), "--bare", str(int(cycles))],
                           capture_output=True, text=True, check=True)
-    return float(proc.stdout.split()[0])
+    wall, cpu = proc.stdout.split()[:2]
+    return float(wall), float(cpu)

@@ -5,7 +5,7 @@
 //   systolic_harness STREAM.hex RESULTS.txt     play every job of the stream
 //   systolic_harness --bare N                   the ceiling: N cycles toggling the clock
 //                                               only (inputs held at 0 after reset),
-//                                               prints the wall seconds
+//                                               prints wall and CPU seconds
 //
 // systolic_ports.h (written by sim.native.build) lists the ports:
 //   SYSTOLIC_LAYOUT         32-bit layout id the stream must carry
@@ -13,6 +13,7 @@
 //   SYSTOLIC_INPUTS(X)      X(name, bits, byte offset) per input port
 //   SYSTOLIC_OUTPUTS(X)     X(valid name, valid bits, value name, value bits) per pair
 #include <chrono>
+#include <ctime>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -51,15 +52,33 @@ template <std::size_t N> static bool any(const VlWide<N>& port) {
         if (port.data()[i]) return true;
     return false;
 }
-// The low `bits` of a port as hex, MSB first.
-template <class T> static void hex(std::string& s, const T& port, int bits) {
+// The low `bits` of a port as hex, MSB first, at `s`; returns the end.
+static const char* const HEX = "0123456789abcdef";
+template <class T> static char* hex(char* s, const T& port, int bits) {
     uint64_t v = port;
-    for (int d = (bits + 3) / 4 - 1; d >= 0; --d) s += "0123456789abcdef"[(v >> (4 * d)) & 15];
+    for (int d = (bits + 3) / 4 - 1; d >= 0; --d) *s++ = HEX[(v >> (4 * d)) & 15];
+    return s;
 }
-template <std::size_t N> static void hex(std::string& s, const VlWide<N>& port, int bits) {
-    for (int d = (bits + 3) / 4 - 1; d >= 0; --d)
-        s += "0123456789abcdef"[(port.data()[d / 8] >> (4 * (d % 8))) & 15];
+template <std::size_t N> static char* hex(char* s, const VlWide<N>& port, int bits) {
+    const uint32_t* w = port.data();
+    for (int d = (bits + 3) / 4 - 1; d >= 0; --d) *s++ = HEX[(w[d / 8] >> (4 * (d % 8))) & 15];
+    return s;
 }
+
+// Wall and process CPU seconds since `t0` / `c0`.
+struct Clock {
+    std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+    double c0 = cpu();
+    static double cpu() {
+        timespec ts;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+        return ts.tv_sec + 1e-9 * ts.tv_nsec;
+    }
+    double wall() const {
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+    double cpu_used() const { return cpu() - c0; }
+};
 
 static int digit(char c) {
     if (c >= '0' && c <= '9') return c - '0';
@@ -115,10 +134,9 @@ static void reset(Vtop* top) {
 
 static int bare(Vtop* top, long long n) {
     reset(top);
-    auto t0 = std::chrono::steady_clock::now();
+    Clock clock;
     for (long long t = 0; t < n; ++t) tick(top);
-    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    printf("%.6f\n", s);
+    printf("%.6f %.6f\n", clock.wall(), clock.cpu_used());
     return 0;
 }
 
@@ -150,12 +168,16 @@ int main(int argc, char** argv) {
     uint64_t jobs = in.number("the job count");
     const int rb = SYSTOLIC_RECORD_BYTES;
     std::vector<uint8_t> rec(rb);
-    std::string line;
+    // One result line: "R", the cycle, and every output pair in hex.
+    size_t width = 32;
+#define SYSTOLIC_WIDTH(v, vbits, o, obits) width += 2 + ((vbits) + 3) / 4 + ((obits) + 3) / 4;
+    SYSTOLIC_OUTPUTS(SYSTOLIC_WIDTH)
+    std::vector<char> line(width);
     for (uint64_t j = 0; j < jobs; ++j) {
         std::string where = "job " + std::to_string(j);
         uint64_t T = in.number(where + ": its cycle count");
         reset(top);
-        auto t0 = std::chrono::steady_clock::now();
+        Clock clock;
         for (uint64_t t = 0; t < T; ++t) {
             ssize_t n;
             const char* w = in.token(n, where + " cycle " + std::to_string(t));
@@ -176,21 +198,22 @@ int main(int argc, char** argv) {
 #define SYSTOLIC_ANY(v, vbits, o, obits) valid = valid || any(top->v);
             SYSTOLIC_OUTPUTS(SYSTOLIC_ANY)
             if (valid) {
-                line = "R " + std::to_string(t);
+                char* s = line.data() + snprintf(line.data(), 32, "R %llu",
+                                                 (unsigned long long)t);
 #define SYSTOLIC_HEX(v, vbits, o, obits) \
-    line += ' ';                         \
-    hex(line, top->v, vbits);            \
-    line += ' ';                         \
-    hex(line, top->o, obits);
+    *s++ = ' ';                          \
+    s = hex(s, top->v, vbits);           \
+    *s++ = ' ';                          \
+    s = hex(s, top->o, obits);
                 SYSTOLIC_OUTPUTS(SYSTOLIC_HEX)
-                line += '\n';
-                fwrite(line.data(), 1, line.size(), out);
+                *s++ = '\n';
+                fwrite(line.data(), 1, s - line.data(), out);
             }
             top->clk = 0;
             top->eval();
         }
-        double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        fprintf(out, "E %llu %.6f\n", (unsigned long long)j, s);
+        fprintf(out, "E %llu %.6f %.6f\n", (unsigned long long)j, clock.wall(),
+                clock.cpu_used());
     }
     if (fclose(out) != 0) fail("cannot write the results");
     top->final();

@@ -6,8 +6,10 @@
 module systolic_player;
     localparam RB = @@RECORD_BYTES@@;
     localparam [31:0] LAYOUT = 32'h@@LAYOUT@@;
+    // Reset is held from time zero and the inputs start at 0 without an event, as on a
+    // board at power-up (the design's own time-zero behaviour decides what it shows).
     reg clk = 1'b0;
-    reg rst = 1'b0;
+    reg rst = 1'b1;
     reg [8*RB-1:0] rec;
 @@DECLS@@
     @@TOP@@ dut (
@@ -60,8 +62,8 @@ module systolic_player;
         end
         header("the layout id");
         if (word != LAYOUT) begin
-            $display("systolic-player: error: %0s: stream for another design (layout id %0d, this player's is %0d)",
-                     stream, word, LAYOUT);
+            $display({"systolic-player: error: %0s: stream for another design ",
+                      "(layout id %0d, this player's is %0d)"}, stream, word, LAYOUT);
             $finish;
         end
         header("the job count");
@@ -78,8 +80,8 @@ module systolic_player;
             for (t = 0; t < len; t = t + 1) begin
                 code = $fscanf(fi, "%h", rec);
                 if (code != 1) begin
-                    $display("systolic-player: error: %0s: job %0d cycle %0d: no hex record (the stream ends or is not hex)",
-                             stream, j, t);
+                    $display({"systolic-player: error: %0s: job %0d cycle %0d: no hex ",
+                              "record (the stream ends or is not hex)"}, stream, j, t);
                     $finish;
                 end
 @@APPLY@@
@@ -87,7 +89,7 @@ module systolic_player;
                 if (@@ANY_VALID@@)
                     $fwrite(fo, "R %0d@@FORMAT@@\n", t@@VALUES@@);
             end
-            $fwrite(fo, "E %0d -1\n", j);
+            $fwrite(fo, "E %0d -1 -1\n", j);
         end
         $fclose(fo);
         $finish;

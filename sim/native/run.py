@@ -11,16 +11,16 @@ the behavioural MAC, only after :func:`sim.native.twin.prove_twin` (the result's
 import dataclasses
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
-import numpy as np
 
-from hdl.array import TOPLEVEL
-from hdl.split import SPLIT_TOPLEVEL
+from hdl.array import TOPLEVEL, ArrayConfig
+from hdl.emit import write_atomic_bytes
+from hdl.pe import os_flag
+from hdl.split import SPLIT_TOPLEVEL, SplitConfig
 from sim.drivers import gemm as gemm_driver
 from sim.drivers import split as split_driver
-from sim.drivers.gemm import ArrayConfig, GemmResult, build_schedule, check_operands, _pack
+from sim.drivers.gemm import GemmResult, build_schedule, check_operands, _pack
 from sim.models.cycles import model_cycles, scalesim_cycles, utilization
 from sim.models.program import program_cycles
 from .build import build_player, run_player, DEFAULT_NATIVE_ROOT
@@ -28,7 +28,7 @@ from .stream import Layout, encode_stream, decode_results, records
 from .twin import prove_twin, twin_mac
 
 __all__ = ["MODELS", "PATHS", "PathLimitError", "NATIVE_MAX_LANE_BYTES",
-           "COCOTB_MAX_CYCLES", "check_limits", "array_layout", "split_layout",
+           "COCOTB_MAX_CYCLES", "check_limits", "input_lanes", "array_layout", "split_layout",
            "design_for", "run_gemms_native", "run_programs_native"]
 
 MODELS = ("gate", "twin")
@@ -43,7 +43,9 @@ class PathLimitError(ValueError):
     """A GEMM or program is too large for the chosen path; the message names the limit."""
 
 
-def _input_lanes(ports):
+def input_lanes(layout):
+    """Input lanes (4-bit operands or single bits) of a design's layout."""
+    ports = layout.inputs
     return sum(bits // (4 if name.removesuffix("_x") in ("a_in", "w_in", "b_in") else 1)
                for name, bits in ports)
 
@@ -80,8 +82,7 @@ def array_layout(config: ArrayConfig):
         if config.double_buffer:
             ins.append(("a_swap", R))
     else:
-        ins = [("a_in", R * n), ("a_last" if config.fold_overlap else "a_drain", R),
-               ("b_in", C * n)]
+        ins = [("a_in", R * n), (f"a_{os_flag(config.double_buffer)}", R), ("b_in", C * n)]
     return Layout.of(TOPLEVEL, ins,
                      [("c_valid", "c_out", config.out_lanes, config.mac.acc_width)])
 
@@ -91,42 +92,51 @@ def split_layout(config):
     return Layout.of(SPLIT_TOPLEVEL, ins, split_driver._out_pairs(config))
 
 
-def _play(design_text, layout, slug, job_records, simulator, model, build_root, generation):
-    """Build (cached) and play; ``(traces, build, wall seconds)``."""
+def _play(design_text, layout, slug, job_records, simulator, model, build_root, generation,
+          flags=None, save_stream=None):
+    """Build (cached) and play; ``(traces, build, wall seconds)``. ``save_stream``: also
+    keep a copy of the stream there."""
     root = Path(build_root) if build_root is not None else DEFAULT_NATIVE_ROOT
     build = build_player(design_text, layout, slug, simulator, model=model,
-                         generation=generation, build_root=root)
+                         generation=generation, build_root=root, flags=flags)
     runs = build.directory / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=runs, prefix="run-"))
     try:
         stream, results = work / "stream.hex", work / "results.txt"
         encode_stream(stream, layout, job_records)
-        seconds = run_player(build, stream, results)
+        if save_stream is not None:
+            write_atomic_bytes(save_stream, stream.read_bytes())
+        seconds, cpu = run_player(build, stream, results)
         traces = decode_results(results, layout, len(job_records))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     total = sum(r.shape[0] for r in job_records) or 1
     for trace, rec in zip(traces, job_records):
-        if trace["seconds"] < 0:            # the Icarus player: share the wall time
+        if trace["seconds"] < 0:            # the Icarus player: share the run's times
             trace["seconds"] = seconds * rec.shape[0] / total
+            trace["cpu_seconds"] = cpu * rec.shape[0] / total
     return traces, build, seconds
 
 
 def run_gemms_native(jobs, config: ArrayConfig, *, simulator, model="gate",
-                     build_root=None, generation="2005", progress=None):
+                     build_root=None, generation="2005", progress=None, flags=None,
+                     save_stream=None):
     """Like :func:`sim.drivers.gemm.run_gemms` on the native path; each result also
-    carries ``model`` and ``proof`` (the twin's :class:`~sim.native.twin.TwinProof`)."""
-    checked = [check_operands(A, B, config.mac.signed) for A, B in jobs]
+    carries ``model``, ``proof`` (the twin's :class:`~sim.native.twin.TwinProof`) and
+    ``build`` (:class:`~sim.native.build.NativeBuild`). ``flags``: Verilator flags
+    instead of the model's (flag studies); ``save_stream``: keep the memory file there
+    (``systolic play`` replays it)."""
+    checked = [check_operands(A, B, config.mac) for A, B in jobs]
     if not checked:
         return []
     layout = array_layout(config)
-    lanes = _input_lanes(layout.inputs)
+    lanes = input_lanes(layout)
     for A, B in checked:
         M, K = A.shape
         cyc = model_cycles(M, K, B.shape[1], config.rows, config.cols, config.dataflow,
                            pipeline=config.mac.pipeline, fold_overlap=config.fold_overlap,
-                           k_chunk=config.k_chunk, double_buffer=config.double_buffer)
+                           k_chunk=config.mac.max_safe_k, double_buffer=config.double_buffer)
         check_limits("native", cyc, lanes, f"GEMM {M}x{K}x{B.shape[1]}")
     design, proof = design_for(config, model)
     schedules, recs = [], []
@@ -135,8 +145,8 @@ def run_gemms_native(jobs, config: ArrayConfig, *, simulator, model="gate",
         schedules.append(sched)
         packed = {name: _pack(data, bits) for name, (data, bits) in sched.ports.items()}
         recs.append(records(layout, packed, sched.length))
-    traces, build, _ = _play(gemm_driver.array_verilog(design), layout, design.slug, recs,
-                             simulator, model, build_root, generation)
+    traces, build, _ = _play(design.verilog(), layout, design.slug, recs,
+                             simulator, model, build_root, generation, flags, save_stream)
     results = []
     for n, ((A, B), sched, trace) in enumerate(zip(checked, schedules, traces)):
         M, K = A.shape
@@ -149,18 +159,19 @@ def run_gemms_native(jobs, config: ArrayConfig, *, simulator, model="gate",
             model_cycles=model_cycles(M, K, N, config.rows, config.cols, config.dataflow,
                                       pipeline=config.mac.pipeline,
                                       fold_overlap=config.fold_overlap,
-                                      k_chunk=config.k_chunk,
+                                      k_chunk=config.mac.max_safe_k,
                                       double_buffer=config.double_buffer),
             scalesim_cycles=scalesim_cycles(M, K, N, config.rows, config.cols,
                                             config.dataflow),
             macs=M * K * N, utilization=utilization(M, K, N, config.rows, config.cols,
                                                     measured),
-            sim_seconds=float(trace["seconds"]), sim_cpu_seconds=float(trace["seconds"]),
+            sim_seconds=float(trace["seconds"]), sim_cpu_seconds=float(trace["cpu_seconds"]),
             build_seconds=build.seconds, k_passes=sched.k_passes, folds=sched.folds,
             simulated_cycles=sched.length)
         result.model = model
         result.proof = proof
         result.path = "native"
+        result.build = build
         results.append(result)
         if progress is not None:
             progress(n + 1, len(checked))
@@ -168,13 +179,13 @@ def run_gemms_native(jobs, config: ArrayConfig, *, simulator, model="gate",
 
 
 def run_programs_native(programs, config, *, simulator, model="gate", build_root=None,
-                        generation="2005"):
+                        generation="2005", save_stream=None):
     """Like :func:`sim.drivers.split.run_programs` on the native path (each
     :class:`~sim.drivers.split.ProgramResult` also carries ``model`` and ``proof``)."""
-    if not isinstance(config, split_driver.SplitConfig):
+    if not isinstance(config, SplitConfig):
         raise ValueError(f"expected a SplitConfig, got {type(config).__name__}")
     layout = split_layout(config)
-    lanes = _input_lanes(layout.inputs)
+    lanes = input_lanes(layout)
     for i, p in enumerate(programs):
         cyc = program_cycles(p, config)
         check_limits("native", cyc, lanes, f"program {i}")
@@ -182,15 +193,16 @@ def run_programs_native(programs, config, *, simulator, model="gate", build_root
     design, proof = design_for(config, model)
     recs = []
     for b in built:
-        packed = {name: _pack(data, bits) for name, (data, bits) in b[1].items()}
-        recs.append(records(layout, packed, b[5]))
+        packed = {name: _pack(data, bits) for name, (data, bits) in b.lanes.items()}
+        recs.append(records(layout, packed, b.length))
     traces, build, _ = _play(design.verilog(), layout, design.slug, recs, simulator, model,
-                             build_root, generation)
+                             build_root, generation, save_stream=save_stream)
     out = []
     for b, trace in zip(built, traces):
         jobs, total, last = split_driver._decode(b, trace, config)
         res = split_driver.ProgramResult(jobs=jobs, cycles=last, model_cycles=total,
                                          sim_seconds=float(trace["seconds"]))
+        res.sim_cpu_seconds = float(trace["cpu_seconds"])
         res.model, res.proof, res.path = model, proof, "native"
         res.build_seconds = build.seconds
         out.append(res)

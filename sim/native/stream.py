@@ -24,8 +24,9 @@ Results (``.txt``), one line per event::
 
     R t V0 O0 [V1 O1 ...]   after edge t some valid bit is set: per output pair
                             (valid vector, value vector) in hex, MSB first
-    E j S                   job j is done; S = wall seconds of its cycles (C++ harness;
-                            the Icarus player writes -1: the driver times the run)
+    E j S C                 job j is done; S and C = wall and process CPU seconds of its
+                            cycles (C++ harness; the Icarus player writes -1 -1: the
+                            driver times the whole run)
 
 :func:`decode_results` turns that into the trace dictionaries of the cocotb benches
 (``cycles``, ``valid``, ``values`` per output pair), so the drivers decode both paths
@@ -156,8 +157,9 @@ def _lanes(hexes, lanes, width, where):
 
 def decode_results(path, layout, jobs):
     """Read a result file: per job a dict with ``cycles_i``, ``valid_i`` (uint8 [n,
-    L]), ``values_i`` (uint64 [n, L]) for output pair i and ``seconds`` (-1 when the
-    player did not time it). StreamError if the file is cut short or malformed."""
+    L]), ``values_i`` (uint64 [n, L]) for output pair i, ``seconds`` and
+    ``cpu_seconds`` (-1 when the player did not time it). StreamError if the file is
+    cut short or malformed."""
     try:
         text = open(path).read()
     except OSError as e:
@@ -171,11 +173,12 @@ def decode_results(path, layout, jobs):
             continue
         if parts[0] == "R" and len(parts) == 2 + 2 * npairs:
             rows.append(parts)
-        elif parts[0] == "E" and len(parts) == 3:
+        elif parts[0] == "E" and len(parts) == 4:
             if int(parts[1]) != len(out):
                 raise StreamError(f"{path}:{lineno}: job {parts[1]} ends, expected job "
                                   f"{len(out)}")
-            out.append(_job(rows, layout, float(parts[2]), f"{path} job {len(out)}"))
+            out.append(_job(rows, layout, float(parts[2]), float(parts[3]),
+                            f"{path} job {len(out)}"))
             rows = []
         else:
             raise StreamError(f"{path}:{lineno}: not a result line: {line[:60]!r}")
@@ -185,8 +188,8 @@ def decode_results(path, layout, jobs):
     return out
 
 
-def _job(rows, layout, seconds, where):
-    trace = {"seconds": seconds}
+def _job(rows, layout, seconds, cpu_seconds, where):
+    trace = {"seconds": seconds, "cpu_seconds": cpu_seconds}
     cycles = np.array([int(r[1]) for r in rows], np.int64)
     for i, (_, _, L, W) in enumerate(layout.outputs):
         valid = _lanes([r[2 + 2 * i] for r in rows], L, 1, where).astype(np.uint8)

@@ -5,8 +5,10 @@ the behavioural MAC through each Yosys flow, plus the external PyRTL peer, all t
 the same flow; the target (best gate-level signed MAC <= 0.90x the transistors of
 Yosys's best behavioural flow at no greater depth) is evaluated from these numbers.
 
-array: :mod:`sim.studies.array_bench`. split: :mod:`sim.studies.split_bench` (area overhead of the
-splittable 32x32 array, RTL throughput of split modes, utilization sweep, PNG plots).
+array: :mod:`sim.studies.array_bench`. split: :mod:`sim.studies.split_bench` (area
+overhead of the splittable 32x32 array, RTL throughput of split modes, utilization sweep,
+PNG plots). sim: :mod:`sim.studies.sim_bench` (simulation speed on both paths, both
+simulators, gate-level and twin).
 workload: :mod:`sim.studies.workload_bench` (language models on whole and split arrays).
 """
 import platform
@@ -20,7 +22,7 @@ from sim.studies.area import (all_mac_configs, area_rows, best_behavioral, AREA_
 from sim.studies.tables import markdown_table, write_json
 
 TARGET_RATIO = 0.90
-BENCHES = ("mac", "array", "split", "workload")
+BENCHES = ("mac", "array", "split", "sim", "workload")
 
 
 def _mac_target(results):
@@ -104,7 +106,7 @@ def bench_mac(outdir, progress):
     return target
 
 
-def run_bench(outdir, *, only=None):
+def run_bench(outdir, *, only=None, skip_slow=False):
     from tqdm import tqdm
     outdir.mkdir(parents=True, exist_ok=True)
     for name in only or BENCHES:
@@ -126,6 +128,12 @@ def run_bench(outdir, *, only=None):
             s = data["summary"]
             four = f"; four 16^3 GEMMs quad vs whole {s['four_gemms']['speedup']:.2f}x" if s else ""
             print(f"split: {outdir}/split.md{four}")
+        elif name == "sim":
+            from sim.studies.sim_bench import run_sim_bench
+            run_sim_bench(outdir, skip_slow=skip_slow,
+                          command="make bench  (systolic bench --only sim"
+                                  + (" --skip-slow)" if skip_slow else ")"))
+            print(f"sim: -> {outdir}/sim.md")
         elif name == "workload":
             from sim.studies.workload_bench import run_workload_bench
             data = run_workload_bench(outdir,
