@@ -3,8 +3,9 @@
 :func:`rtl_gemms` picks, from a model's :func:`sim.models.workload.layer_gemms`, the
 layer's smallest weight projection at full size (K/V, or the router of a mixture of
 experts) for one token (a decode GEMV) and for a prefill of ``tokens`` tokens, and the
-attention GEMMs of one head in both phases (decode at ``context`` keys). :func:`run_rtl_shapes` plays them, with
-random int4 operands, as two programs on the splittable array in one simulator run:
+attention GEMMs of one head in both phases (decode at ``context`` keys).
+:func:`run_rtl_shapes` plays them, with random int4 operands, as two programs on the
+splittable array in one simulator run:
 
 * **whole**: every GEMM one after another in split mode ``whole`` (the unsplit array,
   results and cycles; ``tests/test_split.py``);
