@@ -243,3 +243,23 @@ def test_cli_bad_input(tmp_path, capsys, cfg, args, words):
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("systolic: error:") and words in lines[0]
     assert not list(out.iterdir())
+
+
+def test_bench_writes_tables_and_plots(tmp_path, monkeypatch):
+    """The workload bench on one small model (cycle-model parts only)."""
+    import sim.studies.workload_bench as wb
+    small = model_shape(dict(TINY, hidden_size=64, intermediate_size=96), name="small")
+    monkeypatch.setattr(wb, "_models", lambda: [small])
+    monkeypatch.setattr(wb, "SWEEP", (1, 4))
+    monkeypatch.setattr(wb, "CONTEXT", 64)
+    monkeypatch.setattr(wb, "PREFILL_TOKENS", 32)
+    data = wb.run_workload_bench(tmp_path, progress=False, rtl=False, command="test")
+    assert json.loads((tmp_path / "workload.json").read_text())["target"] == 3.0
+    md = (tmp_path / "workload.md").read_text()
+    assert "| small" in md and "## Utilization against the decode batch size" in md
+    decode = [d for d in data["compare"] if d["phase"] == "decode"]
+    assert len(decode) == 6             # B = 1, 16: WS, WS with GQA stacked, OS
+    assert all(d["target_met"] == (d["model"]["speedup"] >= 3.0) for d in decode)
+    pngs = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert pngs == ["workload_batch.png", "workload_small_decode_b16_ws.png",
+                    "workload_small_decode_b1_ws.png", "workload_small_prefill_l32_ws.png"]

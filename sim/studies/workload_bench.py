@@ -26,6 +26,7 @@ from hdl.emit import write_atomic
 from hdl.mac import MacConfig
 from hdl.split import SplitConfig
 from sim.models.workload import Phase, builtin_models, load_config, model_shape
+from sim.studies.provenance import tool_versions
 from sim.studies.tables import markdown_table, write_json
 from sim.studies.workload import compare_workload
 from sim.studies.workload_report import compare_markdown, plot_batch_sweep, plot_compare
@@ -129,8 +130,8 @@ def run_workload_bench(outdir, progress=True, *, command=DEFAULT_COMMAND, simula
             rtl_rows.append(run_rtl_shapes(m, cfg, simulator=simulator, seed=2026))
         seconds["rtl"] = round(time.monotonic() - t, 1)
     seconds["total"] = round(time.monotonic() - start, 1)
-    from sim.studies.array_bench import _versions
-    data = {"command": command, "versions": _versions(), "seconds": seconds,
+    data = {"command": command, "versions": tool_versions(simulators=True),
+            "seconds": seconds,
             "array": f"{SIZE}x{SIZE}", "tile": f"{TILE}x{TILE}", "mac": mac.slug,
             "context": CONTEXT, "prefill_tokens": PREFILL_TOKENS, "target": TARGET,
             "compare": compares, "batch_sweep": sweep, "batch_plot": sweep_png,
