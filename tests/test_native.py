@@ -272,3 +272,24 @@ def test_cli_play_a_saved_stream_and_refuse_bad_ones(tmp_path, capsys):
         assert err.startswith("systolic: error: --stream: ") and expect in err
         assert len(err.strip().splitlines()) == 1
         assert not target.exists() and not list(tmp_path.glob(".never*"))
+
+
+@needs_icarus
+def test_cli_split_paths_and_models_agree(tmp_path):
+    jobs = tmp_path / "jobs.json"
+    jobs.write_text(json.dumps([{"random": [5, 7, 3], "seed": 1}, None,
+                                {"random": [2, 11, 4], "seed": 2},
+                                {"random": [4, 4, 4], "seed": 3, "out": "c3.npy"}]))
+    reports = []
+    for path, model in (("cocotb", "gate"), ("native", "twin")):
+        report = tmp_path / f"{path}.json"
+        assert main(["gemm", "--split", "quad", "--rows", "4", "--cols", "4", "--tile", "2",
+                     "--sim", "icarus", "--jobs", str(jobs), "--path", path, "--model",
+                     model, "--report", str(report)]) == 0
+        reports.append(json.loads(report.read_text()))
+    a, b = reports
+    assert (a["path"], b["path"], a["model"], b["model"]) == ("cocotb", "native", "gate", "twin")
+    assert a["cycles"] == b["cycles"] == a["model_cycles"]
+    assert [j["cycles"] for j in a["jobs"]] == [j["cycles"] for j in b["jobs"]]
+    assert all(j["matches_numpy"] for j in a["jobs"] + b["jobs"])
+    assert b["twin_proof"]["twin"] == "mac_s16_behavioral_p0"

@@ -22,7 +22,7 @@ from sim.drivers import gemm as gemm_driver
 from sim.drivers import split as split_driver
 from sim.drivers.gemm import GemmResult, build_schedule, check_operands, _pack
 from sim.models.cycles import model_cycles, scalesim_cycles, utilization
-from sim.models.program import program_cycles
+from sim.models.program import normalize_program, program_cycles
 from .build import build_player, run_player, DEFAULT_NATIVE_ROOT
 from .stream import Layout, encode_stream, decode_results, records
 from .twin import prove_twin, twin_mac
@@ -187,7 +187,7 @@ def run_programs_native(programs, config, *, simulator, model="gate", build_root
     layout = split_layout(config)
     lanes = input_lanes(layout)
     for i, p in enumerate(programs):
-        cyc = program_cycles(p, config)
+        cyc = program_cycles(normalize_program(p, config), config)
         check_limits("native", cyc, lanes, f"program {i}")
     built = [split_driver._build_program(p, config) for p in programs]
     design, proof = design_for(config, model)
