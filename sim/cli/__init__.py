@@ -3,10 +3,12 @@
     systolic verilog mac [MAC options] -o FILE.v
     systolic synth mac   [MAC options] [--compare] [--json FILE] [--md FILE]
     systolic sim mac     [MAC options] [--sim verilator|icarus ...]
+    systolic play array|split --stream FILE.hex -o RESULTS.txt [design options]
     systolic demo
     systolic bench
     systolic sweep       [--config FILE.toml] [-o DIR] [options]
     systolic report      [-o DIR] [--only PART] [--docs DIR]
+    systolic workload    CONFIG [--phase prefill|decode] [--compare] [options]
 
 Bad input gets one line on stderr naming the option and what it allows, exit status 2,
 and no output file.
@@ -15,7 +17,7 @@ and no output file.
 import sys
 
 from hdl.mac import ConfigError
-from . import demo, gemm, plan, simulate, studies, synth, verilog
+from . import demo, gemm, native, plan, simulate, studies, synth, verilog, workload
 from .cluster import ExecutorError
 from .common import Parser, UsageError, flag_for
 
@@ -25,7 +27,7 @@ def build_parser():
                 "array generator: Verilog, simulation, synthesis.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    for module in (verilog, synth, simulate, gemm, plan, studies, demo):
+    for module in (verilog, synth, simulate, gemm, native, plan, studies, demo, workload):
         module.register(sub)
     return p
 

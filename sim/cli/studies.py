@@ -89,7 +89,8 @@ def cmd_bench(args):
     from sim.studies.bench import run_bench
     executor = cluster_for(args)
     try:
-        return run_bench(BUILD / "bench", only=args.only, executor=executor)
+        return run_bench(BUILD / "bench", only=args.only, executor=executor,
+                         skip_slow=args.skip_slow)
     finally:
         if executor is not None:
             executor.close()
@@ -148,4 +149,6 @@ def register(sub):
     b.add_argument("--only", choices=BENCHES, action="append",
                    help="run only these benchmarks")
     add_scheduler_option(b)
+    b.add_argument("--skip-slow", action="store_true",
+                   help="sim bench: skip the slowest combinations (never a target row)")
     b.set_defaults(func=cmd_bench)
