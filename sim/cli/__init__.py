@@ -3,11 +3,13 @@
     systolic verilog mac [MAC options] -o FILE.v
     systolic synth mac   [MAC options] [--compare] [--json FILE] [--md FILE]
     systolic sim mac     [MAC options] [--sim verilator|icarus ...]
+    systolic play array|split --stream FILE.hex -o RESULTS.txt [design options]
     systolic demo
     systolic digits      [--rows R --cols C] [--numerics int4|mxfp4] [--limit N]
     systolic bench
     systolic sweep       [--config FILE.toml] [-o DIR] [options]
     systolic report      [-o DIR] [--only PART] [--docs DIR]
+    systolic workload    CONFIG [--phase prefill|decode] [--compare] [options]
 
 Bad input gets one line on stderr naming the option and what it allows, exit status 2,
 and no output file.
@@ -16,7 +18,9 @@ and no output file.
 import sys
 
 from hdl.mac import ConfigError
-from . import demo, digits, gemm, plan, simulate, studies, synth, verilog
+from . import (demo, digits, gemm, native, plan, simulate, studies, synth, verilog,
+               workload)
+from .cluster import ExecutorError
 from .common import Parser, UsageError, flag_for
 
 
@@ -25,7 +29,8 @@ def build_parser():
                 "array generator: Verilog, simulation, synthesis.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    for module in (verilog, synth, simulate, gemm, plan, studies, demo, digits):
+    for module in (verilog, synth, simulate, gemm, native, plan, studies, demo, workload,
+                   digits):
         module.register(sub)
     return p
 
@@ -36,7 +41,7 @@ def main(argv=None):
     try:
         args = build_parser().parse_args(argv)
         return args.func(args)
-    except UsageError as e:
+    except (UsageError, ExecutorError) as e:
         print(f"systolic: error: {e}", file=sys.stderr)
         return 2
     except ConfigError as e:

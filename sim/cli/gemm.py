@@ -7,6 +7,7 @@ from pathlib import Path
 from hdl.emit import write_atomic_bytes
 from sim.drivers.gemm import check_operands, exact_result, random_operands
 from sim.runner import SIMULATORS
+from . import native
 from .common import (UsageError, add_array_options, add_mac_options, add_split_options,
                      array_config, check_writable, mac_config, split_config, int_in,
                      simulators)
@@ -76,7 +77,6 @@ def _save_npy(path, C):
 
 def cmd_gemm(args):
     import numpy as np
-    from sim.drivers.gemm import run_gemm
     if args.numerics == MXFP4:
         return cmd_gemm_mx(args, one_gemm_args=_one_gemm_args, load=_load_matrix,
                            save=_save_npy)
@@ -98,11 +98,18 @@ def cmd_gemm(args):
     simulators([sim])
     M, K = A.shape
     N = B.shape[1]
+    from sim.models.cycles import model_cycles
+    from sim.native.run import array_layout, input_lanes
+    path, model = native.choose(args, model_cycles(
+        M, K, N, config.rows, config.cols, config.dataflow, pipeline=config.mac.pipeline,
+        fold_overlap=config.fold_overlap, k_chunk=config.mac.max_safe_k,
+        double_buffer=config.double_buffer), input_lanes(array_layout(config)),
+        f"GEMM {M}x{K}x{N}")
     print(f"GEMM {M}x{K}x{N} on a {config.rows}x{config.cols} {config.dataflow.upper()} "
-          f"array ({config.mac.slug}) with {sim}; the first run of a design builds it",
-          file=sys.stderr)
+          f"array ({config.mac.slug}) with {sim}, {path} path, {model} model; the first "
+          f"run of a design builds it", file=sys.stderr)
     start = time.monotonic()
-    result = run_gemm(A, B, config, simulator=sim)
+    result = native.run_plain(A, B, config, sim, path, model, args)
     want = exact_result(A, B, config.mac)
     if args.out:
         _save_npy(args.out, _as_result(result.C, config.mac.numerics))
@@ -115,6 +122,7 @@ def cmd_gemm(args):
         "utilization": round(result.utilization, 6), "sim_seconds": round(result.sim_seconds, 3),
         "wall_seconds": round(time.monotonic() - start, 1), "k_passes": result.k_passes,
         "partial_sums": result.note, "matches_numpy": bool(np.array_equal(result.C, want)),
+        **native.report_fields(result),
     }
     if args.report:
         from sim.studies.tables import write_json
@@ -122,6 +130,7 @@ def cmd_gemm(args):
     print(f"cycles {result.cycles} (model {result.model_cycles}, SCALE-Sim "
           f"{result.scalesim_cycles}), utilization {result.utilization:.1%}, "
           f"{result.macs} MACs, simulated in {result.sim_seconds:.1f} s")
+    print(f"model: {native.describe(result)}")
     bad = first_mismatch(result.C, want)
     if bad:
         i, j = bad
@@ -282,8 +291,8 @@ def _split_jobs(args, n_sub, mode):
 
 def cmd_gemm_split(args):
     """``systolic gemm --split MODE``: independent GEMMs on the sub-arrays at once."""
-    from sim.drivers import split as split_gemm
-    from sim.models.program import SplitJob, program_cycles
+    from sim.models.program import SplitJob, normalize_program, program_cycles
+    from sim.native.run import input_lanes, split_layout
     if args.report:
         check_writable(args.report, "--report")
     config = split_config(args)
@@ -297,14 +306,17 @@ def cmd_gemm_split(args):
     simulators([sim])
     tr, tc, _, _ = config.grid
     shapes = [(A.shape[0], A.shape[1], B.shape[1]) for _, A, B, _ in filter(None, jobs)]
+    work = [None if j is None else SplitJob(j[1], j[2]) for j in jobs]
+    path, model = native.choose(args, program_cycles(normalize_program([(mode, work)], config),
+                                                     config),
+                                input_lanes(split_layout(config)), f"split {mode.name}")
     print(f"split {mode.name}: {sum(map(bool, jobs))} GEMM(s) on {len(subs)} sub-arrays of "
           f"a {config.rows}x{config.cols} {config.dataflow.upper()} array of {tr}x{tc} tiles "
           f"({config.style} "
-          f"style, {config.mac.slug}) with {sim}; the first run of a design builds it",
-          file=sys.stderr)
+          f"style, {config.mac.slug}) with {sim}, {path} path, {model} model; the first run "
+          f"of a design builds it", file=sys.stderr)
     start = time.monotonic()
-    work = [None if j is None else SplitJob(j[1], j[2]) for j in jobs]
-    result = split_gemm.run_split(mode, work, config, simulator=sim)
+    result = native.run_split_phase(mode, work, config, sim, path, model, args)
     whole = program_cycles([("whole", [shapes])], config)
     done = iter(result.jobs)
     failures, records = 0, []
@@ -334,6 +346,7 @@ def cmd_gemm_split(args):
           f"{len(records)} job(s) at once; one after another on the whole "
           f"{config.rows}x{config.cols} array: {whole} cycles (model) -> "
           f"{whole / result.cycles:.2f}x; simulated in {result.sim_seconds:.1f} s")
+    print(f"model: {native.describe(result)}")
     if args.report:
         from sim.studies.tables import write_json
         write_json(args.report, {
@@ -347,7 +360,7 @@ def cmd_gemm_split(args):
             "speedup_vs_whole": round(whole / result.cycles, 4),
             "sim_seconds": round(result.sim_seconds, 3),
             "wall_seconds": round(time.monotonic() - start, 1),
-            "matches_numpy": failures == 0})
+            "matches_numpy": failures == 0, **native.report_fields(result)})
     if failures:
         print(f"{failures} job(s) differ from numpy")
         return 1
@@ -383,6 +396,7 @@ def register(sub):
     g.add_argument("--report", metavar="R.json", help="write cycles, utilization, ... as JSON")
     g.add_argument("--sim", choices=SIMULATORS, default=None,
                    help="simulator (default: verilator when present, else icarus)")
+    native.add_path_options(g)
     add_mac_options(g)
     allow_mxfp4(g)
     add_array_options(g)

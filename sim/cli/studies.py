@@ -1,5 +1,6 @@
 """``systolic report``, ``sweep`` and ``bench``: the studies that write directories of
 tables, JSON and plots."""
+import json
 import sys
 from pathlib import Path
 
@@ -7,6 +8,7 @@ from sim.studies.bench import BENCHES
 from sim.studies.reports import PARTS
 from sim.studies.sweep_config import STUDIES
 from hdl.cache import Cache
+from .cluster import add_scheduler_option, cluster_for, executor_for
 from .common import BUILD, UsageError, int_in
 
 
@@ -23,18 +25,35 @@ def cmd_report(args):
             load_config(args.sweep_config)
         except SweepConfigError as e:
             raise UsageError(f"--sweep-config: {e}")
-    problems = write_reports(out, liberty=args.liberty, only=args.only,
-                             sweep_config=args.sweep_config, docs=args.docs,
-                             cache=Cache(args.cache) if args.cache else Cache(),
-                             log=lambda m: print(m, file=sys.stderr))
+    from sim.studies.sweep import SweepJobError
+    executor = cluster_for(args)
+    try:
+        problems = write_reports(out, liberty=args.liberty, only=args.only,
+                                 sweep_config=args.sweep_config, docs=args.docs,
+                                 cache=Cache(args.cache) if args.cache else Cache(),
+                                 log=lambda m: print(m, file=sys.stderr), executor=executor)
+    except SweepJobError as e:
+        return _sweep_failed(e, f"no {out}/index.md written")
+    finally:
+        if executor is not None:
+            executor.close()
     print(f"report written to {out}/index.md")
     for problem in problems:
         print(f"systolic: error: {problem}", file=sys.stderr)
     return 2 if problems else 0
 
 
+def _sweep_failed(e, unwritten):
+    """Each failed sweep job on one line, then what was not written; exit status 1."""
+    for job, where, error in e.failures:
+        print(f"systolic: error: sweep job {json.dumps(job)} ({where}): {error}",
+              file=sys.stderr)
+    print(f"systolic: error: {e}; the others are cached, {unwritten}", file=sys.stderr)
+    return 1
+
+
 def cmd_sweep(args):
-    from sim.studies.sweep import run_sweep, write_sweep
+    from sim.studies.sweep import SweepJobError, run_sweep, write_sweep
     from sim.studies.sweep_config import (SweepConfigError, DEFAULT_CONFIG, OVERRIDES,
                                           load_config, parse_config, apply_overrides)
     out = Path(args.output)
@@ -52,10 +71,13 @@ def cmd_sweep(args):
             f"--study {s}" for s in args.study or ()] + (
             [] if args.fpga is None else ["--fpga" if args.fpga else "--no-fpga"]) + (
             [] if args.liberty is None else [f"--liberty {args.liberty}"]))
-        res = run_sweep(config, jobs=args.jobs, cache=args.cache,
-                        log=lambda m: print(m, file=sys.stderr))
+        with executor_for(args, workers=args.jobs) as executor:
+            res = run_sweep(config, cache=args.cache, executor=executor,
+                            log=lambda m: print(m, file=sys.stderr))
     except SweepConfigError as e:
         raise UsageError(str(e))
+    except SweepJobError as e:
+        return _sweep_failed(e, f"nothing written to {out}/")
     files = write_sweep(res, out, command=command)
     print(f"sweep: {len(res.jobs)} jobs ({res.ran} run, {res.cached} cached) in "
           f"{res.seconds:.1f} s; wrote {len(files)} files to {out}/ (sweep.md, sweep.json, "
@@ -65,7 +87,13 @@ def cmd_sweep(args):
 
 def cmd_bench(args):
     from sim.studies.bench import run_bench
-    return run_bench(BUILD / "bench", only=args.only)
+    executor = cluster_for(args)
+    try:
+        return run_bench(BUILD / "bench", only=args.only, executor=executor,
+                         skip_slow=args.skip_slow)
+    finally:
+        if executor is not None:
+            executor.close()
 
 
 def register(sub):
@@ -83,6 +111,7 @@ def register(sub):
     rp.add_argument("--cache", metavar="DIR",
                     help="keep every result cache (Verilog, Yosys, nextpnr, Liberty, "
                          "sweep) under DIR instead of build/cache (an empty DIR: a cold run)")
+    add_scheduler_option(rp)
     rp.set_defaults(func=cmd_report)
 
     sw = sub.add_parser("sweep", help="design-space sweep (parallel, cached): CSV, JSON, "
@@ -113,9 +142,13 @@ def register(sub):
                     help="worker processes (default: every core)")
     sw.add_argument("--cache", metavar="DIR", default=None,
                     help="cache root for results and tool runs (default build/cache)")
+    add_scheduler_option(sw)
     sw.set_defaults(func=cmd_sweep)
 
     b = sub.add_parser("bench", help="area benchmarks into build/bench (JSON + Markdown)")
     b.add_argument("--only", choices=BENCHES, action="append",
                    help="run only these benchmarks")
+    add_scheduler_option(b)
+    b.add_argument("--skip-slow", action="store_true",
+                   help="sim bench: skip the slowest combinations (never a target row)")
     b.set_defaults(func=cmd_bench)

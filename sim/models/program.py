@@ -28,6 +28,7 @@ after reset):
   the end of its last phase.
 """
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -48,6 +49,12 @@ class SplitJob:
 def job_cycles(M, K, N, sub, config):
     """Model cycles of one ``M x K x N`` GEMM on sub-array ``sub`` (or an (Rs, Cs))."""
     rs, cs = (sub.rows, sub.cols) if isinstance(sub, SubArray) else sub
+    return _job_cycles(int(M), int(K), int(N), rs, cs, config)
+
+
+@lru_cache(maxsize=1 << 16)
+def _job_cycles(M, K, N, rs, cs, config):
+    """:func:`job_cycles`, memoized: the scheduler asks for the same shapes many times."""
     return model_cycles(M, K, N, rs, cs, config.dataflow, pipeline=config.mac.pipeline,
                         fold_overlap=config.fold_overlap, k_chunk=config.mac.max_safe_k)
 

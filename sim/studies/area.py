@@ -46,16 +46,17 @@ def all_mac_configs(*, signed=True, acc_width=16, pipelines=(0,)):
     return out
 
 
-def synthesize_configs(configs, *, progress=None):
+def synthesize_configs(configs, *, progress=None, executor=None):
     """Synthesize each config through each of its flows: a list of
-    ``(config, SynthResult)`` in a stable order."""
+    ``(config, SynthResult)`` in a stable order. ``executor``: see
+    :func:`hdl.flows.synth.synthesize_many` (default its local thread pool)."""
     jobs, keys = [], []
     for cfg in configs:
         verilog = cfg.verilog()
         for flow in flows_for(cfg):
             jobs.append({"verilog": verilog, "top": "mac", "flow": flow})
             keys.append(cfg)
-    results = synthesize_many(jobs, progress=progress)
+    results = synthesize_many(jobs, progress=progress, executor=executor)
     return list(zip(keys, results))
 
 

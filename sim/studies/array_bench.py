@@ -226,7 +226,7 @@ AREA_DESIGNS = (
 
 
 def measure_area(R=AREA_ARRAY, C=AREA_ARRAY, designs=AREA_DESIGNS, *, processes=None,
-                 progress=True):
+                 progress=True, executor=None):
     """Transistors of each design as an R x C array (hierarchical Verilog, flattened by
     the flow) and as one PE alone; per PE = array / (R*C)."""
     from hdl.flows.synth import synthesize_many
@@ -238,7 +238,7 @@ def measure_area(R=AREA_ARRAY, C=AREA_ARRAY, designs=AREA_DESIGNS, *, processes=
                      "flow": flow})
     bar = _bar(len(jobs), f"array bench: yosys area ({R}x{C} arrays)", progress)
     t0 = time.perf_counter()
-    results = synthesize_many(jobs, processes=processes, ice40=False,
+    results = synthesize_many(jobs, processes=processes, ice40=False, executor=executor,
                               progress=lambda r: _tick(bar))
     if bar is not None:
         bar.close()
@@ -293,9 +293,10 @@ def _load():
 
 
 def run_array_bench(outdir, progress=True, *, command=DEFAULT_COMMAND, build_root=None,
-                    simulators=None):
+                    simulators=None, executor=None):
     """Run every part and write ``outdir/array.json`` and ``outdir/array.md``; returns
-    the JSON data. ``simulators``: subset of ("verilator", "icarus", "amaranth")."""
+    the JSON data. ``simulators``: subset of ("verilator", "icarus", "amaranth").
+    ``executor``: where the area syntheses run (default a local thread pool)."""
     from sim.runner import available_simulators
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -331,7 +332,7 @@ def run_array_bench(outdir, progress=True, *, command=DEFAULT_COMMAND, build_roo
                              rtl_max_macs=RTL_MAX_MACS if rtl_sim == "verilator" else 16 ** 3)
     timings["utilization"] = round(time.perf_counter() - t, 1)
 
-    area, area_s = measure_area(progress=progress)
+    area, area_s = measure_area(progress=progress, executor=executor)
     timings["area"] = area_s
     timings["total"] = round(time.perf_counter() - start, 1)
 

@@ -8,6 +8,9 @@ Yosys's best behavioural flow at no greater depth) is evaluated from these numbe
 array: :mod:`sim.studies.array_bench`. numerics: :mod:`sim.studies.numerics_bench` (int4
 against FP4). split: :mod:`sim.studies.split_bench` (area overhead of the
 splittable 32x32 array, RTL throughput of split modes, utilization sweep, PNG plots).
+sim: :mod:`sim.studies.sim_bench` (simulation speed on both paths, both
+simulators, gate-level and twin).
+workload: :mod:`sim.studies.workload_bench` (language models on whole and split arrays).
 """
 import platform
 import sys
@@ -20,7 +23,7 @@ from sim.studies.area import (all_mac_configs, area_rows, best_behavioral, AREA_
 from sim.studies.tables import markdown_table, write_json
 
 TARGET_RATIO = 0.90
-BENCHES = ("mac", "array", "split", "numerics")
+BENCHES = ("mac", "array", "split", "numerics", "sim", "workload")
 
 
 def _mac_target(results):
@@ -57,13 +60,13 @@ def _peer_row():
     return (row, res, equivalent), note
 
 
-def bench_mac(outdir, progress):
+def bench_mac(outdir, progress, executor=None):
     configs = []
     for signed in (True, False):
         configs += all_mac_configs(signed=signed, acc_width=16, pipelines=(0, 1, 2))
     from sim.studies.area import synthesize_configs
     start = time.monotonic()
-    results = synthesize_configs(configs, progress=progress)
+    results = synthesize_configs(configs, progress=progress, executor=executor)
     target = _mac_target(results)
     rows = area_rows(results)
     peer, peer_note = _peer_row()
@@ -104,7 +107,10 @@ def bench_mac(outdir, progress):
     return target
 
 
-def run_bench(outdir, *, only=None):
+def run_bench(outdir, *, only=None, executor=None, skip_slow=False):
+    """Run the ``only`` benches (default all) into ``outdir``; their syntheses go to
+    ``executor`` (a :mod:`sim.execute` executor; default each bench's own local pool);
+    ``skip_slow``: the sim bench skips its slowest combinations (never a target row)."""
     from tqdm import tqdm
     outdir.mkdir(parents=True, exist_ok=True)
     for name in only or BENCHES:
@@ -112,17 +118,18 @@ def run_bench(outdir, *, only=None):
             total = sum(len(flows_for(c)) for s in (True, False)
                         for c in all_mac_configs(signed=s, pipelines=(0, 1, 2)))
             with tqdm(total=total, desc="mac bench", unit="synth", file=sys.stderr) as bar:
-                target = bench_mac(outdir, lambda _r: bar.update())
+                target = bench_mac(outdir, lambda _r: bar.update(), executor)
             print(f"mac: best {target['best']['design']} = {target['best']['ratio']:.3f}x "
                   f"of {target['reference']['flow']} -> {outdir}/mac.md")
         elif name == "array":
             from sim.studies.array_bench import run_array_bench
-            run_array_bench(outdir, progress=True,
+            run_array_bench(outdir, progress=True, executor=executor,
                             command="make bench  (systolic bench --only array)")
             print(f"array: -> {outdir}/array.md")
         elif name == "split":
             from sim.studies.split_bench import run_split_bench
-            data = run_split_bench(outdir, command="make bench  (systolic bench --only split)")
+            data = run_split_bench(outdir, executor=executor,
+                                   command="make bench  (systolic bench --only split)")
             s = data["summary"]
             four = f"; four 16^3 GEMMs quad vs whole {s['four_gemms']['speedup']:.2f}x" if s else ""
             print(f"split: {outdir}/split.md{four}")
@@ -133,4 +140,16 @@ def run_bench(outdir, *, only=None):
             print(f"numerics: best FP4 MAC {t['best']['design']} = {t['ratio']:.3f}x of "
                   f"{t['behavioural']['flow']}; FP4 8x8 OS array {a['ratio']:.3f}x int4 "
                   f"per PE -> {outdir}/numerics.md")
+        elif name == "sim":
+            from sim.studies.sim_bench import run_sim_bench
+            run_sim_bench(outdir, skip_slow=skip_slow,
+                          command="make bench  (systolic bench --only sim"
+                                  + (" --skip-slow)" if skip_slow else ")"))
+            print(f"sim: -> {outdir}/sim.md")
+        elif name == "workload":
+            from sim.studies.workload_bench import run_workload_bench
+            data = run_workload_bench(outdir,
+                                      command="make bench  (systolic bench --only workload)")
+            worst = min(d["model"]["speedup"] for d in data["compare"] if "target" in d)
+            print(f"workload: {outdir}/workload.md; decode split vs whole >= {worst:.2f}x")
     return 0

@@ -360,7 +360,7 @@ def _check_liberty(liberty, log, *, cache=True):
                       f"without standard-cell numbers"
 
 
-def _sweep_part(outdir, config_path, log, *, cache=True):
+def _sweep_part(outdir, config_path, log, *, cache=True, executor=None):
     from sim.studies.sweep import run_sweep, write_sweep
     from sim.studies.sweep_config import DEFAULT_CONFIG, load_config
     path = Path(config_path or DEFAULT_CONFIG)
@@ -368,7 +368,7 @@ def _sweep_part(outdir, config_path, log, *, cache=True):
         shown = path.relative_to(Path(__file__).resolve().parents[2])
     except ValueError:
         shown = path
-    res = run_sweep(load_config(path), log=log, cache=cache)
+    res = run_sweep(load_config(path), log=log, cache=cache, executor=executor)
     write_sweep(res, outdir, command=f"systolic sweep --config {shown}")
     text = (outdir / "sweep.md").read_text().replace("# Design-space sweep",
                                                      "## Design-space sweep", 1)
@@ -399,12 +399,13 @@ def _wavefront_part(outdir, log):
 
 def write_reports(outdir="build/report", *, liberty=None, device="up5k",
                   array_search=True, only=None, sweep_config=None, docs=None, log=print,
-                  cache=True):
+                  cache=True, executor=None):
     """Write ``index.md`` (every part, with its PNGs), ``reports.json`` and the pictures
     into ``outdir``. ``only``: the :data:`PARTS` to build (default all); ``docs``: copy
     :data:`DOCS_IMAGES` there. Returns the problems (one line each: a missing Graphviz
     or Icarus, an unusable Liberty file) of parts that could not be built; every other
-    part is still built."""
+    part is still built. ``executor``: where the sweep's jobs run (default a local
+    process pool)."""
     from sim.studies.pictures import GraphvizMissing
     from sim.runner import SimulatorUnavailable
     outdir = Path(outdir)
@@ -420,7 +421,8 @@ def write_reports(outdir="build/report", *, liberty=None, device="up5k",
             if part == "tables":
                 text, data = _tables(outdir, liberty, device, array_search, log, cache=cache)
             elif part == "sweep":
-                text, data = _sweep_part(outdir, sweep_config, log, cache=cache)
+                text, data = _sweep_part(outdir, sweep_config, log, cache=cache,
+                                         executor=executor)
             elif part == "schematic":
                 text, data = _schematic_part(outdir, log, cache=cache)
             else:

@@ -5,7 +5,7 @@ import time
 from hdl.mac import MacConfig
 from hdl.split import SplitConfig, FEATURES, SPLIT_TOPLEVEL
 
-__all__ = ["split_area_overhead"]
+__all__ = ["split_area_overhead", "split_area_jobs"]
 
 
 def _analytic_counts(config):
@@ -36,10 +36,24 @@ def _delta_by_type(base, split, cost):
     return out
 
 
+def split_area_jobs(rows, cols, tile, mac=None, *, style="mux", flow="synth", dataflow="ws",
+                    fold_overlap=False):
+    """The two syntheses (:func:`hdl.flows.synth.synthesize_many` jobs: the unsplit and
+    the splittable array) that :func:`split_area_overhead` without ``breakdown`` runs."""
+    from hdl.array import array_verilog, TOPLEVEL
+    mac = mac or MacConfig()
+    cfg = SplitConfig(rows, cols, tile, mac, style, fold_overlap=fold_overlap,
+                      dataflow=dataflow)
+    return [{"verilog": array_verilog(rows, cols, dataflow, mac,
+                                      double_buffer=cfg.double_buffer),
+             "top": TOPLEVEL, "flow": flow, "ice40": False},
+            {"verilog": cfg.verilog(), "top": SPLIT_TOPLEVEL, "flow": flow, "ice40": False}]
+
+
 def split_area_overhead(rows, cols, tile, mac=None, *, style="mux", breakdown=True,
-                        flow="synth", dataflow="ws", fold_overlap=False):
+                        flow="synth", dataflow="ws", fold_overlap=False, cache=True):
     """Synthesize the splittable array and the unsplit array of the same size (Yosys
-    flow ``flow``, CMOS gates, cached); returns a dict with both, the overhead in
+    flow ``flow``, CMOS gates, remembered in ``cache``); returns a dict with both, the overhead in
     transistors and cells (absolute and %), the extra edge-port bits, the config bits,
     and (``breakdown``) the overhead of each boundary feature alone (one synthesis
     each), plus the analytic gate counts. Seconds are wall time of each synthesis
@@ -52,12 +66,12 @@ def split_area_overhead(rows, cols, tile, mac=None, *, style="mux", breakdown=Tr
 
     def synth(text, top):
         t = time.monotonic()
-        r = synthesize(text, top=top, flow=flow, ice40=False)
+        r = synthesize(text, top=top, flow=flow, ice40=False, cache=cache)
         return r, (0.0 if r.cached else round(time.monotonic() - t, 1))
 
     base, base_s = synth(array_verilog(rows, cols, dataflow, mac,
-                                       double_buffer=cfg.double_buffer), TOPLEVEL)
-    split, split_s = synth(cfg.verilog(), SPLIT_TOPLEVEL)
+                                       double_buffer=cfg.double_buffer, cache=cache), TOPLEVEL)
+    split, split_s = synth(cfg.verilog(cache=cache), SPLIT_TOPLEVEL)
     ports = cfg.ports()
     base_bits = sum(b for k, (_, b) in ports.items() if not k.endswith("_x")
                     and k not in ("row_cut", "col_cut"))
@@ -89,7 +103,7 @@ def split_area_overhead(rows, cols, tile, mac=None, *, style="mux", breakdown=Tr
     if breakdown and style == "mux":
         parts = {}
         for feat in FEATURES:
-            r, s = synth(cfg.verilog(features=(feat,)), SPLIT_TOPLEVEL)
+            r, s = synth(cfg.verilog(features=(feat,), cache=cache), SPLIT_TOPLEVEL)
             parts[feat] = {"transistors": r.transistors - base.transistors,
                            "cells": r.cells - base.cells,
                            "transistor_pct": pct(r.transistors, base.transistors),

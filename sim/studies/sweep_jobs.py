@@ -20,7 +20,8 @@ from pathlib import Path
 from hdl.cache import Cache, package_versions, source_fingerprint
 from hdl.mac import MacConfig
 
-__all__ = ["RESULT_FORMAT", "SOURCE_FILES", "versions", "job_key", "run_job"]
+__all__ = ["RESULT_FORMAT", "SOURCE_FILES", "versions", "job_key", "run_job", "sweep_task",
+           "liberty_spec"]
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Bumped when what a job computes (the ``_run_*`` functions below) changes.
@@ -132,3 +133,51 @@ def run_job(job, liberty=None, cache=True):
     start = time.monotonic()
     row = _RUNNERS[job["study"]](job, liberty, cache)
     return row, round(time.monotonic() - start, 2)
+
+
+# ---------------------------------------------------------------------------------------
+# One job wherever an executor runs it
+
+def liberty_spec(liberty, vers):
+    """What a job needs to find the Liberty file wherever it runs."""
+    if not liberty:
+        return None
+    return {"path": str(liberty), "id": vers.get("liberty"),
+            "nangate45": Path(liberty).name == "nangate45_stdcells.lib"}
+
+
+def _worker_liberty(spec):
+    """The Liberty path of ``spec`` on this machine: the client's path if it holds the
+    same file, else (Nangate45) this installation's own download."""
+    from hdl.flows.liberty import nangate45_liberty
+    from .sweep_config import SweepConfigError
+    if spec is None:
+        return None
+    path = Path(spec["path"])
+    if path.is_file() and versions(path)["liberty"] == spec["id"]:
+        return str(path)
+    if spec["nangate45"]:
+        path = nangate45_liberty()
+        if versions(path)["liberty"] == spec["id"]:
+            return str(path)
+    raise SweepConfigError(f"Liberty {spec['id']} is not at {spec['path']} on this "
+                           f"worker; copy it to the same path there")
+
+
+def sweep_task(payload):
+    """One sweep job where an executor runs it (a local process or a Dask worker):
+    ``{"result": row, "seconds": s}``. ``payload``: the job, its :func:`liberty_spec`,
+    the client's :func:`versions` and cache root. Refuses to run if this installation's
+    versions differ from the client's (the result would be cached under the client's
+    key); tools cache under :func:`sim.execute.worker_path` of the client's root."""
+    from sim.execute import worker_path
+    from .sweep_config import SweepConfigError
+    mine = {k: v for k, v in versions().items() if k != "liberty"}
+    theirs = {k: v for k, v in payload["versions"].items() if k != "liberty"}
+    if mine != theirs:
+        diff = next(k for k in theirs if mine.get(k) != theirs[k])
+        raise SweepConfigError(f"this worker has {diff} {mine.get(diff)}, the client "
+                               f"{theirs[diff]}; install the same checkout everywhere")
+    cache = Cache(worker_path(payload["cache_root"]))
+    row, seconds = run_job(payload["job"], _worker_liberty(payload["liberty"]), cache)
+    return {"result": row, "seconds": seconds}

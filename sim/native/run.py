@@ -1,0 +1,209 @@
+"""GEMMs and split programs on the native path (:mod:`sim.native`): the schedules of
+:mod:`sim.drivers.gemm` and :mod:`sim.drivers.split`, played from a memory file by the
+Verilator harness or the Icarus player, decoded and checked by the same code as the
+cocotb path (results in exactly the predicted cycles, C assembled and compared by the
+caller, cycles measured from the trace).
+
+``model``: ``"gate"`` simulates the gate-level design; ``"twin"`` the same design with
+the behavioural MAC, only after :func:`sim.native.twin.prove_twin` (the result's
+``proof`` cites it).
+"""
+import dataclasses
+import shutil
+import tempfile
+from pathlib import Path
+
+
+from hdl.array import TOPLEVEL, ArrayConfig
+from hdl.emit import write_atomic_bytes
+from hdl.pe import os_flag
+from hdl.split import SPLIT_TOPLEVEL, SplitConfig
+from sim.drivers import gemm as gemm_driver
+from sim.drivers import split as split_driver
+from sim.drivers.gemm import GemmResult, build_schedule, check_operands, _pack
+from sim.models.cycles import model_cycles, scalesim_cycles, utilization
+from sim.models.program import normalize_program, program_cycles
+from .build import build_player, run_player, DEFAULT_NATIVE_ROOT
+from .stream import Layout, encode_stream, decode_results, records
+from .twin import prove_twin, twin_mac
+
+__all__ = ["MODELS", "PATHS", "PathLimitError", "NATIVE_MAX_LANE_BYTES",
+           "COCOTB_MAX_CYCLES", "check_limits", "input_lanes", "array_layout", "split_layout",
+           "design_for", "run_gemms_native", "run_programs_native"]
+
+MODELS = ("gate", "twin")
+PATHS = ("native", "cocotb")
+#: The native path builds each job's schedule in memory: cycles x input lanes bytes.
+NATIVE_MAX_LANE_BYTES = 1 << 30
+#: The cocotb bench keeps a Python list of writes per cycle: cycles per job.
+COCOTB_MAX_CYCLES = 2_000_000
+
+
+class PathLimitError(ValueError):
+    """A GEMM or program is too large for the chosen path; the message names the limit."""
+
+
+def input_lanes(layout):
+    """Input lanes (4-bit operands or single bits) of a design's layout."""
+    ports = layout.inputs
+    return sum(bits // (4 if name.removesuffix("_x") in ("a_in", "w_in", "b_in") else 1)
+               for name, bits in ports)
+
+
+def check_limits(path, cycles, lanes, what):
+    """PathLimitError if a run of ``cycles`` on a design with ``lanes`` input lanes
+    exceeds ``path``'s limit."""
+    if path == "native" and cycles * lanes > NATIVE_MAX_LANE_BYTES:
+        raise PathLimitError(
+            f"{what} needs {cycles:,} cycles x {lanes} input lanes = {cycles * lanes:,} "
+            f"bytes of schedule; the native path's limit is {NATIVE_MAX_LANE_BYTES:,} "
+            f"(the schedule is built in memory); split the GEMM into smaller ones")
+    if path == "cocotb" and cycles > COCOTB_MAX_CYCLES:
+        raise PathLimitError(
+            f"{what} needs {cycles:,} cycles; the cocotb path's limit is "
+            f"{COCOTB_MAX_CYCLES:,} cycles per run (a Python list per cycle); use the "
+            f"native path")
+
+
+def design_for(config, model):
+    """``(config to build, proof or None)``: the twin's config only once proved."""
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; allowed: {', '.join(MODELS)}")
+    if model == "gate":
+        return config, None
+    proof = prove_twin(config.mac)
+    return dataclasses.replace(config, mac=twin_mac(config.mac)), proof
+
+
+def array_layout(config: ArrayConfig):
+    R, C, n = config.rows, config.cols, config.mac.width
+    if config.dataflow == "ws":
+        ins = [("a_in", R * n), ("a_valid", R), ("w_in", C * n), ("w_en", C)]
+        if config.double_buffer:
+            ins.append(("a_swap", R))
+    else:
+        ins = [("a_in", R * n), (f"a_{os_flag(config.double_buffer)}", R), ("b_in", C * n)]
+    return Layout.of(TOPLEVEL, ins,
+                     [("c_valid", "c_out", config.out_lanes, config.mac.acc_width)])
+
+
+def split_layout(config):
+    ins = [(name, bits) for name, (d, bits) in config.ports().items() if d == "in"]
+    return Layout.of(SPLIT_TOPLEVEL, ins, split_driver._out_pairs(config))
+
+
+def _play(design_text, layout, slug, job_records, simulator, model, build_root, generation,
+          flags=None, save_stream=None):
+    """Build (cached) and play; ``(traces, build, wall seconds)``. ``save_stream``: also
+    keep a copy of the stream there."""
+    root = Path(build_root) if build_root is not None else DEFAULT_NATIVE_ROOT
+    build = build_player(design_text, layout, slug, simulator, model=model,
+                         generation=generation, build_root=root, flags=flags)
+    runs = build.directory / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=runs, prefix="run-"))
+    try:
+        stream, results = work / "stream.hex", work / "results.txt"
+        encode_stream(stream, layout, job_records)
+        if save_stream is not None:
+            write_atomic_bytes(save_stream, stream.read_bytes())
+        seconds, cpu = run_player(build, stream, results)
+        traces = decode_results(results, layout, len(job_records))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    total = sum(r.shape[0] for r in job_records) or 1
+    for trace, rec in zip(traces, job_records):
+        if trace["seconds"] < 0:            # the Icarus player: share the run's times
+            trace["seconds"] = seconds * rec.shape[0] / total
+            trace["cpu_seconds"] = cpu * rec.shape[0] / total
+    return traces, build, seconds
+
+
+def run_gemms_native(jobs, config: ArrayConfig, *, simulator, model="gate",
+                     build_root=None, generation="2005", progress=None, flags=None,
+                     save_stream=None):
+    """Like :func:`sim.drivers.gemm.run_gemms` on the native path; each result also
+    carries ``model``, ``proof`` (the twin's :class:`~sim.native.twin.TwinProof`) and
+    ``build`` (:class:`~sim.native.build.NativeBuild`). ``flags``: Verilator flags
+    instead of the model's (flag studies); ``save_stream``: keep the memory file there
+    (``systolic play`` replays it)."""
+    checked = [check_operands(A, B, config.mac) for A, B in jobs]
+    if not checked:
+        return []
+    layout = array_layout(config)
+    lanes = input_lanes(layout)
+    for A, B in checked:
+        M, K = A.shape
+        cyc = model_cycles(M, K, B.shape[1], config.rows, config.cols, config.dataflow,
+                           pipeline=config.mac.pipeline, fold_overlap=config.fold_overlap,
+                           k_chunk=config.mac.max_safe_k, double_buffer=config.double_buffer)
+        check_limits("native", cyc, lanes, f"GEMM {M}x{K}x{B.shape[1]}")
+    design, proof = design_for(config, model)
+    schedules, recs = [], []
+    for A, B in checked:
+        sched = build_schedule(A, B, config)
+        schedules.append(sched)
+        packed = {name: _pack(data, bits) for name, (data, bits) in sched.ports.items()}
+        recs.append(records(layout, packed, sched.length))
+    traces, build, _ = _play(design.verilog(), layout, design.slug, recs,
+                             simulator, model, build_root, generation, flags, save_stream)
+    results = []
+    for n, ((A, B), sched, trace) in enumerate(zip(checked, schedules, traces)):
+        M, K = A.shape
+        N = B.shape[1]
+        plain = {"cycles": trace["cycles_0"], "valid": trace["valid_0"],
+                 "values": trace["values_0"]}
+        Cm, measured = gemm_driver._decode(sched, plain, config, M, N)
+        result = GemmResult(
+            C=Cm, cycles=measured,
+            model_cycles=model_cycles(M, K, N, config.rows, config.cols, config.dataflow,
+                                      pipeline=config.mac.pipeline,
+                                      fold_overlap=config.fold_overlap,
+                                      k_chunk=config.mac.max_safe_k,
+                                      double_buffer=config.double_buffer),
+            scalesim_cycles=scalesim_cycles(M, K, N, config.rows, config.cols,
+                                            config.dataflow),
+            macs=M * K * N, utilization=utilization(M, K, N, config.rows, config.cols,
+                                                    measured),
+            sim_seconds=float(trace["seconds"]), sim_cpu_seconds=float(trace["cpu_seconds"]),
+            build_seconds=build.seconds, k_passes=sched.k_passes, folds=sched.folds,
+            simulated_cycles=sched.length)
+        result.model = model
+        result.proof = proof
+        result.path = "native"
+        result.build = build
+        results.append(result)
+        if progress is not None:
+            progress(n + 1, len(checked))
+    return results
+
+
+def run_programs_native(programs, config, *, simulator, model="gate", build_root=None,
+                        generation="2005", save_stream=None):
+    """Like :func:`sim.drivers.split.run_programs` on the native path (each
+    :class:`~sim.drivers.split.ProgramResult` also carries ``model`` and ``proof``)."""
+    if not isinstance(config, SplitConfig):
+        raise ValueError(f"expected a SplitConfig, got {type(config).__name__}")
+    layout = split_layout(config)
+    lanes = input_lanes(layout)
+    for i, p in enumerate(programs):
+        cyc = program_cycles(normalize_program(p, config), config)
+        check_limits("native", cyc, lanes, f"program {i}")
+    built = [split_driver._build_program(p, config) for p in programs]
+    design, proof = design_for(config, model)
+    recs = []
+    for b in built:
+        packed = {name: _pack(data, bits) for name, (data, bits) in b.lanes.items()}
+        recs.append(records(layout, packed, b.length))
+    traces, build, _ = _play(design.verilog(), layout, design.slug, recs, simulator, model,
+                             build_root, generation, save_stream=save_stream)
+    out = []
+    for b, trace in zip(built, traces):
+        jobs, total, last = split_driver._decode(b, trace, config)
+        res = split_driver.ProgramResult(jobs=jobs, cycles=last, model_cycles=total,
+                                         sim_seconds=float(trace["seconds"]))
+        res.sim_cpu_seconds = float(trace["cpu_seconds"])
+        res.model, res.proof, res.path = model, proof, "native"
+        res.build_seconds = build.seconds
+        out.append(res)
+    return out

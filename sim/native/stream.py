@@ -1,0 +1,199 @@
+"""The operand stream of the native simulation path and the results it gives back.
+
+Both native players (the Verilator C++ harness and the Icarus Verilog player, see
+:mod:`sim.native.build`) read the same text *memory file* of hex words, whitespace
+separated (one word per line as written here), and write the same text result file.
+
+Stream (``.hex``)::
+
+    53595354          magic ("SYST")
+    LLLLLLLL          layout id: 32-bit hash of the design's port layout (below)
+    J                 number of jobs
+    then per job:
+    T                 cycles to play
+    T records         one per cycle: every input port of the design, hex, MSB first
+
+A record is the concatenation of the input ports in name order, each padded to whole
+bytes, the first port in the lowest bits (port ``p`` is bits ``[8*off_p +: width_p]``
+of the record word, ``off_p`` its byte offset). Before each job the player holds
+``rst`` for two cycles with every input 0, then plays cycles 0..T-1: inputs of cycle t
+are applied, the rising edge t samples them, and the outputs that edge produced are
+read before the inputs of cycle t+1 are applied (the timing of :mod:`sim.tb.array`).
+
+Results (``.txt``), one line per event::
+
+    R t V0 O0 [V1 O1 ...]   after edge t some valid bit is set: per output pair
+                            (valid vector, value vector) in hex, MSB first
+    E j S C                 job j is done; S and C = wall and process CPU seconds of its
+                            cycles (C++ harness; the Icarus player writes -1 -1: the
+                            driver times the whole run)
+
+:func:`decode_results` turns that into the trace dictionaries of the cocotb benches
+(``cycles``, ``valid``, ``values`` per output pair), so the drivers decode both paths
+with the same code.
+"""
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Layout", "StreamError", "MAGIC", "encode_stream", "decode_results",
+           "records"]
+
+MAGIC = 0x53595354
+_HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
+
+
+class StreamError(ValueError):
+    """A stream or result file the player (or the driver) cannot read; one line."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Input ports ``[(name, bits)]`` (in record order: sorted by name) and output pairs
+    ``[(valid name, value name, lanes, lane bits)]`` of one design's top."""
+    top: str
+    inputs: tuple
+    outputs: tuple
+
+    @classmethod
+    def of(cls, top, inputs, outputs):
+        ins = tuple(sorted((str(n), int(b)) for n, b in inputs))
+        outs = tuple((str(v), str(o), int(L), int(W)) for v, o, L, W in outputs)
+        return cls(top, ins, outs)
+
+    @property
+    def offsets(self):
+        """Byte offset of every input port in a record."""
+        out, off = [], 0
+        for _, bits in self.inputs:
+            out.append(off)
+            off += (bits + 7) // 8
+        return out
+
+    @property
+    def record_bytes(self):
+        return sum((b + 7) // 8 for _, b in self.inputs)
+
+    @property
+    def layout_id(self):
+        text = f"{self.top};" + ",".join(f"{n}:{b}" for n, b in self.inputs) + ";" + \
+            ",".join(f"{v}:{o}:{L}:{W}" for v, o, L, W in self.outputs)
+        return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)
+
+
+def records(layout, ports, length):
+    """``uint8 [length, record_bytes]`` records from ``ports``: name -> packed bytes
+    ``[T, nbytes]`` (little-endian, as :func:`sim.drivers.gemm._pack` makes them);
+    ports not given are 0."""
+    rec = np.zeros((length, layout.record_bytes), np.uint8)
+    for (name, bits), off in zip(layout.inputs, layout.offsets):
+        nb = (bits + 7) // 8
+        data = ports.get(name)
+        if data is None:
+            continue
+        if data.shape[1] != nb:
+            raise ValueError(f"port {name}: {data.shape[1]} bytes per cycle, the layout "
+                             f"has {nb}")
+        rec[:, off:off + nb] = data[:length]
+    return rec
+
+
+def _hex_lines(rec):
+    """Records -> hex text, one MSB-first word per line."""
+    T, nb = rec.shape
+    if T == 0:
+        return b""
+    msb = rec[:, ::-1]
+    chars = np.empty((T, 2 * nb + 1), np.uint8)
+    chars[:, 0:2 * nb:2] = _HEX[msb >> 4]
+    chars[:, 1:2 * nb:2] = _HEX[msb & 15]
+    chars[:, -1] = ord("\n")
+    return chars.tobytes()
+
+
+def encode_stream(path, layout, jobs):
+    """Write the stream of ``jobs`` (a list of record arrays, one per job) to ``path``."""
+    with open(path, "wb") as f:
+        f.write(f"{MAGIC:08x}\n{layout.layout_id:08x}\n{len(jobs):x}\n".encode())
+        for rec in jobs:
+            if rec.shape[1] != layout.record_bytes:
+                raise ValueError(f"records of {rec.shape[1]} bytes; the layout has "
+                                 f"{layout.record_bytes}")
+            f.write(f"{rec.shape[0]:x}\n".encode())
+            step = 1 << 16
+            for i in range(0, rec.shape[0], step):
+                f.write(_hex_lines(rec[i:i + step]))
+
+
+def _lanes(hexes, lanes, width, where):
+    """Hex words (MSB first) of ``lanes`` x ``width`` bits -> uint64 [n, lanes]."""
+    n = len(hexes)
+    nbytes = (lanes * width + 7) // 8
+    out = np.zeros((n, lanes), np.uint64)
+    if n == 0:
+        return out
+    digits = 2 * nbytes
+    try:
+        blob = bytes.fromhex("".join(h.rjust(digits, "0") for h in hexes))
+    except ValueError:
+        bad = next(h for h in hexes if not all(c in "0123456789abcdefABCDEF" for c in h))
+        raise StreamError(f"{where}: the simulator wrote {bad!r}, not a hex word "
+                          f"(an undefined X/Z output)") from None
+    if len(blob) != n * nbytes:
+        raise StreamError(f"{where}: a result word is wider than {lanes * width} bits")
+    raw = np.frombuffer(blob, np.uint8).reshape(n, nbytes)[:, ::-1]
+    if width in (8, 16, 32, 64) and (lanes * width) % 8 == 0:
+        dt = np.dtype({8: "<u1", 16: "<u2", 32: "<u4", 64: "<u8"}[width])
+        return np.ascontiguousarray(raw).view(dt).reshape(n, lanes).astype(np.uint64)
+    weights = (np.uint64(1) << np.arange(width, dtype=np.uint64))
+    step = max(1, (1 << 22) // max(1, nbytes * 8))
+    for i in range(0, n, step):
+        bits = np.unpackbits(raw[i:i + step], axis=1, bitorder="little")
+        bits = bits[:, :lanes * width].reshape(-1, lanes, width).astype(np.uint64)
+        out[i:i + step] = (bits * weights).sum(axis=2, dtype=np.uint64)
+    return out
+
+
+def decode_results(path, layout, jobs):
+    """Read a result file: per job a dict with ``cycles_i``, ``valid_i`` (uint8 [n,
+    L]), ``values_i`` (uint64 [n, L]) for output pair i, ``seconds`` and
+    ``cpu_seconds`` (-1 when the player did not time it). StreamError if the file is
+    cut short or malformed."""
+    try:
+        text = open(path).read()
+    except OSError as e:
+        raise StreamError(f"{path}: cannot read the simulator's results: "
+                          f"{e.strerror or e}") from None
+    npairs = len(layout.outputs)
+    out, rows = [], []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if parts[0] == "R" and len(parts) == 2 + 2 * npairs:
+            rows.append(parts)
+        elif parts[0] == "E" and len(parts) == 4:
+            if int(parts[1]) != len(out):
+                raise StreamError(f"{path}:{lineno}: job {parts[1]} ends, expected job "
+                                  f"{len(out)}")
+            out.append(_job(rows, layout, float(parts[2]), float(parts[3]),
+                            f"{path} job {len(out)}"))
+            rows = []
+        else:
+            raise StreamError(f"{path}:{lineno}: not a result line: {line[:60]!r}")
+    if len(out) != jobs:
+        raise StreamError(f"{path}: results of {len(out)} job(s), expected {jobs} (the "
+                          f"simulator stopped early)")
+    return out
+
+
+def _job(rows, layout, seconds, cpu_seconds, where):
+    trace = {"seconds": seconds, "cpu_seconds": cpu_seconds}
+    cycles = np.array([int(r[1]) for r in rows], np.int64)
+    for i, (_, _, L, W) in enumerate(layout.outputs):
+        valid = _lanes([r[2 + 2 * i] for r in rows], L, 1, where).astype(np.uint8)
+        trace[f"cycles_{i}"] = cycles
+        trace[f"valid_{i}"] = valid
+        trace[f"values_{i}"] = _lanes([r[3 + 2 * i] for r in rows], L, W, where)
+    return trace

@@ -1,0 +1,276 @@
+"""``systolic bench --only sim``: simulation speed of the array on every path.
+
+For 8x8, 16x16, 32x32 and 64x64 OS arrays (double-buffered PE, fold overlap, default
+MAC) and each combination of path (native: memory file played by the C++ harness or
+the Verilog player; cocotb: per-cycle Python), simulator (Verilator, Icarus) and model
+(gate-level, proven twin), one random GEMM is run and checked (C == numpy, cycles ==
+model), and the bench records cycles per second and the build time. Speeds are per
+second of the simulator process's CPU time (this 2-core machine is shared: wall time
+moves with other jobs' load far more than with the code; wall cycles/s are recorded
+too). For every Verilator design the bare loop of the native harness (clock toggling
+only, no stimulus or result I/O) gives the ceiling, and each Verilator row the fraction
+of its ceiling it reached.
+
+The GEMM of a row is n x K x n on an n x n array (one output tile: about K cycles,
+every PE busy), K from the row's cycle budget; the target rows run their targets'
+shapes: 512x512x512 on 16x16. Build seconds are those of the build when it ran
+(cached builds keep the time in their stamp). ``skip_slow`` leaves out the combinations
+that take longest here (gate-level Verilator builds of 64x64, and 32x32 through
+cocotb; gate-level Icarus at 64x64) but never a target row.
+"""
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hdl.emit import write_atomic
+from hdl.mac import MacConfig
+from hdl.array import ArrayConfig
+from sim.drivers.gemm import DEFAULT_BUILD_ROOT, run_gemms
+from sim.native.build import build_player, run_bare
+from sim.native.run import array_layout, design_for, run_gemms_native
+from sim.studies.tables import markdown_table, write_json
+
+__all__ = ["run_sim_bench", "SIZES", "TARGETS"]
+
+SIZES = (8, 16, 32, 64)
+BARE_CYCLES = 200_000
+# (size, path, simulator, model) -> (target cycles/s, what): the issue's targets.
+TARGETS = {
+    (16, "native", "verilator", "twin"): (150_000, "16x16 OS 512^3, native, twin"),
+    (16, "native", "verilator", "gate"): (30_000, "16x16 OS 512^3, native, gate-level "
+                                                  "(build <= 60 s)"),
+    (64, "native", "verilator", "twin"): (10_000, "64x64, native, twin"),
+}
+GATE_BUILD_TARGET = 60.0
+
+
+def _budget(size, path, simulator, model):
+    """Cycles a row simulates (the K of its n x K x n GEMM)."""
+    pes = size * size
+    if simulator == "icarus":
+        return max(300, (800_000 if model == "twin" else 300_000) // pes)
+    if path == "cocotb":
+        return 20_000
+    return 200_000 if model == "twin" else max(20_000, 6_000_000 // pes)
+
+
+def _slow(size, path, simulator, model):
+    if model != "gate":
+        return False
+    if simulator == "verilator":
+        return size >= 64 or (size >= 32 and path == "cocotb")
+    return size >= 64
+
+
+def _operands(M, K, N, seed):
+    rng = np.random.default_rng(seed)
+    return rng.integers(-8, 8, (M, K)), rng.integers(-8, 8, (K, N))
+
+
+def _cocotb_build_seconds(config, simulator):
+    stamp = Path(DEFAULT_BUILD_ROOT) / f"{config.slug}_{simulator}" / ".systolic-build.json"
+    try:
+        return float(json.loads(stamp.read_text()).get("seconds", 0.0))
+    except (OSError, ValueError):
+        return None
+
+
+def _row(size, path, simulator, model):
+    config = ArrayConfig(size, size, "os", MacConfig(), fold_overlap=True)
+    target = TARGETS.get((size, path, simulator, model))
+    shape = (512, 512, 512) if target and size == 16 else \
+        (size, _budget(size, path, simulator, model), size)
+    A, B = _operands(*shape, seed=size)
+    t0 = time.monotonic()
+    if path == "native":
+        r = run_gemms_native([(A, B)], config, simulator=simulator, model=model)[0]
+        build = r.build.recorded_seconds
+        build_cpu = r.build.recorded_cpu_seconds
+        proof = r.proof
+    else:
+        design, proof = design_for(config, model)
+        r = run_gemms([(A, B)], design, simulator=simulator)[0]
+        build = _cocotb_build_seconds(design, simulator)
+        build_cpu = None
+    ok = bool(np.array_equal(r.C, A @ B)) and r.cycles == r.model_cycles
+    row = {"size": size, "path": path, "simulator": simulator, "model": model,
+           "gemm": "x".join(map(str, shape)), "cycles": r.cycles,
+           "model_cycles": r.model_cycles, "simulated_cycles": r.simulated_cycles,
+           "checked": ok, "build_seconds": None if build is None else round(build, 1),
+           "build_cpu_seconds": None if build_cpu is None else round(build_cpu, 1),
+           "cpu_seconds": round(r.sim_cpu_seconds, 3), "wall_seconds": round(r.sim_seconds, 3),
+           "cycles_per_s": round(r.simulated_cycles / max(r.sim_cpu_seconds, 1e-9)),
+           "wall_cycles_per_s": round(r.simulated_cycles / max(r.sim_seconds, 1e-9)),
+           "run_seconds": round(time.monotonic() - t0, 1),
+           "twin_proof": proof.cite() if proof else None}
+    if simulator == "verilator":
+        design = design_for(config, model)[0]
+        b = build_player(design.verilog(), array_layout(design), design.slug,
+                         "verilator", model=model)
+        _, cpu = run_bare(b, BARE_CYCLES)
+        row["bare_cycles_per_s"] = round(BARE_CYCLES / max(cpu, 1e-9))
+        row["fraction_of_bare"] = round(row["cycles_per_s"] / row["bare_cycles_per_s"], 3)
+        row["bare_build_seconds"] = round(b.recorded_seconds, 1)
+    if target:
+        row["target_cycles_per_s"] = target[0]
+        row["target_met"] = row["cycles_per_s"] >= target[0] and ok and (
+            model != "gate" or (row["build_seconds"] or 0) <= GATE_BUILD_TARGET)
+    return row
+
+
+def combos(sizes=SIZES, skip_slow=False):
+    """The rows to run: target rows first, then the native path on Verilator, Icarus,
+    then the cocotb path (so an interrupted run has the rows that matter most)."""
+    out = [k for k in TARGETS if k[0] in sizes]
+    for path, simulator in (("native", "verilator"), ("native", "icarus"),
+                            ("cocotb", "verilator"), ("cocotb", "icarus")):
+        for size in sizes:
+            for model in ("twin", "gate"):
+                key = (size, path, simulator, model)
+                if key in out or (skip_slow and _slow(*key)):
+                    continue
+                out.append(key)
+    return out
+
+
+# Verilator flag sets measured against each other (the chosen ones are
+# sim.native.build.VERILATOR_FLAGS): g++ optimization of the model's eval code, inlining,
+# and Verilator's own threads.
+FLAG_CANDIDATES = {
+    "gate": [{"opt_fast": "-O2", "verilator": ("-O3", "-fno-inline")},
+             {"opt_fast": "-O1", "verilator": ("-O3", "-fno-inline")},
+             {"opt_fast": "-O1 -fno-inline", "verilator": ("-O3",)}],
+    "twin": [{"opt_fast": "-O2", "verilator": ("-O3",)},
+             {"opt_fast": "-O3", "verilator": ("-O3",)},
+             {"opt_fast": "-O1", "verilator": ("-O3",)},
+             {"opt_fast": "-O2", "verilator": ("-O3", "-fno-inline")},
+             {"opt_fast": "-O2", "verilator": ("-O3", "--threads", "2")}],
+}
+
+
+def flag_rows(size=16, cycles=100_000):
+    """Build seconds and bare-loop cycles/s (CPU) of the size x size OS array per
+    candidate flag set and model."""
+    from sim.native.build import VERILATOR_FLAGS
+    config = ArrayConfig(size, size, "os", MacConfig(), fold_overlap=True)
+    rows = []
+    for model, cands in FLAG_CANDIDATES.items():
+        design = design_for(config, model)[0]
+        for flags in cands:
+            chosen = flags == VERILATOR_FLAGS[model]
+            b = build_player(design.verilog(), array_layout(design), design.slug,
+                             "verilator", model=model, flags=None if chosen else flags)
+            _, cpu = run_bare(b, cycles)
+            rows.append({"size": size, "model": model, "opt_fast": flags["opt_fast"],
+                         "verilator": " ".join(flags["verilator"]), "chosen": chosen,
+                         "build_seconds": round(b.recorded_seconds, 1),
+                         "build_cpu_seconds": None if b.recorded_cpu_seconds is None
+                         else round(b.recorded_cpu_seconds, 1),
+                         "bare_cycles_per_s": round(cycles / max(cpu, 1e-9))})
+    return rows
+
+
+HEADERS = ["array", "path", "simulator", "model", "GEMM", "cycles (= model)",
+           "cycles/s (CPU)", "cycles/s (wall)", "build s (wall / CPU)", "bare loop cycles/s",
+           "of bare", "target"]
+
+
+def _table(rows):
+    out = []
+    for r in rows:
+        if "error" in r:
+            out.append([f"{r['size']}x{r['size']}", r["path"], r["simulator"], r["model"],
+                        "failed: " + r["error"][:80]] + [""] * (len(HEADERS) - 5))
+            continue
+        tgt = ""
+        if "target_cycles_per_s" in r:
+            tgt = (f">= {r['target_cycles_per_s']:,}: "
+                   f"{'met' if r['target_met'] else 'NOT met'}")
+        out.append([f"{r['size']}x{r['size']}", r["path"], r["simulator"], r["model"],
+                    r["gemm"], f"{r['cycles']:,}" + ("" if r["checked"] else " (WRONG)"),
+                    f"{r['cycles_per_s']:,}", f"{r['wall_cycles_per_s']:,}",
+                    f"{r['build_seconds']} / {r.get('build_cpu_seconds') or '-'}",
+                    f"{r['bare_cycles_per_s']:,}"
+                    if "bare_cycles_per_s" in r else "-",
+                    f"{r['fraction_of_bare']:.0%}" if "fraction_of_bare" in r else "-", tgt])
+    return out
+
+
+def run_sim_bench(outdir, *, command, sizes=SIZES, skip_slow=False, progress=True,
+                  flags=True):
+    """Run the bench (and, with ``flags``, the flag study); writes ``sim.json`` and
+    ``sim.md`` into ``outdir`` after every row (an interrupted run leaves the rows it
+    measured, marked incomplete)."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    todo = combos(sizes, skip_slow)
+    skipped = [k for k in combos(sizes) if k not in todo]
+    rows, flag_table = [], []
+    start = time.monotonic()
+    for n, key in enumerate(todo, 1):
+        if progress:
+            print(f"[{n}/{len(todo)}] {key[0]}x{key[0]} {key[1]} {key[2]} {key[3]}",
+                  file=sys.stderr, flush=True)
+        try:
+            rows.append(_row(*key))
+        except Exception as e:          # one broken combination must not lose the rest
+            rows.append({"size": key[0], "path": key[1], "simulator": key[2],
+                         "model": key[3], "error": f"{type(e).__name__}: {e}"[:300]})
+            print(f"  failed: {rows[-1]['error']}", file=sys.stderr, flush=True)
+        _write(outdir, command, rows, skipped, flag_table, start,
+               pending=len(todo) - n + (1 if flags else 0))
+    if flags:
+        if progress:
+            print("flag study: 16x16, every candidate flag set", file=sys.stderr, flush=True)
+        try:
+            flag_table = flag_rows()
+        except Exception as e:
+            flag_table = [{"error": f"{type(e).__name__}: {e}"[:300]}]
+    return _write(outdir, command, rows, skipped, flag_table, start, pending=0)
+
+
+def _write(outdir, command, rows, skipped, flag_table, start, *, pending):
+    with open("/proc/loadavg") as f:
+        load = f.read().split()[:3]
+    rows = sorted(rows, key=lambda r: (r["size"], r["simulator"], r["path"], r["model"]))
+    data = {"command": command, "host": {"python": sys.version.split()[0],
+                                         "machine": platform.machine(),
+                                         "cpus": os.cpu_count(),
+                                         "load_average": load},
+            "seconds": round(time.monotonic() - start, 1), "rows": rows,
+            "flags": flag_table, "pending": pending,
+            "skipped": [dict(zip(("size", "path", "simulator", "model"), k))
+                        for k in skipped]}
+    write_json(outdir / "sim.json", data)
+    proofs = sorted({r["twin_proof"] for r in rows if r.get("twin_proof")})
+    md = ["# Simulation speed", "",
+          f"Produced by `{command}`. OS arrays with fold overlap, default MAC "
+          f"({MacConfig().slug}); cycles/s per second of simulator CPU time (wall "
+          f"alongside; load average {' '.join(load)} on {data['host']['cpus']} CPUs "
+          f"when written). Every row's C equals numpy and its cycles equal the cycle "
+          f"model unless marked WRONG.", ""]
+    if pending:
+        md += [f"**Incomplete**: {pending} part(s) of the run not measured yet.", ""]
+    md += [markdown_table(HEADERS, _table(rows)), ""]
+    if skipped:
+        md += ["Skipped (`--skip-slow`): " + "; ".join(
+            f"{s}x{s} {p} {sim} {m}" for s, p, sim, m in skipped) + ".", ""]
+    if flag_table and "error" not in flag_table[0]:
+        md += ["## Verilator flags", "",
+               "Build seconds and bare-loop cycles/s (CPU) of the 16x16 OS array per flag "
+               "set (g++ flags of the model's eval code, Verilator flags); the chosen set "
+               "of each model is marked.", "",
+               markdown_table(["model", "g++ (OPT_FAST)", "verilator",
+                               "build s (wall / CPU)", "bare cycles/s", "chosen"],
+                              [[r["model"], r["opt_fast"], r["verilator"],
+                                f"{r['build_seconds']} / {r.get('build_cpu_seconds') or '-'}",
+                                f"{r['bare_cycles_per_s']:,}",
+                                "yes" if r["chosen"] else ""] for r in flag_table]), ""]
+    md += ["Twin proofs cited: " + ("; ".join(proofs) if proofs else "none"), ""]
+    write_atomic(outdir / "sim.md", "\n".join(md))
+    return data

@@ -1,0 +1,161 @@
+"""Real GEMM shapes of a language model in RTL: C against numpy, cycles against the model.
+
+:func:`rtl_gemms` picks, from a model's :func:`sim.models.workload.layer_gemms`, the
+layer's smallest weight projection at full size (K/V, or the router of a mixture of
+experts) for one token (a decode GEMV) and for a prefill of ``tokens`` tokens, and the
+attention GEMMs of one head in both phases (decode at ``context`` keys).
+:func:`run_rtl_shapes` plays them, with random int4 operands, as two programs on the
+splittable array in one simulator run:
+
+* **whole**: every GEMM one after another in split mode ``whole`` (the unsplit array,
+  results and cycles; ``tests/test_split.py``);
+* **split**: the program :func:`sim.studies.workload.schedule_stage` plans for them
+  (column/row blocks on the sub-arrays); C of each GEMM is assembled from its blocks.
+
+Each job's C must equal ``A.astype(int64) @ B``, each job's and each program's RTL
+cycles the cycle model (:func:`sim.models.program.program_cycles`). The path:
+``native`` (:mod:`sim.native`, memory-file player, no Python per cycle; the fast twin
+with the behavioural MAC once the equivalence proof holds) when that package is present,
+else ``cocotb`` (:func:`sim.drivers.split.run_programs`) with the behavioural MAC in the
+same array (same cycles; its gate-level MAC is proven equal by ``hdl.flows.formal``).
+"""
+import dataclasses
+import time
+
+import numpy as np
+
+from hdl.split import SplitConfig
+from sim.models.program import SplitJob
+from sim.models.workload import ModelShape, Phase, layer_gemms
+from sim.studies.workload import schedule_stage, whole_cycles
+
+__all__ = ["rtl_gemms", "run_rtl_shapes", "native_available", "RTL_TOKENS",
+           "RTL_CONTEXT", "PATHS"]
+
+RTL_TOKENS = 16
+RTL_CONTEXT = 256
+PATHS = ("auto", "native", "cocotb")
+
+
+def native_available():
+    """True when the native simulation path (:mod:`sim.native.run`) is installed."""
+    try:
+        import sim.native.run  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def rtl_gemms(model, *, tokens=RTL_TOKENS, context=RTL_CONTEXT):
+    """One instance each of: the layer's smallest weight projection at full size (the
+    fewest MACs: the K/V projection, or the router of a mixture-of-experts layer) for
+    one token (a decode GEMV) and for a prefill of ``tokens`` tokens, and per head the
+    decode and prefill ``scores`` and ``values``."""
+    if not isinstance(model, ModelShape):
+        raise TypeError(f"expected a ModelShape, got {type(model).__name__}")
+    out = []
+    for phase in (Phase("decode", batch=1, context=context),
+                  Phase("prefill", batch=1, tokens=tokens)):
+        gemms = layer_gemms(model, phase)
+        weights = [g for g in gemms if g.stage not in ("scores", "values")
+                   and not g.name.startswith("expert_")]
+        proj = min(weights, key=lambda g: (g.macs, gemms.index(g)))
+        for g in [proj] + [g for g in gemms if g.stage in ("scores", "values")]:
+            what = "head" if g.count > 1 else "full size"
+            out.append(dataclasses.replace(g, name=f"{phase.kind} {g.name} ({what})",
+                                           count=1, note=""))
+    return out
+
+
+def _operands(gemms, rng, signed):
+    lo, hi = (-8, 8) if signed else (0, 16)
+    return [(rng.integers(lo, hi, (g.M, g.K)), rng.integers(lo, hi, (g.K, g.N)))
+            for g in gemms]
+
+
+def _runner(path, simulator, model_kind):
+    if path == "native":
+        from sim.native.run import run_programs_native
+
+        def run(programs, config):
+            return run_programs_native(programs, config, simulator=simulator,
+                                       model=model_kind)
+        return run
+    from sim.drivers.split import run_programs
+
+    def run(programs, config):
+        return run_programs(programs, config, simulator=simulator)
+    return run
+
+
+def _check_program(label, res, model_total):
+    if res.cycles != res.model_cycles or res.model_cycles != model_total:
+        raise AssertionError(f"{label}: RTL {res.cycles} cycles, model {res.model_cycles}"
+                             f" (planned {model_total})")
+    for j in res.jobs:
+        if j.cycles != j.model_cycles:
+            raise AssertionError(f"{label}: job {j.shape} on sub-array {j.subarray.index}:"
+                                 f" RTL {j.cycles} cycles, model {j.model_cycles}")
+
+
+def run_rtl_shapes(model, config, *, simulator, path="auto", seed=0, tokens=RTL_TOKENS,
+                   context=RTL_CONTEXT, model_kind="twin"):
+    """Play :func:`rtl_gemms` whole and split (see the module docstring); raises
+    AssertionError on any difference. Returns a JSON-ready dict: per GEMM its shape,
+    RTL and model cycles on the whole array, and the totals of both programs."""
+    if not isinstance(config, SplitConfig):
+        raise TypeError(f"expected a SplitConfig, got {type(config).__name__}")
+    if path not in PATHS:
+        raise ValueError(f"unknown path {path!r}; allowed: {', '.join(PATHS)}")
+    if path == "auto":
+        path = "native" if native_available() else "cocotb"
+    if path == "cocotb" and model_kind == "twin":
+        config = dataclasses.replace(config, mac=dataclasses.replace(
+            config.mac, multiplier="behavioral"))
+    gemms = rtl_gemms(model, tokens=tokens, context=context)
+    ops = _operands(gemms, np.random.default_rng(seed), config.mac.signed)
+    want = [A.astype(np.int64) @ B.astype(np.int64) for A, B in ops]
+    whole = [("whole", [[SplitJob(A, B) for A, B in ops]])]
+    plan = schedule_stage(gemms, config)
+    split = [(mode, [[SplitJob(ops[g][0][m0:m0 + m], ops[g][1][:, n0:n0 + n])
+                      for (g, _, m0, n0), (m, _, n) in zip(ts, shapes)]
+                     for ts, shapes in zip(tags, work)])
+             for (mode, work), tags in zip(plan.program, plan.tags)]
+    t = time.monotonic()
+    res_whole, res_split = _runner(path, simulator, model_kind)([whole, split], config)
+    seconds = time.monotonic() - t
+    _check_program("whole", res_whole, whole_cycles(gemms, config))
+    _check_program("split", res_split, plan.cycles)
+    rows = []
+    for g, w, j in zip(gemms, want, res_whole.jobs):
+        if not np.array_equal(j.C, w):
+            raise AssertionError(f"whole: {g.name} {g.shape}: C differs from numpy")
+        rows.append({"gemm": g.name, "M": g.M, "K": g.K, "N": g.N, "macs": g.macs,
+                     "whole_rtl_cycles": j.cycles, "whole_model_cycles": j.model_cycles})
+    got = [np.full(w.shape, np.iinfo(np.int64).min) for w in want]
+    flat = [t for ts in plan.tags for sub in ts for t in sub]
+    for (g, _, m0, n0), j in zip(flat, res_split.jobs):
+        m, _, n = j.shape
+        got[g][m0:m0 + m, n0:n0 + n] = j.C
+    for g, c, w in zip(gemms, got, want):
+        if not np.array_equal(c, w):
+            raise AssertionError(f"split: {g.name} {g.shape}: C differs from numpy")
+    macs = sum(g.macs for g in gemms)
+    pes = config.rows * config.cols
+    return {"model": model.name, "path": path,
+            "mac": config.mac.slug, "simulator": simulator,
+            "model_kind": model_kind if path == "native" else "behavioural MAC (cocotb)",
+            "proof": _cite(getattr(res_whole, "proof", None)),
+            "gemms": rows, "macs": macs,
+            "whole": {"rtl_cycles": res_whole.cycles, "model_cycles": res_whole.model_cycles,
+                      "utilization": round(macs / (pes * res_whole.cycles), 5)},
+            "split": {"rtl_cycles": res_split.cycles, "model_cycles": res_split.model_cycles,
+                      "jobs": len(res_split.jobs), "plan": plan.how,
+                      "utilization": round(macs / (pes * res_split.cycles), 5)},
+            "speedup": round(res_whole.cycles / res_split.cycles, 3),
+            "seconds": round(seconds, 1), "c_equal": True, "cycles_equal": True}
+
+
+def _cite(proof):
+    """The twin's proof as one line (empty without one)."""
+    return proof.cite() if proof is not None else ""

@@ -1,0 +1,249 @@
+"""The execution layer on a real Dask cluster: a ``dask scheduler`` and ``dask worker``
+processes on 127.0.0.1 (random free ports), started and stopped here."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sim.execute import DaskExecutor, ExecutorError, LocalExecutor, run_jobs
+from sim.studies.cluster_bench import dask_cluster, free_port
+
+BIN = Path(sys.executable).parent
+# Four MAC syntheses (a few seconds each, no Liberty): long enough to kill a worker
+# in the middle of one.
+CONFIG = {"sweep": {"liberty": False},
+          "mac": {"multiplier": ["dadda"], "adder": ["ripple", "kogge-stone"],
+                  "pipeline": [0, 1]}}
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A scheduler and two workers shared by the tests that kill nothing."""
+    with dask_cluster(tmp_path_factory.mktemp("cluster")) as (address, _):
+        yield address
+
+
+@pytest.fixture(autouse=True)
+def no_scheduler_env(monkeypatch):
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory):
+    """The reference: CONFIG through the local pool, a cold cache."""
+    tmp = tmp_path_factory.mktemp("local")
+    (tmp / "c.json").write_text(json.dumps(CONFIG))
+    rc = subprocess.run([BIN / "systolic", "sweep", "--config", tmp / "c.json", "-o",
+                         tmp / "out", "--cache", tmp / "cache", "--jobs", "2"],
+                        env={k: v for k, v in os.environ.items()
+                             if k != "DASK_SCHEDULER_ADDRESS"}).returncode
+    assert rc == 0
+    return tmp
+
+
+def _sweep_cli(local, tmp, address, name):
+    """The same command as the reference (the config path is part of the outputs)."""
+    return [BIN / "systolic", "sweep", "--config", local / "c.json", "-o", tmp / name,
+            "--cache", tmp / f"cache_{name}", "--scheduler", address]
+
+
+def _check_same(out, ref):
+    for name in ("sweep.json", "sweep_mac.csv", "sweep.md", "sweep_pipeline.png"):
+        assert (out / name).read_bytes() == (ref / "out" / name).read_bytes(), name
+
+
+def test_cluster_sweep_matches_local_and_says_where(tmp_path, local_run, cluster):
+    cmd = _sweep_cli(local_run, tmp_path, cluster, "out")
+    assert subprocess.run(cmd).returncode == 0
+    _check_same(tmp_path / "out", local_run)
+    run = json.loads((tmp_path / "out" / "sweep_run.json").read_text())
+    assert run["executor"] == f"dask {cluster}" and run["ran"] == 4
+    assert all(w["where"].startswith("tcp://127.0.0.1:") for w in run["where"])
+    # a rerun sends nothing: every job comes from the client's cache
+    assert subprocess.run(cmd).returncode == 0
+    run = json.loads((tmp_path / "out" / "sweep_run.json").read_text())
+    assert run["cached"] == 4 and {w["where"] for w in run["where"]} == {"cache"}
+    _check_same(tmp_path / "out", local_run)
+
+
+def test_killed_worker_every_result_once(tmp_path, local_run):
+    # no nanny: a killed worker stays dead instead of being restarted
+    with dask_cluster(tmp_path, nanny=False) as (address, workers):
+        cmd = _sweep_cli(local_run, tmp_path, address, "out")
+        sweep = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+        try:
+            store = tmp_path / "cache_out" / "sweep"
+            deadline = time.monotonic() + 120
+            while not list(store.glob("[0-9a-f]*.json")):     # the first result is back:
+                assert sweep.poll() is None and time.monotonic() < deadline
+                time.sleep(0.05)
+            workers[0].send_signal(signal.SIGKILL)              # both workers were busy
+            _, err = sweep.communicate(timeout=180)
+        finally:
+            if sweep.poll() is None:
+                sweep.kill()
+                sweep.wait()
+        assert sweep.returncode == 0, err
+        assert "Remove worker" in (tmp_path / "scheduler.log").read_text()
+    run = json.loads((tmp_path / "out" / "sweep_run.json").read_text())
+    designs = [w["design"] for w in run["where"]]
+    assert len(designs) == 4 and len(set(designs)) == 4
+    assert len(list(store.glob("[0-9a-f]*.json"))) == 4
+    _check_same(tmp_path / "out", local_run)
+
+
+def test_unreachable_scheduler_one_line_exit_2(tmp_path, capsys):
+    """Timed in-process (interpreter start-up on a loaded machine is not the command's)."""
+    from sim.cli import main
+    port = free_port()                                      # nothing listens there
+    (tmp_path / "c.json").write_text(json.dumps(CONFIG))
+    start = time.monotonic()
+    rc = main(["sweep", "--config", str(tmp_path / "c.json"), "-o", str(tmp_path / "out"),
+               "--scheduler", f"127.0.0.1:{port}"])
+    assert time.monotonic() - start < 10
+    out, err = capsys.readouterr()
+    assert rc == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith(f"systolic: error: --scheduler: no Dask scheduler answers at "
+                          f"tcp://127.0.0.1:{port}")
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ExecutorError, match="not a scheduler address"):
+        DaskExecutor("tcp://127.0.0.1:notaport")
+
+
+class DictCache:
+    def __init__(self):
+        self.data, self.stored = {}, []
+
+    def lookup(self, payload):
+        return self.data.get(payload)
+
+    def store(self, payload, value):
+        self.stored.append(payload)
+        self.data[payload] = value
+
+
+@pytest.mark.parametrize("where", ["local", "dask"])
+def test_failing_job_reported_others_finish(request, where):
+    """A job raising on its own: reported (one line), stored nowhere, the rest done;
+    cached payloads are never sent."""
+    cache = DictCache()
+    cache.data[5] = 25
+    seen = []
+
+    def square_or_fail(x):                # a closure: Dask ships it by value
+        if x == 3:
+            raise ValueError("three is\nnot allowed")
+        return x * x
+
+    if where == "local":
+        report = run_jobs(range(6), square_or_fail,
+                          executor=LocalExecutor(workers=2, threads=True),
+                          cache=cache, progress=lambda s: seen.append(s.line()))
+    else:
+        with DaskExecutor(request.getfixturevalue("cluster")) as ex:
+            report = run_jobs(range(6), square_or_fail, executor=ex, cache=cache,
+                              progress=lambda s: seen.append(s.line()))
+    assert [o.value for o in report.outcomes] == [0, 1, 4, None, 16, 25]
+    assert [o.error for o in report.failures] == ["ValueError: three is not allowed"]
+    assert sorted(cache.stored) == [0, 1, 2, 4] and report.outcomes[5].where == "cache"
+    assert seen[0].startswith("1/6 done (1 cached)")
+    assert seen[-1] == "5/6 done (1 cached), 0 running, 0 queued, 1 failed"
+
+
+class CountingExecutor:
+    """Passes jobs on to ``inner``, counting what it is sent."""
+
+    def __init__(self, inner):
+        self.inner, self.name, self.sent = inner, inner.name, 0
+
+    def run(self, fn, payloads):
+        payloads = list(payloads)
+        self.sent += len(payloads)
+        return self.inner.run(fn, payloads)
+
+
+def test_synthesize_many_on_cluster(tmp_path, cluster):
+    """Cached syntheses are read on the client and never sent; the others come back,
+    equal to a local run, and are cached on the client."""
+    from hdl.flows.synth import synthesize, synthesize_many
+    from hdl.mac import MacConfig
+    a, b = (MacConfig(acc_width=8, signed=False).verilog(),
+            MacConfig(acc_width=8, signed=False, adder="kogge-stone").verilog())
+    local = synthesize(a, top="mac", ice40=False, cache=tmp_path)
+    with DaskExecutor(cluster) as dask:
+        ex = CountingExecutor(dask)
+        got = synthesize_many([(a, "mac"), (b, "mac")], ice40=False, cache=tmp_path,
+                              executor=ex)
+    assert ex.sent == 1 and got[0].cached and not got[1].cached
+    assert got[0].transistors == local.transistors
+    again = synthesize(b, top="mac", ice40=False, cache=tmp_path)     # stored by the client
+    assert again.cached and again.to_json() == got[1].to_json()
+
+
+GEMM = {"gemm": {"size": 8, "tile": 4, "batch": 2, "shapes": [[4, 4, 4], [16, 4, 4]]}}
+
+
+@pytest.fixture
+def one_gemm_fails(monkeypatch):
+    """The 16x4x4 cycle-model job raises (local pools fork, so their processes see it)."""
+    from sim.studies import sweep_jobs
+    real = sweep_jobs._RUNNERS["gemm"]
+
+    def flaky(job, liberty, cache):
+        if job["shape"] == [16, 4, 4]:
+            raise RuntimeError("the tool\ncrashed")
+        return real(job, liberty, cache)
+    monkeypatch.setitem(sweep_jobs._RUNNERS, "gemm", flaky)
+
+
+def test_sweep_job_failure_reported_rest_cached(tmp_path, one_gemm_fails):
+    from sim.studies.sweep import SweepJobError, run_sweep
+    from sim.studies.sweep_config import parse_config
+    with pytest.raises(SweepJobError) as e:
+        run_sweep(parse_config(GEMM), cache=tmp_path, progress=False,
+                  executor=LocalExecutor(workers=2, threads=True))
+    assert [(j["shape"], err) for j, _, err in e.value.failures] == [
+        ([16, 4, 4], "RuntimeError: the tool crashed")]
+    assert len(list((tmp_path / "sweep").glob("*.json"))) == 1      # the good job only
+
+
+def test_sweep_job_failure_cli_writes_nothing(tmp_path, one_gemm_fails, capsys):
+    from sim.cli import main
+    (tmp_path / "c.json").write_text(json.dumps(GEMM))
+    out = tmp_path / "out"
+    assert main(["sweep", "--config", str(tmp_path / "c.json"), "-o", str(out),
+                 "--cache", str(tmp_path / "cache"), "--jobs", "2"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith('systolic: error: sweep job {"study": "gemm"')
+    assert err[0].endswith("(local): RuntimeError: the tool crashed")
+    assert err[1].startswith("systolic: error: 1 sweep job(s) failed; the others are cached")
+    assert not out.exists()
+
+
+def test_ctrl_c_cancels_cluster_jobs_keeps_results(tmp_path, local_run, cluster):
+    from distributed import Client
+    cmd = _sweep_cli(local_run, tmp_path, cluster, "out")
+    sweep = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    try:
+        store = tmp_path / "cache_out" / "sweep"
+        deadline = time.monotonic() + 120
+        while not list(store.glob("[0-9a-f]*.json")):
+            assert sweep.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        sweep.send_signal(signal.SIGINT)
+        _, err = sweep.communicate(timeout=60)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+            sweep.wait()
+    assert sweep.returncode == 130 and err.strip().endswith("systolic: interrupted")
+    kept = list(store.glob("[0-9a-f]*.json"))
+    assert 1 <= len(kept) < 4 and all(json.loads(p.read_text())["result"] for p in kept)
+    assert not (tmp_path / "out").exists()
+    with Client(cluster, timeout="5s", set_as_default=False) as c:
+        assert not any(c.processing().values())        # nothing left running there

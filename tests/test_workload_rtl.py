@@ -1,0 +1,61 @@
+"""Real-shape GEMMs of a (tiny) model in RTL, whole and split: C equals numpy, every
+job's and program's cycles equal the cycle model (the bench runs the shipped models)."""
+import pytest
+
+import sim.studies.workload as workload
+import sim.studies.workload_rtl as workload_rtl
+from hdl.split import SplitConfig
+from sim.models.workload import model_shape
+from sim.runner import available_simulators
+from sim.studies.workload_rtl import rtl_gemms, run_rtl_shapes
+
+TINY = {"model_type": "llama", "hidden_act": "silu", "hidden_size": 16,
+        "intermediate_size": 24, "num_attention_heads": 2, "num_key_value_heads": 1,
+        "num_hidden_layers": 2, "vocab_size": 20}
+
+
+def test_rtl_shapes_by_hand():
+    """The K projection (8 wide: one K/V head of 8), one head's scores and values."""
+    m = model_shape(TINY, name="tiny")
+    assert [g.shape for g in rtl_gemms(m, tokens=5, context=12)] == [
+        (1, 16, 8), (1, 8, 12), (1, 12, 8), (5, 16, 8), (5, 8, 5), (5, 5, 8)]
+    moe = model_shape(dict(TINY, num_experts=4, num_experts_per_tok=2), name="moe")
+    assert [g.name for g in rtl_gemms(moe, tokens=5, context=12)][::3] == [
+        "decode router (full size)", "prefill router (full size)"]
+
+
+@pytest.mark.parametrize("path, cut", [("cocotb", False), ("native", True)])
+def test_tiny_model_in_rtl_whole_and_split(monkeypatch, path, cut):
+    """Icarus, gate-level MACs on the native path; cut: the scheduler's column/row blocks
+    (plan_jobs off), C assembled from them."""
+    if "icarus" not in available_simulators():
+        pytest.skip("icarus is not available here")
+    if cut:
+        monkeypatch.setattr(workload, "PLAN_JOBS_LIMIT", 0)
+    m = model_shape(TINY, name="tiny")
+    r = run_rtl_shapes(m, SplitConfig(8, 8, 4), simulator="icarus", path=path,
+                       model_kind="gate", tokens=5, context=12, seed=3)
+    assert r["path"] == path and r["c_equal"] and r["cycles_equal"]
+    assert r["whole"]["rtl_cycles"] == sum(g["whole_model_cycles"] for g in r["gemms"])
+    assert r["split"]["rtl_cycles"] < r["whole"]["rtl_cycles"]
+    if cut:
+        assert r["split"]["jobs"] > len(r["gemms"]) and "plan_jobs" not in r["split"]["plan"]
+
+
+def test_rtl_catches_a_wrong_block(monkeypatch):
+    """A block of C placed at the wrong columns must be reported, not hidden."""
+    if "icarus" not in available_simulators():
+        pytest.skip("icarus is not available here")
+    monkeypatch.setattr(workload, "PLAN_JOBS_LIMIT", 0)
+    real = workload.schedule_stage
+
+    def shifted(gemms, config):
+        plan = real(gemms, config)
+        plan.tags = [[[(g, i, m0, n0 + 1 if n0 else n0) for g, i, m0, n0 in sub]
+                      for sub in phase] for phase in plan.tags]
+        return plan
+    monkeypatch.setattr(workload_rtl, "schedule_stage", shifted)
+    m = model_shape(TINY, name="tiny")
+    with pytest.raises(AssertionError, match="split: .* C differs from numpy"):
+        run_rtl_shapes(m, SplitConfig(8, 8, 4), simulator="icarus", path="native",
+                       model_kind="gate", tokens=5, context=12, seed=3)
