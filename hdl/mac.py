@@ -7,9 +7,11 @@ Port contract (top module ``mac`` when emitted on its own)::
 
 On each rising edge: if ``rst``, ``acc := 0`` (and every pipeline register is cleared);
 otherwise ``acc := (acc + a*b) mod 2**W``, with a and b read as two's complement when
-``signed``. With ``pipeline = P`` the product of the inputs present at edge t is added
-into ``acc`` at edge t+P (latency P): ``acc`` after edge t includes every product of
-inputs sampled at edges <= t-P.
+``signed`` (``numerics`` int4; uint4: unsigned); with ``numerics="fp4"`` a and b are E2M1
+codes and ``acc := (acc + 4*a*b) mod 2**W`` (two fractional bits; :mod:`hdl.fp4`).
+With ``pipeline = P`` the product of the inputs present at edge t is added into ``acc``
+at edge t+P (latency P): ``acc`` after edge t includes every product of inputs sampled
+at edges <= t-P.
 
 Datapath, and where the P pipeline cuts go::
 
@@ -34,17 +36,27 @@ from amaranth.lib.wiring import In, Out
 from .gates import Netlist, is_const, and_, or_, xor_, not_
 from .adders import ADDERS
 from .multipliers import MULTIPLIERS, PARTIAL_PRODUCTS, REDUCERS, add_constant
+from .numerics import NUMERICS, FP4_PRODUCT_MAX
+from . import fp4
 
 __all__ = ["MacConfig", "ConfigError", "MAC", "BehavioralMAC", "multiply_add",
            "behavioral_multiply_add", "OPERAND_WIDTH", "operand_range", "product_range",
            "max_safe_k",
-           "ACC_WIDTHS", "PIPELINES", "MULTIPLIER_CHOICES", "ADDER_CHOICES"]
+           "ACC_WIDTHS", "PIPELINES", "MULTIPLIER_CHOICES", "ADDER_CHOICES", "NUMERICS",
+           "FP4_MULTIPLIERS", "ALL_MULTIPLIERS", "FP4_MIN_ACC_WIDTH", "DEFAULT_MULTIPLIER"]
 
 OPERAND_WIDTH = 4
 ACC_WIDTHS = range(8, 65)
 PIPELINES = range(0, 3)
 MULTIPLIER_CHOICES = tuple(MULTIPLIERS) + ("behavioral",)
 ADDER_CHOICES = tuple(ADDERS)
+#: Architectures that exist for FP4 only (mantissa product and shift, see hdl.fp4).
+FP4_MULTIPLIERS = ("shift",)
+ALL_MULTIPLIERS = MULTIPLIER_CHOICES + FP4_MULTIPLIERS
+#: The architecture when none is named: the smallest of each format at W = 16, P = 0.
+DEFAULT_MULTIPLIER = {"int4": "dadda", "uint4": "dadda", "fp4": "shift"}
+#: An FP4 product reaches +-144 quarters: 9 bits of two's complement.
+FP4_MIN_ACC_WIDTH = FP4_PRODUCT_MAX.bit_length() + 1
 
 
 class ConfigError(ValueError):
@@ -72,12 +84,16 @@ def product_range(signed, width=OPERAND_WIDTH):
     return min(ends), max(ends)
 
 
-def max_safe_k(signed, acc_width, width=OPERAND_WIDTH):
+def max_safe_k(signed, acc_width, width=OPERAND_WIDTH, *, numerics=None):
     """Largest K whose worst-case sum of K products fits the ``acc_width``-bit
     accumulator (two's complement if ``signed``, else unsigned): the driver splits a
     longer K into passes of at most this many products. Always >= 1 for
-    ``acc_width >= 2*width``."""
-    lo, hi = product_range(signed, width)
+    ``acc_width >= 2*width``. ``numerics="fp4"``: the products are 4*a*b of E2M1 values
+    (+-144, signed)."""
+    if numerics == "fp4":
+        signed, (lo, hi) = True, (-FP4_PRODUCT_MAX, FP4_PRODUCT_MAX)
+    else:
+        lo, hi = product_range(signed, width)
     if signed:
         top, bottom = (1 << (acc_width - 1)) - 1, -(1 << (acc_width - 1))
         k = top // hi
@@ -98,19 +114,32 @@ class MacConfig:
 
     ``multiplier="behavioral"`` selects :class:`BehavioralMAC` (``*`` and ``+``),
     for which ``adder`` and ``fused`` have no meaning.
+
+    ``numerics`` (:data:`hdl.numerics.NUMERICS`) names the operand format; left out, it
+    follows ``signed`` (int4 or uint4), and ``signed`` follows it (fp4 is signed).
+    ``replace(signed=...)`` and ``replace(numerics=...)`` keep the two in step.
+    ``multiplier`` left out: :data:`DEFAULT_MULTIPLIER` of the format.
     """
     signed: bool = True
     acc_width: int = 16
-    multiplier: str = "dadda"
+    multiplier: str | None = None        # None: DEFAULT_MULTIPLIER[numerics]
     adder: str = "ripple"
     fused: bool = True
     pipeline: int = 0
     width: int = OPERAND_WIDTH
+    numerics: str | None = None
 
     def __post_init__(self):
-        if self.multiplier not in MULTIPLIER_CHOICES:
+        self._check_numerics()
+        if self.multiplier is None:
+            object.__setattr__(self, "multiplier", DEFAULT_MULTIPLIER[self.numerics])
+        if self.multiplier in FP4_MULTIPLIERS and self.numerics != "fp4":
+            raise ConfigError("multiplier", f"{self.multiplier!r} is an FP4 architecture; "
+                              f"for {self.numerics} use one of "
+                              f"{_allowed(MULTIPLIER_CHOICES)}")
+        if self.multiplier not in ALL_MULTIPLIERS:
             raise ConfigError("multiplier", f"unknown architecture {self.multiplier!r}; "
-                              f"allowed: {_allowed(MULTIPLIER_CHOICES)}")
+                              f"allowed: {_allowed(ALL_MULTIPLIERS)}")
         if self.adder not in ADDER_CHOICES:
             raise ConfigError("adder", f"unknown architecture {self.adder!r}; "
                               f"allowed: {_allowed(ADDER_CHOICES)}")
@@ -123,6 +152,24 @@ class MacConfig:
         if not 2 <= self.width <= 16 or self.acc_width < 2 * self.width:
             raise ConfigError("width", f"operand width {self.width} needs 2..16 and "
                               f"an accumulator of at least {2 * self.width} bits")
+        if self.numerics == "fp4" and self.acc_width < FP4_MIN_ACC_WIDTH:
+            raise ConfigError("acc_width", f"{self.acc_width} bits cannot hold one FP4 "
+                              f"product (4*a*b reaches +-{FP4_PRODUCT_MAX} quarters); "
+                              f"allowed with fp4: {FP4_MIN_ACC_WIDTH}..{ACC_WIDTHS.stop - 1}")
+        if self.numerics == "fp4" and self.width != OPERAND_WIDTH:
+            raise ConfigError("width", f"FP4 codes are {OPERAND_WIDTH} bits; allowed: "
+                              f"{OPERAND_WIDTH}")
+
+    def _check_numerics(self):
+        if self.numerics is None:
+            object.__setattr__(self, "numerics", "int4" if self.signed else "uint4")
+        elif self.numerics not in NUMERICS:
+            raise ConfigError("numerics", f"unknown number format {self.numerics!r}; "
+                              f"allowed: {_allowed(NUMERICS)}")
+        elif bool(self.signed) != (self.numerics != "uint4"):
+            raise ConfigError("numerics", f"{self.numerics} operands are "
+                              f"{'unsigned' if self.numerics == 'uint4' else 'signed'}, "
+                              f"not signed={bool(self.signed)}")
 
     @property
     def behavioral(self):
@@ -136,18 +183,21 @@ class MacConfig:
 
     @property
     def operand_range(self):
-        """``(lo, hi)``, inclusive, of ``a`` and ``b`` (:func:`operand_range`)."""
+        """``(lo, hi)``, inclusive, of ``a`` and ``b`` (:func:`operand_range`; FP4: the
+        codes 0..15)."""
+        if self.numerics == "fp4":
+            return operand_range(False, self.width)
         return operand_range(self.signed, self.width)
 
     @property
     def max_safe_k(self):
         """:func:`max_safe_k` of this MAC: products per pass that cannot overflow."""
-        return max_safe_k(self.signed, self.acc_width, self.width)
+        return max_safe_k(self.signed, self.acc_width, self.width, numerics=self.numerics)
 
     @property
     def slug(self):
         """A short, file-name-safe, unique name for this configuration."""
-        sign = "s" if self.signed else "u"
+        sign = {"int4": "s", "uint4": "u", "fp4": "f"}[self.numerics]
         if self.behavioral:
             return f"mac_{sign}{self.acc_width}_behavioral_p{self.pipeline}"
         fused = "fused" if self.fused else "unfused"
@@ -155,6 +205,10 @@ class MacConfig:
                 f"{fused}_p{self.pipeline}")
 
     def replace(self, **changes):
+        if "signed" in changes and "numerics" not in changes:
+            changes["numerics"] = None                      # follows the new signed
+        elif "numerics" in changes and "signed" not in changes:
+            changes["signed"] = changes["numerics"] != "uint4"
         return replace(self, **changes)
 
     def build(self):
@@ -278,7 +332,16 @@ def multiply_add(m, net, a, b, addend, cfg):
     """``addend + a*b mod 2**len(addend)`` from gates, with ``cfg.pipeline`` register
     stages on the product path only: the addend joins combinationally in the last stage,
     so a self-accumulating MAC (addend = acc) and a partial-sum chain (addend = psum
-    from a neighbour) share this datapath. Returns the sum bits, LSB first."""
+    from a neighbour) share this datapath. Returns the sum bits, LSB first.
+
+    FP4 (``cfg.numerics``): ``addend + 4*a*b``, by :func:`hdl.fp4.shift_multiply_add`
+    (``multiplier="shift"``), or with a and b decoded to the signed 5-bit operands of
+    :func:`hdl.fp4.signed_magnitude_operands` and this integer datapath."""
+    if cfg.numerics == "fp4" and cfg.multiplier == "shift":
+        return fp4.shift_multiply_add(net, a, b, addend, cfg, _Pipeline(m))
+    extra = ()
+    if cfg.numerics == "fp4":
+        a, b, extra = fp4.signed_magnitude_operands(net, a, b)
     pp_gen, reducer_name = MULTIPLIERS[cfg.multiplier]
     pp, reduce = PARTIAL_PRODUCTS[pp_gen], REDUCERS[reducer_name]
     add = ADDERS[cfg.adder]
@@ -287,6 +350,8 @@ def multiply_add(m, net, a, b, addend, cfg):
     pipe = _Pipeline(m)
     if cfg.fused:
         columns, constant = pp(a, b, signed=cfg.signed, width=W)
+        for w, bit in extra:
+            columns[w].append(bit)
         if P == 2:
             pipe.cut()
             columns = pipe.register_columns(columns, "pipe_pp")
@@ -306,6 +371,8 @@ def multiply_add(m, net, a, b, addend, cfg):
         rows = reduce(net, add_constant(columns, constant, one=pipe.valid))
     else:
         columns, constant = pp(a, b, signed=cfg.signed, width=2 * n)
+        for w, bit in extra:
+            columns[w].append(bit)
         rows = reduce(net, add_constant(columns, constant))
         if P == 2:
             pipe.cut()
@@ -315,13 +382,15 @@ def multiply_add(m, net, a, b, addend, cfg):
             pipe.cut()
             product = pipe.register(product, "pipe_product")
         fill = product[-1] if cfg.signed else 0           # sign or zero extension
-        rows = [list(addend), product + [fill] * (W - 2 * n)]
+        rows = [list(addend), (product + [fill] * (W - 2 * n))[:W]]
     total, _carry = add(net, *rows)
     return total
 
 
 def behavioral_multiply_add(m, a, b, addend, cfg):
     """The same function and latency as :func:`multiply_add`, written with ``*``/``+``."""
+    if cfg.numerics == "fp4":
+        return fp4.behavioral_fp4_multiply_add(m, a, b, addend, cfg)
     if cfg.signed:
         a, b = a.as_signed(), b.as_signed()
     product = a * b

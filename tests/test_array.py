@@ -320,6 +320,7 @@ def test_amaranth_flat_array_plays_the_same_schedule(dataflow, overlap, double_b
 def test_compact_os_flush_clears_power_up_garbage(R, C, P):
     """The compact OS PE has no reset: random power-up register values must be cleared
     by the schedule's flush, and do break the result without it."""
+    import sim.drivers.amaranth
     import sim.drivers.gemm
     from sim.drivers.amaranth import amaranth_sim_gemm
     config = ArrayConfig(R, C, "os", MacConfig(pipeline=P))
@@ -337,11 +338,12 @@ def test_compact_os_flush_clears_power_up_garbage(R, C, P):
         s.t, s.lane, s.row, s.col = s.t[keep], s.lane[keep], s.row[keep], s.col[keep]
         return s
 
-    sim.drivers.gemm.build_schedule = without_flush
+    # sim.drivers.amaranth reads build_schedule by name
+    sim.drivers.amaranth.build_schedule = without_flush
     try:
         got, _, _ = amaranth_sim_gemm(A, B, config, power_up_seed=1)
     finally:
-        sim.drivers.gemm.build_schedule = real
+        sim.drivers.amaranth.build_schedule = real
     assert not np.array_equal(got, A @ B)
 
 

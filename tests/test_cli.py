@@ -32,21 +32,23 @@ def test_verilog_to_stdout():
     assert r.returncode == 0 and "module mac(" in r.stdout
 
 
-@pytest.mark.parametrize("args, option", [
-    (["--multiplier", "quantum"], "--multiplier"),
-    (["--adder", "carry-skip"], "--adder"),
-    (["--acc-width", "7"], "--acc-width"),
-    (["--acc-width", "65"], "--acc-width"),
-    (["--acc-width", "sixteen"], "--acc-width"),
-    (["--pipeline", "3"], "--pipeline"),
+@pytest.mark.parametrize("args, option, allowed", [
+    (["--multiplier", "quantum"], "--multiplier", ["choose from", "'dadda'", "'booth'"]),
+    (["--adder", "carry-skip"], "--adder", ["choose from", "'ripple'", "'kogge-stone'"]),
+    (["--acc-width", "7"], "--acc-width", ["allowed: 8..64"]),
+    (["--acc-width", "65"], "--acc-width", ["allowed: 8..64"]),
+    (["--acc-width", "sixteen"], "--acc-width", ["allowed: 8..64"]),
+    (["--pipeline", "3"], "--pipeline", ["allowed: 0..2"]),
 ])
-def test_bad_options_one_line_exit_2_no_file(tmp_path, args, option):
+def test_bad_options_one_line_exit_2_no_file(tmp_path, args, option, allowed):
     out = tmp_path / "mac.v"
     r = systolic("verilog", "mac", *args, "-o", str(out))
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1, r.stderr
-    assert option in lines[0] and "allowed" in lines[0] or "choose from" in lines[0]
+    # the line names the option, repeats the bad value and says what is allowed
+    assert option in lines[0] and args[1] in lines[0], lines[0]
+    assert all(a in lines[0] for a in allowed), lines[0]
     assert "Traceback" not in r.stderr
     assert not out.exists() and not list(tmp_path.iterdir())
 

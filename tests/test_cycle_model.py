@@ -1,4 +1,5 @@
 """The exact cycle model: properties, SCALE-Sim agreement, and the driver's schedules."""
+import dataclasses
 import itertools
 import random
 from math import ceil
@@ -146,7 +147,8 @@ def test_k_split_counts():
 
 @pytest.mark.parametrize("dataflow", ["ws", "os"])
 def test_schedules_agree_with_model(dataflow):
-    """The driver's schedule (independent code) ends exactly where the model says."""
+    """The driver's schedule ends where the model says, and no two results collide. The
+    two share the fold periods; test_fold_periods_on_the_hardware checks those."""
     rng = random.Random(7)
     for _ in range(60):
         R, C = rng.randint(1, 9), rng.randint(1, 9)
@@ -175,3 +177,73 @@ def test_model_rejects_bad_dims(bad):
         model_cycles(bad, 1, 1, 1, 1, "ws")
     with pytest.raises(ValueError):
         model_cycles(1, 1, 1, 1, 1, "xs")
+
+
+def _overlay(s1, s2, delta, n1):
+    """One schedule playing single-fold schedule ``s2`` (built without a power-up flush)
+    ``delta`` cycles after ``s1``: the port lanes added (an overlap of two nonzero values
+    garbles both), ``s2``'s results moved ``n1`` columns right."""
+    assert s2.pre == 0
+    start = s1.pre + delta
+    length = max(s1.length, start + s2.length)
+    ports = {}
+    for name, (lanes1, bits) in s1.ports.items():
+        lanes2 = s2.ports[name][0]
+        out = np.zeros((length, lanes1.shape[1]), np.int64)
+        out[:len(lanes1)] += lanes1
+        out[start:start + len(lanes2)] += lanes2
+        ports[name] = ((out & ((1 << bits) - 1)).astype(np.uint8), bits)
+    cat = np.concatenate
+    return dataclasses.replace(
+        s1, ports=ports, length=length, t=cat([s1.t, s2.t + start]),
+        lane=cat([s1.lane, s2.lane]), row=cat([s1.row, s2.row]),
+        col=cat([s1.col, np.where(s2.col >= 0, s2.col + n1, s2.col)]),
+        last_cycle=s2.last_cycle + delta, folds=2)
+
+
+def _plays(config, A, B, n1, delta, monkeypatch):
+    """Does the flat Amaranth array give ``A @ B`` (two folds: columns ``:n1`` and
+    ``n1:``) with every result in the cycle the overlaid schedule expects?"""
+    import sim.drivers.amaranth as driver
+    import sim.drivers.gemm as gemm
+    from sim.runner import SimulationError
+    real = gemm.build_schedule
+    s1 = real(A, B[:, :n1], config)
+    with monkeypatch.context() as mp:             # the array is flushed once, by s1
+        mp.setattr(gemm, "init_cycles", lambda rows, cols: 0)
+        s2 = real(A, B[:, n1:], config)
+    assert s1.folds == s2.folds == 1
+    with monkeypatch.context() as mp:
+        mp.setattr(driver, "build_schedule", lambda *_: _overlay(s1, s2, delta, n1))
+        try:
+            C, last, _ = driver.amaranth_sim_gemm(A, B, config)
+        except SimulationError:
+            return False
+    return np.array_equal(C, A @ B) and last == s1.last_cycle + delta
+
+
+@pytest.mark.parametrize("dataflow,overlap,double_buffer,R,C,M,K", [
+    ("ws", True, True, 3, 2, 2, 3),      # max(M, 2R-1) = 5: the shadow load, not M
+    ("ws", True, True, 2, 3, 5, 2),      # max(M, 2R-1) = 5 = M: the activation stream
+    ("ws", False, False, 3, 2, 2, 3),    # compact: 2R + M - 2 = 6
+    ("os", False, False, 3, 3, 3, 2),    # compact: K + min(R, C) = 5
+    ("os", True, True, 3, 3, 3, 2),      # overlap: max(K, min(R, C)) = 3: the drain, not K
+])
+def test_fold_periods_on_the_hardware(dataflow, overlap, double_buffer, R, C, M, K,
+                                      monkeypatch):
+    """The array itself, not the model, says how close two folds may follow: the second
+    of two single-fold GEMMs started ``period`` cycles after the first (the model's
+    period) computes right and on time on the flat Amaranth array; one cycle earlier it
+    does not. So each period of the model is both safe and the shortest."""
+    config = ArrayConfig(R, C, dataflow, MacConfig(pipeline=1), fold_overlap=overlap,
+                         double_buffer=double_buffer)
+    rng = np.random.default_rng(R * 100 + M * 10 + K)
+    A = rng.integers(1, 8, (M, K))                      # no zeros: an overlap shows
+    B = rng.integers(1, 8, (K, 2 * C))
+    one = model_cycles(M, K, C, R, C, dataflow, pipeline=1, fold_overlap=overlap,
+                       double_buffer=double_buffer)
+    period = model_cycles(M, K, 2 * C, R, C, dataflow, pipeline=1, fold_overlap=overlap,
+                          double_buffer=double_buffer) - one
+    assert build_schedule(A, B, config).last_cycle == one + period
+    assert _plays(config, A, B, C, period, monkeypatch)
+    assert not _plays(config, A, B, C, period - 1, monkeypatch)

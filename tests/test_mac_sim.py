@@ -116,6 +116,7 @@ def test_bench_catches_a_wrong_expectation(lie, standalone):
         entry["latency"] += 1
     else:
         entry["signed"] = not entry["signed"]
+        entry["numerics"] = "int4" if entry["signed"] else "uint4"
     outcome = run((sources, toplevel, wrong), simulator, testcase=list(CASES))
     assert outcome.failed == len(CASES) and outcome.passed == 0, outcome.summary()
     for failure in outcome.failures:

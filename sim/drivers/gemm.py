@@ -26,13 +26,16 @@ import numpy as np
 
 from hdl.array import ArrayConfig, TOPLEVEL
 from hdl.emit import write_if_changed
+from hdl.mac import MacConfig
+from hdl.numerics import numerics_of
 from hdl.pe import init_cycles, os_flag
 from sim.models.cycles import (model_cycles, scalesim_cycles, utilization,
                              os_period, ws_period, balanced_passes)
 from sim.runner import REPO_ROOT, run_cocotb, SimulationError, VERILATOR_FAST_MODEL
 
 __all__ = ["GemmResult", "run_gemm", "random_operands",
-           "run_gemms", "check_operands", "build_schedule", "JOBS_ENV", "DEFAULT_BUILD_ROOT"]
+           "run_gemms", "check_operands", "build_schedule", "JOBS_ENV", "DEFAULT_BUILD_ROOT",
+           "exact_result"]
 
 JOBS_ENV = "SYSTOLIC_ARRAY_JOBS"
 DEFAULT_BUILD_ROOT = REPO_ROOT / "build" / "sim"
@@ -79,15 +82,26 @@ def _matrix(x, name, mac):
     bad = (out < lo) | (out > hi)
     if bad.any():
         i, j = np.argwhere(bad)[0]
-        raise ValueError(f"{name}[{i},{j}] = {out[i, j]} is out of range for "
-                         f"{'signed' if mac.signed else 'unsigned'} {mac.width}-bit operands "
+        what = ("FP4 (E2M1) codes" if mac.numerics == "fp4" else
+                f"{'signed' if mac.signed else 'unsigned'} {mac.width}-bit operands")
+        raise ValueError(f"{name}[{i},{j}] = {out[i, j]} is out of range for {what} "
                          f"({lo}..{hi})")
     return out
 
 
+def _as_mac(mac):
+    """A :class:`hdl.mac.MacConfig`, or the MAC of a numerics name (or signed bool)."""
+    if isinstance(mac, MacConfig):
+        return mac
+    numerics = numerics_of(mac)
+    return MacConfig(numerics=numerics, signed=numerics != "uint4")
+
+
 def check_operands(A, B, mac):
-    """``(A, B)`` as int64 arrays of operands of ``mac`` (a :class:`hdl.mac.MacConfig`),
-    or ValueError with a one-line message."""
+    """``(A, B)`` as int64 arrays of operands of ``mac`` (a :class:`hdl.mac.MacConfig`, or
+    a numerics name: FP4 operands are the 4-bit codes), or ValueError with a one-line
+    message."""
+    mac = _as_mac(mac)
     A, B = _matrix(A, "A", mac), _matrix(B, "B", mac)
     if A.shape[1] != B.shape[0]:
         raise ValueError(f"K mismatch: A is {A.shape[0]}x{A.shape[1]} but B is "
@@ -102,6 +116,17 @@ def random_operands(rng, M, K, N, mac):
     rng = np.random.default_rng(rng)
     lo, hi = mac.operand_range
     return rng.integers(lo, hi + 1, (M, K)), rng.integers(lo, hi + 1, (K, N))
+
+
+def exact_result(A, B, mac):
+    """What the array's accumulators must hold for checked operands of ``mac`` (as for
+    :func:`check_operands`): ``A @ B`` (int4, uint4), or for FP4 codes
+    ``4 * decode(A) @ decode(B)`` with ml_dtypes' decoding (:mod:`sim.models.fp4`), all
+    as exact int64."""
+    if _as_mac(mac).numerics == "fp4":
+        from sim.models.fp4 import fp4_gemm_quarters
+        return fp4_gemm_quarters(A, B)
+    return np.asarray(A).astype(np.int64) @ np.asarray(B).astype(np.int64)
 
 
 # ---------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ SUITE_BUS = "acc_all"        # every variant's acc, concatenated, variant 0 at b
 # manifests go through a file and the variable holds "@<path>".
 _INLINE_LIMIT = 64 * 1024
 
-_FIELDS = ("signed", "acc_width", "multiplier", "adder", "fused", "pipeline")
+_FIELDS = ("signed", "acc_width", "multiplier", "adder", "fused", "pipeline", "numerics")
 
 
 def module_name(config):

@@ -4,6 +4,8 @@ Nothing here imports :mod:`hdl`: the model is an independent statement of what t
 hardware must do, so a bug shared by the generator and its checker is unlikely.
 """
 
+from sim.models.fp4 import fp4_values
+
 __all__ = ["MacModel"]
 
 
@@ -18,13 +20,26 @@ class MacModel:
       ``pipeline == 0`` the product of this edge's inputs is added at this edge.
 
     ``a`` and ``b`` are the raw port bits (``0 .. 2**operand_width - 1``); with
-    ``signed`` they are read as two's complement. ``acc`` is returned as the raw
-    unsigned port value; :meth:`signed_acc` gives its two's-complement reading.
+    ``signed`` they are read as two's complement. ``numerics="fp4"``: they are E2M1
+    codes, decoded by ``ml_dtypes.float4_e2m1fn`` (:mod:`sim.models.fp4`), and the
+    product added is ``4*a*b`` (the accumulator counts quarters; signed). ``acc`` is
+    returned as the raw unsigned port value; :meth:`signed_acc` gives its two's-complement reading.
     ``wraps`` counts the additions that overflowed (or underflowed) the accumulator's
     range, two's complement when ``signed``; it lets a bench check its own stimulus.
     """
 
-    def __init__(self, *, signed, acc_width, pipeline, operand_width=4):
+    def __init__(self, *, signed=None, acc_width, pipeline, operand_width=4,
+                 numerics=None):
+        if numerics is None:
+            if signed is None:
+                raise ValueError("give signed (int4/uint4) or numerics")
+            numerics = "int4" if signed else "uint4"
+        if numerics not in ("int4", "uint4", "fp4"):
+            raise ValueError(f"unknown numerics {numerics!r}; allowed: int4, uint4, fp4")
+        if numerics == "fp4" and operand_width != 4:
+            raise ValueError(f"FP4 codes are 4 bits, not {operand_width}")
+        self.numerics = numerics
+        signed = numerics != "uint4"
         if not isinstance(acc_width, int) or acc_width < 1:
             raise ValueError(f"acc_width must be a positive int, not {acc_width!r}")
         if not isinstance(pipeline, int) or pipeline < 0:
@@ -48,6 +63,9 @@ class MacModel:
         n = self.operand_width
         if not isinstance(raw, int) or not 0 <= raw < 1 << n:
             raise ValueError(f"operand must be an int in 0..{(1 << n) - 1}, not {raw!r}")
+        if self.numerics == "fp4":
+            twice = 2 * float(fp4_values(raw))            # 2v is an integer for E2M1
+            return int(twice)
         if self.signed and raw >> (n - 1):
             return raw - (1 << n)
         return raw
@@ -80,5 +98,5 @@ class MacModel:
         return value
 
     def __repr__(self):
-        return (f"MacModel(signed={self.signed}, acc_width={self.acc_width}, "
+        return (f"MacModel(numerics={self.numerics!r}, acc_width={self.acc_width}, "
                 f"pipeline={self.pipeline}, acc={self.acc:#x})")

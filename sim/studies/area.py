@@ -15,9 +15,10 @@ AREA_HEADERS = ["design", "flow", "transistors", "vs best behav.", "depth", "cel
 
 
 def design_label(cfg):
-    sign = "signed" if cfg.signed else "unsigned"
+    sign = {"int4": "signed", "uint4": "unsigned"}.get(cfg.numerics, cfg.numerics)
     if cfg.behavioral:
-        arch = "behavioral (a*b, +)"
+        arch = ("behavioral (decode, *, negate, +)" if cfg.numerics == "fp4" else
+                "behavioral (a*b, +)")
     else:
         arch = f"{cfg.multiplier} + {cfg.adder}, {'fused' if cfg.fused else 'unfused'}"
     return f"{arch}, {sign} W={cfg.acc_width} P={cfg.pipeline}"
@@ -58,12 +59,18 @@ def synthesize_configs(configs, *, progress=None):
     return list(zip(keys, results))
 
 
+def _group(cfg):
+    """The designs a MAC is compared with: same signedness (or FP4), W and P."""
+    return ("fp4" if cfg.numerics == "fp4" else cfg.signed, cfg.acc_width, cfg.pipeline)
+
+
 def best_behavioral(results):
-    """The behavioural result with the fewest transistors, per (signed, W, P)."""
+    """The behavioural result with the fewest transistors, per (signed, W, P); FP4 MACs
+    form their own groups, ("fp4", W, P)."""
     best = {}
     for cfg, res in results:
         if cfg.behavioral:
-            key = (cfg.signed, cfg.acc_width, cfg.pipeline)
+            key = _group(cfg)
             if key not in best or res.transistors < best[key].transistors:
                 best[key] = res
     return best
@@ -76,7 +83,7 @@ def area_rows(results):
     rows = []
     for cfg, res in sorted(results, key=lambda cr: (not cr[0].signed, cr[0].acc_width,
                                                     cr[0].pipeline, cr[1].transistors)):
-        ref = best.get((cfg.signed, cfg.acc_width, cfg.pipeline))
+        ref = best.get(_group(cfg))
         ratio = round(res.transistors / ref.transistors, 3) if ref else None
         ice = res.ice40 or {}
         rows.append([design_label(cfg), res.flow, res.transistors, ratio, res.depth,

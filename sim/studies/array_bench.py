@@ -26,6 +26,7 @@ import numpy as np
 
 from hdl.array import array_verilog, amaranth_flat_verilog, pe_verilog
 from hdl.emit import write_atomic
+from hdl.flows.synth import cmos_flow
 from hdl.mac import MacConfig
 from sim.models.cycles import model_cycles, scalesim_cycles, utilization, fold_counts
 from sim.drivers.gemm import random_operands
@@ -436,8 +437,9 @@ def _markdown(d):
 
     t = d["area_target"]
     md += [f"## Area, {AREA_ARRAY}x{AREA_ARRAY} arrays {by}", "",
-           "`hdl.flows.synth.synthesize` (Yosys `flatten; synth[-booth]; dfflegalize; abc -g "
-           "simple gates; stat -tech cmos`) on the hierarchical Verilog; `flatten` runs "
+           "`hdl.flows.synth.synthesize` (Yosys "
+           f"`{cmos_flow().replace('synth', 'synth [-booth]', 1)}`) on the hierarchical "
+           "Verilog; `flatten` runs "
            "before `synth`, so the count covers all PEs (`per PE` = array / PEs; edge "
            "PEs lose their unused pass-through flops, hence slightly below `PE alone`).", ""]
     rows = [[a["design"], a["flow"], a["array_transistors"], a["per_pe"], a["array_flops"],

@@ -5,10 +5,11 @@ the behavioural MAC through each Yosys flow, plus the external PyRTL peer, all t
 the same flow; the target (best gate-level signed MAC <= 0.90x the transistors of
 Yosys's best behavioural flow at no greater depth) is evaluated from these numbers.
 
-array: :mod:`sim.studies.array_bench`. split: :mod:`sim.studies.split_bench` (area
-overhead of the splittable 32x32 array, RTL throughput of split modes, utilization sweep,
-PNG plots). sim: :mod:`sim.studies.sim_bench` (simulation speed on both paths, both
-simulators, gate-level and twin).
+array: :mod:`sim.studies.array_bench`. numerics: :mod:`sim.studies.numerics_bench` (int4
+against FP4). split: :mod:`sim.studies.split_bench` (area overhead of the
+splittable 32x32 array, RTL throughput of split modes, utilization sweep, PNG plots).
+sim: :mod:`sim.studies.sim_bench` (simulation speed on both paths, both simulators,
+gate-level and twin).
 """
 import platform
 import sys
@@ -21,7 +22,7 @@ from sim.studies.area import (all_mac_configs, area_rows, best_behavioral, AREA_
 from sim.studies.tables import markdown_table, write_json
 
 TARGET_RATIO = 0.90
-BENCHES = ("mac", "array", "split", "sim")
+BENCHES = ("mac", "array", "split", "numerics", "sim")
 
 
 def _mac_target(results):
@@ -127,6 +128,13 @@ def run_bench(outdir, *, only=None, skip_slow=False):
             s = data["summary"]
             four = f"; four 16^3 GEMMs quad vs whole {s['four_gemms']['speedup']:.2f}x" if s else ""
             print(f"split: {outdir}/split.md{four}")
+        elif name == "numerics":
+            from sim.studies.numerics_bench import run_numerics_bench
+            d = run_numerics_bench(outdir)
+            t, a = d["target"], d["array_target"]
+            print(f"numerics: best FP4 MAC {t['best']['design']} = {t['ratio']:.3f}x of "
+                  f"{t['behavioural']['flow']}; FP4 8x8 OS array {a['ratio']:.3f}x int4 "
+                  f"per PE -> {outdir}/numerics.md")
         elif name == "sim":
             from sim.studies.sim_bench import run_sim_bench
             run_sim_bench(outdir, skip_slow=skip_slow,

@@ -32,7 +32,8 @@ SEED_RESET = 0x4E5E
 
 
 class _Variant:
-    __slots__ = ("name", "port", "lsb", "width", "mask", "signed", "latency", "model")
+    __slots__ = ("name", "port", "lsb", "width", "mask", "signed", "latency", "model",
+                 "numerics")
 
     def __init__(self, entry, operand_width):
         self.name = entry["name"]
@@ -41,11 +42,12 @@ class _Variant:
         self.width = int(entry["width"])
         self.mask = (1 << self.width) - 1
         self.signed = bool(entry["signed"])
+        self.numerics = entry.get("numerics") or ("int4" if self.signed else "uint4")
         self.latency = int(entry["latency"])
         if self.width != int(entry["acc_width"]):
             raise ValueError(f"{self.name}: port slice is {self.width} bits but "
                              f"acc_width is {entry['acc_width']}")
-        self.model = MacModel(signed=self.signed, acc_width=self.width,
+        self.model = MacModel(numerics=self.numerics, acc_width=self.width,
                               pipeline=self.latency, operand_width=operand_width)
 
 
@@ -207,6 +209,13 @@ async def test_all_pairs(dut):
     bench.finish()
 
 
+# FP4 codes: 0x7 = 6, 0xF = -6, 0x8 = -0, 0x1 = 0.5, 0x9 = -0.5, 0x6 = 4
+FP4_PHASES = [((0x7, 0x7), 600), ((0xF, 0xF), 600), ((0x7, 0xF), 1600), ((0x8, 0x8), 20),
+              ((0x1, 0x9), 40)]
+FP4_EXTREMES = [(0x7, 0x7), (0xF, 0xF), (0x7, 0xF), (0xF, 0x7), (0x8, 0x8), (0x8, 0xF),
+                (0x0, 0x8), (0x1, 0x1), (0x9, 0x9), (0x1, 0x9), (0x6, 0xE), (0x8, 0x7)]
+
+
 def _extreme_pairs(n_bits):
     lo, hi = 1 << (n_bits - 1), (1 << n_bits) - 1       # raw bits of the signed minimum
     pos = lo - 1                                         # signed maximum
@@ -221,16 +230,21 @@ async def test_extremes_wrap(dut):
     -8*-8 (the signed maximum, 64 per cycle); -8*7 (the signed minimum, -56 per cycle,
     so signed accumulators wrap downwards); then random pairs, half of them extreme.
     Every accumulator of 16 bits or fewer must overflow at least 3 times (checked on
-    the models, so a shortened stimulus cannot pass silently)."""
+    the models, so a shortened stimulus cannot pass silently). FP4 variants get their
+    own phases: 6*6 and -6*-6 (+144 quarters per cycle), 6*-6 (-144), -0*-0, 0.5*-0.5;
+    a suite mixing both plays both."""
     bench = await _start(dut)
     rng = random.Random(SEED_EXTREMES)
     n = bench.operand_width
     lo, hi, pos = 1 << (n - 1), (1 << n) - 1, (1 << (n - 1)) - 1
-    phases = [((hi, hi), 600), ((lo, lo), 1600), ((lo, pos), 1300)]
+    kinds = {v.numerics == "fp4" for v in bench.variants}
+    phases = [((hi, hi), 600), ((lo, lo), 1600), ((lo, pos), 1300)] if False in kinds else []
+    phases += FP4_PHASES if True in kinds else []
     for (a, b), cycles in phases:
         for _ in range(cycles):
             await bench.step(a, b)
-    extremes = _extreme_pairs(n)
+    extremes = (_extreme_pairs(n) if False in kinds else []) + (
+        FP4_EXTREMES if True in kinds else [])
     for _ in range(200):
         if rng.random() < 0.5:
             await bench.step(*rng.choice(extremes))
