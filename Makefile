@@ -31,7 +31,7 @@ bench: $(STAMP)
 # The sweep on a local Dask cluster (real scheduler and worker processes) against the
 # local pool: build/bench/cluster.json and cluster.md.
 cluster-bench: $(STAMP)
-	$(PY) -m sim.studies.cluster_bench
+	$(VENV)/bin/systolic cluster-bench
 
 report: $(STAMP)
 	$(VENV)/bin/systolic report -o build/report

@@ -96,6 +96,18 @@ def cmd_bench(args):
             executor.close()
 
 
+def cmd_cluster_bench(args):
+    from sim.studies.cluster_bench import run_cluster_bench
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"-o: {out} is not a directory")
+    d = run_cluster_bench(out, repeat=args.repeat, log=lambda m: print(m, file=sys.stderr))
+    print(f"cluster: overhead {d['overhead_pct']:+.1f}% of the local pool, same results "
+          f"{d['same_results']}; speed-up 1/2/4 workers "
+          f"{'/'.join(str(r['speedup']) for r in d['scaling'].values())} -> {out}/cluster.md")
+    return 0
+
+
 def register(sub):
     rp = sub.add_parser("report", help="area/timing/FPGA reports with plots")
     rp.add_argument("-o", "--output", default=str(BUILD / "report"), metavar="DIR")
@@ -152,3 +164,10 @@ def register(sub):
     b.add_argument("--skip-slow", action="store_true",
                    help="sim bench: skip the slowest combinations (never a target row)")
     b.set_defaults(func=cmd_bench)
+    c = sub.add_parser("cluster-bench", help="a sweep on a local Dask cluster of real "
+                                            "processes against the local pool (1/2/4 workers)")
+    c.add_argument("-o", "--output", default=str(BUILD / "bench"), metavar="DIR",
+                   help="output directory (default build/bench)")
+    c.add_argument("--repeat", type=int_in(1, 10, "repeat"), default=2, metavar="N",
+                   help="timed runs per setting, 1..10 (default 2; medians reported)")
+    c.set_defaults(func=cmd_cluster_bench)

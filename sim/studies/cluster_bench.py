@@ -1,4 +1,4 @@
-"""``python -m sim.studies.cluster_bench`` (``make cluster-bench``): the sweep on a Dask
+"""``systolic cluster-bench`` (``make cluster-bench``): the sweep on a Dask
 cluster of real processes on this machine against the local process pool.
 
 Starts a ``dask scheduler`` and N single-thread ``dask worker`` processes on 127.0.0.1
@@ -16,7 +16,6 @@ including a few millisecond jobs (:data:`WARMUP`) that take each fresh worker th
 first job.
 Writes ``build/bench/cluster.json`` and ``cluster.md``.
 """
-import argparse
 import json
 import os
 import platform
@@ -44,7 +43,7 @@ CONFIG = {"sweep": {"liberty": False},
 #: Cycle-model jobs (milliseconds each) run once on a new cluster before timing: the
 #: first job a fresh worker runs costs about a second more (counted as start-up).
 WARMUP = {"gemm": {"size": 8, "tile": 4, "batch": 2, "shapes": [[4, 4, 4], [8, 4, 4]]}}
-COMMAND = "make cluster-bench  (python -m sim.studies.cluster_bench)"
+COMMAND = "make cluster-bench  (systolic cluster-bench)"
 
 
 def free_port():
@@ -234,22 +233,3 @@ def _markdown(d):
                         "load", "cluster start s"], rows), "",
         f"This machine has {d['cores']} cores: past {d['cores']} workers the syntheses "
         f"only share them. Workers on other machines add their cores.", ""])
-
-
-def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m sim.studies.cluster_bench",
-                                description=__doc__.splitlines()[0])
-    p.add_argument("outdir", nargs="?", default=str(ROOT / "build" / "bench"))
-    p.add_argument("--repeat", type=int, default=2)
-    args = p.parse_args(argv)
-    d = run_cluster_bench(Path(args.outdir), repeat=args.repeat,
-                          log=lambda m: print(m, file=sys.stderr))
-    print(f"cluster: overhead {d['overhead_pct']:+.1f}% of the local pool, same results "
-          f"{d['same_results']}; speed-up 1/2/4 workers "
-          f"{'/'.join(str(r['speedup']) for r in d['scaling'].values())} -> "
-          f"{args.outdir}/cluster.md")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -15,8 +15,7 @@ Every shipped model (:func:`sim.models.workload.builtin_models`) on a :data:`SIZ
   projection at full size and its attention GEMMs per head, whole and split, C against
   numpy and cycles against the model.
 
-Run it with ``systolic bench --only workload`` (part of ``make bench``) or
-``python -m sim.studies.workload_bench``.
+Run it with ``systolic bench --only workload`` (part of ``make bench``).
 """
 import sys
 import time
@@ -36,7 +35,7 @@ from sim.studies.workload_rtl import (native_available, run_rtl_shapes, RTL_CONT
 __all__ = ["run_workload_bench", "SIZE", "TILE", "CONTEXT", "PREFILL_TOKENS", "SWEEP",
            "TARGET", "DEFAULT_COMMAND"]
 
-DEFAULT_COMMAND = "python -m sim.studies.workload_bench"
+DEFAULT_COMMAND = "systolic bench --only workload"
 SIZE, TILE = 64, 16
 CONTEXT = 1024
 PREFILL_TOKENS = 512
@@ -210,23 +209,3 @@ def _markdown(d):
         if x.get("plot"):
             md += [f"Plot: `{x['plot']}`.", ""]
     return "\n".join(md)
-
-
-def main(argv=None):
-    import argparse
-    import json
-    p = argparse.ArgumentParser(prog="python -m sim.studies.workload_bench",
-                                description=__doc__.split("\n")[0])
-    p.add_argument("--outdir", default=str(Path(__file__).resolve().parents[2] / "build" /
-                                           "bench"))
-    p.add_argument("--sim", choices=["icarus", "verilator"], default=None)
-    p.add_argument("--no-rtl", action="store_true")
-    args = p.parse_args(argv)
-    data = run_workload_bench(Path(args.outdir), simulator=args.sim, rtl=not args.no_rtl)
-    print(json.dumps({"seconds": data["seconds"]}, indent=1))
-    print(f"-> {args.outdir}/workload.md")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
