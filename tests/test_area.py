@@ -97,7 +97,7 @@ def test_area_rows_group_by_sign_width_and_pipeline():
 def test_synthesize_configs_jobs(monkeypatch):
     seen = []
 
-    def fake_many(jobs, progress=None):
+    def fake_many(jobs, progress=None, executor=None):
         seen.extend(jobs)
         return [_res(j["flow"], 1000 + i, 10) for i, j in enumerate(jobs)]
 

@@ -295,7 +295,7 @@ def test_more_jobs_than_subarrays():
     with pytest.raises(ValueError, match="out of range"):
         run_split("whole", [SplitJob(np.full((2, 2), 8), np.zeros((2, 2), int))], cfg,
                   simulator="icarus")
-    with pytest.raises(ConfigError, match="--style"):
+    with pytest.raises(ConfigError, match="^style: unknown style 'wires'"):
         SplitConfig(4, 4, 2, style="wires")
 
 

@@ -92,7 +92,7 @@ def test_overhead_arithmetic_on_fake_results(monkeypatch):
     base = _fake({"$_AND_": 100, "$_MUX_": 10, "$_DFF_P_": 40}, flops=40)  # 6*100+12*10+16*40
     calls = []
 
-    def fake_synthesize(text, *, top, flow, ice40):
+    def fake_synthesize(text, *, top, flow, ice40, cache=True):
         calls.append((top, flow, ice40))
         return base if top == TOPLEVEL else by_text[text]
 
