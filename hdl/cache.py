@@ -20,8 +20,9 @@ from pathlib import Path
 
 from .emit import to_verilog, write_atomic
 
-__all__ = ["Cache", "DEFAULT_ROOT", "resolve_cache", "package_versions", "source_fingerprint",
-           "generator_fingerprint", "cached_verilog", "file_lock"]
+__all__ = ["Cache", "CacheMiss", "ProbeCache", "RecordingCache", "DEFAULT_ROOT",
+           "resolve_cache", "package_versions", "source_fingerprint", "generator_fingerprint",
+           "cached_verilog", "file_lock"]
 
 HDL = Path(__file__).resolve().parent
 #: The default root: ``build/cache`` of the checkout.
@@ -86,6 +87,48 @@ class Cache:
         """Store ``data`` (JSON-able) and return it."""
         self.store_text(kind, key, ".json", json.dumps(data, indent=1))
         return data
+
+
+class CacheMiss(LookupError):
+    """Raised by :class:`ProbeCache` for an entry its cache does not hold."""
+
+
+class ProbeCache(Cache):
+    """A read-only view of ``base`` for asking whether a flow call is cached: the call
+    runs with ``cache=ProbeCache(base)`` and either returns its stored result at once or
+    raises :class:`CacheMiss` at its first lookup that misses (before any tool runs;
+    every flow looks its result up first). Files a flow keeps (``dir``) are ``base``'s."""
+
+    def __init__(self, base):
+        super().__init__(base.root)
+
+    def load_text(self, kind, key, suffix):
+        text = super().load_text(kind, key, suffix)
+        if text is None:
+            raise CacheMiss(f"{kind}/{key}{suffix}")
+        return text
+
+    def store_text(self, kind, key, suffix, text):
+        raise CacheMiss(f"{kind}/{key}{suffix}")
+
+
+class RecordingCache(Cache):
+    """The cache of a flow call that runs away from its client (a pool process or a
+    cluster worker): every lookup misses, and every entry the call stores is kept in
+    :attr:`entries` (``(kind, key, suffix, text)``) for the client to write into its own
+    cache. Files a flow needs on disk (``dir``, such as the Liberty download) live under
+    ``files`` (a scratch root on the worker)."""
+
+    def __init__(self, files):
+        super().__init__(files)
+        self.entries = []
+
+    def load_text(self, kind, key, suffix):
+        return None
+
+    def store_text(self, kind, key, suffix, text):
+        self.entries.append((kind, key, suffix, text))
+        return text
 
 
 def resolve_cache(cache):

@@ -13,6 +13,11 @@ job that raises comes back as an outcome with ``error`` set (one line) and does 
 the others. Interrupting the iteration (Ctrl-C) cancels every job not yet finished.
 :func:`hdl.flows.synth.synthesize_many` takes either executor through that method alone.
 
+:func:`run_calls` does the same for calls of the cached tool flows (``synthesize``,
+``liberty_area``, ``ice40_fmax``, ``synth_breakdown``, ...): the calls already in the
+client's :class:`hdl.cache.Cache` are answered there, the others run on the executor,
+and the cache entries they make come back and are written by the client.
+
 :func:`run_jobs` adds the client-side cache and progress: a job found in the cache is
 never sent; each result is stored (by the client, as it arrives) before the next one is
 read, so an interrupted run keeps what finished. A worker that dies mid-job has its job
@@ -29,7 +34,7 @@ from pathlib import Path
 
 __all__ = ["ExecutorError", "Outcome", "Progress", "LocalExecutor", "DaskExecutor",
            "run_jobs", "RunReport", "make_executor", "worker_path", "SCHEDULER_ENV",
-           "CONNECT_TIMEOUT"]
+           "CONNECT_TIMEOUT", "Call", "run_calls"]
 
 #: The environment variable naming a scheduler when ``--scheduler`` is not given.
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
@@ -332,3 +337,95 @@ def tqdm_progress(bar):
                             f"{state.queued}, failed {state.failed}", refresh=False)
         bar.refresh()
     return update
+
+
+# ---------------------------------------------------------------------------------------
+# Cached flow calls
+
+@dataclass(frozen=True)
+class Call:
+    """``fn(*args, **kwargs, cache=...)`` to run wherever an executor puts it. ``fn``: a
+    module-level function (picklable) that takes ``cache=`` (:func:`hdl.cache.resolve_cache`)
+    and looks its result up there before it runs any tool, as every flow of
+    :mod:`hdl.flows` does."""
+    fn: object
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+
+    def __call__(self, cache):
+        return self.fn(*self.args, **self.kwargs, cache=cache)
+
+    def __str__(self):
+        top = self.kwargs.get("top") or next((a for a in self.args[1:2]), "")
+        return f"{getattr(self.fn, '__name__', self.fn)}({top})"
+
+
+def _run_call(payload):
+    """One :class:`Call` away from its client: its value or its error (one line), and
+    the cache entries it made (every lookup misses here: the client already looked)."""
+    from hdl.cache import RecordingCache
+    call, files = payload
+    cache = RecordingCache(worker_path(files))
+    try:
+        value, error = call(cache), None
+    except Exception as e:                    # e.g. a design that does not fit a device:
+        value, error = None, _one_line(e)     # its entry is still worth keeping
+    return {"value": value, "error": error, "entries": cache.entries}
+
+
+def run_calls(calls, *, executor, cache=True, progress=None):
+    """Run the :class:`Call` list on ``executor`` with the client-side ``cache``
+    (:func:`hdl.cache.resolve_cache`; None or False: nothing is cached, so nothing is
+    sent and None is returned); a :class:`RunReport` whose outcomes hold each call's
+    value (or its error, one line), in call order.
+
+    A call whose result is in ``cache`` is answered here and never sent (a cached
+    failure, such as a design that did not fit, comes back as its error). The others run
+    on ``executor`` with a cache that records what they store; the client writes those
+    entries into ``cache`` as each call returns, so a second call of the same flow here
+    is a cache hit and an interrupted run keeps what finished. ``progress`` as for
+    :func:`run_jobs`."""
+    from hdl.cache import CacheMiss, ProbeCache, resolve_cache
+    store = resolve_cache(cache)
+    if store is None:
+        return None
+    start = time.monotonic()
+    calls = list(calls)
+    outcomes = [None] * len(calls)
+    state = Progress(total=len(calls))
+    send = []
+    for i, call in enumerate(calls):
+        try:
+            outcomes[i] = Outcome(i, call(ProbeCache(store)), None, "cache")
+        except CacheMiss:
+            send.append(i)
+            continue
+        except Exception as e:                # a cached failure
+            outcomes[i] = Outcome(i, None, _one_line(e), "cache")
+        state.done += 1
+        state.cached += 1
+    slots = executor.slots() if send else 1
+    pending = len(send)
+
+    def update(outcome=None):
+        state.running, state.queued = min(pending, slots), max(0, pending - slots)
+        state.last = outcome
+        if progress is not None:
+            progress(state)
+    update()
+    if send:
+        for o in executor.run(_run_call, [(calls[i], store.root) for i in send]):
+            i, pending = send[o.index], pending - 1
+            got = o.value or {}
+            for kind, key, suffix, text in got.get("entries", ()):
+                store.store_text(kind, key, suffix, text)
+            error = o.error or got.get("error")
+            outcomes[i] = Outcome(i, got.get("value"), error, o.where, o.seconds)
+            if error is None:
+                state.done += 1
+            else:
+                state.failed += 1
+            update(outcomes[i])
+    return RunReport(outcomes=outcomes, executor=executor.name,
+                     seconds=round(time.monotonic() - start, 2),
+                     failures=[o for o in outcomes if o.error is not None])

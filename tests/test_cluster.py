@@ -161,6 +161,9 @@ class CountingExecutor:
     def __init__(self, inner):
         self.inner, self.name, self.sent = inner, inner.name, 0
 
+    def slots(self):
+        return self.inner.slots()
+
     def run(self, fn, payloads):
         payloads = list(payloads)
         self.sent += len(payloads)
@@ -247,3 +250,78 @@ def test_ctrl_c_cancels_cluster_jobs_keeps_results(tmp_path, local_run, cluster)
     assert not (tmp_path / "out").exists()
     with Client(cluster, timeout="5s", set_as_default=False) as c:
         assert not any(c.processing().values())        # nothing left running there
+
+
+def test_flow_calls_on_cluster_cache_on_client(tmp_path, cluster):
+    """:func:`run_calls` (the report's tables): a cached call is answered on the client
+    and never sent; the others run on the workers, and the cache entries they make --
+    a failure's too -- come back and are written by the client alone."""
+    from hdl.cache import Cache, resolve_cache
+    from hdl.flows.synth import synthesize
+    from hdl.mac import MacConfig
+    from sim.execute import Call, run_calls
+
+    def does_not_fit(verilog, *, cache):      # a closure: Dask ships it by value
+        store = resolve_cache(cache)
+        if store.load_json("fit", "k") is None:
+            store.store_json("fit", "k", {"fit_error": f"{len(verilog)} bits do not fit"})
+        raise ValueError("does not fit")
+
+    a, b = (MacConfig(acc_width=8, signed=False).verilog(),
+            MacConfig(acc_width=8, signed=False, adder="kogge-stone").verilog())
+    local = synthesize(a, top="mac", ice40=False, cache=tmp_path)
+    calls = [Call(synthesize, (a,), {"top": "mac", "ice40": False}),
+             Call(synthesize, (b,), {"top": "mac", "ice40": False}), Call(does_not_fit, (a,))]
+    seen = []
+    with DaskExecutor(cluster) as dask:
+        ex = CountingExecutor(dask)
+        rep = run_calls(calls, executor=ex, cache=Cache(tmp_path),
+                        progress=lambda st: seen.append(st.line()))
+    assert ex.sent == 2 and [o.where == "cache" for o in rep.outcomes] == [True, False, False]
+    assert all(o.where.startswith("tcp://127.0.0.1:") for o in rep.outcomes[1:])
+    assert rep.outcomes[0].value.to_json() == local.to_json()
+    assert rep.outcomes[2].error == "ValueError: does not fit" and len(rep.failures) == 1
+    assert seen[0] == "1/3 done (1 cached), 2 running, 0 queued, 0 failed"
+    assert seen[-1] == "2/3 done (1 cached), 0 running, 0 queued, 1 failed"
+    again = synthesize(b, top="mac", ice40=False, cache=tmp_path)     # stored by the client
+    assert again.cached and again.to_json() == rep.outcomes[1].value.to_json()
+    assert Cache(tmp_path).load_json("fit", "k") == {"fit_error": f"{len(a)} bits do not fit"}
+    # a second run sends nothing; the stored failure is answered from the cache
+    ex = CountingExecutor(LocalExecutor(workers=1))
+    rep = run_calls(calls, executor=ex, cache=Cache(tmp_path))
+    assert ex.sent == 0 and rep.outcomes[2].error == "ValueError: does not fit"
+
+
+def test_rtl_simulations_on_cluster(tmp_path, cluster):
+    """The benches' RTL runs (:func:`simulate_many`): GEMMs on an array and a split
+    program, built and played on the workers, give what the same runs give here; a run
+    that fails is named after the others finished."""
+    import numpy as np
+    from hdl.array import ArrayConfig
+    from hdl.mac import MacConfig
+    from hdl.split import SplitConfig
+    from sim.drivers.batch import SimBatch, simulate_many
+    from sim.drivers.gemm import random_operands, run_gemms
+    from sim.models.program import SplitJob
+    from sim.runner import SimulationError, available_simulators
+    if "icarus" not in available_simulators():
+        pytest.skip("needs Icarus")
+    mac, rng = MacConfig(), np.random.default_rng(13)
+    gemms = [random_operands(rng, *shape, mac) for shape in ((3, 5, 2), (4, 2, 6))]
+    jobs = [SplitJob(*random_operands(rng, 2, 3, 2, mac)) for _ in range(4)]
+    array = ArrayConfig(2, 2, "os", mac)
+    split = SplitConfig(4, 4, 2, mac)
+    batches = [SimBatch(gemms, array, "icarus", tmp_path / "a", label="gemms"),
+               SimBatch([[("quad", jobs)]], split, "icarus", tmp_path / "s", label="split")]
+    with DaskExecutor(cluster) as dask:
+        got_gemms, (program,) = simulate_many(batches, executor=dask)
+        with pytest.raises(SimulationError, match=r"nosuchsim run bad of .* \(tcp://"):
+            simulate_many([batches[0], SimBatch(gemms, array, "nosuchsim", label="bad")],
+                          executor=dask)
+    here = run_gemms(gemms, array, simulator="icarus", build_root=tmp_path / "here")
+    for (A, B), r, h in zip(gemms, got_gemms, here):
+        assert np.array_equal(r.C, A @ B) and r.cycles == h.cycles == r.model_cycles
+    for job, r in zip(jobs, program.jobs):
+        assert np.array_equal(r.C, job.A @ job.B) and r.cycles == r.model_cycles
+    assert program.cycles == program.model_cycles
+    assert not (tmp_path / "a").exists()        # the workers built in their own space

@@ -4,16 +4,20 @@ Every tool (Yosys CMOS flow, Liberty, iCE40 place and route, breakdown) is repla
 fake whose numbers differ per design and per field, so a row that takes a number from
 the wrong design, the wrong tool or the wrong field, or puts it under the wrong header,
 fails. The tools themselves are checked in test_synth, test_liberty and test_fpga."""
+import hashlib
 import json
+import threading
 from types import SimpleNamespace
 
 import pytest
 
 import sim.studies.reports as reports
+from hdl.cache import Cache, resolve_cache
 from hdl.flows.fpga import DEVICES, FpgaFitError
 from hdl.flows.liberty import LibertyError
 from hdl.flows.breakdown import BREAKDOWN_CATEGORIES
 from hdl.mac import MacConfig
+from sim.execute import LocalExecutor
 from sim.studies.reports import (BREAKDOWN_HEADERS, FPGA_HEADERS, MAC_HEADERS,
                                  SWEEP_HEADERS, breakdown_rows, fpga_rows, fpga_vs_asic,
                                  largest_array, mac_rows, pipeline_sweep, sources)
@@ -253,3 +257,59 @@ def test_tables_part_of_the_report(monkeypatch, tmp_path):
         "split array 4x4, 2x2 tiles (P=0)", "array 4x4 ws (P=0)"]
     assert [r["P"] for r in blob["pipeline_sweep"]["gate-level"]] == [0, 1, 2]
     assert (out / "pipeline_sweep.png").read_bytes()[:4] == b"\x89PNG"
+
+
+class CachedFakeTools(FakeTools):
+    """FakeTools that remember their results in the cache, as the real flows do (look up
+    first, store after computing), number a design by its text (not by the order it is
+    first seen) and note which thread computed each result."""
+
+    def __init__(self, monkeypatch):
+        super().__init__(monkeypatch)
+        self.computed = []
+        for name in ("synthesize", "liberty_area", "ice40_fmax", "synth_breakdown"):
+            monkeypatch.setattr(reports, name, self._cached(name, getattr(self, name)))
+
+    def id(self, verilog):
+        return int(hashlib.sha256(verilog.encode()).hexdigest()[:3], 16)
+
+    def _cached(self, name, fake):
+        def flow(verilog, *args, cache=True, **kwargs):
+            store = resolve_cache(cache)
+            key = Cache.key(flow=name, verilog=verilog, args=[str(a) for a in args],
+                            kwargs=sorted(kwargs.items()))
+            hit = store.load_json("fake", key)
+            if hit is None:
+                self.computed.append((name, key, threading.current_thread().name))
+                value = fake(verilog, *args, cache=cache, **kwargs)
+                hit = store.store_json("fake", key, vars(value) if name == "synthesize"
+                                       else value)
+            return SimpleNamespace(**hit) if name == "synthesize" else hit
+        return flow
+
+
+def test_tables_tool_runs_go_through_the_executor(monkeypatch, tmp_path):
+    """The report's tables send every independent tool run to the executor first (here a
+    local thread pool); the client stores what comes back, and the tables are then built
+    from the cache: nothing is computed twice, nothing on the main thread, and the
+    report is the same as one built without the executor's help."""
+    lib = tmp_path / "ok.lib"
+    lib.write_text('library (ok) { cell (INV) { area : 1.0; pin (A) { direction : input; '
+                   'capacitance : 0.001; } } }\n')
+    tools = CachedFakeTools(monkeypatch)
+    with LocalExecutor(workers=2, threads=True) as pool:
+        assert reports.write_reports(tmp_path / "a", liberty=lib, array_search=False,
+                                     only=("tables",), log=lambda s: None,
+                                     cache=Cache(tmp_path / "ca"), executor=pool) == []
+    keys = [key for _, key, _ in tools.computed]
+    assert len(keys) == len(set(keys)) > 30
+    assert all(thread != threading.main_thread().name for _, _, thread in tools.computed)
+    # without the executor's help: the same tables, everything computed here
+    monkeypatch.setattr(reports, "table_calls", lambda *a, **k: [])
+    reference = CachedFakeTools(monkeypatch)
+    assert reports.write_reports(tmp_path / "b", liberty=lib, array_search=False,
+                                 only=("tables",), log=lambda s: None,
+                                 cache=Cache(tmp_path / "cb")) == []
+    assert {k for _, k, _ in reference.computed} >= set(keys)
+    assert ((tmp_path / "a" / "reports.json").read_bytes()
+            == (tmp_path / "b" / "reports.json").read_bytes())

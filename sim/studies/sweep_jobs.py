@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from hdl.cache import Cache, package_versions, source_fingerprint
+from hdl.flows.liberty import NANGATE45_FILE
 from hdl.mac import MacConfig
 
 __all__ = ["RESULT_FORMAT", "SOURCE_FILES", "versions", "job_key", "run_job", "sweep_task",
@@ -143,7 +144,7 @@ def liberty_spec(liberty, vers):
     if not liberty:
         return None
     return {"path": str(liberty), "id": vers.get("liberty"),
-            "nangate45": Path(liberty).name == "nangate45_stdcells.lib"}
+            "nangate45": Path(liberty).name == NANGATE45_FILE}
 
 
 def _worker_liberty(spec):
