@@ -141,6 +141,7 @@ def largest_array(mac, dataflow="ws", device="up5k", *, max_n=16, log=print, cac
         per_pe = cost / (k * k)
     n = max(1, int((capacity * 0.9 / per_pe) ** 0.5))
     n = min(n, max_n)
+    failed = set()
     while n >= 1:
         v = array_verilog(n, n, dataflow, mac, cache=cache)
         try:
@@ -148,9 +149,10 @@ def largest_array(mac, dataflow="ws", device="up5k", *, max_n=16, log=print, cac
             res = ice40_fmax(v, "systolic_array", device, cache=cache)
         except FpgaFitError as e:
             log(f"  {e}")
+            failed.add(n)
             n -= 1
             continue
-        if n < max_n and res["utilization"] < 0.75:
+        if n < max_n and n + 1 not in failed and res["utilization"] < 0.75:
             log(f"  {n}x{n} uses {res['utilization']:.0%}; trying {n + 1}x{n + 1}")
             try:
                 bigger = ice40_fmax(array_verilog(n + 1, n + 1, dataflow, mac, cache=cache),
