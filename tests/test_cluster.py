@@ -293,9 +293,9 @@ def test_flow_calls_on_cluster_cache_on_client(tmp_path, cluster):
 
 
 def test_rtl_simulations_on_cluster(tmp_path, cluster):
-    """The benches' RTL runs (:func:`simulate_many`): GEMMs on an array and a split
-    program, built and played on the workers, give what the same runs give here; a run
-    that fails is named after the others finished."""
+    """The benches' RTL runs (:func:`simulate_many`): GEMMs on an array (cocotb and
+    native paths) and a split program, built and played on the workers, give what the
+    same runs give here; a run that fails is named after the others finished."""
     import numpy as np
     from hdl.array import ArrayConfig
     from hdl.mac import MacConfig
@@ -312,16 +312,18 @@ def test_rtl_simulations_on_cluster(tmp_path, cluster):
     array = ArrayConfig(2, 2, "os", mac)
     split = SplitConfig(4, 4, 2, mac)
     batches = [SimBatch(gemms, array, "icarus", tmp_path / "a", label="gemms"),
-               SimBatch([[("quad", jobs)]], split, "icarus", tmp_path / "s", label="split")]
+               SimBatch([[("quad", jobs)]], split, "icarus", tmp_path / "s", label="split"),
+               SimBatch(gemms, array, "icarus", tmp_path / "n", label="native", path="native")]
     with DaskExecutor(cluster) as dask:
-        got_gemms, (program,) = simulate_many(batches, executor=dask)
+        got_gemms, (program,), native = simulate_many(batches, executor=dask)
         with pytest.raises(SimulationError, match=r"nosuchsim run bad of .* \(tcp://"):
             simulate_many([batches[0], SimBatch(gemms, array, "nosuchsim", label="bad")],
                           executor=dask)
     here = run_gemms(gemms, array, simulator="icarus", build_root=tmp_path / "here")
-    for (A, B), r, h in zip(gemms, got_gemms, here):
-        assert np.array_equal(r.C, A @ B) and r.cycles == h.cycles == r.model_cycles
+    for (A, B), r, n, h in zip(gemms, got_gemms, native, here):
+        assert np.array_equal(r.C, A @ B) and np.array_equal(n.C, r.C)
+        assert r.cycles == n.cycles == h.cycles == r.model_cycles
     for job, r in zip(jobs, program.jobs):
         assert np.array_equal(r.C, job.A @ job.B) and r.cycles == r.model_cycles
     assert program.cycles == program.model_cycles
-    assert not (tmp_path / "a").exists()        # the workers built in their own space
+    assert not any((tmp_path / d).exists() for d in "asn")   # built in the workers' space

@@ -2,7 +2,9 @@
 
 A :class:`SimBatch` is one simulator run: GEMMs on an :class:`hdl.array.ArrayConfig`
 (:func:`sim.drivers.gemm.run_gemms`) or split programs on an
-:class:`hdl.split.SplitConfig` (:func:`sim.drivers.split.run_programs`).
+:class:`hdl.split.SplitConfig` (:func:`sim.drivers.split.run_programs`), on the cocotb
+path or the native one (:func:`sim.native.run.run_gemms_native`,
+:func:`~sim.native.run.run_programs_native`, with the gate-level model or the twin).
 :func:`simulate_many` sends several batches to an executor at once -- a local process
 pool by default, or a Dask cluster -- and returns their results in batch order, exactly
 what each driver returns when called here. On a cluster worker the design is built
@@ -26,28 +28,41 @@ __all__ = ["SimBatch", "simulate_many", "run_batch"]
 class SimBatch:
     """One simulator run of ``items`` on ``config`` with ``simulator``: ``(A, B)``
     operand pairs for an ArrayConfig, programs (lists of phases) for a SplitConfig.
-    ``build_root``: where the design is built (default the driver's ``build/sim``)."""
+    ``build_root``: where the design is built (default the driver's own); ``path``:
+    ``"cocotb"`` or ``"native"``, whose ``model`` is ``"gate"`` or ``"twin"``."""
     items: tuple
     config: object
     simulator: str
     build_root: Path | None = None
     label: str = ""
+    path: str = "cocotb"
+    model: str = "gate"
 
     def __post_init__(self):
         if not isinstance(self.config, (ArrayConfig, SplitConfig)):
             raise TypeError(f"SimBatch config: expected an ArrayConfig or SplitConfig, "
                             f"got {type(self.config).__name__}")
+        if self.path not in ("cocotb", "native"):
+            raise ValueError(f"SimBatch path: {self.path!r} is not cocotb or native")
         object.__setattr__(self, "items", tuple(self.items))
 
 
 def run_batch(batch):
     """Run ``batch`` where this is called (a pool process or a cluster worker)."""
-    if isinstance(batch.config, SplitConfig):
+    split = isinstance(batch.config, SplitConfig)
+    if split:
         from .split import DEFAULT_BUILD_ROOT, run_programs as run
     else:
         from .gemm import DEFAULT_BUILD_ROOT, run_gemms as run
+    kwargs = {}
+    if batch.path == "native":
+        from sim.native.build import DEFAULT_NATIVE_ROOT as DEFAULT_BUILD_ROOT
+        from sim.native.run import run_gemms_native, run_programs_native
+        run = run_programs_native if split else run_gemms_native
+        kwargs["model"] = batch.model
     root = worker_path(batch.build_root or DEFAULT_BUILD_ROOT)
-    return run(list(batch.items), batch.config, simulator=batch.simulator, build_root=root)
+    return run(list(batch.items), batch.config, simulator=batch.simulator, build_root=root,
+               **kwargs)
 
 
 def simulate_many(batches, *, executor=None, progress=None):
