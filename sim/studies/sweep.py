@@ -187,14 +187,15 @@ def run_sweep(config, *, jobs=None, cache=None, progress=True, log=None, executo
 
 #: CSV/Markdown columns per study (rows may hold more; the JSON has everything).
 COLUMNS = {
-    "mac": ["multiplier", "adder", "fused", "signed", "acc_width", "pipeline",
+    "mac": ["numerics", "multiplier", "adder", "fused", "acc_width", "pipeline",
             "transistors", "depth", "flops", "ice40_lut4", "ice40_carry", "ice40_dff",
             "liberty_um2", "liberty_seq_um2", "liberty_delay_ps", "liberty_fmax_mhz",
             "ice40_fmax_mhz"],
-    "array": ["size", "dataflow", "multiplier", "adder", "pipeline", "acc_width", "macs",
+    "array": ["size", "dataflow", "numerics", "multiplier", "adder", "pipeline", "acc_width",
+              "macs",
               "transistors", "transistors_per_mac", "depth", "liberty_um2_per_mac",
               "liberty_fmax_mhz", "ice40_lut4_per_mac", "ice40_fmax_mhz"],
-    "split": ["size", "tile", "style", "multiplier", "adder", "pipeline",
+    "split": ["size", "tile", "style", "numerics", "multiplier", "adder", "pipeline",
               "base_transistors", "split_transistors", "overhead_pct", "cell_overhead_pct",
               "extra_port_bits"],
     "gemm": ["size", "tile", "batch", "pipeline", "M", "K", "N", "whole_cycles",
@@ -277,9 +278,10 @@ TITLES = {"mac": "Depth and Fmax against pipeline stages (MAC)",
 # -- plots ------------------------------------------------------------------------------------
 
 def _mac_label(r, skip=()):
+    fmt = "" if r.get("numerics", "int4") == "int4" else f"{r['numerics']} "
     if r.get("multiplier") == "behavioral":
-        return "behavioral"
-    parts = [r["multiplier"], r["adder"]]
+        return f"{fmt}behavioral"
+    parts = [fmt + r["multiplier"], r["adder"]]
     if not r.get("fused", True):
         parts.append("unfused")
     if "pipeline" not in skip:
