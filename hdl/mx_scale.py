@@ -147,6 +147,7 @@ class ScaleUnit(wiring.Component):
     def __init__(self, *, acc_width=16, normalize=True):
         if isinstance(acc_width, bool) or not isinstance(acc_width, int) \
                 or not 9 <= acc_width <= 64:
+            self._MustUse__silence = True       # never elaborated: no unused warning
             raise ValueError(f"acc_width {acc_width!r} is out of range; allowed: 9..64")
         self.acc_width, self.normalize = acc_width, bool(normalize)
         ports = {"acc": In(acc_width), "xa": In(SCALE_WIDTH), "xb": In(SCALE_WIDTH),

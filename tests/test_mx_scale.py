@@ -118,7 +118,6 @@ def test_broken_normalizer_is_refuted():
     assert not result.equivalent and "in_acc" in result.counterexample
 
 
-@pytest.mark.filterwarnings("ignore:.*created but never used")
 def test_bad_width():
     with pytest.raises(ValueError, match="acc_width 8 is out of range; allowed: 9..64"):
         ScaleUnit(acc_width=8)
