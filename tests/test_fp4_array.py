@@ -125,8 +125,8 @@ def test_gemm_fp4_values_in_and_out(tmp_path, capsys):
     np.save(tmp_path / "B.npy", B)
     out = tmp_path / "C.npy"
     assert main(["gemm", "--numerics", "fp4", "--a", str(tmp_path / "A.npy"), "--b",
-                 str(tmp_path / "B.npy"), "--rows", "2", "--cols", "2", "--sim", "icarus",
-                 "--out", str(out)]) == 0
+                 str(tmp_path / "B.npy"), "--rows", "4", "--cols", "4", "--sim", "icarus",
+                 "--out", str(out)]) == 0               # the os4x4 design above: one build
     C = np.load(out)
     assert C.dtype == np.float64 and C.tolist() == [[3.5, -39.5], [3.0, -6.0]]
     assert "C matches numpy A @ B (2x2)" in capsys.readouterr().out
