@@ -55,12 +55,24 @@ def test_mxfp4_gemm_icarus_end_to_end(tmp_path, capsys):
     assert 0.01 < r["quantization_error"] < 0.3
     assert r["cycles"] == r["model_cycles"] > 0
     assert "C matches the exact product" in stdout and f"{err_want:.4g}" in stdout
+    assert (r["path"], r["model"]) == ("cocotb", "gate")        # auto: a short GEMM
+    # the same blocks on the native path (memory file, Icarus player): the same C
+    native_out, native_report = tmp_path / "c_native.npy", tmp_path / "r_native.json"
+    code, stdout, err = _in_process(
+        ["gemm", "--numerics", "mxfp4", "--a", a, "--b", b, "--rows", "2", "--cols", "3",
+         "--dataflow", "ws", "--sim", "icarus", "--path", "native", "--out", native_out,
+         "--report", native_report], capsys)
+    assert code == 0, stdout + err
+    assert np.array_equal(np.load(native_out), C)
+    rn = json.loads(native_report.read_text())
+    assert (rn["path"], rn["model"]) == ("native", "gate") and rn["matches_reference"]
+    assert rn["cycles"] == r["cycles"] and "native path" in stdout
 
 
 def test_mxfp4_gemm_wrong_partial_sum_exits_1(tmp_path, capsys, monkeypatch):
     """A runner that returns one partial sum off by one quarter: exit 1, the element
     named; the numpy model of the array stands in for the simulator."""
-    def broken(config, *, simulator, build_root=None):
+    def broken(config, simulator, path, model, args):
         model = blocked.model_runner("mxfp4")
 
         def run(jobs):
@@ -70,7 +82,7 @@ def test_mxfp4_gemm_wrong_partial_sum_exits_1(tmp_path, capsys, monkeypatch):
             C[1, 2] += 1
             return [(c, _FakeResult()) for c, _ in out[:-1]] + [(C, _FakeResult())]
         return run
-    monkeypatch.setattr(blocked, "rtl_runner", broken)
+    monkeypatch.setattr("sim.cli.mxgemm.block_runner", broken)
     monkeypatch.setattr("sim.cli.mxgemm.simulators", lambda requested: ["icarus"])
     code, stdout, err = _in_process(["gemm", "--numerics", "mxfp4", "--random", "3", "40",
                                      "4", "--seed", "2", "--sim", "icarus"], capsys)
@@ -81,6 +93,7 @@ def test_mxfp4_gemm_wrong_partial_sum_exits_1(tmp_path, capsys, monkeypatch):
 class _FakeResult:
     cycles = model_cycles = 1
     sim_seconds = 0.0
+    path, model, proof = "cocotb", "gate", None
 
 
 @pytest.mark.parametrize("make_args, message", [

@@ -50,8 +50,8 @@ def _check(A, B, r, what):
 
 # W = 12 (max_safe_k = 14) forces K passes on the extremes; the others are 16 bits.
 # Verilator builds grow with the PE count (a 4x4 build takes minutes on a shared machine),
-# so it gets a 2x3 OS array here and a 4x4 WS split array below: both dataflows on both
-# simulators.
+# so it gets a 2x3 OS array here and a 2x2 WS split array (1x1 tiles, every boundary a
+# split boundary) below: both dataflows on both simulators.
 DESIGNS = {
     "os4x4": (ArrayConfig(4, 4, "os", MacConfig(numerics="fp4")), ("icarus",)),
     "os2x3": (ArrayConfig(2, 3, "os", MacConfig(numerics="fp4")), ("verilator",)),
@@ -86,7 +86,7 @@ def test_fp4_array_gemms(name, simulator):
 
 SPLITS = {
     "ws_mux": (SplitConfig(8, 8, 4, MacConfig(numerics="fp4"), style="mux"), ("icarus",)),
-    "ws_mux_4x4": (SplitConfig(4, 4, 2, MacConfig(numerics="fp4"), style="mux"),
+    "ws_mux_2x2": (SplitConfig(2, 2, 1, MacConfig(numerics="fp4"), style="mux"),
                    ("verilator",)),
     "ws_ports": (SplitConfig(8, 8, 4, MacConfig(numerics="fp4", multiplier="dadda"),
                              style="ports"), ("icarus",)),
@@ -125,8 +125,8 @@ def test_gemm_fp4_values_in_and_out(tmp_path, capsys):
     np.save(tmp_path / "B.npy", B)
     out = tmp_path / "C.npy"
     assert main(["gemm", "--numerics", "fp4", "--a", str(tmp_path / "A.npy"), "--b",
-                 str(tmp_path / "B.npy"), "--rows", "2", "--cols", "2", "--sim", "icarus",
-                 "--out", str(out)]) == 0
+                 str(tmp_path / "B.npy"), "--rows", "4", "--cols", "4", "--sim", "icarus",
+                 "--out", str(out)]) == 0               # the os4x4 design above: one build
     C = np.load(out)
     assert C.dtype == np.float64 and C.tolist() == [[3.5, -39.5], [3.0, -6.0]]
     assert "C matches numpy A @ B (2x2)" in capsys.readouterr().out

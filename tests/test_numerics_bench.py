@@ -72,3 +72,20 @@ def test_fp4_is_its_own_group_in_the_area_table():
     assert best[("fp4", 16, 0)].transistors == 1482
     assert design_label(fp4) == "behavioral (decode, *, negate, +), fp4 W=16 P=0"
     assert design_label(MacConfig(signed=False)).endswith("unsigned W=16 P=0")
+
+
+def test_scale_path_counts_one_unit_per_output_lane():
+    units = {"float": {"transistors": 1000, "nangate45_um2": 100.0},
+             "pair": {"transistors": 300, "nangate45_um2": None}}
+    detail = [{"level": "8x8 array, per PE", "dataflow": df, "numerics": "fp4",
+               "total_transistors": 64_000, "nangate45_um2": 50.0} for df in ("os", "ws")]
+    detail.append({"level": "8x8 array, per PE", "dataflow": "os", "numerics": "int4",
+                   "total_transistors": 1, "nangate45_um2": 1.0})
+    rows = {(r["unit"], r["dataflow"]): r for r in nb._scale_path(units, detail)}
+    assert set(rows) == {("float", "os"), ("float", "ws"), ("pair", "os"), ("pair", "ws")}
+    os_, ws = rows[("float", "os")], rows[("float", "ws")]
+    assert (os_["lanes"], ws["lanes"]) == (15, 8)            # R + C - 1 against C
+    assert os_["transistors"] == 15_000 and os_["over_array"] == round(15_000 / 64_000, 4)
+    assert ws["transistors_per_pe"] == 125.0
+    assert ws["over_array_um2"] == round(800 / 3200, 4)
+    assert rows[("pair", "ws")]["over_array_um2"] is None

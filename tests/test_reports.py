@@ -233,26 +233,32 @@ def test_sources_name_the_library():
     assert set(sources()) == {"cmos", "liberty", "ice40", "breakdown"}
 
 
-def test_tables_part_of_the_report(monkeypatch, tmp_path):
-    """``systolic report --only tables`` end to end on the fake tools: every section,
-    the JSON blob and the pipeline plot."""
+@pytest.mark.parametrize("numerics, mac", [("int4", "dadda"), ("fp4", "shift")])
+def test_tables_part_of_the_report(monkeypatch, tmp_path, numerics, mac):
+    """``systolic report --only tables [--numerics fp4]`` end to end on the fake tools:
+    every section, the JSON blob and the pipeline plot, of the chosen format's MACs."""
     FakeTools(monkeypatch)
     lib = tmp_path / "ok.lib"
     lib.write_text('library (ok) { cell (INV) { area : 1.0; pin (A) { direction : input; '
                    'capacitance : 0.001; } } }\n')
     out = tmp_path / "report"
     problems = reports.write_reports(out, liberty=lib, array_search=False, only=("tables",),
-                                     log=lambda s: None)
+                                     log=lambda s: None, numerics=numerics)
     assert problems == []
     index = (out / "index.md").read_text()
-    for title in ("## MAC: CMOS gates, Nangate45, iCE40", "## Hierarchical breakdown",
-                  "## iCE40 UP5K place and route", "## FPGA vs ASIC",
+    fmt = "" if numerics == "int4" else f" ({numerics})"
+    for title in (f"## MAC{fmt}: CMOS gates, Nangate45, iCE40", "## Hierarchical breakdown",
+                  f"## iCE40 UP5K place and route{fmt}", "## FPGA vs ASIC",
                   "## Pipeline sweep", "![pipeline sweep](pipeline_sweep.png)"):
         assert title in index
-    assert "| dadda+ripple fused " in index and "library: ok.lib" in index
+    assert f"| {mac}+ripple fused " in index and "library: ok.lib" in index
+    assert ("--numerics fp4" in index) == (numerics == "fp4")
     blob = json.loads((out / "reports.json").read_text())["tables"]
-    assert set(blob) == {"sources", "mac", "breakdown", "fpga", "fpga_vs_asic",
+    assert set(blob) == {"sources", "numerics", "mac", "breakdown", "fpga", "fpga_vs_asic",
                          "pipeline_sweep"}
+    assert blob["numerics"] == numerics
+    sign = {"int4": "s", "fp4": "f"}[numerics]
+    assert all(r["config"].startswith(f"mac_{sign}16_") for r in blob["mac"])
     assert [d["design"] for d in blob["breakdown"]][-2:] == [
         "split array 4x4, 2x2 tiles (P=0)", "array 4x4 ws (P=0)"]
     assert [r["P"] for r in blob["pipeline_sweep"]["gate-level"]] == [0, 1, 2]
@@ -313,3 +319,12 @@ def test_tables_tool_runs_go_through_the_executor(monkeypatch, tmp_path):
     assert {k for _, k, _ in reference.computed} >= set(keys)
     assert ((tmp_path / "a" / "reports.json").read_bytes()
             == (tmp_path / "b" / "reports.json").read_bytes())
+
+
+def test_report_unknown_numerics(tmp_path, capsys):
+    from sim.cli import main
+    out = tmp_path / "report"
+    assert main(["report", "-o", str(out), "--numerics", "fp8"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--numerics" in err[0] and "'fp8'" in err[0]
+    assert not out.exists()

@@ -58,6 +58,11 @@ def test_behavioral_adders_collapse():
     ({"gemm": {"shapes": [[1, 2]]}}, "is not a shape"),
     ({"split": {"size": 8, "tile": 3}}, "[split]"),
     ({"mac": [1, 2]}, "[mac] must be a table"),
+    ({"array": {"numerics": "fp8"}}, "[array] numerics: 'fp8' is not allowed; allowed: int4"),
+    ({"mac": {"multiplier": "shift"}}, "[mac] multiplier: 'shift' is an FP4 architecture"),
+    ({"mac": {"numerics": "fp4", "signed": True}}, "give numerics or signed, not both"),
+    ({"mac": {"signed": "yes"}}, "[mac] signed: 'yes' is not true or false"),
+    ({"mac": {"numerics": "fp4", "acc_width": 8}}, "cannot hold one FP4 product"),
 ])
 def test_bad_config(data, fragment):
     with pytest.raises(SweepConfigError) as e:
@@ -93,6 +98,32 @@ def test_overrides():
     only = apply_overrides(raw, {"shapes": "8x8x8,4x16x4"}, studies=["gemm"])
     assert set(parse_config(only)) == {"sweep", "gemm"}
     assert parse_config(only)["gemm"]["shapes"] == [[8, 8, 8], [4, 16, 4]]
+
+
+def test_numerics_axis():
+    """numerics is a MAC key of the mac, array and split studies: each format with its
+    default multiplier, the FP4-only ``shift`` skipped for int4, ``signed`` its old name,
+    and the job (so the cache key) names the format."""
+    jobs = expand(parse_config({"array": {"size": 2, "numerics": "fp4"},
+                                "split": {"size": 4, "tile": 2, "numerics": ["fp4"]}}))
+    assert [(j["study"], j["mac"]["numerics"], j["mac"]["multiplier"], j["mac"]["signed"])
+            for j in jobs] == [("array", "fp4", "shift", True), ("split", "fp4", "shift", True)]
+    cross = expand(parse_config({"mac": {"numerics": ["int4", "fp4"], "pipeline": 0,
+                                         "multiplier": ["dadda", "shift"]}}))
+    assert [(j["mac"]["numerics"], j["mac"]["multiplier"]) for j in cross] == [
+        ("int4", "dadda"), ("fp4", "dadda"), ("fp4", "shift")]
+    old = expand(parse_config({"mac": {"signed": [True, False], "pipeline": 0}}))
+    assert [j["mac"]["numerics"] for j in old] == ["int4", "uint4"]
+    assert [j["mac"]["signed"] for j in old] == [True, False]
+    v = {"sources": "x"}
+    int4 = expand(parse_config({"array": {"size": 2, "multiplier": "dadda"}}))[0]
+    fp4 = expand(parse_config({"array": {"size": 2, "multiplier": "dadda",
+                                         "numerics": "fp4"}}))[0]
+    assert sweep_jobs.job_key(int4, v) != sweep_jobs.job_key(fp4, v)
+    raw = load_config(sweep_config.DEFAULT_CONFIG)
+    assert raw["array"]["numerics"] == ["int4", "fp4"]
+    only_fp4 = parse_config(apply_overrides(raw, {"numerics": "fp4"}))
+    assert {j["mac"]["numerics"] for j in expand(only_fp4) if "mac" in j} == {"fp4"}
 
 
 def test_cache_reruns_only_what_changed(tmp_path):
@@ -146,6 +177,8 @@ def test_cli_sweep(tmp_path, capsys):
     (["--study", "gemm", "--sizes", "4"], "--sizes: applies to [array]"),
     (["--config", "CFG_BAD"], "not valid TOML"),
     (["--liberty", "MISSING_LIB", "--study", "mac"], "liberty: cannot read"),
+    (["--numerics", "fp4,fp8"], "--numerics: 'fp8' is not allowed; allowed: int4, uint4"),
+    (["--study", "gemm", "--numerics", "fp4"], "--numerics: applies to [mac], [array]"),
 ])
 def test_cli_bad_input(tmp_path, capsys, argv, fragment):
     bad = tmp_path / "bad.toml"

@@ -11,7 +11,8 @@
 from .common import (UsageError, add_array_options, add_mac_options, add_split_options,
                      array_config, check_writable, split_config)
 
-__all__ = ["add_path_options", "register", "choose", "run_plain", "run_split_phase",
+__all__ = ["add_path_options", "register", "choose", "run_plain", "run_many",
+           "run_split_phase",
            "describe",
            "report_fields", "NATIVE_FROM_CYCLES", "TWIN_FROM_CYCLES"]
 
@@ -85,6 +86,26 @@ def run_plain(A, B, config, simulator, path, model, args=None):
     result = run_gemm(A, B, design, simulator=simulator)
     result.path, result.model, result.proof = "cocotb", model, proof
     return result
+
+
+def run_many(jobs, config, simulator, path, model, args=None):
+    """Several GEMMs ``[(A, B), ...]`` on the plain array in one simulator run (the
+    K-blocks of a block-scaled GEMM); each result carries ``path``, ``model``, ``proof``."""
+    save = _save_stream(args, path)
+    if path == "native":
+        from sim.native.run import run_gemms_native
+        from sim.native.twin import TwinNotProven
+        try:
+            return run_gemms_native(jobs, config, simulator=simulator, model=model,
+                                    save_stream=save)
+        except TwinNotProven as e:
+            raise UsageError(f"--model twin: {e}") from None
+    from sim.drivers.gemm import run_gemms
+    design, proof = _twin(config, model)
+    results = run_gemms(jobs, design, simulator=simulator)
+    for result in results:
+        result.path, result.model, result.proof = "cocotb", model, proof
+    return results
 
 
 def run_split_phase(mode, work, config, simulator, path, model, args=None):

@@ -8,6 +8,7 @@ from sim.studies.bench import BENCHES
 from sim.studies.reports import PARTS
 from sim.studies.sweep_config import STUDIES
 from hdl.cache import Cache
+from hdl.numerics import NUMERICS
 from .cluster import add_scheduler_option, cluster_for, executor_for
 from .common import BUILD, UsageError, int_in
 
@@ -30,6 +31,7 @@ def cmd_report(args):
     try:
         problems = write_reports(out, liberty=args.liberty, only=args.only,
                                  sweep_config=args.sweep_config, docs=args.docs,
+                                 numerics=args.numerics,
                                  cache=Cache(args.cache) if args.cache else Cache(),
                                  log=lambda m: print(m, file=sys.stderr), executor=executor)
     except SweepJobError as e:
@@ -116,6 +118,9 @@ def register(sub):
                     choices=PARTS,
                     help="build only these parts (repeatable): tables, sweep, schematic, "
                          "wavefront (default: all)")
+    rp.add_argument("--numerics", choices=NUMERICS, default="int4",
+                    help="operand format of the tables' MACs, PEs and arrays and of the "
+                         "sweep's mac, array and split studies (default int4)")
     rp.add_argument("--sweep-config", metavar="FILE",
                     help="config of the report's sweep (default sim/studies/sweep_default.toml)")
     rp.add_argument("--docs", metavar="DIR",
@@ -141,7 +146,10 @@ def register(sub):
                                    ("adder", ("A,...", "adder architectures")),
                                    ("pipeline", ("P,...", "pipeline stages")),
                                    ("dataflow", ("D,...", "array dataflows (ws, os)")),
-                                   ("shapes", ("MxKxN,...", "GEMM shapes"))):
+                                   ("shapes", ("MxKxN,...", "GEMM shapes")),
+                                   ("numerics", ("F,...", "operand formats (int4, uint4, "
+                                                 "fp4) of the mac, array and split "
+                                                 "studies"))):
         sw.add_argument(f"--{option}", metavar=key,
                         help=f"{studies}, comma-separated (replaces the config's)")
     fp = sw.add_mutually_exclusive_group()

@@ -49,19 +49,38 @@ def load_split():
                                   random_state=SEED, stratify=digits.target))
 
 
+MAX_ITER = 300
+
+
 @lru_cache(maxsize=1)
 def train():
-    """The float MLP, trained on the training split with a fixed seed."""
+    """The float MLP, trained on the training split with a fixed seed; remembered in
+    ``build/cache/digits`` under the training setup and the scikit-learn and numpy
+    versions (float32 weights through JSON: exact), so that every process does not
+    train it again."""
+    from hdl.cache import Cache, package_versions
+    cache = Cache()
+    key = Cache.key(seed=SEED, hidden=HIDDEN, max_iter=MAX_ITER, test=TEST_FRACTION,
+                    versions=package_versions("scikit-learn", "numpy"))
+    stored = cache.load_json("digits", key)
+    if stored is None or set(stored) != set(Mlp.__dataclass_fields__):
+        stored = cache.store_json("digits", key, {
+            name: value.tolist() for name, value in zip(("W1", "b1", "W2", "b2"),
+                                                        _fit())})
+    return Mlp(**{name: np.asarray(stored[name], dtype=np.float32) for name in stored})
+
+
+def _fit():
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
     X_train, _, y_train, _ = load_split()
     clf = MLPClassifier(hidden_layer_sizes=(HIDDEN,), activation="relu", solver="adam",
-                        max_iter=300, random_state=SEED)
+                        max_iter=MAX_ITER, random_state=SEED)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(X_train, y_train)
     (W1, W2), (b1, b2) = clf.coefs_, clf.intercepts_
-    return Mlp(*(np.asarray(v, dtype=np.float32) for v in (W1, b1, W2, b2)))
+    return [np.asarray(v, dtype=np.float32) for v in (W1, b1, W2, b2)]
 
 
 def float_predict(mlp, X):

@@ -15,7 +15,11 @@
   UP5K (:mod:`hdl.flows.fpga`) for the MAC and the PE (an 8x8 array does not fit the
   UP5K; its PEs talk through registers only, so the PE's Fmax is the array's);
 * the answer: FP4's overhead over int4 at each level, set against the 50-180% that
-  van Baalen et al. (2023) give for FP over INT in dedicated hardware.
+  van Baalen et al. (2023) give for FP over INT in dedicated hardware;
+* **the MX scale path**: the block-scale unit of one output lane
+  (:class:`hdl.mx_scale.ScaleUnit`, W = 16; the normalized exact float and the cheaper
+  exact (mantissa, exponent) pair), one per output lane of the FP4 8x8 arrays (OS: R + C
+  - 1 anti-diagonal lanes, WS: C columns), against those arrays' own area.
 
 Every tool result is cached (Yosys, Liberty, nextpnr), so a rerun takes seconds.
 """
@@ -23,14 +27,14 @@ import platform
 import sys
 import time
 
-from hdl.array import array_verilog, pe_verilog
+from hdl.array import ArrayConfig, array_verilog, pe_verilog
 from hdl.emit import write_atomic
 from hdl.flows.synth import FLOWS, synthesize_many, yosys_version
 from hdl.mac import ADDER_CHOICES, MacConfig
 from sim.studies.tables import markdown_table, write_json
 
 __all__ = ["run_numerics_bench", "mac_configs", "TARGET_RATIO", "INT4_BEST",
-           "ARRAY_TARGET", "ARRAY_SIZE"]
+           "ARRAY_TARGET", "ARRAY_SIZE", "SCALE_UNITS"]
 
 COMMAND = "systolic bench --only numerics"
 TARGET_RATIO = 0.90            # best gate-level FP4 MAC against the best behavioural flow
@@ -171,6 +175,55 @@ def _detail(progress):
     return rows
 
 
+#: The scale units measured: (key, label, normalize).
+SCALE_UNITS = (("float", "normalized float: sign, 16-bit significand, 10-bit exponent, NaN",
+                True),
+               ("pair", "exact pair: acc as mantissa, exponent xa + xb - 256, NaN", False))
+
+
+def _scale_units(progress):
+    """Each :data:`SCALE_UNITS` entry through the CMOS flow (with iCE40 counts) and
+    Nangate45: ``{key: row}``."""
+    from hdl.mx_scale import ScaleUnit
+    units = [(key, label, ScaleUnit(acc_width=16, normalize=norm).verilog())
+             for key, label, norm in SCALE_UNITS]
+    synth = synthesize_many([{"verilog": v, "top": "mx_scale", "flow": "synth"}
+                             for *_, v in units], progress=progress)
+    out = {}
+    for (key, label, verilog), res in zip(units, synth):
+        lib = _liberty(verilog, "mx_scale")
+        out[key] = {"unit": key, "design": label, "transistors": res.transistors,
+                    "depth": res.depth, "ice40_lut4": (res.ice40 or {}).get("lut4"),
+                    "nangate45_um2": lib.get("area_um2"),
+                    "nangate45_delay_ps": lib.get("delay_ps")}
+    return out
+
+
+def _scale_path(units, detail):
+    """The scale units per FP4 8x8 array: one per output lane
+    (:attr:`hdl.array.ArrayConfig.out_lanes`), against the array's transistors and
+    Nangate45 area; one row per (unit, dataflow)."""
+    n, rows = ARRAY_SIZE, []
+    arrays = {r["dataflow"]: r for r in detail
+              if r["numerics"] == "fp4" and r["level"].endswith("per PE")}
+    for key, unit in units.items():
+        for df in ("os", "ws"):
+            lanes = ArrayConfig(n, n, df, mac=MacConfig(numerics="fp4")).out_lanes
+            arr = arrays[df]
+            t = unit["transistors"] * lanes
+            um2 = unit["nangate45_um2"] * lanes if unit["nangate45_um2"] else None
+            arr_um2 = arr["nangate45_um2"] * n * n if arr["nangate45_um2"] else None
+            rows.append({"unit": key, "dataflow": df, "lanes": lanes,
+                         "unit_transistors": unit["transistors"], "transistors": t,
+                         "transistors_per_pe": round(t / (n * n), 1),
+                         "array_transistors": arr["total_transistors"],
+                         "over_array": round(t / arr["total_transistors"], 4),
+                         "nangate45_um2": um2 and round(um2, 2),
+                         "over_array_um2": round(um2 / arr_um2, 4) if um2 and arr_um2
+                         else None})
+    return rows
+
+
 def _overheads(detail):
     out = []
     by = {(r["level"], r["dataflow"], r["numerics"]): r for r in detail}
@@ -237,6 +290,26 @@ def _markdown(d):
         markdown_table(["design", "flow", "transistors", "depth", "cells", "flops",
                         "iCE40 LUT4"], mac_rows), "",
     ]
+    units = d["scale_units"]
+    lines += [
+        f"## The MX scale path per {ARRAY_SIZE}x{ARRAY_SIZE} FP4 array", "",
+        "The GEMM results apply the two E8M0 block scales in the driver "
+        "(`sim.drivers.blocked`). A chip would do it at the array edge, one unit per "
+        "output lane (`hdl.mx_scale.ScaleUnit`, W = 16, combinational, from the project's "
+        "gates; exact, no rounding; its output registers and the delivery of the scales "
+        "to the edge are not counted):", "",
+        markdown_table(["unit", "design", "transistors", "depth", "Nangate45 um^2",
+                        "Nangate45 delay ps", "iCE40 LUT4"],
+                       [[u["unit"], u["design"], u["transistors"], u["depth"],
+                         u["nangate45_um2"], u["nangate45_delay_ps"], u["ice40_lut4"]]
+                        for u in units.values()]), "",
+        markdown_table(["unit", "dataflow", "lanes", "transistors", "per PE",
+                        "array transistors", "over the array", "over the array (um^2)"],
+                       [[r["unit"], r["dataflow"], r["lanes"], r["transistors"],
+                         r["transistors_per_pe"], r["array_transistors"],
+                         _pct(r["over_array"]), _pct(r["over_array_um2"])]
+                        for r in d["scale_path"]]), "",
+    ]
     notes = sorted({r["fpga_note"] for r in d["detail"] if r["fpga_note"]})
     if notes:
         lines += ["Place and route notes: " + " ".join(notes), ""]
@@ -253,6 +326,9 @@ def run_numerics_bench(outdir, *, progress=True, command=COMMAND):
     with tqdm(total=2 * 2 * 5, desc="numerics: int4 vs fp4 (yosys, liberty, nextpnr)",
               file=sys.stderr, disable=not progress) as bar:
         detail = _detail(lambda _r: bar.update())
+    with tqdm(total=len(SCALE_UNITS), desc="numerics: MX scale unit", file=sys.stderr,
+              disable=not progress) as bar:
+        units = _scale_units(lambda _r: bar.update())
     arrays = {r["numerics"]: r["transistors"] for r in detail
               if r["level"].endswith("per PE") and r["dataflow"] == "os"}
     ratio = arrays["fp4"] / arrays["int4"]
@@ -266,6 +342,7 @@ def run_numerics_bench(outdir, *, progress=True, command=COMMAND):
         "overheads": _overheads(detail), "claim": {"fp_over_int": list(CLAIM),
                                                    "source": "van Baalen et al. 2023"},
         "detail": detail, "macs": macs,
+        "scale_units": units, "scale_path": _scale_path(units, detail),
     }
     data["seconds"] = round(time.monotonic() - start, 1)
     outdir.mkdir(parents=True, exist_ok=True)

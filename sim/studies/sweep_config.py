@@ -20,6 +20,7 @@ Cartesian product)::
     [array]                       # area per MAC against array size
     size = [1, 2, 4, 8]           # square arrays
     dataflow = ["ws", "os"]
+    numerics = ["int4", "fp4"]    # operand formats (hdl.numerics; default int4)
 
     [split]                       # split-logic overhead against tile size
     size = [8]
@@ -32,10 +33,14 @@ Cartesian product)::
     shapes = [[8, 8, 8], [16, 16, 16], [64, 16, 8]]
     batch = [4]                   # independent GEMMs of that shape
 
-Keys and defaults are in :data:`SCHEMA`. Every MAC key (``multiplier``, ``adder``,
-``pipeline``, ``fused``, ``signed``, ``acc_width``) may appear in ``mac``, ``array``
-and ``split``; ``gemm`` takes ``pipeline``. The shipped default is
-:data:`DEFAULT_CONFIG` (``sim/studies/sweep_default.toml``).
+Keys and defaults are in :data:`SCHEMA`. Every MAC key (``numerics``, ``multiplier``,
+``adder``, ``pipeline``, ``fused``, ``acc_width``; ``signed`` is the old name of
+``numerics`` int4/uint4, never both) may appear in ``mac``, ``array`` and ``split``;
+``gemm`` takes ``pipeline`` (its cycle models do not depend on the numerics).
+``multiplier`` defaults to ``"default"``, each numerics' own default architecture; an
+FP4-only one (``shift``) is skipped for the integer numerics of the same study. A job's
+``mac`` always names its ``numerics``, so the result cache keeps the formats apart.
+The shipped default is :data:`DEFAULT_CONFIG` (``sim/studies/sweep_default.toml``).
 """
 import itertools
 import json
@@ -43,8 +48,9 @@ import tomllib
 from pathlib import Path
 
 from hdl.flows.fpga import DEVICES
-from hdl.mac import (MacConfig, ConfigError, MULTIPLIER_CHOICES, ADDER_CHOICES,
-                     ACC_WIDTHS, PIPELINES)
+from hdl.mac import (MacConfig, ConfigError, ALL_MULTIPLIERS, ADDER_CHOICES, ACC_WIDTHS,
+                     DEFAULT_MULTIPLIER, FP4_MULTIPLIERS, PIPELINES)
+from hdl.numerics import NUMERICS, is_signed
 
 __all__ = ["SweepConfigError", "SCHEMA", "STUDIES", "DEFAULT_CONFIG", "OVERRIDES",
            "parse_config", "load_config", "apply_overrides", "expand"]
@@ -98,12 +104,16 @@ def _shape(v):
 
 
 LIST, ONE = "list", "one"
+#: ``multiplier = "default"``: the default architecture of each numerics
+#: (:data:`hdl.mac.DEFAULT_MULTIPLIER`: dadda for int4/uint4, shift for fp4).
+DEFAULT = "default"
 _MAC_KEYS = {
-    "multiplier": (LIST, _choice(MULTIPLIER_CHOICES), ["dadda"]),
+    "numerics": (LIST, _choice(NUMERICS), None),        # None: follows ``signed``
+    "multiplier": (LIST, _choice((DEFAULT, *ALL_MULTIPLIERS)), [DEFAULT]),
     "adder": (LIST, _choice(ADDER_CHOICES), ["ripple"]),
     "pipeline": (LIST, _int_range(PIPELINES.start, PIPELINES.stop - 1), [0]),
     "fused": (LIST, _bool, [True]),
-    "signed": (LIST, _bool, [True]),
+    "signed": (LIST, _bool, [True]),                    # old name: int4 (true), uint4
     "acc_width": (LIST, _int_range(ACC_WIDTHS.start, ACC_WIDTHS.stop - 1), [16]),
 }
 #: study -> key -> (LIST or ONE, checker, default).
@@ -150,9 +160,17 @@ def parse_config(data, source="config"):
         bad = [k for k in given if k not in keys]
         if bad:
             fail(f"[{section}] unknown key {bad[0]!r}; allowed: {', '.join(keys)}")
+        if "numerics" in given and "signed" in given:
+            fail(f"[{section}] give numerics or signed, not both (signed = true is "
+                 f"numerics int4, false is uint4)")
         values = {}
         for key, (kind, check, default) in keys.items():
-            v = given.get(key, default)
+            if key == "signed":
+                continue                                    # folded into numerics
+            v, shown = given.get(key, default), key
+            if key == "numerics" and key not in given:      # the old key decides
+                v, shown = given.get("signed", [True]), "signed"
+                check = numerics_of_signed
             try:
                 if kind == LIST:
                     items = v if isinstance(v, list) and not (
@@ -163,11 +181,16 @@ def parse_config(data, source="config"):
                 else:
                     v = check(v)
             except ValueError as e:
-                fail(f"[{section}] {key}: {e}")
+                fail(f"[{section}] {shown}: {e}")
             values[key] = v
         out[section] = values
     expand(out, source)                  # every combination must make a valid design
     return out
+
+
+def numerics_of_signed(value):
+    """The old ``signed`` key as a numerics name."""
+    return "int4" if _bool(value) else "uint4"
 
 
 def load_config(path):
@@ -197,6 +220,7 @@ OVERRIDES = {
     "pipeline": ("pipeline", ("mac", "array", "split", "gemm")),
     "dataflow": ("dataflow", ("array",)),
     "shapes": ("shapes", ("gemm",)),
+    "numerics": ("numerics", ("mac", "array", "split")),
 }
 
 
@@ -225,6 +249,8 @@ def apply_overrides(raw, overrides, studies=None, fpga=None, liberty=None):
                 _, check, _ = SCHEMA[s][key]
                 try:
                     data[s][key] = [check(v) for v in values]
+                    if key == "numerics":
+                        data[s].pop("signed", None)         # replaced by the option
                 except ValueError as e:
                     raise SweepConfigError(f"--{option}: {e}") from None
                 hit = True
@@ -244,17 +270,36 @@ def apply_overrides(raw, overrides, studies=None, fpga=None, liberty=None):
 # Jobs
 
 def _product(study, keys):
-    names = list(keys)
+    names = [k for k in keys if k in study]
     for combo in itertools.product(*(study[k] for k in names)):
         yield dict(zip(names, combo))
 
 
 def _mac_dict(p):
-    mac = {k: p[k] for k in _MAC_KEYS if k in p}
-    if mac.get("multiplier") == "behavioral":      # adder and fused mean nothing there
+    """The MacConfig keywords of one combination, or None for an FP4-only multiplier
+    with integer numerics (skipped: a sweep may cross fp4 and int4 with ``shift``)."""
+    mac = {k: p[k] for k in _MAC_KEYS if k in p and k != "signed"}
+    mac["signed"] = is_signed(mac["numerics"])
+    if mac["multiplier"] == DEFAULT:
+        mac["multiplier"] = DEFAULT_MULTIPLIER[mac["numerics"]]
+    if mac["multiplier"] in FP4_MULTIPLIERS and mac["numerics"] != "fp4":
+        return None
+    if mac["multiplier"] == "behavioral":          # adder and fused mean nothing there
         mac.update(adder="ripple", fused=True)
     MacConfig(**mac)
     return mac
+
+
+def _mac_jobs(s, keys):
+    """``(combination, mac dict)`` of a study, FP4-only multipliers without fp4 refused."""
+    lonely = [m for m in s["multiplier"] if m in FP4_MULTIPLIERS]
+    if lonely and "fp4" not in s["numerics"]:
+        raise ConfigError("multiplier", f"{lonely[0]!r} is an FP4 architecture; add fp4 to "
+                          f"numerics (now {', '.join(s['numerics'])})")
+    for p in _product(s, keys):
+        mac = _mac_dict(p)
+        if mac is not None:
+            yield p, mac
 
 
 def expand(config, source="config"):
@@ -267,18 +312,17 @@ def expand(config, source="config"):
     try:
         if "mac" in config:
             study, s = "mac", config["mac"]
-            for p in _product(s, _MAC_KEYS):
-                jobs.append({"study": "mac", "mac": _mac_dict(p), "liberty": s["liberty"],
+            for p, mac in _mac_jobs(s, _MAC_KEYS):
+                jobs.append({"study": "mac", "mac": mac, "liberty": s["liberty"],
                              "fpga": s["fpga"]})
         if "array" in config:
             study, s = "array", config["array"]
-            for p in _product(s, ["size", "dataflow", *_MAC_KEYS]):
+            for p, mac in _mac_jobs(s, ["size", "dataflow", *_MAC_KEYS]):
                 jobs.append({"study": "array", "size": p["size"], "dataflow": p["dataflow"],
-                             "mac": _mac_dict(p), "liberty": s["liberty"], "fpga": s["fpga"]})
+                             "mac": mac, "liberty": s["liberty"], "fpga": s["fpga"]})
         if "split" in config:
             study = "split"
-            for p in _product(config["split"], ["size", "tile", "style", *_MAC_KEYS]):
-                mac = _mac_dict(p)
+            for p, mac in _mac_jobs(config["split"], ["size", "tile", "style", *_MAC_KEYS]):
                 SplitConfig(p["size"], p["size"], p["tile"], MacConfig(**mac), p["style"])
                 jobs.append({"study": "split", "size": p["size"], "tile": p["tile"],
                              "style": p["style"], "mac": mac})
