@@ -135,7 +135,7 @@ def run_bench(outdir, *, only=None, executor=None, skip_slow=False):
             print(f"split: {outdir}/split.md{four}")
         elif name == "numerics":
             from sim.studies.numerics_bench import run_numerics_bench
-            d = run_numerics_bench(outdir)
+            d = run_numerics_bench(outdir, executor=executor)
             t, a = d["target"], d["array_target"]
             print(f"numerics: best FP4 MAC {t['best']['design']} = {t['ratio']:.3f}x of "
                   f"{t['behavioural']['flow']}; FP4 8x8 OS array {a['ratio']:.3f}x int4 "

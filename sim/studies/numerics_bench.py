@@ -26,6 +26,7 @@ Every tool result is cached (Yosys, Liberty, nextpnr), so a rerun takes seconds.
 import platform
 import sys
 import time
+from contextlib import nullcontext
 
 from hdl.array import ArrayConfig, array_verilog, pe_verilog
 from hdl.emit import write_atomic
@@ -33,7 +34,7 @@ from hdl.flows.synth import FLOWS, synthesize_many, yosys_version
 from hdl.mac import ADDER_CHOICES, MacConfig
 from sim.studies.tables import markdown_table, write_json
 
-__all__ = ["run_numerics_bench", "mac_configs", "TARGET_RATIO", "INT4_BEST",
+__all__ = ["run_numerics_bench", "tool_calls", "mac_configs", "TARGET_RATIO", "INT4_BEST",
            "ARRAY_TARGET", "ARRAY_SIZE", "SCALE_UNITS"]
 
 COMMAND = "systolic bench --only numerics"
@@ -144,7 +145,6 @@ def _fpga(verilog, top, big):
 
 
 def _detail(progress):
-    from concurrent.futures import ThreadPoolExecutor
     designs = _detail_designs()
     synth = synthesize_many([{"verilog": v, "top": t, "flow": "synth"}
                              for *_, v, t, _ in designs], progress=progress)
@@ -157,8 +157,7 @@ def _detail(progress):
             progress(None)
         return lib, fpga, notes
 
-    with ThreadPoolExecutor(2) as pool:
-        extra = list(pool.map(tools, designs))
+    extra = [tools(d) for d in designs]
     rows = []
     for (level, df, numerics, label, _, top, n), res, (lib, fpga, notes) in zip(
             designs, synth, extra):
@@ -316,19 +315,43 @@ def _markdown(d):
     return "\n".join(lines)
 
 
-def run_numerics_bench(outdir, *, progress=True, command=COMMAND):
+def tool_calls():
+    """Every tool run of the bench (:class:`sim.execute.Call`): the MAC sweep's syntheses,
+    the int4/FP4 table's syntheses, Liberty and place-and-route runs, and the scale
+    units'. They are independent, so they all go to an executor at once; the tables are
+    then built from the cache they filled."""
+    from hdl.flows.fpga import ice40_fmax
+    from hdl.flows.liberty import liberty_area
+    from hdl.flows.synth import synthesize
+    from hdl.mx_scale import ScaleUnit
+    from sim.execute import Call
+    calls = [Call(synthesize, (cfg.verilog(),), {"top": "mac", "flow": flow})
+             for cfg in mac_configs() for flow in _flows(cfg)]
+    for *_, verilog, top, divisor in _detail_designs():
+        calls += [Call(synthesize, (verilog,), {"top": top, "flow": "synth"}),
+                  Call(liberty_area, (verilog, top))]
+        if divisor == 1:
+            calls.append(Call(ice40_fmax, (verilog, top, "up5k")))
+    for _, _, norm in SCALE_UNITS:
+        verilog = ScaleUnit(acc_width=16, normalize=norm).verilog()
+        calls += [Call(synthesize, (verilog,), {"top": "mx_scale", "flow": "synth"}),
+                  Call(liberty_area, (verilog, "mx_scale"))]
+    return calls
+
+
+def run_numerics_bench(outdir, *, progress=True, command=COMMAND, executor=None):
+    """Run the bench and write ``outdir/numerics.json`` and ``numerics.md``; returns the
+    JSON data. Every tool run goes to ``executor`` (:mod:`sim.execute`; default a local
+    process pool) first, through the client's cache."""
     from tqdm import tqdm
+    from sim.execute import LocalExecutor, run_calls, tqdm_progress
     start = time.monotonic()
-    total = sum(len(_flows(c)) for c in mac_configs())
-    with tqdm(total=total, desc="numerics: MAC sweep", file=sys.stderr,
-              disable=not progress) as bar:
-        macs = _sweep(lambda _r: bar.update())
-    with tqdm(total=2 * 2 * 5, desc="numerics: int4 vs fp4 (yosys, liberty, nextpnr)",
+    calls = tool_calls()
+    with tqdm(total=len(calls), desc="numerics: yosys, liberty, nextpnr", unit="run",
               file=sys.stderr, disable=not progress) as bar:
-        detail = _detail(lambda _r: bar.update())
-    with tqdm(total=len(SCALE_UNITS), desc="numerics: MX scale unit", file=sys.stderr,
-              disable=not progress) as bar:
-        units = _scale_units(lambda _r: bar.update())
+        with nullcontext(executor) if executor is not None else LocalExecutor() as pool:
+            run_calls(calls, executor=pool, progress=tqdm_progress(bar))
+    macs, detail, units = _sweep(None), _detail(None), _scale_units(None)
     arrays = {r["numerics"]: r["transistors"] for r in detail
               if r["level"].endswith("per PE") and r["dataflow"] == "os"}
     ratio = arrays["fp4"] / arrays["int4"]
