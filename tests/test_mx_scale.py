@@ -121,3 +121,22 @@ def test_broken_normalizer_is_refuted():
 def test_bad_width():
     with pytest.raises(ValueError, match="acc_width 8 is out of range; allowed: 9..64"):
         ScaleUnit(acc_width=8)
+
+
+def test_cli_verilog_and_bad_input(tmp_path, capsys):
+    from sim.cli import main
+    out = tmp_path / "scale.v"
+    assert main(["verilog", "mx-scale", "--acc-width", "12", "-o", str(out)]) == 0
+    text = out.read_text()
+    assert "module mx_scale(" in text.replace("module mx_scale (", "module mx_scale(")
+    assert "[11:0] sig" in text and "[9:0] exp" in text
+    assert main(["verilog", "mx-scale", "--exact-pair", "-o", str(out)]) == 0
+    assert " sig" not in out.read_text()
+    capsys.readouterr()
+    for argv, message in ((["verilog", "mx-scale", "--acc-width", "8"],
+                           "--acc-width: acc_width 8 is out of range; allowed: 9..64"),
+                          (["synth", "mac", "--exact-pair"],
+                           "--exact-pair: only for the mx-scale design, not mac")):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
