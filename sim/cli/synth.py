@@ -1,4 +1,4 @@
-"""``systolic synth mac|pe|array|split``: Yosys area and depth, with optional Liberty,
+"""``systolic synth mac|pe|array|split|mx-scale``: Yosys area and depth, with optional Liberty,
 breakdown and iCE40 place-and-route sections."""
 import os
 import sys
@@ -7,8 +7,9 @@ from pathlib import Path
 from hdl.emit import write_atomic
 from hdl.flows.fpga import DEVICES
 from hdl.flows.synth import cmos_flow
-from .common import (UsageError, add_array_options, add_mac_options, add_split_options,
-                     array_config, check_writable, mac_config, split_config, progress_bar)
+from .common import (UsageError, add_array_options, add_mac_options, add_scale_options,
+                     add_split_options, array_config, check_scale_options, check_writable,
+                     mac_config, scale_unit, split_config, progress_bar)
 
 
 def synth_table(configs, *, title):
@@ -40,6 +41,10 @@ def _design_verilog(args):
         return (f"pe_{config.pe_kind}_{config.mac.slug}",
                 pe_verilog(config.mac, config.dataflow, double_buffer=config.double_buffer),
                 "pe")
+    if args.design == "mx-scale":
+        unit = scale_unit(args)
+        kind = "float" if unit.normalize else "pair"
+        return f"mx_scale_{kind}_w{unit.acc_width}", unit.verilog(), "mx_scale"
     if args.design == "split":
         from hdl.split import SPLIT_TOPLEVEL
         config = split_config(args)
@@ -92,6 +97,7 @@ def _extra_sections(args, label, verilog, top):
 
 
 def cmd_synth(args):
+    check_scale_options(args)
     for option in ("json", "md"):
         if getattr(args, option):
             check_writable(getattr(args, option), f"--{option}")
@@ -141,8 +147,9 @@ def cmd_synth(args):
 
 def register(sub):
     s = sub.add_parser("synth", help="synthesize with Yosys: transistors, depth, iCE40")
-    s.add_argument("design", choices=["mac", "pe", "array", "split"])
+    s.add_argument("design", choices=["mac", "pe", "array", "split", "mx-scale"])
     add_mac_options(s)
+    add_scale_options(s)
     add_array_options(s, rows=4, cols=4)
     add_split_options(s)
     s.add_argument("--liberty", metavar="FILE",
