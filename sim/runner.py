@@ -35,6 +35,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 from hdl.cache import file_lock
+from .waves import WAVES_FILE, WAVES_MODULE, dump_vcd, waves_source
 
 __all__ = ["SIMULATORS", "TIMESCALE", "REPO_ROOT", "SimulatorUnavailable", "SimulationError",
            "Outcome", "available_simulators", "check_simulator", "verilator_root",
@@ -331,43 +332,6 @@ def _read_results(path):
 
 
 # ---------------------------------------------------------------------------------------
-# Waves (VCD)
-
-WAVES_MODULE = "systolic_waves_dump"
-_WAVES_FILE = "waves.vcd"
-_WAVES_VERILOG = """// Written by sim.runner for run_cocotb(waves=...): dump every signal as VCD.
-module {module};
-    initial begin
-        $dumpfile("{file}");
-        $dumpvars(0, {toplevel});
-    end
-endmodule
-"""
-
-
-def _waves_source(build_dir, toplevel):
-    """The dump module (an extra Icarus root, ``-s``): VCD of ``toplevel`` into the run
-    directory (the simulator's working directory)."""
-    path = build_dir / f"{WAVES_MODULE}.v"
-    text = _WAVES_VERILOG.format(module=WAVES_MODULE, file=_WAVES_FILE, toplevel=toplevel)
-    if not path.exists() or path.read_text() != text:
-        path.write_text(text)
-    return path
-
-
-def _dump_vcd(runner):
-    """cocotb's Icarus runner passes ``-none`` (no dump) or ``-fst`` to vvp; make it
-    ``-vcd`` so the dump module writes plain VCD."""
-    original = runner._test_command
-
-    def _test_command():
-        return [[("-vcd" if arg in ("-none", "-fst") else arg) for arg in cmd]
-                for cmd in original()]
-
-    runner._test_command = _test_command
-
-
-# ---------------------------------------------------------------------------------------
 # The entry point
 
 def run_cocotb(*, sources, toplevel, test_module, simulator, build_dir, extra_env=None,
@@ -408,7 +372,7 @@ def run_cocotb(*, sources, toplevel, test_module, simulator, build_dir, extra_en
         waves = Path(waves).resolve()
         build_dir = build_dir / "waves"
         build_dir.mkdir(parents=True, exist_ok=True)
-        sources = sources + [_waves_source(build_dir, toplevel)]
+        sources = sources + [waves_source(build_dir, toplevel)]
         build_args = build_args + ("-s", WAVES_MODULE)
     build_dir.mkdir(parents=True, exist_ok=True)
     opt_fast = VERILATOR_OPT_DEFAULT
@@ -475,7 +439,7 @@ def run_cocotb(*, sources, toplevel, test_module, simulator, build_dir, extra_en
                 runner = get_runner(simulator)
                 _fix_pythonpath(runner, (extra_env or {}).get("PYTHONPATH"))
                 if waves is not None:
-                    _dump_vcd(runner)
+                    dump_vcd(runner)
                 try:
                     runner.test(test_module=test_module, hdl_toplevel=toplevel,
                                 hdl_toplevel_lang="verilog", build_dir=build_dir,
@@ -494,11 +458,11 @@ def run_cocotb(*, sources, toplevel, test_module, simulator, build_dir, extra_en
                                       f"log {log}:\n{_tail(log)}")
             passed, failed, skipped, failures = _read_results(results)
             if waves is not None:
-                if not (run_dir / _WAVES_FILE).exists():
-                    raise SimulationError(f"{simulator}: no {_WAVES_FILE} from {toplevel}; "
+                if not (run_dir / WAVES_FILE).exists():
+                    raise SimulationError(f"{simulator}: no {WAVES_FILE} from {toplevel}; "
                                           f"log {log}:\n{_tail(log)}")
                 waves.parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(run_dir / _WAVES_FILE, waves)
+                shutil.move(run_dir / WAVES_FILE, waves)
     return Outcome(passed=passed, failed=failed, skipped=skipped, failures=failures,
                    seconds=time.monotonic() - start, results=results, log=log,
                    built=built, build_seconds=build_seconds, waves=waves)
