@@ -50,16 +50,18 @@ GATE_BUILD_TARGET = 60.0
 
 
 def _budget(size, path, simulator, model):
-    """Cycles a row simulates (the K of its n x K x n GEMM)."""
+    """Cycles a row simulates (about the K of its n x K x n GEMM): about a minute or
+    less of simulation at the speeds measured here (the rate is what a row reports)."""
     pes = size * size
     if simulator == "icarus":
-        return max(300, (800_000 if model == "twin" else 300_000) // pes)
+        return max(64, (800_000 if model == "twin" else 300_000) // pes)
     if path == "cocotb":
         return 20_000
     return 200_000 if model == "twin" else max(20_000, 6_000_000 // pes)
 
 
 def _slow(size, path, simulator, model):
+    """The combinations whose builds take longest here (``--skip-slow`` leaves them out)."""
     if model != "gate":
         return False
     if simulator == "verilator":
@@ -124,18 +126,16 @@ def _row(size, path, simulator, model):
 
 
 def combos(sizes=SIZES, skip_slow=False):
-    """The rows to run: target rows first, then the native path on Verilator, Icarus,
-    then the cocotb path (so an interrupted run has the rows that matter most)."""
-    out = [k for k in TARGETS if k[0] in sizes]
-    for path, simulator in (("native", "verilator"), ("native", "icarus"),
-                            ("cocotb", "verilator"), ("cocotb", "icarus")):
-        for size in sizes:
-            for model in ("twin", "gate"):
-                key = (size, path, simulator, model)
-                if key in out or (skip_slow and _slow(*key)):
-                    continue
-                out.append(key)
-    return out
+    """The rows to run: the 16x16 target rows first, then the rest by size, the slowest
+    builds last (so an interrupted run has the rows that matter most)."""
+    out = [k for k in TARGETS if k[0] in sizes and k[0] == 16]
+    rest = [(size, path, simulator, model) for size in sizes
+            for path, simulator in (("native", "verilator"), ("native", "icarus"),
+                                    ("cocotb", "verilator"), ("cocotb", "icarus"))
+            for model in ("twin", "gate")]
+    rest = [k for k in rest if k not in out]
+    out += sorted(rest, key=lambda k: (_slow(*k), k[0]))
+    return [k for k in out if not (skip_slow and _slow(*k) and k not in TARGETS)]
 
 
 # Verilator flag sets measured against each other (the chosen ones are
@@ -276,15 +276,31 @@ def run_sim_bench(outdir, *, command, sizes=SIZES, skip_slow=False, progress=Tru
             print(f"  failed: {rows[-1]['error']}", file=sys.stderr, flush=True)
         rows[-1]["load_average"] = _load()
         _write(outdir, meta, rows, skipped, flag_table, start,
-               pending=len(todo) - n + (1 if do_flags else 0))
+               pending=len(todo) - n + (1 if do_flags else 0), waiting=todo[n:], part=part)
     if do_flags:
         if progress:
             print("flag study: 16x16, every candidate flag set", file=sys.stderr, flush=True)
         flag_table = flag_rows(progress=progress)
-    return _write(outdir, meta, rows, skipped, flag_table, start, pending=0)
+    return _write(outdir, meta, rows, skipped, flag_table, start, pending=0, part=part)
 
 
-def _write(outdir, meta, rows, skipped, flag_table, start, *, pending):
+def _write(outdir, meta, rows, skipped, flag_table, start, *, pending, waiting=(),
+           part="all"):
+    # The part not run now is taken from sim.json as it is now (the other part may be
+    # running in another process).
+    old = _previous(outdir) if part != "all" else {}
+    if part == "flags":
+        rows = old.get("rows", [])
+        skipped = [tuple(x[k] for k in ("size", "path", "simulator", "model"))
+                   for x in old.get("skipped", [])]
+        waiting = [tuple(x[k] for k in ("size", "path", "simulator", "model"))
+                   for x in old.get("waiting", [])]
+        pending = len(waiting)
+    if part in ("flags", "rows"):
+        other = "rows" if part == "flags" else "flags"
+        meta = {**meta, other: old.get("parts", {}).get(other)}
+    if part == "rows":
+        flag_table = old.get("flags", [])
     load = _load().split()
     rows = sorted(rows, key=lambda r: (r["size"], r["simulator"], r["path"], r["model"]))
     data = {"parts": meta, "host": {"python": sys.version.split()[0],
@@ -292,6 +308,7 @@ def _write(outdir, meta, rows, skipped, flag_table, start, *, pending):
                                     "cpus": os.cpu_count(), "load_average": load},
             "seconds": round(time.monotonic() - start, 1), "rows": rows,
             "flags": flag_table, "pending": pending,
+            "waiting": [dict(zip(("size", "path", "simulator", "model"), k)) for k in waiting],
             "skipped": [dict(zip(("size", "path", "simulator", "model"), k))
                         for k in skipped]}
     write_json(outdir / "sim.json", data)
@@ -306,7 +323,9 @@ def _write(outdir, meta, rows, skipped, flag_table, start, *, pending):
           f"model unless marked WRONG. A row's GEMM is sized for its cycle budget (slow "
           f"combinations simulate fewer cycles: the rate is what is compared).", ""]
     if pending:
-        md += [f"**Incomplete**: {pending} part(s) of the run not measured yet.", ""]
+        md += [f"**Incomplete**: {pending} part(s) of the run not measured yet"
+               + (": " + "; ".join(f"{s}x{s} {p} {sim} {m}" for s, p, sim, m in waiting)
+                  if waiting else "") + ".", ""]
     md += [markdown_table(HEADERS, _table(rows)), ""]
     if skipped:
         md += ["Not run (`--skip-slow`, the longest builds on this machine): " + "; ".join(
