@@ -279,12 +279,22 @@ def _decode(built, events, config):
     want = {q: (np.concatenate([t for t, _ in v]), np.concatenate([ln for _, ln in v]))
             for q, v in want.items()}
     empty = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+
+    def by_time(t, lane):
+        order = np.argsort(t, kind="stable")
+        return np.asarray(t)[order], np.asarray(lane)[order]
+    got_t = {q: by_time(*events[q][:2]) for q in range(len(events))}
+    want_t = {q: by_time(*want.get(q, empty)) for q in range(len(events))}
+
+    def owned(tl, lane_ids, t_from, t_to):
+        t, lane = tl
+        lo, hi = np.searchsorted(t, [t_from, t_to])
+        t, lane = t[lo:hi], lane[lo:hi]
+        sel = np.isin(lane, lane_ids)
+        return np.unique(event_keys(t[sel], lane[sel]))
     for pair, lane_ids, t_from, t_to in own:
-        def owned(t, lane):
-            sel = np.isin(lane, lane_ids) & (t >= t_from) & (t < t_to)
-            return np.unique(event_keys(t[sel], lane[sel]))
-        g = owned(*events[pair][:2])
-        w = owned(*want.get(pair, empty))
+        g = owned(got_t[pair], lane_ids, t_from, t_to)
+        w = owned(want_t[pair], lane_ids, t_from, t_to)
         if not np.array_equal(g, w):
             miss, extra = np.setdiff1d(w, g), np.setdiff1d(g, w)
             raise SimulationError(
