@@ -151,9 +151,9 @@ FLAG_CANDIDATES = {
              {"opt_fast": "-O2", "verilator": (*_GATE, "--threads", "2")},
              {"opt_fast": "-O2", "verilator": (*_GATE, "--output-split", "4000")},
              {"opt_fast": "-O2", "verilator": ("-O3",)}],
-    "twin": [{"opt_fast": "-Os", "verilator": _TWIN},
+    "twin": [{"opt_fast": "-O1", "verilator": _TWIN},
              {"opt_fast": "-O2", "verilator": _TWIN},
-             {"opt_fast": "-O1", "verilator": _TWIN},
+             {"opt_fast": "-Os", "verilator": _TWIN},
              {"opt_fast": "-O0", "verilator": _TWIN},
              {"opt_fast": "-Os", "verilator": ("-O0",)},
              {"opt_fast": "-Os", "verilator": ("-O3", "-fno-inline")},
@@ -311,6 +311,11 @@ def _write(outdir, meta, rows, skipped, flag_table, start, *, pending, waiting=(
             "waiting": [dict(zip(("size", "path", "simulator", "model"), k)) for k in waiting],
             "skipped": [dict(zip(("size", "path", "simulator", "model"), k))
                         for k in skipped]}
+    from sim.native.build import VERILATOR_FLAGS
+    for r in flag_table:            # the chosen sets as this code has them
+        if "model" in r:
+            r["chosen"] = (r["opt_fast"] == VERILATOR_FLAGS[r["model"]]["opt_fast"]
+                           and r["verilator"] == _flag_text(VERILATOR_FLAGS[r["model"]]))
     write_json(outdir / "sim.json", data)
     proofs = sorted({r["twin_proof"] for r in rows if r.get("twin_proof")})
     rmeta, fmeta = meta.get("rows") or {}, meta.get("flags") or {}
