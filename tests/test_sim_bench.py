@@ -31,3 +31,24 @@ def test_parts_merge_and_failed_flag_sets_are_reported(tmp_path, monkeypatch):
     assert "failed: SimulationError: boom" in md and "1,600" in md
     with pytest.raises(ValueError, match="unknown part 'x'"):
         sb.run_sim_bench(tmp_path, command="c", part="x")
+
+
+def test_resume_keeps_measured_rows_and_reruns_failed_ones(tmp_path, monkeypatch):
+    kept = {"size": 8, "path": "native", "simulator": "icarus", "model": "twin",
+            "gemm": "8x300x8", "cycles": 314, "checked": True, "build_seconds": 1.0,
+            "cycles_per_s": 1600, "wall_cycles_per_s": 1067}
+    failed = {"size": 8, "path": "native", "simulator": "icarus", "model": "gate",
+              "error": "SimulationError: boom"}
+    (tmp_path / "sim.json").write_text(json.dumps({"rows": [kept, failed], "flags": []}))
+    ran = []
+
+    def fake(*key):
+        ran.append(key)
+        return {**kept, **dict(zip(("size", "path", "simulator", "model"), key))}
+    monkeypatch.setattr(sb, "_row", fake)
+    data = sb.run_sim_bench(tmp_path, command="c", sizes=(8,), part="rows", resume=True,
+                            progress=False)
+    assert (8, "native", "icarus", "twin") not in ran
+    assert (8, "native", "icarus", "gate") in ran and len(ran) == len(sb.combos((8,))) - 1
+    assert len(data["rows"]) == len(sb.combos((8,))) and not data["pending"]
+    assert not any("error" in r for r in data["rows"])

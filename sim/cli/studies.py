@@ -90,7 +90,8 @@ def cmd_bench(args):
     executor = cluster_for(args)
     try:
         return run_bench(BUILD / "bench", only=args.only, executor=executor,
-                         skip_slow=args.skip_slow, sim_part=args.sim_part)
+                         skip_slow=args.skip_slow, sim_part=args.sim_part,
+                         resume=args.resume)
     finally:
         if executor is not None:
             executor.close()
@@ -166,6 +167,9 @@ def register(sub):
     b.add_argument("--sim-part", choices=["all", "rows", "flags"], default="all",
                    help="sim bench: run only its rows or only the Verilator flag study "
                         "(the other part is kept from build/bench/sim.json)")
+    b.add_argument("--resume", action="store_true",
+                   help="sim bench: keep the rows build/bench/sim.json has measured and run "
+                        "the others")
     b.set_defaults(func=cmd_bench)
     c = sub.add_parser("cluster-bench", help="a sweep on a local Dask cluster of real "
                                             "processes against the local pool (1/2/4 workers)")

@@ -126,9 +126,9 @@ def _row(size, path, simulator, model):
 
 
 def combos(sizes=SIZES, skip_slow=False):
-    """The rows to run: the 16x16 target rows first, then the rest by size, the slowest
+    """The rows to run: the target rows first, then the rest by size, the slowest
     builds last (so an interrupted run has the rows that matter most)."""
-    out = [k for k in TARGETS if k[0] in sizes and k[0] == 16]
+    out = [k for k in TARGETS if k[0] in sizes]
     rest = [(size, path, simulator, model) for size in sizes
             for path, simulator in (("native", "verilator"), ("native", "icarus"),
                                     ("cocotb", "verilator"), ("cocotb", "icarus"))
@@ -242,11 +242,12 @@ def _previous(outdir):
 
 
 def run_sim_bench(outdir, *, command, sizes=SIZES, skip_slow=False, progress=True,
-                  part="all"):
+                  part="all", resume=False):
     """Run the bench rows and the flag study (``part``: ``all``, or only ``rows`` or
     ``flags``, keeping the other part of an earlier ``sim.json``); writes ``sim.json``
     and ``sim.md`` into ``outdir`` after every row (an interrupted run leaves the rows
-    it measured, marked incomplete)."""
+    it measured, marked incomplete). ``resume``: keep the rows of ``sim.json`` that were
+    measured (not failed) and run only the others."""
     if part not in PARTS:
         raise ValueError(f"unknown part {part!r}; allowed: {', '.join(PARTS)}")
     outdir = Path(outdir)
@@ -258,6 +259,11 @@ def run_sim_bench(outdir, *, command, sizes=SIZES, skip_slow=False, progress=Tru
         [tuple(x[k] for k in ("size", "path", "simulator", "model"))
          for x in old.get("skipped", [])]
     rows = [] if do_rows else old.get("rows", [])
+    if do_rows and resume:
+        rows = [r for r in old.get("rows", []) if "error" not in r
+                and (r["size"], r["path"], r["simulator"], r["model"]) in todo]
+        done = {(r["size"], r["path"], r["simulator"], r["model"]) for r in rows}
+        todo = [k for k in todo if k not in done]
     flag_table = [] if do_flags else old.get("flags", [])
     meta = {"rows": {"command": command, "load_average": _load()} if do_rows else
             old.get("parts", {}).get("rows"),
