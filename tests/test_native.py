@@ -3,6 +3,7 @@ Verilator and Icarus, gate-level model and proven twin, against numpy (C) and th
 model (cycles), and the same runs through the cocotb path; the memory-file format and
 its bad inputs; the CLI's --path/--model."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -18,7 +19,9 @@ from sim.models.cycles import model_cycles
 from sim.native.build import build_player, run_player
 from sim.native.run import (PathLimitError, array_layout, check_limits, run_gemms_native,
                             run_programs_native)
-from sim.native.stream import Layout, StreamError, decode_results, encode_stream, records
+import sim.native.stream as stream_module
+from sim.native.stream import (EVENT_DTYPE, RESULTS_MAGIC, Layout, StreamError, decode_results,
+                               encode_stream, records)
 from sim.runner import REPO_ROOT, available_simulators
 
 SIMS = available_simulators()
@@ -172,8 +175,9 @@ def test_bad_streams_are_refused(simulator, tmp_path):
     rec = rng.integers(0, 16, (12, layout.record_bytes), dtype=np.uint8)
     good = tmp_path / "good.hex"
     encode_stream(good, layout, [rec, rec[:5]])
-    run_player(build, good, tmp_path / "good.txt")
-    assert len(decode_results(tmp_path / "good.txt", layout, 2)) == 2
+    out = tmp_path / ("good.bin" if simulator == "verilator" else "good.txt")
+    run_player(build, good, out)
+    assert len(decode_results(out, layout, 2)) == 2
     text = good.read_text()
     for expect, spoil in BAD_STREAMS.items():
         if simulator == "icarus" and expect == "hex":
@@ -195,16 +199,51 @@ def test_records_and_results_round_trip(tmp_path):
     # lanes of 5 bits: 3 lanes = 15 bits; values 1, 31, 17 -> 0b10001_11111_00001
     (tmp_path / "r.txt").write_text("R 4 5 47e1 1 beef0007\nR 9 0 0 2 00010000\nE 0 0.5 0.25\n")
     (trace,) = decode_results(tmp_path / "r.txt", layout, 1)
-    assert trace["cycles_0"].tolist() == [4, 9] and trace["seconds"] == 0.5
-    assert trace["cpu_seconds"] == 0.25
-    assert trace["valid_0"].tolist() == [[1, 0, 1], [0, 0, 0]]
-    assert trace["values_0"].tolist() == [[1, 31, 17], [0, 0, 0]]
-    assert trace["values_1"].tolist() == [[7, 0xbeef], [0, 1]]
+    assert trace["seconds"] == 0.5 and trace["cpu_seconds"] == 0.25
+    t, lane, value = trace["events_0"]          # only the valid lanes come back
+    assert t.tolist() == [4, 4] and lane.tolist() == [0, 2] and value.tolist() == [1, 17]
+    t, lane, value = trace["events_1"]
+    assert t.tolist() == [4, 9] and lane.tolist() == [0, 1] and value.tolist() == [7, 1]
     (tmp_path / "x.txt").write_text("R 4 5 4xe1 1 beef0007\nE 0 0.5 0.25\n")
     with pytest.raises(StreamError, match="X/Z"):
         decode_results(tmp_path / "x.txt", layout, 1)
     with pytest.raises(StreamError, match="stopped early"):
         decode_results(tmp_path / "r.txt", layout, 2)
+
+
+def _events(rows):
+    ev = np.zeros(len(rows), EVENT_DTYPE)
+    for i, r in enumerate(rows):
+        ev[i] = r
+    return RESULTS_MAGIC + ev.tobytes()
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 1 << 20])
+def test_binary_results_stream_in_chunks(tmp_path, monkeypatch, chunk):
+    """The harness's binary events: two jobs, decoded alike for every chunk size (an
+    end-of-job record and its CPU record may fall into different chunks)."""
+    monkeypatch.setattr(stream_module, "_CHUNK", chunk)
+    layout = Layout.of("t", [("a", 1)], [("v", "o", 3, 5), ("w", "p", 2, 16)])
+    path = tmp_path / "r.bin"
+    path.write_bytes(_events([(4, 2, 0, 0, 17), (4, 1, 1, 0, 0xbeef), (7, 0, 0, 0, 31),
+                              (0, 0, 0, 1, 500_000_000), (0, 0, 0, 2, 250_000_000),
+                              (3, 1, 0, 0, 9), (1, 0, 0, 1, 2), (1, 0, 0, 2, 1)]))
+    first, second = decode_results(path, layout, 2)
+    assert first["seconds"] == 0.5 and first["cpu_seconds"] == 0.25
+    assert [a.tolist() for a in first["events_0"]] == [[4, 7], [2, 0], [17, 31]]
+    assert [a.tolist() for a in first["events_1"]] == [[4], [1], [0xbeef]]
+    assert [a.tolist() for a in second["events_0"]] == [[3], [1], [9]]
+    assert [len(a) for a in second["events_1"]] == [0, 0, 0]
+    bad = {"unknown kind": [(0, 0, 0, 7, 0)], "lane 3 of output pair 0": [(0, 3, 0, 0, 1)],
+           "CPU time record": [(0, 0, 0, 1, 5), (0, 0, 0, 1, 5)],
+           "stopped early": [(0, 0, 0, 1, 5), (0, 0, 0, 2, 5)]}
+    for match, rows in bad.items():
+        path.write_bytes(_events(rows))
+        with pytest.raises(StreamError, match=match):
+            decode_results(path, layout, 2)
+    path.write_bytes(_events([(0, 0, 0, 1, 5)])[:-3])
+    with pytest.raises(StreamError, match="cut short"):
+        decode_results(path, layout, 1)
 
 
 def test_path_limits():
@@ -258,7 +297,8 @@ def test_cli_play_a_saved_stream_and_refuse_bad_ones(tmp_path, capsys):
                  "-o", str(out)]) == 0
     lines = out.read_text().splitlines()
     assert lines[-1].startswith("E 0 ") and sum(x.startswith("R ") for x in lines) > 5
-    capsys.readouterr()
+    # the results of every fold (C is 5 x 4 on a 3 x 3 array), drained zeros included
+    assert re.search(r"^1 job\(s\), (\d+) results", capsys.readouterr().out, re.M)
     cases = {"another design": ["--rows", "4"], "no hex record": [], "cannot read": []}
     bad = tmp_path / "bad.hex"
     bad.write_text(stream.read_text()[:-30] + "qq\n")

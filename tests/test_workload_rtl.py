@@ -20,8 +20,28 @@ def test_rtl_shapes_by_hand():
     assert [g.shape for g in rtl_gemms(m, tokens=5, context=12)] == [
         (1, 16, 8), (1, 8, 12), (1, 12, 8), (5, 16, 8), (5, 8, 5), (5, 5, 8)]
     moe = model_shape(dict(TINY, num_experts=4, num_experts_per_tok=2), name="moe")
-    assert [g.name for g in rtl_gemms(moe, tokens=5, context=12)][::3] == [
-        "decode router (full size)", "prefill router (full size)"]
+    gemms = rtl_gemms(moe, tokens=5, context=12)
+    assert [g.name for g in gemms][::4] == ["decode router (full size)",
+                                            "prefill router (full size)"]
+    # one expert's GEMM with its share of the tokens: 1 x 2 / 4 -> 1, 5 x 2 / 4 -> 3
+    assert [(g.name, g.shape) for g in gemms][1::4] == [
+        ("decode expert_gate (one expert)", (1, 16, 24)),
+        ("prefill expert_gate (one expert)", (3, 16, 24))]
+
+
+def test_long_gemms_keep_their_first_columns():
+    """Over the cycle budget: the largest multiple of the array's columns that fits."""
+    moe = model_shape(dict(TINY, num_experts=4, num_experts_per_tok=2), name="moe")
+    config = SplitConfig(4, 4, 2)
+    full = rtl_gemms(moe, tokens=5, context=12)
+    cut = rtl_gemms(moe, tokens=5, context=12, config=config, max_cycles=60)
+    for f, c in zip(full, cut):
+        assert (c.M, c.K) == (f.M, f.K)
+        fits = workload.whole_cycles([f], config) <= 60
+        assert (c.N, c.note) == (f.N, "") if fits else (
+            c.N % 4 == 0 and c.note == f"columns 0..{c.N - 1} of {f.N}")
+        assert workload.whole_cycles([c], config) <= 60
+    assert [c.N for c in cut][:4] == [4, 4, 8, 4]
 
 
 @pytest.mark.parametrize("path, cut", [("cocotb", False), ("native", True)])

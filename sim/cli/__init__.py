@@ -3,7 +3,7 @@
     systolic verilog mac [MAC options] -o FILE.v
     systolic synth mac   [MAC options] [--compare] [--json FILE] [--md FILE]
     systolic sim mac     [MAC options] [--sim verilator|icarus ...]
-    systolic play array|split --stream FILE.hex -o RESULTS.txt [design options]
+    systolic play array|split --stream FILE.hex -o RESULTS [design options]
     systolic demo
     systolic digits      [--rows R --cols C] [--numerics int4|mxfp4] [--limit N]
     systolic bench

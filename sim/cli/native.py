@@ -147,12 +147,13 @@ def report_fields(result):
 
 def register(sub):
     p = sub.add_parser("play", help="play an operand stream (memory file) on the native "
-                                    "player of a design; write the result lines")
+                                    "player of a design; write its results")
     p.add_argument("design", choices=["array", "split"])
     p.add_argument("--stream", required=True, metavar="FILE.hex",
                    help="the memory file (e.g. from systolic gemm --save-stream)")
-    p.add_argument("-o", "--output", required=True, metavar="RESULTS.txt",
-                   help="result lines (see sim/native/stream.py)")
+    p.add_argument("-o", "--output", required=True, metavar="RESULTS",
+                   help="the results: binary result events (Verilator) or result lines "
+                        "(Icarus), see sim/native/stream.py")
     p.add_argument("--sim", choices=["verilator", "icarus"], default="icarus",
                    help="simulator (default icarus)")
     p.add_argument("--model", choices=["gate", "twin"], default="gate")
@@ -171,7 +172,7 @@ def cmd_play(args):
     from pathlib import Path
     from sim.native.build import build_player, run_player
     from sim.native.run import array_layout, design_for, split_layout
-    from sim.native.stream import StreamError
+    from sim.native.stream import StreamError, decode_results
     from sim.native.twin import TwinNotProven
     out = check_writable(args.output, "-o")
     stream = Path(args.stream)
@@ -199,8 +200,11 @@ def cmd_play(args):
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
-    lines = out.read_text().splitlines()
-    print(f"{sum(1 for x in lines if x.startswith('E '))} job(s), "
-          f"{sum(1 for x in lines if x.startswith('R '))} result cycles in "
-          f"{cpu:.2f} s CPU on {args.sim} ({design.slug}) -> {out}")
+    with open(stream, "rb") as f:
+        jobs = int(f.read(64).split()[2], 16)       # the player has checked the header
+    traces = decode_results(out, layout_of(design), jobs)
+    events = sum(len(tr[f"events_{i}"][0]) for tr in traces for i in range(
+        len(layout_of(design).outputs)))
+    print(f"{len(traces)} job(s), {events} results in {cpu:.2f} s CPU on {args.sim} "
+          f"({design.slug}) -> {out}")
     return 0

@@ -92,7 +92,8 @@ def cmd_bench(args):
     executor = cluster_for(args)
     try:
         return run_bench(BUILD / "bench", only=args.only, executor=executor,
-                         skip_slow=args.skip_slow)
+                         skip_slow=args.skip_slow, sim_part=args.sim_part,
+                         resume=args.resume)
     finally:
         if executor is not None:
             executor.close()
@@ -171,6 +172,12 @@ def register(sub):
     add_scheduler_option(b)
     b.add_argument("--skip-slow", action="store_true",
                    help="sim bench: skip the slowest combinations (never a target row)")
+    b.add_argument("--sim-part", choices=["all", "rows", "flags"], default="all",
+                   help="sim bench: run only its rows or only the Verilator flag study "
+                        "(the other part is kept from build/bench/sim.json)")
+    b.add_argument("--resume", action="store_true",
+                   help="sim bench: keep the rows build/bench/sim.json has measured and run "
+                        "the others")
     b.set_defaults(func=cmd_bench)
     c = sub.add_parser("cluster-bench", help="a sweep on a local Dask cluster of real "
                                             "processes against the local pool (1/2/4 workers)")

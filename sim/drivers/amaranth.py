@@ -7,7 +7,7 @@ import numpy as np
 from amaranth.sim import Simulator
 
 from hdl.array import AmaranthArray
-from sim.drivers.gemm import _decode, _pack, build_schedule, check_operands
+from sim.drivers.gemm import _decode, _pack, build_schedule, check_operands, dense_events
 
 __all__ = ["amaranth_sim_gemm"]
 
@@ -58,6 +58,7 @@ def amaranth_sim_gemm(A, B, config, *, power_up_seed=None):
              "valid": np.array(rec["valid"], np.uint8).reshape(-1, L),
              "values": np.array([[(w >> (W * i)) & mask for i in range(L)]
                                  for w in rec["words"]], np.uint64).reshape(-1, L)}
-    Cm, last = _decode(sched, trace, config, A.shape[0], B.shape[1])
+    Cm, last = _decode(sched, dense_events(trace["cycles"], trace["valid"], trace["values"]),
+                       config, A.shape[0], B.shape[1])
     return Cm, last, {"seconds": rec["seconds"], "setup_seconds": setup,
                       "simulated_cycles": sched.length}

@@ -316,12 +316,45 @@ def acc_values(raw, mac):
     return vals
 
 
-def read_values(cycles, values, t, lane, mac):
-    """The int64 values a trace (``cycles``, ``values`` [n, lanes]) holds for the
-    schedule entries read after edges ``t`` on ``lane`` (every ``t`` must be traced)."""
-    row_of = {int(c): i for i, c in enumerate(cycles)}
-    idx = np.array([row_of[int(x)] for x in t], dtype=np.int64)
-    return acc_values(values[idx, lane], mac)
+def dense_events(cycles, valid, values):
+    """Result events ``(t, lane, raw value)`` (int64, int64, uint64 arrays, ordered by
+    cycle then lane) of a dense trace: ``cycles`` [n] after which some lane was valid,
+    ``valid`` [n, lanes] and ``values`` [n, lanes]."""
+    rows, lane = np.nonzero(np.asarray(valid).astype(bool))
+    return (np.asarray(cycles, np.int64)[rows], lane.astype(np.int64),
+            np.asarray(values)[rows, lane].astype(np.uint64))
+
+
+def event_keys(t, lane):
+    """One int64 key per (cycle, lane), ordered like the pairs."""
+    return np.asarray(t, np.int64) * (1 << 20) + np.asarray(lane, np.int64)
+
+
+def key_pairs(keys):
+    """(cycle, lane) pairs of some keys (for messages)."""
+    return [(int(k) >> 20, int(k) & ((1 << 20) - 1)) for k in keys]
+
+
+def event_index(events):
+    """The result ``events`` (:func:`dense_events`) sorted by (cycle, lane) key, for
+    :func:`read_values`: ``(keys, raw values)``."""
+    et, el, ev = events
+    keys = event_keys(et, el)
+    order = np.argsort(keys, kind="stable")
+    return keys[order], np.asarray(ev)[order]
+
+
+def read_values(index, t, lane, mac):
+    """The int64 values the result events (``index``: :func:`event_index`) hold for the
+    schedule entries read after edges ``t`` on ``lane`` (each must be an event)."""
+    keys, raw = index
+    want = event_keys(t, lane)
+    if not len(want):
+        return np.zeros(0, np.int64)
+    pos = np.minimum(np.searchsorted(keys, want), max(len(keys) - 1, 0))
+    if not len(keys) or np.any(keys[pos] != want):
+        raise SimulationError("a result expected in the trace is missing")
+    return acc_values(raw[pos], mac)
 
 
 def collect(row, col, t, vals, shape, *, pre=0, where="", lanes=None):
@@ -341,25 +374,23 @@ def collect(row, col, t, vals, shape, *, pre=0, where="", lanes=None):
     return out
 
 
-def _decode(sched, trace, config, M, N):
-    """Check the trace's valid cycles against the schedule and return (C, last cycle)."""
-    cycles = trace["cycles"]
-    valid = trace["valid"].astype(bool)
-    values = trace["values"]
-    t_got, lane_got = np.nonzero(valid)
+def _decode(sched, events, config, M, N):
+    """Check the result ``events`` (:func:`dense_events`) against the schedule and return
+    (C, last cycle)."""
+    t_got, lane_got, raw = events
     if sched.settle is not None:
-        awake = cycles[t_got] >= sched.settle[lane_got]
-        t_got, lane_got = t_got[awake], lane_got[awake]
-    got = set(zip(cycles[t_got].tolist(), lane_got.tolist()))
-    want = set(zip(sched.t.tolist(), sched.lane.tolist()))
-    if got != want:
-        missing = sorted(want - got)[:5]
-        extra = sorted(got - want)[:5]
+        awake = t_got >= sched.settle[lane_got]
+        t_got, lane_got, raw = t_got[awake], lane_got[awake], raw[awake]
+    got = np.unique(event_keys(t_got, lane_got))
+    want = np.unique(event_keys(sched.t, sched.lane))
+    if not np.array_equal(got, want):
+        missing = np.setdiff1d(want, got)
+        extra = np.setdiff1d(got, want)
         raise SimulationError(
-            f"results came out at unexpected cycles: {len(want - got)} missing "
-            f"(first (cycle, lane): {missing}), {len(got - want)} unexpected "
-            f"(first: {extra})")
-    vals = read_values(cycles, values, sched.t, sched.lane, config.mac)
+            f"results came out at unexpected cycles: {len(missing)} missing "
+            f"(first (cycle, lane): {key_pairs(missing[:5])}), {len(extra)} unexpected "
+            f"(first: {key_pairs(extra[:5])})")
+    vals = read_values(event_index((t_got, lane_got, raw)), sched.t, sched.lane, config.mac)
     out = collect(sched.row, sched.col, sched.t, vals, (M, N), pre=sched.pre,
                   where="lane {lane}", lanes=sched.lane)
     # the trace matched sched.t above; cycle 0 is the first after the init cycles
@@ -406,7 +437,8 @@ def run_gemms(jobs, config: ArrayConfig, *, simulator, build_root=None, progress
                 trace = {k: trace[k] for k in trace.files}
             M, K = A.shape
             N = B.shape[1]
-            Cm, measured = _decode(sched, trace, config, M, N)
+            Cm, measured = _decode(sched, dense_events(trace["cycles"], trace["valid"],
+                                                       trace["values"]), config, M, N)
             model = model_cycles(M, K, N, config.rows, config.cols, config.dataflow,
                                  pipeline=config.mac.pipeline,
                                  fold_overlap=config.fold_overlap, k_chunk=config.mac.max_safe_k,

@@ -17,8 +17,9 @@ import numpy as np
 
 from hdl.emit import write_if_changed
 from hdl.split import SplitConfig, SubArray, SPLIT_TOPLEVEL
-from sim.drivers.gemm import (ArrayConfig, build_schedule, check_operands, collect, read_values,
-                      _pack)
+from sim.drivers.gemm import (ArrayConfig, build_schedule, check_operands, collect,
+                              dense_events, event_index, event_keys, key_pairs, read_values,
+                              _pack)
 from sim.models.program import SplitJob, drain_tail, normalize_program, program_schedule
 from sim.runner import REPO_ROOT, run_cocotb, SimulationError
 
@@ -257,39 +258,59 @@ def _write_design(config, build_dir):
     return write_if_changed(build_dir / f"{SPLIT_TOPLEVEL}.v", config.verilog())
 
 
-def _decode(built, trace, config):
-    """The :class:`JobResult` of every job of ``built`` from the bench's ``trace``, after
-    checking that every owned lane showed exactly the expected results; also the model's
-    and the RTL's program cycles."""
+def trace_events(trace, config):
+    """Per output pair, the result events (:func:`sim.drivers.gemm.dense_events`) of a
+    dense bench trace (``cycles_i``, ``valid_i``, ``values_i``)."""
+    return [dense_events(trace[f"cycles_{i}"], trace[f"valid_{i}"], trace[f"values_{i}"])
+            for i in range(len(_out_pairs(config)))]
+
+
+def _decode(built, events, config):
+    """The :class:`JobResult` of every job of ``built`` from the result ``events`` (one
+    ``(t, lane, raw value)`` per output pair), after checking that every owned lane showed
+    exactly the expected results; also the model's and the RTL's program cycles."""
     expect, own, pre = built.expected, built.owned, built.pre
-    got = {}
-    for i in range(len(_out_pairs(config))):
-        cyc, val, vals = trace[f"cycles_{i}"], trace[f"valid_{i}"], trace[f"values_{i}"]
-        ti, li = np.nonzero(val)
-        got[i] = (cyc, val, vals, set(zip(cyc[ti].tolist(), li.tolist())))
     # Every owned (pair, lane, cycle window) must show exactly the expected results.
     want = {}
     for e in expect:
         for q in set(e.pair.tolist()):
             sel = e.pair == q
-            want.setdefault(q, set()).update(zip(e.t[sel].tolist(),
-                                                 e.lane[sel].tolist()))
+            want.setdefault(q, []).append((e.t[sel], e.lane[sel]))
+    want = {q: (np.concatenate([t for t, _ in v]), np.concatenate([ln for _, ln in v]))
+            for q, v in want.items()}
+    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+
+    def by_time(t, lane):
+        order = np.argsort(t, kind="stable")
+        return np.asarray(t)[order], np.asarray(lane)[order]
+    got_t = {q: by_time(*events[q][:2]) for q in range(len(events))}
+    want_t = {q: by_time(*want.get(q, empty)) for q in range(len(events))}
+
+    def owned(tl, lane_ids, t_from, t_to):
+        t, lane = tl
+        lo, hi = np.searchsorted(t, [t_from, t_to])
+        t, lane = t[lo:hi], lane[lo:hi]
+        sel = np.isin(lane, lane_ids)
+        return np.unique(event_keys(t[sel], lane[sel]))
     for pair, lane_ids, t_from, t_to in own:
-        lset = set(lane_ids)
-        g = {(t, ln) for t, ln in got[pair][3] if ln in lset and t_from <= t < t_to}
-        w = {(t, ln) for t, ln in want.get(pair, ()) if ln in lset and t_from <= t < t_to}
-        if g != w:
+        g = owned(got_t[pair], lane_ids, t_from, t_to)
+        w = owned(want_t[pair], lane_ids, t_from, t_to)
+        if not np.array_equal(g, w):
+            miss, extra = np.setdiff1d(w, g), np.setdiff1d(g, w)
             raise SimulationError(
                 f"results came out at unexpected cycles on output pair {pair} lanes "
-                f"{lane_ids[0]}..{lane_ids[-1]}: {len(w - g)} missing (first: "
-                f"{sorted(w - g)[:3]}), {len(g - w)} unexpected (first: {sorted(g - w)[:3]})")
+                f"{lane_ids[0]}..{lane_ids[-1]}: {len(miss)} missing (first: "
+                f"{key_pairs(miss[:3])}), {len(extra)} unexpected (first: "
+                f"{key_pairs(extra[:3])})")
+    index = {}
     results = []
     for e in expect:
         v = np.zeros(len(e.t), np.int64)
         for q in set(e.pair.tolist()):
             sel = e.pair == q
-            cyc, _, vals, _ = got[q]
-            v[sel] = read_values(cyc, vals, e.t[sel], e.lane[sel], config.mac)
+            if q not in index:
+                index[q] = event_index(events[q])
+            v[sel] = read_values(index[q], e.t[sel], e.lane[sel], config.mac)
         out = collect(e.row, e.col, e.t, v, (e.shape[0], e.shape[2]), pre=pre,
                       where=f"{e.mode} sub-array {e.sub.index}")
         measured = int(e.t[e.row >= -1].max()) + 1 - e.start
@@ -332,7 +353,7 @@ def run_programs(programs, config, *, simulator, build_root=None, waves=None):
         for b, entry in zip(built, manifest):
             with np.load(entry["output"]) as tr:
                 trace = {k: tr[k] for k in tr.files}
-            jobs, total, last = _decode(b, trace, config)
+            jobs, total, last = _decode(b, trace_events(trace, config), config)
             out.append(ProgramResult(jobs=jobs, cycles=last, model_cycles=total,
                                      sim_seconds=float(trace["seconds"])))
     finally:

@@ -37,10 +37,13 @@ ICARUS_GENERATIONS = ("2005", "2012")
 # sim.studies.sim_bench). Gate-level: Verilator's -fno-inline keeps ``pe`` a module of
 # its own instead of flattening 256 copies of ~100 gates into one function (24 MB of
 # C++ flattened, 13 MB not): the build takes a third of the CPU time and the model runs
-# faster (less code per cycle). The twin's model is small: flattened, g++ -O2.
+# faster (less code per cycle). The twin stays flattened (Verilator's -fno-inline makes
+# it 10x slower: one call per PE per cycle) with g++ -O1: at 16x16, 299k bare cycles/s
+# for 34 s of build CPU, against -O2 329k / 43 s, -Os 252k / 39 s, -O0 65k / 29 s; its
+# build time grows with the array (4096 flattened PEs at 64x64), so -O1.
 VERILATOR_FLAGS = {
     "gate": {"opt_fast": "-O2", "verilator": ("-O3", "-fno-inline")},
-    "twin": {"opt_fast": "-O2", "verilator": ("-O3",)},
+    "twin": {"opt_fast": "-O1", "verilator": ("-O3",)},
 }
 _COMMON_VERILATOR = ("--x-assign", "fast", "--x-initial", "fast", "--noassert",
                      "-Wno-fatal", "--no-timing")
@@ -109,7 +112,7 @@ def _tool_version(simulator):
     return (out.stdout or out.stderr or "?").splitlines()[0]
 
 
-def _verilator_env(opt_fast):
+def _verilator_env(opt_fast, pch=True):
     root = verilator_root()
     env = {k: os.environ[k] for k in ("PATH", "HOME", "TMPDIR") if k in os.environ}
     env.update(LANG="C.UTF-8", LC_ALL="C.UTF-8", VERILATOR_ROOT=str(root))
@@ -118,7 +121,8 @@ def _verilator_env(opt_fast):
     # names a python that may not exist; command-line variables override both.
     # (make reads a space inside a MAKEFLAGS value as ``\ ``.)
     fast = opt_fast.replace(" ", "\\ ")
-    env["MAKEFLAGS"] = (f"CFG_CXXFLAGS_PCH_I=-include PYTHON3={sys.executable} "
+    pch_flag = "-include" if pch else ""
+    env["MAKEFLAGS"] = (f"CFG_CXXFLAGS_PCH_I={pch_flag} PYTHON3={sys.executable} "
                         f"OPT_FAST={fast} OPT_SLOW=-O0 OPT_GLOBAL=-O0")
     return env
 
@@ -144,7 +148,7 @@ def build_player(verilog, layout, slug, simulator, *, model="gate", generation="
         extra = (*_COMMON_VERILATOR, *flags["verilator"])
         support = {"harness.cpp": _package_file("harness.cpp"),
                    "systolic_ports.h": _ports_header(layout)}
-        key_parts = [flags["opt_fast"], *extra]
+        key_parts = [flags["opt_fast"], *extra] + ([] if flags.get("pch", True) else ["no-pch"])
     else:
         if generation not in ICARUS_GENERATIONS:
             raise ValueError(f"icarus generation {generation!r}; allowed: "
@@ -185,7 +189,7 @@ def build_player(verilog, layout, slug, simulator, *, model="gate", generation="
                    "-j", str(jobs), "--Mdir", str(obj), "--prefix", "Vtop",
                    "--top-module", layout.top, *extra, "-CFLAGS", f"-I{directory}",
                    "-o", str(exe), str(directory / "harness.cpp"), str(design)]
-            env = _verilator_env(flags["opt_fast"])
+            env = _verilator_env(flags["opt_fast"], flags.get("pch", True))
         else:
             cmd = ["iverilog", f"-g{generation}", "-o", str(exe), "-s", "systolic_player",
                    str(directory / "player.v"), str(design)]

@@ -1,17 +1,23 @@
 // Native player of the systolic designs on Verilator: reads the operand stream of
 // sim.native.stream (hex memory file), plays it on the verilated top (class Vtop), and
-// writes the result lines. No public signals: only the top's ports are touched.
+// writes the result events in binary (sim.native.stream.EVENT_DTYPE). No public
+// signals: only the top's ports are touched.
 //
-//   systolic_harness STREAM.hex RESULTS.txt     play every job of the stream
+//   systolic_harness STREAM.hex RESULTS.bin     play every job of the stream
 //   systolic_harness --bare N                   the ceiling: N cycles toggling the clock
 //                                               only (inputs held at 0 after reset),
 //                                               prints wall and CPU seconds
+//
+// Results: the 8 bytes "SYSTRES1", then 16-byte little-endian records
+//   u32 t, u16 lane, u8 pair, u8 kind, u64 value
+// kind 0: after edge t, lane `lane` of output pair `pair` was valid and showed `value`;
+// kind 1: job t is done, value = wall nanoseconds of its cycles; kind 2: its CPU ns.
 //
 // systolic_ports.h (written by sim.native.build) lists the ports:
 //   SYSTOLIC_LAYOUT         32-bit layout id the stream must carry
 //   SYSTOLIC_RECORD_BYTES   bytes per record
 //   SYSTOLIC_INPUTS(X)      X(name, bits, byte offset) per input port
-//   SYSTOLIC_OUTPUTS(X)     X(valid name, valid bits, value name, value bits) per pair
+//   SYSTOLIC_OUTPUTS(X)     X(valid name, lanes, value name, lanes x lane bits) per pair
 #include <chrono>
 #include <ctime>
 #include <cstdint>
@@ -52,18 +58,47 @@ template <std::size_t N> static bool any(const VlWide<N>& port) {
         if (port.data()[i]) return true;
     return false;
 }
-// The low `bits` of a port as hex, MSB first, at `s`; returns the end.
-static const char* const HEX = "0123456789abcdef";
-template <class T> static char* hex(char* s, const T& port, int bits) {
-    uint64_t v = port;
-    for (int d = (bits + 3) / 4 - 1; d >= 0; --d) *s++ = HEX[(v >> (4 * d)) & 15];
-    return s;
+// Bits [lo, lo + w) of a port (w <= 64).
+static inline uint64_t low_bits(uint64_t v, int w) {
+    return w >= 64 ? v : v & ((uint64_t(1) << w) - 1);
 }
-template <std::size_t N> static char* hex(char* s, const VlWide<N>& port, int bits) {
-    const uint32_t* w = port.data();
-    for (int d = (bits + 3) / 4 - 1; d >= 0; --d) *s++ = HEX[(w[d / 8] >> (4 * (d % 8))) & 15];
-    return s;
+template <class T> static inline uint64_t field(const T& port, int lo, int w) {
+    return low_bits(uint64_t(port) >> lo, w);
 }
+template <std::size_t N>
+static inline uint64_t field(const VlWide<N>& port, int lo, int w) {
+    const uint32_t* d = port.data();
+    uint64_t v = 0;
+    for (int got = 0; got < w;) {
+        int bit = lo + got, off = bit % 32, take = 32 - off;
+        if (take > w - got) take = w - got;
+        v |= low_bits(uint64_t(d[bit / 32] >> off), take) << got;
+        got += take;
+    }
+    return v;
+}
+
+// The result events, buffered.
+struct Event {
+    uint32_t t;
+    uint16_t lane;
+    uint8_t pair, kind;
+    uint64_t value;
+};
+static_assert(sizeof(Event) == 16, "16-byte result records");
+struct Events {
+    FILE* f;
+    std::vector<Event> buf;
+    void add(uint32_t t, uint16_t lane, uint8_t pair, uint8_t kind, uint64_t value) {
+        buf.push_back(Event{t, lane, pair, kind, value});
+        if (buf.size() >= (1u << 16)) flush();
+    }
+    void flush() {
+        if (!buf.empty() && fwrite(buf.data(), sizeof(Event), buf.size(), f) != buf.size())
+            fail("cannot write the results");
+        buf.clear();
+    }
+};
 
 // Wall and process CPU seconds since `t0` / `c0`.
 struct Clock {
@@ -148,13 +183,13 @@ int main(int argc, char** argv) {
     top->eval();
     if (argc == 3 && std::string(argv[1]) == "--bare") return bare(top, atoll(argv[2]));
     if (argc != 3) {
-        fprintf(stderr, "usage: %s STREAM.hex RESULTS.txt | --bare N\n", argv[0]);
+        fprintf(stderr, "usage: %s STREAM.hex RESULTS.bin | --bare N\n", argv[0]);
         return 2;
     }
     g_path = argv[1];
     Reader in{fopen(argv[1], "r")};
     if (!in.f) fail("cannot open the stream");
-    FILE* out = fopen(argv[2], "w");
+    FILE* out = fopen(argv[2], "wb");
     if (!out) {
         g_path = argv[2];
         fail("cannot write the results");
@@ -168,11 +203,9 @@ int main(int argc, char** argv) {
     uint64_t jobs = in.number("the job count");
     const int rb = SYSTOLIC_RECORD_BYTES;
     std::vector<uint8_t> rec(rb);
-    // One result line: "R", the cycle, and every output pair in hex.
-    size_t width = 32;
-#define SYSTOLIC_WIDTH(v, vbits, o, obits) width += 2 + ((vbits) + 3) / 4 + ((obits) + 3) / 4;
-    SYSTOLIC_OUTPUTS(SYSTOLIC_WIDTH)
-    std::vector<char> line(width);
+    Events events{out};
+    events.buf.reserve(1u << 16);
+    if (fwrite("SYSTRES1", 1, 8, out) != 8) fail("cannot write the results");
     for (uint64_t j = 0; j < jobs; ++j) {
         std::string where = "job " + std::to_string(j);
         uint64_t T = in.number(where + ": its cycle count");
@@ -194,27 +227,25 @@ int main(int argc, char** argv) {
             SYSTOLIC_INPUTS(SYSTOLIC_PUT)
             top->clk = 1;
             top->eval();
-            bool valid = false;
-#define SYSTOLIC_ANY(v, vbits, o, obits) valid = valid || any(top->v);
-            SYSTOLIC_OUTPUTS(SYSTOLIC_ANY)
-            if (valid) {
-                char* s = line.data() + snprintf(line.data(), 32, "R %llu",
-                                                 (unsigned long long)t);
-#define SYSTOLIC_HEX(v, vbits, o, obits) \
-    *s++ = ' ';                          \
-    s = hex(s, top->v, vbits);           \
-    *s++ = ' ';                          \
-    s = hex(s, top->o, obits);
-                SYSTOLIC_OUTPUTS(SYSTOLIC_HEX)
-                *s++ = '\n';
-                fwrite(line.data(), 1, s - line.data(), out);
+            {
+                uint8_t pair = 0;
+#define SYSTOLIC_EVENTS(v, lanes, o, obits)                                  \
+    if (any(top->v)) {                                                       \
+        for (int l = 0; l < (lanes); ++l)                                    \
+            if (field(top->v, l, 1))                                         \
+                events.add(uint32_t(t), uint16_t(l), pair, 0,                \
+                           field(top->o, l * ((obits) / (lanes)), (obits) / (lanes))); \
+    }                                                                        \
+    ++pair;
+                SYSTOLIC_OUTPUTS(SYSTOLIC_EVENTS)
             }
             top->clk = 0;
             top->eval();
         }
-        fprintf(out, "E %llu %.6f %.6f\n", (unsigned long long)j, clock.wall(),
-                clock.cpu_used());
+        events.add(uint32_t(j), 0, 0, 1, uint64_t(clock.wall() * 1e9));
+        events.add(uint32_t(j), 0, 0, 2, uint64_t(clock.cpu_used() * 1e9));
     }
+    events.flush();
     if (fclose(out) != 0) fail("cannot write the results");
     top->final();
     delete top;

@@ -103,7 +103,8 @@ def _play(design_text, layout, slug, job_records, simulator, model, build_root, 
     runs.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=runs, prefix="run-"))
     try:
-        stream, results = work / "stream.hex", work / "results.txt"
+        stream = work / "stream.hex"
+        results = work / ("results.bin" if simulator == "verilator" else "results.txt")
         encode_stream(stream, layout, job_records)
         if save_stream is not None:
             write_atomic_bytes(save_stream, stream.read_bytes())
@@ -151,9 +152,7 @@ def run_gemms_native(jobs, config: ArrayConfig, *, simulator, model="gate",
     for n, ((A, B), sched, trace) in enumerate(zip(checked, schedules, traces)):
         M, K = A.shape
         N = B.shape[1]
-        plain = {"cycles": trace["cycles_0"], "valid": trace["valid_0"],
-                 "values": trace["values_0"]}
-        Cm, measured = gemm_driver._decode(sched, plain, config, M, N)
+        Cm, measured = gemm_driver._decode(sched, trace["events_0"], config, M, N)
         result = GemmResult(
             C=Cm, cycles=measured,
             model_cycles=model_cycles(M, K, N, config.rows, config.cols, config.dataflow,
@@ -199,7 +198,8 @@ def run_programs_native(programs, config, *, simulator, model="gate", build_root
                              build_root, generation, save_stream=save_stream)
     out = []
     for b, trace in zip(built, traces):
-        jobs, total, last = split_driver._decode(b, trace, config)
+        events = [trace[f"events_{i}"] for i in range(len(layout.outputs))]
+        jobs, total, last = split_driver._decode(b, events, config)
         res = split_driver.ProgramResult(jobs=jobs, cycles=last, model_cycles=total,
                                          sim_seconds=float(trace["seconds"]))
         res.sim_cpu_seconds = float(trace["cpu_seconds"])

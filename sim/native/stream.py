@@ -20,27 +20,40 @@ of the record word, ``off_p`` its byte offset). Before each job the player holds
 are applied, the rising edge t samples them, and the outputs that edge produced are
 read before the inputs of cycle t+1 are applied (the timing of :mod:`sim.tb.array`).
 
-Results (``.txt``), one line per event::
+Results: only the result events come back, streamed, never a whole output vector per
+cycle. The Verilator harness writes them in binary (``.bin``): the 8 bytes
+``SYSTRES1``, then 16-byte little-endian records (:data:`EVENT_DTYPE`)::
+
+    t lane pair kind value     kind 0: after edge t, lane ``lane`` of output pair
+                               ``pair`` was valid and showed ``value`` (its W bits)
+                               kind 1 / 2: job t is done; value = the wall / process CPU
+                               nanoseconds of its cycles
+
+The Icarus player writes text, one line per cycle with a valid bit (a Verilog player
+cannot cheaply write per-lane records)::
 
     R t V0 O0 [V1 O1 ...]   after edge t some valid bit is set: per output pair
                             (valid vector, value vector) in hex, MSB first
-    E j S C                 job j is done; S and C = wall and process CPU seconds of its
-                            cycles (C++ harness; the Icarus player writes -1 -1: the
-                            driver times the whole run)
+    E j -1 -1               job j is done (the driver times the whole run)
 
-:func:`decode_results` turns that into the trace dictionaries of the cocotb benches
-(``cycles``, ``valid``, ``values`` per output pair), so the drivers decode both paths
-with the same code.
+:func:`decode_results` reads either in chunks (numpy, bounded memory) into the same
+per-job result events: per output pair ``(t, lane, raw value)`` arrays, the form the
+drivers decode (:func:`sim.drivers.gemm.dense_events`), so both paths share that code.
+Memory is 24 bytes per result event, whatever the width of the array.
 """
 import hashlib
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Layout", "StreamError", "MAGIC", "encode_stream", "decode_results",
-           "records"]
+__all__ = ["Layout", "StreamError", "MAGIC", "RESULTS_MAGIC", "EVENT_DTYPE",
+           "encode_stream", "decode_results", "records"]
 
 MAGIC = 0x53595354
+RESULTS_MAGIC = b"SYSTRES1"
+EVENT_DTYPE = np.dtype([("t", "<u4"), ("lane", "<u2"), ("pair", "u1"), ("kind", "u1"),
+                        ("value", "<u8")])
+_CHUNK = 1 << 20                # events (binary) or lines (text) parsed at a time
 _HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
 
 
@@ -155,45 +168,119 @@ def _lanes(hexes, lanes, width, where):
     return out
 
 
+class _Jobs:
+    """Per-job event chunks as they are parsed."""
+
+    def __init__(self, path, layout, jobs):
+        self.path, self.npairs, self.jobs = path, len(layout.outputs), jobs
+        self.lanes = [L for _, _, L, _ in layout.outputs]
+        self.done, self.parts = [], [[] for _ in layout.outputs]
+
+    def add(self, pair, t, lane, value):
+        if len(t):
+            self.parts[pair].append((t.astype(np.int64), lane.astype(np.int64),
+                                     value.astype(np.uint64)))
+
+    def end(self, job, seconds, cpu_seconds, where):
+        if job != len(self.done):
+            raise StreamError(f"{where}: job {job} ends, expected job {len(self.done)}")
+        trace = {"seconds": seconds, "cpu_seconds": cpu_seconds}
+        for i, parts in enumerate(self.parts):
+            trace[f"events_{i}"] = tuple(
+                np.concatenate([p[k] for p in parts]) if parts else
+                np.zeros(0, np.uint64 if k == 2 else np.int64) for k in range(3))
+        self.done.append(trace)
+        self.parts = [[] for _ in range(self.npairs)]
+
+    def result(self):
+        if len(self.done) != self.jobs or any(self.parts):
+            raise StreamError(f"{self.path}: results of {len(self.done)} job(s), expected "
+                              f"{self.jobs} (the simulator stopped early)")
+        return self.done
+
+
 def decode_results(path, layout, jobs):
-    """Read a result file: per job a dict with ``cycles_i``, ``valid_i`` (uint8 [n,
-    L]), ``values_i`` (uint64 [n, L]) for output pair i, ``seconds`` and
-    ``cpu_seconds`` (-1 when the player did not time it). StreamError if the file is
-    cut short or malformed."""
+    """Read a result file (binary events or text lines, see the module docstring): per
+    job a dict with ``events_i`` = ``(t, lane, raw value)`` arrays for output pair i,
+    ``seconds`` and ``cpu_seconds`` (-1 when the player did not time it). StreamError
+    if the file is cut short or malformed."""
     try:
-        text = open(path).read()
+        f = open(path, "rb")
     except OSError as e:
         raise StreamError(f"{path}: cannot read the simulator's results: "
                           f"{e.strerror or e}") from None
-    npairs = len(layout.outputs)
-    out, rows = [], []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        parts = line.split()
+    with f:
+        acc = _Jobs(path, layout, jobs)
+        if f.read(len(RESULTS_MAGIC)) == RESULTS_MAGIC:
+            _binary(f, acc)
+        else:
+            f.seek(0)
+            _text(f, layout, acc)
+    return acc.result()
+
+
+def _records(f, count, where):
+    data = f.read(count * EVENT_DTYPE.itemsize)
+    if len(data) % EVENT_DTYPE.itemsize:
+        raise StreamError(f"{where}: the results end inside a record (cut short)")
+    return np.frombuffer(data, EVENT_DTYPE)
+
+
+def _binary(f, acc):
+    while len(ev := _records(f, _CHUNK, acc.path)):
+        kind = ev["kind"]
+        if np.any(kind > 2) or np.any(ev["pair"][kind == 0] >= acc.npairs):
+            raise StreamError(f"{acc.path}: a result record of an unknown kind or output "
+                              f"(not this design's results)")
+        start = 0
+        for k in (*np.flatnonzero(kind == 1).tolist(), len(ev)):
+            seg = ev[start:k]
+            seg = seg[seg["kind"] == 0]
+            for i in range(acc.npairs):
+                sel = seg[seg["pair"] == i]
+                if len(sel) and int(sel["lane"].max()) >= acc.lanes[i]:
+                    raise StreamError(f"{acc.path}: a result on lane "
+                                      f"{int(sel['lane'].max())} of output pair {i}, "
+                                      f"which has {acc.lanes[i]} lanes")
+                acc.add(i, sel["t"], sel["lane"], sel["value"])
+            if k == len(ev):
+                break
+            cpu = ev[k + 1:k + 2] if k + 1 < len(ev) else _records(f, 1, acc.path)
+            if not len(cpu) or cpu["kind"][0] != 2 or cpu["t"][0] != ev["t"][k]:
+                raise StreamError(f"{acc.path}: job {int(ev['t'][k])} ends without its "
+                                  f"CPU time record")
+            acc.end(int(ev["t"][k]), int(ev["value"][k]) * 1e-9, int(cpu["value"][0]) * 1e-9,
+                    acc.path)
+            start = k + 2
+
+
+def _text(f, layout, acc):
+    rows, lineno = [], 0
+
+    def flush():
+        if not rows:
+            return
+        cycles = np.array([int(r[1]) for r in rows], np.int64)
+        for i, (_, _, L, W) in enumerate(layout.outputs):
+            where = f"{acc.path} job {len(acc.done)}"
+            valid = _lanes([r[2 + 2 * i] for r in rows], L, 1, where).astype(bool)
+            values = _lanes([r[3 + 2 * i] for r in rows], L, W, where)
+            n, lane = np.nonzero(valid)
+            acc.add(i, cycles[n], lane, values[n, lane])
+        rows.clear()
+
+    for line in f:
+        lineno += 1
+        parts = line.decode(errors="replace").split()
         if not parts:
             continue
-        if parts[0] == "R" and len(parts) == 2 + 2 * npairs:
+        if parts[0] == "R" and len(parts) == 2 + 2 * acc.npairs:
             rows.append(parts)
+            if len(rows) >= (1 << 14):
+                flush()
         elif parts[0] == "E" and len(parts) == 4:
-            if int(parts[1]) != len(out):
-                raise StreamError(f"{path}:{lineno}: job {parts[1]} ends, expected job "
-                                  f"{len(out)}")
-            out.append(_job(rows, layout, float(parts[2]), float(parts[3]),
-                            f"{path} job {len(out)}"))
-            rows = []
+            flush()
+            acc.end(int(parts[1]), float(parts[2]), float(parts[3]), f"{acc.path}:{lineno}")
         else:
-            raise StreamError(f"{path}:{lineno}: not a result line: {line[:60]!r}")
-    if len(out) != jobs:
-        raise StreamError(f"{path}: results of {len(out)} job(s), expected {jobs} (the "
-                          f"simulator stopped early)")
-    return out
-
-
-def _job(rows, layout, seconds, cpu_seconds, where):
-    trace = {"seconds": seconds, "cpu_seconds": cpu_seconds}
-    cycles = np.array([int(r[1]) for r in rows], np.int64)
-    for i, (_, _, L, W) in enumerate(layout.outputs):
-        valid = _lanes([r[2 + 2 * i] for r in rows], L, 1, where).astype(np.uint8)
-        trace[f"cycles_{i}"] = cycles
-        trace[f"valid_{i}"] = valid
-        trace[f"values_{i}"] = _lanes([r[3 + 2 * i] for r in rows], L, W, where)
-    return trace
+            raise StreamError(f"{acc.path}:{lineno}: not a result line: {line[:60]!r}")
+    flush()

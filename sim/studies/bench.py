@@ -107,7 +107,8 @@ def bench_mac(outdir, progress, executor=None):
     return target
 
 
-def run_bench(outdir, *, only=None, executor=None, skip_slow=False):
+def run_bench(outdir, *, only=None, executor=None, skip_slow=False, sim_part="all",
+              resume=False):
     """Run the ``only`` benches (default all) into ``outdir``; their syntheses go to
     ``executor`` (a :mod:`sim.execute` executor; default each bench's own local pool);
     ``skip_slow``: the sim bench skips its slowest combinations (never a target row)."""
@@ -142,9 +143,11 @@ def run_bench(outdir, *, only=None, executor=None, skip_slow=False):
                   f"per PE -> {outdir}/numerics.md")
         elif name == "sim":
             from sim.studies.sim_bench import run_sim_bench
-            run_sim_bench(outdir, skip_slow=skip_slow,
-                          command="make bench  (systolic bench --only sim"
-                                  + (" --skip-slow)" if skip_slow else ")"))
+            run_sim_bench(outdir, skip_slow=skip_slow, part=sim_part, resume=resume,
+                          command="systolic bench --only sim"
+                                  + (" --skip-slow" if skip_slow else "")
+                                  + ("" if sim_part == "all" else f" --sim-part {sim_part}")
+                                  + (" --resume" if resume else ""))
             print(f"sim: -> {outdir}/sim.md")
         elif name == "workload":
             from sim.studies.workload_bench import run_workload_bench

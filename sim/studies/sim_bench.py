@@ -31,7 +31,7 @@ from hdl.emit import write_atomic
 from hdl.mac import MacConfig
 from hdl.array import ArrayConfig
 from sim.drivers.gemm import DEFAULT_BUILD_ROOT, run_gemms
-from sim.native.build import build_player, run_bare
+from sim.native.build import _COMMON_VERILATOR, build_player, run_bare
 from sim.native.run import array_layout, design_for, run_gemms_native
 from sim.studies.tables import markdown_table, write_json
 
@@ -50,16 +50,18 @@ GATE_BUILD_TARGET = 60.0
 
 
 def _budget(size, path, simulator, model):
-    """Cycles a row simulates (the K of its n x K x n GEMM)."""
+    """Cycles a row simulates (about the K of its n x K x n GEMM): about a minute or
+    less of simulation at the speeds measured here (the rate is what a row reports)."""
     pes = size * size
     if simulator == "icarus":
-        return max(300, (800_000 if model == "twin" else 300_000) // pes)
+        return max(64, (800_000 if model == "twin" else 300_000) // pes)
     if path == "cocotb":
         return 20_000
     return 200_000 if model == "twin" else max(20_000, 6_000_000 // pes)
 
 
 def _slow(size, path, simulator, model):
+    """The combinations whose builds take longest here (``--skip-slow`` leaves them out)."""
     if model != "gate":
         return False
     if simulator == "verilator":
@@ -124,55 +126,83 @@ def _row(size, path, simulator, model):
 
 
 def combos(sizes=SIZES, skip_slow=False):
-    """The rows to run: target rows first, then the native path on Verilator, Icarus,
-    then the cocotb path (so an interrupted run has the rows that matter most)."""
+    """The rows to run: the target rows first, then the rest by size, the slowest
+    builds last (so an interrupted run has the rows that matter most)."""
     out = [k for k in TARGETS if k[0] in sizes]
-    for path, simulator in (("native", "verilator"), ("native", "icarus"),
-                            ("cocotb", "verilator"), ("cocotb", "icarus")):
-        for size in sizes:
-            for model in ("twin", "gate"):
-                key = (size, path, simulator, model)
-                if key in out or (skip_slow and _slow(*key)):
-                    continue
-                out.append(key)
-    return out
+    rest = [(size, path, simulator, model) for size in sizes
+            for path, simulator in (("native", "verilator"), ("native", "icarus"),
+                                    ("cocotb", "verilator"), ("cocotb", "icarus"))
+            for model in ("twin", "gate")]
+    rest = [k for k in rest if k not in out]
+    out += sorted(rest, key=lambda k: (_slow(*k), k[0]))
+    return [k for k in out if not (skip_slow and _slow(*k) and k not in TARGETS)]
 
 
 # Verilator flag sets measured against each other (the chosen ones are
-# sim.native.build.VERILATOR_FLAGS): g++ optimization of the model's eval code, inlining,
-# and Verilator's own threads.
+# sim.native.build.VERILATOR_FLAGS): g++ optimization of the model's eval code
+# (OPT_FAST), Verilator's own optimization level, inlining of ``pe`` into the top,
+# Verilator threads, C++ output splitting, and the precompiled header.
+_GATE, _TWIN = ("-O3", "-fno-inline"), ("-O3",)
 FLAG_CANDIDATES = {
-    "gate": [{"opt_fast": "-O2", "verilator": ("-O3", "-fno-inline")},
-             {"opt_fast": "-O1", "verilator": ("-O3", "-fno-inline")},
-             {"opt_fast": "-O1 -fno-inline", "verilator": ("-O3",)}],
-    "twin": [{"opt_fast": "-O2", "verilator": ("-O3",)},
-             {"opt_fast": "-O3", "verilator": ("-O3",)},
-             {"opt_fast": "-O1", "verilator": ("-O3",)},
-             {"opt_fast": "-O2", "verilator": ("-O3", "-fno-inline")},
-             {"opt_fast": "-O2", "verilator": ("-O3", "--threads", "2")}],
+    "gate": [{"opt_fast": "-O2", "verilator": _GATE},
+             {"opt_fast": "-O1", "verilator": _GATE},
+             {"opt_fast": "-Os", "verilator": _GATE},
+             {"opt_fast": "-O2", "verilator": ("-O0", "-fno-inline")},
+             {"opt_fast": "-O2", "verilator": (*_GATE, "--threads", "2")},
+             {"opt_fast": "-O2", "verilator": (*_GATE, "--output-split", "4000")},
+             {"opt_fast": "-O2", "verilator": ("-O3",)}],
+    "twin": [{"opt_fast": "-O1", "verilator": _TWIN},
+             {"opt_fast": "-O2", "verilator": _TWIN},
+             {"opt_fast": "-Os", "verilator": _TWIN},
+             {"opt_fast": "-O0", "verilator": _TWIN},
+             {"opt_fast": "-Os", "verilator": ("-O0",)},
+             {"opt_fast": "-Os", "verilator": ("-O3", "-fno-inline")},
+             {"opt_fast": "-Os", "verilator": ("-O3", "--threads", "2")},
+             {"opt_fast": "-Os", "verilator": ("-O3", "--output-split", "4000")},
+             {"opt_fast": "-Os", "verilator": _TWIN, "pch": False}],
 }
 
 
-def flag_rows(size=16, cycles=100_000):
+def _flag_text(flags):
+    return " ".join(flags["verilator"]) + ("" if flags.get("pch", True) else
+                                           " (no precompiled header)")
+
+
+def flag_rows(size=16, cycles=100_000, models=("twin", "gate"), progress=False):
     """Build seconds and bare-loop cycles/s (CPU) of the size x size OS array per
-    candidate flag set and model."""
+    candidate flag set and model (a row with ``error`` when a build fails)."""
     from sim.native.build import VERILATOR_FLAGS
     config = ArrayConfig(size, size, "os", MacConfig(), fold_overlap=True)
     rows = []
-    for model, cands in FLAG_CANDIDATES.items():
+    for model in models:
         design = design_for(config, model)[0]
-        for flags in cands:
+        for flags in FLAG_CANDIDATES[model]:
             chosen = flags == VERILATOR_FLAGS[model]
-            b = build_player(design.verilog(), array_layout(design), design.slug,
-                             "verilator", model=model, flags=None if chosen else flags)
-            _, cpu = run_bare(b, cycles)
-            rows.append({"size": size, "model": model, "opt_fast": flags["opt_fast"],
-                         "verilator": " ".join(flags["verilator"]), "chosen": chosen,
-                         "build_seconds": round(b.recorded_seconds, 1),
-                         "build_cpu_seconds": None if b.recorded_cpu_seconds is None
-                         else round(b.recorded_cpu_seconds, 1),
-                         "bare_cycles_per_s": round(cycles / max(cpu, 1e-9))})
+            row = {"size": size, "model": model, "opt_fast": flags["opt_fast"],
+                   "verilator": _flag_text(flags), "chosen": chosen, "load_average": None}
+            if progress:
+                print(f"  flags {model}: {flags['opt_fast']} {row['verilator']}",
+                      file=sys.stderr, flush=True)
+            try:
+                b = build_player(design.verilog(), array_layout(design), design.slug,
+                                 "verilator", model=model, flags=None if chosen else flags)
+                _, cpu = run_bare(b, cycles)
+            except Exception as e:        # a failing flag set is a result too
+                row["error"] = f"{type(e).__name__}: {e}"[:200]
+                rows.append(row)
+                continue
+            row.update(build_seconds=round(b.recorded_seconds, 1),
+                       build_cpu_seconds=None if b.recorded_cpu_seconds is None
+                       else round(b.recorded_cpu_seconds, 1),
+                       bare_cycles_per_s=round(cycles / max(cpu, 1e-9)),
+                       load_average=_load())
+            rows.append(row)
     return rows
+
+
+def _load():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
 
 
 HEADERS = ["array", "path", "simulator", "model", "GEMM", "cycles (= model)",
@@ -201,16 +231,44 @@ def _table(rows):
     return out
 
 
+PARTS = ("all", "rows", "flags")
+
+
+def _previous(outdir):
+    try:
+        return json.loads((outdir / "sim.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def run_sim_bench(outdir, *, command, sizes=SIZES, skip_slow=False, progress=True,
-                  flags=True):
-    """Run the bench (and, with ``flags``, the flag study); writes ``sim.json`` and
-    ``sim.md`` into ``outdir`` after every row (an interrupted run leaves the rows it
-    measured, marked incomplete)."""
+                  part="all", resume=False):
+    """Run the bench rows and the flag study (``part``: ``all``, or only ``rows`` or
+    ``flags``, keeping the other part of an earlier ``sim.json``); writes ``sim.json``
+    and ``sim.md`` into ``outdir`` after every row (an interrupted run leaves the rows
+    it measured, marked incomplete). ``resume``: keep the rows of ``sim.json`` that were
+    measured (not failed) and run only the others."""
+    if part not in PARTS:
+        raise ValueError(f"unknown part {part!r}; allowed: {', '.join(PARTS)}")
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    todo = combos(sizes, skip_slow)
-    skipped = [k for k in combos(sizes) if k not in todo]
-    rows, flag_table = [], []
+    old = _previous(outdir)
+    do_rows, do_flags = part in ("all", "rows"), part in ("all", "flags")
+    todo = combos(sizes, skip_slow) if do_rows else []
+    skipped = [k for k in combos(sizes) if k not in todo] if do_rows else \
+        [tuple(x[k] for k in ("size", "path", "simulator", "model"))
+         for x in old.get("skipped", [])]
+    rows = [] if do_rows else old.get("rows", [])
+    if do_rows and resume:
+        rows = [r for r in old.get("rows", []) if "error" not in r
+                and (r["size"], r["path"], r["simulator"], r["model"]) in todo]
+        done = {(r["size"], r["path"], r["simulator"], r["model"]) for r in rows}
+        todo = [k for k in todo if k not in done]
+    flag_table = [] if do_flags else old.get("flags", [])
+    meta = {"rows": {"command": command, "load_average": _load()} if do_rows else
+            old.get("parts", {}).get("rows"),
+            "flags": {"command": command, "load_average": _load()} if do_flags else
+            old.get("parts", {}).get("flags")}
     start = time.monotonic()
     for n, key in enumerate(todo, 1):
         if progress:
@@ -222,54 +280,83 @@ def run_sim_bench(outdir, *, command, sizes=SIZES, skip_slow=False, progress=Tru
             rows.append({"size": key[0], "path": key[1], "simulator": key[2],
                          "model": key[3], "error": f"{type(e).__name__}: {e}"[:300]})
             print(f"  failed: {rows[-1]['error']}", file=sys.stderr, flush=True)
-        _write(outdir, command, rows, skipped, flag_table, start,
-               pending=len(todo) - n + (1 if flags else 0))
-    if flags:
+        rows[-1]["load_average"] = _load()
+        _write(outdir, meta, rows, skipped, flag_table, start,
+               pending=len(todo) - n + (1 if do_flags else 0), waiting=todo[n:], part=part)
+    if do_flags:
         if progress:
             print("flag study: 16x16, every candidate flag set", file=sys.stderr, flush=True)
-        try:
-            flag_table = flag_rows()
-        except Exception as e:
-            flag_table = [{"error": f"{type(e).__name__}: {e}"[:300]}]
-    return _write(outdir, command, rows, skipped, flag_table, start, pending=0)
+        flag_table = flag_rows(progress=progress)
+    return _write(outdir, meta, rows, skipped, flag_table, start, pending=0, part=part)
 
 
-def _write(outdir, command, rows, skipped, flag_table, start, *, pending):
-    with open("/proc/loadavg") as f:
-        load = f.read().split()[:3]
+def _write(outdir, meta, rows, skipped, flag_table, start, *, pending, waiting=(),
+           part="all"):
+    # The part not run now is taken from sim.json as it is now (the other part may be
+    # running in another process).
+    old = _previous(outdir) if part != "all" else {}
+    if part == "flags":
+        rows = old.get("rows", [])
+        skipped = [tuple(x[k] for k in ("size", "path", "simulator", "model"))
+                   for x in old.get("skipped", [])]
+        waiting = [tuple(x[k] for k in ("size", "path", "simulator", "model"))
+                   for x in old.get("waiting", [])]
+        pending = len(waiting)
+    if part in ("flags", "rows"):
+        other = "rows" if part == "flags" else "flags"
+        meta = {**meta, other: old.get("parts", {}).get(other)}
+    if part == "rows":
+        flag_table = old.get("flags", [])
+    load = _load().split()
     rows = sorted(rows, key=lambda r: (r["size"], r["simulator"], r["path"], r["model"]))
-    data = {"command": command, "host": {"python": sys.version.split()[0],
-                                         "machine": platform.machine(),
-                                         "cpus": os.cpu_count(),
-                                         "load_average": load},
+    data = {"parts": meta, "host": {"python": sys.version.split()[0],
+                                    "machine": platform.machine(),
+                                    "cpus": os.cpu_count(), "load_average": load},
             "seconds": round(time.monotonic() - start, 1), "rows": rows,
             "flags": flag_table, "pending": pending,
+            "waiting": [dict(zip(("size", "path", "simulator", "model"), k)) for k in waiting],
             "skipped": [dict(zip(("size", "path", "simulator", "model"), k))
                         for k in skipped]}
+    from sim.native.build import VERILATOR_FLAGS
+    for r in flag_table:            # the chosen sets as this code has them
+        if "model" in r:
+            r["chosen"] = (r["opt_fast"] == VERILATOR_FLAGS[r["model"]]["opt_fast"]
+                           and r["verilator"] == _flag_text(VERILATOR_FLAGS[r["model"]]))
     write_json(outdir / "sim.json", data)
     proofs = sorted({r["twin_proof"] for r in rows if r.get("twin_proof")})
+    rmeta, fmeta = meta.get("rows") or {}, meta.get("flags") or {}
     md = ["# Simulation speed", "",
-          f"Produced by `{command}`. OS arrays with fold overlap, default MAC "
-          f"({MacConfig().slug}); cycles/s per second of simulator CPU time (wall "
-          f"alongside; load average {' '.join(load)} on {data['host']['cpus']} CPUs "
-          f"when written). Every row's C equals numpy and its cycles equal the cycle "
-          f"model unless marked WRONG.", ""]
+          f"Rows produced by `{rmeta.get('command', '-')}` (load average "
+          f"{rmeta.get('load_average', '-')} at the start, each row's at its end in "
+          f"sim.json; {data['host']['cpus']} CPUs, shared). OS arrays with fold overlap, "
+          f"default MAC ({MacConfig().slug}); cycles/s per second of simulator CPU time "
+          f"(wall alongside). Every row's C equals numpy and its cycles equal the cycle "
+          f"model unless marked WRONG. A row's GEMM is sized for its cycle budget (slow "
+          f"combinations simulate fewer cycles: the rate is what is compared).", ""]
     if pending:
-        md += [f"**Incomplete**: {pending} part(s) of the run not measured yet.", ""]
+        md += [f"**Incomplete**: {pending} part(s) of the run not measured yet"
+               + (": " + "; ".join(f"{s}x{s} {p} {sim} {m}" for s, p, sim, m in waiting)
+                  if waiting else "") + ".", ""]
     md += [markdown_table(HEADERS, _table(rows)), ""]
     if skipped:
-        md += ["Skipped (`--skip-slow`): " + "; ".join(
+        md += ["Not run (`--skip-slow`, the longest builds on this machine): " + "; ".join(
             f"{s}x{s} {p} {sim} {m}" for s, p, sim, m in skipped) + ".", ""]
-    if flag_table and "error" not in flag_table[0]:
+    if flag_table:
         md += ["## Verilator flags", "",
-               "Build seconds and bare-loop cycles/s (CPU) of the 16x16 OS array per flag "
-               "set (g++ flags of the model's eval code, Verilator flags); the chosen set "
-               "of each model is marked.", "",
+               f"Produced by `{fmeta.get('command', '-')}` (load average "
+               f"{fmeta.get('load_average', '-')} at the start). Build seconds and "
+               "bare-loop cycles/s (CPU) of the 16x16 OS array per flag set: g++ flags of "
+               "the model's eval code (OPT_FAST), Verilator flags (after the common "
+               f"`{' '.join(_COMMON_VERILATOR)}`); the chosen set of each model is marked. "
+               "Build wall seconds move with the machine's load; build CPU seconds count "
+               "the compilers of every process.", "",
                markdown_table(["model", "g++ (OPT_FAST)", "verilator",
-                               "build s (wall / CPU)", "bare cycles/s", "chosen"],
+                               "build s (wall / CPU)", "bare cycles/s", "load", "chosen"],
                               [[r["model"], r["opt_fast"], r["verilator"],
+                                "failed: " + r["error"][:60] if "error" in r else
                                 f"{r['build_seconds']} / {r.get('build_cpu_seconds') or '-'}",
-                                f"{r['bare_cycles_per_s']:,}",
+                                f"{r['bare_cycles_per_s']:,}" if "error" not in r else "-",
+                                r.get("load_average") or "-",
                                 "yes" if r["chosen"] else ""] for r in flag_table]), ""]
     md += ["Twin proofs cited: " + ("; ".join(proofs) if proofs else "none"), ""]
     write_atomic(outdir / "sim.md", "\n".join(md))

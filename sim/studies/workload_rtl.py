@@ -2,8 +2,11 @@
 
 :func:`rtl_gemms` picks, from a model's :func:`sim.models.workload.layer_gemms`, the
 layer's smallest weight projection at full size (K/V, or the router of a mixture of
-experts) for one token (a decode GEMV) and for a prefill of ``tokens`` tokens, and the
-attention GEMMs of one head in both phases (decode at ``context`` keys).
+experts) for one token (a decode GEMV) and for a prefill of ``tokens`` tokens, for a
+mixture of experts one expert's first MLP GEMM with its share of the tokens, and the
+attention GEMMs of one head in both phases (decode at ``context`` keys). A GEMM longer
+than :data:`RTL_MAX_CYCLES` on the whole array keeps its first columns (said in its
+``note``; only Mixtral's experts here).
 :func:`run_rtl_shapes` plays them, with random int4 operands, as two programs on the
 splittable array in one simulator run:
 
@@ -30,10 +33,13 @@ from sim.models.workload import ModelShape, Phase, layer_gemms
 from sim.studies.workload import schedule_stage, whole_cycles
 
 __all__ = ["rtl_gemms", "run_rtl_shapes", "native_available", "RTL_TOKENS",
-           "RTL_CONTEXT", "PATHS"]
+           "RTL_CONTEXT", "RTL_MAX_CYCLES", "PATHS"]
 
 RTL_TOKENS = 16
 RTL_CONTEXT = 256
+#: Whole-array cycles above which a GEMM runs on its first columns (see rtl_gemms): the
+#: schedule of the native path is built in memory (cycles x input lanes bytes).
+RTL_MAX_CYCLES = 200_000
 PATHS = ("auto", "native", "cocotb")
 
 
@@ -46,11 +52,16 @@ def native_available():
     return True
 
 
-def rtl_gemms(model, *, tokens=RTL_TOKENS, context=RTL_CONTEXT):
+def rtl_gemms(model, *, tokens=RTL_TOKENS, context=RTL_CONTEXT, config=None,
+              max_cycles=RTL_MAX_CYCLES):
     """One instance each of: the layer's smallest weight projection at full size (the
     fewest MACs: the K/V projection, or the router of a mixture-of-experts layer) for
-    one token (a decode GEMV) and for a prefill of ``tokens`` tokens, and per head the
-    decode and prefill ``scores`` and ``values``."""
+    one token (a decode GEMV) and for a prefill of ``tokens`` tokens, for a mixture of
+    experts one expert's first MLP GEMM (its share of the tokens), and per head the
+    decode and prefill ``scores`` and ``values``. With ``config`` (a SplitConfig), a
+    GEMM whose whole-array cycles exceed ``max_cycles`` keeps its first N columns, N
+    the largest multiple of the array's columns that fits (its ``note`` says so; the
+    columns of a weight matrix are independent tiles of the same schedule)."""
     if not isinstance(model, ModelShape):
         raise TypeError(f"expected a ModelShape, got {type(model).__name__}")
     out = []
@@ -60,11 +71,24 @@ def rtl_gemms(model, *, tokens=RTL_TOKENS, context=RTL_CONTEXT):
         weights = [g for g in gemms if g.stage not in ("scores", "values")
                    and not g.name.startswith("expert_")]
         proj = min(weights, key=lambda g: (g.macs, gemms.index(g)))
-        for g in [proj] + [g for g in gemms if g.stage in ("scores", "values")]:
-            what = "head" if g.count > 1 else "full size"
-            out.append(dataclasses.replace(g, name=f"{phase.kind} {g.name} ({what})",
-                                           count=1, note=""))
+        experts = [g for g in gemms if g.name.startswith("expert_")][:1]
+        for g in [proj] + experts + [g for g in gemms if g.stage in ("scores", "values")]:
+            what = ("one expert" if g.name.startswith("expert_") else
+                    "head" if g.count > 1 else "full size")
+            g = dataclasses.replace(g, name=f"{phase.kind} {g.name} ({what})", count=1,
+                                    note="")
+            out.append(_fit(g, config, max_cycles))
     return out
+
+
+def _fit(g, config, max_cycles):
+    """``g``, or its first columns when its whole-array cycles exceed ``max_cycles``."""
+    if config is None or whole_cycles([g], config) <= max_cycles:
+        return g
+    n = g.N - g.N % config.cols or g.N
+    while n > config.cols and whole_cycles([dataclasses.replace(g, N=n)], config) > max_cycles:
+        n -= config.cols
+    return dataclasses.replace(g, N=n, note=f"columns 0..{n - 1} of {g.N}")
 
 
 def _operands(gemms, rng, signed):
@@ -99,7 +123,7 @@ def _check_program(label, res, model_total):
 
 
 def run_rtl_shapes(model, config, *, simulator, path="auto", seed=0, tokens=RTL_TOKENS,
-                   context=RTL_CONTEXT, model_kind="twin"):
+                   context=RTL_CONTEXT, model_kind="twin", max_cycles=RTL_MAX_CYCLES):
     """Play :func:`rtl_gemms` whole and split (see the module docstring); raises
     AssertionError on any difference. Returns a JSON-ready dict: per GEMM its shape,
     RTL and model cycles on the whole array, and the totals of both programs."""
@@ -112,7 +136,8 @@ def run_rtl_shapes(model, config, *, simulator, path="auto", seed=0, tokens=RTL_
     if path == "cocotb" and model_kind == "twin":
         config = dataclasses.replace(config, mac=dataclasses.replace(
             config.mac, multiplier="behavioral"))
-    gemms = rtl_gemms(model, tokens=tokens, context=context)
+    gemms = rtl_gemms(model, tokens=tokens, context=context, config=config,
+                      max_cycles=max_cycles)
     ops = _operands(gemms, np.random.default_rng(seed), config.mac.signed)
     want = [A.astype(np.int64) @ B.astype(np.int64) for A, B in ops]
     whole = [("whole", [[SplitJob(A, B) for A, B in ops]])]
@@ -131,6 +156,7 @@ def run_rtl_shapes(model, config, *, simulator, path="auto", seed=0, tokens=RTL_
         if not np.array_equal(j.C, w):
             raise AssertionError(f"whole: {g.name} {g.shape}: C differs from numpy")
         rows.append({"gemm": g.name, "M": g.M, "K": g.K, "N": g.N, "macs": g.macs,
+                     "note": g.note,
                      "whole_rtl_cycles": j.cycles, "whole_model_cycles": j.model_cycles})
     got = [np.full(w.shape, np.iinfo(np.int64).min) for w in want]
     flat = [t for ts in plan.tags for sub in ts for t in sub]
