@@ -79,3 +79,25 @@ def test_rtl_catches_a_wrong_block(monkeypatch):
     with pytest.raises(AssertionError, match="split: .* C differs from numpy"):
         run_rtl_shapes(m, SplitConfig(8, 8, 4), simulator="icarus", path="native",
                        model_kind="gate", tokens=5, context=12, seed=3)
+
+
+def test_models_fan_out_through_the_execution_layer():
+    """The bench's RTL part (:func:`run_rtl_models`): every model's run sent to the
+    executor at once gives the rows the same runs give one at a time here."""
+    from sim.execute import LocalExecutor
+    from sim.studies.workload_rtl import run_rtl_models
+    if "icarus" not in available_simulators():
+        pytest.skip("icarus is not available here")
+    models = [model_shape(TINY, name="tiny"),
+              model_shape(dict(TINY, num_experts=4, num_experts_per_tok=2), name="moe")]
+    options = dict(simulator="icarus", path="native", model_kind="gate", tokens=5,
+                   context=12, seed=3)
+    config = SplitConfig(8, 8, 4)
+    with LocalExecutor(workers=2) as pool:
+        rows = run_rtl_models(models, config, executor=pool, **options)
+    here = [run_rtl_shapes(m, config, **options) for m in models]
+    assert [r["model"] for r in rows] == ["tiny", "moe"]
+    for r, h in zip(rows, here):
+        assert r["c_equal"] and r["cycles_equal"]
+        assert {k: v for k, v in r.items() if k != "seconds"} == \
+            {k: v for k, v in h.items() if k != "seconds"}

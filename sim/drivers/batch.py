@@ -65,17 +65,20 @@ def run_batch(batch):
                **kwargs)
 
 
-def simulate_many(batches, *, executor=None, progress=None):
+def simulate_many(batches, *, executor=None, progress=None, where=None):
     """The results of every :class:`SimBatch` (a list per batch, in batch order), run on
     ``executor`` (default a local pool of one process per core, at most one per batch).
-    ``progress``: as for :func:`sim.execute.run_jobs`. Every batch runs to the end; then
-    the first failure, if any, is raised as :class:`SimulationError` naming the batch and
+    ``progress``: as for :func:`sim.execute.run_jobs`; ``where``: None or a list, filled
+    with each batch's ``(where it ran, seconds)``. Every batch runs to the end; then the
+    first failure, if any, is raised as :class:`SimulationError` naming the batch and
     where it ran."""
     batches = list(batches)
     if not batches:
         return []
     executor = executor or LocalExecutor(workers=min(len(batches), os.cpu_count() or 1))
     report = run_jobs(batches, run_batch, executor=executor, progress=progress)
+    if where is not None:
+        where.extend((o.where, o.seconds) for o in report.outcomes)
     for o in report.outcomes:
         if o.error is not None:
             b = batches[o.index]

@@ -151,7 +151,7 @@ def run_bench(outdir, *, only=None, executor=None, skip_slow=False, sim_part="al
             print(f"sim: -> {outdir}/sim.md")
         elif name == "workload":
             from sim.studies.workload_bench import run_workload_bench
-            data = run_workload_bench(outdir,
+            data = run_workload_bench(outdir, executor=executor,
                                       command="make bench  (systolic bench --only workload)")
             worst = min(d["model"]["speedup"] for d in data["compare"] if "target" in d)
             print(f"workload: {outdir}/workload.md; decode split vs whole >= {worst:.2f}x")

@@ -25,12 +25,13 @@ from pathlib import Path
 from hdl.emit import write_atomic
 from hdl.mac import MacConfig
 from hdl.split import SplitConfig
+from sim.execute import tqdm_progress
 from sim.models.workload import Phase, builtin_models, load_config, model_shape
 from sim.studies.provenance import tool_versions
 from sim.studies.tables import markdown_table, write_json
 from sim.studies.workload import compare_workload
 from sim.studies.workload_report import compare_markdown, plot_batch_sweep, plot_compare
-from sim.studies.workload_rtl import (native_available, run_rtl_shapes, RTL_CONTEXT,
+from sim.studies.workload_rtl import (native_available, run_rtl_models, RTL_CONTEXT,
                                       RTL_MAX_CYCLES, RTL_TOKENS)
 
 __all__ = ["run_workload_bench", "SIZE", "TILE", "CONTEXT", "PREFILL_TOKENS", "SWEEP",
@@ -72,10 +73,11 @@ def _default_simulator():
 
 
 def run_workload_bench(outdir, progress=True, *, command=DEFAULT_COMMAND, simulator=None,
-                       rtl=True, rtl_size=None, rtl_tile=None, mac=None):
+                       rtl=True, rtl_size=None, rtl_tile=None, mac=None, executor=None):
     """Run every part, write ``outdir/workload.json``, ``workload.md`` and the plots;
     returns the JSON data. ``rtl_size``/``rtl_tile``: the array of the RTL part
-    (default :data:`RTL_SIZE`/:data:`RTL_TILE`)."""
+    (default :data:`RTL_SIZE`/:data:`RTL_TILE`); its simulator runs, one per model, go to
+    ``executor`` together (:mod:`sim.execute`; default a local pool)."""
     from tqdm import tqdm
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -126,9 +128,10 @@ def run_workload_bench(outdir, progress=True, *, command=DEFAULT_COMMAND, simula
                     "tokens": RTL_TOKENS, "context": RTL_CONTEXT,
                     "max_cycles": RTL_MAX_CYCLES}
         t = time.monotonic()
-        for m in tqdm(models, desc=f"workload: RTL on {size}x{size}", unit="model",
-                      file=sys.stderr, disable=not progress):
-            rtl_rows.append(run_rtl_shapes(m, cfg, simulator=simulator, seed=2026))
+        with tqdm(total=len(models), desc=f"workload: RTL on {size}x{size}", unit="model",
+                  file=sys.stderr, disable=not progress) as bar:
+            rtl_rows = run_rtl_models(models, cfg, simulator=simulator, seed=2026,
+                                      executor=executor, progress=tqdm_progress(bar))
         seconds["rtl"] = round(time.monotonic() - t, 1)
     seconds["total"] = round(time.monotonic() - start, 1)
     data = {"command": command, "versions": tool_versions(simulators=True),

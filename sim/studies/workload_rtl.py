@@ -24,15 +24,18 @@ same array (same cycles; its gate-level MAC is proven equal by ``hdl.flows.forma
 """
 import dataclasses
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from hdl.split import SplitConfig
+from sim.drivers.batch import SimBatch, run_batch, simulate_many
 from sim.models.program import SplitJob
 from sim.models.workload import ModelShape, Phase, layer_gemms
 from sim.studies.workload import schedule_stage, whole_cycles
 
-__all__ = ["rtl_gemms", "run_rtl_shapes", "native_available", "RTL_TOKENS",
+__all__ = ["rtl_gemms", "run_rtl_shapes", "run_rtl_models", "prepare_rtl_shapes",
+           "check_rtl_shapes", "RtlShapes", "native_available", "RTL_TOKENS",
            "RTL_CONTEXT", "RTL_MAX_CYCLES", "PATHS"]
 
 RTL_TOKENS = 16
@@ -97,21 +100,6 @@ def _operands(gemms, rng, signed):
             for g in gemms]
 
 
-def _runner(path, simulator, model_kind):
-    if path == "native":
-        from sim.native.run import run_programs_native
-
-        def run(programs, config):
-            return run_programs_native(programs, config, simulator=simulator,
-                                       model=model_kind)
-        return run
-    from sim.drivers.split import run_programs
-
-    def run(programs, config):
-        return run_programs(programs, config, simulator=simulator)
-    return run
-
-
 def _check_program(label, res, model_total):
     if res.cycles != res.model_cycles or res.model_cycles != model_total:
         raise AssertionError(f"{label}: RTL {res.cycles} cycles, model {res.model_cycles}"
@@ -122,11 +110,24 @@ def _check_program(label, res, model_total):
                                  f" RTL {j.cycles} cycles, model {j.model_cycles}")
 
 
-def run_rtl_shapes(model, config, *, simulator, path="auto", seed=0, tokens=RTL_TOKENS,
-                   context=RTL_CONTEXT, model_kind="twin", max_cycles=RTL_MAX_CYCLES):
-    """Play :func:`rtl_gemms` whole and split (see the module docstring); raises
-    AssertionError on any difference. Returns a JSON-ready dict: per GEMM its shape,
-    RTL and model cycles on the whole array, and the totals of both programs."""
+@dataclass
+class RtlShapes:
+    """One model's RTL run, prepared on the client: the :class:`SimBatch` to play (the
+    whole and the split program) and what its results must be."""
+    model: ModelShape
+    config: SplitConfig
+    path: str
+    model_kind: str
+    gemms: list
+    want: list
+    plan: object
+    batch: SimBatch
+
+
+def prepare_rtl_shapes(model, config, *, simulator, path="auto", seed=0, tokens=RTL_TOKENS,
+                       context=RTL_CONTEXT, model_kind="twin", max_cycles=RTL_MAX_CYCLES):
+    """The :class:`RtlShapes` of :func:`rtl_gemms` with random operands (see the module
+    docstring)."""
     if not isinstance(config, SplitConfig):
         raise TypeError(f"expected a SplitConfig, got {type(config).__name__}")
     if path not in PATHS:
@@ -146,9 +147,17 @@ def run_rtl_shapes(model, config, *, simulator, path="auto", seed=0, tokens=RTL_
                       for (g, _, m0, n0), (m, _, n) in zip(ts, shapes)]
                      for ts, shapes in zip(tags, work)])
              for (mode, work), tags in zip(plan.program, plan.tags)]
-    t = time.monotonic()
-    res_whole, res_split = _runner(path, simulator, model_kind)([whole, split], config)
-    seconds = time.monotonic() - t
+    batch = SimBatch([whole, split], config, simulator, label=model.name, path=path,
+                     model=model_kind if path == "native" else "gate")
+    return RtlShapes(model, config, path, model_kind, gemms, want, plan, batch)
+
+
+def check_rtl_shapes(prep, results, seconds=0.0):
+    """Check the results of ``prep.batch`` (raises AssertionError on any difference);
+    returns the JSON-ready row: per GEMM its shape, RTL and model cycles on the whole
+    array, and the totals of both programs."""
+    config, gemms, want, plan = prep.config, prep.gemms, prep.want, prep.plan
+    res_whole, res_split = results
     _check_program("whole", res_whole, whole_cycles(gemms, config))
     _check_program("split", res_split, plan.cycles)
     rows = []
@@ -168,9 +177,10 @@ def run_rtl_shapes(model, config, *, simulator, path="auto", seed=0, tokens=RTL_
             raise AssertionError(f"split: {g.name} {g.shape}: C differs from numpy")
     macs = sum(g.macs for g in gemms)
     pes = config.rows * config.cols
-    return {"model": model.name, "path": path,
-            "mac": config.mac.slug, "simulator": simulator,
-            "model_kind": model_kind if path == "native" else "behavioural MAC (cocotb)",
+    return {"model": prep.model.name, "path": prep.path,
+            "mac": config.mac.slug, "simulator": prep.batch.simulator,
+            "model_kind": prep.model_kind if prep.path == "native"
+            else "behavioural MAC (cocotb)",
             "proof": _cite(getattr(res_whole, "proof", None)),
             "gemms": rows, "macs": macs,
             "whole": {"rtl_cycles": res_whole.cycles, "model_cycles": res_whole.model_cycles,
@@ -180,6 +190,26 @@ def run_rtl_shapes(model, config, *, simulator, path="auto", seed=0, tokens=RTL_
                       "utilization": round(macs / (pes * res_split.cycles), 5)},
             "speedup": round(res_whole.cycles / res_split.cycles, 3),
             "seconds": round(seconds, 1), "c_equal": True, "cycles_equal": True}
+
+
+def run_rtl_models(models, config, *, executor=None, progress=None, **options):
+    """:func:`prepare_rtl_shapes` for every model (``options`` as there), their simulator
+    runs sent to ``executor`` together (:func:`sim.drivers.batch.simulate_many`; default
+    a local pool), each checked here: the rows of :func:`check_rtl_shapes`, in order."""
+    preps = [prepare_rtl_shapes(m, config, **options) for m in models]
+    where = []
+    results = simulate_many([p.batch for p in preps], executor=executor, progress=progress,
+                            where=where)
+    return [check_rtl_shapes(p, r, seconds) for p, r, (_, seconds)
+            in zip(preps, results, where)]
+
+
+def run_rtl_shapes(model, config, **options):
+    """One model's :func:`run_rtl_models` row, run here."""
+    prep = prepare_rtl_shapes(model, config, **options)
+    t = time.monotonic()
+    results = run_batch(prep.batch)
+    return check_rtl_shapes(prep, results, time.monotonic() - t)
 
 
 def _cite(proof):
