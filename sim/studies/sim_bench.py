@@ -144,8 +144,8 @@ def combos(sizes=SIZES, skip_slow=False):
 # Verilator threads, C++ output splitting, and the precompiled header.
 _GATE, _TWIN = ("-O3", "-fno-inline"), ("-O3",)
 FLAG_CANDIDATES = {
-    "gate": [{"opt_fast": "-O2", "verilator": _GATE},
-             {"opt_fast": "-O1", "verilator": _GATE},
+    "gate": [{"opt_fast": "-O1", "verilator": _GATE},
+             {"opt_fast": "-O2", "verilator": _GATE},
              {"opt_fast": "-Os", "verilator": _GATE},
              {"opt_fast": "-O2", "verilator": ("-O0", "-fno-inline")},
              {"opt_fast": "-O2", "verilator": (*_GATE, "--threads", "2")},
