@@ -34,15 +34,15 @@ __all__ = ["NativeBuild", "build_player", "run_player", "run_bare", "VERILATOR_F
 DEFAULT_NATIVE_ROOT = REPO_ROOT / "build" / "native"
 ICARUS_GENERATIONS = ("2005", "2012")
 # Verilator flag sets by model, measured on 16x16 OS arrays (the flag study of
-# sim.studies.sim_bench). Gate-level: Verilator's -fno-inline keeps ``pe`` a module of
-# its own instead of flattening 256 copies of ~100 gates into one function (24 MB of
-# C++ flattened, 13 MB not): the build takes a third of the CPU time and the model runs
-# faster (less code per cycle). The twin stays flattened (Verilator's -fno-inline makes
-# it 10x slower: one call per PE per cycle) with g++ -O1: at 16x16, 299k bare cycles/s
-# for 34 s of build CPU, against -O2 329k / 43 s, -Os 252k / 39 s, -O0 65k / 29 s; its
-# build time grows with the array (4096 flattened PEs at 64x64), so -O1.
+# sim.studies.sim_bench; bare-loop cycles/s of CPU time, build CPU seconds).
+# Gate-level: Verilator's -fno-inline keeps ``pe`` a module of its own instead of
+# flattening 256 copies of ~100 gates into one function (24 MB of C++ flattened, 13 MB
+# not): 62 s of build CPU instead of 386 s, and faster (33k flattened); g++ -O1 on it:
+# 62k for 62 s, against -O2 49k / 73 s and -Os 48k / 65 s. The twin stays flattened
+# (-fno-inline: 133k) with g++ -O1: 493k for 34 s, against -O2 530k / 43 s, -Os 280k /
+# 41 s, -O0 96k / 29 s; its build grows with the array (4096 flattened PEs at 64x64).
 VERILATOR_FLAGS = {
-    "gate": {"opt_fast": "-O2", "verilator": ("-O3", "-fno-inline")},
+    "gate": {"opt_fast": "-O1", "verilator": ("-O3", "-fno-inline")},
     "twin": {"opt_fast": "-O1", "verilator": ("-O3",)},
 }
 _COMMON_VERILATOR = ("--x-assign", "fast", "--x-initial", "fast", "--noassert",
