@@ -53,7 +53,8 @@ VERILATOR_DESIGNS = ("mac_p1",)
 
 def probe(text, layout):
     """The design inside a top ``power_up_probe`` with the same inputs and one output
-    pair: valid always 1, and every output of the design, padded to whole bytes."""
+    pair: every output of the design, padded to whole bytes, as 8-bit lanes, each lane
+    valid in every cycle."""
     outs = [o for _, o, _, _ in layout.outputs] + [v for v, _, _, _ in layout.outputs if v]
     widths = {o: L * W for _, o, L, W in layout.outputs}
     widths.update({v: L for v, _, L, _ in layout.outputs if v})
@@ -61,13 +62,14 @@ def probe(text, layout):
     padded = (bits + 7) // 8 * 8
     ports = ["input wire clk", "input wire rst"]
     ports += [f"input wire [{b - 1}:0] {n}" for n, b in layout.inputs]
-    ports += ["output wire probe_valid", f"output wire [{padded - 1}:0] probe_out"]
+    ports += [f"output wire [{padded // 8 - 1}:0] probe_valid",
+              f"output wire [{padded - 1}:0] probe_out"]
     conns = ["clk", "rst"] + [n for n, _ in layout.inputs] + outs
     pad = [f"{padded - bits}'b0"] if padded > bits else []
     wrapper = ("module power_up_probe (\n    " + ",\n    ".join(ports) + "\n);\n"
                + "".join(f"    wire [{widths[o] - 1}:0] {o};\n" for o in outs)
                + f"    {layout.top} dut (" + ", ".join(f".{c}({c})" for c in conns) + ");\n"
-               + "    assign probe_valid = 1'b1;\n"
+               + f"    assign probe_valid = {{{padded // 8}{{1'b1}}}};\n"
                + "    assign probe_out = {" + ", ".join(pad + outs[::-1]) + "};\n")
     wrapper += "endmodule\n"
     return text + "\n" + wrapper, Layout.of("power_up_probe", layout.inputs,
@@ -99,9 +101,17 @@ def _play(name, simulator, generation, tmp_path):
     encode_stream(stream, layout, jobs)
     run_player(build, stream, results)
     traces = decode_results(results, layout, JOBS)      # an X or Z fails to decode
+    lanes = layout.outputs[0][2]
+    values = []
     for trace in traces:
-        assert trace["cycles_0"].tolist() == list(range(CYCLES))
-    return layout, jobs, [t["values_0"] for t in traces]
+        t, lane, value = trace["events_0"]              # every lane of every cycle
+        assert len(t) == CYCLES * lanes
+        assert sorted(zip(t.tolist(), lane.tolist())) == [
+            (c, k) for c in range(CYCLES) for k in range(lanes)]
+        grid = np.zeros((CYCLES, lanes), dtype=np.int64)
+        grid[t, lane] = value
+        values.append(grid)
+    return layout, jobs, values
 
 
 MODES = [("icarus", "2005"), ("icarus", "2012"), ("verilator", "")]
