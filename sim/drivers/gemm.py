@@ -15,6 +15,7 @@ schedule predicts (no more, no fewer), reads them, and adds the partial results 
 K passes/folds exactly in int64. ``cycles`` in the result is measured from the RTL trace
 (cycle of the last ``c_valid`` + 1, counting from the first operand's cycle).
 """
+import functools
 import json
 import math
 import shutil
@@ -173,28 +174,31 @@ def _ws_schedule(A, B, cfg):
     wen = np.zeros((T, C), np.uint8)
     ts, lanes, rows_, cols_ = [], [], [], []
     m_idx = np.arange(M)
+    r_idx, c_idx = np.arange(R), np.arange(C)
+    # Weight load of a fold: column c takes row R-1-s of the tile after edge
+    # base + c - R + s (s = 0..R-1), shifted down the column while w_en is high.
+    w_t = c_idx[None, :] + r_idx[:, None] - R                  # [s, c], + base
+    # Operands of row k, token m: in cycle base + k + m (skewed by one per row).
+    a_t = r_idx[None, :] + m_idx[:, None]                      # [m, k], + base
+    # Result of token m, column c: visible in cycle base+m+R+c+P, i.e. read after edge
+    # base+m+R+c+P-1 in output lane c (column-major, like the drain).
+    o_t = (c_idx[:, None] + m_idx[None, :] + R + P - 1).ravel()
+    o_lane = np.repeat(c_idx, M)
+    o_row = np.tile(m_idx, C)
     for (k0, n0), base in zip(folds, bases):
         kk = min(kr, K - k0)
         nn = min(C, N - n0)
         tile = np.zeros((R, C), np.int64)
         tile[:kk, :nn] = B[k0:k0 + kk, n0:n0 + nn]
-        for c in range(C):
-            for s in range(R):
-                t = base + c - R + s
-                wen[t, c] = 1
-                w[t, c] = tile[R - 1 - s, c] & mask
-        for k in range(R):
-            t = base + k + m_idx
-            if k < kk:
-                a[t, k] = A[:, k0 + k] & mask
-            v[t, k] = 1
-            sw[base + k, k] = 1
-        for c in range(C):
-            # visible in cycle base+m+R+c+P, i.e. read after edge base+m+R+c+P-1
-            ts.append(base + m_idx + R + c + P - 1)
-            lanes.append(np.full(M, c))
-            rows_.append(m_idx)
-            cols_.append(np.full(M, n0 + c if c < nn else -1))
+        wen[base + w_t, c_idx] = 1
+        w[base + w_t, c_idx] = tile[::-1, :] & mask
+        a[base + a_t[:, :kk], r_idx[:kk]] = A[:, k0:k0 + kk] & mask
+        v[base + a_t, r_idx] = 1
+        sw[base + r_idx, r_idx] = 1
+        ts.append(base + o_t)
+        lanes.append(o_lane)
+        rows_.append(o_row)
+        cols_.append(np.repeat(np.where(c_idx < nn, n0 + c_idx, -1), M))
     ports = {"a_in": (a, n), "a_valid": (v, 1), "w_in": (w, n), "w_en": (wen, 1)}
     if cfg.double_buffer:
         ports["a_swap"] = (sw, 1)
@@ -213,6 +217,26 @@ def _os_exits(R, C):
             i, j = i - 1, j + 1
         lanes.append(chain)
     return lanes
+
+
+@functools.lru_cache(maxsize=16)
+def _os_exit_entries(R, C, window):
+    """The results of one OS tile in the order they leave the array: int64 arrays
+    ``(lane d, position s, PE row i, PE column j)``, lane by lane. ``window``: None (each
+    lane shows its chain of PEs), or the drain window of the compact PE (m entries per
+    lane, those past the chain i = j = -2)."""
+    d_, s_, i_, j_ = [], [], [], []
+    for d, chain in enumerate(_os_exits(R, C)):
+        for s in range(len(chain) if window is None else window):
+            i, j = chain[s] if s < len(chain) else (-2, -2)
+            d_.append(d)
+            s_.append(s)
+            i_.append(i)
+            j_.append(j)
+    out = tuple(np.array(x, np.int64) for x in (d_, s_, i_, j_))
+    for x in out:
+        x.flags.writeable = False
+    return out
 
 
 def _os_schedule(A, B, cfg):
@@ -243,40 +267,43 @@ def _os_schedule(A, B, cfg):
     flag = np.zeros((T, R), np.uint8)
     b = np.zeros((T, C), np.uint8)
     ts, lanes, rows_, cols_ = [], [], [], []
-    exits = _os_exits(R, C)
-    for i in range(R if pre else 0):
-        flag[i:i + m, i] = 1
-    for d in range(R + C - 1 if pre else 0):  # init drain: valid, values unspecified
-        ts.extend(range(d + P, d + P + m))
-        lanes.extend([d] * m)
-        rows_.extend([-3] * m)
-        cols_.extend([-3] * m)
+    if pre:                             # init drain: valid, values unspecified
+        d0, s0 = np.divmod(np.arange((R + C - 1) * m), m)
+        ts.append(d0 + P + s0)
+        lanes.append(d0)
+        rows_.append(np.full(len(d0), -3))
+        cols_.append(np.full(len(d0), -3))
+        for i in range(R):
+            flag[i:i + m, i] = 1
+    # C[i][j], the s-th result on anti-diagonal lane d, is visible in cycle
+    # base + d + kp + P + s, i.e. read after edge base + d + kp + P + s - 1; the compact PE
+    # then shows the zeros shifted in at the edge until its drain window of m cycles
+    # ends (those entries: i = j = -2).
+    exit_d, exit_s, exit_i, exit_j = _os_exit_entries(R, C, None if cfg.fold_overlap else m)
+    exit_t = exit_d + exit_s + P - 1
+    r_idx, c_idx = np.arange(R), np.arange(C)
     for (k0, kp, m0, n0), base in zip(tiles, bases):
         mm, nn = min(R, M - m0), min(C, N - n0)
         k_idx = np.arange(kp)
-        for i in range(R):
-            if i < mm:
-                a[base + i + k_idx, i] = A[m0 + i, k0:k0 + kp] & mask
-            flag[base + i + kp - 1:base + i + kp - 1 + drain, i] = 1
-        for j in range(nn):
-            b[base + j + k_idx, j] = B[k0:k0 + kp, n0 + j] & mask
-        for d, chain in enumerate(exits):
-            # C[i][j] (s-th on lane d) is visible in cycle base + d + kp + P + s, i.e.
-            # read after edge base + d + kp + P + s - 1; the compact PE then shows the
-            # zeros shifted in at the edge until its drain window of m cycles ends.
-            for s in range(len(chain) if cfg.fold_overlap else m):
-                i, j = chain[s] if s < len(chain) else (-2, -2)
-                ts.append(base + d + kp + P + s - 1)
-                lanes.append(d)
-                real = 0 <= i < mm and 0 <= j < nn
-                rows_.append(m0 + i if real else min(i, -1))
-                cols_.append(n0 + j if real else min(j, -1))
+        # Row i streams A[m0+i, k0..] from cycle base + i; column j B[k0.., n0+j] from
+        # base + j; row i's flag is high for ``drain`` cycles after its last operand.
+        a[base + r_idx[:mm, None] + k_idx, r_idx[:mm, None]] = A[m0:m0 + mm, k0:k0 + kp] & mask
+        f_t = base + r_idx[:, None] + kp - 1 + np.arange(drain)
+        flag[f_t, r_idx[:, None]] = 1
+        b[base + c_idx[:nn, None] + k_idx, c_idx[:nn, None]] = \
+            B[k0:k0 + kp, n0:n0 + nn].T & mask
+        ts.append(base + kp + exit_t)
+        lanes.append(exit_d)
+        real = (exit_i >= 0) & (exit_i < mm) & (exit_j >= 0) & (exit_j < nn)
+        rows_.append(np.where(real, m0 + exit_i, np.minimum(exit_i, -1)))
+        cols_.append(np.where(real, n0 + exit_j, np.minimum(exit_j, -1)))
     ports = {"a_in": (a, n), f"a_{os_flag(cfg.double_buffer)}": (flag, 1),
              "b_in": (b, n)}
     # Before its flush window a lane may show whatever the flag registers woke up with.
     settle = np.arange(R + C - 1) + P if pre else None
-    return Schedule(ports, T, np.array(ts), np.array(lanes), np.array(rows_),
-                    np.array(cols_), last - pre, len(tiles), len(passes), pre, settle)
+    return Schedule(ports, T, np.concatenate(ts), np.concatenate(lanes),
+                    np.concatenate(rows_), np.concatenate(cols_), last - pre, len(tiles),
+                    len(passes), pre, settle)
 
 
 def build_schedule(A, B, config: ArrayConfig) -> Schedule:
