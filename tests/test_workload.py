@@ -226,6 +226,10 @@ def test_cli_lists_and_compares(tmp_path, capsys):
     (TINY, ["--batch", "0"], "--batch"),
     (TINY, ["--phase", "prefill", "--context", "5"], "--context"),
     (TINY, ["--compare", "--tile", "5"], "--tile"),
+    (TINY, ["--rtl", "--tile", "3"], "--tile"),
+    (TINY, ["--rtl", "--numerics", "fp4"], "--rtl"),
+    (TINY, ["--rtl", "--rtl-tokens", "0"], "--rtl-tokens"),
+    (TINY, ["--rtl", "--rtl-max-cycles", "-1"], "--rtl-max-cycles"),
     ("no such model", [], "no config file"),
 ])
 def test_cli_bad_input(tmp_path, capsys, cfg, args, words):

@@ -1,5 +1,7 @@
 """Real-shape GEMMs of a (tiny) model in RTL, whole and split: C equals numpy, every
 job's and program's cycles equal the cycle model (the bench runs the shipped models)."""
+import json
+
 import pytest
 
 import sim.studies.workload as workload
@@ -21,12 +23,16 @@ def test_rtl_shapes_by_hand():
         (1, 16, 8), (1, 8, 12), (1, 12, 8), (5, 16, 8), (5, 8, 5), (5, 5, 8)]
     moe = model_shape(dict(TINY, num_experts=4, num_experts_per_tok=2), name="moe")
     gemms = rtl_gemms(moe, tokens=5, context=12)
-    assert [g.name for g in gemms][::4] == ["decode router (full size)",
-                                            "prefill router (full size)"]
-    # one expert's GEMM with its share of the tokens: 1 x 2 / 4 -> 1, 5 x 2 / 4 -> 3
-    assert [(g.name, g.shape) for g in gemms][1::4] == [
+    # the K projection at full size (not the router, which is smaller), the router (4
+    # experts), one expert's GEMM with its share of the tokens: 1 x 2 / 4 -> 1,
+    # 5 x 2 / 4 -> 3, then one head's attention
+    assert [(g.name, g.shape) for g in gemms] == [
+        ("decode k_proj (full size)", (1, 16, 8)), ("decode router (full size)", (1, 16, 4)),
         ("decode expert_gate (one expert)", (1, 16, 24)),
-        ("prefill expert_gate (one expert)", (3, 16, 24))]
+        ("decode scores (head)", (1, 8, 12)), ("decode values (head)", (1, 12, 8)),
+        ("prefill k_proj (full size)", (5, 16, 8)), ("prefill router (full size)", (5, 16, 4)),
+        ("prefill expert_gate (one expert)", (3, 16, 24)),
+        ("prefill scores (head)", (5, 8, 5)), ("prefill values (head)", (5, 5, 8))]
 
 
 def test_long_gemms_keep_their_first_columns():
@@ -41,7 +47,8 @@ def test_long_gemms_keep_their_first_columns():
         assert (c.N, c.note) == (f.N, "") if fits else (
             c.N % 4 == 0 and c.note == f"columns 0..{c.N - 1} of {f.N}")
         assert workload.whole_cycles([c], config) <= 60
-    assert [c.N for c in cut][:4] == [4, 4, 8, 4]
+    assert [c.N for c in cut][:4] == [4, 4, 4, 8]
+    assert rtl_gemms(moe, tokens=5, context=12, config=config, max_cycles=None) == full
 
 
 @pytest.mark.parametrize("path, cut", [("cocotb", False), ("native", True)])
@@ -101,3 +108,48 @@ def test_models_fan_out_through_the_execution_layer():
         assert r["c_equal"] and r["cycles_equal"]
         assert {k: v for k, v in r.items() if k != "seconds"} == \
             {k: v for k, v in h.items() if k != "seconds"}
+
+
+def _cli(argv, capsys):
+    from sim.cli import main
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_rtl_on_a_config(tmp_path, capsys):
+    """`systolic workload CONFIG --rtl`: the real shapes of any config in RTL, checked."""
+    if "icarus" not in available_simulators():
+        pytest.skip("icarus is not available here")
+    cfg = tmp_path / "moe.json"
+    cfg.write_text(json.dumps(dict(TINY, num_local_experts=4, num_experts_per_tok=2)))
+    out = tmp_path / "w.json"
+    code, text, err = _cli(["workload", cfg, "--rtl", "--rows", "8", "--cols", "8",
+                            "--tile", "4", "--sim", "icarus", "--model", "gate",
+                            "--rtl-tokens", "5", "--rtl-context", "12", "--seed", "4",
+                            "--json", out], capsys)
+    assert code == 0, err
+    row = json.loads(out.read_text())["rtl"]
+    assert row["c_equal"] and row["cycles_equal"] and row["path"] == "native"
+    assert [g["gemm"] for g in row["gemms"]][:3] == [
+        "decode k_proj (full size)", "decode router (full size)",
+        "decode expert_gate (one expert)"]
+    assert row["whole"]["rtl_cycles"] == sum(g["whole_model_cycles"] for g in row["gemms"])
+    assert "every C equals numpy" in text and "prefill expert_gate" in text
+
+
+def test_cli_rtl_over_the_path_limit(tmp_path, capsys, monkeypatch):
+    """A run the native path cannot hold: one line naming the limit, exit 2, no file."""
+    import sim.native.run as native_run
+    if "icarus" not in available_simulators():
+        pytest.skip("icarus is not available here")
+    monkeypatch.setattr(native_run, "NATIVE_MAX_LANE_BYTES", 64)
+    cfg = tmp_path / "tiny.json"
+    cfg.write_text(json.dumps(TINY))
+    out = tmp_path / "w.json"
+    code, _, err = _cli(["workload", cfg, "--rtl", "--rows", "8", "--cols", "8", "--tile",
+                         "4", "--sim", "icarus", "--model", "gate", "--path", "native",
+                         "--json", out], capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and not out.exists()
+    assert lines[-1].startswith("systolic: error: --rtl:") and "limit" in lines[-1]

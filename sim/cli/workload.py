@@ -3,6 +3,11 @@
     systolic workload llama-3.2-1b --phase decode --batch 16 --context 1024
     systolic workload path/to/config.json --phase prefill --tokens 512 --compare \\
         --rows 64 --cols 64 --tile 16 --json w.json --md w.md --plot w.png
+    systolic workload mixtral-8x7b --rtl --rows 16 --cols 16 --tile 8
+
+``--rtl`` runs the model's real GEMM shapes (:func:`sim.studies.workload_rtl.rtl_gemms`)
+in RTL with random operands, whole and split, and checks C and cycles (exit 1 if any
+differs).
 """
 import sys
 
@@ -39,7 +44,7 @@ def register(sub):
     w.add_argument("--compare", action="store_true",
                    help="cycles and utilization on the whole array (one GEMM after "
                         "another), on the split array (scheduler) and SCALE-Sim's formula")
-    g = w.add_argument_group("array (with --compare)")
+    g = w.add_argument_group("array (with --compare or --rtl)")
     g.add_argument("--rows", type=int_in(1, 256, "rows"), default=64, metavar="R",
                    help="PE rows (default 64)")
     g.add_argument("--cols", type=int_in(1, 256, "cols"), default=64, metavar="C",
@@ -51,10 +56,43 @@ def register(sub):
     g.add_argument("--fold-overlap", action="store_true",
                    help="overlapping folds (WS shadow weights, OS double-buffered PE)")
     add_mac_options(w)
+    _add_rtl_options(w)
     w.add_argument("--json", metavar="FILE", help="write the list (and comparison) as JSON")
     w.add_argument("--md", metavar="FILE", help="write the tables as Markdown")
     w.add_argument("--plot", metavar="FILE.png", help="with --compare: cycles per GEMM")
     w.set_defaults(func=cmd_workload)
+
+
+def _add_rtl_options(w):
+    from sim.runner import SIMULATORS
+    from sim.studies.workload_rtl import RTL_CONTEXT, RTL_MAX_CYCLES, RTL_TOKENS
+    r = w.add_argument_group("RTL on the model's real shapes (--rtl)")
+    r.add_argument("--rtl", action="store_true",
+                   help="simulate the layer's smallest dense projection at full size (a "
+                        "decode GEMV and a prefill), for MoE the router and one expert, and "
+                        "one head's attention GEMMs, random operands, on the split array "
+                        "(--rows/--cols/--tile/--dataflow): whole, then the scheduler's "
+                        "split program; C against numpy, cycles against the model")
+    r.add_argument("--rtl-tokens", type=int_in(1, 1 << 16, "rtl-tokens"),
+                   default=RTL_TOKENS, metavar="L",
+                   help=f"tokens of the RTL prefill (default {RTL_TOKENS})")
+    r.add_argument("--rtl-context", type=int_in(1, 1 << 16, "rtl-context"),
+                   default=RTL_CONTEXT, metavar="T",
+                   help=f"keys of the RTL decode attention (default {RTL_CONTEXT})")
+    r.add_argument("--rtl-max-cycles", type=int_in(0, 1 << 40, "rtl-max-cycles"),
+                   default=RTL_MAX_CYCLES, metavar="N",
+                   help="a GEMM longer than N cycles on the whole array runs on its first "
+                        f"columns (default {RTL_MAX_CYCLES:,}); 0: every GEMM at full size")
+    r.add_argument("--sim", choices=SIMULATORS, default=None,
+                   help="simulator (default: verilator when present, else icarus)")
+    r.add_argument("--path", choices=["auto", "native", "cocotb"], default="auto",
+                   help="native: memory file played without Python per cycle; cocotb: "
+                        "per-cycle Python (default auto: native)")
+    r.add_argument("--model", choices=["gate", "twin"], default="twin",
+                   help="twin (default): the array with the behavioural MAC, after a Yosys "
+                        "proof that it equals the gate-level one; gate: the gate-level "
+                        "array (slow at 64x64)")
+    r.add_argument("--seed", type=int, default=0, help="seed of the operands (default 0)")
 
 
 def _phase(args):
@@ -78,6 +116,8 @@ def cmd_workload(args):
     from hdl.emit import write_atomic
     if args.plot and not args.compare:
         raise UsageError("--plot: needs --compare")
+    if args.rtl:
+        _check_rtl_args(args)
     outs = [(getattr(args, k), f"--{k}") for k in ("json", "md", "plot") if getattr(args, k)]
     for path, option in outs:
         check_writable(path, option)
@@ -88,7 +128,7 @@ def cmd_workload(args):
     except WorkloadError as e:
         raise UsageError(f"{args.config}: {e}") from None
     split = None
-    if args.compare:
+    if args.compare or args.rtl:
         from hdl.split import SplitConfig
         split = SplitConfig(args.rows, args.cols, args.tile, mac_config(args),
                             fold_overlap=args.fold_overlap, dataflow=args.dataflow)
@@ -103,7 +143,7 @@ def cmd_workload(args):
             "shape": model.__dict__,
             "gemms": [dict(g.__dict__, macs=g.macs, part="layer") for g in layer]
             + [dict(g.__dict__, macs=g.macs, part="lm_head") for g in head]}
-    if split is not None:
+    if args.compare:
         from sim.studies.workload import compare_workload
         cmp = compare_workload(model, phase, split, stack_gqa=args.stack_gqa)
         data["compare"] = cmp
@@ -112,6 +152,12 @@ def cmd_workload(args):
         lines.append(f"whole model: {t['whole_cycles']:,} cycles whole, "
                      f"{t['split_cycles']:,} split -> {t['speedup']:.2f}x fewer cycles split "
                      f"(SCALE-Sim on the whole array: {t['scalesim_cycles']:,})")
+    status = 0
+    if args.rtl:
+        sys.stdout.write("\n".join(lines) + "\n")
+        lines = []
+        status, rtl_lines, data["rtl"] = _run_rtl(model, split, args)
+        lines += ["", *rtl_lines]
     text = "\n".join(lines) + "\n"
     sys.stdout.write(text)
     if args.json:
@@ -122,4 +168,53 @@ def cmd_workload(args):
         from sim.studies.workload_report import plot_compare
         plot_compare(data["compare"], args.plot,
                      "produced by: systolic workload " + " ".join(sys.argv[2:]))
-    return 0
+    return status
+
+
+def _check_rtl_args(args):
+    if args.numerics not in ("int4", "uint4"):
+        raise UsageError(f"--rtl: int4 or uint4 operands only, not --numerics "
+                         f"{args.numerics} (FP4 GEMMs run with systolic gemm --numerics)")
+    from .common import simulators
+    args.sim = args.sim or simulators(None)[0]
+    simulators([args.sim])
+
+
+def _run_rtl(model, split, args):
+    """``(exit status, text lines, JSON row)`` of the model's real shapes in RTL."""
+    from sim.native.run import PathLimitError, check_limits
+    from sim.native.twin import TwinNotProven
+    from sim.studies.workload import whole_cycles
+    from sim.drivers.batch import run_batch
+    from sim.studies.workload_rtl import check_rtl_shapes, prepare_rtl_shapes
+    from sim.studies.workload_report import rtl_markdown
+    import time
+    try:
+        prep = prepare_rtl_shapes(
+            model, split, simulator=args.sim, path=args.path, seed=args.seed,
+            tokens=args.rtl_tokens, context=args.rtl_context, model_kind=args.model,
+            max_cycles=args.rtl_max_cycles or None)
+    except TwinNotProven as e:
+        raise UsageError(f"--model twin: {e}") from None
+    print(f"RTL: {len(prep.gemms)} GEMMs of {model.name} on the {split.rows}x{split.cols} "
+          f"split array ({split.grid[0]}x{split.grid[1]} tiles, "
+          f"{split.dataflow.upper()}), {args.sim}, {prep.path} path, {args.model} model, "
+          f"whole then split; the first run of a design builds it (minutes at 64x64)",
+          file=sys.stderr, flush=True)
+    start = time.monotonic()
+    try:
+        if prep.path == "cocotb":           # the native driver checks its own limit
+            check_limits("cocotb", whole_cycles(prep.gemms, split), 0, "the whole program")
+        results = run_batch(prep.batch)
+    except PathLimitError as e:
+        raise UsageError(f"--rtl: {e} (or lower --rtl-max-cycles)") from None
+    except TwinNotProven as e:
+        raise UsageError(f"--model twin: {e}") from None
+    seconds = time.monotonic() - start
+    try:
+        row = check_rtl_shapes(prep, results, seconds)
+    except AssertionError as e:
+        return 1, [f"RTL on real shapes: MISMATCH: {e}"], {"error": str(e)}
+    return 0, [f"RTL on real shapes ({seconds:.1f} s):", "", rtl_markdown(row), "",
+               "every C equals numpy, every job's and program's RTL cycles equal the "
+               "model"], row

@@ -2,15 +2,17 @@
 
 :func:`gemm_table` lists the GEMMs of a layer and the LM head; :func:`compare_markdown`
 renders a whole-vs-split comparison (per GEMM, per stage, totals);
-:func:`plot_compare` draws the cycles per GEMM (whole, split, SCALE-Sim) and
+:func:`rtl_markdown` one model's RTL run on its real shapes
+(:func:`sim.studies.workload_rtl.check_rtl_shapes`); :func:`plot_compare` draws the
+cycles per GEMM (whole, split, SCALE-Sim) and
 :func:`plot_batch_sweep` the utilization against the decode batch size.
 """
 from pathlib import Path
 
 from sim.studies.tables import markdown_table
 
-__all__ = ["gemm_table", "model_summary", "compare_markdown", "plot_compare",
-           "plot_batch_sweep"]
+__all__ = ["gemm_table", "model_summary", "compare_markdown", "rtl_markdown",
+           "plot_compare", "plot_batch_sweep"]
 
 
 def model_summary(model):
@@ -67,6 +69,27 @@ def compare_markdown(d, *, title=True):
            "(`sim.models.cycles`, `sim.models.program.program_cycles`); SCALE-Sim: its "
            "analytical formula on the whole array, one GEMM after another.", ""]
     return "\n".join(md)
+
+
+def rtl_markdown(row):
+    """One model's RTL run on its real shapes (a row of
+    :func:`sim.studies.workload_rtl.check_rtl_shapes`): per GEMM its whole-array RTL and
+    model cycles, then both programs' totals, the model that ran and its proof."""
+    gemms = [[g["gemm"], f"{g['M']}x{g['K']}x{g['N']}", g["macs"], g["whole_rtl_cycles"],
+              g["whole_model_cycles"], g.get("note") or "full"] for g in row["gemms"]]
+    programs = [[name, row[key]["rtl_cycles"], row[key]["model_cycles"],
+                 f"{100 * row[key]['utilization']:.2f}%",
+                 row[key].get("plan", "one GEMM after another in mode whole")]
+                for name, key in (("whole", "whole"), ("split", "split"))]
+    out = [markdown_table(["GEMM", "MxKxN", "MACs", "whole RTL cycles", "model cycles",
+                           "columns"], gemms), "",
+           markdown_table(["program", "RTL cycles", "model cycles", "utilization", "plan"],
+                          programs), "",
+           f"whole/split: {row['speedup']:.2f}x fewer cycles split; {row['simulator']}, "
+           f"{row['path']} path, MAC model: {row['model_kind']} ({row['mac']})"]
+    if row.get("proof"):
+        out.append(f"twin proof: {row['proof']}")
+    return "\n".join(out)
 
 
 def plot_compare(d, path, caption):

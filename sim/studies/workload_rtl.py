@@ -1,10 +1,10 @@
 """Real GEMM shapes of a language model in RTL: C against numpy, cycles against the model.
 
 :func:`rtl_gemms` picks, from a model's :func:`sim.models.workload.layer_gemms`, the
-layer's smallest weight projection at full size (K/V, or the router of a mixture of
-experts) for one token (a decode GEMV) and for a prefill of ``tokens`` tokens, for a
-mixture of experts one expert's first MLP GEMM with its share of the tokens, and the
-attention GEMMs of one head in both phases (decode at ``context`` keys). A GEMM longer
+layer's smallest dense weight projection at full size (usually K/V) for one token (a
+decode GEMV) and for a prefill of ``tokens`` tokens, for a mixture of experts also the
+router and one expert's first MLP GEMM with its share of the tokens, and the attention
+GEMMs of one head in both phases (decode at ``context`` keys). A GEMM longer
 than :data:`RTL_MAX_CYCLES` on the whole array keeps its first columns (said in its
 ``note``; only Mixtral's experts here).
 :func:`run_rtl_shapes` plays them, with random int4 operands, as two programs on the
@@ -57,25 +57,28 @@ def native_available():
 
 def rtl_gemms(model, *, tokens=RTL_TOKENS, context=RTL_CONTEXT, config=None,
               max_cycles=RTL_MAX_CYCLES):
-    """One instance each of: the layer's smallest weight projection at full size (the
-    fewest MACs: the K/V projection, or the router of a mixture-of-experts layer) for
-    one token (a decode GEMV) and for a prefill of ``tokens`` tokens, for a mixture of
-    experts one expert's first MLP GEMM (its share of the tokens), and per head the
-    decode and prefill ``scores`` and ``values``. With ``config`` (a SplitConfig), a
-    GEMM whose whole-array cycles exceed ``max_cycles`` keeps its first N columns, N
-    the largest multiple of the array's columns that fits (its ``note`` says so; the
-    columns of a weight matrix are independent tiles of the same schedule)."""
+    """Per phase (a decode GEMV at ``context`` keys, a prefill of ``tokens`` tokens), one
+    instance each of: the layer's smallest dense weight projection at full size (the
+    fewest MACs: usually the K/V projection), for a mixture of experts its router (full
+    size) and one expert's first MLP GEMM with its share of the tokens, and per head the
+    ``scores`` and ``values`` GEMMs. With ``config`` (a SplitConfig) and ``max_cycles``
+    (None: no limit), a GEMM whose whole-array cycles exceed ``max_cycles`` keeps its
+    first N columns, N the largest multiple of the array's columns that fits (its
+    ``note`` says so; the columns of a weight matrix are independent tiles of the same
+    schedule)."""
     if not isinstance(model, ModelShape):
         raise TypeError(f"expected a ModelShape, got {type(model).__name__}")
     out = []
     for phase in (Phase("decode", batch=1, context=context),
                   Phase("prefill", batch=1, tokens=tokens)):
         gemms = layer_gemms(model, phase)
-        weights = [g for g in gemms if g.stage not in ("scores", "values")
-                   and not g.name.startswith("expert_")]
-        proj = min(weights, key=lambda g: (g.macs, gemms.index(g)))
-        experts = [g for g in gemms if g.name.startswith("expert_")][:1]
-        for g in [proj] + experts + [g for g in gemms if g.stage in ("scores", "values")]:
+        dense = [g for g in gemms if g.stage not in ("scores", "values", "router")
+                 and not g.name.startswith("expert_")]
+        picked = [min(dense, key=lambda g: (g.macs, gemms.index(g)))]
+        picked += [g for g in gemms if g.stage == "router"]
+        picked += [g for g in gemms if g.name.startswith("expert_")][:1]
+        picked += [g for g in gemms if g.stage in ("scores", "values")]
+        for g in picked:
             what = ("one expert" if g.name.startswith("expert_") else
                     "head" if g.count > 1 else "full size")
             g = dataclasses.replace(g, name=f"{phase.kind} {g.name} ({what})", count=1,
@@ -86,7 +89,7 @@ def rtl_gemms(model, *, tokens=RTL_TOKENS, context=RTL_CONTEXT, config=None,
 
 def _fit(g, config, max_cycles):
     """``g``, or its first columns when its whole-array cycles exceed ``max_cycles``."""
-    if config is None or whole_cycles([g], config) <= max_cycles:
+    if config is None or max_cycles is None or whole_cycles([g], config) <= max_cycles:
         return g
     n = g.N - g.N % config.cols or g.N
     while n > config.cols and whole_cycles([dataclasses.replace(g, N=n)], config) > max_cycles:
