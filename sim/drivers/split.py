@@ -263,7 +263,7 @@ def _build_program(program, config):
                 (_, _, _, start, end, shape) = phase_rows[k]
                 k += 1
                 start += pre
-                _, length, t, lane, row, col, last = _job_schedule(job, sub, config)
+                length, t, lane, row, col, last = _job_schedule(job, sub, config)[1:]
                 assert last == end + pre - start, (last, end, start)
                 placed.append(_placement(job, sub, config, start, length))
                 expect.append(ExpectedJob(pair=o_pair[lane], lane=o_lane[lane], t=t + start,
@@ -289,28 +289,29 @@ def program_chunks(built, *, window=CHUNK_CYCLES):
     config, T = built.config, built.length
     order = sorted(built.placed, key=lambda pl: pl.start)
     active, nxt = [], 0         # [(Placement, ports, length)]
+
+    def place(lanes, w0, w, item):
+        """Place ``item`` in the window; True if it runs on past it."""
+        pl, ports, length = item
+        _place(lanes, ports, length, pl.a_map, pl.w_map, pl.start - w0, w)
+        return pl.end > w0 + w
+
+    def schedule(pl):
+        if pl.job is None:
+            sched = _flush(config)[0]
+            return pl, sched.ports, sched.length
+        return (pl, *_job_schedule(pl.job, pl.sub, config)[:2])
     for w0 in range(0, T, window):
         w = min(window, T - w0)
         lanes = {name: (np.zeros((w, count), np.uint8), per)
                  for name, (count, per) in built.ports.items()}
-        keep = []
-        for pl, ports, length in active:
-            _place(lanes, ports, length, pl.a_map, pl.w_map, pl.start - w0, w)
-            if pl.end > w0 + w:
-                keep.append((pl, ports, length))
-        active = keep                               # the finished ones are dropped
+        active = [x for x in active if place(lanes, w0, w, x)]   # the finished ones go
         while nxt < len(order) and order[nxt].start < w0 + w:
-            pl = order[nxt]
+            item = schedule(order[nxt])
             nxt += 1
-            if pl.job is None:
-                sched = _flush(config)[0]
-                ports, length = sched.ports, sched.length
-            else:
-                ports, length = _job_schedule(pl.job, pl.sub, config)[:2]
-            _place(lanes, ports, length, pl.a_map, pl.w_map, pl.start - w0, w)
-            if pl.end > w0 + w:
-                active.append((pl, ports, length))
-            del ports
+            if place(lanes, w0, w, item):
+                active.append(item)
+            del item
         for name, bits, t_from, t_to in built.cuts:
             lo, hi = max(t_from, w0), min(t_to, w0 + w)
             if lo < hi:
