@@ -4,9 +4,11 @@ Verilator harness or the Icarus player, decoded and checked by the same code as 
 cocotb path (results in exactly the predicted cycles, C assembled and compared by the
 caller, cycles measured from the trace).
 
-The memory file is written job by job; a split program's lanes window by window
-(:func:`sim.drivers.split.program_chunks`), so Python holds at most the schedules of the
-jobs running at one time, never a whole program's lanes (:func:`check_limits`).
+Memory: GEMMs (:func:`run_gemms_native`) are written from each job's whole schedule; a
+split program (:func:`run_programs_native`) is written job by job and window by window
+(:func:`sim.drivers.split.program_chunks`), so Python holds the schedules of the jobs
+running at one time and one window, never a whole program's lanes (the limits:
+:func:`check_limits`).
 
 ``model``: ``"gate"`` simulates the gate-level design; ``"twin"`` the same design with
 the behavioural MAC, only after :func:`sim.native.twin.prove_twin` (the result's
