@@ -125,6 +125,9 @@ def test_native_limit_applies_to_the_largest_job(monkeypatch):
     (quad1,) = [s for s in config.subarrays("quad") if s.index == 1]
     assert shape == big and cycles == job_cycles(*big, quad1, config)
     assert lanes == 3 * 4 + 2 * 4           # 4x4 WS sub-array: a_in, a_valid, a_swap; w_in, w_en
+    # run_split's form: a SplitMode and one entry (or None) per sub-array
+    assert native_run.largest_job([(config.mode("quad"), [None, big, small])], config) == \
+        (cycles, lanes, big)
     whole_lanes = native_run.input_lanes(native_run.split_layout(config))
     total = program_cycles(prog, config)
     assert total * whole_lanes > 2 * cycles * lanes

@@ -62,7 +62,7 @@ def largest_job(program, config):
     model cycles x the input lanes of its sub-array as a plain array (the most the
     native path holds in memory for one job); ``(0, 0, None)`` without jobs. Jobs may be
     bare (M, K, N) triples."""
-    rows, _ = program_timeline(program, config)
+    rows, _ = program_timeline(normalize_program(program, config, shapes_only=True), config)
     best = (0, 0, None)
     for _, sub, _, start, end, shape in rows:
         lanes = input_lanes(array_layout(config.sub_config(sub)))
