@@ -211,6 +211,22 @@ def test_records_and_results_round_trip(tmp_path):
         decode_results(tmp_path / "r.txt", layout, 2)
 
 
+def test_stream_of_chunks_equals_stream_of_records(tmp_path):
+    """A job given as (cycles, chunks) is written exactly as its whole record array."""
+    layout = Layout.of("t", [("b", 12), ("a", 1)], [("v", "o", 3, 5)])
+    rng = np.random.default_rng(11)
+    recs = [rng.integers(0, 256, (n, layout.record_bytes), dtype=np.uint8) for n in (9, 1)]
+    encode_stream(tmp_path / "whole.hex", layout, recs)
+    cuts = [0, 1, 4, 4, 9]                   # an empty chunk too
+    parts = (recs[0][a:b] for a, b in zip(cuts, cuts[1:]))
+    encode_stream(tmp_path / "chunks.hex", layout, [(9, parts), (1, iter([recs[1]]))])
+    assert (tmp_path / "chunks.hex").read_bytes() == (tmp_path / "whole.hex").read_bytes()
+    with pytest.raises(ValueError, match="chunks of 8 cycles in all, the job has 9"):
+        encode_stream(tmp_path / "bad.hex", layout, [(9, [recs[0][:8]])])
+    with pytest.raises(ValueError, match="the layout has 3"):
+        encode_stream(tmp_path / "bad.hex", layout, [(9, [recs[0][:, :2]])])
+
+
 def _events(rows):
     ev = np.zeros(len(rows), EVENT_DTYPE)
     for i, r in enumerate(rows):

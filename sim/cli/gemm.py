@@ -292,7 +292,7 @@ def _split_jobs(args, n_sub, mode):
 def cmd_gemm_split(args):
     """``systolic gemm --split MODE``: independent GEMMs on the sub-arrays at once."""
     from sim.models.program import SplitJob, normalize_program, program_cycles
-    from sim.native.run import input_lanes, split_layout
+    from sim.native.run import input_lanes, largest_job, split_layout
     if args.report:
         check_writable(args.report, "--report")
     config = split_config(args)
@@ -307,9 +307,10 @@ def cmd_gemm_split(args):
     tr, tc, _, _ = config.grid
     shapes = [(A.shape[0], A.shape[1], B.shape[1]) for _, A, B, _ in filter(None, jobs)]
     work = [None if j is None else SplitJob(j[1], j[2]) for j in jobs]
-    path, model = native.choose(args, program_cycles(normalize_program([(mode, work)], config),
-                                                     config),
-                                input_lanes(split_layout(config)), f"split {mode.name}")
+    program = normalize_program([(mode, work)], config)
+    path, model = native.choose(args, program_cycles(program, config),
+                                input_lanes(split_layout(config)), f"split {mode.name}",
+                                job=largest_job(program, config))
     print(f"split {mode.name}: {sum(map(bool, jobs))} GEMM(s) on {len(subs)} sub-arrays of "
           f"a {config.rows}x{config.cols} {config.dataflow.upper()} array of {tr}x{tc} tiles "
           f"({config.style} "

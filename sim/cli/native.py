@@ -35,9 +35,10 @@ def add_path_options(g):
                         "cycles on the native path")
 
 
-def choose(args, cycles, lanes, what):
+def choose(args, cycles, lanes, what, *, job=None):
     """``(path, model)`` for a run of ``cycles`` model cycles on a design with ``lanes``
-    input lanes; UsageError if the chosen path cannot take it."""
+    input lanes (a split program: also its ``job``, see
+    :func:`sim.native.run.check_limits`); UsageError if the chosen path cannot take it."""
     from sim.native.run import PathLimitError, check_limits
     path = args.path
     if path == "auto":
@@ -46,7 +47,7 @@ def choose(args, cycles, lanes, what):
     if model == "auto":
         model = "twin" if path == "native" and cycles >= TWIN_FROM_CYCLES else "gate"
     try:
-        check_limits(path, cycles, lanes, what)
+        check_limits(path, cycles, lanes, what, job=job)
     except PathLimitError as e:
         raise UsageError(f"--path {path}: {e}") from None
     return path, model

@@ -72,7 +72,7 @@ def _matrix(x, name, mac):
     if arr.size == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape})")
     if arr.dtype.kind in "iub":
-        out = arr.astype(np.int64)
+        out = arr.astype(np.int64, copy=False)
     elif arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)) or not np.all(arr == np.floor(arr)):
             raise ValueError(f"{name} holds non-integer values")
@@ -101,7 +101,7 @@ def _as_mac(mac):
 def check_operands(A, B, mac):
     """``(A, B)`` as int64 arrays of operands of ``mac`` (a :class:`hdl.mac.MacConfig`, or
     a numerics name: FP4 operands are the 4-bit codes), or ValueError with a one-line
-    message."""
+    message. Int64 arrays are returned as they are (not copied; never written to)."""
     mac = _as_mac(mac)
     A, B = _matrix(A, "A", mac), _matrix(B, "B", mac)
     if A.shape[1] != B.shape[0]:

@@ -6,6 +6,11 @@ every result against ``A.astype(int64) @ B`` done by the caller, checks that eve
 sub-array's results came out in exactly the cycles the schedule predicts (no more, no
 fewer, none on lanes a sub-array owns outside its jobs), and measures each job's cycles
 (last result + 1 - start): RTL == model is asserted by the tests.
+
+A program's input lanes are never held whole by the native path: :func:`_build_program`
+places its jobs (start cycle, sub-array, lane maps) and :func:`program_chunks` yields
+the lanes window by window, building each job's schedule only while a window overlaps
+it; the cocotb bench takes them in one window (:func:`program_lanes`).
 """
 import json
 import shutil
@@ -24,7 +29,7 @@ from sim.models.program import SplitJob, drain_tail, normalize_program, program_
 from sim.runner import REPO_ROOT, run_cocotb, SimulationError
 
 __all__ = ["JobResult", "ProgramResult", "run_program", "run_programs", "run_split",
-           "PROGRAMS_ENV"]
+           "program_chunks", "program_lanes", "CHUNK_CYCLES", "PROGRAMS_ENV"]
 
 PROGRAMS_ENV = "SYSTOLIC_SPLIT_PROGRAMS"
 DEFAULT_BUILD_ROOT = REPO_ROOT / "build" / "sim"
@@ -105,11 +110,12 @@ def _strip_flush(sched):
     """A compact OS schedule of :mod:`sim.drivers.gemm` without its power-up flush (the program
     plays one flush for the whole array, see :func:`_flush`): cycles from its cycle 0 on,
     row i's flag before its stream (cycle i: the flush window, rows i .. i + m - 1 of
-    :mod:`hdl.pe`) cleared, the flush outputs (row -3) dropped."""
+    :mod:`hdl.pe`) cleared, the flush outputs (row -3) dropped. The ports are views of
+    ``sched``'s, whose flag lanes are cleared in place (a schedule built for this)."""
     pre = sched.pre
     ports = {}
     for name, (data, bits) in sched.ports.items():
-        data = data[pre:].copy()
+        data = data[pre:]
         if name == "a_drain":
             for i in range(data.shape[1]):
                 data[:i, i] = 0
@@ -133,16 +139,29 @@ def _flush(config):
     return sched, sched.length
 
 
+def _job_schedule(job, sub, config):
+    """One job's schedule on sub-array ``sub`` as the program plays it (its own flush
+    stripped): ``(ports, length, t, lane, row, col, last_cycle)``."""
+    sched = build_schedule(job.A, job.B, config.sub_config(sub))
+    if sched.pre:
+        return (*_strip_flush(sched), sched.last_cycle)
+    return (sched.ports, sched.length, sched.t, sched.lane, sched.row, sched.col,
+            sched.last_cycle)
+
+
 def _place(lanes, ports, length, a_map, w_map, start, T):
-    """OR a sub-array schedule's input ``ports`` into the program's port ``lanes``."""
+    """OR a sub-array schedule's input ``ports`` (``length`` cycles) into the port
+    ``lanes`` of a window of ``T`` cycles, the schedule's cycle 0 at the window's cycle
+    ``start`` (negative: it began in an earlier window); what falls outside is cut."""
     for pname, (data, _bits) in ports.items():
         entries = a_map if pname in _A_PORTS else w_map
         for suffix, lane_ids, delay in entries:
             if pname == "w_en":
                 delay = 0           # w_en is not delayed (see hdl.split)
             t0 = start + delay
-            L = min(length, T - t0)
-            lanes[pname + suffix][0][t0:t0 + L, lane_ids] |= data[:L]
+            lo, hi = max(0, -t0), min(length, T - t0)
+            if lo < hi:
+                lanes[pname + suffix][0][t0 + lo:t0 + hi, lane_ids] |= data[lo:hi]
 
 
 @dataclass
@@ -162,10 +181,27 @@ class ExpectedJob:
 
 
 @dataclass
+class Placement:
+    """Where one schedule's input lanes go: its cycle 0 at program cycle ``start``
+    (flush included), through the lane maps ``a_map``/``w_map`` of :func:`_lane_maps`;
+    its last lane ends before ``end``. ``job`` None: the power-up flush (:func:`_flush`)."""
+    job: object               # SplitJob with checked operands, or None
+    sub: SubArray
+    start: int
+    end: int
+    a_map: list
+    w_map: list
+
+
+@dataclass
 class BuiltProgram:
-    """A program turned into port streams, with what the outputs must show."""
+    """A program's placements and held cuts (its port streams, window by window:
+    :func:`program_chunks`), with what the outputs must show."""
     phases: list              # normalized: [(SplitMode, [[SplitJob, ...] per sub-array])]
-    lanes: dict               # input port -> (uint8 [length, lanes], bits per lane)
+    config: SplitConfig
+    ports: dict               # input port -> (lanes, bits per lane)
+    placed: list              # Placement, flush first, then in program order
+    cuts: list                # (port, uint8 [lanes], t_from, t_to): held cut bits
     expected: list            # ExpectedJob, in program order
     owned: list               # (output pair, [lanes], t_from, t_to) per phase and sub-array
     model_cycles: int
@@ -173,9 +209,16 @@ class BuiltProgram:
     pre: int                  # flush cycles before cycle 0
 
 
+def _placement(job, sub, config, start, length):
+    a_map, w_map, _ = _lane_maps(config, sub)
+    delay = max(d for _, _, d in a_map + w_map)
+    return Placement(job, sub, start, start + delay + length, a_map, w_map)
+
+
 def _build_program(program, config):
-    """Checked jobs, port lanes per input port, expectations and ownership: a
-    :class:`BuiltProgram`."""
+    """Checked jobs, their placements, the held cuts, expectations and ownership: a
+    :class:`BuiltProgram`. Each job's schedule is built here (for its expectations) and
+    dropped; :func:`program_chunks` builds it again while its lanes are played."""
     norm = [(mode, [[SplitJob(*check_operands(j.A, j.B, config.mac), j.delay)
                      for j in js] for js in lists])
             for mode, lists in normalize_program(program, config)]
@@ -184,33 +227,34 @@ def _build_program(program, config):
     T = pre + total + TAIL_CYCLES + max(drain_tail(s, config) for s in
                                         config.subarrays(norm[-1][0]))
     n = config.mac.width
-    lanes = {}
+    ports = {}
     for name, (d, bits) in config.ports().items():
         if d == "in":
             per = n if name.removesuffix("_x") in _NIBBLE_PORTS else 1
-            lanes[name] = (np.zeros((T, bits // per), np.uint8), per)
+            ports[name] = (bits // per, per)
+    placed = []
     if flush is not None:           # in mode whole: every cut bit 0
         (sub,) = config.subarrays("whole")
-        a_map, w_map, _ = _lane_maps(config, sub)
-        _place(lanes, flush.ports, flush.length, a_map, w_map, 0, T)
+        placed.append(_placement(None, sub, config, 0, flush.length))
     expect = []          # per job: out pair and lane per result, t, row, col, ...
     own = []             # (out pair, lanes, t_from, t_to)
+    cuts = []
     row_iter = iter(rows)
     for p, (mode, lists) in enumerate(norm):
         subs = config.subarrays(mode)
         t_from, t_to = windows[p]
         t_from += pre
         t_to = T if t_to is None else t_to + pre   # own the lanes until the next phase
-        for name, cuts in (("row_cut", mode.row_cuts), ("col_cut", mode.col_cuts)):
-            if name in lanes:
-                keep = np.zeros(lanes[name][0].shape[1], np.uint8)
-                for x in cuts:
+        for name, cut in (("row_cut", mode.row_cuts), ("col_cut", mode.col_cuts)):
+            if name in ports:
+                keep = np.zeros(ports[name][0], np.uint8)
+                for x in cut:
                     keep[x - 1] = 1
-                lanes[name][0][t_from:] = keep       # held until the next phase
+                cuts.append((name, keep, t_from, t_to))     # held until the next phase
         phase_rows = [next(row_iter) for js in lists for _ in js]
         k = 0
         for sub, js in zip(subs, lists):
-            a_map, w_map, o_map = _lane_maps(config, sub)
+            _, _, o_map = _lane_maps(config, sub)
             o_pair = np.array([x[0] for x in o_map])
             o_lane = np.array([x[1] for x in o_map])
             for q in sorted(set(o_pair.tolist())):
@@ -219,19 +263,66 @@ def _build_program(program, config):
                 (_, _, _, start, end, shape) = phase_rows[k]
                 k += 1
                 start += pre
-                sched = build_schedule(job.A, job.B, config.sub_config(sub))
-                if sched.pre:
-                    ports, length, t, lane, row, col = _strip_flush(sched)
-                else:
-                    ports, length, t, lane, row, col = (sched.ports, sched.length, sched.t,
-                                                        sched.lane, sched.row, sched.col)
-                assert sched.last_cycle == end + pre - start, (sched.last_cycle, end, start)
-                _place(lanes, ports, length, a_map, w_map, start, T)
+                length, t, lane, row, col, last = _job_schedule(job, sub, config)[1:]
+                assert last == end + pre - start, (last, end, start)
+                placed.append(_placement(job, sub, config, start, length))
                 expect.append(ExpectedJob(pair=o_pair[lane], lane=o_lane[lane], t=t + start,
                                           row=row, col=col, start=start, end=end + pre,
                                           shape=shape, phase=p, sub=sub, mode=mode.name))
-    return BuiltProgram(phases=norm, lanes=lanes, expected=expect, owned=own,
-                        model_cycles=total, length=T, pre=pre)
+    return BuiltProgram(phases=norm, config=config, ports=ports, placed=placed, cuts=cuts,
+                        expected=expect, owned=own, model_cycles=total, length=T, pre=pre)
+
+
+#: Cycles per window of :func:`program_chunks` (the native path's default).
+CHUNK_CYCLES = 1 << 14
+
+
+def program_chunks(built, *, window=CHUNK_CYCLES):
+    """The input lanes of a :class:`BuiltProgram` in consecutive windows of ``window``
+    cycles (the last one shorter): per window, input port -> (uint8 [cycles, lanes],
+    bits per lane). A job's schedule is built when the first window reaches it and
+    dropped after its last; the schedules that end in a window are dropped before those
+    that start in it are built, so memory holds the schedules running at one time (one
+    per busy sub-array) and one window."""
+    if not isinstance(window, int) or window < 1:
+        raise ValueError(f"window must be an int >= 1 cycles, got {window!r}")
+    config, T = built.config, built.length
+    order = sorted(built.placed, key=lambda pl: pl.start)
+    active, nxt = [], 0         # [(Placement, ports, length)]
+
+    def place(lanes, w0, w, item):
+        """Place ``item`` in the window; True if it runs on past it."""
+        pl, ports, length = item
+        _place(lanes, ports, length, pl.a_map, pl.w_map, pl.start - w0, w)
+        return pl.end > w0 + w
+
+    def schedule(pl):
+        if pl.job is None:
+            sched = _flush(config)[0]
+            return pl, sched.ports, sched.length
+        return (pl, *_job_schedule(pl.job, pl.sub, config)[:2])
+    for w0 in range(0, T, window):
+        w = min(window, T - w0)
+        lanes = {name: (np.zeros((w, count), np.uint8), per)
+                 for name, (count, per) in built.ports.items()}
+        active = [x for x in active if place(lanes, w0, w, x)]   # the finished ones go
+        while nxt < len(order) and order[nxt].start < w0 + w:
+            item = schedule(order[nxt])
+            nxt += 1
+            if place(lanes, w0, w, item):
+                active.append(item)
+            del item
+        for name, bits, t_from, t_to in built.cuts:
+            lo, hi = max(t_from, w0), min(t_to, w0 + w)
+            if lo < hi:
+                lanes[name][0][lo - w0:hi - w0] = bits
+        yield lanes
+
+
+def program_lanes(built):
+    """All input lanes of a :class:`BuiltProgram` at once (the cocotb bench's form):
+    :func:`program_chunks` in one window."""
+    return next(program_chunks(built, window=built.length))
 
 
 def _out_pairs(config):
@@ -338,7 +429,7 @@ def run_programs(programs, config, *, simulator, build_root=None, waves=None):
         for i, b in enumerate(built):
             inp = job_dir / f"p{i}_in.npz"
             np.savez(inp, **{name: _pack(data, bits)
-                             for name, (data, bits) in b.lanes.items()})
+                             for name, (data, bits) in program_lanes(b).items()})
             manifest.append({"input": str(inp), "output": str(job_dir / f"p{i}_out.npz"),
                              "length": b.length})
         spec = job_dir / "programs.json"

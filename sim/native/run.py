@@ -4,36 +4,43 @@ Verilator harness or the Icarus player, decoded and checked by the same code as 
 cocotb path (results in exactly the predicted cycles, C assembled and compared by the
 caller, cycles measured from the trace).
 
+Memory: GEMMs (:func:`run_gemms_native`) are written from each job's whole schedule; a
+split program (:func:`run_programs_native`) is written job by job and window by window
+(:func:`sim.drivers.split.program_chunks`), so Python holds the schedules of the jobs
+running at one time and one window, never a whole program's lanes (the limits:
+:func:`check_limits`).
+
 ``model``: ``"gate"`` simulates the gate-level design; ``"twin"`` the same design with
 the behavioural MAC, only after :func:`sim.native.twin.prove_twin` (the result's
 ``proof`` cites it).
 """
 import dataclasses
+import os
 import shutil
 import tempfile
 from pathlib import Path
 
 
 from hdl.array import TOPLEVEL, ArrayConfig
-from hdl.emit import write_atomic_bytes
 from hdl.pe import os_flag
 from hdl.split import SPLIT_TOPLEVEL, SplitConfig
 from sim.drivers import gemm as gemm_driver
 from sim.drivers import split as split_driver
 from sim.drivers.gemm import GemmResult, build_schedule, check_operands, _pack
 from sim.models.cycles import model_cycles, scalesim_cycles, utilization
-from sim.models.program import normalize_program, program_cycles
+from sim.models.program import normalize_program, program_cycles, program_timeline
 from .build import build_player, run_player, DEFAULT_NATIVE_ROOT
-from .stream import Layout, encode_stream, decode_results, records
+from .stream import Layout, encode_stream, decode_results, job_length, records
 from .twin import prove_twin, twin_mac
 
 __all__ = ["MODELS", "PATHS", "PathLimitError", "NATIVE_MAX_LANE_BYTES",
-           "COCOTB_MAX_CYCLES", "check_limits", "input_lanes", "array_layout", "split_layout",
-           "design_for", "run_gemms_native", "run_programs_native"]
+           "COCOTB_MAX_CYCLES", "check_limits", "largest_job", "input_lanes", "array_layout",
+           "split_layout", "design_for", "run_gemms_native", "run_programs_native"]
 
 MODELS = ("gate", "twin")
 PATHS = ("native", "cocotb")
-#: The native path builds each job's schedule in memory: cycles x input lanes bytes.
+#: The native path builds each job's schedule in memory: cycles x input lanes bytes (a
+#: GEMM's on the whole array; a split program's largest job's on its sub-array).
 NATIVE_MAX_LANE_BYTES = 1 << 30
 #: The cocotb bench keeps a Python list of writes per cycle: cycles per job.
 COCOTB_MAX_CYCLES = 2_000_000
@@ -50,10 +57,34 @@ def input_lanes(layout):
                for name, bits in ports)
 
 
-def check_limits(path, cycles, lanes, what):
+def largest_job(program, config):
+    """``(cycles, input lanes, (M, K, N))`` of a split program's largest job schedule:
+    model cycles x the input lanes of its sub-array as a plain array (the most the
+    native path holds in memory for one job); ``(0, 0, None)`` without jobs. Jobs may be
+    bare (M, K, N) triples."""
+    rows, _ = program_timeline(normalize_program(program, config, shapes_only=True), config)
+    best = (0, 0, None)
+    for _, sub, _, start, end, shape in rows:
+        lanes = input_lanes(array_layout(config.sub_config(sub)))
+        if (end - start) * lanes > best[0] * best[1]:
+            best = (end - start, lanes, shape)
+    return best
+
+
+def check_limits(path, cycles, lanes, what, *, job=None):
     """PathLimitError if a run of ``cycles`` on a design with ``lanes`` input lanes
-    exceeds ``path``'s limit."""
-    if path == "native" and cycles * lanes > NATIVE_MAX_LANE_BYTES:
+    exceeds ``path``'s limit. ``job``: for a split program, its :func:`largest_job`; the
+    native limit then applies to that job's schedule (the program is streamed)."""
+    if path == "native" and job is not None:
+        jc, jl, shape = job
+        if jc * jl > NATIVE_MAX_LANE_BYTES:
+            M, K, N = shape
+            raise PathLimitError(
+                f"{what}: its GEMM {M}x{K}x{N} needs {jc:,} cycles x {jl} input lanes = "
+                f"{jc * jl:,} bytes of schedule; the native path's limit is "
+                f"{NATIVE_MAX_LANE_BYTES:,} per job (each job's schedule is built in "
+                f"memory); split that GEMM into smaller jobs")
+    elif path == "native" and cycles * lanes > NATIVE_MAX_LANE_BYTES:
         raise PathLimitError(
             f"{what} needs {cycles:,} cycles x {lanes} input lanes = {cycles * lanes:,} "
             f"bytes of schedule; the native path's limit is {NATIVE_MAX_LANE_BYTES:,} "
@@ -92,6 +123,20 @@ def split_layout(config):
     return Layout.of(SPLIT_TOPLEVEL, ins, split_driver._out_pairs(config))
 
 
+def _copy_atomic(source, target):
+    """Copy ``source`` to ``target`` via a temporary file and a rename (never a
+    half-written file; the stream is copied, not read into memory)."""
+    target = Path(target)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
 def _play(design_text, layout, slug, job_records, simulator, model, build_root, generation,
           flags=None, save_stream=None):
     """Build (cached) and play; ``(traces, build, wall seconds)``. ``save_stream``: also
@@ -107,16 +152,16 @@ def _play(design_text, layout, slug, job_records, simulator, model, build_root, 
         results = work / ("results.bin" if simulator == "verilator" else "results.txt")
         encode_stream(stream, layout, job_records)
         if save_stream is not None:
-            write_atomic_bytes(save_stream, stream.read_bytes())
+            _copy_atomic(stream, save_stream)
         seconds, cpu = run_player(build, stream, results)
         traces = decode_results(results, layout, len(job_records))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    total = sum(r.shape[0] for r in job_records) or 1
+    total = sum(map(job_length, job_records)) or 1
     for trace, rec in zip(traces, job_records):
         if trace["seconds"] < 0:            # the Icarus player: share the run's times
-            trace["seconds"] = seconds * rec.shape[0] / total
-            trace["cpu_seconds"] = cpu * rec.shape[0] / total
+            trace["seconds"] = seconds * job_length(rec) / total
+            trace["cpu_seconds"] = cpu * job_length(rec) / total
     return traces, build, seconds
 
 
@@ -187,13 +232,15 @@ def run_programs_native(programs, config, *, simulator, model="gate", build_root
     lanes = input_lanes(layout)
     for i, p in enumerate(programs):
         cyc = program_cycles(normalize_program(p, config), config)
-        check_limits("native", cyc, lanes, f"program {i}")
+        check_limits("native", cyc, lanes, f"program {i}", job=largest_job(p, config))
     built = [split_driver._build_program(p, config) for p in programs]
     design, proof = design_for(config, model)
-    recs = []
-    for b in built:
-        packed = {name: _pack(data, bits) for name, (data, bits) in b.lanes.items()}
-        recs.append(records(layout, packed, b.length))
+
+    def chunks(b):
+        for window in split_driver.program_chunks(b):
+            packed = {name: _pack(data, bits) for name, (data, bits) in window.items()}
+            yield records(layout, packed, len(next(iter(packed.values()))))
+    recs = [(b.length, chunks(b)) for b in built]
     traces, build, _ = _play(design.verilog(), layout, design.slug, recs, simulator, model,
                              build_root, generation, save_stream=save_stream)
     out = []

@@ -13,6 +13,10 @@ Stream (``.hex``)::
     T                 cycles to play
     T records         one per cycle: every input port of the design, hex, MSB first
 
+:func:`encode_stream` writes a job from its records at once or chunk by chunk (a split
+program's windows, :func:`sim.drivers.split.program_chunks`), and both players read the
+file line by line: neither side holds a whole program's records.
+
 A record is the concatenation of the input ports in name order, each padded to whole
 bytes, the first port in the lowest bits (port ``p`` is bits ``[8*off_p +: width_p]``
 of the record word, ``off_p`` its byte offset). Before each job the player holds
@@ -47,7 +51,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["Layout", "StreamError", "MAGIC", "RESULTS_MAGIC", "EVENT_DTYPE",
-           "encode_stream", "decode_results", "records"]
+           "encode_stream", "decode_results", "records", "job_length"]
 
 MAGIC = 0x53595354
 RESULTS_MAGIC = b"SYSTRES1"
@@ -125,18 +129,35 @@ def _hex_lines(rec):
     return chars.tobytes()
 
 
+def job_length(job):
+    """Cycles of a job of :func:`encode_stream` (records or ``(cycles, chunks)``)."""
+    return job.shape[0] if isinstance(job, np.ndarray) else int(job[0])
+
+
 def encode_stream(path, layout, jobs):
-    """Write the stream of ``jobs`` (a list of record arrays, one per job) to ``path``."""
+    """Write the stream of ``jobs`` to ``path``. A job is a record array (one record per
+    cycle, :func:`records`) or a pair ``(cycles, chunks)``: its cycle count and an
+    iterable of record arrays of consecutive cycles, written as they come (memory: one
+    chunk). ValueError if the records do not fit the layout or the chunks do not add
+    up to the cycles."""
     with open(path, "wb") as f:
         f.write(f"{MAGIC:08x}\n{layout.layout_id:08x}\n{len(jobs):x}\n".encode())
-        for rec in jobs:
-            if rec.shape[1] != layout.record_bytes:
-                raise ValueError(f"records of {rec.shape[1]} bytes; the layout has "
-                                 f"{layout.record_bytes}")
-            f.write(f"{rec.shape[0]:x}\n".encode())
-            step = 1 << 16
-            for i in range(0, rec.shape[0], step):
-                f.write(_hex_lines(rec[i:i + step]))
+        for j, job in enumerate(jobs):
+            length = job_length(job)
+            f.write(f"{length:x}\n".encode())
+            chunks = [job] if isinstance(job, np.ndarray) else job[1]
+            done = 0
+            for rec in chunks:
+                if rec.ndim != 2 or rec.shape[1] != layout.record_bytes:
+                    raise ValueError(f"records of {rec.shape[-1]} bytes; the layout has "
+                                     f"{layout.record_bytes}")
+                step = 1 << 16
+                for i in range(0, rec.shape[0], step):
+                    f.write(_hex_lines(rec[i:i + step]))
+                done += rec.shape[0]
+            if done != length:
+                raise ValueError(f"job {j}: chunks of {done} cycles in all, the job has "
+                                 f"{length}")
 
 
 def _lanes(hexes, lanes, width, where):
