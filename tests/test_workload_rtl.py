@@ -152,4 +152,5 @@ def test_cli_rtl_over_the_path_limit(tmp_path, capsys, monkeypatch):
                          "--json", out], capsys)
     lines = err.strip().splitlines()
     assert code == 2 and not out.exists()
-    assert lines[-1].startswith("systolic: error: --rtl:") and "limit" in lines[-1]
+    assert len(lines) == 1 and lines[0].startswith("systolic: error: --rtl:")
+    assert "limit" in lines[0] and "per job" in lines[0]

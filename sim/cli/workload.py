@@ -80,9 +80,9 @@ def _add_rtl_options(w):
                    default=RTL_CONTEXT, metavar="T",
                    help=f"keys of the RTL decode attention (default {RTL_CONTEXT})")
     r.add_argument("--rtl-max-cycles", type=int_in(0, 1 << 40, "rtl-max-cycles"),
-                   default=RTL_MAX_CYCLES, metavar="N",
+                   default=RTL_MAX_CYCLES or 0, metavar="N",
                    help="a GEMM longer than N cycles on the whole array runs on its first "
-                        f"columns (default {RTL_MAX_CYCLES:,}); 0: every GEMM at full size")
+                        "columns, for a quicker look (default 0: every GEMM at full size)")
     r.add_argument("--sim", choices=SIMULATORS, default=None,
                    help="simulator (default: verilator when present, else icarus)")
     r.add_argument("--path", choices=["auto", "native", "cocotb"], default="auto",
@@ -182,9 +182,10 @@ def _check_rtl_args(args):
 
 def _run_rtl(model, split, args):
     """``(exit status, text lines, JSON row)`` of the model's real shapes in RTL."""
-    from sim.native.run import PathLimitError, check_limits
+    from sim.models.program import normalize_program, program_cycles
+    from sim.native.run import (PathLimitError, check_limits, input_lanes, largest_job,
+                                split_layout)
     from sim.native.twin import TwinNotProven
-    from sim.studies.workload import whole_cycles
     from sim.drivers.batch import run_batch
     from sim.studies.workload_rtl import check_rtl_shapes, prepare_rtl_shapes
     from sim.studies.workload_report import rtl_markdown
@@ -194,8 +195,14 @@ def _run_rtl(model, split, args):
             model, split, simulator=args.sim, path=args.path, seed=args.seed,
             tokens=args.rtl_tokens, context=args.rtl_context, model_kind=args.model,
             max_cycles=args.rtl_max_cycles or None)
+        lanes = input_lanes(split_layout(split))
+        for name, program in zip(("whole", "split"), prep.batch.items):
+            check_limits(prep.path, program_cycles(normalize_program(program, split), split), lanes,
+                         f"the {name} program", job=largest_job(program, split))
     except TwinNotProven as e:
         raise UsageError(f"--model twin: {e}") from None
+    except PathLimitError as e:
+        raise UsageError(f"--rtl: {e} (or lower --rtl-max-cycles)") from None
     print(f"RTL: {len(prep.gemms)} GEMMs of {model.name} on the {split.rows}x{split.cols} "
           f"split array ({split.grid[0]}x{split.grid[1]} tiles, "
           f"{split.dataflow.upper()}), {args.sim}, {prep.path} path, {args.model} model, "
@@ -203,11 +210,7 @@ def _run_rtl(model, split, args):
           file=sys.stderr, flush=True)
     start = time.monotonic()
     try:
-        if prep.path == "cocotb":           # the native driver checks its own limit
-            check_limits("cocotb", whole_cycles(prep.gemms, split), 0, "the whole program")
         results = run_batch(prep.batch)
-    except PathLimitError as e:
-        raise UsageError(f"--rtl: {e} (or lower --rtl-max-cycles)") from None
     except TwinNotProven as e:
         raise UsageError(f"--model twin: {e}") from None
     seconds = time.monotonic() - start

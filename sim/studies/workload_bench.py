@@ -191,10 +191,11 @@ def _markdown(d):
         c = r["config"]
         md += [f"## RTL on real shapes ({c['array']} split array, {c['tile']} tiles, "
                f"{c['path']} path, {c['simulator']})", "",
-               f"Per model: the layer's smallest weight projection at full size (K/V, or "
-               f"the router of a mixture of experts) for one token (a GEMV) and for a "
-               f"prefill of {c['tokens']} tokens, for mixtures of experts one expert's "
-               f"first MLP GEMM with its share of the tokens in both phases, and one head's "
+               f"Per model, at full size unless marked: the layer's smallest dense weight "
+               f"projection (fewest MACs; K/V under GQA) for one "
+               f"token (a GEMV) and for a prefill of {c['tokens']} tokens, for mixtures "
+               f"of experts the router and one expert's first MLP GEMM with its share of "
+               f"the tokens in both phases, and one head's "
                f"attention GEMMs in decode (context {c['context']}) and prefill, random "
                "int4 operands; whole: one after another in mode whole; split: the "
                "scheduler's program. Every C equals numpy, every job's and program's RTL "
@@ -202,10 +203,9 @@ def _markdown(d):
         cut = sorted({f"{x['model']} {g['gemm']}: {g['note']}" for x in r["models"]
                       for g in x["gemms"] if g.get("note")})
         if cut:
-            md += [f"\\* run on its first columns: longer than {c['max_cycles']:,} cycles on "
-                   "the whole array (the native path builds each program's schedule in "
-                   "memory); the columns of a weight matrix are independent tiles: "
-                   + "; ".join(cut) + ".", ""]
+            md += [f"\\* run on its first columns: longer than the budget of "
+                   f"{c['max_cycles']:,} cycles on the whole array; the columns of a weight "
+                   "matrix are independent tiles: " + "; ".join(cut) + ".", ""]
         rows = [[x["model"], ", ".join(
                     f"{g['M']}x{g['K']}x{g['N']}" + ("*" if g.get("note") else "")
                     for g in x["gemms"]),

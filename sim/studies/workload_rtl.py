@@ -4,9 +4,9 @@
 layer's smallest dense weight projection at full size (usually K/V) for one token (a
 decode GEMV) and for a prefill of ``tokens`` tokens, for a mixture of experts also the
 router and one expert's first MLP GEMM with its share of the tokens, and the attention
-GEMMs of one head in both phases (decode at ``context`` keys). A GEMM longer
-than :data:`RTL_MAX_CYCLES` on the whole array keeps its first columns (said in its
-``note``; only Mixtral's experts here).
+GEMMs of one head in both phases (decode at ``context`` keys), all at full size unless
+a cycle budget is given (``max_cycles``: a GEMM longer than that on the whole array
+keeps its first columns, said in its ``note``; a quick look at a big model).
 :func:`run_rtl_shapes` plays them, with random int4 operands, as two programs on the
 splittable array in one simulator run:
 
@@ -40,9 +40,10 @@ __all__ = ["rtl_gemms", "run_rtl_shapes", "run_rtl_models", "prepare_rtl_shapes"
 
 RTL_TOKENS = 16
 RTL_CONTEXT = 256
-#: Whole-array cycles above which a GEMM runs on its first columns (see rtl_gemms): the
-#: schedule of the native path is built in memory (cycles x input lanes bytes).
-RTL_MAX_CYCLES = 200_000
+#: Default cycle budget of one GEMM on the whole array (see rtl_gemms): None, every GEMM
+#: at full size (the native path streams a program's schedule, one job at a time; the
+#: full Mixtral-8x7B set is 5.5M cycles whole, about 20 minutes at 64x64).
+RTL_MAX_CYCLES = None
 PATHS = ("auto", "native", "cocotb")
 
 
