@@ -179,3 +179,16 @@ def test_digits_command_icarus(tmp_path, capsys):
     assert [g["shape"] for g in r["gemms"]["int4"]] == [[4, 64, 32], [4, 32, 10]]
     assert f"test accuracy {r['accuracy']['int4']:.1%}" in stdout
     assert "PASS: every RTL GEMM equals its exact reference" in stdout
+
+
+@pytest.mark.skipif(not ICARUS, reason="Icarus is not installed")
+def test_digits_on_the_native_path_with_the_twin(capsys):
+    """``--path native --model twin``: both formats' GEMMs on the native path with the
+    proven twin, still exact, and the output says which path and model ran."""
+    code, stdout, err = _in_process(["digits", "--limit", "3", "--rows", "4", "--cols", "6",
+                                     "--sim", "icarus", "--path", "native", "--model",
+                                     "twin"], capsys)
+    assert code == 0, stdout + err
+    lines = [x for x in stdout.splitlines() if "(RTL)" in x]
+    assert len(lines) == 2
+    assert all("PASS" in x and x.endswith("native path, twin model") for x in lines)

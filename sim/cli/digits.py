@@ -20,12 +20,19 @@ def digits_arrays(rows, cols, dataflow):
 
 
 def run_and_print(*, rows, cols, dataflow, simulator, formats=FORMATS, limit=None,
-                  indent=""):
-    """Run the study on the RTL, print one line per network; the report."""
+                  indent="", path_args=None):
+    """Run the study on the RTL, print one line per network; the report.
+    ``path_args``: parsed ``--path``/``--model`` options (default: the cocotb path,
+    gate-level)."""
     from sim.drivers.blocked import rtl_runner
     from sim.studies.digits import run_digits, HIDDEN
+    from . import native
     arrays = digits_arrays(rows, cols, dataflow)
-    runners = {f: rtl_runner(arrays[f], simulator=simulator) for f in formats}
+    if path_args is None:
+        runners = {f: rtl_runner(arrays[f], simulator=simulator) for f in formats}
+    else:
+        runners = {f: native.gemm_runner(arrays[f], simulator, path_args, f"digits {f}")
+                   for f in formats}
     start = time.monotonic()
     report = run_digits(runners=runners, limit=limit)
     print(f"{indent}MLP 64-{HIDDEN}-10 trained on {report.n_train} digits images, tested "
@@ -38,9 +45,11 @@ def run_and_print(*, rows, cols, dataflow, simulator, formats=FORMATS, limit=Non
         what = "; ".join(f"{g.name} {'x'.join(map(str, g.shape))} ({g.blocks} K-block"
                          f"{'s' if g.blocks != 1 else ''}, {g.cycles} cycles)"
                          for g in gemms)
+        how = sorted(set(getattr(runners[fmt], "chosen", [])))
+        how = ("; " + ", ".join(f"{p} path, {m} model" for p, m in how)) if how else ""
         print(f"{indent}  {fmt:7s} (RTL)  : test accuracy {report.accuracy[fmt]:.1%}; "
               f"{'PASS' if ok else 'FAIL'}: every RTL GEMM "
-              f"{'equals' if ok else 'does NOT equal'} its exact reference; {what}")
+              f"{'equals' if ok else 'does NOT equal'} its exact reference; {what}{how}")
     return report
 
 
@@ -65,7 +74,7 @@ def cmd_digits(args):
     print("training the float MLP, then quantized inference; the first run of an array "
           "design builds it", file=sys.stderr)
     report = run_and_print(rows=args.rows, cols=args.cols, dataflow=args.dataflow,
-                           simulator=sim, formats=formats, limit=args.limit)
+                           simulator=sim, formats=formats, limit=args.limit, path_args=args)
     if args.report:
         from sim.studies.tables import write_json
         data = report.as_dict()
@@ -91,6 +100,8 @@ def register(sub):
                    help="simulator (default: verilator when present, else icarus)")
     d.add_argument("--report", metavar="R.json",
                    help="write accuracies and per-GEMM checks as JSON")
+    from . import native
+    native.add_path_options(d, save_stream=False)
     d.set_defaults(func=cmd_digits)
 
 

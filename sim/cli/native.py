@@ -11,7 +11,7 @@
 from .common import (UsageError, add_array_options, add_mac_options, add_split_options,
                      array_config, check_writable, split_config)
 
-__all__ = ["add_path_options", "register", "choose", "run_plain", "run_many",
+__all__ = ["add_path_options", "register", "choose", "gemm_runner", "run_plain", "run_many",
            "run_split_phase",
            "describe",
            "report_fields", "NATIVE_FROM_CYCLES", "TWIN_FROM_CYCLES"]
@@ -20,14 +20,17 @@ NATIVE_FROM_CYCLES = 20_000
 TWIN_FROM_CYCLES = 200_000
 
 
-def add_path_options(g):
+def add_path_options(g, *, save_stream=True):
+    """``--path`` and ``--model`` (and ``--save-stream`` unless ``save_stream`` is
+    False: commands that run many simulations)."""
     g.add_argument("--path", choices=["auto", "native", "cocotb"], default="auto",
                    help="simulation path: native (memory file played by a C++ harness / "
                         "Verilog player) or cocotb (per-cycle Python); default auto: "
                         f"native from {NATIVE_FROM_CYCLES:,} model cycles on")
-    g.add_argument("--save-stream", metavar="FILE.hex",
-                   help="native path: also write the operand stream (memory file) there, "
-                        "for `systolic play`")
+    if save_stream:
+        g.add_argument("--save-stream", metavar="FILE.hex",
+                       help="native path: also write the operand stream (memory file) "
+                            "there, for `systolic play`")
     g.add_argument("--model", choices=["auto", "gate", "twin"], default="auto",
                    help="gate: the gate-level design; twin: the same design with the "
                         "behavioural MAC, after a Yosys proof that both are equal "
@@ -51,6 +54,26 @@ def choose(args, cycles, lanes, what, *, job=None):
     except PathLimitError as e:
         raise UsageError(f"--path {path}: {e}") from None
     return path, model
+
+
+def gemm_runner(config, simulator, args, what):
+    """A runner for :func:`sim.drivers.blocked.run_blocked`: the GEMMs of one call in one
+    simulator run, on the path and model :func:`choose` takes for their model cycles
+    together; ``runner.chosen`` lists the ``(path, model)`` of every call."""
+    from sim.models.cycles import model_cycles
+    from sim.native.run import array_layout, input_lanes
+
+    def run(jobs):
+        cycles = sum(model_cycles(
+            A.shape[0], A.shape[1], B.shape[1], config.rows, config.cols, config.dataflow,
+            pipeline=config.mac.pipeline, fold_overlap=config.fold_overlap,
+            k_chunk=config.mac.max_safe_k, double_buffer=config.double_buffer)
+            for A, B in jobs)
+        path, model = choose(args, cycles, input_lanes(array_layout(config)), what)
+        run.chosen.append((path, model))
+        return [(r.C, r) for r in run_many(jobs, config, simulator, path, model, args)]
+    run.chosen = []
+    return run
 
 
 def _twin(config, model):
