@@ -72,7 +72,7 @@ def test_mxfp4_gemm_icarus_end_to_end(tmp_path, capsys):
 def test_mxfp4_gemm_wrong_partial_sum_exits_1(tmp_path, capsys, monkeypatch):
     """A runner that returns one partial sum off by one quarter: exit 1, the element
     named; the numpy model of the array stands in for the simulator."""
-    def broken(config, simulator, path, model, args):
+    def broken(config, simulator, args, what):
         model = blocked.model_runner("mxfp4")
 
         def run(jobs):
@@ -81,8 +81,9 @@ def test_mxfp4_gemm_wrong_partial_sum_exits_1(tmp_path, capsys, monkeypatch):
             C = C.copy()
             C[1, 2] += 1
             return [(c, _FakeResult()) for c, _ in out[:-1]] + [(C, _FakeResult())]
+        run.choose = lambda jobs: ("cocotb", "gate")
         return run
-    monkeypatch.setattr("sim.cli.mxgemm.block_runner", broken)
+    monkeypatch.setattr("sim.cli.native.gemm_runner", broken)
     monkeypatch.setattr("sim.cli.mxgemm.simulators", lambda requested: ["icarus"])
     code, stdout, err = _in_process(["gemm", "--numerics", "mxfp4", "--random", "3", "40",
                                      "4", "--seed", "2", "--sim", "icarus"], capsys)

@@ -68,36 +68,12 @@ def relative_error(C, want):
     return float(np.linalg.norm(C - want)) / norm if norm else None
 
 
-def block_runner(config, simulator, path, model, args):
-    """The runner of :func:`sim.drivers.blocked.run_blocked`: every block of K as one
-    GEMM of a single simulator run on ``path`` with ``model``."""
-    def run(jobs):
-        return [(r.C, r) for r in native.run_many(jobs, config, simulator, path, model,
-                                                   args)]
-    return run
-
-
-def _path_and_model(args, config, qa, qb):
-    """``native.choose`` on the model cycles of every block together."""
-    from sim.drivers.blocked import block_jobs
-    from sim.models.cycles import model_cycles
-    from sim.native.run import array_layout, input_lanes
-    cycles = sum(model_cycles(
-        A.shape[0], A.shape[1], B.shape[1], config.rows, config.cols, config.dataflow,
-        pipeline=config.mac.pipeline, fold_overlap=config.fold_overlap,
-        k_chunk=config.mac.max_safe_k, double_buffer=config.double_buffer)
-        for A, B in block_jobs(qa, qb))
-    M, K, N = qa.q.shape[0], qa.q.shape[1], qb.q.shape[1]
-    return native.choose(args, cycles, input_lanes(array_layout(config)),
-                         f"MXFP4 GEMM {M}x{K}x{N}")
-
-
 def cmd_gemm_mx(args, *, one_gemm_args, load, save):
     """The MXFP4 GEMM: one --a/--b (or --random), no --split. The gemm command's
     helpers come in as arguments: ``one_gemm_args(args)`` (one --a/--b/--out, no split
     options), ``load(path, option)`` (a 2-D .npy) and ``save(path, C)``."""
     import numpy as np
-    from sim.drivers.blocked import run_blocked
+    from sim.drivers.blocked import block_jobs, run_blocked
     if args.split is not None:
         raise UsageError("--split: not with --numerics mxfp4; run the MXFP4 GEMM on the "
                          "plain array")
@@ -116,13 +92,14 @@ def cmd_gemm_mx(args, *, one_gemm_args, load, save):
     M, K = A.shape
     N = B.shape[1]
     blocks = len(qa.slices)
-    path, model = _path_and_model(args, config, qa, qb)
+    runner = native.gemm_runner(config, sim, args, f"MXFP4 GEMM {M}x{K}x{N}")
+    path, model = runner.choose(block_jobs(qa, qb))
     print(f"MXFP4 GEMM {M}x{K}x{N}: {blocks} block(s) of 32 along K on a {config.rows}x"
           f"{config.cols} {config.dataflow.upper()} array ({config.mac.slug}) with {sim}, "
           f"{path} path, {model} model; the first run of a design builds it",
           file=sys.stderr)
     start = time.monotonic()
-    gemm, = run_blocked([(qa, qb)], runner=block_runner(config, sim, path, model, args))
+    gemm, = run_blocked([(qa, qb)], runner=runner)
     C = gemm.C.to_float()
     want = A.astype(np.float64) @ B.astype(np.float64)
     err = relative_error(C, want)

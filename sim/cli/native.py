@@ -59,20 +59,25 @@ def choose(args, cycles, lanes, what, *, job=None):
 def gemm_runner(config, simulator, args, what):
     """A runner for :func:`sim.drivers.blocked.run_blocked`: the GEMMs of one call in one
     simulator run, on the path and model :func:`choose` takes for their model cycles
-    together; ``runner.chosen`` lists the ``(path, model)`` of every call."""
+    together (``runner.choose(jobs)`` tells it beforehand); ``runner.chosen`` lists the
+    ``(path, model)`` of every call."""
     from sim.models.cycles import model_cycles
     from sim.native.run import array_layout, input_lanes
 
-    def run(jobs):
+    def choose_for(jobs):
         cycles = sum(model_cycles(
             A.shape[0], A.shape[1], B.shape[1], config.rows, config.cols, config.dataflow,
             pipeline=config.mac.pipeline, fold_overlap=config.fold_overlap,
             k_chunk=config.mac.max_safe_k, double_buffer=config.double_buffer)
             for A, B in jobs)
-        path, model = choose(args, cycles, input_lanes(array_layout(config)), what)
+        return choose(args, cycles, input_lanes(array_layout(config)), what)
+
+    def run(jobs):
+        path, model = choose_for(jobs)
         run.chosen.append((path, model))
         return [(r.C, r) for r in run_many(jobs, config, simulator, path, model, args)]
     run.chosen = []
+    run.choose = choose_for
     return run
 
 
