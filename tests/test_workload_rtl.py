@@ -51,18 +51,22 @@ def test_long_gemms_keep_their_first_columns():
     assert rtl_gemms(moe, tokens=5, context=12, config=config, max_cycles=None) == full
 
 
-@pytest.mark.parametrize("path, cut", [("cocotb", False), ("native", True)])
-def test_tiny_model_in_rtl_whole_and_split(monkeypatch, path, cut):
-    """Icarus, gate-level MACs on the native path; cut: the scheduler's column/row blocks
-    (plan_jobs off), C assembled from them."""
+@pytest.mark.parametrize("path, cut, kind", [("cocotb", False, "gate"),
+                                             ("native", True, "gate"),
+                                             ("cocotb", False, "twin")])
+def test_tiny_model_in_rtl_whole_and_split(monkeypatch, path, cut, kind):
+    """Icarus on both paths; cut: the scheduler's column/row blocks (plan_jobs off), C
+    assembled from them; the twin on the cocotb path too, its proof cited."""
     if "icarus" not in available_simulators():
         pytest.skip("icarus is not available here")
     if cut:
         monkeypatch.setattr(workload, "PLAN_JOBS_LIMIT", 0)
     m = model_shape(TINY, name="tiny")
     r = run_rtl_shapes(m, SplitConfig(8, 8, 4), simulator="icarus", path=path,
-                       model_kind="gate", tokens=5, context=12, seed=3)
+                       model_kind=kind, tokens=5, context=12, seed=3)
     assert r["path"] == path and r["c_equal"] and r["cycles_equal"]
+    assert r["model_kind"] == kind and r["mac"] == SplitConfig(8, 8, 4).mac.slug
+    assert ("proven equal" in r["proof"]) == (kind == "twin")
     assert r["whole"]["rtl_cycles"] == sum(g["whole_model_cycles"] for g in r["gemms"])
     assert r["split"]["rtl_cycles"] < r["whole"]["rtl_cycles"]
     if cut:

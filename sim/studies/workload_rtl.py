@@ -19,8 +19,9 @@ Each job's C must equal ``A.astype(int64) @ B``, each job's and each program's R
 cycles the cycle model (:func:`sim.models.program.program_cycles`). The path:
 ``native`` (:mod:`sim.native`, memory-file player, no Python per cycle; the fast twin
 with the behavioural MAC once the equivalence proof holds) when that package is present,
-else ``cocotb`` (:func:`sim.drivers.split.run_programs`) with the behavioural MAC in the
-same array (same cycles; its gate-level MAC is proven equal by ``hdl.flows.formal``).
+else ``cocotb`` (:func:`sim.drivers.split.run_programs`), where ``model_kind="twin"``
+also runs the behavioural MAC in the same array after the same proof
+(:func:`sim.native.twin.prove_twin`; same cycles).
 """
 import dataclasses
 import time
@@ -126,6 +127,7 @@ class RtlShapes:
     want: list
     plan: object
     batch: SimBatch
+    proof: object = None      # the twin's proof when the batch itself does not carry one
 
 
 def prepare_rtl_shapes(model, config, *, simulator, path="auto", seed=0, tokens=RTL_TOKENS,
@@ -138,9 +140,11 @@ def prepare_rtl_shapes(model, config, *, simulator, path="auto", seed=0, tokens=
         raise ValueError(f"unknown path {path!r}; allowed: {', '.join(PATHS)}")
     if path == "auto":
         path = "native" if native_available() else "cocotb"
+    run_config, proof = config, None
     if path == "cocotb" and model_kind == "twin":
-        config = dataclasses.replace(config, mac=dataclasses.replace(
-            config.mac, multiplier="behavioral"))
+        from sim.native.twin import prove_twin, twin_mac
+        proof = prove_twin(config.mac)              # TwinNotProven: use the gate level
+        run_config = dataclasses.replace(config, mac=twin_mac(config.mac))
     gemms = rtl_gemms(model, tokens=tokens, context=context, config=config,
                       max_cycles=max_cycles)
     ops = _operands(gemms, np.random.default_rng(seed), config.mac.signed)
@@ -151,9 +155,9 @@ def prepare_rtl_shapes(model, config, *, simulator, path="auto", seed=0, tokens=
                       for (g, _, m0, n0), (m, _, n) in zip(ts, shapes)]
                      for ts, shapes in zip(tags, work)])
              for (mode, work), tags in zip(plan.program, plan.tags)]
-    batch = SimBatch([whole, split], config, simulator, label=model.name, path=path,
+    batch = SimBatch([whole, split], run_config, simulator, label=model.name, path=path,
                      model=model_kind if path == "native" else "gate")
-    return RtlShapes(model, config, path, model_kind, gemms, want, plan, batch)
+    return RtlShapes(model, config, path, model_kind, gemms, want, plan, batch, proof)
 
 
 def check_rtl_shapes(prep, results, seconds=0.0):
@@ -183,9 +187,8 @@ def check_rtl_shapes(prep, results, seconds=0.0):
     pes = config.rows * config.cols
     return {"model": prep.model.name, "path": prep.path,
             "mac": config.mac.slug, "simulator": prep.batch.simulator,
-            "model_kind": prep.model_kind if prep.path == "native"
-            else "behavioural MAC (cocotb)",
-            "proof": _cite(getattr(res_whole, "proof", None)),
+            "model_kind": prep.model_kind,
+            "proof": _cite(getattr(res_whole, "proof", None) or prep.proof),
             "gemms": rows, "macs": macs,
             "whole": {"rtl_cycles": res_whole.cycles, "model_cycles": res_whole.model_cycles,
                       "utilization": round(macs / (pes * res_whole.cycles), 5)},
