@@ -24,12 +24,9 @@ read, so an interrupted run keeps what finished. A worker that dies mid-job has 
 rescheduled by the Dask scheduler on another worker (up to
 ``distributed.scheduler.allowed-failures`` times, default 3).
 """
-import contextlib
 import hashlib
 import os
-import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -100,40 +97,6 @@ def _call(fn, payload):
     return value, error, _here(), round(time.monotonic() - start, 3)
 
 
-#: Seconds between checks for a Ctrl-C while the executors wait for a result.
-POLL_SECONDS = 0.05
-
-
-@contextlib.contextmanager
-def _ctrl_c_mark():
-    """Within: Ctrl-C (SIGINT) raises KeyboardInterrupt as usual and also sets the
-    yielded mark, which the executors' waiting loops check. Python drops a
-    KeyboardInterrupt raised while a finalizer runs in the main thread (it prints
-    "Exception ignored in ..."; Dask's futures release their keys in ``__del__``), so
-    without the mark a Ctrl-C could go unnoticed until every job had run. Yields None
-    (and changes nothing) outside the main thread or under another SIGINT handler."""
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
-        yield None
-        return
-    mark = threading.Event()
-
-    def handler(signum, frame):
-        mark.set()
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, handler)
-    try:
-        yield mark
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
-def _check(mark):
-    if mark is not None and mark.is_set():
-        raise KeyboardInterrupt
-
-
 class LocalExecutor:
     """A local pool of ``workers`` processes (default: every core), or threads with
     ``threads=True`` (for jobs that wait on a child process, such as Yosys)."""
@@ -150,24 +113,17 @@ class LocalExecutor:
         return self.workers
 
     def run(self, fn, payloads):
-        from concurrent.futures import (FIRST_COMPLETED, ProcessPoolExecutor,
-                                        ThreadPoolExecutor, wait)
+        from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
         payloads = list(payloads)
         if not payloads:
             return
         kind = ThreadPoolExecutor if self.threads else ProcessPoolExecutor
         pool = kind(max_workers=max(1, min(self.workers, len(payloads))))
         try:
-            with _ctrl_c_mark() as mark:
-                futures = {pool.submit(_call, fn, p): i for i, p in enumerate(payloads)}
-                pending = set(futures)
-                while pending:
-                    done, pending = wait(pending, timeout=POLL_SECONDS,
-                                         return_when=FIRST_COMPLETED)
-                    _check(mark)
-                    for future in done:
-                        value, error, where, seconds = future.result()
-                        yield Outcome(futures[future], value, error, where, seconds)
+            futures = {pool.submit(_call, fn, p): i for i, p in enumerate(payloads)}
+            for future in as_completed(futures):
+                value, error, where, seconds = future.result()
+                yield Outcome(futures[future], value, error, where, seconds)
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
@@ -229,24 +185,16 @@ class DaskExecutor:
         index = {f.key: i for i, f in enumerate(futures)}
         pending = set(index)
         try:
-            with _ctrl_c_mark() as mark:
-                done = as_completed(futures, loop=self.client.loop)
-                while not done.is_empty():
-                    _check(mark)
-                    batch = done.next_batch(block=False)
-                    if not batch:
-                        time.sleep(POLL_SECONDS)
-                    for future in batch:
-                        i = index[future.key]
-                        pending.discard(future.key)
-                        if future.status == "error":
-                            exc = future.exception()
-                            yield Outcome(i, None, _one_line(exc), self.name)
-                        else:
-                            value, error, where, seconds = future.result()
-                            yield Outcome(i, value, error, where, seconds)
-                        future.release()
-                        _check(mark)
+            for future in as_completed(futures, loop=self.client.loop):
+                i = index[future.key]
+                pending.discard(future.key)
+                if future.status == "error":
+                    exc = future.exception()
+                    yield Outcome(i, None, _one_line(exc), self.name)
+                else:
+                    value, error, where, seconds = future.result()
+                    yield Outcome(i, value, error, where, seconds)
+                future.release()
         except BaseException:
             left = [f for f in futures if f.key in pending]
             if left:

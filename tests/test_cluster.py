@@ -46,6 +46,10 @@ def local_run(tmp_path_factory):
     return tmp
 
 
+_WITH_SIGINT = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                "os.execv(sys.argv[1], sys.argv[1:])")
+
+
 def _sweep_cli(local, tmp, address, name):
     """The same command as the reference (the config path is part of the outputs)."""
     return [BIN / "systolic", "sweep", "--config", local / "c.json", "-o", tmp / name,
@@ -231,7 +235,11 @@ def test_sweep_job_failure_cli_writes_nothing(tmp_path, one_gemm_fails, capsys):
 def test_ctrl_c_cancels_cluster_jobs_keeps_results(tmp_path, local_run, cluster):
     from distributed import Client
     cmd = _sweep_cli(local_run, tmp_path, cluster, "out")
-    sweep = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    # Ctrl-C as in a terminal: SIGINT back to its default action before the command
+    # starts (a suite run as a background job inherits SIGINT ignored, and so would the
+    # command, which then rightly ignores the signal)
+    sweep = subprocess.Popen([sys.executable, "-c", _WITH_SIGINT, *map(str, cmd)],
+                             stderr=subprocess.PIPE, text=True)
     try:
         store = tmp_path / "cache_out" / "sweep"
         deadline = time.monotonic() + 120
