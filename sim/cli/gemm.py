@@ -98,13 +98,10 @@ def cmd_gemm(args):
     simulators([sim])
     M, K = A.shape
     N = B.shape[1]
-    from sim.models.cycles import model_cycles
+    from sim.drivers.gemm import gemm_model_cycles
     from sim.native.run import array_layout, input_lanes
-    path, model = native.choose(args, model_cycles(
-        M, K, N, config.rows, config.cols, config.dataflow, pipeline=config.mac.pipeline,
-        fold_overlap=config.fold_overlap, k_chunk=config.mac.max_safe_k,
-        double_buffer=config.double_buffer), input_lanes(array_layout(config)),
-        f"GEMM {M}x{K}x{N}")
+    path, model = native.choose(args, gemm_model_cycles(M, K, N, config),
+                                input_lanes(array_layout(config)), f"GEMM {M}x{K}x{N}")
     print(f"GEMM {M}x{K}x{N} on a {config.rows}x{config.cols} {config.dataflow.upper()} "
           f"array ({config.mac.slug}) with {sim}, {path} path, {model} model; the first "
           f"run of a design builds it", file=sys.stderr)
@@ -292,7 +289,7 @@ def _split_jobs(args, n_sub, mode):
 def cmd_gemm_split(args):
     """``systolic gemm --split MODE``: independent GEMMs on the sub-arrays at once."""
     from sim.models.program import SplitJob, normalize_program, program_cycles
-    from sim.native.run import input_lanes, largest_job, split_layout
+    from sim.native.run import program_limits
     if args.report:
         check_writable(args.report, "--report")
     config = split_config(args)
@@ -307,10 +304,8 @@ def cmd_gemm_split(args):
     tr, tc, _, _ = config.grid
     shapes = [(A.shape[0], A.shape[1], B.shape[1]) for _, A, B, _ in filter(None, jobs)]
     work = [None if j is None else SplitJob(j[1], j[2]) for j in jobs]
-    program = normalize_program([(mode, work)], config)
-    path, model = native.choose(args, program_cycles(program, config),
-                                input_lanes(split_layout(config)), f"split {mode.name}",
-                                job=largest_job(program, config))
+    cycles, lanes, job = program_limits(normalize_program([(mode, work)], config), config)
+    path, model = native.choose(args, cycles, lanes, f"split {mode.name}", job=job)
     print(f"split {mode.name}: {sum(map(bool, jobs))} GEMM(s) on {len(subs)} sub-arrays of "
           f"a {config.rows}x{config.cols} {config.dataflow.upper()} array of {tr}x{tc} tiles "
           f"({config.style} "

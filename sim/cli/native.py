@@ -61,15 +61,12 @@ def gemm_runner(config, simulator, args, what):
     simulator run, on the path and model :func:`choose` takes for their model cycles
     together (``runner.choose(jobs)`` tells it beforehand); ``runner.chosen`` lists the
     ``(path, model)`` of every call."""
-    from sim.models.cycles import model_cycles
+    from sim.drivers.gemm import gemm_model_cycles
     from sim.native.run import array_layout, input_lanes
 
     def choose_for(jobs):
-        cycles = sum(model_cycles(
-            A.shape[0], A.shape[1], B.shape[1], config.rows, config.cols, config.dataflow,
-            pipeline=config.mac.pipeline, fold_overlap=config.fold_overlap,
-            k_chunk=config.mac.max_safe_k, double_buffer=config.double_buffer)
-            for A, B in jobs)
+        cycles = sum(gemm_model_cycles(A.shape[0], A.shape[1], B.shape[1], config)
+                     for A, B in jobs)
         return choose(args, cycles, input_lanes(array_layout(config)), what)
 
     def run(jobs):

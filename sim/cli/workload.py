@@ -182,9 +182,7 @@ def _check_rtl_args(args):
 
 def _run_rtl(model, split, args):
     """``(exit status, text lines, JSON row)`` of the model's real shapes in RTL."""
-    from sim.models.program import normalize_program, program_cycles
-    from sim.native.run import (PathLimitError, check_limits, input_lanes, largest_job,
-                                split_layout)
+    from sim.native.run import PathLimitError, check_limits, program_limits
     from sim.native.twin import TwinNotProven
     from sim.drivers.batch import run_batch
     from sim.studies.workload_rtl import check_rtl_shapes, prepare_rtl_shapes
@@ -195,10 +193,9 @@ def _run_rtl(model, split, args):
             model, split, simulator=args.sim, path=args.path, seed=args.seed,
             tokens=args.rtl_tokens, context=args.rtl_context, model_kind=args.model,
             max_cycles=args.rtl_max_cycles or None)
-        lanes = input_lanes(split_layout(split))
         for name, program in zip(("whole", "split"), prep.batch.items):
-            check_limits(prep.path, program_cycles(normalize_program(program, split), split), lanes,
-                         f"the {name} program", job=largest_job(program, split))
+            cycles, lanes, job = program_limits(program, split)
+            check_limits(prep.path, cycles, lanes, f"the {name} program", job=job)
     except TwinNotProven as e:
         raise UsageError(f"--model twin: {e}") from None
     except PathLimitError as e:

@@ -35,8 +35,8 @@ from sim.models.cycles import (model_cycles, scalesim_cycles, utilization,
 from sim.runner import REPO_ROOT, run_cocotb, SimulationError, VERILATOR_FAST_MODEL
 
 __all__ = ["GemmResult", "run_gemm", "random_operands",
-           "run_gemms", "check_operands", "build_schedule", "JOBS_ENV", "DEFAULT_BUILD_ROOT",
-           "exact_result"]
+           "run_gemms", "check_operands", "build_schedule", "gemm_model_cycles", "JOBS_ENV",
+           "DEFAULT_BUILD_ROOT", "exact_result"]
 
 JOBS_ENV = "SYSTOLIC_ARRAY_JOBS"
 DEFAULT_BUILD_ROOT = REPO_ROOT / "build" / "sim"
@@ -306,6 +306,15 @@ def _os_schedule(A, B, cfg):
                     len(passes), pre, settle)
 
 
+def gemm_model_cycles(M, K, N, config: ArrayConfig):
+    """Model cycles (:func:`sim.models.cycles.model_cycles`) of an M x K x N GEMM on the
+    array ``config``: its size, dataflow, MAC pipeline, fold overlap, K chunk and
+    double buffering."""
+    return model_cycles(M, K, N, config.rows, config.cols, config.dataflow,
+                        pipeline=config.mac.pipeline, fold_overlap=config.fold_overlap,
+                        k_chunk=config.mac.max_safe_k, double_buffer=config.double_buffer)
+
+
 def build_schedule(A, B, config: ArrayConfig) -> Schedule:
     """The cycle-by-cycle input schedule of one (checked) GEMM."""
     return (_ws_schedule if config.dataflow == "ws" else _os_schedule)(A, B, config)
@@ -466,10 +475,7 @@ def run_gemms(jobs, config: ArrayConfig, *, simulator, build_root=None, progress
             N = B.shape[1]
             Cm, measured = _decode(sched, dense_events(trace["cycles"], trace["valid"],
                                                        trace["values"]), config, M, N)
-            model = model_cycles(M, K, N, config.rows, config.cols, config.dataflow,
-                                 pipeline=config.mac.pipeline,
-                                 fold_overlap=config.fold_overlap, k_chunk=config.mac.max_safe_k,
-                                 double_buffer=config.double_buffer)
+            model = gemm_model_cycles(M, K, N, config)
             results.append(GemmResult(
                 C=Cm, cycles=measured, model_cycles=model,
                 scalesim_cycles=scalesim_cycles(M, K, N, config.rows, config.cols,

@@ -26,16 +26,17 @@ from hdl.pe import os_flag
 from hdl.split import SPLIT_TOPLEVEL, SplitConfig
 from sim.drivers import gemm as gemm_driver
 from sim.drivers import split as split_driver
-from sim.drivers.gemm import GemmResult, build_schedule, check_operands, _pack
-from sim.models.cycles import model_cycles, scalesim_cycles, utilization
-from sim.models.program import normalize_program, program_cycles, program_timeline
+from sim.drivers.gemm import (GemmResult, build_schedule, check_operands, gemm_model_cycles,
+                              _pack)
+from sim.models.cycles import scalesim_cycles, utilization
+from sim.models.program import normalize_program, program_timeline
 from .build import build_player, run_player, DEFAULT_NATIVE_ROOT
 from .stream import Layout, encode_stream, decode_results, job_length, records
 from .twin import prove_twin, twin_mac
 
 __all__ = ["MODELS", "PATHS", "PathLimitError", "NATIVE_MAX_LANE_BYTES",
-           "COCOTB_MAX_CYCLES", "check_limits", "largest_job", "input_lanes", "array_layout",
-           "split_layout", "design_for", "run_gemms_native", "run_programs_native"]
+           "COCOTB_MAX_CYCLES", "check_limits", "largest_job", "program_limits", "input_lanes",
+           "array_layout", "split_layout", "design_for", "run_gemms_native", "run_programs_native"]
 
 MODELS = ("gate", "twin")
 PATHS = ("native", "cocotb")
@@ -62,13 +63,20 @@ def largest_job(program, config):
     model cycles x the input lanes of its sub-array as a plain array (the most the
     native path holds in memory for one job); ``(0, 0, None)`` without jobs. Jobs may be
     bare (M, K, N) triples."""
-    rows, _ = program_timeline(normalize_program(program, config, shapes_only=True), config)
+    return program_limits(program, config)[2]
+
+
+def program_limits(program, config):
+    """``(model cycles, input lanes, largest job)`` of a split program: what
+    :func:`check_limits` takes for it (``job=`` the last), from one timeline."""
+    rows, total = program_timeline(normalize_program(program, config, shapes_only=True),
+                                   config)
     best = (0, 0, None)
     for _, sub, _, start, end, shape in rows:
         lanes = input_lanes(array_layout(config.sub_config(sub)))
         if (end - start) * lanes > best[0] * best[1]:
             best = (end - start, lanes, shape)
-    return best
+    return total, input_lanes(split_layout(config)), best
 
 
 def check_limits(path, cycles, lanes, what, *, job=None):
@@ -180,10 +188,8 @@ def run_gemms_native(jobs, config: ArrayConfig, *, simulator, model="gate",
     lanes = input_lanes(layout)
     for A, B in checked:
         M, K = A.shape
-        cyc = model_cycles(M, K, B.shape[1], config.rows, config.cols, config.dataflow,
-                           pipeline=config.mac.pipeline, fold_overlap=config.fold_overlap,
-                           k_chunk=config.mac.max_safe_k, double_buffer=config.double_buffer)
-        check_limits("native", cyc, lanes, f"GEMM {M}x{K}x{B.shape[1]}")
+        check_limits("native", gemm_model_cycles(M, K, B.shape[1], config), lanes,
+                     f"GEMM {M}x{K}x{B.shape[1]}")
     design, proof = design_for(config, model)
     schedules, recs = [], []
     for A, B in checked:
@@ -200,11 +206,7 @@ def run_gemms_native(jobs, config: ArrayConfig, *, simulator, model="gate",
         Cm, measured = gemm_driver._decode(sched, trace["events_0"], config, M, N)
         result = GemmResult(
             C=Cm, cycles=measured,
-            model_cycles=model_cycles(M, K, N, config.rows, config.cols, config.dataflow,
-                                      pipeline=config.mac.pipeline,
-                                      fold_overlap=config.fold_overlap,
-                                      k_chunk=config.mac.max_safe_k,
-                                      double_buffer=config.double_buffer),
+            model_cycles=gemm_model_cycles(M, K, N, config),
             scalesim_cycles=scalesim_cycles(M, K, N, config.rows, config.cols,
                                             config.dataflow),
             macs=M * K * N, utilization=utilization(M, K, N, config.rows, config.cols,
@@ -229,10 +231,9 @@ def run_programs_native(programs, config, *, simulator, model="gate", build_root
     if not isinstance(config, SplitConfig):
         raise ValueError(f"expected a SplitConfig, got {type(config).__name__}")
     layout = split_layout(config)
-    lanes = input_lanes(layout)
     for i, p in enumerate(programs):
-        cyc = program_cycles(normalize_program(p, config), config)
-        check_limits("native", cyc, lanes, f"program {i}", job=largest_job(p, config))
+        cycles, lanes, job = program_limits(p, config)
+        check_limits("native", cycles, lanes, f"program {i}", job=job)
     built = [split_driver._build_program(p, config) for p in programs]
     design, proof = design_for(config, model)
 
