@@ -127,11 +127,11 @@ def test_cli_rtl_on_a_config(tmp_path, capsys):
         pytest.skip("icarus is not available here")
     cfg = tmp_path / "moe.json"
     cfg.write_text(json.dumps(dict(TINY, num_local_experts=4, num_experts_per_tok=2)))
-    out = tmp_path / "w.json"
+    out, md = tmp_path / "w.json", tmp_path / "w.md"
     code, text, err = _cli(["workload", cfg, "--rtl", "--rows", "8", "--cols", "8",
                             "--tile", "4", "--sim", "icarus", "--model", "gate",
                             "--rtl-tokens", "5", "--rtl-context", "12", "--seed", "4",
-                            "--json", out], capsys)
+                            "--json", out, "--md", md], capsys)
     assert code == 0, err
     row = json.loads(out.read_text())["rtl"]
     assert row["c_equal"] and row["cycles_equal"] and row["path"] == "native"
@@ -140,6 +140,8 @@ def test_cli_rtl_on_a_config(tmp_path, capsys):
         "decode expert_gate (one expert)"]
     assert row["whole"]["rtl_cycles"] == sum(g["whole_model_cycles"] for g in row["gemms"])
     assert "every C equals numpy" in text and "prefill expert_gate" in text
+    # the Markdown file has what stdout shows: the GEMM list, then the RTL run
+    assert md.read_text().endswith(text) and "one layer" in text
 
 
 def test_cli_rtl_over_the_path_limit(tmp_path, capsys, monkeypatch):

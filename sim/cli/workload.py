@@ -152,14 +152,14 @@ def cmd_workload(args):
         lines.append(f"whole model: {t['whole_cycles']:,} cycles whole, "
                      f"{t['split_cycles']:,} split -> {t['speedup']:.2f}x fewer cycles split "
                      f"(SCALE-Sim on the whole array: {t['scalesim_cycles']:,})")
+    text = "\n".join(lines) + "\n"
+    sys.stdout.write(text)          # before an RTL run, which takes a while
     status = 0
     if args.rtl:
-        sys.stdout.write("\n".join(lines) + "\n")
-        lines = []
         status, rtl_lines, data["rtl"] = _run_rtl(model, split, args)
-        lines += ["", *rtl_lines]
-    text = "\n".join(lines) + "\n"
-    sys.stdout.write(text)
+        rtl_text = "\n" + "\n".join(rtl_lines) + "\n"
+        sys.stdout.write(rtl_text)
+        text += rtl_text
     if args.json:
         write_json(args.json, data)
     if args.md:
