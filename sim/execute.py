@@ -34,12 +34,16 @@ from pathlib import Path
 
 __all__ = ["ExecutorError", "Outcome", "Progress", "LocalExecutor", "DaskExecutor",
            "run_jobs", "RunReport", "make_executor", "worker_path", "SCHEDULER_ENV",
-           "CONNECT_TIMEOUT", "Call", "run_calls"]
+           "CONNECT_TIMEOUT", "HANDSHAKE_DEADLINE", "Call", "run_calls"]
 
 #: The environment variable naming a scheduler when ``--scheduler`` is not given.
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
-#: Seconds to wait for a scheduler to answer.
+#: Seconds to wait for a scheduler to accept the TCP connection.
 CONNECT_TIMEOUT = 4
+#: Seconds from the start of a connection to a scheduler's answer to Dask's handshake
+#: (connect, handshake and an ``identity`` request together): a listener that accepts
+#: but stays silent, or answers garbage, is refused within this deadline.
+HANDSHAKE_DEADLINE = 6
 #: Task retries on the cluster for errors outside the job itself (a job's own
 #: exception is caught and returned; a lost worker is rescheduled by the scheduler).
 DASK_RETRIES = 2
@@ -141,9 +145,11 @@ class LocalExecutor:
 
 class DaskExecutor:
     """Jobs on the Dask cluster whose scheduler listens at ``address``. Connects at once;
-    :class:`ExecutorError` (one line) if nothing answers within ``timeout`` seconds."""
+    :class:`ExecutorError` (one line) if nothing accepts the connection within
+    ``timeout`` seconds, or if what accepts it has not answered Dask's handshake as a
+    scheduler within ``deadline`` seconds of the start (silent or garbage)."""
 
-    def __init__(self, address, *, timeout=CONNECT_TIMEOUT):
+    def __init__(self, address, *, timeout=CONNECT_TIMEOUT, deadline=HANDSHAKE_DEADLINE):
         address = str(address).strip()
         if not address:
             raise ExecutorError("--scheduler: empty address; give HOST:PORT such as "
@@ -151,11 +157,13 @@ class DaskExecutor:
         if "://" not in address:
             address = f"tcp://{address}"
         self.address = address
+        start = time.monotonic()
         _probe(address, timeout)
         try:
             from distributed import Client
         except ImportError as e:             # pragma: no cover - pinned in pyproject.toml
             raise ExecutorError(f"--scheduler: {e}; install the pinned 'distributed'")
+        _handshake(address, max(0.5, deadline - (time.monotonic() - start)))
         try:
             self.client = Client(address, timeout=f"{timeout}s", set_as_default=False)
         except (ValueError, TypeError) as e:
@@ -235,6 +243,50 @@ def _probe(address, timeout):
             f"--scheduler: no Dask scheduler answers at {address} within {timeout} s; "
             f"start one with `dask scheduler` or drop --scheduler (and unset "
             f"{SCHEDULER_ENV})") from None
+
+
+def _handshake(address, seconds):
+    """Raise :class:`ExecutorError` (one line) unless a Dask scheduler at ``address``
+    completes the comm handshake and answers an ``identity`` request within ``seconds``.
+
+    ``distributed``'s own connect timeout covers only the TCP connect: its handshake
+    (``await comm.read()`` in ``distributed.comm.core.connect``) has no deadline, so a
+    listener that accepts and stays silent would hang ``Client()`` for ever. Here the
+    whole exchange runs under one ``asyncio.wait_for``."""
+    import asyncio
+    import logging
+    from distributed.comm import connect
+
+    async def talk():
+        comm = await connect(address, timeout=seconds)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    quiet = logging.getLogger("distributed")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)          # its own logging of a broken peer
+    try:
+        info = asyncio.run(asyncio.wait_for(talk(), seconds))
+    except (asyncio.TimeoutError, TimeoutError):
+        raise ExecutorError(
+            f"--scheduler: {address} accepts connections but sends no Dask handshake "
+            f"within {seconds:.0f} s (not a Dask scheduler?); check the address or drop "
+            f"--scheduler (and unset {SCHEDULER_ENV})") from None
+    except Exception as e:                    # garbage, a closed comm, a refused frame
+        raise ExecutorError(
+            f"--scheduler: {address} answered, but not as a Dask scheduler (its reply "
+            f"does not decode: {type(e).__name__}); check the address or drop "
+            f"--scheduler (and unset {SCHEDULER_ENV})") from None
+    finally:
+        quiet.setLevel(level)
+    if not isinstance(info, dict) or info.get("type") != "Scheduler":
+        kind = info.get("type") if isinstance(info, dict) else type(info).__name__
+        raise ExecutorError(
+            f"--scheduler: {address} is a Dask {kind}, not a scheduler; give the "
+            f"scheduler's address (tcp://HOST:8786 by default)")
 
 
 def make_executor(scheduler=None, *, workers=None, threads=False, environ=None):

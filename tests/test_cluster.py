@@ -335,3 +335,66 @@ def test_rtl_simulations_on_cluster(tmp_path, cluster):
         assert np.array_equal(r.C, job.A @ job.B) and r.cycles == r.model_cycles
     assert program.cycles == program.model_cycles
     assert not any((tmp_path / d).exists() for d in "asn")   # built in the workers' space
+
+
+def _listener(mode):
+    """A TCP listener on 127.0.0.1 that accepts and then stays ``silent`` or sends
+    ``garbage`` (an HTTP answer); stopped by the test that starts it."""
+    import socket
+    import threading
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+
+    def serve():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:                        # closed by the test
+                return
+            accepted.append(conn)
+            if mode == "garbage":
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n" * 20)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server, accepted
+
+
+@pytest.mark.parametrize("mode", ["silent", "garbage"])
+@pytest.mark.parametrize("command", ["sweep", "report", "bench", "env"])
+def test_listener_that_is_no_scheduler_one_line_exit_2(tmp_path, capsys, monkeypatch, mode,
+                                                      command):
+    """Something accepts the connection but never speaks Dask (the handshake has a
+    deadline, not only the TCP connect): every command that takes --scheduler (or
+    $DASK_SCHEDULER_ADDRESS) exits 2 with one line within 10 s and writes nothing."""
+    from sim.cli import main
+    server, accepted = _listener(mode)
+    address = f"127.0.0.1:{server.getsockname()[1]}"
+    (tmp_path / "c.json").write_text(json.dumps(CONFIG))
+    out = tmp_path / "out"
+    argv = {"sweep": ["sweep", "--config", str(tmp_path / "c.json"), "-o", str(out)],
+            "report": ["report", "-o", str(out), "--only", "tables"],
+            "bench": ["bench", "--only", "mac"],
+            "env": ["sweep", "--config", str(tmp_path / "c.json"), "-o", str(out)]}[command]
+    if command == "env":
+        monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", address)
+    else:
+        argv += ["--scheduler", address]
+    bench = Path(__file__).resolve().parent.parent / "build" / "bench"
+    before = sorted(bench.glob("mac.*")) and [p.stat().st_mtime for p in bench.glob("mac.*")]
+    start = time.monotonic()
+    try:
+        rc = main(argv)
+    finally:
+        server.close()
+        for conn in accepted:
+            conn.close()
+    assert time.monotonic() - start < 10
+    out_text, err = capsys.readouterr()
+    assert rc == 2 and out_text == "" and err.count("\n") == 1, err
+    assert err.startswith(f"systolic: error: --scheduler: tcp://{address} ")
+    assert ("sends no Dask handshake" if mode == "silent" else "not as a Dask scheduler") \
+        in err
+    assert accepted, "the command never reached the listener"
+    assert not out.exists()
+    assert (sorted(bench.glob("mac.*")) and [p.stat().st_mtime
+                                             for p in bench.glob("mac.*")]) == before
