@@ -80,6 +80,7 @@ def test_moe_expected_shares_and_router():
     m = model_shape(cfg)
     gemms = layer_gemms(m, Phase("decode", batch=3, context=5))
     assert ("router", "router", (3, 8, 4), 1) in _listed(gemms)
+    assert ("shared_gate", "router", (3, 8, 1), 1) in _listed(gemms)    # Qwen2-MoE's sigmoid
     experts = [g for g in gemms if g.name.startswith("expert_")]
     assert sorted(_listed(experts)) == sorted([
         ("expert_gate", "mlp_in", (2, 8, 6), 2), ("expert_up", "mlp_in", (2, 8, 6), 2),

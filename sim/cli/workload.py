@@ -21,12 +21,13 @@ DEFAULT_CONTEXT = 1024
 
 def register(sub):
     """Add the ``workload`` subcommand to the subparsers ``sub``."""
-    from sim.models.workload import PHASES
+    from sim.models.workload import MLA_FORMS, PHASES
     w = sub.add_parser("workload", help="list the GEMMs of a language model layer from its "
                                         "config.json; --compare: whole vs split array")
     w.add_argument("config", metavar="CONFIG",
                    help="a Hugging Face config.json, or a shipped model name "
-                        "(gpt2, llama-3.2-1b, qwen2.5-0.5b, olmoe-1b-7b, mixtral-8x7b)")
+                        "(gpt2, llama-3.2-1b, qwen2.5-0.5b, olmoe-1b-7b, mixtral-8x7b, "
+                        "deepseek-v2-lite); a config it cannot count is refused")
     w.add_argument("--phase", choices=PHASES, default="decode",
                    help="prefill (--tokens per sequence) or decode (one token per "
                         "sequence at --context); default decode")
@@ -40,7 +41,12 @@ def register(sub):
                                      f"{DEFAULT_CONTEXT})")
     w.add_argument("--stack-gqa", action="store_true",
                    help="stack the query heads sharing a K/V head into one attention GEMM "
-                        "per sequence and K/V head (GQA configs)")
+                        "per sequence and K/V head (GQA configs; absorbed MLA: all heads)")
+    w.add_argument("--mla", choices=MLA_FORMS, default=None,
+                   help="multi-head latent attention (DeepSeek): count the naive form "
+                        "(latents expanded to per-head keys and values) or the absorbed one "
+                        "(up-projections folded into the query and output; attention on "
+                        "the latents); default absorbed in decode, naive in prefill")
     w.add_argument("--compare", action="store_true",
                    help="cycles and utilization on the whole array (one GEMM after "
                         "another), on the split array (scheduler) and SCALE-Sim's formula")
@@ -109,8 +115,8 @@ def _phase(args):
 
 
 def cmd_workload(args):
-    from sim.models.workload import (WorkloadError, load_config, model_shape, layer_gemms,
-                                     lm_head_gemms, total_macs)
+    from sim.models.workload import (WorkloadError, load_config, model_shape, layer_groups,
+                                     lm_head_gemms, mla_form, total_macs)
     from sim.studies.workload_report import gemm_table, model_summary, compare_markdown
     from sim.studies.tables import write_json
     from hdl.emit import write_atomic
@@ -132,20 +138,37 @@ def cmd_workload(args):
         from hdl.split import SplitConfig
         split = SplitConfig(args.rows, args.cols, args.tile, mac_config(args),
                             fold_overlap=args.fold_overlap, dataflow=args.dataflow)
-    layer = layer_gemms(model, phase, stack_gqa=args.stack_gqa)
+    if args.mla and not model.mla:
+        raise UsageError(f"--mla: {args.config} has no multi-head latent attention (a "
+                         f"DeepSeek-V2/V3 config has); drop --mla")
+    groups = layer_groups(model, phase, stack_gqa=args.stack_gqa, mla=args.mla)
     head = lm_head_gemms(model, phase)
-    lines = [f"{model_summary(model)}", f"phase: {phase.describe()}", "",
-             f"one layer ({model.layers} in the model):", gemm_table(layer), "",
-             "LM head:", gemm_table(head), "",
-             f"MACs: {total_macs(layer):,} per layer, {total_macs(head):,} LM head, "
-             f"{model.layers * total_macs(layer) + total_macs(head):,} the model"]
+    lines = [f"{model_summary(model)}", f"phase: {phase.describe()}"]
+    if model.mla:
+        lines.append(f"attention: multi-head latent attention, {mla_form(phase, args.mla)} "
+                     f"form (--mla naive|absorbed)")
+    macs = []
+    for g in groups:
+        what = ("one layer" if g.part == "layer" else
+                f"one {g.part} ({g.kind.describe()})")
+        lines += ["", f"{what} ({g.layers} in the model):", gemm_table(g.gemms)]
+        macs.append(f"{g.macs:,} per {g.part} (x{g.layers})")
+    model_total = sum(g.layers * g.macs for g in groups) + total_macs(head)
+    lines += ["", "LM head:", gemm_table(head), "",
+              f"MACs: {', '.join(macs)}, {total_macs(head):,} LM head, {model_total:,} "
+              f"the model"]
+    shape = dict(model.__dict__, layer_kinds=[
+        {"kind": g.kind.__dict__, "part": g.part, "layers": g.layers} for g in groups])
     data = {"model": name, "config": args.config, "phase": phase.__dict__,
-            "shape": model.__dict__,
-            "gemms": [dict(g.__dict__, macs=g.macs, part="layer") for g in layer]
-            + [dict(g.__dict__, macs=g.macs, part="lm_head") for g in head]}
+            "shape": shape, "mla": mla_form(phase, args.mla) if model.mla else None,
+            "gemms": [dict(x.__dict__, macs=x.macs, part=g.part, layers=g.layers)
+                      for g in groups for x in g.gemms]
+            + [dict(x.__dict__, macs=x.macs, part="lm_head") for x in head],
+            "macs": {"model": model_total, "lm_head": total_macs(head),
+                     **{g.part: g.macs for g in groups}}}
     if args.compare:
         from sim.studies.workload import compare_workload
-        cmp = compare_workload(model, phase, split, stack_gqa=args.stack_gqa)
+        cmp = compare_workload(model, phase, split, stack_gqa=args.stack_gqa, mla=args.mla)
         data["compare"] = cmp
         lines += ["", compare_markdown(cmp)]
         t = cmp["model"]

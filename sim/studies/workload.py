@@ -25,8 +25,10 @@ takes the candidate with the fewest cycles of :func:`program_cycles`; ``whole`` 
 candidate, so no stage takes more cycles on the split array than on the whole one.
 
 Per GEMM, ``split`` is that GEMM group scheduled alone; the stage, layer and model
-totals schedule the groups of a stage together. The model total is
-``layers x layer + LM head`` with the exact cycles between consecutive layers.
+totals schedule the groups of a stage together. The model total sums every kind of
+layer (DeepSeek's dense first layers and its MoE layers, sliding-window and full
+layers) times its count, and the LM head; its split cycles follow the layers in order,
+with the exact cycles between consecutive layers.
 """
 import heapq
 from functools import lru_cache
@@ -36,8 +38,8 @@ from hdl.split import SplitConfig
 from sim.drivers.schedule import plan_jobs, plan_to_program
 from sim.models.program import job_cycles, program_cycles
 from sim.models.cycles import scalesim_cycles
-from sim.models.workload import (Gemm, ModelShape, Phase, layer_gemms, lm_head_gemms,
-                                 STAGES)
+from sim.models.workload import (Gemm, ModelShape, Phase, layer_groups, lm_head_gemms,
+                                 mla_form, STAGES)
 
 __all__ = ["schedule_stage", "StagePlan", "compare_workload", "whole_cycles",
            "scalesim_total", "block_shapes", "block_spans", "PLAN_JOBS_LIMIT"]
@@ -218,20 +220,29 @@ def _program(stage_plans):
     return [ph for sp in stage_plans for ph in sp.program]
 
 
-def compare_workload(model, phase, config, *, stack_gqa=False):
+def _totals(macs, config, whole, scalesim, split):
+    return {"macs": macs, "whole_cycles": whole, "scalesim_cycles": scalesim,
+            "split_cycles": split, "whole_util": _util(macs, config, whole),
+            "split_util": _util(macs, config, split), "speedup": round(whole / split, 3)}
+
+
+def compare_workload(model, phase, config, *, stack_gqa=False, mla=None):
     """Whole vs split cycles and utilization of ``model`` in ``phase`` on ``config``
     (see the module docstring): a JSON-ready dict with ``gemms`` (one row per GEMM
-    group of a layer, then the LM head), ``stages``, ``layer``, ``lm_head`` and
-    ``model`` totals; ``name`` is the model's name. ``stack_gqa``: see
-    :func:`sim.models.workload.layer_gemms` (both arrays run the stacked GEMMs)."""
+    group of each kind of layer, then the LM head), ``stages``, one total per part
+    (``parts``: ``layer`` for a model of one kind of layer, else one per kind, such as
+    ``dense layer`` and ``MoE layer``; then ``lm_head``) and the ``model`` total, which
+    sums every kind's layers; ``name`` is the model's name. ``stack_gqa`` and ``mla``:
+    see :func:`sim.models.workload.layer_gemms` (both arrays run the same GEMMs)."""
     if not isinstance(model, ModelShape):
         raise TypeError(f"expected a ModelShape, got {type(model).__name__}")
     if not isinstance(phase, Phase):
         raise TypeError(f"expected a Phase, got {type(phase).__name__}")
-    layer = layer_gemms(model, phase, stack_gqa=stack_gqa)
-    head = lm_head_gemms(model, phase)
-    rows = []
-    for part, gemms in (("layer", layer), ("lm_head", head)):
+    groups = layer_groups(model, phase, stack_gqa=stack_gqa, mla=mla)
+    parts = [(g.part, list(g.gemms)) for g in groups]
+    parts.append(("lm_head", lm_head_gemms(model, phase)))
+    rows, stages, programs, totals = [], [], {}, {}
+    for part, gemms in parts:
         for g in gemms:
             alone = schedule_stage([g], config)
             whole = whole_cycles([g], config)
@@ -244,11 +255,11 @@ def compare_workload(model, phase, config, *, stack_gqa=False):
                 "split_cycles": alone.cycles,
                 "split_util": _util(g.macs, config, alone.cycles),
                 "split_plan": alone.how, "speedup": round(whole / alone.cycles, 3)})
-    stages, plans = [], {}
-    for part, gemms in (("layer", layer), ("lm_head", head)):
+    for part, gemms in parts:
+        plans = []
         for stage, group in _stages(gemms):
             sp = schedule_stage(group, config)
-            plans.setdefault(part, []).append(sp)
+            plans.append(sp)
             macs = sum(g.macs for g in group)
             whole = whole_cycles(group, config)
             stages.append({"part": part, "stage": stage, "gemms": [g.name for g in group],
@@ -258,35 +269,38 @@ def compare_workload(model, phase, config, *, stack_gqa=False):
                            "whole_util": _util(macs, config, whole),
                            "split_util": _util(macs, config, sp.cycles),
                            "speedup": round(whole / sp.cycles, 3)})
-    layer_prog, head_prog = _program(plans["layer"]), _program(plans["lm_head"])
-    layer_split = program_cycles(layer_prog, config)
-    head_split = program_cycles(head_prog, config)
-    # Exact cycles of L consecutive layers and the head: the timeline is shift-invariant,
-    # so each layer after the first adds the same increment.
-    step = program_cycles(layer_prog + layer_prog, config) - layer_split
-    head_step = program_cycles(layer_prog + head_prog, config) - layer_split
-    totals = {}
-    for part, gemms, split in (("layer", layer, layer_split), ("lm_head", head, head_split)):
-        macs = sum(g.macs for g in gemms)
-        whole = whole_cycles(gemms, config)
-        totals[part] = {"macs": macs, "whole_cycles": whole,
-                        "scalesim_cycles": scalesim_total(gemms, config),
-                        "split_cycles": split, "whole_util": _util(macs, config, whole),
-                        "split_util": _util(macs, config, split),
-                        "speedup": round(whole / split, 3)}
-    L = model.layers
-    macs = L * totals["layer"]["macs"] + totals["lm_head"]["macs"]
-    whole = L * totals["layer"]["whole_cycles"] + totals["lm_head"]["whole_cycles"]
-    split = layer_split + (L - 1) * step + head_step
-    totals["model"] = {"macs": macs, "whole_cycles": whole,
-                       "scalesim_cycles": L * totals["layer"]["scalesim_cycles"]
-                       + totals["lm_head"]["scalesim_cycles"],
-                       "split_cycles": split, "whole_util": _util(macs, config, whole),
-                       "split_util": _util(macs, config, split),
-                       "speedup": round(whole / split, 3)}
+        programs[part] = _program(plans)
+        totals[part] = _totals(sum(g.macs for g in gemms), config,
+                               whole_cycles(gemms, config), scalesim_total(gemms, config),
+                               program_cycles(programs[part], config))
+    # The model's split cycles: its layers in order, then the head, with the exact
+    # cycles between consecutive programs. The timeline is shift-invariant, so what a
+    # program adds after another depends only on the two: computed once per pair.
+    step = {}
+
+    def after(prev, nxt):
+        if (prev, nxt) not in step:
+            both = program_cycles(programs[prev] + programs[nxt], config)
+            step[prev, nxt] = both - totals[prev]["split_cycles"]
+        return step[prev, nxt]
+
+    part_of = {g.kind: g.part for g in groups}
+    order = [part_of[kind] for kind, n in model.sequence() for _ in range(n)]
+    split = totals[order[0]]["split_cycles"]
+    for prev, nxt in zip(order, order[1:] + ["lm_head"]):
+        split += after(prev, nxt)
+    layers = {g.part: g.layers for g in groups}
+    head = totals["lm_head"]
+    totals["model"] = _totals(
+        sum(n * totals[p]["macs"] for p, n in layers.items()) + head["macs"], config,
+        sum(n * totals[p]["whole_cycles"] for p, n in layers.items()) + head["whole_cycles"],
+        sum(n * totals[p]["scalesim_cycles"] for p, n in layers.items())
+        + head["scalesim_cycles"], split)
     return {"name": model.name, "phase": phase.kind, "phase_text": phase.describe(),
             "batch": phase.batch, "tokens": phase.tokens, "context": phase.context,
-            "layers": L, "array": f"{config.rows}x{config.cols}",
+            "layers": model.layers, "layer_counts": layers,
+            "parts": [p for p, _ in parts], "array": f"{config.rows}x{config.cols}",
             "tile": "x".join(map(str, config.grid[:2])), "dataflow": config.dataflow,
-            "fold_overlap": config.fold_overlap, "stack_gqa": stack_gqa, "gemms": rows,
+            "fold_overlap": config.fold_overlap, "stack_gqa": stack_gqa,
+            "mla": mla_form(phase, mla) if model.mla else None, "gemms": rows,
             "stages": stages, **totals}

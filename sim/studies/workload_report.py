@@ -20,14 +20,30 @@ def model_summary(model):
     m = model
     attn = (f"{m.heads} heads of {m.head_dim}" +
             (f", {m.kv_heads} K/V heads (GQA)" if m.kv_heads != m.heads else ""))
+    if m.mla:
+        attn = (f"multi-head latent attention: {m.heads} heads, latent rank "
+                f"{m.kv_lora_rank}, query " + (f"rank {m.q_lora_rank}" if m.q_lora_rank
+                                               else "full rank")
+                + f", q/k {m.qk_nope_head_dim}+{m.qk_rope_head_dim} rotary, v "
+                f"{m.v_head_dim}")
     mlp = ("gated MLP" if m.gated else "MLP") + f" {m.intermediate}"
     if m.moe:
         mlp = (f"{m.experts} experts, top-{m.experts_per_token}, "
                f"{'gated ' if m.gated else ''}expert MLP {m.expert_intermediate}")
-        if m.shared_expert_intermediate:
+        if m.shared_experts:
+            mlp += f", {m.shared_experts} shared experts ({m.shared_expert_intermediate})"
+        elif m.shared_expert_intermediate:
             mlp += f", shared expert {m.shared_expert_intermediate}"
+        if m.shared_expert_gate:
+            mlp += " with a sigmoid gate"
+    kinds = m.kinds()
+    layers = f"{m.layers} layers"
+    if len(kinds) > 1 or kinds[0][0].window is not None:
+        layers += " (" + "; ".join(f"{n} {k.describe()}" for k, n in kinds) + ")"
+    if m.mtp_layers:
+        layers += f", {m.mtp_layers} multi-token-prediction layer(s) not counted"
     return (f"{m.name} ({m.model_type or 'unknown type'}): hidden {m.hidden}, {attn}, "
-            f"{mlp}, {m.layers} layers, vocabulary {m.vocab}")
+            f"{mlp}, {layers}, vocabulary {m.vocab}")
 
 
 def gemm_table(gemms):
@@ -46,14 +62,17 @@ def compare_markdown(d, *, title=True):
     """Markdown of one comparison (dict of :func:`compare_workload`)."""
     head = (f"{d['name']}, {d['phase_text']}, {d['array']} {d['dataflow'].upper()} array, "
             f"{d['tile']} tiles" + (", fold overlap" if d["fold_overlap"] else "")
-            + (", GQA heads stacked" if d.get("stack_gqa") else ""))
+            + (", GQA heads stacked" if d.get("stack_gqa") else "")
+            + (f", MLA {d['mla']}" if d.get("mla") else ""))
     md = [f"### {head}", ""] if title else []
-    rows = [[r["name"], r["stage"], f"{r['M']}x{r['K']}x{r['N']}", r["count"], r["macs"],
-             r["scalesim_cycles"], r["whole_cycles"], r["whole_util"], r["split_cycles"],
-             r["split_util"], r["speedup"], _cell(r["split_plan"])] for r in d["gemms"]]
-    md += [markdown_table(["GEMM", "stage", "MxKxN", "count", "MACs", "SCALE-Sim",
-                           "whole", "whole util", "split", "split util", "whole/split",
-                           "split schedule (alone)"], rows), ""]
+    kinds = len(d.get("parts", ())) > 2          # several kinds of layer: say which
+    rows = [([r["part"]] if kinds else []) + [
+        r["name"], r["stage"], f"{r['M']}x{r['K']}x{r['N']}", r["count"], r["macs"],
+        r["scalesim_cycles"], r["whole_cycles"], r["whole_util"], r["split_cycles"],
+        r["split_util"], r["speedup"], _cell(r["split_plan"])] for r in d["gemms"]]
+    md += [markdown_table((["part"] if kinds else []) + [
+        "GEMM", "stage", "MxKxN", "count", "MACs", "SCALE-Sim", "whole", "whole util",
+        "split", "split util", "whole/split", "split schedule (alone)"], rows), ""]
     rows = [[s["part"], s["stage"], ", ".join(s["gemms"]), s["scalesim_cycles"],
              s["whole_cycles"], s["whole_util"], s["split_cycles"], s["split_util"],
              s["speedup"], _cell(s["split_plan"])] for s in d["stages"]]
@@ -62,10 +81,13 @@ def compare_markdown(d, *, title=True):
            ""]
     rows = [[k, d[k]["macs"], d[k]["scalesim_cycles"], d[k]["whole_cycles"],
              d[k]["whole_util"], d[k]["split_cycles"], d[k]["split_util"],
-             d[k]["speedup"]] for k in ("layer", "lm_head", "model")]
+             d[k]["speedup"]] for k in d.get("parts", ["layer", "lm_head"]) + ["model"]]
+    counts = d.get("layer_counts") or {"layer": d["layers"]}
+    layers = " + ".join(f"{n} {p}{'s' if n > 1 else ''}" for p, n in counts.items())
     md += [markdown_table(["total", "MACs", "SCALE-Sim", "whole", "whole util", "split",
                            "split util", "whole/split"], rows), "",
-           f"model = {d['layers']} layers + LM head. Cycles from the cycle model "
+           f"model = {layers} + LM head (each kind of layer counted on its own). "
+           "Cycles from the cycle model "
            "(`sim.models.cycles`, `sim.models.program.program_cycles`); SCALE-Sim: its "
            "analytical formula on the whole array, one GEMM after another.", ""]
     return "\n".join(md)

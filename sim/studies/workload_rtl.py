@@ -1,6 +1,6 @@
 """Real GEMM shapes of a language model in RTL: C against numpy, cycles against the model.
 
-:func:`rtl_gemms` picks, from a model's :func:`sim.models.workload.layer_gemms`, the
+:func:`rtl_gemms` picks, from a model's :func:`sim.models.workload.layer_groups`, the
 layer's smallest dense weight projection at full size (usually K/V) for one token (a
 decode GEMV) and for a prefill of ``tokens`` tokens, for a mixture of experts also the
 router and one expert's first MLP GEMM with its share of the tokens, and the attention
@@ -32,7 +32,7 @@ import numpy as np
 from hdl.split import SplitConfig
 from sim.drivers.batch import SimBatch, run_batch, simulate_many
 from sim.models.program import SplitJob
-from sim.models.workload import ModelShape, Phase, layer_gemms
+from sim.models.workload import ModelShape, Phase, layer_groups
 from sim.studies.workload import schedule_stage, whole_cycles
 
 __all__ = ["rtl_gemms", "run_rtl_shapes", "run_rtl_models", "prepare_rtl_shapes",
@@ -73,9 +73,12 @@ def rtl_gemms(model, *, tokens=RTL_TOKENS, context=RTL_CONTEXT, config=None,
     out = []
     for phase in (Phase("decode", batch=1, context=context),
                   Phase("prefill", batch=1, tokens=tokens)):
-        gemms = layer_gemms(model, phase)
+        gemms = []                    # every kind of layer's GEMMs, each shape once
+        for group in layer_groups(model, phase):
+            gemms += [g for g in group.gemms if (g.name, g.shape) not in
+                      {(x.name, x.shape) for x in gemms}]
         dense = [g for g in gemms if g.stage not in ("scores", "values", "router")
-                 and not g.name.startswith("expert_")]
+                 and not g.name.startswith("expert_") and g.count == 1]
         picked = [min(dense, key=lambda g: (g.macs, gemms.index(g)))]
         picked += [g for g in gemms if g.stage == "router"]
         picked += [g for g in gemms if g.name.startswith("expert_")][:1]
