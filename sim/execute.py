@@ -25,6 +25,7 @@ rescheduled by the Dask scheduler on another worker (up to
 ``distributed.scheduler.allowed-failures`` times, default 3).
 """
 import hashlib
+import json
 import os
 import sys
 import time
@@ -34,7 +35,8 @@ from pathlib import Path
 
 __all__ = ["ExecutorError", "Outcome", "Progress", "LocalExecutor", "DaskExecutor",
            "run_jobs", "RunReport", "make_executor", "worker_path", "SCHEDULER_ENV",
-           "CONNECT_TIMEOUT", "HANDSHAKE_DEADLINE", "Call", "run_calls"]
+           "CONNECT_TIMEOUT", "HANDSHAKE_DEADLINE", "Call", "run_calls", "CachedFailure",
+           "synthesize_jobs"]
 
 #: The environment variable naming a scheduler when ``--scheduler`` is not given.
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
@@ -335,25 +337,42 @@ class RunReport:
         return sum(1 for o in self.outcomes if o.where == "cache")
 
 
+class CachedFailure(Exception):
+    """Raised by a cache's ``lookup`` for a job whose stored result is a failure (such
+    as a design that did not fit a device): the job is answered with this error, as
+    cached, and not sent again."""
+
+
 def run_jobs(payloads, fn, *, executor, cache=None, progress=None):
     """Run ``fn(payload)`` for every payload, on ``executor``; a :class:`RunReport`.
 
-    ``cache``: None, or an object with ``lookup(payload)`` (the stored value, or None)
-    and ``store(payload, value)`` -- called here, on the client only, as each result
-    arrives; a payload found there is never sent. ``progress``: None or a callable given
-    a :class:`Progress` after each cached, finished or failed job. A failing job is
-    reported in ``failures`` (and its outcome's ``error``) and stored nowhere."""
+    ``cache``: None, or an object with ``lookup(payload)`` and ``store(payload, value)``,
+    both called here, on the client only:
+
+    * ``lookup`` returns the stored value, None when there is none, or raises
+      :class:`CachedFailure` for a stored failure; a payload found there is never sent;
+    * ``store`` is called as each result arrives, before the next one is read (an
+      interrupted run keeps what finished). It may return ``(value, error)`` to replace
+      the outcome's: a job that ran but reports its own failure in its value (and still
+      made entries worth storing) becomes a failed outcome.
+
+    ``progress``: None or a callable given a :class:`Progress` after each cached,
+    finished or failed job. A failing job is reported in ``failures`` (and its outcome's
+    ``error``) and stored nowhere."""
     start = time.monotonic()
     payloads = list(payloads)
     outcomes = [None] * len(payloads)
     state = Progress(total=len(payloads))
     missing = []
     for i, p in enumerate(payloads):
-        value = cache.lookup(p) if cache is not None else None
-        if value is None:
+        try:
+            value, error = (cache.lookup(p) if cache is not None else None), None
+        except CachedFailure as e:
+            value, error = None, str(e)
+        if value is None and error is None:
             missing.append(i)
         else:
-            outcomes[i] = Outcome(i, value, None, "cache", 0.0)
+            outcomes[i] = Outcome(i, value, error, "cache", 0.0)
             state.done += 1
             state.cached += 1
     slots = executor.slots() if missing else 1
@@ -367,9 +386,11 @@ def run_jobs(payloads, fn, *, executor, cache=None, progress=None):
             outcomes[o.index] = o
             pending -= 1
             state.running, state.queued = min(pending, slots), max(0, pending - slots)
+            if o.error is None and cache is not None:
+                settled = cache.store(payloads[o.index], o.value)
+                if settled is not None:
+                    o.value, o.error = settled
             if o.error is None:
-                if cache is not None:
-                    cache.store(payloads[o.index], o.value)
                 state.done += 1
             else:
                 state.failed += 1
@@ -414,22 +435,50 @@ class Call:
 
 def _run_call(payload):
     """One :class:`Call` away from its client: its value or its error (one line), and
-    the cache entries it made (every lookup misses here: the client already looked)."""
+    the cache entries it made (every lookup misses here: the client already looked).
+    Without a client cache (root None) the call runs uncached and records nothing."""
     from hdl.cache import RecordingCache
     call, files = payload
-    cache = RecordingCache(worker_path(files))
+    cache = RecordingCache(worker_path(files)) if files is not None else False
     try:
         value, error = call(cache), None
     except Exception as e:                    # e.g. a design that does not fit a device:
         value, error = None, _one_line(e)     # its entry is still worth keeping
-    return {"value": value, "error": error, "entries": cache.entries}
+    return {"value": value, "error": error, "entries": cache.entries if cache else []}
+
+
+class _CallCache:
+    """:func:`run_jobs`' cache protocol over a tool :class:`hdl.cache.Cache` for
+    :class:`Call` payloads: a lookup runs the call against a probe of the cache (a
+    result, or a stored failure, without any tool run), and a store writes the entries
+    the call made where it ran."""
+
+    def __init__(self, store):
+        self.store_ = store
+
+    def lookup(self, payload):
+        from hdl.cache import CacheMiss, ProbeCache
+        call, _ = payload
+        if self.store_ is None:
+            return None
+        try:
+            return call(ProbeCache(self.store_))
+        except CacheMiss:
+            return None
+        except Exception as e:                # a cached failure
+            raise CachedFailure(_one_line(e)) from None
+
+    def store(self, payload, got):
+        for kind, key, suffix, text in got.get("entries", ()):
+            self.store_.store_text(kind, key, suffix, text)
+        return got.get("value"), got.get("error")
 
 
 def run_calls(calls, *, executor, cache=True, progress=None):
     """Run the :class:`Call` list on ``executor`` with the client-side ``cache``
-    (:func:`hdl.cache.resolve_cache`; None or False: nothing is cached, so nothing is
-    sent and None is returned); a :class:`RunReport` whose outcomes hold each call's
-    value (or its error, one line), in call order.
+    (:func:`hdl.cache.resolve_cache`; None or False: nothing is cached, every call is
+    sent and runs uncached); a :class:`RunReport` whose outcomes hold each call's value
+    (or its error, one line), in call order.
 
     A call whose result is in ``cache`` is answered here and never sent (a cached
     failure, such as a design that did not fit, comes back as its error). The others run
@@ -437,47 +486,39 @@ def run_calls(calls, *, executor, cache=True, progress=None):
     entries into ``cache`` as each call returns, so a second call of the same flow here
     is a cache hit and an interrupted run keeps what finished. ``progress`` as for
     :func:`run_jobs`."""
-    from hdl.cache import CacheMiss, ProbeCache, resolve_cache
+    from hdl.cache import resolve_cache
     store = resolve_cache(cache)
-    if store is None:
-        return None
-    start = time.monotonic()
-    calls = list(calls)
-    outcomes = [None] * len(calls)
-    state = Progress(total=len(calls))
-    send = []
-    for i, call in enumerate(calls):
-        try:
-            outcomes[i] = Outcome(i, call(ProbeCache(store)), None, "cache")
-        except CacheMiss:
-            send.append(i)
-            continue
-        except Exception as e:                # a cached failure
-            outcomes[i] = Outcome(i, None, _one_line(e), "cache")
-        state.done += 1
-        state.cached += 1
-    slots = executor.slots() if send else 1
-    pending = len(send)
+    root = store.root if store is not None else None
+    return run_jobs([(call, root) for call in calls], _run_call, executor=executor,
+                    cache=_CallCache(store), progress=progress)
 
-    def update(outcome=None):
-        state.running, state.queued = min(pending, slots), max(0, pending - slots)
-        state.last = outcome
-        if progress is not None:
-            progress(state)
-    update()
-    if send:
-        for o in executor.run(_run_call, [(calls[i], store.root) for i in send]):
-            i, pending = send[o.index], pending - 1
-            got = o.value or {}
-            for kind, key, suffix, text in got.get("entries", ()):
-                store.store_text(kind, key, suffix, text)
-            error = o.error or got.get("error")
-            outcomes[i] = Outcome(i, got.get("value"), error, o.where, o.seconds)
-            if error is None:
-                state.done += 1
-            else:
-                state.failed += 1
-            update(outcomes[i])
-    return RunReport(outcomes=outcomes, executor=executor.name,
-                     seconds=round(time.monotonic() - start, 2),
-                     failures=[o for o in outcomes if o.error is not None])
+
+def synthesize_jobs(jobs, *, executor=None, progress=None, processes=None, **common):
+    """:func:`hdl.flows.synth.synthesize_many`'s jobs and result (SynthResults in job
+    order; the first failing job's :class:`YosysError` raised after all finished), run on
+    ``executor`` (:func:`run_calls`: cached jobs are answered on the client and never
+    sent) or, without one, in synthesize_many's local thread pool of ``processes``."""
+    from hdl.flows.synth import YosysError, job_kwargs, raise_first, synthesize, \
+        synthesize_many, yosys_version
+    if executor is None:
+        return synthesize_many(jobs, processes, progress=progress, **common)
+    jobs = [{**common, **job_kwargs(job)} for job in jobs]
+    if not jobs:
+        return []
+    yosys_version()                    # compile the WebAssembly once, not in every worker
+    cache = {json.dumps(str(j.get("cache", True))) for j in jobs}
+    if len(cache) > 1:
+        raise ValueError("synthesize_jobs: every job on an executor shares one cache")
+    cache = jobs[0].get("cache", True)
+    calls = [Call(synthesize, (j["verilog"],), {k: v for k, v in j.items()
+                                                 if k not in ("verilog", "cache")})
+             for j in jobs]
+
+    def tick(state):
+        o = state.last
+        if progress is not None and o is not None and o.error is None and o.where != "cache":
+            progress(o.value)
+    report = run_calls(calls, executor=executor, cache=cache, progress=tick)
+    results = [YosysError(o.error.removeprefix("YosysError: ")) if o.error else o.value
+               for o in report.outcomes]
+    return raise_first(jobs, results)

@@ -101,7 +101,7 @@ def test_synthesize_configs_jobs(monkeypatch):
         seen.extend(jobs)
         return [_res(j["flow"], 1000 + i, 10) for i, j in enumerate(jobs)]
 
-    monkeypatch.setattr(area, "synthesize_many", fake_many)
+    monkeypatch.setattr(area, "synthesize_jobs", fake_many)
     gate = MacConfig(multiplier="wallace")
     out = area.synthesize_configs([gate, BEHAV])
     assert [(j["top"], j["flow"]) for j in seen] == [

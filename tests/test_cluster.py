@@ -177,14 +177,15 @@ class CountingExecutor:
 def test_synthesize_many_on_cluster(tmp_path, cluster):
     """Cached syntheses are read on the client and never sent; the others come back,
     equal to a local run, and are cached on the client."""
-    from hdl.flows.synth import synthesize, synthesize_many
+    from hdl.flows.synth import synthesize
+    from sim.execute import synthesize_jobs
     from hdl.mac import MacConfig
     a, b = (MacConfig(acc_width=8, signed=False).verilog(),
             MacConfig(acc_width=8, signed=False, adder="kogge-stone").verilog())
     local = synthesize(a, top="mac", ice40=False, cache=tmp_path)
     with DaskExecutor(cluster) as dask:
         ex = CountingExecutor(dask)
-        got = synthesize_many([(a, "mac"), (b, "mac")], ice40=False, cache=tmp_path,
+        got = synthesize_jobs([(a, "mac"), (b, "mac")], ice40=False, cache=tmp_path,
                               executor=ex)
     assert ex.sent == 1 and got[0].cached and not got[1].cached
     assert got[0].transistors == local.transistors
@@ -398,3 +399,40 @@ def test_listener_that_is_no_scheduler_one_line_exit_2(tmp_path, capsys, monkeyp
     assert not out.exists()
     assert (sorted(bench.glob("mac.*")) and [p.stat().st_mtime
                                              for p in bench.glob("mac.*")]) == before
+
+
+def _double(x):
+    return {"value": 2 * x, "error": "odd input" if x % 2 else None}
+
+
+def test_run_jobs_cache_protocol_failures():
+    """A stored failure is answered from the cache (never sent); a job whose value
+    reports its own failure becomes a failed outcome after its store."""
+    from sim.execute import CachedFailure
+
+    class Cache:
+        stored = []
+
+        def lookup(self, x):
+            if x == 0:
+                raise CachedFailure("stored: did not fit")
+            return {10: 20}.get(x)
+
+        def store(self, x, got):
+            self.stored.append(x)
+            return got["value"], got["error"]
+
+    sent = []
+    ex = LocalExecutor(workers=1, threads=True)
+    real = ex.run
+
+    def counting(fn, payloads):
+        sent.extend(payloads)
+        return real(fn, payloads)
+    ex.run = counting
+    report = run_jobs([0, 10, 2, 3], _double, executor=ex, cache=Cache())
+    assert sent == [2, 3] and Cache.stored == [2, 3]
+    got = [(o.value, o.error, o.where) for o in report.outcomes]
+    assert got[0] == (None, "stored: did not fit", "cache") and got[1] == (20, None, "cache")
+    assert got[2][:2] == (4, None) and got[3][:2] == (6, "odd input")
+    assert [o.index for o in report.failures] == [0, 3] and report.cached == 2

@@ -56,7 +56,8 @@ from ..cache import resolve_cache
 
 __all__ = ["FLOWS", "SynthResult", "ToolError", "YosysError", "synthesize", "synthesize_many",
            "run_yosys", "yosys_version", "yosys_package_version", "asic_script", "ice40_script",
-           "script", "cmos_flow", "CMOS_COST", "CMOS_MAP", "topological_order"]
+           "script", "cmos_flow", "CMOS_COST", "CMOS_MAP", "topological_order", "job_kwargs",
+           "raise_first"]
 
 #: Flow name -> the ``synth`` command it runs (``-top`` is appended).
 FLOWS = {
@@ -359,7 +360,9 @@ def _cached(verilog, top, flow, script, cache):
     return store, key, None
 
 
-def _job_kwargs(job):
+def job_kwargs(job):
+    """A :func:`synthesize_many` job (a dict, or ``(verilog, top[, flow])``) as keyword
+    arguments of :func:`synthesize`."""
     if isinstance(job, dict):
         return dict(job)
     verilog, top, *rest = job
@@ -369,39 +372,7 @@ def _job_kwargs(job):
     return kwargs
 
 
-def _remote_synthesize(kwargs):
-    """One job of :func:`synthesize_many` where an executor runs it (no cache there)."""
-    kwargs = dict(kwargs)
-    return synthesize(kwargs.pop("verilog"), **{**kwargs, "cache": False})
-
-
-def _synthesize_on(executor, jobs, progress):
-    """:func:`synthesize_many` through ``executor``: cached jobs are read here and never
-    sent; the others' results are cached here as they come back."""
-    results, stores, send = [None] * len(jobs), [None] * len(jobs), []
-    for i, job in enumerate(jobs):
-        flow = job.get("flow", "synth")
-        script = _combined_script(job["top"], flow, job.get("ice40", True))
-        store, key, results[i] = _cached(job["verilog"], job["top"], flow, script,
-                                         job.get("cache", True))
-        stores[i] = (store, key)
-        if results[i] is None:
-            send.append(i)
-    for outcome in executor.run(_remote_synthesize, [jobs[i] for i in send]):
-        i = send[outcome.index]
-        if outcome.error is not None:
-            results[i] = YosysError(outcome.error.removeprefix("YosysError: "))
-            continue
-        results[i] = outcome.value
-        store, key = stores[i]
-        if store:
-            store.store_json("synth", key, outcome.value.to_json())
-        if progress is not None:
-            progress(outcome.value)
-    return results
-
-
-def synthesize_many(jobs, processes=None, *, progress=None, executor=None, **common):
+def synthesize_many(jobs, processes=None, *, progress=None, **common):
     """Run several :func:`synthesize` jobs in parallel; results in job order.
 
     A job is a dict of :func:`synthesize` keyword arguments (``verilog``, ``top``,
@@ -410,20 +381,13 @@ def synthesize_many(jobs, processes=None, *, progress=None, executor=None, **com
     ``processes`` threads (default: the CPU count) keeps that many busy. ``progress``,
     if given, is called with each :class:`SynthResult` as it completes (in completion
     order). The first failing job's :class:`YosysError` is raised after every job has
-    finished.
-
-    ``executor``: run the jobs elsewhere instead of in the thread pool -- any object
-    whose ``run(fn, payloads)`` yields, per payload, an object with ``index`` (into
-    ``payloads``), ``value`` and ``error`` (a string, or None) in completion order, such
-    as the executors of :mod:`sim.execute` (a local pool or a Dask cluster). Jobs found in
-    the cache are then read here and never sent, and results are cached here.
+    finished. (On another executor, a process pool or a Dask cluster, with the cache on
+    the client: :func:`sim.execute.synthesize_jobs`.)
     """
-    jobs = [{**common, **_job_kwargs(job)} for job in jobs]
+    jobs = [{**common, **job_kwargs(job)} for job in jobs]
     if not jobs:
         return []
-    yosys_version()                    # compile the WebAssembly once, not in every worker
-    if executor is not None:
-        return _raise_first(jobs, _synthesize_on(executor, jobs, progress))
+    yosys_version()                    # compile the WebAssembly once, not in every thread
     workers = max(1, min(processes or os.cpu_count() or 1, len(jobs)))
 
     def one(kwargs):
@@ -441,10 +405,11 @@ def synthesize_many(jobs, processes=None, *, progress=None, executor=None, **com
             result = results[futures[future]] = future.result()
             if progress is not None and not isinstance(result, YosysError):
                 progress(result)
-    return _raise_first(jobs, results)
+    return raise_first(jobs, results)
 
 
-def _raise_first(jobs, results):
+def raise_first(jobs, results):
+    """``results``, or the first :class:`YosysError` among them raised with its job."""
     for i, r in enumerate(results):
         if isinstance(r, YosysError):
             raise YosysError(f"job {i} (top {jobs[i].get('top')}, flow "

@@ -5,7 +5,8 @@ Every gate-level MAC goes through Yosys's plain ``synth`` flow (it has no ``*`` 
 of Yosys's own flows, so the table compares our gates with Yosys's best.
 """
 from hdl.mac import MacConfig, MULTIPLIER_CHOICES, ADDER_CHOICES
-from hdl.flows.synth import FLOWS, synthesize_many
+from hdl.flows.synth import FLOWS
+from sim.execute import synthesize_jobs
 
 __all__ = ["design_label", "flows_for", "area_rows", "AREA_HEADERS", "all_mac_configs",
            "best_behavioral"]
@@ -49,14 +50,14 @@ def all_mac_configs(*, signed=True, acc_width=16, pipelines=(0,)):
 def synthesize_configs(configs, *, progress=None, executor=None):
     """Synthesize each config through each of its flows: a list of
     ``(config, SynthResult)`` in a stable order. ``executor``: see
-    :func:`hdl.flows.synth.synthesize_many` (default its local thread pool)."""
+    :func:`sim.execute.synthesize_jobs` (default synthesize_many's local thread pool)."""
     jobs, keys = [], []
     for cfg in configs:
         verilog = cfg.verilog()
         for flow in flows_for(cfg):
             jobs.append({"verilog": verilog, "top": "mac", "flow": flow})
             keys.append(cfg)
-    results = synthesize_many(jobs, progress=progress, executor=executor)
+    results = synthesize_jobs(jobs, progress=progress, executor=executor)
     return list(zip(keys, results))
 
 

@@ -243,7 +243,7 @@ def measure_area(R=AREA_ARRAY, C=AREA_ARRAY, designs=AREA_DESIGNS, *, processes=
                  progress=True, executor=None):
     """Transistors of each design as an R x C array (hierarchical Verilog, flattened by
     the flow) and as one PE alone; per PE = array / (R*C)."""
-    from hdl.flows.synth import synthesize_many
+    from sim.execute import synthesize_jobs
     jobs = []
     for _, df, mac, flow, db in designs:
         jobs.append({"verilog": array_verilog(R, C, df, mac, double_buffer=db),
@@ -252,7 +252,7 @@ def measure_area(R=AREA_ARRAY, C=AREA_ARRAY, designs=AREA_DESIGNS, *, processes=
                      "flow": flow})
     bar = _bar(len(jobs), f"array bench: yosys area ({R}x{C} arrays)", progress)
     t0 = time.perf_counter()
-    results = synthesize_many(jobs, processes=processes, ice40=False, executor=executor,
+    results = synthesize_jobs(jobs, processes=processes, ice40=False, executor=executor,
                               progress=lambda r: _tick(bar))
     if bar is not None:
         bar.close()

@@ -96,12 +96,12 @@ def area_table(size=None, tiles=None, styles=STYLES, *, mac=None, progress=True,
     there first, all at once, and the rows then read them from the cache."""
     size, tiles = size or SIZE, tiles or AREA_TILES
     if executor is not None:
-        from hdl.flows.synth import synthesize_many
+        from sim.execute import synthesize_jobs
         jobs = {json.dumps(j, sort_keys=True): j for tile in tiles for style in styles
                 for j in split_area_jobs(size, size, tile, mac, style=style,
                                          dataflow=dataflow)}
         _log(f"area {dataflow}: {len(jobs)} syntheses on {executor.name}", progress)
-        synthesize_many(list(jobs.values()), executor=executor)
+        synthesize_jobs(list(jobs.values()), executor=executor)
     rows = []
     for tile in tiles:
         for style in styles:
