@@ -1,0 +1,159 @@
+"""Parameters of an accelerator tile (:mod:`hdl.tile`) and its error codes."""
+from dataclasses import dataclass
+from enum import IntEnum
+from math import ceil
+
+from ..array import ArrayConfig
+from ..mac import ConfigError
+
+__all__ = ["TileConfig", "TileError", "HostOp", "Mem", "DIM_BITS", "ADDR_BITS", "os_chains"]
+
+#: Bits of the M, K, N fields of a GEMM command (dimensions up to 4095).
+DIM_BITS = 12
+#: Bits of every address, base and stride field of the host interface.
+ADDR_BITS = 16
+
+
+class HostOp(IntEnum):
+    """``host_op`` values (sampled with ``host_valid``)."""
+    WRITE = 1       # LOAD: write host_wdata to (host_mem, host_bank, host_addr)
+    READ = 2        # STORE: host_rdata holds the word one cycle later (host_rvalid)
+    GEMM = 3        # run a GEMM with the command fields; done (and error) when finished
+
+
+class Mem(IntEnum):
+    """``host_mem`` values: which scratchpad a WRITE or READ addresses."""
+    A = 0
+    B = 1
+    C = 2
+
+
+class TileError(IntEnum):
+    """``err_code`` values (``error`` high, with ``done``)."""
+    NONE = 0
+    ADDR_RANGE = 1  # WRITE/READ: memory, bank or address outside the scratchpads
+    NO_FIT = 2      # GEMM: its A, B or C region runs past the end of its memory
+    OVERLAP = 3     # GEMM: A (or B) blocks overlap: a stride shorter than one block
+    MODE = 4        # GEMM: a mode (dataflow/split) this tile cannot run
+    SHAPE = 5       # GEMM: M, K or N is 0, or K is above the accumulator's safe K
+    BUSY = 6        # any op while a GEMM runs (or the power-up flush)
+
+
+def os_chains(R, C):
+    """Per output lane d of an OS array: the PEs (i, j) in the order they leave it."""
+    lanes = []
+    for d in range(R + C - 1):
+        i, j = (d, 0) if d < R else (R - 1, d - R + 1)
+        chain = []
+        while i >= 0 and j < C:
+            chain.append((i, j))
+            i, j = i - 1, j + 1
+        lanes.append(chain)
+    return lanes
+
+
+def _pow2(x):
+    return x >= 1 and x & (x - 1) == 0
+
+
+@dataclass(frozen=True)
+class TileConfig:
+    """A tile: the array ``array`` fed from scratchpads.
+
+    A: ``a_banks`` banks of ``width``-bit words, ``depth`` words each; B likewise with
+    ``b_banks``. The banks of one memory share their address: one *line* is
+    ``banks * width`` bits, read in one cycle. An edge vector (R lanes of A, C lanes
+    of B, 4 bits each) fills ``beats`` consecutive lines (:attr:`beats_a`,
+    :attr:`beats_b`); the feeders need one vector per cycle, so ``beats > 1`` stalls
+    the array (see :mod:`sim.models.tile`). C: one bank per output lane of the array
+    (``c_width``-bit words, ``c_depth`` each), so the collector writes every lane in
+    every cycle and never stalls. ``counters``: GEMM access counters on the host
+    interface (for the benches; not part of the tile's logic area).
+    """
+    array: ArrayConfig
+    width: int = 16
+    a_banks: int = 1
+    b_banks: int = 1
+    depth: int = 256
+    c_width: int = 32
+    c_depth: int = 256
+    counters: bool = True
+
+    def __post_init__(self):
+        arr = self.array
+        if not isinstance(arr, ArrayConfig):
+            raise ConfigError("array", f"expected an ArrayConfig, got {type(arr).__name__}")
+        if arr.dataflow != "os" or arr.double_buffer:
+            raise ConfigError("dataflow", "the tile runs the OS array with the compact PE "
+                                          "only so far; allowed: dataflow os, no fold overlap")
+        if not (_pow2(arr.rows) and _pow2(arr.cols)):
+            raise ConfigError("rows", f"the tile needs power-of-two rows and columns, got "
+                                      f"{arr.rows}x{arr.cols}")
+        for name, lo, hi in (("width", 1, 1024), ("a_banks", 1, 64), ("b_banks", 1, 64),
+                             ("depth", 2, 1 << ADDR_BITS), ("c_depth", 2, 1 << ADDR_BITS)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise ConfigError(name, f"{v!r} is out of range; allowed: {lo}..{hi}")
+        if isinstance(self.c_width, bool) or not isinstance(self.c_width, int) or \
+                not arr.mac.acc_width <= self.c_width <= 64:
+            raise ConfigError("c_width", f"{self.c_width!r}; allowed: the accumulator width "
+                                         f"{arr.mac.acc_width}..64")
+
+    @property
+    def rows(self):
+        return self.array.rows
+
+    @property
+    def cols(self):
+        return self.array.cols
+
+    @property
+    def lanes(self):
+        """Output lanes of the array (R + C - 1), one C bank each."""
+        return self.array.out_lanes
+
+    @property
+    def drain(self):
+        """Drain window of the compact OS PE: min(R, C) cycles per tile."""
+        return min(self.rows, self.cols)
+
+    @property
+    def beats_a(self):
+        """Lines of A per edge vector: ceil(R*4 / (a_banks*width))."""
+        return ceil(self.rows * self.array.mac.width / (self.a_banks * self.width))
+
+    @property
+    def beats_b(self):
+        """Lines of B per edge vector: ceil(C*4 / (b_banks*width))."""
+        return ceil(self.cols * self.array.mac.width / (self.b_banks * self.width))
+
+    @property
+    def beats(self):
+        """Cycles per edge vector: the slower of A and B (they are read in parallel)."""
+        return max(self.beats_a, self.beats_b)
+
+    @property
+    def max_k(self):
+        """Largest K of one GEMM command (one pass: no W-bit overflow)."""
+        return min(self.array.mac.max_safe_k, (1 << DIM_BITS) - 1)
+
+    @property
+    def edge_bytes(self):
+        """Bytes per cycle the array's edges take when streaming: (R + C) * 4 / 8."""
+        return (self.rows + self.cols) * self.array.mac.width / 8
+
+    @property
+    def sram_bytes(self):
+        """Bytes per cycle A and B deliver at most: (a_banks + b_banks) * width / 8."""
+        return (self.a_banks + self.b_banks) * self.width / 8
+
+    @property
+    def lane_len(self):
+        """Per output lane: results per tile (its chain of PEs)."""
+        return tuple(len(ch) for ch in os_chains(self.rows, self.cols))
+
+    @property
+    def slug(self):
+        return (f"tile_{self.array.slug}_w{self.width}_a{self.a_banks}_b{self.b_banks}"
+                f"_d{self.depth}_c{self.c_width}x{self.c_depth}"
+                f"{'' if self.counters else '_nocnt'}")

@@ -1,0 +1,207 @@
+"""Run GEMMs on the tile (:mod:`hdl.tile`) from its own memory, under cocotb.
+
+The host side of the tile: :func:`layout_a` / :func:`layout_b` turn A and B into the
+host WRITEs that put them into the scratchpads (edge vectors: for A, column k of an
+R-row block; for B, row k of a C-column block; ``beats`` lines each, every line split
+over the banks, bank 0 in the low bits), :func:`c_reads` / :func:`decode_c` read C back
+(lane d's bank holds tile t's results at ``c_base + t * len_d + s``, s-th PE of the
+lane's chain). :func:`run_tile_gemm` writes A and B, issues the GEMM command, reads C
+and returns the RTL's cycles and access counters next to the model's
+(:mod:`sim.models.tile`).
+"""
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from math import ceil
+from pathlib import Path
+
+import numpy as np
+
+from hdl.emit import write_if_changed
+from hdl.tile import TileConfig, TileError, Mem, tile_verilog, TILE_TOP
+from hdl.tile.config import os_chains
+from sim.drivers.gemm import check_operands, exact_result
+from sim.models.tile import GemmCommand, tile_cycles, gemm_error
+from sim.runner import REPO_ROOT, run_cocotb, SimulationError
+
+__all__ = ["layout_a", "layout_b", "c_reads", "decode_c", "run_tile_gemm", "run_program",
+           "TileRun", "PROGRAM_ENV"]
+
+PROGRAM_ENV = "SYSTOLIC_TILE_PROGRAM"
+DEFAULT_BUILD_ROOT = REPO_ROOT / "build" / "sim"
+
+
+def _vectors_to_writes(vecs, base, stride, beats, banks, width, lane_bits, mem):
+    """``vecs[blk][k]``: a list of lane values (two's complement ``lane_bits``) ->
+    (mem, bank, addr, word) lists."""
+    mask = (1 << lane_bits) - 1
+    line = banks * width
+    out = ([], [], [], [])
+    for blk, per_k in enumerate(vecs):
+        for k, lanes in enumerate(per_k):
+            word = 0
+            for i, v in enumerate(lanes):
+                word |= (int(v) & mask) << (i * lane_bits)
+            for j in range(beats):
+                bits = word >> (j * line)
+                for bank in range(banks):
+                    out[0].append(int(mem))
+                    out[1].append(bank)
+                    out[2].append(base + blk * stride + k * beats + j)
+                    out[3].append((bits >> (bank * width)) & ((1 << width) - 1))
+    return out
+
+
+def layout_a(A, cfg: TileConfig, cmd: GemmCommand):
+    """Host WRITEs of A: block mb, vector k = A[mb*R : mb*R+R, k] (rows past M: 0)."""
+    M, K = A.shape
+    R = cfg.rows
+    pad = np.zeros((ceil(M / R) * R, K), np.int64)
+    pad[:M] = A
+    vecs = [[pad[mb * R:(mb + 1) * R, k] for k in range(K)] for mb in range(ceil(M / R))]
+    return _vectors_to_writes(vecs, cmd.a_base, cmd.strides(cfg)[0], cfg.beats_a,
+                              cfg.a_banks, cfg.width, cfg.array.mac.width, Mem.A)
+
+
+def layout_b(B, cfg: TileConfig, cmd: GemmCommand):
+    """Host WRITEs of B: block nb, vector k = B[k, nb*C : nb*C+C] (columns past N: 0)."""
+    K, N = B.shape
+    C = cfg.cols
+    pad = np.zeros((K, ceil(N / C) * C), np.int64)
+    pad[:, :N] = B
+    vecs = [[pad[k, nb * C:(nb + 1) * C] for k in range(K)] for nb in range(ceil(N / C))]
+    return _vectors_to_writes(vecs, cmd.b_base, cmd.strides(cfg)[1], cfg.beats_b,
+                              cfg.b_banks, cfg.width, cfg.array.mac.width, Mem.B)
+
+
+def _c_entries(cfg, cmd):
+    """(bank, addr, row, col) of every C word the GEMM writes (row/col may be past M/N)."""
+    R, C = cfg.rows, cfg.cols
+    MB, NB = ceil(cmd.M / R), ceil(cmd.N / C)
+    out = []
+    for d, chain in enumerate(os_chains(R, C)):
+        for t in range(MB * NB):
+            mb, nb = divmod(t, NB)
+            for s, (i, j) in enumerate(chain):
+                out.append((d, cmd.c_base + t * len(chain) + s, mb * R + i, nb * C + j))
+    return out
+
+
+def c_reads(cfg, cmd):
+    """Host READs of C for ``cmd``'s results inside M x N: (mem, bank, addr) lists."""
+    ent = [e for e in _c_entries(cfg, cmd) if e[2] < cmd.M and e[3] < cmd.N]
+    return [int(Mem.C)] * len(ent), [e[0] for e in ent], [e[1] for e in ent]
+
+
+def decode_c(words, cfg, cmd):
+    """C (int64 M x N) from the words of :func:`c_reads` (``c_width``-bit two's complement)."""
+    ent = [e for e in _c_entries(cfg, cmd) if e[2] < cmd.M and e[3] < cmd.N]
+    if len(words) != len(ent):
+        raise SimulationError(f"expected {len(ent)} C words, got {len(words)}")
+    out = np.zeros((cmd.M, cmd.N), np.int64)
+    seen = np.zeros((cmd.M, cmd.N), bool)
+    w = cfg.c_width
+    for (_, _, i, j), v in zip(ent, words):
+        v = int(v)
+        if v >= 1 << (w - 1):
+            v -= 1 << w
+        out[i, j] = v
+        seen[i, j] = True
+    if not seen.all():
+        raise SimulationError("some element of C has no word in the C banks")
+    return out
+
+
+def _build(cfg, build_root):
+    build_dir = Path(build_root) / f"{cfg.slug}_icarus"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    source = write_if_changed(build_dir / f"{TILE_TOP}.v", tile_verilog(cfg))
+    return build_dir, source
+
+
+def run_program(steps, cfg: TileConfig, *, simulator="icarus", build_root=None):
+    """Play host ``steps`` (see :mod:`sim.tb.tile`) on the tile; returns their records."""
+    if simulator != "icarus":
+        raise ValueError(f"the tile bench runs on icarus only so far, not {simulator!r}")
+    build_dir, source = _build(cfg, build_root or DEFAULT_BUILD_ROOT)
+    (build_dir / "jobs").mkdir(exist_ok=True)
+    job_dir = Path(tempfile.mkdtemp(dir=build_dir / "jobs", prefix="run-"))
+    try:
+        out = job_dir / "out.json"
+        spec = job_dir / "program.json"
+        spec.write_text(json.dumps({"steps": steps, "output": str(out)}))
+        outcome = run_cocotb(sources=[source], toplevel=TILE_TOP, test_module="sim.tb.tile",
+                             simulator=simulator, build_dir=build_dir,
+                             extra_env={PROGRAM_ENV: str(spec)}, testcase="run_program")
+        if not outcome.ok or not out.exists():
+            raise SimulationError(f"{simulator}: tile bench failed: {outcome.summary()}")
+        return json.loads(out.read_text())["steps"]
+    finally:
+        shutil.rmtree(job_dir, ignore_errors=True)
+
+
+def gemm_step(cmd: GemmCommand, cfg: TileConfig, timeout=None):
+    """The program step issuing ``cmd``."""
+    sa, sb = cmd.strides(cfg)
+    fields = {"a_base": cmd.a_base, "b_base": cmd.b_base, "c_base": cmd.c_base,
+              "a_stride": sa, "b_stride": sb, "m": cmd.M, "k": cmd.K, "n": cmd.N,
+              "accumulate": int(cmd.accumulate), "mode": cmd.mode}
+    step = {"op": "gemm", "fields": fields}
+    if timeout:
+        step["timeout"] = int(timeout)
+    return step
+
+
+def write_step(*lists):
+    mem, bank, addr, data = (list(x) for x in lists)
+    return {"op": "write", "mem": mem, "bank": bank, "addr": addr, "data": data}
+
+
+@dataclass
+class TileRun:
+    C: np.ndarray                 # int64 M x N read back from the C banks
+    cycles: int                   # RTL: command edge -> done edge
+    model: object                 # sim.models.tile.TileCycles
+    counters: dict                # RTL access counters (bank words)
+    host_writes: int
+    host_reads: int
+    extra: dict = field(default_factory=dict)
+
+
+def run_tile_gemm(A, B, cfg: TileConfig, cmd: GemmCommand | None = None, *,
+                  build_root=None, C0=None):
+    """Write A and B (and C0, for an accumulating command) through the host port, run
+    ``cmd`` (default: M x K x N at address 0), read C back; see :class:`TileRun`."""
+    A, B = check_operands(A, B, cfg.array.mac)
+    M, K = A.shape
+    N = B.shape[1]
+    cmd = cmd or GemmCommand(M, K, N)
+    if (cmd.M, cmd.K, cmd.N) != (M, K, N):
+        raise ValueError("the command's M, K, N differ from the operands' shapes")
+    code, why = gemm_error(cmd, cfg)
+    if code != TileError.NONE:
+        raise ValueError(why)
+    steps = [write_step(*layout_a(A, cfg, cmd)), write_step(*layout_b(B, cfg, cmd))]
+    if C0 is not None:
+        mem, bank, addr = c_reads(cfg, cmd)
+        vals = [int(C0[i, j]) & ((1 << cfg.c_width) - 1)
+                for (_, _, i, j) in [e for e in _c_entries(cfg, cmd)
+                                     if e[2] < cmd.M and e[3] < cmd.N]]
+        steps.append(write_step(mem, bank, addr, vals))
+    model = tile_cycles(cmd, cfg)
+    steps.append(gemm_step(cmd, cfg, timeout=4 * model.cycles + 1000))
+    reads = c_reads(cfg, cmd)
+    steps.append({"op": "read", "mem": reads[0], "bank": reads[1], "addr": reads[2]})
+    recs = run_program(steps, cfg, build_root=build_root)
+    for r in recs:
+        if r.get("error"):
+            raise SimulationError(f"the tile raised error {TileError(r['err_code']).name} "
+                                  f"in a {r['op']} step")
+    g = recs[-2]
+    Cm = decode_c(recs[-1]["data"], cfg, cmd)
+    counters = {k[4:]: v for k, v in g.items() if k.startswith("cnt_")}
+    return TileRun(C=Cm, cycles=g["cycles"], model=model, counters=counters,
+                   host_writes=sum(len(s["data"]) for s in steps if s["op"] == "write"),
+                   host_reads=len(reads[0]),
+                   extra={"expected": exact_result(A, B, cfg.array.mac)})

@@ -1,0 +1,130 @@
+"""Exact cycles and SRAM accesses of a GEMM command on the tile (:mod:`hdl.tile`).
+
+``cycles``: from the edge that samples the GEMM command (edge 0) to the edge that raises
+``done`` (the edge of the collector's last write), as the RTL's timeline
+(:mod:`hdl.tile.logic`) defines them. With T = ceil(M/R) * ceil(N/C) output tiles,
+K vectors per tile, b = :attr:`~hdl.tile.config.TileConfig.beats` cycles per edge
+vector (lines of A and B read in parallel), m = min(R, C) (drain window), P the MAC
+pipeline:
+
+* vector v is emitted (pre-skew) in cycle ``e_v``; ``e_0 = 2 + b`` (edge 0 takes the
+  command, cycle 1 checks it, reads start in cycle 2 and take b cycles);
+* inside a tile ``e_v = e_{v-1} + b``: b - 1 stall cycles per vector when b > 1;
+* across a tile boundary ``e_v = e_{v-1} + max(m + 1, b)``: the drain window (m + 1
+  cycles from the last k to the next tile's first, as in the bare schedule) hides up to
+  m + 1 - b cycles of reading;
+* ``done`` with edge ``e_last + R + C + 1 + P``: the last result (lane R + C - 2) is on
+  ``c_out`` in cycle ``e_last + R + C + P`` and written one edge later.
+
+So ``cycles = 3 + b + (T - 1) * max(m + 1, b) + T * (K - 1) * b + R + C + P``. With b = 1
+this is the bare array's :func:`sim.models.cycles.model_cycles` (compact OS PE) plus 5:
+edge 0 and the check cycle, one cycle of read latency, one pre-skew register, one
+write. ``stalls`` = cycles - the same with b = 1.
+
+SRAM accesses (bank-word reads and writes; the host's LOAD/STORE are not counted):
+A ``T * K * beats_a * a_banks`` reads (every tile re-reads its A block: the tile has no
+operand reuse buffer beyond the array), B ``T * K * beats_b * b_banks`` reads, C
+``T * R * C`` writes (one per PE result; drain zeros are not written) and as many reads
+when the command accumulates (read-add-write), else 0.
+"""
+from dataclasses import dataclass, asdict
+from math import ceil
+
+from hdl.tile import TileConfig, TileError, DIM_BITS, ADDR_BITS
+from sim.models.cycles import model_cycles
+
+__all__ = ["TileCycles", "tile_cycles", "gemm_error", "GemmCommand"]
+
+
+@dataclass(frozen=True)
+class GemmCommand:
+    """The fields of a GEMM command (see :func:`hdl.tile.logic.host_ports`)."""
+    M: int
+    K: int
+    N: int
+    a_base: int = 0
+    b_base: int = 0
+    c_base: int = 0
+    a_stride: int | None = None       # None: K * beats_a (blocks back to back)
+    b_stride: int | None = None
+    accumulate: bool = False
+    mode: int = 0
+
+    def strides(self, cfg: TileConfig):
+        """(a_stride, b_stride) with the defaults filled in."""
+        return (self.K * cfg.beats_a if self.a_stride is None else self.a_stride,
+                self.K * cfg.beats_b if self.b_stride is None else self.b_stride)
+
+
+@dataclass(frozen=True)
+class TileCycles:
+    cycles: int            # command edge -> done edge
+    stalls: int            # cycles lost to the scratchpads' bandwidth (0 when b = 1)
+    bare_cycles: int       # sim.models.cycles.model_cycles of the bare array
+    tiles: int
+    vectors: int           # edge vectors read (T * K)
+    a_reads: int
+    b_reads: int
+    c_reads: int
+    c_writes: int
+    edge_bytes: float      # bytes per streaming cycle the array's edges take
+    sram_bytes: float      # bytes per cycle A and B can deliver (peak)
+    read_bytes_per_cycle: float   # bytes read from A and B per cycle of the command
+
+    def as_dict(self):
+        return asdict(self)
+
+
+def _cycles(T, K, b, cfg):
+    m, R, C, P = cfg.drain, cfg.rows, cfg.cols, cfg.array.latency
+    return 3 + b + (T - 1) * max(m + 1, b) + T * (K - 1) * b + R + C + P
+
+
+def tile_cycles(cmd: GemmCommand, cfg: TileConfig) -> TileCycles:
+    """Cycles and accesses of a valid GEMM command (see the module docstring)."""
+    R, C = cfg.rows, cfg.cols
+    T = ceil(cmd.M / R) * ceil(cmd.N / C)
+    cycles = _cycles(T, cmd.K, cfg.beats, cfg)
+    mac = cfg.array.mac
+    bare = model_cycles(cmd.M, cmd.K, cmd.N, R, C, "os", pipeline=mac.pipeline,
+                        k_chunk=mac.max_safe_k, double_buffer=False)
+    a = T * cmd.K * cfg.beats_a * cfg.a_banks
+    b = T * cmd.K * cfg.beats_b * cfg.b_banks
+    writes = T * R * C
+    return TileCycles(cycles=cycles, stalls=cycles - _cycles(T, cmd.K, 1, cfg),
+                      bare_cycles=bare, tiles=T, vectors=T * cmd.K, a_reads=a, b_reads=b,
+                      c_reads=writes if cmd.accumulate else 0, c_writes=writes,
+                      edge_bytes=cfg.edge_bytes, sram_bytes=cfg.sram_bytes,
+                      read_bytes_per_cycle=(a + b) * cfg.width / 8 / cycles)
+
+
+def gemm_error(cmd: GemmCommand, cfg: TileConfig):
+    """The :class:`~hdl.tile.config.TileError` the controller raises for ``cmd``
+    (``NONE``: it runs), with a one-line reason; checked in the RTL's order."""
+    dims = (cmd.M, cmd.K, cmd.N)
+    fields = (cmd.a_base, cmd.b_base, cmd.c_base) + cmd.strides(cfg)
+    if any(not 0 <= x < (1 << DIM_BITS) for x in dims) or \
+            any(not 0 <= x < (1 << ADDR_BITS) for x in fields):
+        raise ValueError(f"a GEMM field does not fit its port: M, K, N < {1 << DIM_BITS}, "
+                         f"addresses and strides < {1 << ADDR_BITS}")
+    if cmd.mode != 0:
+        return TileError.MODE, f"mode {cmd.mode}: this tile runs the plain array only (mode 0)"
+    if 0 in dims or cmd.K > cfg.max_k:
+        return TileError.SHAPE, (f"M, K, N must be >= 1 and K <= {cfg.max_k} (one pass of "
+                                 f"the {cfg.array.mac.acc_width}-bit accumulator), got "
+                                 f"{cmd.M}x{cmd.K}x{cmd.N}")
+    mb, nb = ceil(cmd.M / cfg.rows), ceil(cmd.N / cfg.cols)
+    sa, sb = cmd.strides(cfg)
+    end_a = cmd.a_base + (mb - 1) * sa + cmd.K * cfg.beats_a
+    end_b = cmd.b_base + (nb - 1) * sb + cmd.K * cfg.beats_b
+    end_c = cmd.c_base + mb * nb * cfg.drain
+    for name, end, depth in (("A", end_a, cfg.depth), ("B", end_b, cfg.depth),
+                             ("C", end_c, cfg.c_depth)):
+        if end > depth:
+            return TileError.NO_FIT, (f"the GEMM's {name} region ends at line {end}, past "
+                                      f"the {depth} lines of {name}; use a larger depth or "
+                                      f"a smaller GEMM")
+    if (mb > 1 and sa < cmd.K * cfg.beats_a) or (nb > 1 and sb < cmd.K * cfg.beats_b):
+        return TileError.OVERLAP, ("the A or B stride is shorter than one block "
+                                   "(K * beats lines): blocks would overlap")
+    return TileError.NONE, ""
