@@ -181,8 +181,8 @@ class TileLogic(wiring.Component):
         # ---- controller ------------------------------------------------------------------
         with m.If(hv & ((op == HostOp.WRITE) | (op == HostOp.READ)) & ~busy & ~in_range):
             fail(TileError.ADDR_RANGE)
-        with m.If(hv & (op != 0) & busy):
-            fail(TileError.BUSY)
+        with m.If(hv & (op != 0) & busy):       # refused; a running GEMM goes on
+            m.d.sync += [error.eq(1), err_code.eq(TileError.BUSY)]
         check = Signal()
         with m.If(init_cnt != 0):
             m.d.sync += init_cnt.eq(init_cnt - 1)

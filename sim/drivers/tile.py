@@ -26,7 +26,7 @@ from sim.models.tile import GemmCommand, tile_cycles, gemm_error
 from sim.runner import REPO_ROOT, run_cocotb, SimulationError
 
 __all__ = ["layout_a", "layout_b", "c_reads", "decode_c", "run_tile_gemm", "run_program",
-           "TileRun", "PROGRAM_ENV"]
+           "TileRun", "PROGRAM_ENV", "run_tile_gemms", "gemm_step", "write_step"]
 
 PROGRAM_ENV = "SYSTOLIC_TILE_PROGRAM"
 DEFAULT_BUILD_ROOT = REPO_ROOT / "build" / "sim"
@@ -169,39 +169,58 @@ class TileRun:
     extra: dict = field(default_factory=dict)
 
 
-def run_tile_gemm(A, B, cfg: TileConfig, cmd: GemmCommand | None = None, *,
-                  build_root=None, C0=None):
-    """Write A and B (and C0, for an accumulating command) through the host port, run
-    ``cmd`` (default: M x K x N at address 0), read C back; see :class:`TileRun`."""
-    A, B = check_operands(A, B, cfg.array.mac)
-    M, K = A.shape
-    N = B.shape[1]
-    cmd = cmd or GemmCommand(M, K, N)
-    if (cmd.M, cmd.K, cmd.N) != (M, K, N):
-        raise ValueError("the command's M, K, N differ from the operands' shapes")
-    code, why = gemm_error(cmd, cfg)
-    if code != TileError.NONE:
-        raise ValueError(why)
+def _job_steps(A, B, cfg, cmd, C0):
+    """Host steps of one GEMM: write A, B (and C0), run, read C."""
     steps = [write_step(*layout_a(A, cfg, cmd)), write_step(*layout_b(B, cfg, cmd))]
+    entries = [e for e in _c_entries(cfg, cmd) if e[2] < cmd.M and e[3] < cmd.N]
     if C0 is not None:
         mem, bank, addr = c_reads(cfg, cmd)
-        vals = [int(C0[i, j]) & ((1 << cfg.c_width) - 1)
-                for (_, _, i, j) in [e for e in _c_entries(cfg, cmd)
-                                     if e[2] < cmd.M and e[3] < cmd.N]]
-        steps.append(write_step(mem, bank, addr, vals))
+        mask = (1 << cfg.c_width) - 1
+        steps.append(write_step(mem, bank, addr, [int(C0[i, j]) & mask
+                                                  for (_, _, i, j) in entries]))
     model = tile_cycles(cmd, cfg)
     steps.append(gemm_step(cmd, cfg, timeout=4 * model.cycles + 1000))
-    reads = c_reads(cfg, cmd)
-    steps.append({"op": "read", "mem": reads[0], "bank": reads[1], "addr": reads[2]})
-    recs = run_program(steps, cfg, build_root=build_root)
+    mem, bank, addr = c_reads(cfg, cmd)
+    steps.append({"op": "read", "mem": mem, "bank": bank, "addr": addr})
+    return steps, model
+
+
+def run_tile_gemms(jobs, cfg: TileConfig, *, build_root=None):
+    """Run every job ``(A, B, cmd or None, C0 or None)`` in ONE simulator run (one after
+    the other, each writing its operands first); returns a list of :class:`TileRun`.
+    ``cmd`` None: M x K x N at address 0; ``C0``: C's initial value for an
+    accumulating command."""
+    program, plans = [], []
+    for A, B, cmd, C0 in jobs:
+        A, B = check_operands(A, B, cfg.array.mac)
+        M, K = A.shape
+        N = B.shape[1]
+        cmd = cmd or GemmCommand(M, K, N)
+        if (cmd.M, cmd.K, cmd.N) != (M, K, N):
+            raise ValueError("the command's M, K, N differ from the operands' shapes")
+        code, why = gemm_error(cmd, cfg)
+        if code != TileError.NONE:
+            raise ValueError(why)
+        steps, model = _job_steps(A, B, cfg, cmd, C0)
+        plans.append((A, B, cmd, model, steps, len(program)))
+        program += steps
+    recs = run_program(program, cfg, build_root=build_root)
     for r in recs:
         if r.get("error"):
             raise SimulationError(f"the tile raised error {TileError(r['err_code']).name} "
                                   f"in a {r['op']} step")
-    g = recs[-2]
-    Cm = decode_c(recs[-1]["data"], cfg, cmd)
-    counters = {k[4:]: v for k, v in g.items() if k.startswith("cnt_")}
-    return TileRun(C=Cm, cycles=g["cycles"], model=model, counters=counters,
-                   host_writes=sum(len(s["data"]) for s in steps if s["op"] == "write"),
-                   host_reads=len(reads[0]),
-                   extra={"expected": exact_result(A, B, cfg.array.mac)})
+    runs = []
+    for A, B, cmd, model, steps, at in plans:
+        g, rd = recs[at + len(steps) - 2], recs[at + len(steps) - 1]
+        runs.append(TileRun(
+            C=decode_c(rd["data"], cfg, cmd), cycles=g["cycles"], model=model,
+            counters={k[4:]: v for k, v in g.items() if k.startswith("cnt_")},
+            host_writes=sum(len(s["data"]) for s in steps if s["op"] == "write"),
+            host_reads=len(rd["data"]), extra={"expected": exact_result(A, B, cfg.array.mac)}))
+    return runs
+
+
+def run_tile_gemm(A, B, cfg: TileConfig, cmd: GemmCommand | None = None, *,
+                  build_root=None, C0=None):
+    """One job of :func:`run_tile_gemms`."""
+    return run_tile_gemms([(A, B, cmd, C0)], cfg, build_root=build_root)[0]

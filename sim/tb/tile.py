@@ -6,6 +6,7 @@ The environment variable ``SYSTOLIC_TILE_PROGRAM`` names a JSON file
 * ``{"op": "write", "mem": [...], "bank": [...], "addr": [...], "data": [...]}``: one
   host WRITE per cycle;
 * ``{"op": "gemm", "fields": {port: value}}``: one GEMM command, then wait for ``done``;
+  (``"poke": 1``: a WRITE in the next cycle, which the busy tile refuses) and
   records ``cycles`` (the edge that raised ``done``, counted from the edge that sampled
   the command), ``error``, ``err_code`` and the access counters;
 * ``{"op": "read", "mem": [...], "bank": [...], "addr": [...]}``: one host READ per
@@ -94,6 +95,9 @@ async def run_program(dut):
             dut.host_op.value = 3
             await step                       # edge 0 sampled the command
             t0 = get_sim_time("ns") - PERIOD_NS // 2
+            if item.get("poke"):             # a WRITE while busy: refused (BUSY)
+                dut.host_op.value = 1
+                await step
             dut.host_valid.value = 0
             limit = int(item.get("timeout", 10_000_000))
             fired = await First(RisingEdge(dut.done), Timer(limit * PERIOD_NS, unit="ns"))
