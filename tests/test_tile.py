@@ -194,3 +194,42 @@ def test_tile_rtl_errors(tmp_path):
     assert recs[9]["cycles"] == tile_cycles(cmd, cfg).cycles
     assert (recs[10]["error"], recs[10]["cycles"]) == (0, tile_cycles(cmd, cfg).cycles)
     assert HostOp.GEMM == 3
+
+
+# ---------------------------------------------------------------------------- CLI
+
+def test_cli_tile_bad_input_writes_nothing(tmp_path, capsys):
+    from sim.cli import main
+    out = tmp_path / "r.json"
+    for argv in (["--random", "9", "7", "10", "--depth", "8"],        # A does not fit
+                 ["--random", "4", "4", "4", "--rows", "3"],          # not a power of two
+                 ["--random", "4", "600", "4"],                       # K above one pass
+                 ["--random", "4", "4", "4", "--width", "0"]):
+        assert main(["tile", *argv, "--json", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("systolic: error: ")
+        assert not out.exists()
+
+
+def test_cli_tile_model_only(tmp_path, capsys):
+    import json
+    from sim.cli import main
+    out = tmp_path / "r.json"
+    assert main(["tile", "--random", "64", "64", "64", "--rows", "16", "--cols", "16",
+                 "--width", "64", "--c-depth", "4096", "--model-only",
+                 "--json", str(out)]) == 0
+    rep = json.loads(out.read_text())
+    assert rep["model"]["cycles"] == rep["model"]["bare_cycles"] + 5
+
+
+def test_cli_tile_rtl(tmp_path, capsys):
+    import json
+    from sim.cli import main
+    _need_icarus()
+    out, md = tmp_path / "r.json", tmp_path / "r.md"
+    assert main(["tile", "--random", "6", "5", "7", "--seed", "3", "--width", "8",
+                 "--json", str(out), "--md", str(md)]) == 0
+    rep = json.loads(out.read_text())
+    assert rep["matches_numpy"] and rep["cycles_match_model"]
+    assert rep["model"]["stalls"] > 0
+    assert "SRAM a reads" in md.read_text()
