@@ -110,7 +110,7 @@ def test_verilog_deterministic():
     assert "/work" not in tile_verilog(cfg)
 
 
-def _jobs(seed, shapes, mac, acc_every=2):
+def _jobs(seed, shapes, mac, acc_every=2, c_width=16):
     rng = np.random.default_rng(seed)
     lo, hi = mac.operand_range
     jobs = []
@@ -122,7 +122,8 @@ def _jobs(seed, shapes, mac, acc_every=2):
         else:
             A, B = rng.integers(lo, hi + 1, (M, K)), rng.integers(lo, hi + 1, (K, N))
         acc = n % acc_every == 1
-        C0 = rng.integers(-5000, 5000, (M, N)) if acc else None
+        room = (1 << (c_width - 1)) - 1 - K * 64          # C0 + A @ B fits C's words
+        C0 = rng.integers(-room, room + 1, (M, N)) if acc else None
         cmd = GemmCommand(M, K, N, a_base=n % 3, b_base=n % 2, c_base=n % 4, accumulate=acc)
         jobs.append((A, B, cmd, C0))
     return jobs
@@ -134,7 +135,8 @@ RTL_CASES = {
     "w4": (dict(width=4), [(3, 5, 8), (7, 3, 2), (4, 1, 5)]),
     "w4a2": (dict(width=4, a_banks=2), [(6, 6, 6), (2, 9, 5), (9, 2, 3)]),
     "w8b2_p1": (dict(width=8, b_banks=2, mac=MacConfig(pipeline=1)), [(5, 7, 4), (8, 4, 9)]),
-    "w5_acc12": (dict(width=5, mac=MacConfig(acc_width=12)), [(4, 31, 4), (6, 31, 3)]),
+    "w5_acc12": (dict(width=5, c_width=24, mac=MacConfig(acc_width=12)),
+                 [(4, 31, 4), (6, 31, 3)]),
 }
 
 
@@ -144,7 +146,7 @@ def test_tile_rtl_matches_numpy_and_model(case, tmp_path):
     kw, shapes = RTL_CASES[case]
     kw = dict(kw)
     cfg = _cfg(4, 4, mac=kw.pop("mac", None), **kw)
-    jobs = _jobs(sum(map(ord, case)), shapes, cfg.array.mac)
+    jobs = _jobs(sum(map(ord, case)), shapes, cfg.array.mac, c_width=cfg.c_width)
     runs = run_tile_gemms(jobs, cfg, build_root=tmp_path)
     for (A, B, cmd, C0), r in zip(jobs, runs):
         want = A.astype(np.int64) @ B.astype(np.int64) + (0 if C0 is None else C0)

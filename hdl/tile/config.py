@@ -66,16 +66,16 @@ class TileConfig:
     of B, 4 bits each) fills ``beats`` consecutive lines (:attr:`beats_a`,
     :attr:`beats_b`); the feeders need one vector per cycle, so ``beats > 1`` stalls
     the array (see :mod:`sim.models.tile`). C: one bank per output lane of the array
-    (``c_width``-bit words, ``c_depth`` each), so the collector writes every lane in
-    every cycle and never stalls. ``counters``: GEMM access counters on the host
-    interface (for the benches; not part of the tile's logic area).
+    (``c_width``-bit words, default the accumulator width W, ``c_depth`` each), so
+    the collector writes every lane in every cycle and never stalls. ``counters``:
+    GEMM access counters on the host interface (for the benches; not part of the tile's logic area).
     """
     array: ArrayConfig
     width: int = 16
     a_banks: int = 1
     b_banks: int = 1
     depth: int = 256
-    c_width: int = 32
+    c_width: int | None = None
     c_depth: int = 256
     counters: bool = True
 
@@ -94,6 +94,8 @@ class TileConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
                 raise ConfigError(name, f"{v!r} is out of range; allowed: {lo}..{hi}")
+        if self.c_width is None:          # default: the accumulator width
+            object.__setattr__(self, "c_width", arr.mac.acc_width)
         if isinstance(self.c_width, bool) or not isinstance(self.c_width, int) or \
                 not arr.mac.acc_width <= self.c_width <= 64:
             raise ConfigError("c_width", f"{self.c_width!r}; allowed: the accumulator width "

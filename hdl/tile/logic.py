@@ -118,19 +118,29 @@ class TileLogic(wiring.Component):
         blk_a = Signal(ADDR_BITS + 4)                      # lines of one A block: K * beats_a
         blk_b = Signal(ADDR_BITS + 4)
         m.d.comb += [blk_a.eq(f["k"] * ba), blk_b.eq(f["k"] * bb)]
+        # Bounds. A stride >= depth can only fit with one block: clamping it to depth
+        # keeps the multipliers (blocks x stride) depth-wide, not 16 bits wide; likewise
+        # the tile count for C, clamped to c_depth / m + 1.
+        def clamp(x, top):
+            out = Signal(range(top + 1))
+            m.d.comb += out.eq(Mux(x >= top, top, x))
+            return out
+
+        tmax = cfg.c_depth // drain + 1
         end_a = Signal(2 * ADDR_BITS + 2)
         end_b = Signal(2 * ADDR_BITS + 2)
         end_c = Signal(2 * ADDR_BITS + 2)
-        m.d.comb += [end_a.eq(f["a_base"] + (mb_total - 1) * f["a_stride"] + blk_a),
-                     end_b.eq(f["b_base"] + (nb_total - 1) * f["b_stride"] + blk_b),
-                     end_c.eq(f["c_base"] + ((mb_total * nb_total) * drain))]
+        m.d.comb += [
+            end_a.eq(f["a_base"] + (mb_total - 1) * clamp(f["a_stride"], cfg.depth) + blk_a),
+            end_b.eq(f["b_base"] + (nb_total - 1) * clamp(f["b_stride"], cfg.depth) + blk_b),
+            end_c.eq(f["c_base"] + clamp(mb_total, tmax) * clamp(nb_total, tmax) * drain)]
 
         # ---- reader state ----------------------------------------------------------------
         mb, nb, kk = Signal(DIM_BITS), Signal(DIM_BITS), Signal(DIM_BITS)
         beat = Signal(range(b))
         hold = Signal(range(drain + 2))
-        a_blk, b_blk = Signal(ADDR_BITS), Signal(ADDR_BITS)
-        a_ptr, b_ptr = Signal(ADDR_BITS), Signal(ADDR_BITS)
+        a_blk, b_blk = Signal(range(cfg.depth)), Signal(range(cfg.depth))
+        a_ptr, b_ptr = Signal(range(cfg.depth)), Signal(range(cfg.depth))
         reading = Signal()
         last_tile = Signal()
         m.d.comb += last_tile.eq((mb == mb_total - 1) & (nb == nb_total - 1))
@@ -298,26 +308,28 @@ class TileLogic(wiring.Component):
         for d, length in enumerate(cfg.lane_len):
             valid = self.arr_c_valid[d] & collecting
             s = Signal(sb, name=f"col_s{d}")
-            ptr = Signal(ADDR_BITS, name=f"col_ptr{d}")
+            # ptr: the address of the pending write (pend), else of the next result;
+            # it moves on with each write.
+            ptr = Signal(range(cfg.c_depth), name=f"col_ptr{d}")
             val = Signal(signed(W), name=f"col_v{d}")
-            pend, waddr = Signal(name=f"col_pend{d}"), Signal(ADDR_BITS, name=f"col_a{d}")
+            pend = Signal(name=f"col_pend{d}")
             real = valid & (s < length)
             m.d.sync += s.eq(Mux(valid, s + 1, 0))
             with m.If(check):
                 m.d.sync += ptr.eq(f["c_base"])
-            with m.Elif(real):
+            with m.Elif(pend):
                 m.d.sync += ptr.eq(ptr + 1)
             c_reads.append(real & acc)
             c_writes.append(real)
-            m.d.sync += [pend.eq(real), waddr.eq(ptr),
-                         val.eq(self.arr_c_out[d * W:(d + 1) * W])]
+            m.d.sync += [pend.eq(real), val.eq(self.arr_c_out[d * W:(d + 1) * W])]
             host_c = host_ok & mem_c & (self.host_bank == d)
             old = Mux(acc, getattr(self, f"c{d}_rdata"), 0)
             m.d.comb += [
                 getattr(self, f"c{d}_ren").eq(real & acc | host_c & (op == HostOp.READ)),
-                getattr(self, f"c{d}_raddr").eq(Mux(reading | done_run, ptr, self.host_addr)),
+                getattr(self, f"c{d}_raddr").eq(Mux(reading | done_run, ptr + pend,
+                                                    self.host_addr)),
                 getattr(self, f"c{d}_wen").eq(pend | host_c & (op == HostOp.WRITE)),
-                getattr(self, f"c{d}_waddr").eq(Mux(pend, waddr, self.host_addr)),
+                getattr(self, f"c{d}_waddr").eq(Mux(pend, ptr, self.host_addr)),
                 getattr(self, f"c{d}_wdata").eq(Mux(pend, old + val, self.host_wdata))]
 
         # ---- access counters (benches) ---------------------------------------------------

@@ -145,8 +145,8 @@ def register(sub):
                    help="banks of B (default 1)")
     g.add_argument("--depth", type=int_in(2, 65536, "depth"), default=256,
                    help="words per A/B bank (default 256)")
-    g.add_argument("--c-width", type=int_in(8, 64, "c-width"), default=32,
-                   help="bits per C word (default 32)")
+    g.add_argument("--c-width", type=int_in(8, 64, "c-width"), default=None,
+                   help="bits per C word, acc width..64 (default: the acc width)")
     g.add_argument("--c-depth", type=int_in(2, 65536, "c-depth"), default=256,
                    help="words per C bank, one bank per output lane (default 256)")
     for name in ("a", "b", "c"):
