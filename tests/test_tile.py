@@ -42,11 +42,11 @@ def _replay(cmd, cfg):
             if e is not None:
                 t = e + (max(m + 1 - b, 0) if k == 0 else 0)
             e = t + b                    # the vector's last line arrives
-    return e + cfg.rows + cfg.cols + 1 + cfg.array.latency
+    return e + cfg.rows + cfg.cols + cfg.array.latency
 
 
 @pytest.mark.parametrize("R,C", [(4, 4), (8, 8), (2, 8), (16, 16)])
-def test_model_no_stall_is_bare_plus_five(R, C):
+def test_model_no_stall_is_bare_plus_four(R, C):
     cfg = _cfg(R, C, width=R * 4 if R >= C else C * 4, c_depth=1 << 16)
     assert cfg.beats == 1
     rng = np.random.default_rng(7)
@@ -55,7 +55,7 @@ def test_model_no_stall_is_bare_plus_five(R, C):
         got = tile_cycles(GemmCommand(M, K, N), cfg)
         assert got.stalls == 0
         assert got.cycles == model_cycles(M, K, N, R, C, "os", double_buffer=False,
-                                          k_chunk=cfg.max_k) + 5
+                                          k_chunk=cfg.max_k) + 4
         assert got.cycles == _replay(GemmCommand(M, K, N), cfg)
 
 
@@ -221,7 +221,7 @@ def test_cli_tile_model_only(tmp_path, capsys):
                  "--width", "64", "--c-depth", "4096", "--model-only",
                  "--json", str(out)]) == 0
     rep = json.loads(out.read_text())
-    assert rep["model"]["cycles"] == rep["model"]["bare_cycles"] + 5
+    assert rep["model"]["cycles"] == rep["model"]["bare_cycles"] + 4
 
 
 def test_cli_tile_rtl(tmp_path, capsys):

@@ -17,14 +17,14 @@ The skew lines delay row i (column j) by i (j) more edges, so the array sees vec
 on row 0 in cycle ``e_v + 1``: the bare schedule of :mod:`sim.models.cycles` with
 ``base + k = e_v + 1``. The drain flag is high pre-skew for the ``m`` cycles from the
 tile's last vector. Result s of lane d is on ``c_out`` in cycle
-``e_last + 2 + d + P + s``; the collector reads C (accumulate) in that cycle and
-writes C the next. ``done`` rises with edge ``e_final + R + C + 1 + P``, the edge of the
-last write (lane R+C-2, s = 0).
+``e_last + 2 + d + P + s``; the collector reads C (accumulate) the cycle before and
+writes C in that cycle. ``done`` rises with edge ``e_final + R + C + P``, the edge of
+the last write (lane R+C-2, s = 0).
 
 The compact OS PE has no reset: after ``rst`` the controller plays the power-up drain
 (:func:`hdl.pe.init_cycles`) and ignores its outputs; ``busy`` is high meanwhile.
 """
-from amaranth.hdl import Module, Signal, Cat, Mux, signed
+from amaranth.hdl import Module, Signal, Cat, Mux
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -292,7 +292,7 @@ class TileLogic(wiring.Component):
 
         # ---- done: the last write of the collector -------------------------------------
         with m.If(emit & arr_final):
-            m.d.sync += [done_run.eq(1), done_cnt.eq(R + C + P)]
+            m.d.sync += [done_run.eq(1), done_cnt.eq(R + C + P - 1)]
         with m.If(done_run):
             m.d.sync += done_cnt.eq(done_cnt - 1)
             with m.If(done_cnt == 0):
@@ -301,36 +301,43 @@ class TileLogic(wiring.Component):
         # ---- collector: per lane, write each chain result into its bank ---------------
         # Lane d's s-th valid cycle of a window holds PE chain[d][s] (s < len_d; the rest
         # are the drain zeros). Lane d writes its results at consecutive addresses from
-        # c_base: tile t's result s lands at c_base + t * len_d + s.
+        # c_base: tile t's result s lands at c_base + t * len_d + s. Windows are m cycles
+        # long and lane d's is lane d-1's one cycle later (lane 0's: the pre-skew drain
+        # flag 1 + P cycles later), so lane d-1 tells lane d one cycle ahead that a result
+        # comes: lane d reads the old C word then (accumulate) and writes the sum in the
+        # cycle the result is on c_out; no result register.
         collecting = ~(init_cnt != 0)
         sb = _bits(drain + 1)
         c_reads, c_writes = [], []
+        prev_valid = delayed(pf, P, "col_pf") & collecting     # lane 0's valid, next cycle
+        prev_s0 = None
         for d, length in enumerate(cfg.lane_len):
             valid = self.arr_c_valid[d] & collecting
             s = Signal(sb, name=f"col_s{d}")
-            # ptr: the address of the pending write (pend), else of the next result;
-            # it moves on with each write.
-            ptr = Signal(range(cfg.c_depth), name=f"col_ptr{d}")
-            val = Signal(signed(W), name=f"col_v{d}")
-            pend = Signal(name=f"col_pend{d}")
+            ptr = Signal(range(cfg.c_depth), name=f"col_ptr{d}")   # next write's address
             real = valid & (s < length)
             m.d.sync += s.eq(Mux(valid, s + 1, 0))
+            if d == 0:
+                real_next = prev_valid & ~valid      # lane 0 holds one result per window
+            else:
+                real_next = prev_valid & (prev_s0 < length)
+            prev_valid, prev_s0 = valid, s
             with m.If(check):
                 m.d.sync += ptr.eq(f["c_base"])
-            with m.Elif(pend):
+            with m.Elif(real):
                 m.d.sync += ptr.eq(ptr + 1)
-            c_reads.append(real & acc)
+            c_reads.append(real_next & acc)
             c_writes.append(real)
-            m.d.sync += [pend.eq(real), val.eq(self.arr_c_out[d * W:(d + 1) * W])]
             host_c = host_ok & mem_c & (self.host_bank == d)
             old = Mux(acc, getattr(self, f"c{d}_rdata"), 0)
+            res = self.arr_c_out[d * W:(d + 1) * W].as_signed()
             m.d.comb += [
-                getattr(self, f"c{d}_ren").eq(real & acc | host_c & (op == HostOp.READ)),
-                getattr(self, f"c{d}_raddr").eq(Mux(reading | done_run, ptr + pend,
+                getattr(self, f"c{d}_ren").eq(real_next & acc | host_c & (op == HostOp.READ)),
+                getattr(self, f"c{d}_raddr").eq(Mux(reading | done_run, Mux(real, ptr + 1, ptr),
                                                     self.host_addr)),
-                getattr(self, f"c{d}_wen").eq(pend | host_c & (op == HostOp.WRITE)),
-                getattr(self, f"c{d}_waddr").eq(Mux(pend, ptr, self.host_addr)),
-                getattr(self, f"c{d}_wdata").eq(Mux(pend, old + val, self.host_wdata))]
+                getattr(self, f"c{d}_wen").eq(real | host_c & (op == HostOp.WRITE)),
+                getattr(self, f"c{d}_waddr").eq(Mux(real, ptr, self.host_addr)),
+                getattr(self, f"c{d}_wdata").eq(Mux(real, old + res, self.host_wdata))]
 
         # ---- access counters (benches) ---------------------------------------------------
         if cfg.counters:

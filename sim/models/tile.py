@@ -13,13 +13,13 @@ pipeline:
 * across a tile boundary ``e_v = e_{v-1} + max(m + 1, b)``: the drain window (m + 1
   cycles from the last k to the next tile's first, as in the bare schedule) hides up to
   m + 1 - b cycles of reading;
-* ``done`` with edge ``e_last + R + C + 1 + P``: the last result (lane R + C - 2) is on
-  ``c_out`` in cycle ``e_last + R + C + P`` and written one edge later.
+* ``done`` with edge ``e_last + R + C + P``: the last result (lane R + C - 2) is on
+  ``c_out`` in cycle ``e_last + R + C + P`` and written by that edge.
 
-So ``cycles = 3 + b + (T - 1) * max(m + 1, b) + T * (K - 1) * b + R + C + P``. With b = 1
-this is the bare array's :func:`sim.models.cycles.model_cycles` (compact OS PE) plus 5:
-edge 0 and the check cycle, one cycle of read latency, one pre-skew register, one
-write. ``stalls`` = cycles - the same with b = 1.
+So ``cycles = 2 + b + (T - 1) * max(m + 1, b) + T * (K - 1) * b + R + C + P``. With b = 1
+this is the bare array's :func:`sim.models.cycles.model_cycles` (compact OS PE) plus 4:
+edge 0 and the check cycle, one cycle of read latency, one pre-skew register.
+``stalls`` = cycles - the same with b = 1.
 
 SRAM accesses (bank-word reads and writes; the host's LOAD/STORE are not counted):
 A ``T * K * beats_a * a_banks`` reads (every tile re-reads its A block: the tile has no
@@ -77,7 +77,7 @@ class TileCycles:
 
 def _cycles(T, K, b, cfg):
     m, R, C, P = cfg.drain, cfg.rows, cfg.cols, cfg.array.latency
-    return 3 + b + (T - 1) * max(m + 1, b) + T * (K - 1) * b + R + C + P
+    return 2 + b + (T - 1) * max(m + 1, b) + T * (K - 1) * b + R + C + P
 
 
 def tile_cycles(cmd: GemmCommand, cfg: TileConfig) -> TileCycles:
