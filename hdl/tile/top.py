@@ -13,7 +13,8 @@ from amaranth.lib.memory import Memory
 from ..array import TOPLEVEL as ARRAY_TOP, array_verilog
 from ..emit import to_verilog
 from .config import TileConfig
-from .logic import TileLogic, host_ports
+from .logic import TileLogic
+from .host import host_ports
 
 __all__ = ["Tile", "tile_verilog", "logic_verilog", "TILE_TOP", "LOGIC_TOP"]
 
