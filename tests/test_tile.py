@@ -28,8 +28,8 @@ def _need_icarus():
         pytest.skip("icarus is not available here")
 
 
-def _cfg(R=4, C=4, mac=None, **kw):
-    return TileConfig(array=ArrayConfig(R, C, "os", mac or MacConfig()), **kw)
+def _cfg(R=4, C=4, mac=None, dataflow="os", **kw):
+    return TileConfig(array=ArrayConfig(R, C, dataflow, mac or MacConfig()), **kw)
 
 
 def _replay(cmd, cfg):
@@ -75,6 +75,34 @@ def test_model_stalls_match_replay():
                 assert got.c_writes == T * 16
 
 
+def _replay_ws(cmd, cfg):
+    """WS cycles by replaying the reader's rule vector by vector."""
+    R, C, P = cfg.rows, cfg.cols, cfg.array.latency
+    F = ceil(cmd.K / R) * ceil(cmd.N / C)
+    e = None
+    for _ in range(F):
+        for v in range(R + cmd.M):
+            b = cfg.beats_b if v < R else cfg.beats_a
+            gap = R + C + P - 1 if v == 0 else 1
+            s = 2 if e is None else e + max(gap - b, 0)
+            e = s + b
+    return e + R + C + P
+
+
+def test_ws_model_bare_plus_four_and_replay():
+    rng = np.random.default_rng(12)
+    for R, C in ((4, 4), (8, 8), (2, 8), (16, 16)):
+        for width, banks in ((64, 1), (4, 1), (8, 2), (3, 3)):
+            cfg = _cfg(R, C, dataflow="ws", width=width, a_banks=banks, c_depth=1 << 16)
+            for _ in range(8):
+                M, K, N = (int(x) for x in rng.integers(1, 70, 3))
+                got = tile_cycles(GemmCommand(M, K, N), cfg)
+                assert got.cycles == _replay_ws(GemmCommand(M, K, N), cfg)
+                if cfg.beats_a == cfg.beats_b == 1:
+                    assert got.stalls == 0
+                    assert got.cycles == model_cycles(M, K, N, R, C, "ws") + 4
+
+
 def test_64_cube_on_16x16_within_two_percent():
     cfg = _cfg(16, 16, width=64, c_depth=4096)
     got = tile_cycles(GemmCommand(64, 64, 64), cfg)
@@ -83,7 +111,9 @@ def test_64_cube_on_16x16_within_two_percent():
 
 def test_config_errors():
     with pytest.raises(ConfigError):
-        TileConfig(array=ArrayConfig(4, 4, "ws"))
+        TileConfig(array=ArrayConfig(4, 4, "ws", fold_overlap=True))
+    with pytest.raises(ConfigError):
+        TileConfig(array=ArrayConfig(1, 4, "ws"))
     with pytest.raises(ConfigError):
         _cfg(3, 4)
     with pytest.raises(ConfigError):
@@ -131,7 +161,12 @@ def _jobs(seed, shapes, mac, acc_every=2, c_width=16):
 
 # (tile keywords, shapes): no stall, stalls (beats 2..4), uneven banks, P = 1, 12-bit acc.
 RTL_CASES = {
-    "w16": (dict(width=16), [(5, 9, 6), (4, 4, 4), (1, 1, 1), (9, 13, 7)]),
+    "w16": (dict(width=16), [(5, 9, 6), (4, 4, 4), (1, 1, 1), (8, 1, 8), (9, 13, 7)]),
+    "ws_w16": (dict(width=16, dataflow="ws"), [(5, 9, 6), (4, 4, 4), (1, 1, 1), (5, 8, 1),
+                                               (9, 13, 7)]),
+    "ws_w4": (dict(width=4, dataflow="ws"), [(6, 6, 6), (2, 9, 5), (9, 2, 3)]),
+    "ws_w8a2_p1": (dict(width=8, a_banks=2, dataflow="ws", mac=MacConfig(pipeline=1)),
+                   [(5, 7, 4), (8, 4, 9), (3, 5, 2)]),
     "w4": (dict(width=4), [(3, 5, 8), (7, 3, 2), (4, 1, 5)]),
     "w4a2": (dict(width=4, a_banks=2), [(6, 6, 6), (2, 9, 5), (9, 2, 3)]),
     "w8b2_p1": (dict(width=8, b_banks=2, mac=MacConfig(pipeline=1)), [(5, 7, 4), (8, 4, 9)]),
@@ -230,7 +265,7 @@ def test_cli_tile_rtl(tmp_path, capsys):
     _need_icarus()
     out, md = tmp_path / "r.json", tmp_path / "r.md"
     assert main(["tile", "--random", "6", "5", "7", "--seed", "3", "--width", "8",
-                 "--json", str(out), "--md", str(md)]) == 0
+                 "--dataflow", "ws", "--json", str(out), "--md", str(md)]) == 0
     rep = json.loads(out.read_text())
     assert rep["matches_numpy"] and rep["cycles_match_model"]
     assert rep["model"]["stalls"] > 0

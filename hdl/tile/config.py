@@ -83,9 +83,13 @@ class TileConfig:
         arr = self.array
         if not isinstance(arr, ArrayConfig):
             raise ConfigError("array", f"expected an ArrayConfig, got {type(arr).__name__}")
-        if arr.dataflow != "os" or arr.double_buffer:
+        if arr.fold_overlap or (arr.dataflow == "os") == arr.double_buffer:
             raise ConfigError("dataflow", "the tile runs the OS array with the compact PE "
-                                          "only so far; allowed: dataflow os, no fold overlap")
+                                          "or the WS array with shadow weights, without "
+                                          "fold overlap so far")
+        if arr.dataflow == "ws" and not 2 <= arr.rows <= arr.mac.max_safe_k:
+            raise ConfigError("rows", f"the WS tile needs 2..{arr.mac.max_safe_k} rows (one "
+                                      f"fold's sum must fit the accumulator), got {arr.rows}")
         if not (_pow2(arr.rows) and _pow2(arr.cols)):
             raise ConfigError("rows", f"the tile needs power-of-two rows and columns, got "
                                       f"{arr.rows}x{arr.cols}")
@@ -131,12 +135,15 @@ class TileConfig:
 
     @property
     def beats(self):
-        """Cycles per edge vector: the slower of A and B (they are read in parallel)."""
+        """OS: cycles per edge vector, the slower of A and B (read in parallel)."""
         return max(self.beats_a, self.beats_b)
 
     @property
     def max_k(self):
-        """Largest K of one GEMM command (one pass: no W-bit overflow)."""
+        """Largest K of one GEMM command: OS sums K in the array's W-bit accumulator (one
+        pass); WS adds its folds in the C words."""
+        if self.array.dataflow == "ws":
+            return (1 << DIM_BITS) - 1
         return min(self.array.mac.max_safe_k, (1 << DIM_BITS) - 1)
 
     @property
@@ -148,6 +155,10 @@ class TileConfig:
     def sram_bytes(self):
         """Bytes per cycle A and B deliver at most: (a_banks + b_banks) * width / 8."""
         return (self.a_banks + self.b_banks) * self.width / 8
+
+    @property
+    def dataflow(self):
+        return self.array.dataflow
 
     @property
     def lane_len(self):

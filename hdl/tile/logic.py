@@ -247,8 +247,8 @@ class TileLogic(wiring.Component):
             res = self.arr_c_out[d * W:(d + 1) * W].as_signed()
             m.d.comb += [
                 getattr(self, f"c{d}_ren").eq(real_next & acc | host_c & (h.op == HostOp.READ)),
-                getattr(self, f"c{d}_raddr").eq(Mux(reading | done_run, Mux(real, ptr + 1, ptr),
-                                                    self.host_addr)),
+                getattr(self, f"c{d}_raddr").eq(Mux(reading | arr_valid | done_run,
+                                                    Mux(real, ptr + 1, ptr), self.host_addr)),
                 getattr(self, f"c{d}_wen").eq(real | host_c & (h.op == HostOp.WRITE)),
                 getattr(self, f"c{d}_waddr").eq(Mux(real, ptr, self.host_addr)),
                 getattr(self, f"c{d}_wdata").eq(Mux(real, old + res, self.host_wdata))]

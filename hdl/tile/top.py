@@ -59,10 +59,14 @@ class Tile(wiring.Component):
             p = lambda x: getattr(logic, f"c{d}_{x}")   # noqa: E731
             m.d.comb += p("rdata").eq(bank(f"c_bank{d}", cfg.c_width, cfg.c_depth, p("raddr"),
                                            p("ren"), p("waddr"), p("wdata"), p("wen")))
+        if cfg.dataflow == "ws":
+            ports = dict(i_a_swap=logic.arr_a_swap, i_a_valid=logic.arr_a_valid,
+                         i_w_in=logic.arr_w_in, i_w_en=logic.arr_w_en)
+        else:
+            ports = dict(i_a_drain=logic.arr_a_drain, i_b_in=logic.arr_b_in)
         m.submodules.array = Instance(
-            ARRAY_TOP, i_clk=ClockSignal(), i_rst=ResetSignal(),
-            i_a_in=logic.arr_a_in, i_a_drain=logic.arr_a_drain, i_b_in=logic.arr_b_in,
-            o_c_out=logic.arr_c_out, o_c_valid=logic.arr_c_valid)
+            ARRAY_TOP, i_clk=ClockSignal(), i_rst=ResetSignal(), i_a_in=logic.arr_a_in,
+            o_c_out=logic.arr_c_out, o_c_valid=logic.arr_c_valid, **ports)
         return m
 
 

@@ -12,8 +12,8 @@ from .gemm import _load_matrix, _save_npy, first_mismatch
 def tile_config(args):
     from hdl.array import ArrayConfig
     from hdl.tile import TileConfig
-    return TileConfig(array=ArrayConfig(rows=args.rows, cols=args.cols, dataflow="os",
-                                        mac=mac_config(args)),
+    return TileConfig(array=ArrayConfig(rows=args.rows, cols=args.cols,
+                                        dataflow=args.dataflow, mac=mac_config(args)),
                       width=args.width, a_banks=args.a_banks, b_banks=args.b_banks,
                       depth=args.depth, c_width=args.c_width, c_depth=args.c_depth)
 
@@ -35,7 +35,8 @@ def _operands(args, cfg):
 
 
 def _report(cfg, cmd, model, run, sim_seconds):
-    r = {"rows": cfg.rows, "cols": cfg.cols, "dataflow": "os", "mac": cfg.array.mac.slug,
+    r = {"rows": cfg.rows, "cols": cfg.cols, "dataflow": cfg.dataflow,
+         "mac": cfg.array.mac.slug,
          "M": cmd.M, "K": cmd.K, "N": cmd.N, "width": cfg.width, "a_banks": cfg.a_banks,
          "b_banks": cfg.b_banks, "depth": cfg.depth, "c_width": cfg.c_width,
          "c_depth": cfg.c_depth, "beats_a": cfg.beats_a, "beats_b": cfg.beats_b,
@@ -62,7 +63,8 @@ def _markdown(rep):
              ["A+B bytes/cycle deliverable", "-", m["sram_bytes"]],
              ["A+B bytes read per cycle", "-", round(m["read_bytes_per_cycle"], 3)]]
     head = (f"GEMM {rep['M']}x{rep['K']}x{rep['N']} from memory on a {rep['rows']}x"
-            f"{rep['cols']} OS tile: A {rep['a_banks']} x {rep['width']}-bit banks "
+            f"{rep['cols']} {rep['dataflow'].upper()} tile: A {rep['a_banks']} x "
+            f"{rep['width']}-bit banks "
             f"({rep['beats_a']} line(s)/vector), B {rep['b_banks']} x {rep['width']}-bit "
             f"({rep['beats_b']})")
     return head + "\n\n" + markdown_table(["quantity", "RTL", "model"], rows) + "\n"
@@ -93,7 +95,8 @@ def cmd_tile(args):
     seconds = 0.0
     if not args.model_only:
         from sim.drivers.tile import run_tile_gemm
-        print(f"GEMM {M}x{K}x{N} from memory on a {cfg.rows}x{cfg.cols} OS tile with icarus "
+        print(f"GEMM {M}x{K}x{N} from memory on a {cfg.rows}x{cfg.cols} "
+              f"{cfg.dataflow.upper()} tile with icarus "
               f"(the first run of a design builds it)", file=sys.stderr)
         t0 = time.monotonic()
         run = run_tile_gemm(A, B, cfg, cmd)
@@ -137,6 +140,9 @@ def register(sub):
                    help="PE rows, a power of two (default 4)")
     g.add_argument("--cols", type=int_in(1, 256, "cols"), default=4, metavar="C",
                    help="PE columns, a power of two (default 4)")
+    g.add_argument("--dataflow", choices=("os", "ws"), default="os",
+                   help="os (compact PE) or ws (shadow weights), sequential folds "
+                        "(default os)")
     g.add_argument("--width", type=int_in(1, 1024, "width"), default=16,
                    help="bits per A/B bank word (default 16)")
     g.add_argument("--a-banks", type=int_in(1, 64, "a-banks"), default=1,

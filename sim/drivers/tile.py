@@ -54,9 +54,16 @@ def _vectors_to_writes(vecs, base, stride, beats, banks, width, lane_bits, mem):
 
 
 def layout_a(A, cfg: TileConfig, cmd: GemmCommand):
-    """Host WRITEs of A: block mb, vector k = A[mb*R : mb*R+R, k] (rows past M: 0)."""
+    """Host WRITEs of A. OS: block mb, vector k = A[mb*R : mb*R+R, k]; WS: block kb,
+    vector m = A[m, kb*R : kb*R+R] (past M or K: 0)."""
     M, K = A.shape
     R = cfg.rows
+    if cfg.dataflow == "ws":
+        pad = np.zeros((M, ceil(K / R) * R), np.int64)
+        pad[:, :K] = A
+        vecs = [[pad[m, kb * R:(kb + 1) * R] for m in range(M)] for kb in range(ceil(K / R))]
+        return _vectors_to_writes(vecs, cmd.a_base, cmd.strides(cfg)[0], cfg.beats_a,
+                                  cfg.a_banks, cfg.width, cfg.array.mac.width, Mem.A)
     pad = np.zeros((ceil(M / R) * R, K), np.int64)
     pad[:M] = A
     vecs = [[pad[mb * R:(mb + 1) * R, k] for k in range(K)] for mb in range(ceil(M / R))]
@@ -65,9 +72,19 @@ def layout_a(A, cfg: TileConfig, cmd: GemmCommand):
 
 
 def layout_b(B, cfg: TileConfig, cmd: GemmCommand):
-    """Host WRITEs of B: block nb, vector k = B[k, nb*C : nb*C+C] (columns past N: 0)."""
+    """Host WRITEs of B. OS: block nb, vector k = B[k, nb*C : nb*C+C]; WS: fold
+    (kb, nb), vector s = B[kb*R + R-1-s, nb*C : nb*C+C] (bottom row first; past K or N:
+    0)."""
     K, N = B.shape
     C = cfg.cols
+    if cfg.dataflow == "ws":
+        R = cfg.rows
+        pad = np.zeros((ceil(K / R) * R, ceil(N / C) * C), np.int64)
+        pad[:K, :N] = B
+        vecs = [[pad[kb * R + R - 1 - s, nb * C:(nb + 1) * C] for s in range(R)]
+                for kb in range(ceil(K / R)) for nb in range(ceil(N / C))]
+        return _vectors_to_writes(vecs, cmd.b_base, cmd.strides(cfg)[1], cfg.beats_b,
+                                  cfg.b_banks, cfg.width, cfg.array.mac.width, Mem.B)
     pad = np.zeros((K, ceil(N / C) * C), np.int64)
     pad[:, :N] = B
     vecs = [[pad[k, nb * C:(nb + 1) * C] for k in range(K)] for nb in range(ceil(N / C))]
@@ -76,9 +93,14 @@ def layout_b(B, cfg: TileConfig, cmd: GemmCommand):
 
 
 def _c_entries(cfg, cmd):
-    """(bank, addr, row, col) of every C word the GEMM writes (row/col may be past M/N)."""
+    """(bank, addr, row, col) of every C word the GEMM writes (row/col may be past M/N).
+    OS: lane d's bank holds tile t's results at c_base + t*len_d + s; WS: bank c holds
+    C[m, nb*C + c] at c_base + nb*M + m."""
     R, C = cfg.rows, cfg.cols
     MB, NB = ceil(cmd.M / R), ceil(cmd.N / C)
+    if cfg.dataflow == "ws":
+        return [(c, cmd.c_base + nb * cmd.M + m, m, nb * C + c)
+                for c in range(C) for nb in range(NB) for m in range(cmd.M)]
     out = []
     for d, chain in enumerate(os_chains(R, C)):
         for t in range(MB * NB):

@@ -26,6 +26,18 @@ A ``T * K * beats_a * a_banks`` reads (every tile re-reads its A block: the tile
 operand reuse buffer beyond the array), B ``T * K * beats_b * b_banks`` reads, C
 ``T * R * C`` writes (one per PE result; drain zeros are not written) and as many reads
 when the command accumulates (read-add-write), else 0.
+
+Weight stationary (:mod:`hdl.tile.ws`): F = ceil(K/R) * ceil(N/C) folds, each R weight
+vectors of ``bb = beats_b`` cycles and M activation vectors of ``ba = beats_a``, the next
+fold's weights ``g = R + C + P - 1`` cycles after the last activation (the bare
+sequential schedule)::
+
+    cycles = 2 + bb + F * ((R - 1) * bb + M * ba) + (F - 1) * max(g, bb) + R + C + P
+
+(with ba = bb = 1: the bare :func:`~sim.models.cycles.model_cycles` + 4). Accesses: A
+``F * M * ba * a_banks`` reads, B ``F * R * bb * b_banks``, C ``F * M * C`` writes and
+``(F or F - ceil(N/C)) * M * C`` reads (every fold but the first K block adds into C;
+all of them when the command accumulates).
 """
 from dataclasses import dataclass, asdict
 from math import ceil
@@ -51,9 +63,15 @@ class GemmCommand:
     mode: int = 0
 
     def strides(self, cfg: TileConfig):
-        """(a_stride, b_stride) with the defaults filled in."""
-        return (self.K * cfg.beats_a if self.a_stride is None else self.a_stride,
-                self.K * cfg.beats_b if self.b_stride is None else self.b_stride)
+        """(a_stride, b_stride) with the defaults filled in: blocks back to back (OS: K
+        vectors per A and B block; WS: M activation vectors per K block of A, R weight
+        vectors per fold of B)."""
+        if cfg.dataflow == "ws":
+            sa, sb = self.M * cfg.beats_a, cfg.rows * cfg.beats_b
+        else:
+            sa, sb = self.K * cfg.beats_a, self.K * cfg.beats_b
+        return (sa if self.a_stride is None else self.a_stride,
+                sb if self.b_stride is None else self.b_stride)
 
 
 @dataclass(frozen=True)
@@ -80,8 +98,36 @@ def _cycles(T, K, b, cfg):
     return 2 + b + (T - 1) * max(m + 1, b) + T * (K - 1) * b + R + C + P
 
 
+def _ws_cycles(F, M, ba, bb, cfg):
+    R, C, P = cfg.rows, cfg.cols, cfg.array.latency
+    return (2 + bb + F * ((R - 1) * bb + M * ba) + (F - 1) * max(R + C + P - 1, bb)
+            + R + C + P)
+
+
+def _ws_tile_cycles(cmd, cfg):
+    R, C = cfg.rows, cfg.cols
+    nb = ceil(cmd.N / C)
+    F = ceil(cmd.K / R) * nb
+    ba, bb = cfg.beats_a, cfg.beats_b
+    cycles = _ws_cycles(F, cmd.M, ba, bb, cfg)
+    mac = cfg.array.mac
+    bare = model_cycles(cmd.M, cmd.K, cmd.N, R, C, "ws", pipeline=mac.pipeline,
+                        k_chunk=mac.max_safe_k)
+    a = F * cmd.M * ba * cfg.a_banks
+    b = F * R * bb * cfg.b_banks
+    writes = F * cmd.M * C
+    return TileCycles(cycles=cycles, stalls=cycles - _ws_cycles(F, cmd.M, 1, 1, cfg),
+                      bare_cycles=bare, tiles=F, vectors=F * (R + cmd.M), a_reads=a,
+                      b_reads=b, c_reads=(F if cmd.accumulate else F - nb) * cmd.M * C,
+                      c_writes=writes, edge_bytes=cfg.edge_bytes, sram_bytes=cfg.sram_bytes,
+                      read_bytes_per_cycle=(a + b) * cfg.width / 8 / cycles)
+
+
 def tile_cycles(cmd: GemmCommand, cfg: TileConfig) -> TileCycles:
-    """Cycles and accesses of a valid GEMM command (see the module docstring)."""
+    """Cycles and accesses of a valid GEMM command (see the module docstring); ``tiles``
+    counts output tiles (OS) or folds (WS)."""
+    if cfg.dataflow == "ws":
+        return _ws_tile_cycles(cmd, cfg)
     R, C = cfg.rows, cfg.cols
     T = ceil(cmd.M / R) * ceil(cmd.N / C)
     cycles = _cycles(T, cmd.K, cfg.beats, cfg)
@@ -115,16 +161,22 @@ def gemm_error(cmd: GemmCommand, cfg: TileConfig):
                                  f"{cmd.M}x{cmd.K}x{cmd.N}")
     mb, nb = ceil(cmd.M / cfg.rows), ceil(cmd.N / cfg.cols)
     sa, sb = cmd.strides(cfg)
-    end_a = cmd.a_base + (mb - 1) * sa + cmd.K * cfg.beats_a
-    end_b = cmd.b_base + (nb - 1) * sb + cmd.K * cfg.beats_b
-    end_c = cmd.c_base + mb * nb * cfg.drain
+    if cfg.dataflow == "ws":
+        kb = ceil(cmd.K / cfg.rows)
+        blk_a, blk_b, n_a, n_b = cmd.M * cfg.beats_a, cfg.rows * cfg.beats_b, kb, kb * nb
+        end_c = cmd.c_base + nb * cmd.M
+    else:
+        blk_a, blk_b, n_a, n_b = cmd.K * cfg.beats_a, cmd.K * cfg.beats_b, mb, nb
+        end_c = cmd.c_base + mb * nb * cfg.drain
+    end_a = cmd.a_base + (n_a - 1) * sa + blk_a
+    end_b = cmd.b_base + (n_b - 1) * sb + blk_b
     for name, end, depth in (("A", end_a, cfg.depth), ("B", end_b, cfg.depth),
                              ("C", end_c, cfg.c_depth)):
         if end > depth:
             return TileError.NO_FIT, (f"the GEMM's {name} region ends at line {end}, past "
                                       f"the {depth} lines of {name}; use a larger depth or "
                                       f"a smaller GEMM")
-    if (mb > 1 and sa < cmd.K * cfg.beats_a) or (nb > 1 and sb < cmd.K * cfg.beats_b):
-        return TileError.OVERLAP, ("the A or B stride is shorter than one block "
-                                   "(K * beats lines): blocks would overlap")
+    if (n_a > 1 and sa < blk_a) or (n_b > 1 and sb < blk_b):
+        return TileError.OVERLAP, ("the A or B stride is shorter than one block: blocks "
+                                   "would overlap")
     return TileError.NONE, ""
