@@ -191,9 +191,10 @@ def test_tile_rtl_matches_numpy_and_model(case, tmp_path):
                               "c_reads": r.model.c_reads, "c_writes": r.model.c_writes}
 
 
-def test_tile_rtl_8x8_stalling(tmp_path):
+@pytest.mark.parametrize("dataflow", ["os", "ws"])
+def test_tile_rtl_8x8_stalling(dataflow, tmp_path):
     _need_icarus()
-    cfg = _cfg(8, 8, width=8, a_banks=2)           # A 1 line, B 4 lines per vector
+    cfg = _cfg(8, 8, width=8, a_banks=2, dataflow=dataflow)   # A 2 lines, B 4 per vector
     jobs = _jobs(3, [(9, 5, 12), (8, 8, 8), (3, 10, 17)], cfg.array.mac)
     for (A, B, cmd, C0), r in zip(jobs, run_tile_gemms(jobs, cfg, build_root=tmp_path)):
         want = A @ B + (0 if C0 is None else C0)
