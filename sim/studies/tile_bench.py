@@ -187,7 +187,7 @@ def _markdown(d):
                              "ratio", "C == numpy", "accesses == model", "A reads",
                              "B reads", "C writes"],
                             [[r["gemm"], r["array"], r["source"], r["cycles"],
-                              r["model_cycles"], r["bare_cycles"], r["ratio"],
+                              r["model_cycles"], r["bare_cycles"], f"{r['ratio']:.4f}",
                               r["matches_numpy"], r["accesses_match_model"], r["a_reads"],
                               r["b_reads"], r["c_writes"]] for r in d["from_memory"]]),
              "", f"Target <= {TARGET_CYCLES}x the bare array's model: "
