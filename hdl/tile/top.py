@@ -16,14 +16,46 @@ from .config import TileConfig
 from .logic import TileLogic
 from .host import host_ports
 
-__all__ = ["Tile", "tile_verilog", "logic_verilog", "TILE_TOP", "LOGIC_TOP"]
+__all__ = ["Tile", "tile_verilog", "logic_verilog", "tile_block", "TILE_TOP", "LOGIC_TOP",
+           "OUT_PORTS"]
 
 TILE_TOP = "systolic_tile"
 LOGIC_TOP = "tile_logic"
 
 
+OUT_PORTS = ("host_rdata", "host_rvalid", "busy", "done", "error", "err_code")
+
+
+def tile_block(m, cfg: TileConfig, prefix=""):
+    """Add a :class:`~hdl.tile.logic.TileLogic` and its memories to module ``m``
+    (submodule names start with ``prefix``); returns the logic (its host and array ports
+    still to be connected)."""
+    logic = TileLogic(cfg)
+    m.submodules[f"{prefix}logic"] = logic
+
+    def bank(name, width, depth, raddr, ren, waddr, wdata, wen):
+        mem = Memory(shape=unsigned(width), depth=depth, init=[])
+        m.submodules[f"{prefix}{name}"] = mem
+        rp, wp = mem.read_port(), mem.write_port()
+        m.d.comb += [rp.addr.eq(raddr), rp.en.eq(ren), wp.addr.eq(waddr),
+                     wp.data.eq(wdata), wp.en.eq(wen)]
+        return rp.data
+
+    for mem_name, banks in (("a", cfg.a_banks), ("b", cfg.b_banks)):
+        port = lambda x: getattr(logic, f"{mem_name}_{x}")   # noqa: E731
+        datas = [bank(f"{mem_name}_bank{i}", cfg.width, cfg.depth, port("raddr"),
+                      port("ren"), port("waddr"), port("wdata"), port("wen")[i])
+                 for i in range(banks)]
+        m.d.comb += port("rdata").eq(Cat(*datas))
+    for d in range(cfg.lanes):
+        p = lambda x: getattr(logic, f"c{d}_{x}")   # noqa: E731
+        m.d.comb += p("rdata").eq(bank(f"c_bank{d}", cfg.c_width, cfg.c_depth, p("raddr"),
+                                       p("ren"), p("waddr"), p("wdata"), p("wen")))
+    return logic
+
+
 class Tile(wiring.Component):
-    """Memories + logic + array; ports: :func:`hdl.tile.logic.host_ports`."""
+    """Memories + logic + array; ports: :func:`hdl.tile.host.host_ports`."""
 
     def __init__(self, cfg: TileConfig):
         self.cfg = cfg
@@ -32,33 +64,13 @@ class Tile(wiring.Component):
     def elaborate(self, platform):
         cfg = self.cfg
         m = Module()
-        m.submodules.logic = logic = TileLogic(cfg)
+        logic = tile_block(m, cfg)
         for name in host_ports(cfg):
             port, inner = getattr(self, name), getattr(logic, name)
-            if name in ("host_rdata", "host_rvalid", "busy", "done", "error", "err_code") \
-                    or name.startswith("cnt_"):
+            if name in OUT_PORTS or name.startswith("cnt_"):
                 m.d.comb += port.eq(inner)
             else:
                 m.d.comb += inner.eq(port)
-
-        def bank(name, width, depth, raddr, ren, waddr, wdata, wen):
-            mem = Memory(shape=unsigned(width), depth=depth, init=[])
-            m.submodules[name] = mem
-            rp, wp = mem.read_port(), mem.write_port()
-            m.d.comb += [rp.addr.eq(raddr), rp.en.eq(ren), wp.addr.eq(waddr),
-                         wp.data.eq(wdata), wp.en.eq(wen)]
-            return rp.data
-
-        for mem_name, banks in (("a", cfg.a_banks), ("b", cfg.b_banks)):
-            datas = [bank(f"{mem_name}_bank{i}", cfg.width, cfg.depth,
-                          getattr(logic, f"{mem_name}_raddr"), getattr(logic, f"{mem_name}_ren"),
-                          getattr(logic, f"{mem_name}_waddr"), getattr(logic, f"{mem_name}_wdata"),
-                          getattr(logic, f"{mem_name}_wen")[i]) for i in range(banks)]
-            m.d.comb += getattr(logic, f"{mem_name}_rdata").eq(Cat(*datas))
-        for d in range(cfg.lanes):
-            p = lambda x: getattr(logic, f"c{d}_{x}")   # noqa: E731
-            m.d.comb += p("rdata").eq(bank(f"c_bank{d}", cfg.c_width, cfg.c_depth, p("raddr"),
-                                           p("ren"), p("waddr"), p("wdata"), p("wen")))
         if cfg.dataflow == "ws":
             ports = dict(i_a_swap=logic.arr_a_swap, i_a_valid=logic.arr_a_valid,
                          i_w_in=logic.arr_w_in, i_w_en=logic.arr_w_en)

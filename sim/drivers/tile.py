@@ -26,7 +26,8 @@ from sim.models.tile import GemmCommand, tile_cycles, gemm_error
 from sim.runner import REPO_ROOT, run_cocotb, SimulationError
 
 __all__ = ["layout_a", "layout_b", "c_reads", "decode_c", "run_tile_gemm", "run_program",
-           "TileRun", "PROGRAM_ENV", "run_tile_gemms", "gemm_step", "write_step"]
+           "TileRun", "PROGRAM_ENV", "run_tile_gemms", "gemm_step", "write_step",
+           "run_split_tile_gemms"]
 
 PROGRAM_ENV = "SYSTOLIC_TILE_PROGRAM"
 DEFAULT_BUILD_ROOT = REPO_ROOT / "build" / "sim"
@@ -135,25 +136,30 @@ def decode_c(words, cfg, cmd):
     return out
 
 
-def _build(cfg, build_root):
-    build_dir = Path(build_root) / f"{cfg.slug}_icarus"
-    build_dir.mkdir(parents=True, exist_ok=True)
-    source = write_if_changed(build_dir / f"{TILE_TOP}.v", tile_verilog(cfg))
-    return build_dir, source
+def _design(cfg):
+    """(top module, Verilog text) of a tile or a split tile."""
+    from hdl.tile.split import SplitTileConfig, split_tile_verilog, SPLIT_TILE_TOP
+    if isinstance(cfg, SplitTileConfig):
+        return SPLIT_TILE_TOP, split_tile_verilog(cfg)
+    return TILE_TOP, tile_verilog(cfg)
 
 
-def run_program(steps, cfg: TileConfig, *, simulator="icarus", build_root=None):
-    """Play host ``steps`` (see :mod:`sim.tb.tile`) on the tile; returns their records."""
+def run_program(steps, cfg, *, simulator="icarus", build_root=None):
+    """Play host ``steps`` (see :mod:`sim.tb.tile`) on the tile (a :class:`TileConfig`,
+    or a :class:`hdl.tile.split.SplitTileConfig`); returns their records."""
     if simulator != "icarus":
         raise ValueError(f"the tile bench runs on icarus only so far, not {simulator!r}")
-    build_dir, source = _build(cfg, build_root or DEFAULT_BUILD_ROOT)
+    top, text = _design(cfg)
+    build_dir = Path(build_root or DEFAULT_BUILD_ROOT) / f"{cfg.slug}_icarus"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    source = write_if_changed(build_dir / f"{top}.v", text)
     (build_dir / "jobs").mkdir(exist_ok=True)
     job_dir = Path(tempfile.mkdtemp(dir=build_dir / "jobs", prefix="run-"))
     try:
         out = job_dir / "out.json"
         spec = job_dir / "program.json"
         spec.write_text(json.dumps({"steps": steps, "output": str(out)}))
-        outcome = run_cocotb(sources=[source], toplevel=TILE_TOP, test_module="sim.tb.tile",
+        outcome = run_cocotb(sources=[source], toplevel=top, test_module="sim.tb.tile",
                              simulator=simulator, build_dir=build_dir,
                              extra_env={PROGRAM_ENV: str(spec)}, testcase="run_program")
         if not outcome.ok or not out.exists():
@@ -246,3 +252,42 @@ def run_tile_gemm(A, B, cfg: TileConfig, cmd: GemmCommand | None = None, *,
                   build_root=None, C0=None):
     """One job of :func:`run_tile_gemms`."""
     return run_tile_gemms([(A, B, cmd, C0)], cfg, build_root=build_root)[0]
+
+
+def run_split_tile_gemms(jobs, cfg, *, build_root=None):
+    """Run one GEMM ``(A, B)`` per sub-array of the split tile ``cfg`` (a
+    :class:`hdl.tile.split.SplitTileConfig`; every job of the same shape), all started
+    by ONE command on the same edge; returns (list of C, RTL cycles, the model of one
+    sub-array's GEMM)."""
+    from hdl.tile.split import SPLIT_MODE
+    sub = cfg.sub
+    if len(jobs) != cfg.subs:
+        raise ValueError(f"the split tile takes {cfg.subs} jobs, got {len(jobs)}")
+    checked = [check_operands(A, B, sub.array.mac) for A, B in jobs]
+    shapes = {(A.shape[0], A.shape[1], B.shape[1]) for A, B in checked}
+    if len(shapes) != 1:
+        raise ValueError("one split command runs the same M x K x N on every sub-array")
+    M, K, N = shapes.pop()
+    cmd = GemmCommand(M, K, N)
+    code, why = gemm_error(cmd, sub)
+    if code != TileError.NONE:
+        raise ValueError(why)
+    steps = []
+    for k, (A, B) in enumerate(checked):
+        steps += [dict(write_step(*layout_a(A, sub, cmd)), sub=k),
+                  dict(write_step(*layout_b(B, sub, cmd)), sub=k)]
+    model = tile_cycles(cmd, sub)
+    g = gemm_step(cmd, sub, timeout=4 * model.cycles + 1000)
+    g["fields"] |= {"mode": SPLIT_MODE, "gemm_mask": (1 << cfg.subs) - 1}
+    steps.append(g)
+    mem, bank, addr = c_reads(sub, cmd)
+    for k in range(cfg.subs):
+        steps.append({"op": "read", "mem": mem, "bank": bank, "addr": addr, "sub": k})
+    recs = run_program(steps, cfg, build_root=build_root)
+    for r in recs:
+        if r.get("error"):
+            raise SimulationError(f"the split tile raised error "
+                                  f"{TileError(r['err_code']).name} in a {r['op']} step")
+    at = 2 * cfg.subs
+    return ([decode_c(r["data"], sub, cmd) for r in recs[at + 1:]], recs[at]["cycles"],
+            model)

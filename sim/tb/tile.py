@@ -12,7 +12,8 @@ The environment variable ``SYSTOLIC_TILE_PROGRAM`` names a JSON file
 * ``{"op": "read", "mem": [...], "bank": [...], "addr": [...]}``: one host READ per
   cycle (pipelined: the edge that samples a READ puts its word on ``host_rdata``).
 
-The bench holds ``rst`` for two cycles, waits for ``busy`` to fall (the array's power-up
+A step may carry ``"sub": k`` (the split tile's ``host_sub``). The bench holds ``rst``
+for two cycles, waits for ``busy`` to fall (the array's power-up
 flush), then plays the steps, acting at falling edges (as :mod:`sim.tb.array`). The
 output JSON has one record per step (gemm: the fields above; read: ``data``; write:
 ``error`` if any write raised it).
@@ -58,6 +59,8 @@ async def run_program(dut):
     out = []
     for item in spec["steps"]:
         op = item["op"]
+        if "sub" in item:                    # split tile: the addressed sub-array
+            dut.host_sub.value = int(item["sub"])
         if op == "write":
             dut.host_valid.value = 1
             dut.host_op.value = 1
