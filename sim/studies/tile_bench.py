@@ -108,6 +108,42 @@ def sweep_model(M=64, K=64, N=64):
     return out
 
 
+SPLIT_WIDTHS = (4, 8, 16, 32, 64)
+
+
+def split_from_memory(build_root=None):
+    """Four 16^3 GEMMs on the 32x32 split WS tile (2x2 sub-arrays of 16x16, one command)
+    in RTL, against the bare array's split and whole-array models; and the speed-up of
+    the split tile over the whole 32x32 tile at equal A+B bandwidth (model)."""
+    from hdl.tile.split import SplitTileConfig
+    from sim.drivers.schedule import four_gemms_comparison
+    from sim.drivers.tile import run_split_tile_gemms
+    rng = np.random.default_rng(7)
+    jobs = [(rng.integers(-8, 8, (16, 16)), rng.integers(-8, 8, (16, 16))) for _ in range(4)]
+    cfg = SplitTileConfig(_cfg(16, 64, "ws"))
+    t0 = time.monotonic()
+    Cs, cycles, model = run_split_tile_gemms(jobs, cfg, build_root=build_root)
+    bare = four_gemms_comparison(32, 16, (16, 16, 16), MacConfig())
+    cmd = GemmCommand(16, 16, 16)
+    sweep = []
+    for w in SPLIT_WIDTHS:
+        whole = _cfg(32, w, "ws", a_banks=4, b_banks=4, depth=4096, c_depth=1024)
+        sub = _cfg(16, w, "ws", depth=4096)
+        cw, cq = 4 * tile_cycles(cmd, whole).cycles, tile_cycles(cmd, sub).cycles
+        sweep.append({"width": w, "bytes_per_cycle": whole.sram_bytes,
+                      "whole_cycles": cw, "split_cycles": cq,
+                      "speedup": round(cw / cq, 3),
+                      "speedup_vs_bare_whole": round(bare["whole_sequential"] / cq, 3)})
+    return {"rtl_cycles": cycles, "model_cycles": model.cycles,
+            "matches_numpy": all(bool(np.array_equal(C_, A @ B))
+                                 for C_, (A, B) in zip(Cs, jobs)),
+            "bare_quad": bare["quad"], "bare_whole_sequential": bare["whole_sequential"],
+            "bare_speedup": round(bare["speedup"], 3),
+            "speedup": round(bare["whole_sequential"] / cycles, 3),
+            "kept": round(bare["whole_sequential"] / cycles / bare["speedup"], 3),
+            "sweep": sweep, "seconds": round(time.monotonic() - t0, 1)}
+
+
 def tile_area(R, dataflow="os", *, executor=None):
     """Transistors and Nangate45 um^2 of the R x R tile's logic and of its array."""
     from hdl.flows.liberty import liberty_area
@@ -158,15 +194,19 @@ def run_tile_bench(outdir, *, command=DEFAULT_COMMAND, build_root=None, executor
     mem = from_memory(build_root)
     rtl_sweep = sweep_rtl(build_root)
     model_sweep = sweep_model()
+    split = split_from_memory(build_root)
     areas = [tile_area(4, executor=executor), tile_area(16, executor=executor),
              tile_area(4, "ws", executor=executor)]
     data = {"command": command, "from_memory": mem, "sweep_rtl_4x4": rtl_sweep,
-            "sweep_model_16x16": model_sweep, "area": areas, "sram": SRAM_CITE,
+            "sweep_model_16x16": model_sweep, "split": split, "area": areas,
+            "sram": SRAM_CITE,
             "targets": {
                 "cycles_vs_bare": {"target": TARGET_CYCLES,
                                    "value": max(r["ratio"] for r in mem),
                                    "met": all(r["ratio"] <= TARGET_CYCLES for r in mem)},
                 "sweep_rtl_equals_model": all(p["match"] for p in rtl_sweep),
+                "split_speedup_kept": {"target": 0.9, "value": split["kept"],
+                                       "met": split["kept"] >= 0.9},
                 "logic_vs_array_16x16": {"target": TARGET_AREA,
                                          "value": areas[1]["ratio_transistors"],
                                          "met": areas[1]["ratio_transistors"] <= TARGET_AREA}},
