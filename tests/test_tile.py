@@ -28,21 +28,29 @@ def _need_icarus():
         pytest.skip("icarus is not available here")
 
 
-def _cfg(R=4, C=4, mac=None, dataflow="os", **kw):
-    return TileConfig(array=ArrayConfig(R, C, dataflow, mac or MacConfig()), **kw)
+def _cfg(R=4, C=4, mac=None, dataflow="os", overlap=False, **kw):
+    return TileConfig(array=ArrayConfig(R, C, dataflow, mac or MacConfig(),
+                                        fold_overlap=overlap), **kw)
 
 
 def _replay(cmd, cfg):
-    """Cycles of a command by replaying the reader's rule vector by vector."""
+    """Cycles of a command by replaying the reader's rule vector by vector (fold
+    overlap: a tile's last k at least m cycles after the previous tile's)."""
     b, m = cfg.beats, cfg.drain
     T = ceil(cmd.M / cfg.rows) * ceil(cmd.N / cfg.cols)
-    t, e = 2, None                       # reads start in cycle 2
+    t, e, last = 2, None, None           # reads start in cycle 2
     for tile in range(T):
         for k in range(cmd.K):
-            if e is not None:
-                t = e + (max(m + 1 - b, 0) if k == 0 else 0)
+            if e is not None and k == 0:
+                gap = max(m - cmd.K * b, 0) if cfg.overlap else max(m + 1 - b, 0)
+                t = e + gap
+            elif e is not None:
+                t = e
             e = t + b                    # the vector's last line arrives
-    return e + cfg.rows + cfg.cols + cfg.array.latency
+        if cfg.overlap and last is not None:
+            assert e - last >= m         # the diagonal drained
+        last = e
+    return e + cfg.rows + cfg.cols + cfg.array.latency + cfg.overlap
 
 
 @pytest.mark.parametrize("R,C", [(4, 4), (8, 8), (2, 8), (16, 16)])
@@ -57,6 +65,21 @@ def test_model_no_stall_is_bare_plus_four(R, C):
         assert got.cycles == model_cycles(M, K, N, R, C, "os", double_buffer=False,
                                           k_chunk=cfg.max_k) + 4
         assert got.cycles == _replay(GemmCommand(M, K, N), cfg)
+
+
+def test_overlap_model_bare_plus_five_and_replay():
+    rng = np.random.default_rng(13)
+    for R, C in ((4, 4), (8, 8), (2, 8), (16, 16)):
+        for width, banks in ((64, 1), (4, 1), (8, 2), (3, 3)):
+            cfg = _cfg(R, C, overlap=True, width=width, a_banks=banks, c_depth=1 << 16)
+            for _ in range(8):
+                M, K, N = (int(x) for x in rng.integers(1, 70, 3))
+                cmd = GemmCommand(M, K, N)
+                got = tile_cycles(cmd, cfg)
+                assert got.cycles == _replay(cmd, cfg)
+                if cfg.beats == 1:
+                    assert got.cycles == model_cycles(M, K, N, R, C, "os", fold_overlap=True,
+                                                      double_buffer=True) + 5
 
 
 def test_model_stalls_match_replay():
@@ -115,6 +138,8 @@ def test_config_errors():
     with pytest.raises(ConfigError):
         TileConfig(array=ArrayConfig(1, 4, "ws"))
     with pytest.raises(ConfigError):
+        TileConfig(array=ArrayConfig(4, 4, "os", double_buffer=True, fold_overlap=False))
+    with pytest.raises(ConfigError):
         _cfg(3, 4)
     with pytest.raises(ConfigError):
         _cfg(width=0)
@@ -162,6 +187,10 @@ def _jobs(seed, shapes, mac, acc_every=2, c_width=16):
 # (tile keywords, shapes): no stall, stalls (beats 2..4), uneven banks, P = 1, 12-bit acc.
 RTL_CASES = {
     "w16": (dict(width=16), [(5, 9, 6), (4, 4, 4), (1, 1, 1), (8, 1, 8), (9, 13, 7)]),
+    "ov_w16": (dict(width=16, overlap=True), [(5, 9, 6), (4, 4, 4), (1, 1, 1), (8, 1, 8),
+                                              (9, 13, 7), (7, 2, 9)]),
+    "ov_w4_p1": (dict(width=4, overlap=True, mac=MacConfig(pipeline=1)),
+                 [(6, 6, 6), (9, 1, 5), (9, 2, 3)]),
     "ws_w16": (dict(width=16, dataflow="ws"), [(5, 9, 6), (4, 4, 4), (1, 1, 1), (5, 8, 1),
                                                (9, 13, 7)]),
     "ws_w4": (dict(width=4, dataflow="ws"), [(6, 6, 6), (2, 9, 5), (9, 2, 3)]),

@@ -83,10 +83,11 @@ class TileConfig:
         arr = self.array
         if not isinstance(arr, ArrayConfig):
             raise ConfigError("array", f"expected an ArrayConfig, got {type(arr).__name__}")
-        if arr.fold_overlap or (arr.dataflow == "os") == arr.double_buffer:
-            raise ConfigError("dataflow", "the tile runs the OS array with the compact PE "
-                                          "or the WS array with shadow weights, without "
-                                          "fold overlap so far")
+        if (arr.dataflow, arr.double_buffer, arr.fold_overlap) not in (
+                ("os", False, False), ("os", True, True), ("ws", True, False)):
+            raise ConfigError("dataflow", "the tile runs the OS array (compact PE, or "
+                                          "double-buffered with fold overlap) or the WS "
+                                          "array with shadow weights without fold overlap")
         if arr.dataflow == "ws" and not 2 <= arr.rows <= arr.mac.max_safe_k:
             raise ConfigError("rows", f"the WS tile needs 2..{arr.mac.max_safe_k} rows (one "
                                       f"fold's sum must fit the accumulator), got {arr.rows}")
@@ -159,6 +160,11 @@ class TileConfig:
     @property
     def dataflow(self):
         return self.array.dataflow
+
+    @property
+    def overlap(self):
+        """OS fold overlap: the double-buffered PE drains while the next tile computes."""
+        return self.array.fold_overlap
 
     @property
     def lane_len(self):

@@ -46,7 +46,8 @@ class TileLogic(wiring.Component):
     ``a_ren``/``a_rdata`` a line of A, ``a_waddr``/``a_wdata``/``a_wen`` one bit per
     bank; B alike; per C bank d ``c{d}_raddr``, ``c{d}_ren``, ``c{d}_rdata``,
     ``c{d}_waddr``, ``c{d}_wdata``, ``c{d}_wen``) and the array's ports with an
-    ``arr_`` prefix (OS: ``a_in``, ``a_drain``, ``b_in``; WS: ``a_in``, ``a_swap``,
+    ``arr_`` prefix (OS: ``a_in``, ``a_flag`` (``a_drain``, or ``a_last`` with fold
+    overlap), ``b_in``; WS: ``a_in``, ``a_swap``,
     ``a_valid``, ``w_in``, ``w_en``; both ``c_out``, ``c_valid``). Read ports are
     synchronous (data one edge later). The WS datapath is :mod:`hdl.tile.ws`.
     """
@@ -72,7 +73,7 @@ class TileLogic(wiring.Component):
             ports |= {"arr_a_swap": Out(R), "arr_a_valid": Out(R), "arr_w_in": Out(C * n),
                       "arr_w_en": Out(C)}
         else:
-            ports |= {"arr_a_drain": Out(R), "arr_b_in": Out(C * n)}
+            ports |= {"arr_a_flag": Out(R), "arr_b_in": Out(C * n)}
         super().__init__(ports)
 
     def elaborate(self, platform):
@@ -85,11 +86,13 @@ class TileLogic(wiring.Component):
         cfg = self.cfg
         m = Module()
         R, C, n = cfg.rows, cfg.cols, cfg.array.mac.width
-        W, P = cfg.array.mac.acc_width, cfg.array.latency
+        P = cfg.array.latency
         drain = cfg.drain
         b, ba, bb = cfg.beats, cfg.beats_a, cfg.beats_b
         lr, lc = R.bit_length() - 1, C.bit_length() - 1
-        init_len = drain + R + C + P + 4           # power-up flush and its outputs
+        overlap = cfg.overlap
+        # power-up flush of the compact PE and its outputs (the double-buffered PE resets)
+        init_len = 0 if overlap else drain + R + C + P + 4
         h = build_host(self, m, cfg, init_len=init_len)
         f, check = h.f, h.check
 
@@ -100,6 +103,8 @@ class TileLogic(wiring.Component):
         blk_a = Signal(ADDR_BITS + 4)                      # lines of one A block: K * beats_a
         blk_b = Signal(ADDR_BITS + 4)
         m.d.comb += [blk_a.eq(f["k"] * ba), blk_b.eq(f["k"] * bb)]
+        kb_total = Signal(ADDR_BITS + 4)                  # K * b: one tile's stream
+        m.d.comb += kb_total.eq(f["k"] * b)
         # Bounds. A stride >= depth can only fit with one block: clamping it to depth
         # keeps the multipliers (blocks x stride) depth-wide, not 16 bits wide; likewise
         # the tile count for C, clamped to c_depth / m + 1.
@@ -169,7 +174,10 @@ class TileLogic(wiring.Component):
         with m.If(vec_end):
             m.d.sync += kk.eq(kk + 1)
         with m.If(k_end):
-            m.d.sync += [kk.eq(0), hold.eq(max(drain + 1 - b, 0))]
+            if overlap:     # the next tile's last k at least m cycles after this one's
+                m.d.sync += [kk.eq(0), hold.eq(Mux(kb_total < drain, drain - kb_total, 0))]
+            else:           # the drain window: m + 1 cycles from last k to next first
+                m.d.sync += [kk.eq(0), hold.eq(max(drain + 1 - b, 0))]
             with m.If(last_tile):
                 m.d.sync += reading.eq(0)
             with m.Elif(nb == nb_total - 1):       # next row block of A, first of B
@@ -189,29 +197,46 @@ class TileLogic(wiring.Component):
         pa, pb, pf = Signal(R * n), Signal(C * n), Signal()
         flag_cnt = Signal(range(drain + 1))
         m.d.sync += [pa.eq(Mux(emit, vec_a, 0)), pb.eq(Mux(emit, vec_b, 0))]
-        init_flag = (h.init_cnt > init_len - drain)
-        with m.If(emit & arr_last_k):
-            m.d.sync += [pf.eq(1), flag_cnt.eq(drain - 1)]
-        with m.Elif(flag_cnt != 0):
-            m.d.sync += [pf.eq(1), flag_cnt.eq(flag_cnt - 1)]
-        with m.Else():
-            m.d.sync += pf.eq(init_flag)
+        if overlap:                          # a_last: one cycle, with the last k
+            m.d.sync += pf.eq(emit & arr_last_k)
+        else:                                # a_drain: m cycles from the last k
+            init_flag = (h.init_cnt > init_len - drain)
+            with m.If(emit & arr_last_k):
+                m.d.sync += [pf.eq(1), flag_cnt.eq(drain - 1)]
+            with m.Elif(flag_cnt != 0):
+                m.d.sync += [pf.eq(1), flag_cnt.eq(flag_cnt - 1)]
+            with m.Else():
+                m.d.sync += pf.eq(init_flag)
 
         m.d.comb += [
             self.arr_a_in.eq(Cat(*(delayed(m, pa[i * n:(i + 1) * n], i, f"skew_a{i}")
                                    for i in range(R)))),
-            self.arr_a_drain.eq(Cat(*(delayed(m, pf, i, f"skew_f{i}") for i in range(R)))),
+            self.arr_a_flag.eq(Cat(*(delayed(m, pf, i, f"skew_f{i}") for i in range(R)))),
             self.arr_b_in.eq(Cat(*(delayed(m, pb[j * n:(j + 1) * n], j, f"skew_b{j}")
                                    for j in range(C))))]
 
         # ---- done: the last write of the collector -------------------------------------
         with m.If(emit & arr_final):
-            m.d.sync += [done_run.eq(1), done_cnt.eq(R + C + P - 1)]
+            m.d.sync += [done_run.eq(1), done_cnt.eq(R + C + P - 1 + overlap)]
         with m.If(done_run):
             m.d.sync += done_cnt.eq(done_cnt - 1)
             with m.If(done_cnt == 0):
                 m.d.sync += [done_run.eq(0), h.done.eq(1)]
 
+        if overlap:
+            c_reads, c_writes = self._collector_delayed(m, h, acc, reading | arr_valid | done_run)
+        else:
+            c_reads, c_writes = self._collector_early(m, h, acc, pf, reading, arr_valid,
+                                                     done_run)
+        finish_counters(self, m, cfg, h, a_on, b_on, c_reads, c_writes)
+        return m
+
+    def _collector_early(self, m, h, acc, pf, reading, arr_valid, done_run):
+        """Compact OS PE: per lane, write each chain result into its bank; returns the
+        per-lane C read and write strobes."""
+        cfg = self.cfg
+        W, P, drain = cfg.array.mac.acc_width, cfg.array.latency, cfg.drain
+        f, check = h.f, h.check
         # ---- collector: per lane, write each chain result into its bank ---------------
         # Lane d's s-th valid cycle of a window holds PE chain[d][s] (s < len_d; the rest
         # are the drain zeros). Lane d writes its results at consecutive addresses from
@@ -253,5 +278,36 @@ class TileLogic(wiring.Component):
                 getattr(self, f"c{d}_waddr").eq(Mux(real, ptr, self.host_addr)),
                 getattr(self, f"c{d}_wdata").eq(Mux(real, old + res, self.host_wdata))]
 
-        finish_counters(self, m, cfg, h, a_on, b_on, c_reads, c_writes)
-        return m
+        return c_reads, c_writes
+
+    def _collector_delayed(self, m, h, acc, running):
+        """Double-buffered OS PE (fold overlap): lane d shows exactly its chain's len_d
+        results per tile, back to back with the next tile's, so every valid cycle is a
+        result; the collector reads the old C word in that cycle (accumulate) and writes
+        the sum the next (a result register per lane). ``ptr`` is the address of the
+        pending write, else of the next result."""
+        cfg = self.cfg
+        W = cfg.array.mac.acc_width
+        c_reads, c_writes = [], []
+        for d in range(cfg.lanes):
+            real = self.arr_c_valid[d]
+            ptr = Signal(range(cfg.c_depth), name=f"col_ptr{d}")
+            val = Signal(W, name=f"col_v{d}")
+            pend = Signal(name=f"col_pend{d}")
+            with m.If(h.check):
+                m.d.sync += ptr.eq(h.f["c_base"])
+            with m.Elif(pend):
+                m.d.sync += ptr.eq(ptr + 1)
+            m.d.sync += [pend.eq(real), val.eq(self.arr_c_out[d * W:(d + 1) * W])]
+            c_reads.append(real & acc)
+            c_writes.append(real)
+            host_c = h.host_ok & h.mem_c & (self.host_bank == d)
+            old = Mux(acc, getattr(self, f"c{d}_rdata"), 0)
+            m.d.comb += [
+                getattr(self, f"c{d}_ren").eq(real & acc | host_c & (h.op == HostOp.READ)),
+                getattr(self, f"c{d}_raddr").eq(Mux(running, ptr + pend, self.host_addr)),
+                getattr(self, f"c{d}_wen").eq(pend | host_c & (h.op == HostOp.WRITE)),
+                getattr(self, f"c{d}_waddr").eq(Mux(pend, ptr, self.host_addr)),
+                getattr(self, f"c{d}_wdata").eq(Mux(pend, old + val.as_signed(),
+                                                    self.host_wdata))]
+        return c_reads, c_writes

@@ -75,7 +75,8 @@ class Tile(wiring.Component):
             ports = dict(i_a_swap=logic.arr_a_swap, i_a_valid=logic.arr_a_valid,
                          i_w_in=logic.arr_w_in, i_w_en=logic.arr_w_en)
         else:
-            ports = dict(i_a_drain=logic.arr_a_drain, i_b_in=logic.arr_b_in)
+            flag = "a_last" if cfg.overlap else "a_drain"
+            ports = {f"i_{flag}": logic.arr_a_flag, "i_b_in": logic.arr_b_in}
         m.submodules.array = Instance(
             ARRAY_TOP, i_clk=ClockSignal(), i_rst=ResetSignal(), i_a_in=logic.arr_a_in,
             o_c_out=logic.arr_c_out, o_c_valid=logic.arr_c_valid, **ports)

@@ -21,6 +21,12 @@ this is the bare array's :func:`sim.models.cycles.model_cycles` (compact OS PE) 
 edge 0 and the check cycle, one cycle of read latency, one pre-skew register.
 ``stalls`` = cycles - the same with b = 1.
 
+OS with fold overlap (double-buffered PE, ``a_last`` with the last k): the next tile's
+vectors follow at once, but its last k comes at least m cycles after this tile's (the
+drain of the longest diagonal): ``e_last(t+1) = e_last(t) + max(m, K*b)``; the
+collector writes each result one cycle after it leaves (a result register per lane),
+so ``cycles = 3 + K*b + (T - 1) * max(m, K*b) + R + C + P``: bare + 5 with b = 1.
+
 SRAM accesses (bank-word reads and writes; the host's LOAD/STORE are not counted):
 A ``T * K * beats_a * a_banks`` reads (every tile re-reads its A block: the tile has no
 operand reuse buffer beyond the array), B ``T * K * beats_b * b_banks`` reads, C
@@ -95,6 +101,8 @@ class TileCycles:
 
 def _cycles(T, K, b, cfg):
     m, R, C, P = cfg.drain, cfg.rows, cfg.cols, cfg.array.latency
+    if cfg.overlap:
+        return 2 + K * b + (T - 1) * max(m, K * b) + R + C + P + 1
     return 2 + b + (T - 1) * max(m + 1, b) + T * (K - 1) * b + R + C + P
 
 
@@ -133,7 +141,8 @@ def tile_cycles(cmd: GemmCommand, cfg: TileConfig) -> TileCycles:
     cycles = _cycles(T, cmd.K, cfg.beats, cfg)
     mac = cfg.array.mac
     bare = model_cycles(cmd.M, cmd.K, cmd.N, R, C, "os", pipeline=mac.pipeline,
-                        k_chunk=mac.max_safe_k, double_buffer=False)
+                        k_chunk=mac.max_safe_k, double_buffer=cfg.overlap,
+                        fold_overlap=cfg.overlap)
     a = T * cmd.K * cfg.beats_a * cfg.a_banks
     b = T * cmd.K * cfg.beats_b * cfg.b_banks
     writes = T * R * C
