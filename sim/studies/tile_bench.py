@@ -1,8 +1,9 @@
 """``systolic bench --only tile``: the accelerator tile (:mod:`hdl.tile`) from memory.
 
-* from memory: 64x64x64 on the 16x16 OS tile (banks wide enough: one 64-bit line per
-  edge vector) in RTL (Icarus): cycles against the bare array's model (target <= 1.02x),
-  C == numpy, SRAM access counters == :mod:`sim.models.tile`; 512x512x512 from the model;
+* from memory: 64x64x64 on the 16x16 OS (with and without fold overlap) and WS tiles
+  (banks wide enough: one 64-bit line per edge vector) in RTL (Icarus): cycles against
+  the bare array's model (target <= 1.02x), C == numpy, SRAM access counters ==
+  :mod:`sim.models.tile`; 512x512x512 from the model;
 * bandwidth sweep in RTL on the 4x4 tile, where the feeders stall: RTL cycles == model
   on every point; the same sweep on the 16x16 tile from the model, plotted as
   utilization against the A+B bytes per cycle the banks deliver;
@@ -33,27 +34,28 @@ SWEEP_WIDTHS_4 = (1, 2, 3, 4, 6, 8, 16)
 SWEEP_WIDTHS_16 = (4, 8, 12, 16, 24, 32, 48, 64)
 
 
-def _cfg(R, width, dataflow="os", **kw):
-    return TileConfig(array=ArrayConfig(R, R, dataflow, MacConfig()), width=width, **kw)
+def _cfg(R, width, dataflow="os", overlap=False, **kw):
+    return TileConfig(array=ArrayConfig(R, R, dataflow, MacConfig(), fold_overlap=overlap),
+                      width=width, **kw)
 
 
 def from_memory(build_root=None):
     """64^3 on the 16x16 OS and WS tiles in RTL; 512^3 from the model."""
     rows = []
-    for df in ("os", "ws"):
-        rows += _from_memory(df, build_root)
+    for df, overlap in (("os", False), ("os", True), ("ws", False)):
+        rows += _from_memory(df, build_root, overlap)
     return rows
 
 
-def _from_memory(df, build_root):
+def _from_memory(df, build_root, overlap=False):
     from sim.drivers.tile import run_tile_gemm
-    cfg = _cfg(16, 64, df)
+    cfg = _cfg(16, 64, df, overlap=overlap)
     rng = np.random.default_rng(20)
     A, B = rng.integers(-8, 8, (64, 64)), rng.integers(-8, 8, (64, 64))
     t0 = time.monotonic()
     run = run_tile_gemm(A, B, cfg, build_root=build_root)
     m = run.model
-    name = f"16x16 {df.upper()}"
+    name = f"16x16 {df.upper()}" + (" fold overlap" if overlap else "")
     rows = [{"gemm": "64x64x64", "array": name, "source": "RTL (icarus)",
              "cycles": run.cycles, "model_cycles": m.cycles, "bare_cycles": m.bare_cycles,
              "ratio": round(run.cycles / m.bare_cycles, 4),
@@ -63,7 +65,7 @@ def _from_memory(df, build_root):
                  "c_writes": m.c_writes},
              **{k: m.as_dict()[k] for k in ("a_reads", "b_reads", "c_reads", "c_writes")},
              "seconds": round(time.monotonic() - t0, 1)}]
-    big = _cfg(16, 64, df, depth=32768, c_depth=16384)
+    big = _cfg(16, 64, df, overlap=overlap, depth=32768, c_depth=16384)
     K = 511 if df == "os" else 512                         # OS: K <= 511, one pass
     mb = tile_cycles(GemmCommand(512, K, 512), big)
     rows.append({"gemm": f"512x{K}x512", "array": name, "source": "model",
@@ -248,6 +250,22 @@ def _markdown(d):
                               p["cycles"],
                               p["stalls"], p["utilization"]] for p in d["sweep_model_16x16"]]),
              "", "![utilization vs bandwidth](tile_bandwidth.png)", "",
+             "## Four 16x16x16 GEMMs on the 32x32 split WS tile (2x2 sub-arrays)", "",
+             f"RTL (icarus): **{d['split']['rtl_cycles']}** cycles from one command to "
+             f"done (model {d['split']['model_cycles']}), C == numpy: "
+             f"{d['split']['matches_numpy']}. Bare array: quad {d['split']['bare_quad']}, "
+             f"whole one after another {d['split']['bare_whole_sequential']} "
+             f"({d['split']['bare_speedup']}x); from memory "
+             f"{d['split']['bare_whole_sequential']} / {d['split']['rtl_cycles']} = "
+             f"**{d['split']['speedup']}x**, {d['split']['kept']:.0%} of the bare "
+             f"speed-up (target >= 90%).", "",
+             "At equal A+B bandwidth (whole: 4 banks per memory; split: 1 per sub-array "
+             "and memory, same width), model:", "",
+             markdown_table(["bank width", "A+B B/cycle", "whole tile, 4 GEMMs",
+                             "split tile", "split vs whole", "split vs bare whole"],
+                            [[p["width"], p["bytes_per_cycle"], p["whole_cycles"],
+                              p["split_cycles"], p["speedup"], p["speedup_vs_bare_whole"]]
+                             for p in d["split"]["sweep"]]), "",
              "## Logic area (feeders + collector + controller) vs the array", "",
              markdown_table(["array", "logic transistors", "array transistors", "ratio",
                              "logic um^2", "array um^2", "ratio um^2", "logic flops",
