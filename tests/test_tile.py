@@ -287,6 +287,13 @@ def test_cli_tile_model_only(tmp_path, capsys):
                  "--json", str(out)]) == 0
     rep = json.loads(out.read_text())
     assert rep["model"]["cycles"] == rep["model"]["bare_cycles"] + 4
+    assert main(["tile", "--random", "64", "64", "64", "--rows", "16", "--cols", "16",
+                 "--width", "64", "--fold-overlap", "--model-only",
+                 "--json", str(out)]) == 0
+    rep = json.loads(out.read_text())
+    assert rep["fold_overlap"] and rep["model"]["cycles"] == rep["model"]["bare_cycles"] + 5
+    assert main(["tile", "--random", "4", "4", "4", "--dataflow", "ws", "--fold-overlap",
+                 "--model-only"]) == 2
 
 
 def test_cli_tile_rtl(tmp_path, capsys):

@@ -13,7 +13,8 @@ def tile_config(args):
     from hdl.array import ArrayConfig
     from hdl.tile import TileConfig
     return TileConfig(array=ArrayConfig(rows=args.rows, cols=args.cols,
-                                        dataflow=args.dataflow, mac=mac_config(args)),
+                                        dataflow=args.dataflow, mac=mac_config(args),
+                                        fold_overlap=args.fold_overlap),
                       width=args.width, a_banks=args.a_banks, b_banks=args.b_banks,
                       depth=args.depth, c_width=args.c_width, c_depth=args.c_depth)
 
@@ -36,7 +37,7 @@ def _operands(args, cfg):
 
 def _report(cfg, cmd, model, run, sim_seconds):
     r = {"rows": cfg.rows, "cols": cfg.cols, "dataflow": cfg.dataflow,
-         "mac": cfg.array.mac.slug,
+         "mac": cfg.array.mac.slug, "fold_overlap": cfg.overlap,
          "M": cmd.M, "K": cmd.K, "N": cmd.N, "width": cfg.width, "a_banks": cfg.a_banks,
          "b_banks": cfg.b_banks, "depth": cfg.depth, "c_width": cfg.c_width,
          "c_depth": cfg.c_depth, "beats_a": cfg.beats_a, "beats_b": cfg.beats_b,
@@ -143,6 +144,9 @@ def register(sub):
     g.add_argument("--dataflow", choices=("os", "ws"), default="os",
                    help="os (compact PE) or ws (shadow weights), sequential folds "
                         "(default os)")
+    g.add_argument("--fold-overlap", action="store_true",
+                   help="OS only: the double-buffered PE, next tile's stream during the "
+                        "drain")
     g.add_argument("--width", type=int_in(1, 1024, "width"), default=16,
                    help="bits per A/B bank word (default 16)")
     g.add_argument("--a-banks", type=int_in(1, 64, "a-banks"), default=1,
