@@ -3,7 +3,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from math import ceil
 
-from ..array import ArrayConfig
+from ..array import ArrayConfig, os_chains
 from ..mac import ConfigError
 
 __all__ = ["TileConfig", "TileError", "HostOp", "Mem", "DIM_BITS", "ADDR_BITS", "os_chains"]
@@ -37,19 +37,6 @@ class TileError(IntEnum):
     MODE = 4        # GEMM: a mode (dataflow/split) this tile cannot run
     SHAPE = 5       # GEMM: M, K or N is 0, or K is above the accumulator's safe K
     BUSY = 6        # any op while a GEMM runs (or the power-up flush)
-
-
-def os_chains(R, C):
-    """Per output lane d of an OS array: the PEs (i, j) in the order they leave it."""
-    lanes = []
-    for d in range(R + C - 1):
-        i, j = (d, 0) if d < R else (R - 1, d - R + 1)
-        chain = []
-        while i >= 0 and j < C:
-            chain.append((i, j))
-            i, j = i - 1, j + 1
-        lanes.append(chain)
-    return lanes
 
 
 def _pow2(x):

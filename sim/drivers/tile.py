@@ -20,7 +20,7 @@ import numpy as np
 
 from hdl.emit import write_if_changed
 from hdl.tile import TileConfig, TileError, Mem, tile_verilog, TILE_TOP
-from hdl.tile.config import os_chains
+from hdl.array import os_chains
 from sim.drivers.gemm import check_operands, exact_result
 from sim.models.tile import GemmCommand, tile_cycles, gemm_error
 from sim.runner import REPO_ROOT, run_cocotb, SimulationError
