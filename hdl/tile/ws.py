@@ -22,7 +22,7 @@ from amaranth.hdl import Module, Signal, Cat, Mux
 from .config import TileError, HostOp, DIM_BITS, ADDR_BITS
 from .host import build_host, delayed, clamp, assemble, finish_counters
 
-__all__ = ["elaborate_ws"]
+__all__ = ["elaborate_ws", "ws_check"]
 
 
 def elaborate_ws(self):
@@ -32,23 +32,11 @@ def elaborate_ws(self):
     W, P = cfg.array.mac.acc_width, cfg.array.latency
     ba, bb = cfg.beats_a, cfg.beats_b
     bmax = max(ba, bb)
-    lr, lc = R.bit_length() - 1, C.bit_length() - 1
     gap = R + C + P - 1
     h = build_host(self, m, cfg, init_len=0)
-    f, check = h.f, h.check
+    f = h.f
 
-    kb_total, nb_total = Signal(DIM_BITS), Signal(DIM_BITS)
-    m.d.comb += [kb_total.eq((f["k"] + (R - 1)) >> lr), nb_total.eq((f["n"] + (C - 1)) >> lc)]
-    folds = Signal(2 * DIM_BITS)
-    m.d.comb += folds.eq(kb_total * nb_total)
-    blk_a, blk_b = Signal(ADDR_BITS + 4), Signal(ADDR_BITS + 4)
-    m.d.comb += [blk_a.eq(f["m"] * ba), blk_b.eq(R * bb)]
-    end_a, end_b, end_c = (Signal(2 * ADDR_BITS + 4) for _ in range(3))
-    m.d.comb += [
-        end_a.eq(f["a_base"] + (kb_total - 1) * clamp(m, f["a_stride"], cfg.depth) + blk_a),
-        end_b.eq(f["b_base"] + (clamp(m, folds, cfg.depth + 1) - 1)
-                 * clamp(m, f["b_stride"], cfg.depth) + blk_b),
-        end_c.eq(f["c_base"] + clamp(m, nb_total, cfg.c_depth + 1) * f["m"])]
+    kb_total, nb_total, start = ws_check(m, h, cfg)
 
     # ---- reader state --------------------------------------------------------------------
     kb, nb, idx = Signal(DIM_BITS), Signal(DIM_BITS), Signal(DIM_BITS)
@@ -63,21 +51,11 @@ def elaborate_ws(self):
     h.busy_terms += [reading, done_run]
     last_fold = (kb == kb_total - 1) & (nb == nb_total - 1)
 
-    with m.If(check):
-        with m.If(f["mode"] != 0):
-            h.fail(TileError.MODE)
-        with m.Elif((f["m"] == 0) | (f["k"] == 0) | (f["n"] == 0)):
-            h.fail(TileError.SHAPE)
-        with m.Elif((end_a > cfg.depth) | (end_b > cfg.depth) | (end_c > cfg.c_depth)):
-            h.fail(TileError.NO_FIT)
-        with m.Elif(((kb_total > 1) & (f["a_stride"] < blk_a)) |
-                    ((folds > 1) & (f["b_stride"] < blk_b))):
-            h.fail(TileError.OVERLAP)
-        with m.Else():
-            m.d.sync += [reading.eq(1), kb.eq(0), nb.eq(0), idx.eq(0), act.eq(0),
-                         beat.eq(0), hold.eq(0), a_blk.eq(f["a_base"]),
-                         a_ptr.eq(f["a_base"]), b_blk.eq(f["b_base"]),
-                         b_ptr.eq(f["b_base"]), c_blk.eq(f["c_base"])]
+    with m.If(start):
+        m.d.sync += [reading.eq(1), kb.eq(0), nb.eq(0), idx.eq(0), act.eq(0),
+                     beat.eq(0), hold.eq(0), a_blk.eq(f["a_base"]),
+                     a_ptr.eq(f["a_base"]), b_blk.eq(f["b_base"]),
+                     b_ptr.eq(f["b_base"]), c_blk.eq(f["c_base"])]
 
     issue = reading & (hold == 0)
     a_on, b_on = issue & act, issue & ~act
@@ -179,3 +157,38 @@ def elaborate_ws(self):
         nxt = real
     finish_counters(self, m, cfg, h, a_on, b_on, c_reads, c_writes)
     return m
+
+
+def ws_check(m, h, cfg):
+    """The WS command's blocks and bound checks: ``(kb_total, nb_total, start)``, start
+    high in the check cycle of a command that runs (else ``h.fail`` raised its code)."""
+    f, check = h.f, h.check
+    R, C = cfg.rows, cfg.cols
+    ba, bb = cfg.beats_a, cfg.beats_b
+    lr, lc = R.bit_length() - 1, C.bit_length() - 1
+    kb_total, nb_total, start = Signal(DIM_BITS), Signal(DIM_BITS), Signal()
+    m.d.comb += [kb_total.eq((f["k"] + (R - 1)) >> lr), nb_total.eq((f["n"] + (C - 1)) >> lc)]
+    folds = Signal(2 * DIM_BITS)
+    m.d.comb += folds.eq(kb_total * nb_total)
+    blk_a, blk_b = Signal(ADDR_BITS + 4), Signal(ADDR_BITS + 4)
+    m.d.comb += [blk_a.eq(f["m"] * ba), blk_b.eq(R * bb)]
+    end_a, end_b, end_c = (Signal(2 * ADDR_BITS + 4) for _ in range(3))
+    m.d.comb += [
+        end_a.eq(f["a_base"] + (kb_total - 1) * clamp(m, f["a_stride"], cfg.depth) + blk_a),
+        end_b.eq(f["b_base"] + (clamp(m, folds, cfg.depth + 1) - 1)
+                 * clamp(m, f["b_stride"], cfg.depth) + blk_b),
+        end_c.eq(f["c_base"] + clamp(m, nb_total, cfg.c_depth + 1) * f["m"])]
+
+    with m.If(check):
+        with m.If(f["mode"] != 0):
+            h.fail(TileError.MODE)
+        with m.Elif((f["m"] == 0) | (f["k"] == 0) | (f["n"] == 0)):
+            h.fail(TileError.SHAPE)
+        with m.Elif((end_a > cfg.depth) | (end_b > cfg.depth) | (end_c > cfg.c_depth)):
+            h.fail(TileError.NO_FIT)
+        with m.Elif(((kb_total > 1) & (f["a_stride"] < blk_a)) |
+                    ((folds > 1) & (f["b_stride"] < blk_b))):
+            h.fail(TileError.OVERLAP)
+        with m.Else():
+            m.d.comb += start.eq(1)
+    return kb_total, nb_total, start
