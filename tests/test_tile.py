@@ -112,6 +112,17 @@ def _replay_ws(cmd, cfg):
     return e + R + C + P
 
 
+def test_ws_overlap_model_is_bare_plus_four():
+    rng = np.random.default_rng(14)
+    for R in (4, 8, 16):
+        cfg = _cfg(R, R, dataflow="ws", overlap=True, width=4 * R, c_depth=1 << 16,
+                   depth=1 << 16)
+        for _ in range(20):
+            M, K, N = (int(x) for x in rng.integers(1, 70, 3))
+            got = tile_cycles(GemmCommand(M, K, N), cfg)
+            assert got.cycles == model_cycles(M, K, N, R, R, "ws", fold_overlap=True) + 4
+
+
 def test_ws_model_bare_plus_four_and_replay():
     rng = np.random.default_rng(12)
     for R, C in ((4, 4), (8, 8), (2, 8), (16, 16)):
@@ -134,7 +145,7 @@ def test_64_cube_on_16x16_within_two_percent():
 
 def test_config_errors():
     with pytest.raises(ConfigError):
-        TileConfig(array=ArrayConfig(4, 4, "ws", fold_overlap=True))
+        TileConfig(array=ArrayConfig(2, 4, "ws", MacConfig(pipeline=1), fold_overlap=True))
     with pytest.raises(ConfigError):
         TileConfig(array=ArrayConfig(1, 4, "ws"))
     with pytest.raises(ConfigError):
@@ -194,6 +205,13 @@ RTL_CASES = {
     "ws_w16": (dict(width=16, dataflow="ws"), [(5, 9, 6), (4, 4, 4), (1, 1, 1), (5, 8, 1),
                                                (9, 13, 7)]),
     "ws_w4": (dict(width=4, dataflow="ws"), [(6, 6, 6), (2, 9, 5), (9, 2, 3)]),
+    "wsov_w16": (dict(width=16, dataflow="ws", overlap=True),
+                 [(5, 9, 6), (1, 9, 5), (9, 13, 7), (3, 8, 1), (4, 4, 4)]),
+    "wsov_w4": (dict(width=4, dataflow="ws", overlap=True), [(6, 6, 6), (2, 9, 5)]),
+    "wsov_w8_p1": (dict(width=8, a_banks=2, dataflow="ws", overlap=True,
+                        mac=MacConfig(pipeline=1)), [(5, 7, 4), (1, 9, 9), (3, 5, 2)]),
+    "wsov_w8b2": (dict(width=8, b_banks=2, dataflow="ws", overlap=True),
+                  [(9, 13, 7), (3, 8, 1)]),
     "ws_w8a2_p1": (dict(width=8, a_banks=2, dataflow="ws", mac=MacConfig(pipeline=1)),
                    [(5, 7, 4), (8, 4, 9), (3, 5, 2)]),
     "w4": (dict(width=4), [(3, 5, 8), (7, 3, 2), (4, 1, 5)]),
@@ -292,8 +310,8 @@ def test_cli_tile_model_only(tmp_path, capsys):
                  "--json", str(out)]) == 0
     rep = json.loads(out.read_text())
     assert rep["fold_overlap"] and rep["model"]["cycles"] == rep["model"]["bare_cycles"] + 5
-    assert main(["tile", "--random", "4", "4", "4", "--dataflow", "ws", "--fold-overlap",
-                 "--model-only"]) == 2
+    assert main(["tile", "--random", "4", "4", "4", "--rows", "2", "--dataflow", "ws",
+                 "--fold-overlap", "--pipeline", "1", "--model-only"]) == 2
 
 
 def test_cli_tile_rtl(tmp_path, capsys):

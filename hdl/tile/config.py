@@ -71,10 +71,14 @@ class TileConfig:
         if not isinstance(arr, ArrayConfig):
             raise ConfigError("array", f"expected an ArrayConfig, got {type(arr).__name__}")
         if (arr.dataflow, arr.double_buffer, arr.fold_overlap) not in (
-                ("os", False, False), ("os", True, True), ("ws", True, False)):
+                ("os", False, False), ("os", True, True), ("ws", True, False),
+                ("ws", True, True)):
             raise ConfigError("dataflow", "the tile runs the OS array (compact PE, or "
                                           "double-buffered with fold overlap) or the WS "
-                                          "array with shadow weights without fold overlap")
+                                          "array with shadow weights")
+        if arr.dataflow == "ws" and arr.fold_overlap and arr.rows <= arr.mac.latency + 1:
+            raise ConfigError("rows", f"the WS tile with fold overlap needs more than "
+                                      f"P + 1 = {arr.mac.latency + 1} rows")
         if arr.dataflow == "ws" and not 2 <= arr.rows <= arr.mac.max_safe_k:
             raise ConfigError("rows", f"the WS tile needs 2..{arr.mac.max_safe_k} rows (one "
                                       f"fold's sum must fit the accumulator), got {arr.rows}")
@@ -150,7 +154,8 @@ class TileConfig:
 
     @property
     def overlap(self):
-        """OS fold overlap: the double-buffered PE drains while the next tile computes."""
+        """Fold overlap: OS, the double-buffered PE drains while the next tile computes;
+        WS, the next fold's weights shift in while the current fold streams."""
         return self.array.fold_overlap
 
     @property

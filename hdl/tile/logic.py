@@ -78,6 +78,9 @@ class TileLogic(wiring.Component):
 
     def elaborate(self, platform):
         if self.cfg.array.dataflow == "ws":
+            if self.cfg.overlap:
+                from .ws_overlap import elaborate_ws_overlap
+                return elaborate_ws_overlap(self)
             from .ws import elaborate_ws
             return elaborate_ws(self)
         return self._elaborate_os()

@@ -145,8 +145,9 @@ def register(sub):
                    help="os (compact PE) or ws (shadow weights), sequential folds "
                         "(default os)")
     g.add_argument("--fold-overlap", action="store_true",
-                   help="OS only: the double-buffered PE, next tile's stream during the "
-                        "drain")
+                   help="overlap consecutive folds (OS: the double-buffered PE drains "
+                        "while the next tile streams; WS: the next weights load while "
+                        "the fold streams)")
     g.add_argument("--width", type=int_in(1, 1024, "width"), default=16,
                    help="bits per A/B bank word (default 16)")
     g.add_argument("--a-banks", type=int_in(1, 64, "a-banks"), default=1,

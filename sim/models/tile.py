@@ -40,7 +40,9 @@ sequential schedule)::
 
     cycles = 2 + bb + F * ((R - 1) * bb + M * ba) + (F - 1) * max(g, bb) + R + C + P
 
-(with ba = bb = 1: the bare :func:`~sim.models.cycles.model_cycles` + 4). Accesses: A
+(with ba = bb = 1: the bare :func:`~sim.models.cycles.model_cycles` + 4). With fold
+overlap (:mod:`hdl.tile.ws_overlap`) the two readers run at once; ``_ws_overlap_last``
+replays their rule (bare + 4 with one line per vector). Accesses: A
 ``F * M * ba * a_banks`` reads, B ``F * R * bb * b_banks``, C ``F * M * C`` writes and
 ``(F or F - ceil(N/C)) * M * C`` reads (every fold but the first K block adds into C;
 all of them when the command accumulates).
@@ -108,8 +110,32 @@ def _cycles(T, K, b, cfg):
 
 def _ws_cycles(F, M, ba, bb, cfg):
     R, C, P = cfg.rows, cfg.cols, cfg.array.latency
+    if cfg.overlap:
+        return _ws_overlap_last(F, M, ba, bb, R) + R + C + P
     return (2 + bb + F * ((R - 1) * bb + M * ba) + (F - 1) * max(R + C + P - 1, bb)
             + R + C + P)
+
+
+def _ws_overlap_last(F, M, ba, bb, R):
+    """WS fold overlap: emission cycle of the last activation. Each reader reads its next
+    vector from the cycle it emitted the previous one (cycle 2 for the first) and holds
+    it until allowed: a fold's first activation one cycle after its last weight, fold
+    f+1's first weight R - 1 cycles after fold f's first activation. O(F * (R + M))."""
+    e_w = e_a = None
+    a0 = None
+    for f in range(F):
+        for s in range(R):
+            e = (2 if e_w is None else e_w) + bb
+            if s == 0 and f > 0:
+                e = max(e, a0 + R - 1)
+            e_w = e
+        for mm in range(M):
+            e = (2 if e_a is None else e_a) + ba
+            if mm == 0:
+                e = max(e, e_w + 1)
+                a0 = e
+            e_a = e
+    return e_a
 
 
 def _ws_tile_cycles(cmd, cfg):
@@ -120,7 +146,7 @@ def _ws_tile_cycles(cmd, cfg):
     cycles = _ws_cycles(F, cmd.M, ba, bb, cfg)
     mac = cfg.array.mac
     bare = model_cycles(cmd.M, cmd.K, cmd.N, R, C, "ws", pipeline=mac.pipeline,
-                        k_chunk=mac.max_safe_k)
+                        k_chunk=mac.max_safe_k, fold_overlap=cfg.overlap)
     a = F * cmd.M * ba * cfg.a_banks
     b = F * R * bb * cfg.b_banks
     writes = F * cmd.M * C
