@@ -1,6 +1,6 @@
 """``systolic bench --only tile``: the accelerator tile (:mod:`hdl.tile`) from memory.
 
-* from memory: 64x64x64 on the 16x16 OS (with and without fold overlap) and WS tiles
+* from memory: 64x64x64 on the 16x16 OS and WS tiles (with and without fold overlap)
   (banks wide enough: one 64-bit line per edge vector) in RTL (Icarus): cycles against
   the bare array's model (target <= 1.02x), C == numpy, SRAM access counters ==
   :mod:`sim.models.tile`; 512x512x512 from the model;
@@ -42,7 +42,7 @@ def _cfg(R, width, dataflow="os", overlap=False, **kw):
 def from_memory(build_root=None):
     """64^3 on the 16x16 OS and WS tiles in RTL; 512^3 from the model."""
     rows = []
-    for df, overlap in (("os", False), ("os", True), ("ws", False)):
+    for df, overlap in (("os", False), ("os", True), ("ws", False), ("ws", True)):
         rows += _from_memory(df, build_root, overlap)
     return rows
 
