@@ -355,5 +355,11 @@ def test_split_tile_refuses_other_modes(tmp_path):
         g = gemm_step(GemmCommand(4, 4, 4), cfg.sub)
         g["fields"] |= {"mode": mode, "gemm_mask": 0b1111}
         steps.append(g)
-    for rec in run_program(steps, cfg, build_root=tmp_path):
+    g = gemm_step(GemmCommand(4, 4, 4), cfg.sub)
+    g["fields"] |= {"mode": SPLIT_MODE, "gemm_mask": 0}          # no sub-array
+    steps.append(g)
+    steps.append(dict(write_step([Mem.A], [0], [0], [1]), sub=4))  # no sub-array 4
+    recs = run_program(steps, cfg, build_root=tmp_path)
+    for rec in recs[:4]:
         assert (rec["error"], rec["err_code"], rec["cycles"]) == (1, TileError.MODE, 1)
+    assert (recs[4]["error"], recs[4]["err_code"]) == (1, TileError.ADDR_RANGE)

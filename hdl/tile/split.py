@@ -5,7 +5,8 @@ all its tiles, each sub-array with its own memories, feeders and collector
 Host interface: that of :func:`hdl.tile.host.host_ports` for one sub-array's tile, plus
 ``host_sub`` (which sub-array a WRITE or READ addresses) and ``gemm_mask`` (the
 sub-arrays a GEMM command starts, all on the same edge with the same fields, each on its
-own memories). The GEMM's ``mode`` must be :data:`SPLIT_MODE` (every tile its own
+own memories; none: MODE). A WRITE/READ to ``host_sub`` past the last sub-array raises
+ADDR_RANGE. The GEMM's ``mode`` must be :data:`SPLIT_MODE` (every tile its own
 sub-array: quad on a 2x2 grid of tiles); any other mode raises MODE in every selected
 sub-array (the whole array and the coarser splits are not built). ``done`` is high when
 every sub-array of the last command's mask is done; ``error`` if any of them (or the
@@ -22,7 +23,7 @@ from amaranth.lib.wiring import In
 from ..emit import to_verilog
 from ..mac import ConfigError
 from ..split import SPLIT_TOPLEVEL, split_verilog
-from .config import TileConfig, HostOp
+from .config import TileConfig, TileError, HostOp
 from .host import host_ports
 from .top import tile_block, OUT_PORTS
 
@@ -99,14 +100,28 @@ class SplitTile(wiring.Component):
                     m.d.comb += lg.mode.eq(Mux(self.mode == SPLIT_MODE, 0, 3))
                 else:
                     m.d.comb += getattr(lg, name).eq(getattr(self, name))
+        # Errors of the split tile itself: a WRITE/READ to a sub-array that does not
+        # exist (ADDR_RANGE), a GEMM selecting none (MODE). Either raises error and done
+        # one edge later (done drops for the cycle in between), like a refused command.
+        own = Signal(3)
+        blip = Signal()
+        rw = (self.host_op == HostOp.WRITE) | (self.host_op == HostOp.READ)
+        m.d.sync += blip.eq(0)
+        with m.If(self.host_valid & rw & (self.host_sub >= cfg.subs)):
+            m.d.sync += [own.eq(TileError.ADDR_RANGE), blip.eq(1)]
+        with m.Elif(self.host_valid & is_gemm & (self.gemm_mask == 0)):
+            m.d.sync += [own.eq(TileError.MODE), blip.eq(1)]
+        with m.Elif(self.host_valid & is_gemm):
+            m.d.sync += own.eq(0)
         m.d.comb += [
             self.busy.eq(Cat(*(lg.busy for lg in logics)).any()),
-            self.done.eq(Cat(*(lg.done | ~mask[k] for k, lg in enumerate(logics))).all()),
-            self.error.eq(Cat(*(lg.error for lg in logics)).any())]
+            self.done.eq(Cat(*(lg.done | ~mask[k] for k, lg in enumerate(logics))).all()
+                         & ~blip),
+            self.error.eq(Cat(*(lg.error for lg in logics)).any() | (own != 0))]
         code = Const(0, 3)
         for lg in reversed(logics):
             code = Mux(lg.error, lg.err_code, code)
-        m.d.comb += self.err_code.eq(code)
+        m.d.comb += self.err_code.eq(Mux(own != 0, own, code))
         with m.Switch(rd_sub):
             for k, lg in enumerate(logics):
                 with m.Case(k):
