@@ -44,7 +44,7 @@ from .emit import to_verilog
 from .mac import ConfigError, MacConfig
 from .pe import build_pe, default_double_buffer, os_flag, pe_kind
 
-__all__ = ["ArrayConfig", "array_verilog", "pe_verilog", "TOPLEVEL", "DATAFLOWS",
+__all__ = ["ArrayConfig", "array_verilog", "pe_verilog", "TOPLEVEL", "DATAFLOWS", "os_chains",
            "DIM_RANGE", "LINT_WAIVERS", "AmaranthArray", "amaranth_flat_verilog"]
 
 TOPLEVEL = "systolic_array"
@@ -227,6 +227,21 @@ _WS_BODY = """\
     endgenerate
 endmodule
 """
+
+
+def os_chains(R, C):
+    """Per output lane d of an R x C OS array: the PEs (i, j) in the order their sums
+    leave it (lane d's exit PE first: (d, 0) for d < R, else (R-1, d-R+1); then up and
+    to the right along the anti-diagonal)."""
+    lanes = []
+    for d in range(R + C - 1):
+        i, j = (d, 0) if d < R else (R - 1, d - R + 1)
+        chain = []
+        while i >= 0 and j < C:
+            chain.append((i, j))
+            i, j = i - 1, j + 1
+        lanes.append(chain)
+    return lanes
 
 
 def os_out_lanes(d, dv):

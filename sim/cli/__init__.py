@@ -10,6 +10,7 @@
     systolic sweep       [--config FILE.toml] [-o DIR] [options]
     systolic report      [-o DIR] [--only PART] [--docs DIR]
     systolic workload    CONFIG [--phase prefill|decode] [--compare] [options]
+    systolic tile        --random M K N [--width W --a-banks N ...] [--json F --md F]
 
 Bad input gets one line on stderr naming the option and what it allows, exit status 2,
 and no output file.
@@ -18,7 +19,7 @@ and no output file.
 import sys
 
 from hdl.mac import ConfigError
-from . import (demo, digits, gemm, native, plan, simulate, studies, synth, verilog,
+from . import (demo, digits, gemm, native, plan, simulate, studies, synth, tile, verilog,
                workload)
 from .cluster import ExecutorError
 from .common import Parser, UsageError, flag_for
@@ -30,7 +31,7 @@ def build_parser():
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     for module in (verilog, synth, simulate, gemm, native, plan, studies, demo, workload,
-                   digits):
+                   digits, tile):
         module.register(sub)
     return p
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hdl.array import ArrayConfig, TOPLEVEL
+from hdl.array import ArrayConfig, TOPLEVEL, os_chains
 from hdl.emit import write_if_changed
 from hdl.mac import MacConfig
 from hdl.numerics import numerics_of
@@ -206,19 +206,6 @@ def _ws_schedule(A, B, cfg):
                     np.concatenate(rows_), np.concatenate(cols_), last, len(folds), passes)
 
 
-def _os_exits(R, C):
-    """Per anti-diagonal lane d: the PEs (i, j) in the order they leave it (s = 0, 1, ...)."""
-    lanes = []
-    for d in range(R + C - 1):
-        i, j = (d, 0) if d < R else (R - 1, d - R + 1)
-        chain = []
-        while i >= 0 and j < C:
-            chain.append((i, j))
-            i, j = i - 1, j + 1
-        lanes.append(chain)
-    return lanes
-
-
 @functools.lru_cache(maxsize=16)
 def _os_exit_entries(R, C, window):
     """The results of one OS tile in the order they leave the array: int64 arrays
@@ -226,7 +213,7 @@ def _os_exit_entries(R, C, window):
     lane shows its chain of PEs), or the drain window of the compact PE (m entries per
     lane, those past the chain i = j = -2)."""
     d_, s_, i_, j_ = [], [], [], []
-    for d, chain in enumerate(_os_exits(R, C)):
+    for d, chain in enumerate(os_chains(R, C)):
         for s in range(len(chain) if window is None else window):
             i, j = chain[s] if s < len(chain) else (-2, -2)
             d_.append(d)

@@ -11,6 +11,8 @@ splittable 32x32 array, RTL throughput of split modes, utilization sweep, PNG pl
 sim: :mod:`sim.studies.sim_bench` (simulation speed on both paths, both
 simulators, gate-level and twin).
 workload: :mod:`sim.studies.workload_bench` (language models on whole and split arrays).
+tile: :mod:`sim.studies.tile_bench` (GEMMs from the tile's own memory, bandwidth sweep,
+logic area of the tile against the array).
 """
 import platform
 import sys
@@ -23,7 +25,7 @@ from sim.studies.area import (all_mac_configs, area_rows, best_behavioral, AREA_
 from sim.studies.tables import markdown_table, write_json
 
 TARGET_RATIO = 0.90
-BENCHES = ("mac", "array", "split", "numerics", "sim", "workload")
+BENCHES = ("mac", "array", "split", "numerics", "sim", "workload", "tile")
 
 
 def _mac_target(results):
@@ -155,4 +157,10 @@ def run_bench(outdir, *, only=None, executor=None, skip_slow=False, sim_part="al
                                       command="make bench  (systolic bench --only workload)")
             worst = min(d["model"]["speedup"] for d in data["compare"] if "target" in d)
             print(f"workload: {outdir}/workload.md; decode split vs whole >= {worst:.2f}x")
+        elif name == "tile":
+            from sim.studies.tile_bench import run_tile_bench
+            t = run_tile_bench(outdir, executor=executor)["targets"]
+            print(f"tile: {outdir}/tile.md; 64^3 on 16x16 from memory "
+                  f"{t['cycles_vs_bare']['value']}x the bare array; logic "
+                  f"{t['logic_vs_array_16x16']['value']:.1%} of the array")
     return 0

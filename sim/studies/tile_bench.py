@@ -1,0 +1,283 @@
+"""``systolic bench --only tile``: the accelerator tile (:mod:`hdl.tile`) from memory.
+
+* from memory: 64x64x64 on the 16x16 OS and WS tiles (with and without fold overlap)
+  (banks wide enough: one 64-bit line per edge vector) in RTL (Icarus): cycles against
+  the bare array's model (target <= 1.02x), C == numpy, SRAM access counters ==
+  :mod:`sim.models.tile`; 512x512x512 from the model;
+* bandwidth sweep in RTL on the 4x4 tile, where the feeders stall: RTL cycles == model
+  on every point; the same sweep on the 16x16 tile from the model, plotted as
+  utilization against the A+B bytes per cycle the banks deliver;
+* area: the tile's logic (feeders, collector, controller; no memories, no counters)
+  next to the array's, in transistors (Yosys CMOS flow) and Nangate45 um^2.
+"""
+import time
+
+import numpy as np
+
+from hdl.array import ArrayConfig, array_verilog
+from hdl.emit import write_atomic
+from hdl.mac import MacConfig
+from hdl.tile import TileConfig, logic_verilog, LOGIC_TOP
+from sim.models.cycles import utilization
+from sim.models.tile import GemmCommand, tile_cycles
+from sim.studies.tables import markdown_table, write_json
+
+__all__ = ["run_tile_bench", "tile_area"]
+
+DEFAULT_COMMAND = "systolic bench --only tile"
+TARGET_CYCLES = 1.02
+TARGET_AREA = 0.10
+# Quoted, not measured here: CACTI through AccelForge's HWComponents, 45 nm.
+SRAM_CITE = {"source": "CACTI via AccelForge HWComponents (as quoted in issue 20)",
+             "size": "8 KB", "width_bits": 64, "read_pj": 6.1, "node_nm": 45}
+SWEEP_WIDTHS_4 = (1, 2, 3, 4, 6, 8, 16)
+SWEEP_WIDTHS_16 = (4, 8, 12, 16, 24, 32, 48, 64)
+
+
+def _cfg(R, width, dataflow="os", overlap=False, **kw):
+    return TileConfig(array=ArrayConfig(R, R, dataflow, MacConfig(), fold_overlap=overlap),
+                      width=width, **kw)
+
+
+def from_memory(build_root=None):
+    """64^3 on the 16x16 OS and WS tiles in RTL; 512^3 from the model."""
+    rows = []
+    for df, overlap in (("os", False), ("os", True), ("ws", False), ("ws", True)):
+        rows += _from_memory(df, build_root, overlap)
+    return rows
+
+
+def _from_memory(df, build_root, overlap=False):
+    from sim.drivers.tile import run_tile_gemm
+    cfg = _cfg(16, 64, df, overlap=overlap)
+    rng = np.random.default_rng(20)
+    A, B = rng.integers(-8, 8, (64, 64)), rng.integers(-8, 8, (64, 64))
+    t0 = time.monotonic()
+    run = run_tile_gemm(A, B, cfg, build_root=build_root)
+    m = run.model
+    name = f"16x16 {df.upper()}" + (" fold overlap" if overlap else "")
+    rows = [{"gemm": "64x64x64", "array": name, "source": "RTL (icarus)",
+             "cycles": run.cycles, "model_cycles": m.cycles, "bare_cycles": m.bare_cycles,
+             "ratio": round(run.cycles / m.bare_cycles, 4),
+             "matches_numpy": bool(np.array_equal(run.C, A @ B)),
+             "accesses_match_model": run.counters == {
+                 "a_reads": m.a_reads, "b_reads": m.b_reads, "c_reads": m.c_reads,
+                 "c_writes": m.c_writes},
+             **{k: m.as_dict()[k] for k in ("a_reads", "b_reads", "c_reads", "c_writes")},
+             "seconds": round(time.monotonic() - t0, 1)}]
+    big = _cfg(16, 64, df, overlap=overlap, depth=32768, c_depth=16384)
+    K = 511 if df == "os" else 512                         # OS: K <= 511, one pass
+    mb = tile_cycles(GemmCommand(512, K, 512), big)
+    rows.append({"gemm": f"512x{K}x512", "array": name, "source": "model",
+                 "cycles": mb.cycles, "model_cycles": mb.cycles,
+                 "bare_cycles": mb.bare_cycles, "ratio": round(mb.cycles / mb.bare_cycles, 4),
+                 "matches_numpy": None, "accesses_match_model": None,
+                 **{k: mb.as_dict()[k] for k in ("a_reads", "b_reads", "c_reads",
+                                                 "c_writes")}, "seconds": 0})
+    return rows
+
+
+def sweep_rtl(build_root=None):
+    """The 4x4 tiles at A/B bank widths from 1 to 16 bits (16: no stall), 13x12x10."""
+    from sim.drivers.tile import run_tile_gemms
+    rng = np.random.default_rng(4)
+    A, B = rng.integers(-8, 8, (13, 12)), rng.integers(-8, 8, (12, 10))
+    out = []
+    for df in ("os", "ws"):
+        for w in SWEEP_WIDTHS_4:
+            cfg = _cfg(4, w, df, depth=1024)
+            run = run_tile_gemms([(A, B, None, None)], cfg, build_root=build_root)[0]
+            out.append({"dataflow": df, "width": w, "bytes_per_cycle": cfg.sram_bytes,
+                        "beats": f"{cfg.beats_a}/{cfg.beats_b}",
+                        "rtl_cycles": run.cycles, "model_cycles": run.model.cycles,
+                        "stalls": run.model.stalls, "match": run.cycles == run.model.cycles
+                        and bool(np.array_equal(run.C, A @ B)),
+                        "utilization": round(utilization(13, 12, 10, 4, 4, run.cycles), 4)})
+    return out
+
+
+def sweep_model(M=64, K=64, N=64):
+    """Utilization of the 16x16 tile against the bytes per cycle A and B deliver."""
+    out = []
+    for df in ("os", "ws"):
+        for w in SWEEP_WIDTHS_16:
+            cfg = _cfg(16, w, df, c_depth=1024, depth=4096)
+            t = tile_cycles(GemmCommand(M, K, N), cfg)
+            out.append({"dataflow": df, "width": w, "bytes_per_cycle": cfg.sram_bytes,
+                        "beats": f"{cfg.beats_a}/{cfg.beats_b}",
+                        "cycles": t.cycles, "stalls": t.stalls,
+                        "utilization": round(utilization(M, K, N, 16, 16, t.cycles), 4)})
+    return out
+
+
+SPLIT_WIDTHS = (4, 8, 16, 32, 64)
+
+
+def split_from_memory(build_root=None):
+    """Four 16^3 GEMMs on the 32x32 split WS tile (2x2 sub-arrays of 16x16, one command)
+    in RTL, against the bare array's split and whole-array models; and the speed-up of
+    the split tile over the whole 32x32 tile at equal A+B bandwidth (model)."""
+    from hdl.tile.split import SplitTileConfig
+    from sim.drivers.schedule import four_gemms_comparison
+    from sim.drivers.tile import run_split_tile_gemms
+    rng = np.random.default_rng(7)
+    jobs = [(rng.integers(-8, 8, (16, 16)), rng.integers(-8, 8, (16, 16))) for _ in range(4)]
+    cfg = SplitTileConfig(_cfg(16, 64, "ws"))
+    t0 = time.monotonic()
+    Cs, cycles, model = run_split_tile_gemms(jobs, cfg, build_root=build_root)
+    bare = four_gemms_comparison(32, 16, (16, 16, 16), MacConfig())
+    cmd = GemmCommand(16, 16, 16)
+    sweep = []
+    for w in SPLIT_WIDTHS:
+        whole = _cfg(32, w, "ws", a_banks=4, b_banks=4, depth=4096, c_depth=1024)
+        sub = _cfg(16, w, "ws", depth=4096)
+        cw, cq = 4 * tile_cycles(cmd, whole).cycles, tile_cycles(cmd, sub).cycles
+        sweep.append({"width": w, "bytes_per_cycle": whole.sram_bytes,
+                      "whole_cycles": cw, "split_cycles": cq,
+                      "speedup": round(cw / cq, 3),
+                      "speedup_vs_bare_whole": round(bare["whole_sequential"] / cq, 3)})
+    return {"rtl_cycles": cycles, "model_cycles": model.cycles,
+            "matches_numpy": all(bool(np.array_equal(C_, A @ B))
+                                 for C_, (A, B) in zip(Cs, jobs)),
+            "bare_quad": bare["quad"], "bare_whole_sequential": bare["whole_sequential"],
+            "bare_speedup": round(bare["speedup"], 3),
+            "speedup": round(bare["whole_sequential"] / cycles, 3),
+            "kept": round(bare["whole_sequential"] / cycles / bare["speedup"], 3),
+            "sweep": sweep, "seconds": round(time.monotonic() - t0, 1)}
+
+
+def tile_area(R, dataflow="os", *, executor=None):
+    """Transistors and Nangate45 um^2 of the R x R tile's logic and of its array."""
+    from hdl.flows.liberty import liberty_area
+    from hdl.flows.synth import synthesize_many
+    cfg = _cfg(R, 4 * R, dataflow, counters=False, c_depth=1024)
+    logic = logic_verilog(cfg)
+    arr = array_verilog(R, R, dataflow, MacConfig(), double_buffer=dataflow == "ws")
+    res = synthesize_many([{"verilog": logic, "top": LOGIC_TOP, "flow": "synth"},
+                           {"verilog": arr, "top": "systolic_array", "flow": "synth"}],
+                          ice40=False, executor=executor)
+    lib = [liberty_area(logic, LOGIC_TOP), liberty_area(arr, "systolic_array")]
+    kind = "OS (compact PE)" if dataflow == "os" else "WS (shadow weights)"
+    # Flops by part, counted from the design (not from the netlist): the skew lines
+    # delay lane i by i (data 4 bits, plus the drain flag / valid and swap flags, or
+    # the weight enables), the collector keeps a C address per lane (and an s counter).
+    tri = R * (R - 1) // 2
+    flags = tri if dataflow == "os" else 2 * tri + tri
+    skew = 4 * 2 * tri + flags
+    col = cfg.lanes * ((cfg.c_depth - 1).bit_length() + (
+        (cfg.drain).bit_length() if dataflow == "os" else 0))
+    return {"array": f"{R}x{R} {kind}", "tile": cfg.slug,
+            "logic_transistors": res[0].transistors, "array_transistors": res[1].transistors,
+            "logic_flops": res[0].flops, "array_flops": res[1].flops,
+            "skew_flops": skew, "collector_flops": col,
+            "logic_um2": lib[0]["area_um2"], "array_um2": lib[1]["area_um2"],
+            "ratio_transistors": round(res[0].transistors / res[1].transistors, 4),
+            "ratio_um2": round(lib[0]["area_um2"] / lib[1]["area_um2"], 4)}
+
+
+def _plot(sweep, path, command):
+    from sim.studies.plot import figure, save_figure
+    fig, (ax,) = figure(1, width=6)
+    for df in ("os", "ws"):
+        pts = [p for p in sweep if p["dataflow"] == df]
+        ax.plot([p["bytes_per_cycle"] for p in pts], [p["utilization"] for p in pts], "o-",
+                label=f"16x16 {df.upper()} tile, 64x64x64")
+    ax.axvline(16, color="0.6", ls=":", label="edge demand (16 B/cycle)")
+    ax.set_xlabel("A + B scratchpad bytes per cycle")
+    ax.set_ylabel("utilization (MACs / PE-cycles)")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=7)
+    save_figure(fig, path, f"`{command}`; sim.models.tile (RTL == model on the 4x4 sweep)")
+
+
+def run_tile_bench(outdir, *, command=DEFAULT_COMMAND, build_root=None, executor=None):
+    """Run the tile bench into ``outdir`` (tile.json, tile.md, tile_bandwidth.png)."""
+    t0 = time.monotonic()
+    mem = from_memory(build_root)
+    rtl_sweep = sweep_rtl(build_root)
+    model_sweep = sweep_model()
+    split = split_from_memory(build_root)
+    areas = [tile_area(4, executor=executor), tile_area(16, executor=executor),
+             tile_area(4, "ws", executor=executor)]
+    data = {"command": command, "from_memory": mem, "sweep_rtl_4x4": rtl_sweep,
+            "sweep_model_16x16": model_sweep, "split": split, "area": areas,
+            "sram": SRAM_CITE,
+            "targets": {
+                "cycles_vs_bare": {"target": TARGET_CYCLES,
+                                   "value": max(r["ratio"] for r in mem),
+                                   "met": all(r["ratio"] <= TARGET_CYCLES for r in mem)},
+                "sweep_rtl_equals_model": all(p["match"] for p in rtl_sweep),
+                "split_speedup_kept": {"target": 0.9, "value": split["kept"],
+                                       "met": split["kept"] >= 0.9},
+                "logic_vs_array_16x16": {"target": TARGET_AREA,
+                                         "value": areas[1]["ratio_transistors"],
+                                         "met": areas[1]["ratio_transistors"] <= TARGET_AREA}},
+            "seconds": round(time.monotonic() - t0, 1)}
+    outdir.mkdir(parents=True, exist_ok=True)
+    write_json(outdir / "tile.json", data)
+    _plot(model_sweep, outdir / "tile_bandwidth.png", command)
+    write_atomic(outdir / "tile.md", _markdown(data))
+    return data
+
+
+def _markdown(d):
+    t = d["targets"]
+    lines = ["# Tile bench: GEMMs from the tile's own memory", "",
+             f"Produced by `{d['command']}` in {d['seconds']} s.", "",
+             "## From memory vs the bare array", "",
+             markdown_table(["GEMM", "array", "source", "cycles", "model", "bare model",
+                             "ratio", "C == numpy", "accesses == model", "A reads",
+                             "B reads", "C writes"],
+                            [[r["gemm"], r["array"], r["source"], r["cycles"],
+                              r["model_cycles"], r["bare_cycles"], f"{r['ratio']:.4f}",
+                              r["matches_numpy"], r["accesses_match_model"], r["a_reads"],
+                              r["b_reads"], r["c_writes"]] for r in d["from_memory"]]),
+             "", f"Target <= {TARGET_CYCLES}x the bare array's model: "
+                 f"**{'met' if t['cycles_vs_bare']['met'] else 'not met'}** "
+                 f"({t['cycles_vs_bare']['value']}x).", "",
+             "## Bandwidth sweep, 4x4 tiles, 13x12x10, RTL (icarus)", "",
+             markdown_table(["dataflow", "bank width", "A+B B/cycle", "lines/vector A/B",
+                             "RTL cycles", "model", "stalls", "utilization",
+                             "RTL == model, C == numpy"],
+                            [[p["dataflow"], p["width"], p["bytes_per_cycle"], p["beats"],
+                              p["rtl_cycles"],
+                              p["model_cycles"], p["stalls"], p["utilization"], p["match"]]
+                             for p in d["sweep_rtl_4x4"]]),
+             "", "## Bandwidth sweep, 16x16 tiles, 64x64x64, model", "",
+             markdown_table(["dataflow", "bank width", "A+B B/cycle", "lines/vector A/B",
+                             "cycles", "stalls", "utilization"],
+                            [[p["dataflow"], p["width"], p["bytes_per_cycle"], p["beats"],
+                              p["cycles"],
+                              p["stalls"], p["utilization"]] for p in d["sweep_model_16x16"]]),
+             "", "![utilization vs bandwidth](tile_bandwidth.png)", "",
+             "## Four 16x16x16 GEMMs on the 32x32 split WS tile (2x2 sub-arrays)", "",
+             f"RTL (icarus): **{d['split']['rtl_cycles']}** cycles from one command to "
+             f"done (model {d['split']['model_cycles']}), C == numpy: "
+             f"{d['split']['matches_numpy']}. Bare array: quad {d['split']['bare_quad']}, "
+             f"whole one after another {d['split']['bare_whole_sequential']} "
+             f"({d['split']['bare_speedup']}x); from memory "
+             f"{d['split']['bare_whole_sequential']} / {d['split']['rtl_cycles']} = "
+             f"**{d['split']['speedup']}x**, {d['split']['kept']:.0%} of the bare "
+             f"speed-up (target >= 90%).", "",
+             "At equal A+B bandwidth (whole: 4 banks per memory; split: 1 per sub-array "
+             "and memory, same width), model:", "",
+             markdown_table(["bank width", "A+B B/cycle", "whole tile, 4 GEMMs",
+                             "split tile", "split vs whole", "split vs bare whole"],
+                            [[p["width"], p["bytes_per_cycle"], p["whole_cycles"],
+                              p["split_cycles"], p["speedup"], p["speedup_vs_bare_whole"]]
+                             for p in d["split"]["sweep"]]), "",
+             "## Logic area (feeders + collector + controller) vs the array", "",
+             markdown_table(["array", "logic transistors", "array transistors", "ratio",
+                             "logic um^2", "array um^2", "ratio um^2", "logic flops",
+                             "of which skew lines", "collector addresses"],
+                            [[a["array"], a["logic_transistors"], a["array_transistors"],
+                              a["ratio_transistors"], a["logic_um2"], a["array_um2"],
+                              a["ratio_um2"], a["logic_flops"], a["skew_flops"],
+                              a["collector_flops"]] for a in d["area"]]),
+             "", f"Target <= {TARGET_AREA:.0%} of the 16x16 array's transistors: "
+                 f"**{'met' if t['logic_vs_array_16x16']['met'] else 'not met'}** "
+                 f"({t['logic_vs_array_16x16']['value']:.1%}).", "",
+             f"SRAM macros are not synthesized: per access, {d['sram']['size']} "
+             f"{d['sram']['width_bits']}-bit read {d['sram']['read_pj']} pJ at "
+             f"{d['sram']['node_nm']} nm ({d['sram']['source']}; quoted, not measured).", ""]
+    return "\n".join(lines)
