@@ -9,13 +9,16 @@ instance per group; every PE of group g is clocked by ``gclk[g]`` instead of ``c
 * split array (``splittable_array``): one group per **tile** (G = GR*GC), tile
   ``(i, j)`` is group ``i*GC + j``, ``clk_en[i*GC+j]``.
 
-``gclk = clk & en_l``, ``en_l`` a latch transparent while ``clk`` is low: an enable
-changed after a rising edge takes effect at the next rising edge, glitch-free. Contract
-for whoever drives ``clk_en`` (the driver knows when a group is idle): hold it high in
-every cycle in which any register of the group may change -- while reset is asserted
-(the reset is synchronous), and from the cycle the group's first operand arrives until
-its last result has left; it may be low only while the group's inputs and registers are
-at rest. Results and cycles are then those of the ungated array.
+``gclk = clk & en_l``, ``en_l`` a latch transparent while ``clk`` is low, and the
+gate's enable is ``clk_en[g] | rst`` (the reset is synchronous: it needs the clock, so
+``rst`` opens every gate). An enable written like any other input (before the rising
+edge that samples it) applies to that edge, glitch-free. Contract for whoever drives
+``clk_en`` (the driver knows when a group is idle): hold it high in every cycle in which
+any register of the group may change, from the cycle the group's first operand arrives
+until its last result has left and its registers are back at rest; it may be low only
+while the group's inputs and registers are at rest (the split driver keeps it high over
+the windows of :func:`sim.models.gating.clock_windows`). Results and cycles are then
+those of the ungated array.
 
 ``clock_gate`` is emitted as Verilog with three bodies chosen by a define:
 
@@ -28,7 +31,15 @@ at rest. Results and cycles are then those of the ungated array.
   enable that changes only while ``clk`` is high.
 """
 
-__all__ = ["CLOCK_GATE_MODULE", "gate_top", "ICG_CELL"]
+__all__ = ["CLOCK_GATE_MODULE", "gate_top", "ICG_CELL", "tile_groups"]
+
+
+def tile_groups(r0, c0, rows, cols, tr, tc, gc):
+    """The clock groups (tile indices ``i*GC + j``) of the PEs rows ``r0 .. r0+rows-1``,
+    columns ``c0 .. c0+cols-1`` of a split array of ``tr`` x ``tc`` tiles, ``gc`` tile
+    columns."""
+    return [i * gc + j for i in range(r0 // tr, (r0 + rows - 1) // tr + 1)
+            for j in range(c0 // tc, (c0 + cols - 1) // tc + 1)]
 
 #: The library cell the Liberty flow maps ``clock_gate`` to.
 ICG_CELL = "CLKGATE_X1"
@@ -71,7 +82,7 @@ def gate_top(top, groups, group_expr):
              f"    genvar cg;\n"
              f"    generate\n"
              f"        for (cg = 0; cg < {groups}; cg = cg + 1) begin : cgate\n"
-             f"            clock_gate u_cg (.clk(clk), .en(clk_en[cg]), .gclk(gclk[cg]));\n"
+             f"            clock_gate u_cg (.clk(clk), .en(clk_en[cg] | rst), .gclk(gclk[cg]));\n"
              f"        end\n"
              f"    endgenerate\n")
     at = top.index("    genvar r")

@@ -206,10 +206,15 @@ class SplitConfig:
                              clock_gate=self.clock_gate, **kw)
 
     def ports(self):
-        """``{name: (direction, bits)}`` of the generated top."""
-        return split_ports(self.rows, self.cols, self.tile, self.mac.width,
-                           self.mac.acc_width, self.style, dataflow=self.dataflow,
-                           double_buffer=self.double_buffer)
+        """``{name: (direction, bits)}`` of the generated top (with ``clock_gate``: also
+        ``clk_en``, one bit per tile)."""
+        ports = split_ports(self.rows, self.cols, self.tile, self.mac.width,
+                            self.mac.acc_width, self.style, dataflow=self.dataflow,
+                            double_buffer=self.double_buffer)
+        if self.clock_gate:
+            _, _, gr, gc = self.grid
+            ports = {"clk_en": ("in", gr * gc), **ports}
+        return ports
 
     def modes(self):
         """The named modes this array can do."""

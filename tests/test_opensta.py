@@ -96,6 +96,13 @@ def test_buffer_tree_structure_and_delay(nangate45):
     slow = netlist_timing(flat, "top", lib)["delay_ps"]
     fast = netlist_timing(tree, "top", lib)["delay_ps"]
     assert fast < slow / 3
+    # a net that only drives clock pins (a clock gate's output) is a clock: no tree
+    gated = _chain_netlist(100)
+    gated["modules"]["top"]["cells"]["icg"] = {"type": "CLKGATE_X1", "connections": {
+        "CK": [2], "E": [3], "GCK": [7]}}
+    for i in range(100):
+        gated["modules"]["top"]["cells"][f"ff{i:04d}"]["connections"]["CK"] = [7]
+    assert buffer_tree(gated, "top", lib)[1] == 4          # only the inverter's net
     # at or under the limit nothing changes
     same, added = buffer_tree(_chain_netlist(32), "top", lib)
     assert added == 0 and same == _chain_netlist(32)

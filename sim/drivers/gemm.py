@@ -316,8 +316,14 @@ def gemm_model_cycles(M, K, N, config: ArrayConfig):
 
 
 def build_schedule(A, B, config: ArrayConfig) -> Schedule:
-    """The cycle-by-cycle input schedule of one (checked) GEMM."""
-    return (_ws_schedule if config.dataflow == "ws" else _os_schedule)(A, B, config)
+    """The cycle-by-cycle input schedule of one (checked) GEMM. A clock-gated array
+    (:mod:`hdl.clock_gate`) gets ``clk_en`` high on every row in every cycle: one GEMM,
+    played between two resets, keeps every row busy (the split array's driver gates its
+    idle tiles)."""
+    sched = (_ws_schedule if config.dataflow == "ws" else _os_schedule)(A, B, config)
+    if getattr(config, "clock_gate", False):
+        sched.ports["clk_en"] = (np.ones((sched.length, config.rows), np.uint8), 1)
+    return sched
 
 
 def _pack(lanes, bits):
