@@ -136,15 +136,17 @@ def test_split_results_and_cycles_unchanged(path, simulator, dataflow):
     assert 0.25 < 1 - lanes.mean() < 0.75
 
 
-@pytest.mark.parametrize("path", ["cocotb", "native"])
-def test_plain_array_gated_icarus(path):
-    _need("icarus")
+@pytest.mark.parametrize("path,simulator", [
+    ("cocotb", "icarus"), ("native", "icarus"),
+    pytest.param("native", "verilator", marks=pytest.mark.slow)])
+def test_plain_array_gated(path, simulator):
+    _need(simulator)
     rng = np.random.default_rng(5)
     jobs = [(rng.integers(-8, 8, (5, 7)), rng.integers(-8, 8, (7, 6)))]
     for dataflow in ("ws", "os"):
         config = ArrayConfig(4, 4, dataflow, MacConfig(), clock_gate=True)
         run = run_gemms if path == "cocotb" else run_gemms_native
-        r = run(jobs, config, simulator="icarus")[0]
+        r = run(jobs, config, simulator=simulator)[0]
         assert np.array_equal(r.C, jobs[0][0] @ jobs[0][1])
         assert r.cycles == r.model_cycles
 
@@ -202,3 +204,24 @@ def test_tile_clock_cycles_against_a_cycle_by_cycle_count(dataflow, style, overl
         assert np.array_equal(lanes, mine)
         assert np.array_equal(lanes.sum(axis=0), tc.clocked)
     assert hold_cycles(rows[0][1], config) == CLOCK_HOLD + 1 + drain_tail(rows[0][1], config)
+
+
+def test_layer_gating_whole_and_split():
+    from sim.models.workload import Phase, load_config, model_shape
+    from sim.studies.workload import compare_workload
+    from sim.studies.workload_gating import layer_gating
+    cfg, name = load_config("gpt2")
+    model = model_shape(cfg, name=name)
+    phase = Phase("decode", batch=2, context=24)
+    config = SplitConfig(8, 8, 4, MacConfig())
+    got = layer_gating(model, phase, config)
+    cmp = compare_workload(model, phase, config)
+    assert got["whole"]["cycles"] == cmp["layer"]["whole_cycles"]
+    assert got["split"]["cycles"] == cmp["layer"]["split_cycles"]
+    for d in got.values():
+        assert d["tiles"] == 4 and d["tokens"] == 2
+        for c, g, b in zip(d["clocked"], d["gated"], d["busy"]):
+            assert c + g == d["cycles"] and 0 < b <= c
+    # one GEMM after another on the whole array: every tile busy all the time, never gated
+    assert got["whole"]["busy"] == [got["whole"]["cycles"]] * 4
+    assert got["whole"]["gated_fraction"] == 0.0

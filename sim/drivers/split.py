@@ -333,7 +333,8 @@ def clock_windows(built):
     power-up flush. Everywhere else a tile is gated."""
     tr, tc, gr, gc = built.config.grid
     out = [(list(range(gr * gc)), pl.start, pl.end) for pl in built.placed if pl.job is None]
-    out += [(tile_groups(e.sub.r0, e.sub.c0, e.sub.rows, e.sub.cols, tr, tc, gc), e.start,
+    out += [(tile_groups(e.sub.r0, e.sub.c0, e.sub.rows, e.sub.cols, tr, tc, gc),
+             e.start,
              min(e.end + hold_cycles(e.sub, built.config), built.length))
             for e in built.expected]
     return out

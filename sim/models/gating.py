@@ -12,8 +12,9 @@ model cycles, :func:`sim.models.program.program_schedule`), where
 registers return to rest, one spare; plus the MAC's pipeline depth P; plus the drain tail
 of the compact OS PE, whose zeros still shift for min(Rs, Cs) - 1 cycles). A tile is
 gated in every other cycle of the program. Windows of consecutive jobs overlap or touch,
-and a window is cut at the program's end (:func:`tile_clock_cycles` counts the program's
-own cycles, 0 .. end - 1; the driver also clocks the simulation tail after it).
+and a window is cut at the program's end
+(:func:`tile_clock_cycles` counts the program's own cycles, 0 .. end - 1; the driver also
+clocks the simulation tail after it).
 
 The compact OS PE's power-up flush, which the driver plays before cycle 0 with every
 tile clocked, is not part of a program's cycles and not counted here.
