@@ -225,3 +225,18 @@ def test_layer_gating_whole_and_split():
     # one GEMM after another on the whole array: every tile busy all the time, never gated
     assert got["whole"]["busy"] == [got["whole"]["cycles"]] * 4
     assert got["whole"]["gated_fraction"] == 0.0
+
+
+def test_cli_clock_gate_flag():
+    import sys
+    run = [sys.executable, "-m", "sim.cli", "verilog"]
+    gated = subprocess.run(run + ["split", "--rows", "4", "--cols", "4", "--tile", "2",
+                                  "--clock-gate"], capture_output=True, text=True)
+    plain = subprocess.run(run + ["split", "--rows", "4", "--cols", "4", "--tile", "2"],
+                           capture_output=True, text=True)
+    assert gated.returncode == plain.returncode == 0
+    assert gated.stdout == SplitConfig(4, 4, 2, dataflow="os", clock_gate=True).verilog()
+    assert plain.stdout == SplitConfig(4, 4, 2, dataflow="os").verilog()
+    arr = subprocess.run(run + ["array", "--rows", "3", "--cols", "2", "--clock-gate"],
+                         capture_output=True, text=True)
+    assert arr.returncode == 0 and "clk_en" in arr.stdout and "cg < 3" in arr.stdout

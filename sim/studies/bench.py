@@ -11,6 +11,7 @@ splittable 32x32 array, RTL throughput of split modes, utilization sweep, PNG pl
 sim: :mod:`sim.studies.sim_bench` (simulation speed on both paths, both
 simulators, gate-level and twin).
 workload: :mod:`sim.studies.workload_bench` (language models on whole and split arrays).
+gating: :mod:`sim.studies.gating_bench` (clock-gating area, timing against OpenSTA).
 """
 import platform
 import sys
@@ -23,7 +24,7 @@ from sim.studies.area import (all_mac_configs, area_rows, best_behavioral, AREA_
 from sim.studies.tables import markdown_table, write_json
 
 TARGET_RATIO = 0.90
-BENCHES = ("mac", "array", "split", "numerics", "sim", "workload")
+BENCHES = ("mac", "array", "split", "numerics", "sim", "workload", "gating")
 
 
 def _mac_target(results):
@@ -155,4 +156,9 @@ def run_bench(outdir, *, only=None, executor=None, skip_slow=False, sim_part="al
                                       command="make bench  (systolic bench --only workload)")
             worst = min(d["model"]["speedup"] for d in data["compare"] if "target" in d)
             print(f"workload: {outdir}/workload.md; decode split vs whole >= {worst:.2f}x")
+        elif name == "gating":
+            from sim.studies.gating_bench import run_gating_bench
+            d = run_gating_bench(outdir, log=lambda m: print(m, file=sys.stderr))
+            worst = max(max(r["um2_pct"], r["transistors_pct"]) for r in d["area"])
+            print(f"gating: {outdir}/gating.md; gating area <= +{worst:.2f}%")
     return 0
