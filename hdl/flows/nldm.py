@@ -5,8 +5,10 @@ of ``systolic synth ... --liberty``). Its model, stated so that another timer ca
 up to match it (:mod:`hdl.flows.opensta` does, and agrees within a few tenths of a
 percent):
 
-* **Loads**: a net's load is the sum of the input-pin capacitances it drives; no wire
-  load (the library's ``default_wire_load`` is not applied), no output-port load.
+* **Loads**: a net's load is the sum of the input-pin capacitances it drives, per edge
+  (the pins' ``rise_capacitance`` for a rising net, ``fall_capacitance`` for a falling
+  one, else ``capacitance``); no wire load (the library's ``default_wire_load`` is not
+  applied), no output-port load.
 * **Inputs**: arrival 0 at every input port, for both edges, with the library's smallest
   slew index (Nangate45: 1.17 ps), as if driven by an ideal source.
 * **Clock**: ideal (no clock-tree delay, no skew), with the same smallest slew; flops
@@ -113,8 +115,10 @@ def netlist_timing(netlist, top, lib):
                     driver[b] = (cname, pin)
                 elif d == "input":
                     loads[b].append((cname, pin))
-    cap = {b: sum(cells[mod["cells"][c]["type"]]["pins"][p]["cap"] for c, p in ls)
-           for b, ls in loads.items()}
+    # per net and edge: the loads' rise (fall) capacitance for a rising (falling) net
+    cap = {b: [sum(cells[mod["cells"][c]["type"]]["pins"][p].get(
+               "edge_caps", [cells[mod["cells"][c]["type"]]["pins"][p]["cap"]] * 2)[e]
+               for c, p in ls) for e in (RISE, FALL)] for b, ls in loads.items()}
     # arrival[b][edge], slew[b][edge]; pred[(b, edge)] = (cell, input bit, input edge)
     arrival, slew, pred = {}, {}, {}
     for pname, port in mod["ports"].items():
@@ -133,9 +137,9 @@ def netlist_timing(netlist, top, lib):
                 continue
             launched = True
             for b in _bits(bits):
-                load = cap.get(b, 0.0)
                 arrival[b], slew[b] = [0.0, 0.0], [slew0, slew0]
                 for edge, (dkey, skey) in enumerate(_TABLES):
+                    load = cap.get(b, (0.0, 0.0))[edge]
                     for arc in edge_arcs:
                         if dkey in arc:
                             arrival[b][edge] = max(arrival[b][edge],
@@ -174,9 +178,9 @@ def netlist_timing(netlist, top, lib):
             if p.get("dir") != "output" or not arcs:
                 continue
             for b in _bits(bits):
-                load = cap.get(b, 0.0)
                 arr, sl = [None, None], [0.0, 0.0]
                 for edge, (dkey, skey) in enumerate(_TABLES):
+                    load = cap.get(b, (0.0, 0.0))[edge]
                     best = None
                     for arc in arcs:
                         if dkey not in arc:

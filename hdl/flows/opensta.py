@@ -45,7 +45,7 @@ __all__ = ["StaError", "find_sta", "netlist_verilog", "sta_script", "timing_chec
 
 #: The clock period given to OpenSTA (ns): longer than any path, so slack stays positive.
 STA_PERIOD_NS = 100.0
-_FORMAT = 2
+_FORMAT = 3
 
 
 class StaError(ToolError):

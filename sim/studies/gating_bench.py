@@ -60,6 +60,7 @@ def _area(log):
         row["um2_pct"] = round(100 * (g["um2"] / p["um2"] - 1), 3)
         row["transistors_pct"] = round(100 * (g["transistors"] / p["transistors"] - 1), 3)
         row["met"] = max(row["um2_pct"], row["transistors_pct"]) <= 100 * AREA_TARGET
+        log(f"gating bench: {name}: {row}")
         rows.append(row)
     return rows
 
