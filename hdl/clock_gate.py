@@ -27,8 +27,12 @@ those of the ungated array.
   instance of the library's integrated clock-gating cell, Nangate45 ``CLKGATE_X1``
   (``CK``, ``E``, ``GCK``; a latch and an AND inside, 3.458 um^2);
 * ``SYSTOLIC_ICG_FLOP`` (the CMOS transistor flow, whose ``stat -tech cmos`` prices no
-  latch): a negative-edge flop and an AND (16 + 6 transistors), the same function for an
-  enable that changes only while ``clk`` is high.
+  latch): a negative-edge flop and an AND, priced as a DFF, a clock inverter and an AND
+  (16 + 2 + 6 transistors; plus 6 for the ``| rst`` OR). A stand-in of about the
+  latch's size, for the transistor count only: it is never simulated.
+
+The gating cost is the gates alone: Nangate45, 16 ``CLKGATE_X1`` on the 16x16 array are
+55 um^2 (0.07% of 81,934 um^2; measured in ``systolic bench --only gating``).
 """
 
 __all__ = ["CLOCK_GATE_MODULE", "gate_top", "ICG_CELL", "tile_groups"]
