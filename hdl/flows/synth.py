@@ -245,11 +245,16 @@ def ice40_script(top):
     ]) + "\n"
 
 
-def _combined_script(top, flow, ice40):
+def _combined_script(top, flow, ice40, verilog=""):
     script = asic_script(top, flow)
     if ice40:
         # A separate run from the same RTL, in the same process: reset and re-read.
         script += "design -reset\n" + ice40_script(top)
+    if "`ifdef SYSTOLIC_ICG_CELL" in verilog:
+        # clock gates (hdl.clock_gate): a negative-edge flop and an AND, which
+        # stat -tech cmos prices (it prices no latch)
+        script = script.replace("read_verilog design.v", "read_verilog -DSYSTOLIC_ICG_FLOP "
+                                                         "design.v")
     return script
 
 
@@ -322,7 +327,7 @@ def synthesize(verilog, *, top, flow="synth", workdir=None, ice40=True, cache=Tr
     Raises :class:`YosysError` if Yosys fails or its output is unusable, ``ValueError``
     for an unknown flow.
     """
-    script = _combined_script(top, flow, ice40)
+    script = _combined_script(top, flow, ice40, verilog)
     store, key, result = _cached(verilog, top, flow, script, cache)
     if result is not None:
         return result

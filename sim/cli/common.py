@@ -105,7 +105,8 @@ def array_config(args):
     from hdl.array import ArrayConfig
     return ArrayConfig(rows=args.rows, cols=args.cols, dataflow=args.dataflow,
                        mac=mac_config(args), fold_overlap=args.fold_overlap,
-                       double_buffer=False if args.compact else None)
+                       double_buffer=False if args.compact else None,
+                       clock_gate=getattr(args, "clock_gate", False))
 
 
 def add_array_options(p, *, rows=16, cols=16):
@@ -122,6 +123,10 @@ def add_array_options(p, *, rows=16, cols=16):
     g.add_argument("--compact", "--no-shadow", dest="compact", action="store_true",
                    help="the compact PE without the second register (WS: no shadow "
                         "weights; OS: the default); no fold overlap")
+    g.add_argument("--clock-gate", action="store_true",
+                   help="a clock gate per PE row (array) or per tile (split), enabled by "
+                        "the port clk_en; the drivers open it when the group is busy "
+                        "(hdl/clock_gate.py)")
 
 
 def add_split_options(p, title="split array options (design 'split')"):
@@ -150,7 +155,8 @@ def split_config(args):
     return SplitConfig(args.rows, args.cols, tile, mac_config(args),
                        style=args.style or "mux", fold_overlap=args.fold_overlap,
                        dataflow=args.dataflow or "ws",
-                       double_buffer=False if args.compact else None)
+                       double_buffer=False if args.compact else None,
+                       clock_gate=getattr(args, "clock_gate", False))
 
 
 def progress_bar(total, desc):

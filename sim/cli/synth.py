@@ -70,6 +70,22 @@ def _extra_sections(args, label, verilog, top):
              "Fmax MHz"],
             [[label, round(res["area_um2"], 1), round(res["seq_area_um2"], 1),
               res["flops"], res["delay_ps"], res["fmax_mhz"]]]))
+    if args.opensta:
+        from hdl.flows.liberty import LibertyError, nangate45_liberty
+        from hdl.flows.opensta import StaError, timing_check
+        try:
+            lib = nangate45_liberty() if args.liberty in (None, "nangate45") else args.liberty
+            res = timing_check(verilog, top, lib)
+        except (StaError, LibertyError) as e:
+            raise UsageError(f"--opensta: {e}")
+        data["opensta"] = {k: v for k, v in res.items() if k != "report"}
+        out.append(f"### Timing cross-check: hdl.flows.nldm vs OpenSTA {res['sta_version']} "
+                   f"({Path(str(lib)).name}, no wire load, ideal inputs and clock)\n\n"
+                   + markdown_table(["design", "ours ps", "OpenSTA ps", "difference %",
+                                     "fanout buffers", "OpenSTA endpoint"],
+                                    [[label, res["ours_ps"], res["opensta_ps"],
+                                      res["diff_pct"], res["fanout_buffers"],
+                                      res["opensta_endpoint"]]]))
     if args.fpga:
         from hdl.flows.fpga import FpgaFitError, ice40_fmax
         try:
@@ -104,6 +120,11 @@ def cmd_synth(args):
     if args.liberty and args.liberty != "nangate45" and not os.access(args.liberty, os.R_OK):
         raise UsageError(f"--liberty: cannot read {args.liberty}; give a readable Liberty "
                          f"(.lib) file or 'nangate45'")
+    if args.opensta:
+        from hdl.flows.opensta import find_sta
+        if find_sta() is None:
+            raise UsageError("--opensta: OpenSTA ('sta') is not installed; install the "
+                             "Debian package opensta or drop --opensta")
     label, verilog, top = _design_verilog(args)
     if args.design == "mac":
         cfg = mac_config(args)
@@ -154,6 +175,10 @@ def register(sub):
     add_split_options(s)
     s.add_argument("--liberty", metavar="FILE",
                    help="also map to a Liberty library ('nangate45' downloads FreePDK45)")
+    s.add_argument("--opensta", action="store_true",
+                   help="also time the Liberty-mapped netlist with OpenSTA (`sta`) and "
+                        "compare with the project's own NLDM timing (Nangate45 unless "
+                        "--liberty FILE)")
     s.add_argument("--breakdown", action="store_true",
                    help="per-module area breakdown (MAC, registers, split, other)")
     s.add_argument("--fpga", choices=DEVICES,

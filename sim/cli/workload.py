@@ -50,7 +50,10 @@ def register(sub):
     w.add_argument("--compare", action="store_true",
                    help="cycles and utilization on the whole array (one GEMM after "
                         "another), on the split array (scheduler) and SCALE-Sim's formula")
-    g = w.add_argument_group("array (with --compare or --rtl)")
+    w.add_argument("--gating", action="store_true",
+                   help="per tile of the split array, cycles clocked and gated by the "
+                        "clock gates (SplitConfig clock_gate) in one layer, whole and split")
+    g = w.add_argument_group("array (with --compare, --gating or --rtl)")
     g.add_argument("--rows", type=int_in(1, 256, "rows"), default=64, metavar="R",
                    help="PE rows (default 64)")
     g.add_argument("--cols", type=int_in(1, 256, "cols"), default=64, metavar="C",
@@ -134,7 +137,7 @@ def cmd_workload(args):
     except WorkloadError as e:
         raise UsageError(f"{args.config}: {e}") from None
     split = None
-    if args.compare or args.rtl:
+    if args.compare or args.rtl or args.gating:
         from hdl.split import SplitConfig
         split = SplitConfig(args.rows, args.cols, args.tile, mac_config(args),
                             fold_overlap=args.fold_overlap, dataflow=args.dataflow)
@@ -175,6 +178,10 @@ def cmd_workload(args):
         lines.append(f"whole model: {t['whole_cycles']:,} cycles whole, "
                      f"{t['split_cycles']:,} split -> {t['speedup']:.2f}x fewer cycles split "
                      f"(SCALE-Sim on the whole array: {t['scalesim_cycles']:,})")
+    if args.gating:
+        from sim.studies.workload_gating import layer_gating, gating_markdown
+        data["gating"] = layer_gating(model, phase, split, stack_gqa=args.stack_gqa)
+        lines += ["", gating_markdown(data["gating"], split)]
     text = "\n".join(lines) + "\n"
     sys.stdout.write(text)          # before an RTL run, which takes a while
     status = 0

@@ -34,9 +34,8 @@ from sim.models.cycles import (model_cycles, scalesim_cycles, utilization,
                              os_period, ws_period, balanced_passes)
 from sim.runner import REPO_ROOT, run_cocotb, SimulationError, VERILATOR_FAST_MODEL
 
-__all__ = ["GemmResult", "run_gemm", "random_operands",
-           "run_gemms", "check_operands", "build_schedule", "gemm_model_cycles", "JOBS_ENV",
-           "DEFAULT_BUILD_ROOT", "exact_result"]
+__all__ = ["GemmResult", "run_gemm", "random_operands", "run_gemms", "check_operands",
+           "build_schedule", "gemm_model_cycles", "JOBS_ENV", "DEFAULT_BUILD_ROOT", "exact_result"]
 
 JOBS_ENV = "SYSTOLIC_ARRAY_JOBS"
 DEFAULT_BUILD_ROOT = REPO_ROOT / "build" / "sim"
@@ -303,8 +302,11 @@ def gemm_model_cycles(M, K, N, config: ArrayConfig):
 
 
 def build_schedule(A, B, config: ArrayConfig) -> Schedule:
-    """The cycle-by-cycle input schedule of one (checked) GEMM."""
-    return (_ws_schedule if config.dataflow == "ws" else _os_schedule)(A, B, config)
+    """The cycle-by-cycle input schedule of one (checked) GEMM (clock gates: all on)."""
+    sched = (_ws_schedule if config.dataflow == "ws" else _os_schedule)(A, B, config)
+    if config.clock_gate:         # one GEMM keeps every row busy: every row clocked
+        sched.ports["clk_en"] = (np.ones((sched.length, config.rows), np.uint8), 1)
+    return sched
 
 
 def _pack(lanes, bits):
@@ -361,10 +363,9 @@ def key_pairs(keys):
 def event_index(events):
     """The result ``events`` (:func:`dense_events`) sorted by (cycle, lane) key, for
     :func:`read_values`: ``(keys, raw values)``."""
-    et, el, ev = events
-    keys = event_keys(et, el)
+    keys = event_keys(events[0], events[1])
     order = np.argsort(keys, kind="stable")
-    return keys[order], np.asarray(ev)[order]
+    return keys[order], np.asarray(events[2])[order]
 
 
 def read_values(index, t, lane, mac):

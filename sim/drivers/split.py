@@ -20,16 +20,18 @@ from pathlib import Path
 
 import numpy as np
 
+from hdl.clock_gate import tile_groups
 from hdl.emit import write_if_changed
 from hdl.split import SplitConfig, SubArray, SPLIT_TOPLEVEL
 from sim.drivers.gemm import (ArrayConfig, build_schedule, check_operands, collect,
                               dense_events, event_index, event_keys, key_pairs, read_values,
                               _pack)
+from sim.models.gating import hold_cycles
 from sim.models.program import SplitJob, drain_tail, normalize_program, program_schedule
 from sim.runner import REPO_ROOT, run_cocotb, SimulationError
 
 __all__ = ["JobResult", "ProgramResult", "run_program", "run_programs", "run_split",
-           "program_chunks", "program_lanes", "CHUNK_CYCLES", "PROGRAMS_ENV"]
+           "program_chunks", "program_lanes", "CHUNK_CYCLES", "PROGRAMS_ENV", "clock_windows"]
 
 PROGRAMS_ENV = "SYSTOLIC_SPLIT_PROGRAMS"
 DEFAULT_BUILD_ROOT = REPO_ROOT / "build" / "sim"
@@ -316,7 +318,26 @@ def program_chunks(built, *, window=CHUNK_CYCLES):
             lo, hi = max(t_from, w0), min(t_to, w0 + w)
             if lo < hi:
                 lanes[name][0][lo - w0:hi - w0] = bits
+        if "clk_en" in lanes:
+            for groups, t_from, t_to in clock_windows(built):
+                lo, hi = max(t_from, w0), min(t_to, w0 + w)
+                if lo < hi:
+                    lanes["clk_en"][0][lo - w0:hi - w0, groups] = 1
         yield lanes
+
+
+def clock_windows(built):
+    """``[(tile groups, t_from, t_to)]``: the cycles in which tiles are clocked
+    (:mod:`hdl.clock_gate`): the windows of :func:`sim.models.gating.clock_windows` for
+    every job (shifted by the flush), and every tile during the compact OS PE's
+    power-up flush. Everywhere else a tile is gated."""
+    tr, tc, gr, gc = built.config.grid
+    out = [(list(range(gr * gc)), pl.start, pl.end) for pl in built.placed if pl.job is None]
+    out += [(tile_groups(e.sub.r0, e.sub.c0, e.sub.rows, e.sub.cols, tr, tc, gc),
+             e.start,
+             min(e.end + hold_cycles(e.sub, built.config), built.length))
+            for e in built.expected]
+    return out
 
 
 def program_lanes(built):

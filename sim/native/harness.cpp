@@ -225,6 +225,11 @@ int main(int argc, char** argv) {
             }
 #define SYSTOLIC_PUT(name, bits, off) put(top->name, rec.data() + (off), ((bits) + 7) / 8);
             SYSTOLIC_INPUTS(SYSTOLIC_PUT)
+#ifdef SYSTOLIC_SETTLE_INPUTS
+            // Clock gates (hdl.clock_gate): their latches must see this cycle's enable
+            // while clk is still low, before the edge (as in the cocotb bench).
+            top->eval();
+#endif
             top->clk = 1;
             top->eval();
             {

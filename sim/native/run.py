@@ -122,6 +122,8 @@ def array_layout(config: ArrayConfig):
             ins.append(("a_swap", R))
     else:
         ins = [("a_in", R * n), (f"a_{os_flag(config.double_buffer)}", R), ("b_in", C * n)]
+    if config.clock_gate:
+        ins.append(("clk_en", R))
     return Layout.of(TOPLEVEL, ins,
                      [("c_valid", "c_out", config.out_lanes, config.mac.acc_width)])
 

@@ -13,6 +13,7 @@ simulators, gate-level and twin).
 workload: :mod:`sim.studies.workload_bench` (language models on whole and split arrays).
 tile: :mod:`sim.studies.tile_bench` (GEMMs from the tile's own memory, bandwidth sweep,
 logic area of the tile against the array).
+gating: :mod:`sim.studies.gating_bench` (clock-gating area, timing against OpenSTA).
 """
 import platform
 import sys
@@ -25,7 +26,7 @@ from sim.studies.area import (all_mac_configs, area_rows, best_behavioral, AREA_
 from sim.studies.tables import markdown_table, write_json
 
 TARGET_RATIO = 0.90
-BENCHES = ("mac", "array", "split", "numerics", "sim", "workload", "tile")
+BENCHES = ("mac", "array", "split", "numerics", "sim", "workload", "tile", "gating")
 
 
 def _mac_target(results):
@@ -163,4 +164,9 @@ def run_bench(outdir, *, only=None, executor=None, skip_slow=False, sim_part="al
             print(f"tile: {outdir}/tile.md; 64^3 on 16x16 from memory "
                   f"{t['cycles_vs_bare']['value']}x the bare array; logic "
                   f"{t['logic_vs_array_16x16']['value']:.1%} of the array")
+        elif name == "gating":
+            from sim.studies.gating_bench import run_gating_bench
+            d = run_gating_bench(outdir, log=lambda m: print(m, file=sys.stderr))
+            worst = max(max(r["um2_pct"], r["transistors_pct"]) for r in d["area"])
+            print(f"gating: {outdir}/gating.md; gating area <= +{worst:.2f}%")
     return 0

@@ -1,0 +1,136 @@
+"""``systolic bench --only gating``: clock-gating area, the timing cross-check against
+OpenSTA, and the gated tile-cycles of a decode layer (``build/bench/gating.{json,md}``).
+
+* **area** (target: the gates cost at most 3% of the array): the same array with and
+  without ``clock_gate`` through the CMOS flow (transistors, :mod:`hdl.flows.synth`) and
+  the Nangate45 Liberty flow (um^2; the gates are ``CLKGATE_X1``). Designs: the 16x16 WS
+  array (one gate per row), the 16x16 and 32x32 split WS arrays of 8x8 tiles (one gate
+  per tile). The 64x64 array of 16x16 tiles is not synthesized here (hours of Yosys on 2
+  cores); each gate is a fixed cost, so its share there is the 32x32 share divided by the
+  ratio of PEs per gate (256 against 64: four times smaller).
+* **timing**: :func:`hdl.flows.opensta.timing_check` on the MAC, both PEs, the 8x8 WS and
+  OS arrays and an 8x8 split array of 4x4 tiles (skipped without ``sta``).
+* **idle**: :func:`sim.studies.workload_gating.layer_gating` of a decode layer of every
+  shipped model (batch 1, context 512) on the 64x64 split array of 16x16 tiles.
+"""
+import time
+
+from hdl.array import ArrayConfig, pe_verilog
+from hdl.emit import write_atomic
+from hdl.mac import MacConfig
+from hdl.split import SplitConfig
+from sim.studies.tables import markdown_table, write_json
+
+__all__ = ["run_gating_bench", "AREA_TARGET", "AREA_DESIGNS"]
+
+#: Nangate45 ``CLKGATE_X1`` area (um^2).
+ICG_UM2 = 3.458
+#: Largest gating area, as a fraction of the ungated array.
+AREA_TARGET = 0.03
+AREA_DESIGNS = {
+    "array_ws_16x16 (gate per row)": lambda g: (ArrayConfig(16, 16, "ws", clock_gate=g),
+                                                "systolic_array"),
+    "split_ws_16x16_t8 (gate per tile)": lambda g: (SplitConfig(16, 16, 8, clock_gate=g),
+                                                    "splittable_array"),
+    "split_ws_32x32_t8 (gate per tile)": lambda g: (SplitConfig(32, 32, 8, clock_gate=g),
+                                                    "splittable_array"),
+}
+
+
+def _area(log):
+    from hdl.flows.liberty import liberty_area
+    from hdl.flows.synth import synthesize
+    rows = []
+    for name, make in AREA_DESIGNS.items():
+        row = {"design": name}
+        for gated in (False, True):
+            config, top = make(gated)
+            log(f"gating bench: {name} clock_gate={gated} (Yosys, minutes)")
+            verilog = config.verilog()
+            lib = liberty_area(verilog, top)
+            cmos = synthesize(verilog, top=top, ice40=False)
+            key = "gated" if gated else "plain"
+            row[key] = {"slug": config.slug, "um2": lib["area_um2"],
+                        "transistors": cmos.transistors, "delay_ps": lib["delay_ps"],
+                        "icg": lib["cells_by_type"].get("CLKGATE_X1", 0),
+                        "flops": lib["flops"], "cmos_flops": cmos.flops}
+        p, g = row["plain"], row["gated"]
+        # the gates' own cells, apart from ABC's reshuffling of the rest
+        row["icg_um2_pct"] = round(100 * g["icg"] * ICG_UM2 / p["um2"], 3)
+        row["um2_pct"] = round(100 * (g["um2"] / p["um2"] - 1), 3)
+        row["transistors_pct"] = round(100 * (g["transistors"] / p["transistors"] - 1), 3)
+        row["met"] = max(row["um2_pct"], row["transistors_pct"]) <= 100 * AREA_TARGET
+        log(f"gating bench: {name}: {row}")
+        rows.append(row)
+    return rows
+
+
+def _timing(log):
+    from hdl.flows.opensta import find_sta, timing_check
+    if find_sta() is None:
+        return None
+    mac = MacConfig()
+    designs = [("MAC", mac.verilog(), "mac"), ("WS PE", pe_verilog(mac, "ws"), "pe"),
+               ("OS PE", pe_verilog(mac, "os"), "pe"),
+               ("8x8 WS array", ArrayConfig(8, 8, "ws").verilog(), "systolic_array"),
+               ("8x8 OS array", ArrayConfig(8, 8, "os").verilog(), "systolic_array"),
+               ("8x8 split WS, 4x4 tiles", SplitConfig(8, 8, 4).verilog(),
+                "splittable_array")]
+    out = []
+    for name, verilog, top in designs:
+        log(f"gating bench: OpenSTA on {name}")
+        r = timing_check(verilog, top)
+        out.append({"design": name, **{k: r[k] for k in (
+            "ours_ps", "opensta_ps", "diff_pct", "fanout_buffers", "cells", "sta_version",
+            "opensta_endpoint")}})
+    return out
+
+
+def _idle():
+    from sim.models.workload import Phase, builtin_models, load_config, model_shape
+    from sim.studies.workload_gating import layer_gating
+    config = SplitConfig(64, 64, 16, MacConfig())
+    out = []
+    for name in builtin_models():
+        cfg, label = load_config(name)
+        g = layer_gating(model_shape(cfg, name=label), Phase("decode", context=512), config)
+        out.append({"model": label, **{f"{k}_{f}": v[f] for k, v in g.items()
+                                       for f in ("cycles", "gated_fraction")},
+                    "split_clocked": g["split"]["clocked"],
+                    "split_gated": g["split"]["gated"]})
+    return out
+
+
+def run_gating_bench(outdir, *, command="systolic bench --only gating", log=print):
+    start = time.monotonic()
+    data = {"command": command, "timing": _timing(log), "idle": _idle(),
+            "area": _area(log)}
+    data["seconds"] = round(time.monotonic() - start, 1)
+    write_json(outdir / "gating.json", data)
+    md = [f"# Clock gating and timing (`{command}`)", ""]
+    md += ["## Gating area (target <= 3% of the array)", "",
+           "Whole designs synthesized with and without the gates (`+%`: the difference, "
+           "which includes ABC mapping the rest a little differently, and flops that "
+           "separate clocks keep Yosys from merging); `CLKGATE %`: the gate cells alone.",
+           "", markdown_table(
+               ["design", "transistors", "gated", "+%", "um^2", "gated", "+%", "gates",
+                "CLKGATE %", "met"],
+               [[r["design"], r["plain"]["transistors"], r["gated"]["transistors"],
+                 r["transistors_pct"], r["plain"]["um2"], r["gated"]["um2"], r["um2_pct"],
+                 r["gated"]["icg"], r["icg_um2_pct"], "yes" if r["met"] else "no"]
+                for r in data["area"]]), ""]
+    if data["timing"]:
+        md += ["## NLDM timing vs OpenSTA (same netlist, no wire load)", "", markdown_table(
+            ["design", "ours ps", "OpenSTA ps", "diff %", "fanout buffers"],
+            [[t["design"], t["ours_ps"], t["opensta_ps"], t["diff_pct"],
+              t["fanout_buffers"]] for t in data["timing"]]), ""]
+    md += ["## Decode layer on the 64x64 split array, 16x16 tiles (batch 1, context 512)",
+           "", markdown_table(["model", "whole cycles", "whole gated", "split cycles",
+                               "split gated"],
+                              [[d["model"], d["whole_cycles"],
+                                f"{100 * d['whole_gated_fraction']:.1f}%",
+                                d["split_cycles"],
+                                f"{100 * d['split_gated_fraction']:.1f}%"]
+                               for d in data["idle"]]), ""]
+    write_atomic(outdir / "gating.md", "\n".join(md) + "\n")
+    return data
