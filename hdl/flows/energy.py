@@ -40,7 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .activity import GateSim, capture_activity, mapped_netlist
+from .activity import GateSim, capture_activity
+from .gatemap import mapped_netlist
 from .liberty import _lookup as _nldm_lookup, nangate45_liberty, parse_liberty
 from .libpower import bool_function, library_power, wire_cap
 
