@@ -45,8 +45,8 @@ from .gatemap import mapped_netlist
 from .liberty import _lookup as _nldm_lookup, nangate45_liberty, parse_liberty
 from .libpower import bool_function, library_power, wire_cap
 
-__all__ = ["ENERGY_CATEGORIES", "EnergyReport", "EnergyModel", "design_energy",
-           "classify_cells"]
+__all__ = ["ENERGY_CATEGORIES", "EnergyReport", "EnergyModel", "design_energy", "capture",
+           "report_from_activity", "classify_cells"]
 
 #: Report order of the energy categories.
 ENERGY_CATEGORIES = ("arithmetic", "accumulator", "pipeline", "data_movement", "drain",
@@ -404,20 +404,13 @@ def report_from_activity(sim, act, model: EnergyModel, *, top, library="", map_s
         capture_seconds=act.seconds, map_seconds=map_seconds, cached=cached)
 
 
-def design_energy(verilog, top, stimulus, *, cycles=None, glitch=True, warmup=0,
-                  period_ns=1.0, liberty=None, flow="synth", wire_load="default",
-                  clock_enable=None, cache=True, progress=None):
-    """Energy of ``verilog`` (top module ``top``) mapped to ``liberty`` (default
-    Nangate45) and simulated on ``stimulus`` ({input port: ints [T] or uint8 bits
-    [T, width]}; the clock is implicit, one rising edge per cycle; ports not named stay 0).
-    ``cycles``: T (default: the stimulus length). ``warmup``: leading cycles not counted
-    (reset, pipeline fill). ``glitch``: unit-delay (True) or zero-delay counting.
-    ``clock_enable``: ``(block per flop, bool [T, blocks])``, flops of a disabled block
-    not clocked in that cycle (an ideal clock gate; see
-    :meth:`hdl.flows.activity.GateSim.run`). ``period_ns``: the clock period leakage is
-    charged over. Returns an :class:`EnergyReport`; raises
-    :class:`~hdl.flows.liberty.LibertyError` for a library it cannot use, ValueError for
-    a bad stimulus."""
+def capture(verilog, top, stimulus, *, cycles=None, glitch=True, warmup=0, period_ns=1.0,
+            liberty=None, flow="synth", wire_load="default", clock_enable=None, cache=True,
+            progress=None):
+    """The steps of :func:`design_energy`, returned for callers that need more than the
+    report (the OpenSTA cross-check): ``(GateSim, Activity, EnergyModel, mapped)``
+    (``mapped``: :func:`hdl.flows.gatemap.mapped_netlist`'s result, with ``cached`` set
+    to whether the activity came from the cache)."""
     liberty = Path(liberty) if liberty else nangate45_liberty(cache)
     mapped = mapped_netlist(verilog, top, liberty, flow=flow, cache=cache)
     lib = library_power(liberty)
@@ -433,5 +426,26 @@ def design_energy(verilog, top, stimulus, *, cycles=None, glitch=True, warmup=0,
         weights=model.weights(), clock_enable=clock_enable, cache=cache,
         key_extra={"period_ns": period_ns, "wire_load": model.wire_load},
         progress=progress, sim=sim)
-    return report_from_activity(sim, act, model, top=top, library=lib.name,
-                                map_seconds=mapped["seconds"], cached=cached)
+    return sim, act, model, {**mapped, "cached": cached, "library": lib.name}
+
+
+def design_energy(verilog, top, stimulus, *, cycles=None, glitch=True, warmup=0,
+                  period_ns=1.0, liberty=None, flow="synth", wire_load="default",
+                  clock_enable=None, cache=True, progress=None):
+    """Energy of ``verilog`` (top module ``top``) mapped to ``liberty`` (default
+    Nangate45) and simulated on ``stimulus`` ({input port: ints [T] or uint8 bits
+    [T, width]}; the clock is implicit, one rising edge per cycle; ports not named stay 0).
+    ``cycles``: T (default: the stimulus length). ``warmup``: leading cycles not counted
+    (reset, pipeline fill). ``glitch``: unit-delay (True) or zero-delay counting.
+    ``clock_enable``: ``(block per flop, bool [T, blocks])``, flops of a disabled block
+    not clocked in that cycle (an ideal clock gate; see
+    :meth:`hdl.flows.activity.GateSim.run`). ``period_ns``: the clock period leakage is
+    charged over. Returns an :class:`EnergyReport`; raises
+    :class:`~hdl.flows.liberty.LibertyError` for a library it cannot use, ValueError for
+    a bad stimulus."""
+    sim, act, model, mapped = capture(
+        verilog, top, stimulus, cycles=cycles, glitch=glitch, warmup=warmup,
+        period_ns=period_ns, liberty=liberty, flow=flow, wire_load=wire_load,
+        clock_enable=clock_enable, cache=cache, progress=progress)
+    return report_from_activity(sim, act, model, top=top, library=mapped["library"],
+                                map_seconds=mapped["seconds"], cached=mapped["cached"])
