@@ -11,6 +11,7 @@ splittable 32x32 array, RTL throughput of split modes, utilization sweep, PNG pl
 sim: :mod:`sim.studies.sim_bench` (simulation speed on both paths, both
 simulators, gate-level and twin).
 workload: :mod:`sim.studies.workload_bench` (language models on whole and split arrays).
+energy: :mod:`sim.studies.energy_bench` (pJ per MAC from gate-level switching, Nangate45).
 """
 import platform
 import sys
@@ -23,7 +24,7 @@ from sim.studies.area import (all_mac_configs, area_rows, best_behavioral, AREA_
 from sim.studies.tables import markdown_table, write_json
 
 TARGET_RATIO = 0.90
-BENCHES = ("mac", "array", "split", "numerics", "sim", "workload")
+BENCHES = ("mac", "array", "split", "numerics", "sim", "workload", "energy")
 
 
 def _mac_target(results):
@@ -155,4 +156,11 @@ def run_bench(outdir, *, only=None, executor=None, skip_slow=False, sim_part="al
                                       command="make bench  (systolic bench --only workload)")
             worst = min(d["model"]["speedup"] for d in data["compare"] if "target" in d)
             print(f"workload: {outdir}/workload.md; decode split vs whole >= {worst:.2f}x")
+        elif name == "energy":
+            from sim.studies.energy_bench import run_energy_bench
+            data = run_energy_bench(outdir, command="systolic bench --only energy",
+                                    log=lambda m: print(m, file=sys.stderr, flush=True))
+            t = data["mac"]["target"]
+            print(f"energy: best MAC {t['best']} {t['best_pj']:.3f} pJ = {t['ratio']:.3f}x "
+                  f"behavioural -> {outdir}/energy.md")
     return 0
