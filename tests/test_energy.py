@@ -359,3 +359,33 @@ def test_switching_energy_agrees_with_opensta(lib_path):
         check = switching_cross_check(sim, act, model, power, period_ns=1.0)
         assert check["missing"] == 0
         assert check["ratio"] == pytest.approx(1.0, abs=0.02)
+
+
+def _cli(argv, capsys):
+    from sim.cli import main
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_energy_mac_and_bad_input(lib_path, tmp_path, capsys):
+    """``systolic energy mac``: a table and a JSON whose categories add up to pJ/MAC;
+    bad input: one line, exit 2, no file written."""
+    import json
+    out_json = tmp_path / "e.json"
+    code, out, err = _cli(["energy", "mac", "--cycles", "200", "--zero-delay", "--json",
+                           out_json], capsys)
+    assert code == 0, err
+    assert "pJ/MAC" in out and "zero delay" in out
+    data = json.loads(out_json.read_text())
+    (res,) = data["results"]
+    assert res["macs"] == 200 and res["glitch"] is False
+    assert sum(res["categories_pj_per_mac"].values()) == pytest.approx(res["pj_per_mac"])
+    for argv, what in ([["energy", "array", "--mode", "h2"], "--mode"],
+                       [["energy", "array", "--compare"], "--compare"],
+                       [["energy", "mac", "--cycles", "5"], "--cycles"],
+                       [["energy", "mac", "--data", "nope"], "--data"]):
+        bad = tmp_path / "bad.json"
+        code, out, err = _cli(argv + ["--json", bad], capsys)
+        assert code == 2 and err.count("\n") == 1 and what in err
+        assert not bad.exists()

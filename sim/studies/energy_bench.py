@@ -130,8 +130,7 @@ def _arrays_part(log, sizes=(8, 16), gemm=(64, 64, 64)):
             row = _row(f"{n}x{n} {dataflow.upper()} ({cfg.slug})", rep, macs)
             row.update(rows_=n, dataflow=dataflow, ratio_to_mac=per / mac_pj,
                        wall_seconds=round(time.monotonic() - start, 1),
-                       capture_s_per_1000_cycles=(rep.capture_seconds * 1000 / rep.cycles
-                                                  if not rep.cached else None))
+                       capture_s_per_1000_cycles=rep.capture_seconds * 1000 / rep.cycles)
             rows.append(row)
             log(f"array {row['design']}: {per:.4f} pJ/MAC = {per / mac_pj:.2f}x the MAC")
     big = [r for r in rows if r["rows_"] == max(sizes)]
@@ -261,7 +260,7 @@ def _markdown(data, command):
         cats = ["arithmetic", "accumulator", "data_movement", "drain", "ports", "clock",
                 "leakage"]
         t, c = a["target"], a["capture"]
-        speed = ("n/a (cached)" if c["seconds_per_1000_cycles"] is None
+        speed = ("n/a" if c["seconds_per_1000_cycles"] is None
                  else f"{c['seconds_per_1000_cycles']:.1f} s")
         md += ["## Arrays on a uniform random 64x64x64 GEMM", "",
                f"MAC alone: {a['mac_alone']['pj_per_mac']:.4f} pJ/MAC. Largest arrays: "
