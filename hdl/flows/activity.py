@@ -40,7 +40,7 @@ __all__ = ["GateSim", "Activity", "capture_activity", "lanes_to_bits", "CLOCK_PO
 
 #: Names of the clock port (the only clock the simulator knows).
 CLOCK_PORTS = ("clk", "CLK", "clock")
-_ACTIVITY_FORMAT = 1
+_ACTIVITY_FORMAT = 2
 
 
 def lanes_to_bits(lanes, bits):
@@ -56,12 +56,15 @@ class Activity:
     order), ``cycles`` counted, ``clock_states`` (per flop, cycles spent in each of the
     four ``(D, Q)`` states at the rising edge: int64 [flops, 4], code ``D + 2 Q``), the
     per-cycle energy by group if weights were given (``per_cycle``: float [cycles,
-    groups], fJ), ``seconds`` of simulation and ``glitch``."""
+    groups], fJ), ``seconds`` (wall) and ``cpu_seconds`` (this process's CPU time) of
+    the simulation, and ``glitch``."""
 
-    def __init__(self, rise, fall, cycles, clock_states, per_cycle, seconds, glitch):
+    def __init__(self, rise, fall, cycles, clock_states, per_cycle, seconds, glitch,
+                 cpu_seconds=0.0):
         self.rise, self.fall, self.cycles = rise, fall, cycles
         self.clock_states, self.per_cycle = clock_states, per_cycle
         self.seconds, self.glitch = seconds, glitch
+        self.cpu_seconds = cpu_seconds
 
     @property
     def toggles(self):
@@ -245,21 +248,27 @@ class GateSim:
         self.windows = [np.nonzero((lo <= s) & (hi >= s) & ~const_only)[0]
                         for s in range(1, self.depth + 1)]
         self._const_only = np.nonzero(const_only)[0]
+        # Per level / window, the gathered index arrays (one gather less per step).
+        self._level_groups = [self._group(i) for i in self.levels if len(i)]
+        self._window_groups = [self._group(i) for i in self.windows if len(i)]
+
+    def _group(self, idx):
+        return (self.e_out[idx], self.e_in[idx].astype(np.intp), self.e_base[idx])
 
     # -- simulation -------------------------------------------------------------------
     def _eval(self, v, idx):
-        bits = v[self.e_in[idx]]
-        code = np.packbits(bits, axis=1, bitorder="little")
+        return self._eval_group(v, self._group(idx)[1:])
+
+    def _eval_group(self, v, group):
+        ins, base = group
+        code = np.packbits(v[ins], axis=1, bitorder="little")
         if code.shape[1] == 1:
-            code = code[:, 0].astype(np.int64)
-        else:
-            code = code[:, 0].astype(np.int64) | (code[:, 1].astype(np.int64) << 8)
-        return self.tt[self.e_base[idx] + code]
+            return self.tt[base + code[:, 0]]
+        return self.tt[base + code[:, 0] + (code[:, 1].astype(np.int64) << 8)]
 
     def _settle(self, v):
-        for idx in self.levels:
-            if len(idx):
-                v[self.e_out[idx]] = self._eval(v, idx)
+        for outs, ins, base in self._level_groups:
+            v[outs] = self._eval_group(v, (ins, base))
 
     def _next_state(self, v, state):
         nxt = v[self.f_d].copy()
@@ -318,7 +327,7 @@ class GateSim:
         if cycles <= warmup:
             raise ValueError(f"{cycles} cycles leave nothing after {warmup} warm-up cycles")
         stim = self.stimulus(ports, cycles)
-        start = time.monotonic()
+        start, cpu = time.monotonic(), time.process_time()
         v = np.zeros(self.n, np.uint8)
         v[1] = 1
         state = np.zeros(len(self.f_d), np.uint8)
@@ -354,15 +363,14 @@ class GateSim:
             if glitch:
                 cr = (v & ~prev & 1).astype(np.int64)
                 cf = (prev & ~v & 1).astype(np.int64)
-                for idx in self.windows:
-                    if not len(idx):
-                        continue
-                    outs = self.e_out[idx]
-                    new = self._eval(v, idx)
+                for outs, ins, base in self._window_groups:
+                    new = self._eval_group(v, (ins, base))
                     old = v[outs]
-                    cr[outs] += new & (1 - old)
-                    cf[outs] += old & (1 - new)
-                    v[outs] = new
+                    ch = new ^ old
+                    if ch.any():
+                        cr[outs] += new & ch
+                        cf[outs] += old & ch
+                        v[outs] = new
             else:
                 self._settle(v)
                 cr = (v & (1 - prev)).astype(np.int64)
@@ -387,7 +395,8 @@ class GateSim:
             if progress is not None and (t + 1) % 1000 == 0:
                 progress(t + 1, cycles)
         return Activity(rise, fall, cycles - warmup, cstates, per_cycle,
-                        round(time.monotonic() - start, 3), glitch)
+                        round(time.monotonic() - start, 3), glitch,
+                        round(time.process_time() - cpu, 3))
 
 
 def capture_activity(netlist, top, lib, ports, cycles, *, glitch=False, warmup=0,
@@ -421,7 +430,8 @@ def capture_activity(netlist, top, lib, ports, cycles, *, glitch=False, warmup=0
                 with np.load(path) as z:
                     act = Activity(z["rise"], z["fall"], int(z["cycles"]), z["clock_states"],
                                    z["per_cycle"] if z["per_cycle"].size else None,
-                                   float(z["seconds"]), bool(z["glitch"]))
+                                   float(z["seconds"]), bool(z["glitch"]),
+                                   float(z["cpu_seconds"]))
                 return sim, act, True
             except (OSError, ValueError, KeyError):
                 pass                                   # damaged: recompute
@@ -432,7 +442,8 @@ def capture_activity(netlist, top, lib, ports, cycles, *, glitch=False, warmup=0
         np.savez_compressed(buf, rise=act.rise, fall=act.fall, cycles=act.cycles,
                             clock_states=act.clock_states,
                             per_cycle=act.per_cycle if act.per_cycle is not None
-                            else np.zeros(0), seconds=act.seconds, glitch=act.glitch)
+                            else np.zeros(0), seconds=act.seconds, glitch=act.glitch,
+                            cpu_seconds=act.cpu_seconds)
         store.dir("energy/activity")
         write_atomic_bytes(store.path("energy/activity", key, ".npz"), buf.getvalue())
     return sim, act, False

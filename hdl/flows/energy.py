@@ -353,6 +353,7 @@ class EnergyReport:
     nets: int = 0
     flops: int = 0
     capture_seconds: float = 0.0
+    capture_cpu_seconds: float = 0.0
     map_seconds: float = 0.0
     cached: bool = False
 
@@ -365,7 +366,8 @@ class EnergyReport:
         d = {k: getattr(self, k) for k in (
             "top", "cycles", "glitch", "total_pj", "categories_pj", "components_pj",
             "toggles_per_net", "voltage", "period_ns", "wire_load", "library", "cells",
-            "nets", "flops", "capture_seconds", "map_seconds", "cached")}
+            "nets", "flops", "capture_seconds", "capture_cpu_seconds", "map_seconds",
+            "cached")}
         d["pj_per_cycle"] = self.total_pj / self.cycles
         if macs:
             d["macs"] = int(macs)
@@ -401,7 +403,8 @@ def report_from_activity(sim, act, model: EnergyModel, *, top, library="", map_s
         toggles_per_net=float(act.toggles.sum()) / act.cycles / max(sim.n - 2, 1),
         voltage=model.voltage, period_ns=model.period_ns, wire_load=model.wire_load or "",
         library=library, cells=len(sim.cells), nets=sim.n - 2, flops=len(sim.flops),
-        capture_seconds=act.seconds, map_seconds=map_seconds, cached=cached)
+        capture_seconds=act.seconds, capture_cpu_seconds=act.cpu_seconds,
+        map_seconds=map_seconds, cached=cached)
 
 
 def capture(verilog, top, stimulus, *, cycles=None, glitch=True, warmup=0, period_ns=1.0,
