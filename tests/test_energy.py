@@ -422,3 +422,18 @@ def test_array_stimulus_computes_the_gemm(lib_path, dataflow):
     assert rep.categories_pj["data_movement"] > 0 and rep.categories_pj["arithmetic"] > 0
     assert rep.categories_pj["drain" if dataflow == "ws" else "accumulator"] > 0
     assert per == pytest.approx(rep.total_pj / (3 * 4 * 5))
+
+
+def test_flop_blocks_by_pe(lib_path):
+    """Flops grouped by the PE they sit in (the clock-gating API's blocks)."""
+    from hdl.array import ArrayConfig
+    from hdl.flows.energy import flop_blocks, pe_position
+    assert pe_position("row[3].col[12].u_pe._5_") == (3, 12)
+    assert pe_position("_5_") is None
+    cfg = ArrayConfig(rows=2, cols=2, dataflow="ws")
+    m = mapped_netlist(cfg.verilog(), "systolic_array", lib_path)
+    sim = GateSim(m["netlist"], "systolic_array", library_power(lib_path))
+    block, keys = flop_blocks(sim, pe_position)
+    assert sorted(keys) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    counts = np.bincount(block)
+    assert len(set(counts.tolist())) <= 2 and counts.sum() == len(sim.flops)

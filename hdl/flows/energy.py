@@ -46,7 +46,7 @@ from .liberty import _lookup as _nldm_lookup, nangate45_liberty, parse_liberty
 from .libpower import bool_function, library_power, wire_cap
 
 __all__ = ["ENERGY_CATEGORIES", "EnergyReport", "EnergyModel", "design_energy", "capture",
-           "report_from_activity", "classify_cells"]
+           "report_from_activity", "classify_cells", "flop_blocks", "pe_position"]
 
 #: Report order of the energy categories.
 ENERGY_CATEGORIES = ("arithmetic", "accumulator", "pipeline", "data_movement", "drain",
@@ -129,6 +129,31 @@ def _lookup(tab, *, slew, load, clk_slew=0.0):
     if not tab["i1"]:
         return tab["values"][0][0]
     return _nldm_lookup(tab, slew=slew, load=load, clk_slew=clk_slew)
+
+
+_PE_AT = re.compile(r"row\[(\d+)\]\.col\[(\d+)\]\.")
+
+
+def pe_position(cell):
+    """``(row, col)`` of the array PE a flattened cell belongs to (its name starts with
+    ``row[i].col[j].``, as :func:`hdl.flows.gatemap.mapped_netlist` keeps it), or None."""
+    m = _PE_AT.search(cell)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def flop_blocks(sim: GateSim, block_of):
+    """``(block index per flop, [block keys])`` grouping the flops of ``sim`` by
+    ``block_of(cell name)`` (any hashable; e.g. the tile of :func:`pe_position`): the
+    first half of :func:`design_energy`'s ``clock_enable``."""
+    keys, index = [], {}
+    out = np.zeros(len(sim.flops), np.int64)
+    for i, f in enumerate(sim.flops):
+        k = block_of(f["cell"])
+        if k not in index:
+            index[k] = len(keys)
+            keys.append(k)
+        out[i] = index[k]
+    return out, keys
 
 
 def _mean(xs):
