@@ -437,3 +437,15 @@ def test_flop_blocks_by_pe(lib_path):
     assert sorted(keys) == [(0, 0), (0, 1), (1, 0), (1, 1)]
     counts = np.bincount(block)
     assert len(set(counts.tolist())) <= 2 and counts.sum() == len(sim.flops)
+
+
+def test_cli_synth_energy_column(lib_path, tmp_path, capsys):
+    import json
+    out_json = tmp_path / "s.json"
+    code, out, err = _cli(["synth", "mac", "--energy", "--json", out_json], capsys)
+    assert code == 0, err
+    assert "### Energy" in out
+    (row,) = json.loads(out_json.read_text())["energy"]
+    assert row["glitch"] is True and row["macs"] == 2000 and row["pj_per_mac"] > 0
+    code, out, err = _cli(["synth", "mx-scale", "--energy"], capsys)
+    assert code == 2 and "--energy" in err and err.count("\n") == 1

@@ -63,7 +63,7 @@ def _progress(desc):
     return bar, update
 
 
-def _run(args, progress):
+def energy_rows(args, progress):
     """``[(label, EnergyReport, pJ per MAC, macs, (verilog, top))]``."""
     from sim.studies import energy_study as es
     mac = mac_config(args)
@@ -149,7 +149,7 @@ def cmd_energy(args):
                              "opensta, or drop --opensta")
     bar, update = _progress("energy")
     try:
-        rows = _run(args, update)
+        rows = energy_rows(args, update)
     except LibertyError as e:
         raise UsageError(f"liberty: {e}") from None
     finally:
