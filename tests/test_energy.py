@@ -449,3 +449,45 @@ def test_cli_synth_energy_column(lib_path, tmp_path, capsys):
     assert row["glitch"] is True and row["macs"] == 2000 and row["pj_per_mac"] > 0
     code, out, err = _cli(["synth", "mx-scale", "--energy"], capsys)
     assert code == 2 and "--energy" in err and err.count("\n") == 1
+
+
+def test_liberty_delay_timing(lib_path):
+    """Timed (Liberty-delay) simulation: the MAC still computes what Python says, every
+    net toggles at least its functional toggles; a hand case: y = a XOR (a through two
+    inverters) pulses once per toggle of a whatever the delays, as long as the inverter
+    path is slower."""
+    mac = MacConfig(pipeline=1)
+    T = 200
+    a, b, rst = _mac_stream(mac, T, 9)
+    m = mapped_netlist(mac.verilog(), "mac", lib_path)
+    sim = GateSim(m["netlist"], "mac", library_power(lib_path))
+    model = EnergyModel(sim, lib_path)
+    steps = model.delay_steps()
+    assert (steps >= 1).all() and steps.max() > 1 and (model.delay_ps > 0).all()
+    trace, acts = [], {}
+    acts["liberty"] = sim.run({"a": a & 15, "b": b & 15, "rst": rst}, T, warmup=2,
+                              delays=steps, trace=trace)
+    assert [t["acc"] for t in trace] == _mac_reference(mac, a, b, rst)
+    acts["zero"] = sim.run({"a": a & 15, "b": b & 15, "rst": rst}, T, warmup=2)
+    assert (acts["liberty"].toggles >= acts["zero"].toggles).all()
+    assert acts["liberty"].timing == "liberty" and acts["zero"].timing == "zero"
+    net = _netlist({"u1": ("INV_X1", {"A": "a", "ZN": "n1"}),
+                    "u2": ("INV_X1", {"A": "n1", "ZN": "n2"}),
+                    "x": ("XOR2_X1", {"A": "a", "B": "n2", "Z": "y"})}, ["a"], ["y"])
+    lib = library_power(lib_path)
+    small = GateSim(net, "top", lib)
+    a = np.arange(30) // 3 % 2
+    for delays in ([1, 1, 1], [3, 2, 4], [1, 1, 9]):
+        order = {small.e_cell[i]: i for i in range(3)}
+        d = np.zeros(3, np.int64)
+        for cell, v in zip(("u1", "u2", "x"), delays):
+            d[order[cell]] = v
+        act = small.run({"a": a}, 30, delays=d)
+        assert act.toggles[small.nets.index("y")] == 2 * np.count_nonzero(np.diff(a))
+    with pytest.raises(ValueError, match="delays"):
+        small.run({"a": a}, 30, delays=[0, 1, 1])
+    rep = design_energy(mac.verilog(), "mac", {"a": a[:20] & 15, "rst": rst[:20]},
+                        timing="liberty", warmup=2, cache=False)
+    assert rep.timing == "liberty"
+    with pytest.raises(ValueError, match="unknown timing"):
+        design_energy(mac.verilog(), "mac", {"rst": rst}, timing="spice", cache=False)

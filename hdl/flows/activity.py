@@ -18,6 +18,11 @@ packed into a table index, looked up). Flops (Liberty ``ff`` groups: ``next_stat
   zero-delay ones (tested). Hazards that a real, unequal delay would produce or filter
   are modelled only to the extent unit delays differ in path length.
 
+* **Liberty delay** (``delays``): the same, with each cell's own transport delay (its
+  NLDM delay at its load and input slews, :meth:`hdl.flows.energy.EnergyModel.delay_steps`,
+  in 5 ps steps). Every pulse propagates (no inertial filtering of pulses shorter
+  than a gate's delay), so this counts at least the glitches a real gate would pass.
+
 Counts are rises and falls per net, over the cycles after ``warmup`` (reset and pipeline
 filling). With ``weights`` (per net energy per rise and per fall, and a group per net)
 the per-cycle energy by group is also summed (see :mod:`hdl.flows.energy`).
@@ -57,7 +62,7 @@ class Activity:
     four ``(D, Q)`` states at the rising edge: int64 [flops, 4], code ``D + 2 Q``), the
     per-cycle energy by group if weights were given (``per_cycle``: float [cycles,
     groups], fJ), ``seconds`` (wall) and ``cpu_seconds`` (this process's CPU time) of
-    the simulation, and ``glitch``."""
+    the simulation, ``glitch`` and ``timing`` ("zero", "unit" or "liberty")."""
 
     def __init__(self, rise, fall, cycles, clock_states, per_cycle, seconds, glitch,
                  cpu_seconds=0.0):
@@ -65,6 +70,7 @@ class Activity:
         self.clock_states, self.per_cycle = clock_states, per_cycle
         self.seconds, self.glitch = seconds, glitch
         self.cpu_seconds = cpu_seconds
+        self.timing = "zero" if not glitch else "unit"
 
     @property
     def toggles(self):
@@ -252,6 +258,43 @@ class GateSim:
         self._level_groups = [self._group(i) for i in self.levels if len(i)]
         self._window_groups = [self._group(i) for i in self.windows if len(i)]
 
+    def timed_windows(self, delays):
+        """Per step of a timed run (transport delays ``delays``, int steps >= 1 per
+        evaluator, :attr:`e_out` order): ``(groups, steps, ring)`` -- for step s = 1..
+        the evaluators whose inputs may change at s - delay, with their delays."""
+        d = np.asarray(delays, np.int64)
+        if d.shape != self.e_out.shape or (d < 1).any():
+            raise ValueError(f"delays: expected {len(self.e_out)} ints >= 1")
+        m = len(d)
+        drv = {int(n): i for i, n in enumerate(self.e_out)}
+        lo = np.zeros(m, np.int64)
+        hi = np.zeros(m, np.int64)
+        order = [i for lvl in self.levels for i in lvl]
+        const = set(self._const_only.tolist())
+        for i in order:
+            if i in const:
+                continue
+            ins = [int(b) for b in self.e_in[i] if b > 1 and drv.get(int(b)) not in const]
+            los = [lo[drv[b]] if b in drv else 0 for b in ins]
+            his = [hi[drv[b]] if b in drv else 0 for b in ins]
+            lo[i] = (min(los) if los else 0) + d[i]
+            hi[i] = (max(his) if his else 0) + d[i]
+        live = np.array([i for i in range(m) if i not in const], np.int64)
+        steps = int(hi.max()) if m else 0
+        span = hi[live] - lo[live] + 1
+        rep = np.repeat(live, span)
+        step = np.repeat(lo[live], span) + (np.arange(span.sum()) -
+                                            np.repeat(np.cumsum(span) - span, span))
+        order = np.argsort(step, kind="stable")
+        rep, step = rep[order], step[order]
+        bounds = np.searchsorted(step, np.arange(1, steps + 2))
+        groups = []
+        for s in range(1, steps + 1):
+            idx = rep[bounds[s - 1]:bounds[s]]
+            groups.append((s, self.e_out[idx], self.e_in[idx].astype(np.intp),
+                           self.e_base[idx], d[idx]) if len(idx) else None)
+        return [g for g in groups if g is not None], steps, int(d.max()) + 1 if m else 1
+
     def _group(self, idx):
         return (self.e_out[idx], self.e_in[idx].astype(np.intp), self.e_base[idx])
 
@@ -261,7 +304,10 @@ class GateSim:
 
     def _eval_group(self, v, group):
         ins, base = group
-        code = np.packbits(v[ins], axis=1, bitorder="little")
+        return self._lookup_bits(v[ins], base)
+
+    def _lookup_bits(self, bits, base):
+        code = np.packbits(bits, axis=1, bitorder="little")
         if code.shape[1] == 1:
             return self.tt[base + code[:, 0]]
         return self.tt[base + code[:, 0] + (code[:, 1].astype(np.int64) << 8)]
@@ -310,7 +356,7 @@ class GateSim:
         return out
 
     def run(self, ports, cycles, *, glitch=False, warmup=0, weights=None, clock_enable=None,
-            trace=None, progress=None):
+            delays=None, trace=None, progress=None):
         """Simulate ``cycles`` cycles of ``ports`` (see :meth:`stimulus`) from the all-zero
         state and return an :class:`Activity` of the cycles from ``warmup`` on.
 
@@ -321,7 +367,10 @@ class GateSim:
         ``Activity.per_cycle`` (leakage excluded). ``clock_enable``: ``(block, enable)``
         -- a block index per flop and ``bool [cycles, blocks]``: a flop whose block is
         disabled in a cycle is not clocked (it keeps its state and its clock pin burns
-        nothing), as behind an ideal clock gate. ``trace``: a list that receives, per cycle,
+        nothing), as behind an ideal clock gate. ``delays``: a transport delay per
+        evaluator in integer steps (e.g. its Liberty delay at its load in 5 ps steps):
+        a timed glitch-aware run instead of unit delays (see :meth:`timed_windows`).
+        ``trace``: a list that receives, per cycle,
         the settled values of every output port as ints (for tests). ``progress``:
         called with (cycle, cycles) every 1,000 cycles."""
         if cycles <= warmup:
@@ -357,10 +406,34 @@ class GateSim:
                                  f"and enables [{cycles}, blocks], got {block.shape} and "
                                  f"{enable.shape}")
         out_nets = {p: np.array(n, np.int64) for p, n in self.outputs.items()}
+        if delays is not None:
+            timed, _, R = self.timed_windows(delays)
+            ring = np.zeros((R, self.n), np.uint8)
+            glitch = True
         for t in range(cycles):
             prev = v.copy()
             self._apply(v, stim, t, state)
-            if glitch:
+            if delays is not None:
+                # ring[s % R] holds the values at step s; steps before 0 are ``prev``
+                ring[:] = prev
+                ring[0] = v
+                cr = (v & ~prev & 1).astype(np.int64)
+                cf = (prev & ~v & 1).astype(np.int64)
+                last = 0
+                for s, outs, ins, base, d in timed:
+                    for u in range(last + 1, s + 1):
+                        ring[u % R] = ring[(u - 1) % R]
+                    last = s
+                    new = self._lookup_bits(ring[((s - d) % R)[:, None], ins], base)
+                    row = ring[s % R]
+                    old = row[outs]
+                    ch = new ^ old
+                    if ch.any():
+                        cr[outs] += new & ch
+                        cf[outs] += old & ch
+                        row[outs] = new
+                v[:] = ring[last % R]
+            elif glitch:
                 cr = (v & ~prev & 1).astype(np.int64)
                 cf = (prev & ~v & 1).astype(np.int64)
                 for outs, ins, base in self._window_groups:
@@ -394,12 +467,16 @@ class GateSim:
             state = np.where(enabled, self._next_state(v, state), state).astype(np.uint8)
             if progress is not None and (t + 1) % 1000 == 0:
                 progress(t + 1, cycles)
-        return Activity(rise, fall, cycles - warmup, cstates, per_cycle,
-                        round(time.monotonic() - start, 3), glitch,
-                        round(time.process_time() - cpu, 3))
+        act = Activity(rise, fall, cycles - warmup, cstates, per_cycle,
+                       round(time.monotonic() - start, 3), glitch,
+                       round(time.process_time() - cpu, 3))
+        if delays is not None:
+            act.timing = "liberty"
+        return act
 
 
 def capture_activity(netlist, top, lib, ports, cycles, *, glitch=False, warmup=0,
+                     delays=None,
                      weights=None, clock_enable=None, cache=True, key_extra=None,
                      progress=None, sim=None):
     """:meth:`GateSim.run` on a mapped ``netlist``, remembered in ``cache`` (kind
@@ -420,6 +497,8 @@ def capture_activity(netlist, top, lib, ports, cycles, *, glitch=False, warmup=0
         if weights is not None:
             for k in ("rise", "fall", "clock", "flop_group"):
                 h.update(k.encode() + np.ascontiguousarray(weights[k]).tobytes())
+        if delays is not None:
+            h.update(b"delays" + np.ascontiguousarray(delays, np.int64).tobytes())
         if clock_enable is not None:
             for w in clock_enable:
                 h.update(b"enable" + np.ascontiguousarray(w).tobytes())
@@ -432,10 +511,12 @@ def capture_activity(netlist, top, lib, ports, cycles, *, glitch=False, warmup=0
                                    z["per_cycle"] if z["per_cycle"].size else None,
                                    float(z["seconds"]), bool(z["glitch"]),
                                    float(z["cpu_seconds"]))
+                    if "timing" in z.files:
+                        act.timing = str(z["timing"])
                 return sim, act, True
             except (OSError, ValueError, KeyError):
                 pass                                   # damaged: recompute
-    act = sim.run(ports, cycles, glitch=glitch, warmup=warmup, weights=weights,
+    act = sim.run(ports, cycles, glitch=glitch, warmup=warmup, weights=weights, delays=delays,
                   clock_enable=clock_enable, progress=progress)
     if store:
         buf = io.BytesIO()
@@ -443,7 +524,7 @@ def capture_activity(netlist, top, lib, ports, cycles, *, glitch=False, warmup=0
                             clock_states=act.clock_states,
                             per_cycle=act.per_cycle if act.per_cycle is not None
                             else np.zeros(0), seconds=act.seconds, glitch=act.glitch,
-                            cpu_seconds=act.cpu_seconds)
+                            cpu_seconds=act.cpu_seconds, timing=act.timing)
         store.dir("energy/activity")
         write_atomic_bytes(store.path("energy/activity", key, ".npz"), buf.getvalue())
     return sim, act, False

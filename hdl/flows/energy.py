@@ -46,12 +46,17 @@ from .liberty import _lookup as _nldm_lookup, nangate45_liberty, parse_liberty
 from .libpower import bool_function, library_power, wire_cap
 
 __all__ = ["ENERGY_CATEGORIES", "EnergyReport", "EnergyModel", "design_energy", "capture",
-           "report_from_activity", "classify_cells", "flop_blocks", "pe_position"]
+           "report_from_activity", "classify_cells", "flop_blocks", "pe_position", "TIMINGS",
+           "DELAY_QUANTUM_PS"]
 
 #: Report order of the energy categories.
 ENERGY_CATEGORIES = ("arithmetic", "accumulator", "pipeline", "data_movement", "drain",
                      "ports", "clock", "leakage", "other")
 _CAT = {c: i for i, c in enumerate(ENERGY_CATEGORIES)}
+#: Time step of the Liberty-delay (timed) simulation.
+DELAY_QUANTUM_PS = 5.0
+#: Timing modes of :func:`design_energy`.
+TIMINGS = ("zero", "unit", "liberty")
 
 _FLOP_RULES = [
     ("ports", re.compile(r"split|cfg|config|mode|(^|_)sel|(^|_)cut($|_)", re.I)),
@@ -300,11 +305,28 @@ class EnergyModel:
                 net = f[key]
                 if net >= 0 and net in sim.drivers:
                     slew[net] = out_slew(*sim.drivers[net], net)
+        self.delay_ps = np.zeros(len(sim.e_out))
+        scale = tlib["scale_ps"]
         for lvl in sim.levels:
             for i in lvl:
                 net = int(sim.e_out[i])
-                slew[net] = out_slew(*sim.drivers[net], net)
+                cell, pin = sim.drivers[net]
+                slew[net] = out_slew(cell, pin, net)
+                delay = 0.0
+                for arc in cells[sim.cells[cell]]["pins"][pin]["arcs"]:
+                    rel = sim.conn[cell].get(arc["related"])
+                    s_in = s0 if rel is None else slew[rel]
+                    for k in ("cell_rise", "cell_fall"):
+                        if k in arc:
+                            delay = max(delay, _lookup(arc[k], slew=s_in, load=self.cap[net]))
+                self.delay_ps[i] = delay * scale
         return slew
+
+    def delay_steps(self, quantum_ps=DELAY_QUANTUM_PS):
+        """Each evaluator's Liberty delay (worst arc, at its input slews and load) in
+        steps of ``quantum_ps``, at least 1: the ``delays`` of a timed
+        :meth:`hdl.flows.activity.GateSim.run`."""
+        return np.maximum(1, np.rint(self.delay_ps / quantum_ps)).astype(np.int64)
 
     @staticmethod
     def _when_possible(when, lc, *, high):
@@ -359,8 +381,9 @@ class EnergyReport:
     ``components_pj`` (switching, internal, clock, leakage); ``per_cycle_pj`` (float
     [cycles], total per cycle; leakage included) and ``per_cycle_categories_pj``
     ([cycles, categories]). ``toggles_per_net`` (average per net and cycle),
-    ``glitch`` (unit delay), ``voltage``, ``period_ns``, ``wire_load``, ``cells``,
-    ``nets``, ``flops``, ``capture_seconds``, ``cached``."""
+    ``glitch`` (glitches counted), ``timing`` ("zero", "unit", "liberty"), ``voltage``,
+    ``period_ns``, ``wire_load``, ``cells``, ``nets``, ``flops``, ``capture_seconds``,
+    ``capture_cpu_seconds``, ``cached``."""
     top: str
     cycles: int
     glitch: bool
@@ -381,6 +404,7 @@ class EnergyReport:
     capture_cpu_seconds: float = 0.0
     map_seconds: float = 0.0
     cached: bool = False
+    timing: str = "unit"
 
     @property
     def per_cycle_mean_pj(self):
@@ -389,7 +413,7 @@ class EnergyReport:
     def to_json(self, *, macs=None):
         """JSON-able summary (no per-cycle arrays); with ``macs``, ``pj_per_mac`` too."""
         d = {k: getattr(self, k) for k in (
-            "top", "cycles", "glitch", "total_pj", "categories_pj", "components_pj",
+            "top", "cycles", "glitch", "timing", "total_pj", "categories_pj", "components_pj",
             "toggles_per_net", "voltage", "period_ns", "wire_load", "library", "cells",
             "nets", "flops", "capture_seconds", "capture_cpu_seconds", "map_seconds",
             "cached")}
@@ -428,17 +452,26 @@ def report_from_activity(sim, act, model: EnergyModel, *, top, library="", map_s
         toggles_per_net=float(act.toggles.sum()) / act.cycles / max(sim.n - 2, 1),
         voltage=model.voltage, period_ns=model.period_ns, wire_load=model.wire_load or "",
         library=library, cells=len(sim.cells), nets=sim.n - 2, flops=len(sim.flops),
-        capture_seconds=act.seconds, capture_cpu_seconds=act.cpu_seconds,
+        timing=act.timing, capture_seconds=act.seconds, capture_cpu_seconds=act.cpu_seconds,
         map_seconds=map_seconds, cached=cached)
 
 
-def capture(verilog, top, stimulus, *, cycles=None, glitch=True, warmup=0, period_ns=1.0,
-            liberty=None, flow="synth", wire_load="default", clock_enable=None, cache=True,
-            progress=None):
+def _timing(glitch, timing):
+    if timing is None:
+        return "unit" if glitch else "zero"
+    if timing not in TIMINGS:
+        raise ValueError(f"unknown timing {timing!r}; allowed: {', '.join(TIMINGS)}")
+    return timing
+
+
+def capture(verilog, top, stimulus, *, cycles=None, glitch=True, timing=None, warmup=0,
+            period_ns=1.0, liberty=None, flow="synth", wire_load="default",
+            clock_enable=None, cache=True, progress=None):
     """The steps of :func:`design_energy`, returned for callers that need more than the
     report (the OpenSTA cross-check): ``(GateSim, Activity, EnergyModel, mapped)``
     (``mapped``: :func:`hdl.flows.gatemap.mapped_netlist`'s result, with ``cached`` set
     to whether the activity came from the cache)."""
+    timing = _timing(glitch, timing)
     liberty = Path(liberty) if liberty else nangate45_liberty(cache)
     mapped = mapped_netlist(verilog, top, liberty, flow=flow, cache=cache)
     lib = library_power(liberty)
@@ -450,29 +483,32 @@ def capture(verilog, top, stimulus, *, cycles=None, glitch=True, warmup=0, perio
         cycles = lengths.pop()
     model = EnergyModel(sim, liberty, period_ns=period_ns, wire_load=wire_load)
     sim, act, cached = capture_activity(
-        mapped["netlist"], top, lib, stimulus, cycles, glitch=glitch, warmup=warmup,
+        mapped["netlist"], top, lib, stimulus, cycles, glitch=timing != "zero",
+        delays=model.delay_steps() if timing == "liberty" else None, warmup=warmup,
         weights=model.weights(), clock_enable=clock_enable, cache=cache,
         key_extra={"period_ns": period_ns, "wire_load": model.wire_load},
         progress=progress, sim=sim)
     return sim, act, model, {**mapped, "cached": cached, "library": lib.name}
 
 
-def design_energy(verilog, top, stimulus, *, cycles=None, glitch=True, warmup=0,
-                  period_ns=1.0, liberty=None, flow="synth", wire_load="default",
+def design_energy(verilog, top, stimulus, *, cycles=None, glitch=True, timing=None,
+                  warmup=0, period_ns=1.0, liberty=None, flow="synth", wire_load="default",
                   clock_enable=None, cache=True, progress=None):
     """Energy of ``verilog`` (top module ``top``) mapped to ``liberty`` (default
     Nangate45) and simulated on ``stimulus`` ({input port: ints [T] or uint8 bits
     [T, width]}; the clock is implicit, one rising edge per cycle; ports not named stay 0).
     ``cycles``: T (default: the stimulus length). ``warmup``: leading cycles not counted
-    (reset, pipeline fill). ``glitch``: unit-delay (True) or zero-delay counting.
+    (reset, pipeline fill). ``timing``: "zero" (functional toggles), "unit" (unit delay
+    per cell, glitches counted) or "liberty" (each cell's NLDM delay at its load, 5 ps
+    steps); default from ``glitch`` (True: "unit", False: "zero").
     ``clock_enable``: ``(block per flop, bool [T, blocks])``, flops of a disabled block
     not clocked in that cycle (an ideal clock gate; see
-    :meth:`hdl.flows.activity.GateSim.run`). ``period_ns``: the clock period leakage is
-    charged over. Returns an :class:`EnergyReport`; raises
+    :meth:`hdl.flows.activity.GateSim.run` and :func:`flop_blocks`). ``period_ns``: the
+    clock period leakage is charged over. Returns an :class:`EnergyReport`; raises
     :class:`~hdl.flows.liberty.LibertyError` for a library it cannot use, ValueError for
     a bad stimulus."""
     sim, act, model, mapped = capture(
-        verilog, top, stimulus, cycles=cycles, glitch=glitch, warmup=warmup,
+        verilog, top, stimulus, cycles=cycles, glitch=glitch, timing=timing, warmup=warmup,
         period_ns=period_ns, liberty=liberty, flow=flow, wire_load=wire_load,
         clock_enable=clock_enable, cache=cache, progress=progress)
     return report_from_activity(sim, act, model, top=top, library=mapped["library"],
