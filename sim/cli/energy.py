@@ -38,10 +38,13 @@ def register(sub):
                    help="mac: operand pairs played (default 2000)")
     p.add_argument("--seed", type=int_in(0, 2**31, "seed"), default=0)
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--glitch", dest="glitch", action="store_true", default=True,
-                   help="unit-delay simulation: glitches counted (default)")
-    g.add_argument("--zero-delay", dest="glitch", action="store_false",
-                   help="zero-delay simulation: functional toggles only")
+    g.add_argument("--timing", choices=("zero", "unit", "liberty"), default="unit",
+                   help="zero delay (functional toggles), unit delay per cell (default; "
+                        "glitches counted) or each cell's Liberty delay at its load")
+    g.add_argument("--glitch", dest="timing", action="store_const", const="unit",
+                   help="= --timing unit")
+    g.add_argument("--zero-delay", dest="timing", action="store_const", const="zero",
+                   help="= --timing zero")
     p.add_argument("--compare", action="store_true",
                    help="mac: also the behavioural MAC with the same options")
     p.add_argument("--opensta", action="store_true",
@@ -74,7 +77,7 @@ def energy_rows(args, progress):
                             if args.compare and not mac.behavioral else [])
             for m in macs:
                 rep, per = es.mac_energy(m, dataset=args.data, cycles=args.cycles,
-                                         glitch=args.glitch, seed=args.seed,
+                                         timing=args.timing, seed=args.seed,
                                          progress=progress)
                 out.append((m.slug, rep, per, rep.cycles, (m.verilog(), "mac")))
             return out
@@ -84,7 +87,7 @@ def energy_rows(args, progress):
                 args.rows = args.cols = 1
             cfg = array_config(args)
             A, B = es.operands(args.data, M, K, N, cfg.mac, seed=args.seed)
-            rep, per = es.array_energy(cfg, A, B, glitch=args.glitch, progress=progress)
+            rep, per = es.array_energy(cfg, A, B, timing=args.timing, progress=progress)
             return [(cfg.slug, rep, per, M * K * N, (cfg.verilog(), "systolic_array"))]
         cfg = split_config(args)
         try:
@@ -93,7 +96,7 @@ def energy_rows(args, progress):
             raise UsageError(f"--mode: {e}") from None
         jobs = [es.operands(args.data, M, K, N, cfg.mac, seed=args.seed + i)
                 for i in range(len(subs))]
-        rep, per = es.split_energy(cfg, args.mode, jobs, glitch=args.glitch,
+        rep, per = es.split_energy(cfg, args.mode, jobs, timing=args.timing,
                                    progress=progress)
         from hdl.split import SPLIT_TOPLEVEL
         return [(f"{cfg.slug}_{args.mode}", rep, per, M * K * N * len(subs),
@@ -107,9 +110,9 @@ def energy_rows(args, progress):
 def _opensta(label, verilog, top, rep_args):
     from hdl.flows.energy import capture
     from hdl.flows.opensta import OpenStaError, opensta_power, switching_cross_check
-    ports, cycles, warmup, glitch = rep_args
+    ports, cycles, warmup, timing = rep_args
     sim, act, model, mapped = capture(verilog, top, ports, cycles=cycles, warmup=warmup,
-                                      glitch=glitch)
+                                      timing=timing)
     try:
         power = opensta_power(mapped["verilog"], top, mapped["liberty"],
                               period_ns=model.period_ns, wire_load=model.wire_load)
@@ -125,7 +128,7 @@ def energy_table(rows):
     cats = [c for c in ENERGY_CATEGORIES if any(r[1].categories_pj[c] for r in rows)]
     body = []
     for label, rep, per, macs, _ in rows:
-        body.append([label, "unit delay" if rep.glitch else "zero delay", rep.cycles,
+        body.append([label, f"{rep.timing} delay", rep.cycles,
                      round(per, 4)] + [round(rep.categories_pj[c] / macs, 4) for c in cats]
                     + [round(rep.toggles_per_net, 3), rep.capture_seconds])
     return markdown_table(["design", "timing", "cycles", "pJ/MAC"] +
@@ -169,7 +172,7 @@ def cmd_energy(args):
         else:
             raise UsageError("--opensta: only for the mac design here; the bench checks "
                              "the 8x8 array (systolic bench --only energy)")
-        check = _opensta(label, verilog, top, (ports, T, warmup, args.glitch))
+        check = _opensta(label, verilog, top, (ports, T, warmup, args.timing))
         data["opensta"] = check
         md += ["", f"Switching energy: project {check['project_pj']:.3f} pJ, OpenSTA "
                f"{check['opensta_pj']:.3f} pJ on the same toggles "

@@ -109,8 +109,8 @@ def _energy_rows(args):
     or array on a 16x64x16 GEMM, a split array in mode whole."""
     from .energy import energy_rows
     args = copy.copy(args)
-    args.data, args.cycles, args.seed, args.glitch, args.compare = \
-        "uniform", 2000, 0, True, False
+    args.data, args.cycles, args.seed, args.timing, args.compare = \
+        "uniform", 2000, 0, "unit", False
     args.gemm, args.mode = (16, 64, 16), "whole"
     return energy_rows(args, None)
 

@@ -7,8 +7,9 @@ Parts (all through :mod:`sim.studies.energy_study`; captures cached under
 * **mac**: every int4 MAC variant at W = 16 (multiplier x adder x fused x P = 0..2, and
   the behavioural MAC at each P), unit delay, 2,000 uniform random operand pairs. Target:
   the lowest-energy gate-level MAC <= 0.70x the lowest-energy behavioural MAC.
-* **glitch**: the default, the best and the behavioural MAC in both timing modes (what
-  glitches cost, and how pipeline registers stop them).
+* **glitch**: the default MAC at P = 0..2, the best and the behavioural MAC in the three
+  timing modes (zero, unit and Liberty delays: what glitches cost, and how pipeline
+  registers stop them).
 * **numerics**: the default MAC of int4, uint4 and fp4.
 * **opensta**: switching energy against OpenSTA on the same toggles, the MAC and an 8x8
   WS array on a 32x32x32 GEMM. Target: within 2%.
@@ -69,8 +70,8 @@ def _glitch_part(best_slug):
         picks.append(configs[best_slug])
     rows = []
     for cfg in picks:
-        for glitch in (False, True):
-            rep, _ = mac_energy(cfg, cycles=MAC_CYCLES, glitch=glitch)
+        for timing in ("zero", "unit", "liberty"):
+            rep, _ = mac_energy(cfg, cycles=MAC_CYCLES, timing=timing)
             rows.append(_row(cfg.slug, rep, rep.cycles))
     return rows
 
@@ -175,7 +176,7 @@ def _picture(data, path, command):
     bars = []
     if "glitch" in data:
         for r in data["glitch"]:
-            if r["glitch"]:
+            if r["timing"] == "unit":
                 bars.append((r["design"].replace("mac_s16_", "MAC "), r))
     if "arrays" in data:
         bars.append(("MAC alone", data["arrays"]["mac_alone"]))
@@ -229,11 +230,10 @@ def _markdown(data, command):
                                for r in sorted(data["mac"]["rows"],
                                                key=lambda r: r["pj_per_mac"])]), ""]
     if "glitch" in data:
-        md += ["## Glitches: unit delay against zero delay", "",
+        md += ["## Glitches: zero, unit and Liberty delays", "",
                markdown_table(["design", "timing", "pJ/MAC", "arithmetic", "pipeline",
                                "toggles/net/cycle"],
-                              [[r["design"], "unit" if r["glitch"] else "zero",
-                                _f(r["pj_per_mac"]),
+                              [[r["design"], r["timing"], _f(r["pj_per_mac"]),
                                 _f(r["categories_pj_per_mac"]["arithmetic"]),
                                 _f(r["categories_pj_per_mac"]["pipeline"]),
                                 _f(r["toggles_per_net"], 3)] for r in data["glitch"]]), ""]

@@ -87,14 +87,14 @@ def mac_stimulus(A, B, cycles):
              "rst": rst}, T, RESET_CYCLES)
 
 
-def mac_energy(mac: MacConfig, *, dataset="uniform", cycles=2000, glitch=True, seed=0,
-               cache=True, progress=None):
+def mac_energy(mac: MacConfig, *, dataset="uniform", cycles=2000, glitch=True, timing=None,
+               seed=0, cache=True, progress=None):
     """``(EnergyReport, pJ per MAC)`` of ``mac`` alone on ``cycles`` operand pairs of
     ``dataset`` (a 16 x 64 x 16 GEMM's inner loop, repeated as needed)."""
     A, B = operands(dataset, 16, 64, 16, mac, seed=seed)
     ports, T, warmup = mac_stimulus(A, B, cycles)
     rep = design_energy(mac.verilog(), "mac", ports, cycles=T, warmup=warmup,
-                        glitch=glitch, cache=cache, progress=progress)
+                        glitch=glitch, timing=timing, cache=cache, progress=progress)
     return rep, rep.total_pj / rep.cycles
 
 
@@ -116,12 +116,13 @@ def array_stimulus(config: ArrayConfig, A, B):
     return ports, T, RESET_CYCLES + sched.pre
 
 
-def array_energy(config: ArrayConfig, A, B, *, glitch=True, cache=True, progress=None):
+def array_energy(config: ArrayConfig, A, B, *, glitch=True, timing=None, cache=True,
+                 progress=None):
     """``(EnergyReport, pJ per useful MAC)`` of the GEMM ``A @ B`` on ``config``."""
     from hdl.array import TOPLEVEL
     ports, T, warmup = array_stimulus(config, A, B)
     rep = design_energy(config.verilog(), TOPLEVEL, ports, cycles=T, warmup=warmup,
-                        glitch=glitch, cache=cache, progress=progress)
+                        glitch=glitch, timing=timing, cache=cache, progress=progress)
     macs = A.shape[0] * A.shape[1] * B.shape[1]
     return rep, rep.total_pj / macs
 
@@ -156,11 +157,12 @@ def split_stimulus(config, mode, jobs):
     return ports, T, RESET_CYCLES + built.pre, macs
 
 
-def split_energy(config, mode, jobs, *, glitch=True, cache=True, progress=None):
+def split_energy(config, mode, jobs, *, glitch=True, timing=None, cache=True,
+                 progress=None):
     """``(EnergyReport, pJ per useful MAC)`` of one phase on a split array (see
     :func:`split_stimulus`)."""
     from hdl.split import SPLIT_TOPLEVEL
     ports, T, warmup, macs = split_stimulus(config, mode, jobs)
     rep = design_energy(config.verilog(), SPLIT_TOPLEVEL, ports, cycles=T, warmup=warmup,
-                        glitch=glitch, cache=cache, progress=progress)
+                        glitch=glitch, timing=timing, cache=cache, progress=progress)
     return rep, rep.total_pj / macs
