@@ -51,12 +51,23 @@ def _mac_part(log):
         rows.append(_row(cfg.slug, rep, rep.cycles) | {"config": cfg.__dict__})
         log(f"mac {cfg.slug}: {rows[-1]['pj_per_mac']:.4f} pJ")
     gate = [r for r in rows if r["config"]["multiplier"] != "behavioral"]
-    beh = [r for r in rows if r["config"]["multiplier"] == "behavioral"]
-    best, ref = min(gate, key=lambda r: r["pj_per_mac"]), min(beh, key=lambda r: r["pj_per_mac"])
+    beh = {r["config"]["pipeline"]: r for r in rows
+           if r["config"]["multiplier"] == "behavioral"}
+    best = min(gate, key=lambda r: r["pj_per_mac"])
+    ref = beh[best["config"]["pipeline"]]               # the same pipeline depth
+    low = min(beh.values(), key=lambda r: r["pj_per_mac"])
     ratio = best["pj_per_mac"] / ref["pj_per_mac"]
+    per_p = {p: min((r for r in gate if r["config"]["pipeline"] == p),
+                    key=lambda r: r["pj_per_mac"]) for p in sorted(beh)}
     target = {"best": best["design"], "best_pj": best["pj_per_mac"],
               "behavioural": ref["design"], "behavioural_pj": ref["pj_per_mac"],
-              "ratio": ratio, "target_ratio": MAC_TARGET, "met": ratio <= MAC_TARGET}
+              "ratio": ratio, "target_ratio": MAC_TARGET, "met": ratio <= MAC_TARGET,
+              "lowest_behavioural": low["design"], "lowest_behavioural_pj": low["pj_per_mac"],
+              "ratio_to_lowest_behavioural": best["pj_per_mac"] / low["pj_per_mac"],
+              "per_pipeline": {p: {"best": r["design"], "best_pj": r["pj_per_mac"],
+                                   "behavioural_pj": beh[p]["pj_per_mac"],
+                                   "ratio": r["pj_per_mac"] / beh[p]["pj_per_mac"]}
+                               for p, r in per_p.items()}}
     return rows, target
 
 
@@ -215,10 +226,19 @@ def _markdown(data, command):
     if "mac" in data:
         t = data["mac"]["target"]
         md += ["## Lowest-energy int4 MAC", "",
-               f"Best gate-level: **{t['best']}**, {t['best_pj']:.4f} pJ/MAC; lowest "
-               f"behavioural: {t['behavioural']}, {t['behavioural_pj']:.4f} pJ/MAC: "
-               f"**{t['ratio']:.3f}x** (target <= {MAC_TARGET}: "
-               f"**{'met' if t['met'] else 'not met'}**).", "",
+               f"Lowest-energy gate-level MAC: **{t['best']}**, {t['best_pj']:.4f} pJ/MAC; "
+               f"the behavioural MAC at the same pipeline depth ({t['behavioural']}): "
+               f"{t['behavioural_pj']:.4f} pJ/MAC: **{t['ratio']:.3f}x** (target <= "
+               f"{MAC_TARGET}: **{'met' if t['met'] else 'not met'}**). Against the "
+               f"lowest-energy behavioural MAC of any depth ({t['lowest_behavioural']}, "
+               f"{t['lowest_behavioural_pj']:.4f} pJ/MAC, its pipeline register stops the "
+               f"glitches of its multiplier reaching its adder): "
+               f"{t['ratio_to_lowest_behavioural']:.3f}x.", "",
+               markdown_table(["P", "best gate-level", "pJ/MAC", "behavioural pJ/MAC",
+                               "ratio"],
+                              [[p, v["best"], _f(v["best_pj"]), _f(v["behavioural_pj"]),
+                                _f(v["ratio"], 3)] for p, v in t["per_pipeline"].items()]),
+               "", "All variants, lowest energy first:", "",
                markdown_table(["design", "pJ/MAC", "arithmetic", "accumulator", "pipeline",
                                "clock", "toggles/net/cycle"],
                               [[r["design"], _f(r["pj_per_mac"]),
