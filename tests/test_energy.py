@@ -491,3 +491,17 @@ def test_liberty_delay_timing(lib_path):
     assert rep.timing == "liberty"
     with pytest.raises(ValueError, match="unknown timing"):
         design_energy(mac.verilog(), "mac", {"rst": rst}, timing="spice", cache=False)
+
+
+def test_split_array_energy_has_port_logic(lib_path):
+    """A 4x4 split array (2x2 tiles) in mode quad: the top's split muxes and port logic
+    are their own category; four GEMMs count as their MACs together."""
+    from hdl.split import SplitConfig
+    from sim.studies.energy_study import split_energy
+    cfg = SplitConfig(4, 4, (2, 2), MacConfig(), dataflow="ws")
+    rng = np.random.default_rng(2)
+    jobs = [(rng.integers(-8, 8, (3, 4)), rng.integers(-8, 8, (4, 2))) for _ in range(4)]
+    rep, per = split_energy(cfg, "quad", jobs, cache=False)
+    assert per == pytest.approx(rep.total_pj / (4 * 3 * 4 * 2))
+    assert rep.categories_pj["ports"] > 0 and rep.categories_pj["data_movement"] > 0
+    assert rep.categories_pj["arithmetic"] > rep.categories_pj["ports"]
