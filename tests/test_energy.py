@@ -9,7 +9,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from hdl.flows.activity import GateSim, capture_activity
+from hdl.flows.activity import GateSim
+from hdl.flows.capture import capture_activity
 from hdl.flows.gatemap import mapped_netlist
 from hdl.flows.energy import ENERGY_CATEGORIES, EnergyModel, design_energy
 from hdl.flows.liberty import LibertyError, nangate45_liberty

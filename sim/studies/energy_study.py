@@ -21,7 +21,7 @@ cycles, exactly as the cocotb bench does. Energy per MAC: the MAC's energy per c
 import numpy as np
 
 from hdl.array import ArrayConfig
-from hdl.flows.activity import lanes_to_bits
+from hdl.flows.capture import lanes_to_bits
 from hdl.flows.energy import design_energy
 from hdl.mac import MacConfig
 
