@@ -6,6 +6,7 @@
     systolic play array|split --stream FILE.hex -o RESULTS [design options]
     systolic demo
     systolic digits      [--rows R --cols C] [--numerics int4|mxfp4] [--limit N]
+    systolic energy      mac|pe|array|split [design options] [--data SET] [--zero-delay]
     systolic bench
     systolic sweep       [--config FILE.toml] [-o DIR] [options]
     systolic report      [-o DIR] [--only PART] [--docs DIR]
@@ -19,8 +20,8 @@ and no output file.
 import sys
 
 from hdl.mac import ConfigError
-from . import (demo, digits, gemm, native, plan, simulate, studies, synth, tile, verilog,
-               workload)
+from . import (demo, digits, energy, gemm, native, plan, simulate, studies, synth, tile,
+               verilog, workload)
 from .cluster import ExecutorError
 from .common import Parser, UsageError, flag_for
 
@@ -31,7 +32,7 @@ def build_parser():
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     for module in (verilog, synth, simulate, gemm, native, plan, studies, demo, workload,
-                   digits, tile):
+                   digits, tile, energy):
         module.register(sub)
     return p
 

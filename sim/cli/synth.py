@@ -1,5 +1,6 @@
 """``systolic synth mac|pe|array|split|mx-scale``: Yosys area and depth, with optional Liberty,
 breakdown and iCE40 place-and-route sections."""
+import copy
 import os
 import sys
 from pathlib import Path
@@ -100,6 +101,13 @@ def _extra_sections(args, label, verilog, top):
                                         [[label, res["dut_lut4"], res["dut_carry"],
                                           res["dut_dff"], res["lcs"], res["utilization"],
                                           res["fmax_mhz"]]]))
+    if getattr(args, "energy", False):
+        rows = _energy_rows(args)
+        from .energy import energy_table
+        data["energy"] = [{"design": lb, **rep.to_json(macs=macs)}
+                          for lb, rep, _, macs, _ in rows]
+        out.append("### Energy (Nangate45, unit delay, uniform random operands; "
+                   "`systolic energy` for more)\n\n" + energy_table(rows))
     if args.breakdown:
         from hdl.flows.breakdown import synth_breakdown
         bd = synth_breakdown(verilog, top)
@@ -112,8 +120,22 @@ def _extra_sections(args, label, verilog, top):
     return out, data
 
 
+def _energy_rows(args):
+    """``systolic energy`` rows for ``--energy``: the MAC on 2,000 operand pairs, a PE
+    or array on a 16x64x16 GEMM, a split array in mode whole."""
+    from .energy import energy_rows
+    args = copy.copy(args)
+    args.data, args.cycles, args.seed, args.timing, args.compare = \
+        "uniform", 2000, 0, "unit", False
+    args.gemm, args.mode = (16, 64, 16), "whole"
+    return energy_rows(args, None)
+
+
 def cmd_synth(args):
     check_scale_options(args)
+    if args.energy and args.design == "mx-scale":
+        raise UsageError("--energy: not for mx-scale (no operand stream); use mac, pe, "
+                         "array or split")
     for option in ("json", "md"):
         if getattr(args, option):
             check_writable(getattr(args, option), f"--{option}")
@@ -186,6 +208,9 @@ def register(sub):
                         "design that does not fit exits 2 after the other tables")
     s.add_argument("--compare", action="store_true",
                    help="add the behavioural MAC through every Yosys flow")
+    s.add_argument("--energy", action="store_true",
+                   help="also the energy per MAC from gate-level switching on Nangate45 "
+                        "(see systolic energy)")
     s.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     s.add_argument("--md", metavar="FILE", help="also write the table as Markdown")
     s.set_defaults(func=cmd_synth)

@@ -14,6 +14,7 @@ workload: :mod:`sim.studies.workload_bench` (language models on whole and split 
 tile: :mod:`sim.studies.tile_bench` (GEMMs from the tile's own memory, bandwidth sweep,
 logic area of the tile against the array).
 gating: :mod:`sim.studies.gating_bench` (clock-gating area, timing against OpenSTA).
+energy: :mod:`sim.studies.energy_bench` (pJ per MAC from gate-level switching, Nangate45).
 """
 import platform
 import sys
@@ -26,7 +27,8 @@ from sim.studies.area import (all_mac_configs, area_rows, best_behavioral, AREA_
 from sim.studies.tables import markdown_table, write_json
 
 TARGET_RATIO = 0.90
-BENCHES = ("mac", "array", "split", "numerics", "sim", "workload", "tile", "gating")
+BENCHES = ("mac", "array", "split", "numerics", "sim", "workload", "tile", "gating",
+           "energy")
 
 
 def _mac_target(results):
@@ -169,4 +171,11 @@ def run_bench(outdir, *, only=None, executor=None, skip_slow=False, sim_part="al
             d = run_gating_bench(outdir, log=lambda m: print(m, file=sys.stderr))
             worst = max(max(r["um2_pct"], r["transistors_pct"]) for r in d["area"])
             print(f"gating: {outdir}/gating.md; gating area <= +{worst:.2f}%")
+        elif name == "energy":
+            from sim.studies.energy_bench import run_energy_bench
+            data = run_energy_bench(outdir, command="systolic bench --only energy",
+                                    log=lambda m: print(m, file=sys.stderr, flush=True))
+            t = data["mac"]["target"]
+            print(f"energy: best MAC {t['best']} {t['best_pj']:.3f} pJ = {t['ratio']:.3f}x "
+                  f"behavioural -> {outdir}/energy.md")
     return 0
