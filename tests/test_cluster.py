@@ -178,7 +178,7 @@ def test_synthesize_many_on_cluster(tmp_path, cluster):
     """Cached syntheses are read on the client and never sent; the others come back,
     equal to a local run, and are cached on the client."""
     from hdl.flows.synth import synthesize
-    from sim.execute import synthesize_jobs
+    from sim.flow_calls import synthesize_jobs
     from hdl.mac import MacConfig
     a, b = (MacConfig(acc_width=8, signed=False).verilog(),
             MacConfig(acc_width=8, signed=False, adder="kogge-stone").verilog())
@@ -268,7 +268,7 @@ def test_flow_calls_on_cluster_cache_on_client(tmp_path, cluster):
     from hdl.cache import Cache, resolve_cache
     from hdl.flows.synth import synthesize
     from hdl.mac import MacConfig
-    from sim.execute import Call, run_calls
+    from sim.flow_calls import Call, run_calls
 
     def does_not_fit(verilog, *, cache):      # a closure: Dask ships it by value
         store = resolve_cache(cache)

@@ -387,7 +387,7 @@ def synthesize_many(jobs, processes=None, *, progress=None, **common):
     if given, is called with each :class:`SynthResult` as it completes (in completion
     order). The first failing job's :class:`YosysError` is raised after every job has
     finished. (On another executor, a process pool or a Dask cluster, with the cache on
-    the client: :func:`sim.execute.synthesize_jobs`.)
+    the client: :func:`sim.flow_calls.synthesize_jobs`.)
     """
     jobs = [{**common, **job_kwargs(job)} for job in jobs]
     if not jobs:

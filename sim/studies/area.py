@@ -6,7 +6,7 @@ of Yosys's own flows, so the table compares our gates with Yosys's best.
 """
 from hdl.mac import MacConfig, MULTIPLIER_CHOICES, ADDER_CHOICES
 from hdl.flows.synth import FLOWS
-from sim.execute import synthesize_jobs
+from sim.flow_calls import synthesize_jobs
 
 __all__ = ["design_label", "flows_for", "area_rows", "AREA_HEADERS", "all_mac_configs",
            "best_behavioral"]
@@ -50,7 +50,7 @@ def all_mac_configs(*, signed=True, acc_width=16, pipelines=(0,)):
 def synthesize_configs(configs, *, progress=None, executor=None):
     """Synthesize each config through each of its flows: a list of
     ``(config, SynthResult)`` in a stable order. ``executor``: see
-    :func:`sim.execute.synthesize_jobs` (default synthesize_many's local thread pool)."""
+    :func:`sim.flow_calls.synthesize_jobs` (default synthesize_many's local thread pool)."""
     jobs, keys = [], []
     for cfg in configs:
         verilog = cfg.verilog()

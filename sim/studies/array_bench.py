@@ -243,7 +243,7 @@ def measure_area(R=AREA_ARRAY, C=AREA_ARRAY, designs=AREA_DESIGNS, *, processes=
                  progress=True, executor=None):
     """Transistors of each design as an R x C array (hierarchical Verilog, flattened by
     the flow) and as one PE alone; per PE = array / (R*C)."""
-    from sim.execute import synthesize_jobs
+    from sim.flow_calls import synthesize_jobs
     jobs = []
     for _, df, mac, flow, db in designs:
         jobs.append({"verilog": array_verilog(R, C, df, mac, double_buffer=db),

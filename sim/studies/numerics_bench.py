@@ -316,7 +316,7 @@ def _markdown(d):
 
 
 def tool_calls():
-    """Every tool run of the bench (:class:`sim.execute.Call`): the MAC sweep's syntheses,
+    """Every tool run of the bench (:class:`sim.flow_calls.Call`): the MAC sweep's syntheses,
     the int4/FP4 table's syntheses, Liberty and place-and-route runs, and the scale
     units'. They are independent, so they all go to an executor at once; the tables are
     then built from the cache they filled."""
@@ -324,7 +324,7 @@ def tool_calls():
     from hdl.flows.liberty import liberty_area
     from hdl.flows.synth import synthesize
     from hdl.mx_scale import ScaleUnit
-    from sim.execute import Call
+    from sim.flow_calls import Call
     calls = [Call(synthesize, (cfg.verilog(),), {"top": "mac", "flow": flow})
              for cfg in mac_configs() for flow in _flows(cfg)]
     for *_, verilog, top, divisor in _detail_designs():
@@ -344,7 +344,8 @@ def run_numerics_bench(outdir, *, progress=True, command=COMMAND, executor=None)
     JSON data. Every tool run goes to ``executor`` (:mod:`sim.execute`; default a local
     process pool) first, through the client's cache."""
     from tqdm import tqdm
-    from sim.execute import LocalExecutor, run_calls, tqdm_progress
+    from sim.execute import LocalExecutor, tqdm_progress
+    from sim.flow_calls import run_calls
     start = time.monotonic()
     calls = tool_calls()
     with tqdm(total=len(calls), desc="numerics: yosys, liberty, nextpnr", unit="run",

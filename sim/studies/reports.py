@@ -309,11 +309,11 @@ def _table_designs(numerics="int4", cache=True):
 
 
 def table_calls(liberty, device, *, array_search=True, numerics="int4", cache=True):
-    """Every tool run the tables make (:class:`sim.execute.Call`), independent of each
+    """Every tool run the tables make (:class:`sim.flow_calls.Call`), independent of each
     other, so that an executor can run them all at once before the tables are built
     from the cache. Of the largest-array search only the first steps are here: each of
     its place-and-route steps depends on the one before."""
-    from sim.execute import Call
+    from sim.flow_calls import Call
     gate, _, table, bases = _table_macs(numerics)
     designs = _table_designs(numerics, cache)
     macs = {_designs_mac(cfg, cache=cache) for cfg in list(table) + [
@@ -337,7 +337,8 @@ def table_calls(liberty, device, *, array_search=True, numerics="int4", cache=Tr
 def _prefetch(calls, executor, log, *, cache=True):
     """Run ``calls`` on ``executor`` so that the tables find every result in ``cache``;
     failures are left for the tables to meet (and report) again."""
-    from sim.execute import run_calls, tqdm_progress
+    from sim.execute import tqdm_progress
+    from sim.flow_calls import run_calls
     from tqdm import tqdm
     with tqdm(total=len(calls), desc=f"report tables on {executor.name}", unit="run",
               file=sys.stderr, leave=False) as bar:

@@ -96,7 +96,7 @@ def area_table(size=None, tiles=None, styles=STYLES, *, mac=None, progress=True,
     there first, all at once, and the rows then read them from the cache."""
     size, tiles = size or SIZE, tiles or AREA_TILES
     if executor is not None:
-        from sim.execute import synthesize_jobs
+        from sim.flow_calls import synthesize_jobs
         jobs = {json.dumps(j, sort_keys=True): j for tile in tiles for style in styles
                 for j in split_area_jobs(size, size, tile, mac, style=style,
                                          dataflow=dataflow)}
