@@ -200,3 +200,30 @@ def test_one_yosys_job(tmp_path):
     assert res.ran == 1 and res.rows[0]["transistors"] > 500 and res.rows[0]["depth"] > 5
     assert (tmp_path / "synth").is_dir()           # tool cache moved under the root
     assert sweep.run_sweep(config, cache=tmp_path, progress=False).ran == 0
+
+
+def test_energy_switch(monkeypatch):
+    """``energy = true`` (or --energy) adds the energy flow's pJ per MAC to the mac and
+    array jobs, keys the result apart, and needs the Liberty flow."""
+    raw = {"mac": {"multiplier": ["dadda"], "pipeline": [0], "energy": True}}
+    job, = expand(parse_config(raw, "t"))
+    assert job["energy"] is True
+    plain, = expand(parse_config({"mac": {"multiplier": ["dadda"], "pipeline": [0]}}, "t"))
+    assert "energy" not in plain
+    v = sweep_jobs.versions()
+    assert sweep_jobs.job_key(job, v) != sweep_jobs.job_key(plain, v)
+    on = apply_overrides({"mac": {}, "array": {}}, {}, energy=True)
+    assert on["mac"]["energy"] is True and on["array"]["energy"] is True
+    with pytest.raises(SweepConfigError, match="energy = true needs liberty"):
+        expand(parse_config({"mac": {"energy": True, "liberty": False}}, "t"))
+
+    class Rep:                                       # the energy flow, faked
+        total_pj, categories_pj = 10.0, {"arithmetic": 6.0, "clock": 2.0}
+    monkeypatch.setattr("sim.studies.energy_study.mac_energy",
+                        lambda cfg, cache: (Rep(), 0.5))
+    monkeypatch.setattr(sweep_jobs, "_measure", lambda *a: {"transistors": 1})
+    row, _ = sweep_jobs.run_job(job, liberty="x.lib", cache=False)
+    assert (row["energy_pj_per_mac"], row["energy_arith_pj_per_mac"],
+            row["energy_clock_pj_per_mac"]) == (0.5, 0.3, 0.1)
+    row, _ = sweep_jobs.run_job(plain, liberty="x.lib", cache=False)
+    assert "energy_pj_per_mac" not in row

@@ -65,13 +65,15 @@ def cmd_sweep(args):
     try:
         config = load_config(args.config or DEFAULT_CONFIG)
         config = parse_config(apply_overrides(config, overrides, studies=args.study,
-                                              fpga=args.fpga, liberty=args.liberty),
+                                              fpga=args.fpga, liberty=args.liberty,
+                                              energy=args.energy),
                               "options")
         command = " ".join(["systolic sweep"] + (
             [f"--config {args.config}"] if args.config else []) + [
             f"--{k.replace('_', '-')} {v}" for k, v in overrides.items() if v] + [
             f"--study {s}" for s in args.study or ()] + (
             [] if args.fpga is None else ["--fpga" if args.fpga else "--no-fpga"]) + (
+            [] if args.energy is None else ["--energy" if args.energy else "--no-energy"]) + (
             [] if args.liberty is None else [f"--liberty {args.liberty}"]))
         with executor_for(args, workers=args.jobs) as executor:
             res = run_sweep(config, cache=args.cache, executor=executor,
@@ -157,6 +159,11 @@ def register(sub):
     fp.add_argument("--fpga", dest="fpga", action="store_true", default=None,
                     help="place and route every MAC/array on the iCE40 (Fmax)")
     fp.add_argument("--no-fpga", dest="fpga", action="store_false")
+    en = sw.add_mutually_exclusive_group()
+    en.add_argument("--energy", dest="energy", action="store_true", default=None,
+                    help="pJ per MAC of every MAC/array from its gate-level switching "
+                         "(Nangate45; systolic energy)")
+    en.add_argument("--no-energy", dest="energy", action="store_false")
     sw.add_argument("--liberty", metavar="FILE",
                     help="Liberty file for um^2 and delay ('nangate45', a .lib path)")
     sw.add_argument("--jobs", type=int_in(1, 256, "jobs"), default=None, metavar="N",

@@ -122,10 +122,12 @@ SCHEMA = {
                           _choice(["nangate45"])(v), "nangate45"),
               "device": (ONE, _choice(DEVICES), "up5k")},
     "mac": {**_MAC_KEYS, "pipeline": (LIST, _MAC_KEYS["pipeline"][1], [0, 1, 2]),
-            "liberty": (ONE, _bool, True), "fpga": (ONE, _bool, False)},
+            "liberty": (ONE, _bool, True), "fpga": (ONE, _bool, False),
+            "energy": (ONE, _bool, False)},
     "array": {**_MAC_KEYS, "size": (LIST, _int_range(1, 64), [2, 4]),
               "dataflow": (LIST, _choice(("ws", "os")), ["ws"]),
-              "liberty": (ONE, _bool, True), "fpga": (ONE, _bool, False)},
+              "liberty": (ONE, _bool, True), "fpga": (ONE, _bool, False),
+              "energy": (ONE, _bool, False)},
     "split": {**_MAC_KEYS, "size": (LIST, _int_range(2, 64), [8]),
               "tile": (LIST, _int_range(1, 64), [2, 4]),
               "style": (LIST, _choice(("mux", "ports")), ["mux"])},
@@ -224,10 +226,11 @@ OVERRIDES = {
 }
 
 
-def apply_overrides(raw, overrides, studies=None, fpga=None, liberty=None):
+def apply_overrides(raw, overrides, studies=None, fpga=None, liberty=None, energy=None):
     """A raw config dict with command-line values applied: ``overrides`` maps a key of
     :data:`OVERRIDES` to a comma-separated string; ``studies`` keeps only those studies
-    (adding any missing one with its defaults); ``fpga``/``liberty`` set those switches.
+    (adding any missing one with its defaults); ``fpga``/``liberty``/``energy`` set those
+    switches.
     The result still goes through :func:`parse_config`."""
     data = json.loads(json.dumps(raw))
     if studies:
@@ -257,10 +260,11 @@ def apply_overrides(raw, overrides, studies=None, fpga=None, liberty=None):
         if not hit:
             raise SweepConfigError(f"--{option}: applies to [{'], ['.join(targets)}], "
                                    f"which this sweep does not run")
-    if fpga is not None:
-        for s in ("mac", "array"):
-            if s in data:
-                data[s]["fpga"] = fpga
+    for key, value in (("fpga", fpga), ("energy", energy)):
+        if value is not None:
+            for s in ("mac", "array"):
+                if s in data:
+                    data[s][key] = value
     if liberty is not None:
         data.setdefault("sweep", {})["liberty"] = False if liberty == "none" else liberty
     return data
@@ -302,6 +306,14 @@ def _mac_jobs(s, keys):
             yield p, mac
 
 
+def _energy(study):
+    """The job's ``energy`` switch, only when on (the keys of earlier results stay)."""
+    if study.get("energy") and not study.get("liberty"):
+        raise SweepConfigError("energy = true needs liberty (the energy flow prices the "
+                               "Nangate45 netlist)")
+    return {"energy": True} if study.get("energy") else {}
+
+
 def expand(config, source="config"):
     """The jobs of a checked config, in a fixed order, duplicates removed. A job is a
     JSON-able dict with ``study`` first. :class:`SweepConfigError` if a combination is
@@ -314,12 +326,13 @@ def expand(config, source="config"):
             study, s = "mac", config["mac"]
             for p, mac in _mac_jobs(s, _MAC_KEYS):
                 jobs.append({"study": "mac", "mac": mac, "liberty": s["liberty"],
-                             "fpga": s["fpga"]})
+                             "fpga": s["fpga"], **_energy(s)})
         if "array" in config:
             study, s = "array", config["array"]
             for p, mac in _mac_jobs(s, ["size", "dataflow", *_MAC_KEYS]):
                 jobs.append({"study": "array", "size": p["size"], "dataflow": p["dataflow"],
-                             "mac": mac, "liberty": s["liberty"], "fpga": s["fpga"]})
+                             "mac": mac, "liberty": s["liberty"], "fpga": s["fpga"],
+                             **_energy(s)})
         if "split" in config:
             study = "split"
             for p, mac in _mac_jobs(config["split"], ["size", "tile", "style", *_MAC_KEYS]):

@@ -4,9 +4,13 @@ under.
 What a job measures (one row each):
 
 * ``mac``: :func:`hdl.flows.synth.synthesize` (CMOS transistors, gate depth, iCE40 LUT4/carry/
-  DFF), :func:`hdl.flows.liberty.liberty_area` (um^2, NLDM delay and Fmax) and, with ``fpga``,
-  :func:`hdl.flows.fpga.ice40_fmax` (nextpnr Fmax);
-* ``array``: the same for an n x n ``systolic_array``, also divided by the n^2 MACs;
+  DFF), :func:`hdl.flows.liberty.liberty_area` (um^2, NLDM delay and Fmax), with ``fpga``
+  :func:`hdl.flows.fpga.ice40_fmax` (nextpnr Fmax) and with ``energy`` the pJ per MAC of
+  the energy flow (:func:`sim.studies.energy_study.mac_energy`: unit delay, 2,000 uniform
+  random operand pairs);
+* ``array``: the same for an n x n ``systolic_array``, also divided by the n^2 MACs (with
+  ``energy``: pJ per useful MAC of a random n x 32 x n GEMM,
+  :func:`sim.studies.energy_study.array_energy`);
 * ``split``: :func:`sim.drivers.split.split_area_overhead` (the splittable WS array
   against the unsplit one of the same size, Yosys CMOS gates);
 * ``gemm``: cycle models only (:func:`sim.drivers.split.program_cycles` for ``batch``
@@ -28,7 +32,8 @@ ROOT = Path(__file__).resolve().parents[2]
 #: Bumped when what a job computes (the ``_run_*`` functions below) changes.
 RESULT_FORMAT = 1
 #: Sources whose change invalidates every cached result (generators and models).
-SOURCE_FILES = ("hdl/*.py", "sim/models/*.py", "sim/drivers/gemm.py", "sim/drivers/split.py",
+SOURCE_FILES = ("hdl/*.py", "hdl/flows/*.py", "sim/models/*.py", "sim/studies/energy_study.py",
+                "sim/drivers/gemm.py", "sim/drivers/split.py",
                 "sim/drivers/schedule.py", "sim/studies/split_area.py")
 
 
@@ -78,10 +83,24 @@ def _measure(verilog, top, job, liberty, cache):
     return row
 
 
+def _energy_row(job, liberty, measure):
+    """``energy_pj_per_mac`` (and its arithmetic and clock parts) when the job asks."""
+    if not (job.get("energy") and liberty):
+        return {}
+    rep, pj = measure()
+    cats = rep.categories_pj
+    per = pj / rep.total_pj if rep.total_pj else 0.0
+    return {"energy_pj_per_mac": round(pj, 4),
+            "energy_arith_pj_per_mac": round(cats.get("arithmetic", 0.0) * per, 4),
+            "energy_clock_pj_per_mac": round(cats.get("clock", 0.0) * per, 4)}
+
+
 def _run_mac(job, liberty, cache):
+    from sim.studies.energy_study import mac_energy
     cfg = MacConfig(**job["mac"])
     return {"design": cfg.slug, **_measure(cfg.verilog(cache=cache), "mac", job, liberty,
-                                           cache)}
+                                           cache),
+            **_energy_row(job, liberty, lambda: mac_energy(cfg, cache=cache))}
 
 
 def _run_array(job, liberty, cache):
@@ -92,7 +111,16 @@ def _run_array(job, liberty, cache):
     per = {f"{k}_per_mac": round(row[k] / (n * n), 3) for k in
            ("transistors", "liberty_um2", "ice40_lut4") if row.get(k) is not None}
     return {"design": f"array_{job['dataflow']}_{n}x{n}_{cfg.slug}", "macs": n * n,
-            **row, **per}
+            **row, **per, **_energy_row(job, liberty, lambda: _array_energy(job, cfg, cache))}
+
+
+def _array_energy(job, cfg, cache):
+    from hdl.array import ArrayConfig
+    from sim.studies.energy_study import array_energy, operands
+    n = job["size"]
+    A, B = operands("uniform", n, 32, n, cfg, seed=0)
+    return array_energy(ArrayConfig(rows=n, cols=n, dataflow=job["dataflow"], mac=cfg), A, B,
+                        cache=cache)
 
 
 def _run_split(job, liberty, cache):
