@@ -43,6 +43,7 @@ from .cache import cached_verilog
 from .emit import to_verilog
 from .mac import ConfigError, MacConfig
 from .pe import build_pe, default_double_buffer, os_flag, pe_kind
+from .fusion import TAGS, check_fusion, precisions_of
 
 __all__ = ["ArrayConfig", "array_verilog", "pe_verilog", "TOPLEVEL", "DATAFLOWS",
            "DIM_RANGE", "LINT_WAIVERS", "AmaranthArray", "amaranth_flat_verilog"]
@@ -71,8 +72,11 @@ class ArrayConfig:
     mac: MacConfig = field(default_factory=MacConfig)
     fold_overlap: bool = False
     double_buffer: bool | None = None
+    fusion: str = "none"
 
     def __post_init__(self):
+        check_fusion(self.fusion, numerics=self.mac.numerics if isinstance(
+            self.mac, MacConfig) else "int4")
         for field_name, value in (("rows", self.rows), ("cols", self.cols)):
             if isinstance(value, bool) or not isinstance(value, int) or value not in DIM_RANGE:
                 raise ConfigError(field_name, f"{value!r} is out of range; allowed: "
@@ -108,8 +112,14 @@ class ArrayConfig:
     @property
     def slug(self):
         """File-name-safe name of the hardware (WS: fold_overlap is schedule only)."""
+        fused = "" if self.fusion == "none" else f"_f{self.fusion}"
         return re.sub(r"[^A-Za-z0-9_]", "_",
-                      f"array_{self.pe_kind}_{self.rows}x{self.cols}_{self.mac.slug}")
+                      f"array_{self.pe_kind}{fused}_{self.rows}x{self.cols}_{self.mac.slug}")
+
+    @property
+    def precisions(self):
+        """The run-time precisions this array runs (:func:`hdl.fusion.precisions_of`)."""
+        return precisions_of(self.fusion)
 
     @property
     def out_lanes(self):
@@ -126,7 +136,8 @@ class ArrayConfig:
     def verilog(self, *, stats=None, cache=True):
         """:func:`array_verilog` of this configuration."""
         return array_verilog(self.rows, self.cols, self.dataflow, self.mac,
-                             double_buffer=self.double_buffer, stats=stats, cache=cache)
+                             double_buffer=self.double_buffer, stats=stats, cache=cache,
+                             fusion=self.fusion)
 
 # Verilator -Wall findings waived, and why. All but the first are switched off around
 # the Amaranth-emitted ``pe`` module only and switched on again after it.
@@ -146,14 +157,37 @@ LINT_WAIVERS = {
 _PE_WAIVED = ("DECLFILENAME", "UNUSEDSIGNAL", "PROCASSINIT", "WIDTHEXPAND", "WIDTHTRUNC")
 
 
-def pe_verilog(mac, dataflow, *, double_buffer=None, cache=True):
-    """Verilog of the PE alone (module ``pe``); ``double_buffer`` as for
+def pe_verilog(mac, dataflow, *, double_buffer=None, cache=True, fusion="none", name="pe"):
+    """Verilog of the PE alone (module ``pe``); ``double_buffer`` and ``fusion`` as for
     :func:`hdl.pe.build_pe`; remembered in ``cache`` (:func:`hdl.cache.cached_verilog`)."""
     if double_buffer is None:
         double_buffer = default_double_buffer(dataflow)
-    return cached_verilog(f"pe {dataflow} double_buffer={bool(double_buffer)} {mac!r}",
-                          lambda: build_pe(mac, dataflow, double_buffer=double_buffer),
-                          name="pe", cache=cache)
+    key = f"pe {dataflow} double_buffer={bool(double_buffer)} {mac!r}"
+    if fusion != "none":
+        key += f" fusion={fusion}"
+    if name != "pe":
+        key += f" name={name}"
+    return cached_verilog(key, lambda: build_pe(mac, dataflow, double_buffer=double_buffer,
+                                                fusion=fusion),
+                          name=name, cache=cache)
+
+
+def add_tag_lanes(text, tags, *, net, port, pin):
+    """A top module's text with one more 1-bit lane per digit tag (:mod:`hdl.fusion`),
+    each wired exactly like an existing 1-bit flag that travels with A: every line that
+    mentions the flag's ``net`` (e.g. ``v_h``) is repeated once per tag, with the net,
+    the top port (``port``, e.g. ``a_valid``) and the PE pins (``.{pin}_in``,
+    ``.{pin}_out``) renamed to the tag's (``{tag}_h``, ``a_{tag}``, ``.{tag}_in``...)."""
+    out = []
+    for line in text.splitlines(True):
+        out.append(line)
+        if net in line or f"[{port}]" in line or f"] {port}\n" in line \
+                or line.rstrip().endswith(f" {port},"):
+            for t in tags:
+                out.append(line.replace(net, f"{t}_h").replace(port, f"a_{t}")
+                           .replace(f".{pin}_in(", f".{t}_in(")
+                           .replace(f".{pin}_out(", f".{t}_out("))
+    return "".join(out)
 
 
 def module_head(name, ports, **params):
@@ -308,7 +342,8 @@ endmodule
 """
 
 
-def array_verilog(rows, cols, dataflow, mac, *, double_buffer=None, stats=None, cache=True):
+def array_verilog(rows, cols, dataflow, mac, *, double_buffer=None, stats=None, cache=True,
+                  fusion="none"):
     """Verilog text (module ``pe`` then module ``systolic_array``) for a ``rows`` x
     ``cols`` array. ``double_buffer`` selects the PE with a second register, needed
     for fold overlap (OS: a separate drain register; WS: shadow weights and the swap
@@ -319,15 +354,21 @@ def array_verilog(rows, cols, dataflow, mac, *, double_buffer=None, stats=None, 
         raise ValueError(f"unknown dataflow {dataflow!r}; allowed: {', '.join(DATAFLOWS)}")
     if double_buffer is None:
         double_buffer = default_double_buffer(dataflow)
-    pe = pe_verilog(mac, dataflow, double_buffer=double_buffer, cache=cache)
+    pe = pe_verilog(mac, dataflow, double_buffer=double_buffer, cache=cache, fusion=fusion)
     if dataflow == "ws":
         top = _ws_top(rows, cols, mac.width, mac.acc_width, double_buffer)
         kind = "WS" if double_buffer else "WS compact (no shadow weights)"
+        flag = ("v_h", "a_valid", "v")
     else:
         top = _os_top(rows, cols, mac.width, mac.acc_width, double_buffer)
         kind = "OS double-buffered" if double_buffer else "OS"
+        flag = ("f_h", f"a_{os_flag(double_buffer)}", os_flag(double_buffer))
+    fused = ""
+    if fusion != "none":
+        top = add_tag_lanes(top, TAGS[fusion], net=flag[0], port=flag[1], pin=flag[2])
+        fused = f", fused digits up to {fusion}"
     header = (f"// systolic_array: {rows}x{cols} {kind} array of gate-level "
-              f"MAC PEs ({mac.slug})\n// generated by hdl.array; do not edit\n")
+              f"MAC PEs ({mac.slug}{fused})\n// generated by hdl.array; do not edit\n")
     return assemble(header, pe, top, t0, stats)
 
 
