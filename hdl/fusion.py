@@ -43,7 +43,8 @@ from amaranth.lib.wiring import In, Out
 from .gates import Netlist, and_, or_, not_
 from .mac import MacConfig, ConfigError, multiply_add
 
-__all__ = ["FUSIONS", "PRECISIONS", "TAGS", "DIGIT_STEPS", "PHASES", "multiply_add_any", "precisions_of", "tags_of",
+__all__ = ["FUSIONS", "PRECISIONS", "TAGS", "DIGIT_STEPS", "PHASES", "multiply_add_any",
+           "precisions_of", "tags_of",
            "check_fusion", "precision_operand_ranges", "precision_max_safe_k",
            "fused_multiply_add", "behavioral_fused_multiply_add", "FusedMAC",
            "BehavioralFusedMAC", "fused_mac_verilog"]

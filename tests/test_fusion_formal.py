@@ -44,12 +44,11 @@ def test_fused_pe_equivalent(dataflow):
 
 
 def test_a_wrong_horner_step_is_refuted():
-    """The proof can fail: a MAC whose x16 shifts by 3 instead of 4 is not equivalent."""
+    """The proof can fail: a MAC with one accumulator bit miswired is not equivalent."""
     gold = to_verilog(BehavioralFusedMAC(MacConfig(multiplier="behavioral"), "int8"),
                       name="gold")
     gate = to_verilog(FusedMAC(MacConfig(), "int8"), name="gate")
-    bad = gate.replace("horner4 = ", "horner4_unused = ", 1)
-    assert bad != gate
+    assert "acc[0]" in gate
     result = prove_equivalent(gold, "gold", gate.replace(
         "acc[0]", "acc[1]", 1), "gate", sequential=True)
     assert not result.equivalent

@@ -87,7 +87,7 @@ def _matrix(x, name, mac, span=None):
         i, j = np.argwhere(bad)[0]
         what = ("FP4 (E2M1) codes" if mac.numerics == "fp4" else
                 f"{'signed' if mac.signed else 'unsigned'} {mac.width}-bit operands"
-                if span is None else f"signed {max(hi, -lo).bit_length() + 1}-bit operands")
+                if span is None else f"signed {(hi - lo).bit_length()}-bit operands")
         raise ValueError(f"{name}[{i},{j}] = {out[i, j]} is out of range for {what} "
                          f"({lo}..{hi})")
     return out
