@@ -23,7 +23,7 @@ from sim.studies.area import (all_mac_configs, area_rows, best_behavioral, AREA_
 from sim.studies.tables import markdown_table, write_json
 
 TARGET_RATIO = 0.90
-BENCHES = ("mac", "array", "split", "numerics", "sim", "workload")
+BENCHES = ("mac", "array", "split", "numerics", "sim", "workload", "precision")
 
 
 def _mac_target(results):
@@ -155,4 +155,8 @@ def run_bench(outdir, *, only=None, executor=None, skip_slow=False, sim_part="al
                                       command="make bench  (systolic bench --only workload)")
             worst = min(d["model"]["speedup"] for d in data["compare"] if "target" in d)
             print(f"workload: {outdir}/workload.md; decode split vs whole >= {worst:.2f}x")
+        elif name == "precision":
+            from sim.studies.precision_bench import run_precision_bench
+            run_precision_bench(outdir)
+            print(f"precision: -> {outdir}/precision.md")
     return 0
