@@ -40,14 +40,14 @@ from amaranth.hdl import Module, Signal, Cat, Mux
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .gates import Netlist, and_, or_, not_
+from .gates import Netlist, and_, or_, not_, xor_
 from .mac import MacConfig, ConfigError, multiply_add
 
 __all__ = ["FUSIONS", "PRECISIONS", "TAGS", "DIGIT_STEPS", "PHASES", "multiply_add_any",
            "precisions_of", "tags_of",
            "check_fusion", "precision_operand_ranges", "precision_max_safe_k",
            "fused_multiply_add", "behavioral_fused_multiply_add", "FusedMAC",
-           "BehavioralFusedMAC", "fused_mac_verilog"]
+           "BehavioralFusedMAC", "fused_mac_verilog", "shift_multiply_add", "ShiftFusedMAC"]
 
 #: What an array can be built for (``ArrayConfig.fusion``).
 FUSIONS = ("none", "w4a8", "int8")
@@ -217,3 +217,62 @@ def fused_mac_verilog(config: MacConfig, fusion="int8", *, name="mac", behaviora
     from .emit import to_verilog
     cls = BehavioralFusedMAC if behavioral else FusedMAC
     return to_verilog(cls(config, fusion), name=name)
+
+
+# -- The alternative measured against: shift each digit product into place --------------
+
+def shift_multiply_add(net, a, b, tags, addend, *, multiplier="dadda", adder="ripple"):
+    """``addend + (digit(a, ua)*digit(b, ub) << 4*(ha + hb)) mod 2**W`` from gates, P = 0:
+    the organisation this module does NOT use, built to measure it (``tags``: ``ua``,
+    ``ub``, ``ha``, ``hb``; ``ha``/``hb`` mark a high digit). The 5 x 5 product (10
+    bits, two's complement) is shifted by 0, 4 or 8 with one AND-OR per bit, its sign
+    bit (column 17) inverted with the constant -2**17 (sign extension), and added to the
+    addend over 18 columns before the up/down chain (:func:`hdl.mac._fused_split`)."""
+    from .adders import ADDERS
+    from .mac import _split_point, _fused_split
+    from .multipliers import (MULTIPLIERS, PARTIAL_PRODUCTS, REDUCERS, add_constant,
+                              multiply)
+    W = len(addend)
+    reduce, add = REDUCERS[MULTIPLIERS[multiplier][1]], ADDERS[adder]
+    a5, b5 = _digit(a, tags["ua"]), _digit(b, tags["ub"])
+    p = multiply(net, a5, b5, signed=True, multiplier=multiplier, adder=adder)
+    p = [net.wire(bit, f"prod{i}") for i, bit in enumerate(p)]
+    ha, hb = tags["ha"], tags["hb"]
+    sel = {0: and_(not_(ha), not_(hb)), 4: xor_(ha, hb), 8: and_(ha, hb)}
+    sel = {k: net.wire(v, f"sel{k}") for k, v in sel.items()}
+    columns = [[] for _ in range(W)]
+    for k in range(18):
+        bit = 0
+        for s, en in sel.items():
+            j = k - s
+            if j >= 0:
+                bit = or_(bit, and_(en, p[min(j, 9)]))
+        if k < W:
+            columns[k].append(net.wire(not_(bit) if k == 17 else bit, f"q{k}"))
+    constant = (-(1 << 17)) % (1 << W)
+    split = _split_point(columns, constant, 9, W)
+    if split is not None:
+        return _fused_split(net, columns, constant, addend, 1, split, reduce, add)
+    for w in range(W):
+        columns[w].append(addend[w])
+    rows = reduce(net, add_constant(columns, constant))
+    total, _ = add(net, *rows)
+    return total
+
+
+class ShiftFusedMAC(wiring.Component):
+    """Clocked :func:`shift_multiply_add` (P = 0): ``acc := acc + (digit(a, ua) *
+    digit(b, ub) << 4*(ha + hb))``; ports a[4], b[4], ua, ub, ha, hb, acc[W]."""
+
+    def __init__(self, config: MacConfig):
+        self.config = config
+        super().__init__({"a": In(4), "b": In(4), "ua": In(1), "ub": In(1), "ha": In(1),
+                          "hb": In(1), "acc": Out(config.acc_width)})
+
+    def elaborate(self, platform):
+        m = Module()
+        tags = {t: getattr(self, t) for t in ("ua", "ub", "ha", "hb")}
+        m.d.sync += self.acc.eq(Cat(*shift_multiply_add(
+            Netlist(m), list(self.a), list(self.b), tags, list(self.acc),
+            multiplier=self.config.multiplier, adder=self.config.adder)))
+        return m

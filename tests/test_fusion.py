@@ -136,3 +136,32 @@ def test_fused_mac_rejects():
         FusedMAC(MacConfig(), "int16")
     with pytest.raises(ConfigError, match="numerics int4"):
         FusedMAC(MacConfig(numerics="fp4"), "int8")
+
+
+@pytest.mark.parametrize("acc_width", [16, 24])
+def test_shift_alternative_every_digit_pair(acc_width):
+    """The measured alternative (product shifted by 0/4/8): every digit pair x every
+    tag combination, with seeded random addends, against Python integers."""
+    from hdl.fusion import shift_multiply_add
+    pairs = list(itertools.product(range(16), repeat=2))
+    for ua, ub, ha, hb in itertools.product((0, 1), repeat=4):
+        def build(net, a, b):
+            return shift_multiply_add(net, a, b[:4], {"ua": ua, "ub": ub, "ha": ha,
+                                                      "hb": hb}, b[4:])
+        dut = Combinational(build, a_width=4, b_width=4 + acc_width, out_width=acc_width)
+        rng = random.Random(ua + 2 * ub + 4 * ha + 8 * hb)
+        adds = [rng.randrange(1 << acc_width) for _ in pairs]
+        got = evaluate(dut, [(x, y | (z << 4)) for (x, y), z in zip(pairs, adds)])
+        for (x, y), z, g in zip(pairs, adds, got):
+            da, db = (x if ua else s4(x)), (y if ub else s4(y))
+            want = (z + (da * db << 4 * (ha + hb))) % (1 << acc_width)
+            assert g == want, f"tags {ua}{ub}{ha}{hb}: a={x} b={y} acc={z}"
+
+
+def test_picture_trace_is_the_gate_level_mac():
+    """The figure's numbers come from the gate-level MAC and end at 256*s + a*b."""
+    from sim.studies.fusion_picture import digit_trace
+    for a, b in ((-128, -128), (127, -128), (-100, 77)):
+        trace = digit_trace(a, b, start=3)
+        assert [t[5] for t in trace] == [0, 1, 0, 1]          # x16 on hi*lo and lo*lo
+        assert trace[-1][-1] == 256 * 3 + a * b

@@ -125,7 +125,8 @@ def energy_rows():
 def run_precision_bench(outdir, *, command="systolic bench --only precision"):
     t0 = time.monotonic()
     area = area_rows()
-    data = {"command": command, "area_pe": area, "area_16x16": area_summary(area),
+    data = {"command": command, "organisation": organisation_rows(),
+            "area_pe": area, "area_16x16": area_summary(area),
             "throughput_64cubed": throughput_rows(), "workload": workload_rows(),
             "energy": "not measured (hook: sim.studies.precision_bench.energy_rows)"}
     data["seconds"] = round(time.monotonic() - t0, 1)
@@ -143,6 +144,9 @@ def _table(rows, keys):
 def to_markdown(data):
     return "\n\n".join([
         f"# Precision fusion (`{data['command']}`, {data['seconds']} s)",
+        "## The organisation, at MAC level (P = 0, Yosys CMOS transistors, Nangate45)",
+        _table(data["organisation"], ["design", "acc_width", "transistors", "depth",
+                                      "nangate45_um2", "delay_ps"]),
         "## One PE of each kind (Yosys CMOS transistors, Nangate45)",
         _table(data["area_pe"], ["kind", "dataflow", "acc_width", "transistors", "depth",
                                  "flops", "nangate45_um2", "delay_ps"]),
@@ -158,3 +162,29 @@ def to_markdown(data):
         _table(data["workload"], ["model", "phase", "dataflow", "int4_cycles",
                                   "w4a8_cycles", "w4a8_over_int4"]),
         f"Energy per MAC: {data['energy']}.", ""])
+
+
+def organisation_rows():
+    """The organisation choice at MAC level (P = 0): the plain int4 MAC, the Horner
+    digit MAC built here (hdl.fusion.FusedMAC) and the product-shift alternative
+    (hdl.fusion.ShiftFusedMAC), at each W."""
+    from hdl.emit import to_verilog
+    from hdl.flows.liberty import liberty_area
+    from hdl.fusion import FusedMAC, ShiftFusedMAC
+    designs = []
+    for W in WIDTHS:
+        cfg = MacConfig(acc_width=W)
+        designs += [("plain int4 MAC", W, cfg.verilog(name="mac", cache=False)),
+                    ("Horner digit MAC (built)", W, to_verilog(FusedMAC(cfg, "int8"),
+                                                               name="mac")),
+                    ("product-shift digit MAC", W, to_verilog(ShiftFusedMAC(cfg),
+                                                              name="mac"))]
+    synth = synthesize_many([{"verilog": v, "top": "mac", "flow": "synth", "ice40": False}
+                             for *_, v in designs])
+    rows = []
+    for (name, W, v), res in zip(designs, synth):
+        lib = liberty_area(v, "mac")
+        rows.append({"design": name, "acc_width": W, "transistors": res.transistors,
+                     "depth": res.depth, "nangate45_um2": round(lib["area_um2"], 2),
+                     "delay_ps": lib.get("delay_ps")})
+    return rows
