@@ -230,7 +230,7 @@ def shift_multiply_add(net, a, b, tags, addend, *, multiplier="dadda", adder="ri
     addend over 18 columns before the up/down chain (:func:`hdl.mac._fused_split`)."""
     from .adders import ADDERS
     from .mac import _split_point, _fused_split
-    from .multipliers import (MULTIPLIERS, PARTIAL_PRODUCTS, REDUCERS, add_constant,
+    from .multipliers import (MULTIPLIERS, REDUCERS, add_constant,
                               multiply)
     W = len(addend)
     reduce, add = REDUCERS[MULTIPLIERS[multiplier][1]], ADDERS[adder]
