@@ -114,6 +114,39 @@ def _delay(m, sig, stages, name):
     return sig
 
 
+def digit_partial_products(a, b, *, ua, ub, width):
+    """Baugh-Wooley partial products of two 4-bit digits whose sign rows the tags
+    control: ``digit(a, ua) * digit(b, ub)`` as ``(columns, constant)`` (mod 2**width).
+
+    A digit is ``x = sum_{i<3} x_i 2^i + x_3 2^3 (1 - 2s)`` with ``s = ~u`` (s = 1:
+    two's complement, -8..7; s = 0: unsigned, 0..15). Every term ``x 2^k (1 - 2s)``
+    equals ``(x XOR s) 2^k - s 2^k``, so the row of ``a_3 b_j`` is XORed with ``sa``,
+    the column of ``a_i b_3`` with ``sb``, and ``a_3 b_3`` (sign ``(1-2sa)(1-2sb) =
+    1 - 2t``, ``t = sa XOR sb = ua XOR ub``) with ``t``. The corrections
+    ``-56 sa - 56 sb - 64 t`` are ``-120 + V`` with ``V = 8`` (ua = ub = 0), 0 (one
+    unsigned) or 120 (both): bit 3 of V is ``~t``, bits 4..6 are ``ua & ub``. With both
+    tags 0 this is the plain signed Baugh-Wooley array (NANDs, constant -112)."""
+    columns = [[] for _ in range(width)]
+    sa, sb, t = not_(ua), not_(ub), xor_(ua, ub)
+    for i in range(4):
+        for j in range(4):
+            if i + j >= width:
+                continue
+            bit = and_(a[i], b[j])
+            if i == 3 and j == 3:
+                bit = xor_(bit, t)
+            elif i == 3:
+                bit = xor_(bit, sa)
+            elif j == 3:
+                bit = xor_(bit, sb)
+            columns[i + j].append(bit)
+    both = and_(ua, ub)
+    for k, bit in ((3, not_(t)), (4, both), (5, both), (6, both)):
+        if k < width:
+            columns[k].append(bit)
+    return columns, (-120) % (1 << width)
+
+
 def _digit(bits, unsigned):
     """The 4-bit digit as 5 bits of two's complement: bit 4 = bit 3 unless unsigned."""
     return list(bits) + [and_(bits[-1], not_(unsigned))]
@@ -125,11 +158,16 @@ def fused_multiply_add(m, net, a, b, tags, addend, cfg):
     the product path and ``x16`` delayed to match (the addend joins in the last stage,
     as in :func:`hdl.mac.multiply_add`, whose datapath this is with 5-bit operands).
 
-    Horner step: bits 0..3 of ``16*addend`` are 0, bit i >= 4 is addend[i-4], so the
-    shift is one AND (bits 0..3) or one 2:1 mux (bits 4..W-1) per bit."""
+    The digit product's partial products are :func:`digit_partial_products` (a 4 x 4
+    array, its sign rows under tag control); the configured reducer and adder sum them
+    with the addend. Horner step: bits 0..3 of ``16*addend`` are 0, bit i >= 4 is
+    addend[i-4], so the shift is one AND (bits 0..3) or one 2:1 mux (bits 4..W-1) per
+    bit."""
     x16 = _delay(m, tags["x16"], cfg.pipeline, "x16") if "x16" in tags else 0
-    a5 = _digit(a, tags.get("ua", 0))
-    b5 = _digit(b, tags.get("ub", 0))
+    ua, ub = tags.get("ua", 0), tags.get("ub", 0)
+
+    def pp(a, b, *, signed, width):
+        return digit_partial_products(a, b, ua=ua, ub=ub, width=width)
     keep = not_(x16)
     shifted = []
     for i, bit in enumerate(addend):
@@ -138,7 +176,7 @@ def fused_multiply_add(m, net, a, b, tags, addend, cfg):
         else:
             s = or_(and_(bit, keep), and_(addend[i - 4], x16))
         shifted.append(net.wire(s, f"horner{i}") if not isinstance(s, int) else s)
-    return multiply_add(m, net, a5, b5, shifted, cfg)
+    return multiply_add(m, net, list(a), list(b), shifted, cfg, partial_products=pp)
 
 
 def behavioral_fused_multiply_add(m, a, b, tags, addend, cfg):
