@@ -41,12 +41,12 @@ from dataclasses import dataclass, field
 
 from .cache import cached_verilog
 from .clock_gate import CLOCK_GATE_MODULE, gate_top
-from .emit import to_verilog
 from .mac import ConfigError, MacConfig
 from .pe import build_pe, default_double_buffer, os_flag, pe_kind
+from .fusion import TAGS, check_fusion, precisions_of
 
 __all__ = ["ArrayConfig", "array_verilog", "pe_verilog", "TOPLEVEL", "DATAFLOWS", "os_chains",
-           "DIM_RANGE", "LINT_WAIVERS", "AmaranthArray", "amaranth_flat_verilog"]
+           "DIM_RANGE", "LINT_WAIVERS"]
 
 TOPLEVEL = "systolic_array"
 DATAFLOWS = ("ws", "os")
@@ -73,10 +73,13 @@ class ArrayConfig:
     fold_overlap: bool = False
     double_buffer: bool | None = None
     clock_gate: bool = False
+    fusion: str = "none"
 
     def __post_init__(self):
         if not isinstance(self.clock_gate, bool):
             raise ConfigError("clock_gate", f"{self.clock_gate!r}; allowed: true, false")
+        check_fusion(self.fusion, numerics=self.mac.numerics if isinstance(
+            self.mac, MacConfig) else "int4")
         for field_name, value in (("rows", self.rows), ("cols", self.cols)):
             if isinstance(value, bool) or not isinstance(value, int) or value not in DIM_RANGE:
                 raise ConfigError(field_name, f"{value!r} is out of range; allowed: "
@@ -113,8 +116,14 @@ class ArrayConfig:
     def slug(self):
         """File-name-safe name of the hardware (WS: fold_overlap is schedule only)."""
         gate = "_cg" if self.clock_gate else ""
-        return re.sub(r"[^A-Za-z0-9_]", "_",
-                      f"array_{self.pe_kind}_{self.rows}x{self.cols}{gate}_{self.mac.slug}")
+        fused = "" if self.fusion == "none" else f"_f{self.fusion}"
+        return re.sub(r"[^A-Za-z0-9_]", "_", f"array_{self.pe_kind}{fused}_{self.rows}x"
+                      f"{self.cols}{gate}_{self.mac.slug}")
+
+    @property
+    def precisions(self):
+        """The run-time precisions this array runs (:func:`hdl.fusion.precisions_of`)."""
+        return precisions_of(self.fusion)
 
     @property
     def out_lanes(self):
@@ -132,7 +141,7 @@ class ArrayConfig:
         """:func:`array_verilog` of this configuration."""
         return array_verilog(self.rows, self.cols, self.dataflow, self.mac,
                              double_buffer=self.double_buffer, stats=stats, cache=cache,
-                             clock_gate=self.clock_gate)
+                             clock_gate=self.clock_gate, fusion=self.fusion)
 
 # Verilator -Wall findings waived, and why. All but the first are switched off around
 # the Amaranth-emitted ``pe`` module only and switched on again after it.
@@ -152,14 +161,37 @@ LINT_WAIVERS = {
 _PE_WAIVED = ("DECLFILENAME", "UNUSEDSIGNAL", "PROCASSINIT", "WIDTHEXPAND", "WIDTHTRUNC")
 
 
-def pe_verilog(mac, dataflow, *, double_buffer=None, cache=True):
-    """Verilog of the PE alone (module ``pe``); ``double_buffer`` as for
+def pe_verilog(mac, dataflow, *, double_buffer=None, cache=True, fusion="none", name="pe"):
+    """Verilog of the PE alone (module ``pe``); ``double_buffer`` and ``fusion`` as for
     :func:`hdl.pe.build_pe`; remembered in ``cache`` (:func:`hdl.cache.cached_verilog`)."""
     if double_buffer is None:
         double_buffer = default_double_buffer(dataflow)
-    return cached_verilog(f"pe {dataflow} double_buffer={bool(double_buffer)} {mac!r}",
-                          lambda: build_pe(mac, dataflow, double_buffer=double_buffer),
-                          name="pe", cache=cache)
+    key = f"pe {dataflow} double_buffer={bool(double_buffer)} {mac!r}"
+    if fusion != "none":
+        key += f" fusion={fusion}"
+    if name != "pe":
+        key += f" name={name}"
+    return cached_verilog(key, lambda: build_pe(mac, dataflow, double_buffer=double_buffer,
+                                                fusion=fusion),
+                          name=name, cache=cache)
+
+
+def add_tag_lanes(text, tags, *, net, port, pin):
+    """A top module's text with one more 1-bit lane per digit tag (:mod:`hdl.fusion`),
+    each wired exactly like an existing 1-bit flag that travels with A: every line that
+    mentions the flag's ``net`` (e.g. ``v_h``) is repeated once per tag, with the net,
+    the top port (``port``, e.g. ``a_valid``) and the PE pins (``.{pin}_in``,
+    ``.{pin}_out``) renamed to the tag's (``{tag}_h``, ``a_{tag}``, ``.{tag}_in``...)."""
+    out = []
+    for line in text.splitlines(True):
+        out.append(line)
+        if net in line or f"[{port}]" in line or f"] {port}\n" in line \
+                or line.rstrip().endswith(f" {port},"):
+            for t in tags:
+                out.append(line.replace(net, f"{t}_h").replace(port, f"a_{t}")
+                           .replace(f".{pin}_in(", f".{t}_in(")
+                           .replace(f".{pin}_out(", f".{t}_out("))
+    return "".join(out)
 
 
 def module_head(name, ports, **params):
@@ -330,7 +362,7 @@ endmodule
 
 
 def array_verilog(rows, cols, dataflow, mac, *, double_buffer=None, stats=None, cache=True,
-                  clock_gate=False):
+                  clock_gate=False, fusion="none"):
     """Verilog text (module ``pe`` then module ``systolic_array``) for a ``rows`` x
     ``cols`` array. ``double_buffer`` selects the PE with a second register, needed
     for fold overlap (OS: a separate drain register; WS: shadow weights and the swap
@@ -342,18 +374,24 @@ def array_verilog(rows, cols, dataflow, mac, *, double_buffer=None, stats=None, 
         raise ValueError(f"unknown dataflow {dataflow!r}; allowed: {', '.join(DATAFLOWS)}")
     if double_buffer is None:
         double_buffer = default_double_buffer(dataflow)
-    pe = pe_verilog(mac, dataflow, double_buffer=double_buffer, cache=cache)
+    pe = pe_verilog(mac, dataflow, double_buffer=double_buffer, cache=cache, fusion=fusion)
     if dataflow == "ws":
         top = _ws_top(rows, cols, mac.width, mac.acc_width, double_buffer)
         kind = "WS" if double_buffer else "WS compact (no shadow weights)"
+        flag = ("v_h", "a_valid", "v")
     else:
         top = _os_top(rows, cols, mac.width, mac.acc_width, double_buffer)
         kind = "OS double-buffered" if double_buffer else "OS"
+        flag = ("f_h", f"a_{os_flag(double_buffer)}", os_flag(double_buffer))
+    fused = ""
+    if fusion != "none":
+        top = add_tag_lanes(top, TAGS[fusion], net=flag[0], port=flag[1], pin=flag[2])
+        fused = f", fused digits up to {fusion}"
     if clock_gate:
         top = gate_top(top, rows, "r") + "\n" + CLOCK_GATE_MODULE
         kind += " (clock-gated per row)"
     header = (f"// systolic_array: {rows}x{cols} {kind} array of gate-level "
-              f"MAC PEs ({mac.slug})\n// generated by hdl.array; do not edit\n")
+              f"MAC PEs ({mac.slug}{fused})\n// generated by hdl.array; do not edit\n")
     return assemble(header, pe, top, t0, stats)
 
 
@@ -363,119 +401,6 @@ def assemble(header, pe, top, t0, stats):
     off = "".join(f"/* verilator lint_off {w} */\n" for w in _PE_WAIVED)
     on = "".join(f"/* verilator lint_on {w} */\n" for w in _PE_WAIVED)
     text = header + off + pe.rstrip() + "\n" + on + "\n" + top
-    if isinstance(stats, dict):
-        stats["seconds"] = time.perf_counter() - t0
-        stats["bytes"] = len(text.encode())
-    return text
-
-
-class AmaranthArray:
-    """The same R x C array as one flat Amaranth design: a single Elaboratable holding
-    R*C PE submodules, with the ports of ``systolic_array`` (see the module docstring).
-
-    For comparison only: Amaranth's own ``verilog.convert`` of this flattens all R*C
-    PEs into one module (its time and size grow with R*C), and ``amaranth.sim`` can
-    simulate it directly. Built lazily so importing :mod:`hdl.array` stays cheap."""
-
-    def __new__(cls, rows, cols, dataflow, mac, *, double_buffer=None):
-        if double_buffer is None:
-            double_buffer = default_double_buffer(dataflow)
-        return _amaranth_array(rows, cols, dataflow, mac, double_buffer)
-
-
-def _amaranth_array(rows, cols, dataflow, mac, double_buffer):
-    from amaranth.hdl import Module, Cat
-    from amaranth.lib import wiring
-    from amaranth.lib.wiring import In, Out
-
-    if dataflow not in DATAFLOWS:
-        raise ValueError(f"unknown dataflow {dataflow!r}; allowed: {', '.join(DATAFLOWS)}")
-    R, C, n, W = rows, cols, mac.width, mac.acc_width
-
-    if dataflow == "ws":
-        ports = {"a_in": In(R * n), "a_valid": In(R),
-                 "w_in": In(C * n), "w_en": In(C),
-                 "c_out": Out(C * W), "c_valid": Out(C)}
-        if double_buffer:
-            ports["a_swap"] = In(R)
-    else:
-        flag = os_flag(double_buffer)
-        ports = {"a_in": In(R * n), f"a_{flag}": In(R), "b_in": In(C * n),
-                 "c_out": Out((R + C - 1) * W), "c_valid": Out(R + C - 1)}
-
-    class _Array(wiring.Component):
-        def __init__(self):
-            super().__init__(ports)
-            self.rows, self.cols, self.dataflow, self.mac = R, C, dataflow, mac
-
-        def elaborate(self, platform):
-            m = Module()
-            pes = [[build_pe(mac, dataflow, double_buffer=double_buffer) for _ in range(C)]
-                   for _ in range(R)]
-            self.pes = [pe for row in pes for pe in row]
-            for r in range(R):
-                for c in range(C):
-                    m.submodules[f"pe_{r}_{c}"] = pes[r][c]
-            if dataflow == "ws":
-                for r in range(R):
-                    for c in range(C):
-                        pe = pes[r][c]
-                        if c == 0:
-                            m.d.comb += [pe.a_in.eq(self.a_in[r * n:(r + 1) * n]),
-                                         pe.v_in.eq(self.a_valid[r])]
-                            if double_buffer:
-                                m.d.comb += pe.sw_in.eq(self.a_swap[r])
-                        else:
-                            left = pes[r][c - 1]
-                            m.d.comb += [pe.a_in.eq(left.a_out), pe.v_in.eq(left.v_out)]
-                            if double_buffer:
-                                m.d.comb += pe.sw_in.eq(left.sw_out)
-                        if r == 0:
-                            m.d.comb += [pe.w_in.eq(self.w_in[c * n:(c + 1) * n]),
-                                         pe.psum_in.eq(0), pe.pv_in.eq(0)]
-                        else:
-                            up = pes[r - 1][c]
-                            m.d.comb += [pe.w_in.eq(up.w_out), pe.psum_in.eq(up.psum_out),
-                                         pe.pv_in.eq(up.pv_out)]
-                        m.d.comb += pe.w_en.eq(self.w_en[c])
-                m.d.comb += [self.c_out.eq(Cat(*(pes[R - 1][c].psum_out for c in range(C)))),
-                             self.c_valid.eq(Cat(*(pes[R - 1][c].pv_out for c in range(C))))]
-            else:
-                flag = pes[0][0].flag
-                for r in range(R):
-                    for c in range(C):
-                        pe = pes[r][c]
-                        f_in = getattr(pe, f"{flag}_in")
-                        if c == 0:
-                            m.d.comb += [pe.a_in.eq(self.a_in[r * n:(r + 1) * n]),
-                                         f_in.eq(getattr(self, f"a_{flag}")[r])]
-                        else:
-                            left = pes[r][c - 1]
-                            m.d.comb += [pe.a_in.eq(left.a_out),
-                                         f_in.eq(getattr(left, f"{flag}_out"))]
-                        if r == 0:
-                            m.d.comb += pe.b_in.eq(self.b_in[c * n:(c + 1) * n])
-                        else:
-                            m.d.comb += pe.b_in.eq(pes[r - 1][c].b_out)
-                        if r > 0 and c < C - 1:     # anti-diagonal drain chain
-                            up_right = pes[r - 1][c + 1]
-                            m.d.comb += pe.d_in.eq(up_right.d_out)
-                            if double_buffer:
-                                m.d.comb += pe.dv_in.eq(up_right.dv_out)
-                exits = [pes[r][0] for r in range(R)] + [pes[R - 1][c] for c in range(1, C)]
-                m.d.comb += [self.c_out.eq(Cat(*(pe.d_out for pe in exits))),
-                             self.c_valid.eq(Cat(*(pe.dv_out for pe in exits)))]
-            return m
-
-    return _Array()
-
-
-def amaranth_flat_verilog(rows, cols, dataflow, mac, *, double_buffer=None, stats=None):
-    """Amaranth's default conversion of :class:`AmaranthArray` (one flat module named
-    ``systolic_array``); ``stats`` as for :func:`array_verilog`."""
-    t0 = time.perf_counter()
-    text = to_verilog(AmaranthArray(rows, cols, dataflow, mac, double_buffer=double_buffer),
-                      name=TOPLEVEL)
     if isinstance(stats, dict):
         stats["seconds"] = time.perf_counter() - t0
         stats["bytes"] = len(text.encode())

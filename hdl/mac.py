@@ -328,7 +328,7 @@ def _fused_split(net, columns, constant, addend, one, L, reduce, add):
     return out
 
 
-def multiply_add(m, net, a, b, addend, cfg):
+def multiply_add(m, net, a, b, addend, cfg, *, partial_products=None):
     """``addend + a*b mod 2**len(addend)`` from gates, with ``cfg.pipeline`` register
     stages on the product path only: the addend joins combinationally in the last stage,
     so a self-accumulating MAC (addend = acc) and a partial-sum chain (addend = psum
@@ -336,7 +336,10 @@ def multiply_add(m, net, a, b, addend, cfg):
 
     FP4 (``cfg.numerics``): ``addend + 4*a*b``, by :func:`hdl.fp4.shift_multiply_add`
     (``multiplier="shift"``), or with a and b decoded to the signed 5-bit operands of
-    :func:`hdl.fp4.signed_magnitude_operands` and this integer datapath."""
+    :func:`hdl.fp4.signed_magnitude_operands` and this integer datapath.
+
+    ``partial_products``: a generator ``(a, b, signed=, width=) -> (columns, constant)``
+    used instead of the configured one (the fused digit PE, :mod:`hdl.fusion`)."""
     if cfg.numerics == "fp4" and cfg.multiplier == "shift":
         return fp4.shift_multiply_add(net, a, b, addend, cfg, _Pipeline(m))
     extra = ()
@@ -344,6 +347,7 @@ def multiply_add(m, net, a, b, addend, cfg):
         a, b, extra = fp4.signed_magnitude_operands(net, a, b)
     pp_gen, reducer_name = MULTIPLIERS[cfg.multiplier]
     pp, reduce = PARTIAL_PRODUCTS[pp_gen], REDUCERS[reducer_name]
+    pp = partial_products or pp
     add = ADDERS[cfg.adder]
     P, W, n = cfg.pipeline, len(addend), len(a)
 

@@ -62,6 +62,7 @@ from amaranth.lib.wiring import In, Out
 
 from .gates import Netlist
 from .mac import MacConfig, multiply_add, behavioral_multiply_add
+from .fusion import TAGS, check_fusion, multiply_add_any
 
 __all__ = ["WSPE", "OSPE", "build_pe", "init_cycles", "default_double_buffer", "pe_kind",
            "os_flag"]
@@ -82,8 +83,11 @@ def _delay(m, sig, stages, name, *, reset_less=False):
     return sig
 
 
-def _mac(m, a, b, addend, cfg):
-    """``addend + a*b`` (W bits) with ``cfg.pipeline`` stages on the product path."""
+def _mac(m, a, b, addend, cfg, tags=None):
+    """``addend + a*b`` (W bits) with ``cfg.pipeline`` stages on the product path; with
+    ``tags`` (a fused PE) the digit step of :func:`hdl.fusion.fused_multiply_add`."""
+    if tags is not None:
+        return multiply_add_any(m, a, b, tags, addend, cfg)
     if cfg.behavioral:
         return behavioral_multiply_add(m, a, b, addend, cfg)[:len(addend)]
     return Cat(*multiply_add(m, Netlist(m), list(a), list(b), list(addend), cfg))
@@ -111,17 +115,19 @@ class WSPE(wiring.Component):
         and w_out follow their inputs by one edge."""
         return self.config.latency
 
-    def __init__(self, config: MacConfig, *, double_buffer: bool = True):
+    def __init__(self, config: MacConfig, *, double_buffer: bool = True,
+                 fusion: str = "none"):
         self.config = config
         self.double_buffer = bool(double_buffer)
+        self.fusion = check_fusion(fusion, numerics=config.numerics)
         n, w = config.width, config.acc_width
         sw_in = {"sw_in": In(1)} if self.double_buffer else {}
         sw_out = {"sw_out": Out(1)} if self.double_buffer else {}
         super().__init__({
-            "a_in": In(n), **sw_in, "v_in": In(1),
+            "a_in": In(n), **sw_in, "v_in": In(1), **_tag_ports(fusion, "in", In),
             "w_in": In(n), "w_en": In(1),
             "psum_in": In(w), "pv_in": In(1),
-            "a_out": Out(n), **sw_out, "v_out": Out(1),
+            "a_out": Out(n), **sw_out, "v_out": Out(1), **_tag_ports(fusion, "out", Out),
             "w_out": Out(n),
             "psum_out": Out(w), "pv_out": Out(1),
         })
@@ -145,9 +151,12 @@ class WSPE(wiring.Component):
             stmts.append(self.sw_out.eq(self.sw_in))
         # The MAC's pipeline registers join m.d.sync while this list is built: this order
         # fixes the emitted Verilog (and so every synthesis cache keyed on it).
+        tags = _tags(self, "in")
+        if tags is not None:
+            stmts += [getattr(self, f"{t}_out").eq(v) for t, v in tags.items()]
         stmts += [
             self.v_out.eq(self.v_in),
-            self.psum_out.eq(_mac(m, self.a_in, w_cur, self.psum_in, cfg)),
+            self.psum_out.eq(_mac(m, self.a_in, w_cur, self.psum_in, cfg, tags)),
             self.pv_out.eq(self.pv_in | _delay(m, self.v_in, cfg.pipeline, "v")),
         ]
         m.d.sync += stmts
@@ -176,15 +185,18 @@ class OSPE(wiring.Component):
         b_out follow their inputs by one edge, the drain chain by one edge per PE."""
         return self.config.latency
 
-    def __init__(self, config: MacConfig, *, double_buffer: bool = False):
+    def __init__(self, config: MacConfig, *, double_buffer: bool = False,
+                 fusion: str = "none"):
         self.config = config
         self.double_buffer = bool(double_buffer)
+        self.fusion = check_fusion(fusion, numerics=config.numerics)
         n, w = config.width, config.acc_width
         flag = os_flag(self.double_buffer)
         self.flag = flag
-        ports = {"a_in": In(n), f"{flag}_in": In(1), "b_in": In(n), "d_in": In(w),
-                 "a_out": Out(n), f"{flag}_out": Out(1), "b_out": Out(n),
-                 "d_out": Out(w), "dv_out": Out(1)}
+        ports = {"a_in": In(n), f"{flag}_in": In(1), **_tag_ports(fusion, "in", In),
+                 "b_in": In(n), "d_in": In(w),
+                 "a_out": Out(n), f"{flag}_out": Out(1), **_tag_ports(fusion, "out", Out),
+                 "b_out": Out(n), "d_out": Out(w), "dv_out": Out(1)}
         if self.double_buffer:
             ports["dv_in"] = In(1)
         super().__init__(ports)
@@ -194,7 +206,15 @@ class OSPE(wiring.Component):
         cfg = self.config
         acc = Signal(cfg.acc_width, name="acc", reset_less=not self.double_buffer)
         total = Signal(cfg.acc_width, name="total")
-        m.d.comb += total.eq(_mac(m, self.a_in, self.b_in, acc, cfg))
+        tags = _tags(self, "in")
+        m.d.comb += total.eq(_mac(m, self.a_in, self.b_in, acc, cfg, tags))
+        if tags is not None and self.double_buffer:
+            m.d.sync += [getattr(self, f"{t}_out").eq(v) for t, v in tags.items()]
+        elif tags is not None:                   # reset-less, like a_r (flushed by data)
+            for t, v in tags.items():
+                reg = Signal(name=f"{t}_r", reset_less=True)
+                m.d.sync += reg.eq(v)
+                m.d.comb += getattr(self, f"{t}_out").eq(reg)
         if self.double_buffer:
             m.d.sync += [self.a_out.eq(self.a_in), self.b_out.eq(self.b_in)]
             last = _delay(m, self.last_in, cfg.pipeline, "last")
@@ -218,6 +238,19 @@ class OSPE(wiring.Component):
         return m
 
 
+def _tag_ports(fusion, side, direction):
+    """The 1-bit ports of the digit tags of ``fusion`` (:data:`hdl.fusion.TAGS`): they
+    travel with the A operand, one register per PE like ``a``."""
+    return {f"{t}_{side}": direction(1) for t in TAGS[fusion]}
+
+
+def _tags(pe, side):
+    """``{tag: port}`` of a fused PE, or None for a plain one (its datapath unchanged)."""
+    if pe.fusion == "none":
+        return None
+    return {t: getattr(pe, f"{t}_{side}") for t in TAGS[pe.fusion]}
+
+
 def default_double_buffer(dataflow):
     """The PE variant when none is asked for: WS double-buffered (its shadow weights
     serve fold overlap and the splittable array), OS compact."""
@@ -238,13 +271,15 @@ def pe_kind(dataflow, double_buffer):
     return dataflow + marks.get((dataflow, bool(double_buffer)), "")
 
 
-def build_pe(config: MacConfig, dataflow: str, *, double_buffer=None):
+def build_pe(config: MacConfig, dataflow: str, *, double_buffer=None, fusion="none"):
     """The PE component for ``dataflow`` ("ws" or "os"). ``double_buffer``: the variant
-    with a second register for fold overlap (None: :func:`default_double_buffer`)."""
+    with a second register for fold overlap (None: :func:`default_double_buffer`).
+    ``fusion``: "none" (the int4 PE), or "w4a8"/"int8" for the PE that also runs
+    int8 digits (:mod:`hdl.fusion`; extra ports ``ua``/``ub``/``x16`` ``_in``/``_out``)."""
     if double_buffer is None:
         double_buffer = default_double_buffer(dataflow)
     if dataflow == "ws":
-        return WSPE(config, double_buffer=double_buffer)
+        return WSPE(config, double_buffer=double_buffer, fusion=fusion)
     if dataflow == "os":
-        return OSPE(config, double_buffer=double_buffer)
+        return OSPE(config, double_buffer=double_buffer, fusion=fusion)
     raise ValueError(f"unknown dataflow {dataflow!r}; allowed: ws, os")

@@ -12,6 +12,7 @@ from .common import (UsageError, add_array_options, add_mac_options, add_split_o
                      array_config, check_writable, mac_config, split_config, int_in,
                      simulators)
 from .mxgemm import MXFP4, allow_mxfp4, cmd_gemm_mx
+from .precision import add_precision_options, fused_config, fused_path, precision_operands
 
 
 def _load_matrix(path, option):
@@ -81,6 +82,9 @@ def cmd_gemm(args):
         return cmd_gemm_mx(args, one_gemm_args=_one_gemm_args, load=_load_matrix,
                            save=_save_npy)
     if args.split is not None:
+        if args.precision != "int4" or args.fusion:
+            raise UsageError("--precision/--fusion: not with --split yet; run W4A8/int8 "
+                             "GEMMs on the plain array")
         return cmd_gemm_split(args)
     _one_gemm_args(args)
     for option in ("out", "report"):
@@ -88,10 +92,14 @@ def cmd_gemm(args):
             check_writable(getattr(args, option), f"--{option}")
     if args.b and not args.a:
         raise UsageError("--a: missing; --b needs --a A.npy")
-    config = array_config(args)
-    A, B = gemm_operands(args)
+    config = fused_config(args, array_config(args))
+    precision = args.precision
+    if args.random and precision != "int4":
+        A, B = precision_operands(args.seed, *args.random, precision)
+    else:
+        A, B = gemm_operands(args)
     try:
-        A, B = check_operands(A, B, config.mac)
+        A, B = check_operands(A, B, config.mac, precision)
     except ValueError as e:
         raise UsageError(f"{'--random' if args.random else '--a/--b'}: {e}")
     sim = args.sim or simulators(None)[0]
@@ -100,19 +108,30 @@ def cmd_gemm(args):
     N = B.shape[1]
     from sim.drivers.gemm import gemm_model_cycles
     from sim.native.run import array_layout, input_lanes
-    path, model = native.choose(args, gemm_model_cycles(M, K, N, config),
-                                input_lanes(array_layout(config)), f"GEMM {M}x{K}x{N}")
-    print(f"GEMM {M}x{K}x{N} on a {config.rows}x{config.cols} {config.dataflow.upper()} "
-          f"array ({config.mac.slug}) with {sim}, {path} path, {model} model; the first "
-          f"run of a design builds it", file=sys.stderr)
+    if config.fusion == "none":
+        path, model = native.choose(args, gemm_model_cycles(M, K, N, config),
+                                    input_lanes(array_layout(config)), f"GEMM {M}x{K}x{N}")
+    else:
+        path, model = fused_path(args)
+    print(f"GEMM {M}x{K}x{N} ({precision}) on a {config.rows}x{config.cols} "
+          f"{config.dataflow.upper()} array ({config.mac.slug}"
+          f"{'' if config.fusion == 'none' else ', fusion ' + config.fusion}) with {sim}, "
+          f"{path} path, {model} model; the first run of a design builds it",
+          file=sys.stderr)
     start = time.monotonic()
-    result = native.run_plain(A, B, config, sim, path, model, args)
+    if config.fusion == "none":
+        result = native.run_plain(A, B, config, sim, path, model, args)
+    else:
+        from sim.drivers.gemm import run_gemm
+        result = run_gemm(A, B, config, simulator=sim, precision=precision)
+        result.path, result.model, result.proof = path, model, None
     want = exact_result(A, B, config.mac)
     if args.out:
         _save_npy(args.out, _as_result(result.C, config.mac.numerics))
     report = {
         "M": M, "K": K, "N": N, "rows": config.rows, "cols": config.cols,
         "dataflow": config.dataflow, "fold_overlap": config.fold_overlap,
+        "precision": precision, "fusion": config.fusion,
         "simulator": sim, "mac": config.mac.slug,
         "cycles": result.cycles, "model_cycles": result.model_cycles,
         "scalesim_cycles": result.scalesim_cycles, "macs": result.macs,
@@ -393,6 +412,7 @@ def register(sub):
     g.add_argument("--sim", choices=SIMULATORS, default=None,
                    help="simulator (default: verilator when present, else icarus)")
     native.add_path_options(g)
+    add_precision_options(g)
     add_mac_options(g)
     allow_mxfp4(g)
     add_array_options(g)

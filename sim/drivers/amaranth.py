@@ -1,4 +1,4 @@
-"""GEMMs on the flat Amaranth array (:class:`hdl.array.AmaranthArray`) in ``amaranth.sim``:
+"""GEMMs on the flat Amaranth array (:class:`hdl.array_flat.AmaranthArray`) in ``amaranth.sim``:
 the same schedule, checks and result as the cocotb path, with no HDL simulator (a
 reference for the benches, and a way to start from arbitrary power-up register values)."""
 import time
@@ -6,14 +6,14 @@ import time
 import numpy as np
 from amaranth.sim import Simulator
 
-from hdl.array import AmaranthArray
+from hdl.array_flat import AmaranthArray
 from sim.drivers.gemm import _decode, _pack, build_schedule, check_operands, dense_events
 
 __all__ = ["amaranth_sim_gemm"]
 
 
 def amaranth_sim_gemm(A, B, config, *, power_up_seed=None):
-    """Play ``A @ B`` on :class:`~hdl.array.AmaranthArray` in ``amaranth.sim`` with the
+    """Play ``A @ B`` on :class:`~hdl.array_flat.AmaranthArray` in ``amaranth.sim`` with the
     schedule :mod:`sim.drivers.gemm` uses; returns ``(C, cycles, dict of timings)`` after
     checking the result cycles exactly as the cocotb path does. ``power_up_seed``: fill
     the reset-less registers of the compact OS PEs with random values first (what

@@ -27,9 +27,10 @@ import numpy as np
 
 from hdl.array import ArrayConfig, TOPLEVEL, os_chains
 from hdl.emit import write_if_changed
-from hdl.mac import MacConfig
-from hdl.numerics import numerics_of
 from hdl.pe import init_cycles, os_flag
+from hdl.fusion import DIGIT_STEPS, precision_max_safe_k
+from sim.drivers.fusion import digit_steps, check_precision
+from sim.drivers.operands import check_operands, exact_result, random_operands
 from sim.models.cycles import (model_cycles, scalesim_cycles, utilization,
                              os_period, ws_period, balanced_passes)
 from sim.runner import REPO_ROOT, run_cocotb, SimulationError, VERILATOR_FAST_MODEL
@@ -62,74 +63,6 @@ class GemmResult:
 
 
 # ---------------------------------------------------------------------------------------
-# Operand checks
-
-def _matrix(x, name, mac):
-    arr = np.asarray(x)
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D matrix, got {arr.ndim} dimension(s)")
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty (shape {arr.shape})")
-    if arr.dtype.kind in "iub":
-        out = arr.astype(np.int64, copy=False)
-    elif arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)) or not np.all(arr == np.floor(arr)):
-            raise ValueError(f"{name} holds non-integer values")
-        out = arr.astype(np.int64)
-    else:
-        raise ValueError(f"{name} must hold integers, got dtype {arr.dtype}")
-    lo, hi = mac.operand_range
-    bad = (out < lo) | (out > hi)
-    if bad.any():
-        i, j = np.argwhere(bad)[0]
-        what = ("FP4 (E2M1) codes" if mac.numerics == "fp4" else
-                f"{'signed' if mac.signed else 'unsigned'} {mac.width}-bit operands")
-        raise ValueError(f"{name}[{i},{j}] = {out[i, j]} is out of range for {what} "
-                         f"({lo}..{hi})")
-    return out
-
-
-def _as_mac(mac):
-    """A :class:`hdl.mac.MacConfig`, or the MAC of a numerics name (or signed bool)."""
-    if isinstance(mac, MacConfig):
-        return mac
-    numerics = numerics_of(mac)
-    return MacConfig(numerics=numerics, signed=numerics != "uint4")
-
-
-def check_operands(A, B, mac):
-    """``(A, B)`` as int64 arrays of operands of ``mac`` (a :class:`hdl.mac.MacConfig`, or
-    a numerics name: FP4 operands are the 4-bit codes), or ValueError with a one-line
-    message. Int64 arrays are returned as they are (not copied; never written to)."""
-    mac = _as_mac(mac)
-    A, B = _matrix(A, "A", mac), _matrix(B, "B", mac)
-    if A.shape[1] != B.shape[0]:
-        raise ValueError(f"K mismatch: A is {A.shape[0]}x{A.shape[1]} but B is "
-                         f"{B.shape[0]}x{B.shape[1]}")
-    return A, B
-
-
-def random_operands(rng, M, K, N, mac):
-    """Random A (M x K) and B (K x N) over every operand value of ``mac``
-    (:attr:`hdl.mac.MacConfig.operand_range`), drawn from ``rng`` (a numpy Generator, or
-    a seed for a new one)."""
-    rng = np.random.default_rng(rng)
-    lo, hi = mac.operand_range
-    return rng.integers(lo, hi + 1, (M, K)), rng.integers(lo, hi + 1, (K, N))
-
-
-def exact_result(A, B, mac):
-    """What the array's accumulators must hold for checked operands of ``mac`` (as for
-    :func:`check_operands`): ``A @ B`` (int4, uint4), or for FP4 codes
-    ``4 * decode(A) @ decode(B)`` with ml_dtypes' decoding (:mod:`sim.models.fp4`), all
-    as exact int64."""
-    if _as_mac(mac).numerics == "fp4":
-        from sim.models.fp4 import fp4_gemm_quarters
-        return fp4_gemm_quarters(A, B)
-    return np.asarray(A).astype(np.int64) @ np.asarray(B).astype(np.int64)
-
-
-# ---------------------------------------------------------------------------------------
 # Schedules
 
 @dataclass
@@ -152,13 +85,14 @@ class Schedule:
     settle: np.ndarray = None     # per lane: outputs read before this are power-up noise
 
 
-def _ws_schedule(A, B, cfg):
+def _ws_schedule(A, B, cfg, digits=None):
     R, C, P = cfg.rows, cfg.cols, cfg.latency
     n = cfg.mac.width
     mask = (1 << n) - 1
     M, K = A.shape
     N = B.shape[1]
-    kr = min(R, cfg.mac.max_safe_k, K)
+    kr = min(R, cfg.mac.max_safe_k, K) if digits is None else digits.k_rows
+    tags = {} if digits is None else digits.tags
     passes = math.ceil(K / kr)
     folds = [(k0, n0) for k0 in range(0, K, kr) for n0 in range(0, N, C)]
     period = ws_period(M, R, C, P, fold_overlap=cfg.fold_overlap,
@@ -167,6 +101,7 @@ def _ws_schedule(A, B, cfg):
     last = bases[-1] + M + R + C + P - 2
     T = last + TAIL_CYCLES
     a = np.zeros((T, R), np.uint8)
+    tag_lanes = {t: np.zeros((T, R), np.uint8) for t in tags}
     sw = np.zeros((T, R), np.uint8)
     v = np.zeros((T, R), np.uint8)
     w = np.zeros((T, C), np.uint8)
@@ -192,6 +127,8 @@ def _ws_schedule(A, B, cfg):
         wen[base + w_t, c_idx] = 1
         w[base + w_t, c_idx] = tile[::-1, :] & mask
         a[base + a_t[:, :kk], r_idx[:kk]] = A[:, k0:k0 + kk] & mask
+        for t, vec in tags.items():         # digit tags (hdl.fusion): per K index
+            tag_lanes[t][base + a_t[:, :kk], r_idx[:kk]] = vec[k0:k0 + kk]
         v[base + a_t, r_idx] = 1
         sw[base + r_idx, r_idx] = 1
         ts.append(base + o_t)
@@ -201,6 +138,7 @@ def _ws_schedule(A, B, cfg):
     ports = {"a_in": (a, n), "a_valid": (v, 1), "w_in": (w, n), "w_en": (wen, 1)}
     if cfg.double_buffer:
         ports["a_swap"] = (sw, 1)
+    ports.update({f"a_{t}": (lanes, 1) for t, lanes in tag_lanes.items()})
     return Schedule(ports, T, np.concatenate(ts), np.concatenate(lanes),
                     np.concatenate(rows_), np.concatenate(cols_), last, len(folds), passes)
 
@@ -225,14 +163,17 @@ def _os_exit_entries(R, C, window):
     return out
 
 
-def _os_schedule(A, B, cfg):
+def _os_schedule(A, B, cfg, digits=None):
     R, C, P = cfg.rows, cfg.cols, cfg.latency
     n = cfg.mac.width
     mask = (1 << n) - 1
     M, K = A.shape
     N = B.shape[1]
     m = min(R, C)
-    passes = balanced_passes(K, min(cfg.mac.max_safe_k, K))
+    if digits is None:
+        passes, tags = balanced_passes(K, min(cfg.mac.max_safe_k, K)), {}
+    else:
+        passes, tags = digits.passes, digits.tags
     starts = np.cumsum((0,) + passes[:-1]).tolist()
     tiles = [(k0, kp, m0, n0) for k0, kp in zip(starts, passes) for m0 in range(0, M, R)
              for n0 in range(0, N, C)]
@@ -250,6 +191,7 @@ def _os_schedule(A, B, cfg):
     last = bases[-1] + kps[-1] + P + R + C - 2
     T = last + m + TAIL_CYCLES
     a = np.zeros((T, R), np.uint8)
+    tag_lanes = {t: np.zeros((T, R), np.uint8) for t in tags}
     flag = np.zeros((T, R), np.uint8)
     b = np.zeros((T, C), np.uint8)
     ts, lanes, rows_, cols_ = [], [], [], []
@@ -274,6 +216,9 @@ def _os_schedule(A, B, cfg):
         # Row i streams A[m0+i, k0..] from cycle base + i; column j B[k0.., n0+j] from
         # base + j; row i's flag is high for ``drain`` cycles after its last operand.
         a[base + r_idx[:mm, None] + k_idx, r_idx[:mm, None]] = A[m0:m0 + mm, k0:k0 + kp] & mask
+        for t, vec in tags.items():         # digit tags (hdl.fusion): per K index
+            tag_lanes[t][base + r_idx[:mm, None] + k_idx, r_idx[:mm, None]] = \
+                vec[k0:k0 + kp][None, :]
         f_t = base + r_idx[:, None] + kp - 1 + np.arange(drain)
         flag[f_t, r_idx[:, None]] = 1
         b[base + c_idx[:nn, None] + k_idx, c_idx[:nn, None]] = \
@@ -285,6 +230,7 @@ def _os_schedule(A, B, cfg):
         cols_.append(np.where(real, n0 + exit_j, np.minimum(exit_j, -1)))
     ports = {"a_in": (a, n), f"a_{os_flag(cfg.double_buffer)}": (flag, 1),
              "b_in": (b, n)}
+    ports.update({f"a_{t}": (lanes, 1) for t, lanes in tag_lanes.items()})
     # Before its flush window a lane may show whatever the flag registers woke up with.
     settle = np.arange(R + C - 1) + P if pre else None
     return Schedule(ports, T, np.concatenate(ts), np.concatenate(lanes),
@@ -292,19 +238,33 @@ def _os_schedule(A, B, cfg):
                     len(passes), pre, settle)
 
 
-def gemm_model_cycles(M, K, N, config: ArrayConfig):
+def gemm_model_cycles(M, K, N, config: ArrayConfig, precision="int4"):
     """Model cycles (:func:`sim.models.cycles.model_cycles`) of an M x K x N GEMM on the
     array ``config``: its size, dataflow, MAC pipeline, fold overlap, K chunk and
-    double buffering."""
+    double buffering; ``precision`` (:data:`hdl.fusion.PRECISIONS`): digit steps per
+    MAC and the K chunk of its products."""
+    if precision == "int4":
+        k_chunk, steps = config.mac.max_safe_k, 1
+    else:
+        k_chunk = precision_max_safe_k(precision, config.mac.acc_width)
+        steps = DIGIT_STEPS[precision]
     return model_cycles(M, K, N, config.rows, config.cols, config.dataflow,
                         pipeline=config.mac.pipeline, fold_overlap=config.fold_overlap,
-                        k_chunk=config.mac.max_safe_k, double_buffer=config.double_buffer)
+                        k_chunk=k_chunk, double_buffer=config.double_buffer,
+                        digits=steps)
 
 
-def build_schedule(A, B, config: ArrayConfig) -> Schedule:
-    """The cycle-by-cycle input schedule of one (checked) GEMM (clock gates: all on)."""
-    sched = (_ws_schedule if config.dataflow == "ws" else _os_schedule)(A, B, config)
-    if config.clock_gate:         # one GEMM keeps every row busy: every row clocked
+def build_schedule(A, B, config: ArrayConfig, precision="int4") -> Schedule:
+    """The cycle-by-cycle input schedule of one (checked) GEMM; ``precision`` other
+    than int4, or a fusable array: the digit steps of :mod:`sim.drivers.fusion`. With
+    clock gates every row is clocked (one GEMM keeps every row busy)."""
+    schedule = _ws_schedule if config.dataflow == "ws" else _os_schedule
+    if precision == "int4" and config.fusion == "none":
+        sched = schedule(A, B, config)
+    else:
+        steps = digit_steps(A, B, precision, config)
+        sched = schedule(steps.A, steps.B, config, steps)
+    if config.clock_gate:
         sched.ports["clk_en"] = (np.ones((sched.length, config.rows), np.uint8), 1)
     return sched
 
@@ -423,11 +383,14 @@ def _decode(sched, events, config, M, N):
 
 
 def run_gemms(jobs, config: ArrayConfig, *, simulator, build_root=None, progress=None,
-              waves=None):
+              waves=None, precision="int4"):
     """Run every ``(A, B)`` of ``jobs`` in one simulator run; returns a list of
-    :class:`GemmResult`. ``progress(done, total)`` is called as results are decoded."""
+    :class:`GemmResult`. ``progress(done, total)`` is called as results are decoded.
+    ``precision``: int4 (default), or W4A8 / int8 on an array built with that fusion
+    (``ArrayConfig.fusion``; :mod:`sim.drivers.fusion`): A (and B) int8."""
     build_root = Path(build_root) if build_root is not None else DEFAULT_BUILD_ROOT
-    checked = [check_operands(A, B, config.mac) for A, B in jobs]
+    check_precision(precision, config)
+    checked = [check_operands(A, B, config.mac, precision) for A, B in jobs]
     if not checked:
         return []
     build_dir = _build_dir(config, simulator, build_root)
@@ -437,7 +400,7 @@ def run_gemms(jobs, config: ArrayConfig, *, simulator, build_root=None, progress
     try:
         schedules, manifest = [], []
         for n, (A, B) in enumerate(checked):
-            sched = build_schedule(A, B, config)
+            sched = build_schedule(A, B, config, precision)
             schedules.append(sched)
             inp = job_dir / f"job{n}_in.npz"
             arrays = {name: _pack(lanes, bits) for name, (lanes, bits) in sched.ports.items()}
@@ -463,7 +426,7 @@ def run_gemms(jobs, config: ArrayConfig, *, simulator, build_root=None, progress
             N = B.shape[1]
             Cm, measured = _decode(sched, dense_events(trace["cycles"], trace["valid"],
                                                        trace["values"]), config, M, N)
-            model = gemm_model_cycles(M, K, N, config)
+            model = gemm_model_cycles(M, K, N, config, precision)
             results.append(GemmResult(
                 C=Cm, cycles=measured, model_cycles=model,
                 scalesim_cycles=scalesim_cycles(M, K, N, config.rows, config.cols,
@@ -481,7 +444,8 @@ def run_gemms(jobs, config: ArrayConfig, *, simulator, build_root=None, progress
     return results
 
 
-def run_gemm(A, B, config: ArrayConfig, *, simulator, build_root=None, progress=None):
+def run_gemm(A, B, config: ArrayConfig, *, simulator, build_root=None, progress=None,
+             precision="int4"):
     """``A @ B`` on the RTL array; see :func:`run_gemms`."""
     return run_gemms([(A, B)], config, simulator=simulator, build_root=build_root,
-                     progress=progress)[0]
+                     progress=progress, precision=precision)[0]

@@ -91,16 +91,23 @@ def balanced_passes(K, k_chunk):
     return (q + 1,) * r + (q,) * (passes - r)
 
 
-def fold_counts(M, K, N, R, C, dataflow, k_chunk=None):
+def fold_counts(M, K, N, R, C, dataflow, k_chunk=None, digits=1):
     """How the driver tiles the GEMM (see the module docstring). WS folds take R rows of
-    K at a time (the last fold the rest); OS passes are :func:`balanced_passes`."""
+    K at a time (the last fold the rest); OS passes are :func:`balanced_passes`.
+
+    ``digits`` D > 1 (W4A8: 2, int8: 4; :mod:`sim.drivers.fusion`): every MAC is D digit
+    steps of the 4-bit PE, phase-major within a pass; passes are cut in MACs (WS: at
+    most ``R // D`` per fold) and ``k_per_pass`` counts digit steps (D per MAC)."""
     kc = K if k_chunk is None else max(1, min(k_chunk, K))
     if dataflow == "ws":
-        kc = min(kc, R)
+        kc = min(kc, R // digits)
+        if kc < 1:
+            raise ValueError(f"{digits} digit steps per MAC need at least {digits} rows, "
+                             f"got R = {R}")
         passes = ceil(K / kc)
         return FoldCounts(passes * ceil(N / C), passes,
-                          tuple(min(kc, K - p * kc) for p in range(passes)))
-    ks = balanced_passes(K, kc)
+                          tuple(digits * min(kc, K - p * kc) for p in range(passes)))
+    ks = tuple(digits * k for k in balanced_passes(K, kc))
     return FoldCounts(len(ks) * ceil(M / R) * ceil(N / C), len(ks), ks)
 
 
@@ -126,12 +133,13 @@ def os_period(k, R, C, fold_overlap):
 
 
 def model_cycles(M, K, N, R, C, dataflow, pipeline=0, fold_overlap=False, k_chunk=None,
-                 double_buffer=None):
+                 double_buffer=None, digits=1):
     """Exact cycles from the first operand in to the last result out (see module doc).
-    ``double_buffer=False`` with WS: the compact WS PE (no shadow weights)."""
+    ``double_buffer=False`` with WS: the compact WS PE (no shadow weights). ``digits``:
+    PE steps per MAC on a fusable array (:func:`fold_counts`; int4: 1)."""
     _check(M, K, N, R, C, dataflow, pipeline)
     P = pipeline
-    fc = fold_counts(M, K, N, R, C, dataflow, k_chunk)
+    fc = fold_counts(M, K, N, R, C, dataflow, k_chunk, digits)
     if dataflow == "ws":
         period = ws_period(M, R, C, P, fold_overlap=fold_overlap,
                            double_buffer=double_buffer is not False)

@@ -4,7 +4,7 @@ Four parts, each a small function the CLI can reuse:
 
 * :func:`measure_generation` -- Verilog generation time and size of a square OS array
   (hierarchical :func:`hdl.array.array_verilog`, or Amaranth's own flat conversion of
-  :class:`hdl.array.AmaranthArray` with ``flat=True``);
+  :class:`hdl.array_flat.AmaranthArray` with ``flat=True``);
 * :func:`measure_sim_speed` -- simulated cycles per second of a GEMM on Verilator or
   Icarus (cocotb, :func:`sim.drivers.gemm.run_gemms`) or on ``amaranth.sim``
   (:func:`amaranth_sim_gemm`);
@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hdl.array import array_verilog, amaranth_flat_verilog, pe_verilog
+from hdl.array import array_verilog, pe_verilog
+from hdl.array_flat import amaranth_flat_verilog
 from hdl.emit import write_atomic
 from hdl.flows.synth import cmos_flow
 from hdl.mac import MacConfig
@@ -408,7 +409,7 @@ def _markdown(d):
            f"Square OS arrays, default MAC {by}. *Hierarchical*: `hdl.array.array_verilog` "
            "(PE emitted once as module `pe`, top with generate loops). *Flat*: Amaranth's "
            "`verilog.convert` of one Elaboratable holding R*C PE submodules "
-           "(`hdl.array.AmaranthArray`).", ""]
+           "(`hdl.array_flat.AmaranthArray`).", ""]
     rows = []
     for g in d["generation"]:
         h, f = g["hierarchical"], g["flat"]

@@ -15,6 +15,7 @@ tile: :mod:`sim.studies.tile_bench` (GEMMs from the tile's own memory, bandwidth
 logic area of the tile against the array).
 gating: :mod:`sim.studies.gating_bench` (clock-gating area, timing against OpenSTA).
 energy: :mod:`sim.studies.energy_bench` (pJ per MAC from gate-level switching, Nangate45).
+precision: :mod:`sim.studies.precision_bench` (int8 work on the fused 4-bit array).
 """
 import platform
 import sys
@@ -28,7 +29,7 @@ from sim.studies.tables import markdown_table, write_json
 
 TARGET_RATIO = 0.90
 BENCHES = ("mac", "array", "split", "numerics", "sim", "workload", "tile", "gating",
-           "energy")
+           "energy", "precision")
 
 
 def _mac_target(results):
@@ -178,4 +179,8 @@ def run_bench(outdir, *, only=None, executor=None, skip_slow=False, sim_part="al
             t = data["mac"]["target"]
             print(f"energy: best MAC {t['best']} {t['best_pj']:.3f} pJ = {t['ratio']:.3f}x "
                   f"behavioural -> {outdir}/energy.md")
+        elif name == "precision":
+            from sim.studies.precision_bench import run_precision_bench
+            run_precision_bench(outdir)
+            print(f"precision: -> {outdir}/precision.md")
     return 0

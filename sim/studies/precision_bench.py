@@ -1,0 +1,190 @@
+"""``systolic bench --only precision``: what the fusable array (hdl.fusion) costs and buys.
+
+* **area** (Yosys CMOS transistors and depth, Nangate45 um^2 via hdl.flows.liberty) of
+  one PE of each kind, at W = 16 and W = 32, OS (compact) and WS (shadow weights): the
+  plain int4 PE, the fusable PE built for W4A8 and for int8, and a native int8 PE (the
+  same generator with 8-bit operands). A 16x16 array is estimated as 256 PEs (the top
+  is wiring only; the bench synthesizes PEs, not the 256-PE netlist, to stay minutes
+  on a shared 2-core machine); "int4 + int8/4" is a plain 16x16 int4 array plus a
+  native int8 array of 64 MACs.
+* **MACs per cycle** of a 64x64x64 GEMM on a 16x16 fusable array in each precision,
+  in RTL (Icarus), checked against numpy and the cycle model.
+* **a shipped model's layer** (llama-3.2-1b, decode batch 16 and prefill 128 tokens) in
+  W4A8 against int4: cycle model, every GEMM of the layer on the 16x16 array.
+
+Energy per MAC per precision: not measured here. Hook: :func:`energy_rows` returns the
+designs and the GEMMs whose pJ/MAC the energy flow should report (one column per
+precision); it returns no numbers.
+"""
+import json
+import time
+
+import numpy as np
+
+from hdl.array import ArrayConfig, pe_verilog
+from hdl.emit import write_atomic
+from hdl.flows.synth import synthesize_many
+from hdl.mac import MacConfig
+
+WIDTHS = (16, 32)
+DATAFLOWS = (("os", False), ("ws", True))
+KINDS = ("int4", "fused w4a8", "fused int8", "native int8")
+
+
+def _pe(kind, df, db, W):
+    if kind == "native int8":
+        return pe_verilog(MacConfig(width=8, acc_width=W), df, double_buffer=db)
+    fusion = {"int4": "none", "fused w4a8": "w4a8", "fused int8": "int8"}[kind]
+    return pe_verilog(MacConfig(acc_width=W), df, double_buffer=db, fusion=fusion)
+
+
+def area_rows():
+    from hdl.flows.liberty import liberty_area
+    designs = [(kind, df, db, W) for W in WIDTHS for df, db in DATAFLOWS for kind in KINDS]
+    texts = [_pe(*d) for d in designs]
+    synth = synthesize_many([{"verilog": t, "top": "pe", "flow": "synth", "ice40": False}
+                             for t in texts])
+    rows = []
+    for (kind, df, db, W), text, res in zip(designs, texts, synth):
+        lib = liberty_area(text, "pe")
+        rows.append({"kind": kind, "dataflow": df, "acc_width": W,
+                     "transistors": res.transistors, "depth": res.depth,
+                     "flops": res.flops, "nangate45_um2": round(lib["area_um2"], 2),
+                     "delay_ps": lib.get("delay_ps")})
+    return rows
+
+
+def area_summary(rows):
+    """Per (W, dataflow): the 16x16 fusable arrays against plain int4 and against plain
+    int4 + a native int8 array of a quarter of the MACs (64)."""
+    out = []
+    for W in WIDTHS:
+        for df, _ in DATAFLOWS:
+            r = {x["kind"]: x for x in rows if x["acc_width"] == W and x["dataflow"] == df}
+            for kind in ("fused w4a8", "fused int8"):
+                for key in ("transistors", "nangate45_um2"):
+                    fused = 256 * r[kind][key]
+                    plain = 256 * r["int4"][key]
+                    both = plain + 64 * r["native int8"][key]
+                    out.append({"acc_width": W, "dataflow": df, "kind": kind, "metric": key,
+                                "fused_16x16": round(fused), "plain_int4_16x16": round(plain),
+                                "ratio_vs_int4": round(fused / plain, 4),
+                                "int4_plus_int8_quarter": round(both),
+                                "ratio_vs_int4_plus_int8": round(fused / both, 4)})
+    return out
+
+
+def throughput_rows(*, simulator="icarus", size=64, acc_width=32):
+    from sim.drivers.gemm import run_gemm
+    from sim.cli.precision import precision_operands
+    rows = []
+    for df in ("os", "ws"):
+        cfg = ArrayConfig(rows=16, cols=16, dataflow=df, fusion="int8",
+                          mac=MacConfig(acc_width=acc_width))
+        for n, precision in enumerate(("int4", "w4a8", "int8")):
+            A, B = precision_operands(n, size, size, size, precision)
+            t0 = time.monotonic()
+            r = run_gemm(A, B, cfg, simulator=simulator, precision=precision)
+            rows.append({"dataflow": df, "precision": precision, "cycles": r.cycles,
+                         "model_cycles": r.model_cycles, "exact": bool(np.array_equal(
+                             r.C, A @ B)), "macs_per_cycle": round(r.macs / r.cycles, 2),
+                         "wall_seconds": round(time.monotonic() - t0, 1)})
+        base = rows[-3]["macs_per_cycle"]
+        for r in rows[-3:]:
+            r["vs_int4"] = round(r["macs_per_cycle"] / base, 4)
+    return rows
+
+
+def workload_rows(model_name="llama-3.2-1b", acc_width=32):
+    from sim.models.workload import Phase, layer_gemms, load_config, model_shape
+    from sim.drivers.gemm import gemm_model_cycles
+    cfg_json, name = load_config(model_name)
+    model = model_shape(cfg_json, name=name)
+    rows = []
+    for phase in (Phase("decode", batch=16, context=512), Phase("prefill", tokens=128)):
+        for df in ("os", "ws"):
+            cfg = ArrayConfig(rows=16, cols=16, dataflow=df, fusion="int8",
+                              mac=MacConfig(acc_width=acc_width))
+            cyc = {}
+            for precision in ("int4", "w4a8"):
+                cyc[precision] = sum(g.count * gemm_model_cycles(g.M, g.K, g.N, cfg, precision)
+                                     for g in layer_gemms(model, phase))
+            rows.append({"model": name, "phase": phase.describe(), "dataflow": df,
+                         "int4_cycles": cyc["int4"], "w4a8_cycles": cyc["w4a8"],
+                         "w4a8_over_int4": round(cyc["w4a8"] / cyc["int4"], 3)})
+    return rows
+
+
+def energy_rows():
+    """Hook for the energy flow: the PEs (kind, dataflow, W) and GEMMs whose pJ per MAC
+    per precision belong in an energy column; no numbers are computed here."""
+    return {"pes": [(k, df, W) for W in WIDTHS for df, _ in DATAFLOWS for k in KINDS],
+            "gemms": [("16x16 fusable", p, (64, 64, 64)) for p in ("int4", "w4a8", "int8")]}
+
+
+def run_precision_bench(outdir, *, command="systolic bench --only precision"):
+    t0 = time.monotonic()
+    area = area_rows()
+    data = {"command": command, "organisation": organisation_rows(),
+            "area_pe": area, "area_16x16": area_summary(area),
+            "throughput_64cubed": throughput_rows(), "workload": workload_rows(),
+            "energy": "not measured (hook: sim.studies.precision_bench.energy_rows)"}
+    data["seconds"] = round(time.monotonic() - t0, 1)
+    write_atomic(outdir / "precision.json", json.dumps(data, indent=1) + "\n")
+    write_atomic(outdir / "precision.md", to_markdown(data))
+    return data
+
+
+def _table(rows, keys):
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(str(r[k]) for k in keys) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def to_markdown(data):
+    return "\n\n".join([
+        f"# Precision fusion (`{data['command']}`, {data['seconds']} s)",
+        "## The organisation, at MAC level (P = 0, Yosys CMOS transistors, Nangate45)",
+        _table(data["organisation"], ["design", "acc_width", "transistors", "depth",
+                                      "nangate45_um2", "delay_ps"]),
+        "## One PE of each kind (Yosys CMOS transistors, Nangate45)",
+        _table(data["area_pe"], ["kind", "dataflow", "acc_width", "transistors", "depth",
+                                 "flops", "nangate45_um2", "delay_ps"]),
+        "## 16x16 arrays (256 PEs; int4 + int8/4: plus 64 native int8 PEs)",
+        _table(data["area_16x16"], ["acc_width", "dataflow", "kind", "metric",
+                                    "fused_16x16", "plain_int4_16x16", "ratio_vs_int4",
+                                    "int4_plus_int8_quarter", "ratio_vs_int4_plus_int8"]),
+        "## 64x64x64 GEMM on the 16x16 fusable array (W = 32), RTL (Icarus)",
+        _table(data["throughput_64cubed"], ["dataflow", "precision", "cycles",
+                                            "model_cycles", "exact", "macs_per_cycle",
+                                            "vs_int4", "wall_seconds"]),
+        "## One decoder layer, W4A8 against int4 (cycle model, 16x16, W = 32)",
+        _table(data["workload"], ["model", "phase", "dataflow", "int4_cycles",
+                                  "w4a8_cycles", "w4a8_over_int4"]),
+        f"Energy per MAC: {data['energy']}.", ""])
+
+
+def organisation_rows():
+    """The organisation choice at MAC level (P = 0): the plain int4 MAC, the Horner
+    digit MAC built here (hdl.fusion.FusedMAC) and the product-shift alternative
+    (hdl.fusion.ShiftFusedMAC), at each W."""
+    from hdl.emit import to_verilog
+    from hdl.flows.liberty import liberty_area
+    from hdl.fusion import FusedMAC, ShiftFusedMAC
+    designs = []
+    for W in WIDTHS:
+        cfg = MacConfig(acc_width=W)
+        designs += [("plain int4 MAC", W, cfg.verilog(name="mac", cache=False)),
+                    ("Horner digit MAC (built)", W, to_verilog(FusedMAC(cfg, "int8"),
+                                                               name="mac")),
+                    ("product-shift digit MAC", W, to_verilog(ShiftFusedMAC(cfg),
+                                                              name="mac"))]
+    synth = synthesize_many([{"verilog": v, "top": "mac", "flow": "synth", "ice40": False}
+                             for *_, v in designs])
+    rows = []
+    for (name, W, v), res in zip(designs, synth):
+        lib = liberty_area(v, "mac")
+        rows.append({"design": name, "acc_width": W, "transistors": res.transistors,
+                     "depth": res.depth, "nangate45_um2": round(lib["area_um2"], 2),
+                     "delay_ps": lib.get("delay_ps")})
+    return rows
