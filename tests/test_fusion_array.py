@@ -9,7 +9,7 @@ import pytest
 
 from hdl.array import ArrayConfig
 from hdl.mac import MacConfig, ConfigError
-from sim.cli.precision import precision_operands
+from sim.drivers.operands import precision_operands
 from sim.drivers.gemm import run_gemm, run_gemms
 from sim.models.cycles import model_cycles
 

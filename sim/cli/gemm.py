@@ -12,7 +12,8 @@ from .common import (UsageError, add_array_options, add_mac_options, add_split_o
                      array_config, check_writable, mac_config, split_config, int_in,
                      simulators)
 from .mxgemm import MXFP4, allow_mxfp4, cmd_gemm_mx
-from .precision import add_precision_options, fused_config, fused_path, precision_operands
+from sim.drivers.operands import precision_operands
+from .precision import add_precision_options, fused_config, fused_path
 
 
 def _load_matrix(path, option):

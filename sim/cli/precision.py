@@ -2,11 +2,11 @@
 on the fusable 4-bit array (hdl.fusion, sim.drivers.fusion)."""
 import dataclasses
 
-from hdl.fusion import FUSIONS, PRECISIONS, precision_operand_ranges
+from hdl.fusion import FUSIONS, PRECISIONS
 from sim.drivers.fusion import check_precision
 from .common import UsageError
 
-__all__ = ["add_precision_options", "fused_config", "fused_path", "precision_operands"]
+__all__ = ["add_precision_options", "fused_config", "fused_path"]
 
 
 def add_precision_options(g):
@@ -41,11 +41,3 @@ def fused_path(args):
         raise UsageError("--path native / --model twin: not for a fusable array yet; use "
                          "--path cocotb --model gate (the defaults pick them)")
     return "cocotb", "gate"
-
-
-def precision_operands(seed, M, K, N, precision):
-    """Random A (M x K) and B (K x N) over the full ranges of ``precision``."""
-    import numpy as np
-    rng = np.random.default_rng(seed)
-    (alo, ahi), (blo, bhi) = precision_operand_ranges(precision)
-    return rng.integers(alo, ahi + 1, (M, K)), rng.integers(blo, bhi + 1, (K, N))

@@ -6,7 +6,7 @@ from hdl.mac import MacConfig
 from hdl.numerics import numerics_of
 from hdl.fusion import precision_operand_ranges
 
-__all__ = ["check_operands", "random_operands", "exact_result"]
+__all__ = ["check_operands", "random_operands", "exact_result", "precision_operands"]
 
 
 
@@ -78,3 +78,10 @@ def exact_result(A, B, mac):
         from sim.models.fp4 import fp4_gemm_quarters
         return fp4_gemm_quarters(A, B)
     return np.asarray(A).astype(np.int64) @ np.asarray(B).astype(np.int64)
+
+
+def precision_operands(seed, M, K, N, precision):
+    """Random A (M x K) and B (K x N) over the full ranges of ``precision``."""
+    rng = np.random.default_rng(seed)
+    (alo, ahi), (blo, bhi) = precision_operand_ranges(precision)
+    return rng.integers(alo, ahi + 1, (M, K)), rng.integers(blo, bhi + 1, (K, N))

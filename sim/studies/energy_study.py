@@ -98,13 +98,14 @@ def mac_energy(mac: MacConfig, *, dataset="uniform", cycles=2000, glitch=True, t
     return rep, rep.total_pj / rep.cycles
 
 
-def array_stimulus(config: ArrayConfig, A, B):
+def array_stimulus(config: ArrayConfig, A, B, precision="int4"):
     """``(ports, cycles, warmup)`` of one GEMM on the array: its schedule after
     :data:`RESET_CYCLES` reset cycles (inputs 0); the warm-up is the reset and the
-    compact OS array's power-up flush."""
+    compact OS array's power-up flush. ``precision`` W4A8/int8 on a fusable array: the
+    digit steps of :mod:`sim.drivers.fusion` (A, and B for int8, are int8 operands)."""
     from sim.drivers.gemm import build_schedule, check_operands
-    A, B = check_operands(A, B, config.mac)
-    sched = build_schedule(A, B, config)
+    A, B = check_operands(A, B, config.mac, precision)
+    sched = build_schedule(A, B, config, precision)
     T = sched.length + RESET_CYCLES
     ports = {}
     for name, (lanes, bits) in sched.ports.items():
@@ -117,10 +118,11 @@ def array_stimulus(config: ArrayConfig, A, B):
 
 
 def array_energy(config: ArrayConfig, A, B, *, glitch=True, timing=None, cache=True,
-                 progress=None):
-    """``(EnergyReport, pJ per useful MAC)`` of the GEMM ``A @ B`` on ``config``."""
+                 progress=None, precision="int4"):
+    """``(EnergyReport, pJ per useful MAC)`` of the GEMM ``A @ B`` on ``config`` (a
+    useful MAC of ``precision``: one int8 x int4 or int8 x int8 product counts once)."""
     from hdl.array import TOPLEVEL
-    ports, T, warmup = array_stimulus(config, A, B)
+    ports, T, warmup = array_stimulus(config, A, B, precision)
     rep = design_energy(config.verilog(), TOPLEVEL, ports, cycles=T, warmup=warmup,
                         glitch=glitch, timing=timing, cache=cache, progress=progress)
     macs = A.shape[0] * A.shape[1] * B.shape[1]

@@ -12,9 +12,9 @@
 * **a shipped model's layer** (llama-3.2-1b, decode batch 16 and prefill 128 tokens) in
   W4A8 against int4: cycle model, every GEMM of the layer on the 16x16 array.
 
-Energy per MAC per precision: not measured here. Hook: :func:`energy_rows` returns the
-designs and the GEMMs whose pJ/MAC the energy flow should report (one column per
-precision); it returns no numbers.
+* **energy** per useful MAC per precision (:func:`energy_rows`: the gate-level energy
+  flow of :mod:`hdl.flows.energy` on an 8x8 WS array, plain and fused, one random GEMM
+  per precision).
 """
 import json
 import time
@@ -76,7 +76,7 @@ def area_summary(rows):
 
 def throughput_rows(*, simulator="icarus", size=64, acc_width=32):
     from sim.drivers.gemm import run_gemm
-    from sim.cli.precision import precision_operands
+    from sim.drivers.operands import precision_operands
     rows = []
     for df in ("os", "ws"):
         cfg = ArrayConfig(rows=16, cols=16, dataflow=df, fusion="int8",
@@ -115,11 +115,38 @@ def workload_rows(model_name="llama-3.2-1b", acc_width=32):
     return rows
 
 
-def energy_rows():
-    """Hook for the energy flow: the PEs (kind, dataflow, W) and GEMMs whose pJ per MAC
-    per precision belong in an energy column; no numbers are computed here."""
-    return {"pes": [(k, df, W) for W in WIDTHS for df, _ in DATAFLOWS for k in KINDS],
-            "gemms": [("16x16 fusable", p, (64, 64, 64)) for p in ("int4", "w4a8", "int8")]}
+#: The energy part's array and GEMM (pJ per useful MAC per precision, gate-level).
+ENERGY_ARRAY, ENERGY_GEMM = 8, (16, 32, 16)
+
+
+def energy_rows(*, size=ENERGY_ARRAY, gemm=ENERGY_GEMM, acc_width=32, cache=True,
+                progress=None):
+    """pJ per useful MAC (unit delay, Nangate45, :mod:`hdl.flows.energy`) of one random
+    ``gemm`` over each precision's full operand range on a ``size`` x ``size`` WS array
+    at W = ``acc_width``: the plain int4 array in int4, and the array fused for int8 in
+    int4, W4A8 and int8 (a useful MAC is one product of the precision: an int8 x int8
+    MAC takes four digit steps)."""
+    from sim.drivers.operands import precision_operands
+    from sim.studies.energy_study import array_energy
+    rows = []
+    for fusion, precision in (("none", "int4"), ("int8", "int4"), ("int8", "w4a8"),
+                              ("int8", "int8")):
+        cfg = ArrayConfig(rows=size, cols=size, dataflow="ws", fusion=fusion,
+                          mac=MacConfig(acc_width=acc_width))
+        A, B = precision_operands(7, *gemm, precision)
+        rep, pj = array_energy(cfg, A, B, precision=precision, cache=cache,
+                               progress=progress)
+        scale = pj / rep.total_pj if rep.total_pj else 0.0
+        cats = rep.categories_pj
+        rows.append({"array": f"{size}x{size} WS, fusion {fusion}", "precision": precision,
+                     "gemm": "x".join(map(str, gemm)), "cycles": rep.cycles,
+                     "pj_per_mac": round(pj, 4),
+                     "arithmetic": round(cats.get("arithmetic", 0.0) * scale, 4),
+                     "clock": round(cats.get("clock", 0.0) * scale, 4)})
+    base = rows[0]["pj_per_mac"]
+    for r in rows:
+        r["vs_plain_int4"] = round(r["pj_per_mac"] / base, 3)
+    return rows
 
 
 def run_precision_bench(outdir, *, command="systolic bench --only precision"):
@@ -128,7 +155,7 @@ def run_precision_bench(outdir, *, command="systolic bench --only precision"):
     data = {"command": command, "organisation": organisation_rows(),
             "area_pe": area, "area_16x16": area_summary(area),
             "throughput_64cubed": throughput_rows(), "workload": workload_rows(),
-            "energy": "not measured (hook: sim.studies.precision_bench.energy_rows)"}
+            "energy": energy_rows()}
     data["seconds"] = round(time.monotonic() - t0, 1)
     write_atomic(outdir / "precision.json", json.dumps(data, indent=1) + "\n")
     write_atomic(outdir / "precision.md", to_markdown(data))
@@ -161,7 +188,10 @@ def to_markdown(data):
         "## One decoder layer, W4A8 against int4 (cycle model, 16x16, W = 32)",
         _table(data["workload"], ["model", "phase", "dataflow", "int4_cycles",
                                   "w4a8_cycles", "w4a8_over_int4"]),
-        f"Energy per MAC: {data['energy']}.", ""])
+        "## Energy per useful MAC (gate-level switching, unit delay, Nangate45 1.1 V, "
+        "pJ; `sim.studies.precision_bench.energy_rows`)",
+        _table(data["energy"], ["array", "precision", "gemm", "cycles", "pj_per_mac",
+                                "arithmetic", "clock", "vs_plain_int4"]), ""])
 
 
 def organisation_rows():
