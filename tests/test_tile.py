@@ -363,3 +363,21 @@ def test_split_tile_refuses_other_modes(tmp_path):
     for rec in recs[:4]:
         assert (rec["error"], rec["err_code"], rec["cycles"]) == (1, TileError.MODE, 1)
     assert (recs[4]["error"], recs[4]["err_code"]) == (1, TileError.ADDR_RANGE)
+
+
+def test_sram_energy_prices_each_access_by_its_bits():
+    """One 64-bit A read costs the cited 6.1 pJ; a 16-bit B read a quarter of it; a C
+    access its c_width bits; the total is the sum."""
+    import dataclasses
+    from sim.models.tile import SRAM_PJ_PER_64BIT, sram_energy_pj
+    cfg64 = TileConfig(array=ArrayConfig(4, 4, "os", MacConfig()), width=64)
+    m = dataclasses.replace(tile_cycles(GemmCommand(4, 4, 4), cfg64), a_reads=1, b_reads=0,
+                            c_reads=0, c_writes=0)
+    assert sram_energy_pj(m, cfg64)["a_reads"] == pytest.approx(SRAM_PJ_PER_64BIT) == \
+        pytest.approx(6.1)
+    cfg16 = TileConfig(array=ArrayConfig(4, 4, "os", MacConfig()), width=16, c_width=32)
+    m = dataclasses.replace(m, a_reads=0, b_reads=4, c_reads=2, c_writes=1)
+    e = sram_energy_pj(m, cfg16)
+    assert e["b_reads"] == pytest.approx(4 * 6.1 / 4)
+    assert e["c_reads"] == pytest.approx(2 * 6.1 / 2) and e["c_writes"] == pytest.approx(6.1 / 2)
+    assert e["total"] == pytest.approx(6.1 + 6.1 + 6.1 / 2)

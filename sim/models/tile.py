@@ -215,3 +215,20 @@ def gemm_error(cmd: GemmCommand, cfg: TileConfig):
         return TileError.OVERLAP, ("the A or B stride is shorter than one block: blocks "
                                    "would overlap")
     return TileError.NONE, ""
+
+
+#: The cited SRAM read energy: an 8 KB array, 64-bit read, 45 nm (CACTI through
+#: AccelForge's HWComponents; quoted, not measured here).
+SRAM_PJ_PER_64BIT = 6.1
+
+
+def sram_energy_pj(model: TileCycles, cfg, *, pj_per_64bit=SRAM_PJ_PER_64BIT):
+    """SRAM energy (pJ) of a command's accesses per memory: each bank-word access
+    priced at ``pj_per_64bit`` per 64 bits (A and B words of ``cfg.width`` bits, C words
+    of ``cfg.c_width``), writes like reads. A first-order estimate: a real macro's
+    energy per access does not scale exactly with its word width or depth."""
+    bits = {"a_reads": cfg.width, "b_reads": cfg.width, "c_reads": cfg.c_width,
+            "c_writes": cfg.c_width}
+    out = {name: getattr(model, name) * w * pj_per_64bit / 64 for name, w in bits.items()}
+    out["total"] = sum(out.values())
+    return out

@@ -190,6 +190,30 @@ def _plot(sweep, path, command):
     save_figure(fig, path, f"`{command}`; sim.models.tile (RTL == model on the 4x4 sweep)")
 
 
+def energy_rows(*, cache=True):
+    """64x64x64 on the 16x16 OS and WS tiles: the array's energy from the gate-level
+    energy flow (:mod:`hdl.flows.energy`, the bare array on the same GEMM: the feeders'
+    stalls add no array switching when there are none, and there are none at one line
+    per vector) and the scratchpads' from the model's exact access counts at the cited
+    pJ per access (:func:`sim.models.tile.sram_energy_pj`); pJ per MAC each."""
+    from sim.models.tile import sram_energy_pj
+    from sim.studies.energy_study import array_energy
+    rows = []
+    for df in ("os", "ws"):
+        cfg = _cfg(16, 64, df)
+        rng = np.random.default_rng(20)
+        A, B = rng.integers(-8, 8, (64, 64)), rng.integers(-8, 8, (64, 64))
+        _, array_pj = array_energy(cfg.array, A, B, cache=cache)
+        m = tile_cycles(GemmCommand(64, 64, 64), cfg)
+        sram = {k: v / 64 ** 3 for k, v in sram_energy_pj(m, cfg).items()}
+        rows.append({"gemm": "64x64x64", "array": f"16x16 {df.upper()}",
+                     "array_pj_per_mac": round(array_pj, 4),
+                     **{f"sram_{k}_pj_per_mac": round(v, 4) for k, v in sram.items()},
+                     "total_pj_per_mac": round(array_pj + sram["total"], 4),
+                     "sram_share": round(sram["total"] / (array_pj + sram["total"]), 3)})
+    return rows
+
+
 def run_tile_bench(outdir, *, command=DEFAULT_COMMAND, build_root=None, executor=None):
     """Run the tile bench into ``outdir`` (tile.json, tile.md, tile_bandwidth.png)."""
     t0 = time.monotonic()
@@ -201,7 +225,7 @@ def run_tile_bench(outdir, *, command=DEFAULT_COMMAND, build_root=None, executor
              tile_area(4, "ws", executor=executor)]
     data = {"command": command, "from_memory": mem, "sweep_rtl_4x4": rtl_sweep,
             "sweep_model_16x16": model_sweep, "split": split, "area": areas,
-            "sram": SRAM_CITE,
+            "sram": SRAM_CITE, "energy": energy_rows(),
             "targets": {
                 "cycles_vs_bare": {"target": TARGET_CYCLES,
                                    "value": max(r["ratio"] for r in mem),
@@ -279,5 +303,15 @@ def _markdown(d):
                  f"({t['logic_vs_array_16x16']['value']:.1%}).", "",
              f"SRAM macros are not synthesized: per access, {d['sram']['size']} "
              f"{d['sram']['width_bits']}-bit read {d['sram']['read_pj']} pJ at "
-             f"{d['sram']['node_nm']} nm ({d['sram']['source']}; quoted, not measured).", ""]
+             f"{d['sram']['node_nm']} nm ({d['sram']['source']}; quoted, not measured).", "",
+             "## Energy per MAC from memory (64x64x64)", "",
+             "The array from the gate-level energy flow (unit delay, Nangate45 1.1 V); the "
+             "scratchpads from the model's exact access counts at the cited pJ per 64 bits "
+             "(0.9 V-era CACTI figure, not scaled), pJ per MAC:", "",
+             markdown_table(["array", "array", "SRAM A", "SRAM B", "SRAM C reads",
+                             "SRAM C writes", "total", "SRAM share"],
+                            [[r["array"], r["array_pj_per_mac"], r["sram_a_reads_pj_per_mac"],
+                              r["sram_b_reads_pj_per_mac"], r["sram_c_reads_pj_per_mac"],
+                              r["sram_c_writes_pj_per_mac"], r["total_pj_per_mac"],
+                              f"{r['sram_share']:.0%}"] for r in d.get("energy", [])]), ""]
     return "\n".join(lines)
