@@ -13,16 +13,14 @@ Cells of a submodule instance keep its hierarchical prefix (``row[0].col[1].u_pe
 cells of the top have none (the split array's muxes and port logic).
 """
 import json
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 from ..cache import Cache, resolve_cache
 from ..emit import synthesis_text
-from .liberty import LibertyError, nangate45_liberty, _file_sha
+from .liberty import LibertyError, nangate45_liberty, run_with_liberty, _file_sha
 from .libpower import library_power
-from .synth import YosysError, run_yosys, script, yosys_package_version
+from .synth import YosysError, script, yosys_package_version
 
 __all__ = ["mapped_netlist", "energy_script"]
 
@@ -54,19 +52,10 @@ def mapped_netlist(verilog, top, liberty_path=None, *, flow="synth", cache=True,
     if hit is not None:
         return {**hit, "liberty": str(liberty_path), "cached": True}
     start = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="energy_map_") as wd:
-        shutil.copyfile(liberty_path, Path(wd) / "cells.lib")
-        try:
-            log = run_yosys(text, {"design.v": verilog}, wd, timeout=timeout)
-        except YosysError as e:
-            if "liberty" in str(e).lower() or "cells.lib" in str(e):
-                raise LibertyError(f"{liberty_path.name}: {e}", e.log) from None
-            raise
-        jp, vp = Path(wd) / "netlist.json", Path(wd) / "netlist.v"
-        if not jp.exists() or not vp.exists():
-            raise YosysError("yosys exited 0 but wrote no netlist.json/netlist.v", log)
-        out = {"netlist": json.loads(jp.read_text()), "verilog": vp.read_text(), "top": top,
-               "seconds": round(time.monotonic() - start, 3)}
+    (netlist, text_v), _ = run_with_liberty(text, verilog, liberty_path,
+                                            ("netlist.json", "netlist.v"), timeout=timeout)
+    out = {"netlist": json.loads(netlist), "verilog": text_v, "top": top,
+           "seconds": round(time.monotonic() - start, 3)}
     lib = library_power(liberty_path)
     mod = out["netlist"]["modules"].get(top)
     if mod is None:

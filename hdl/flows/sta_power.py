@@ -20,9 +20,6 @@ leakage it weights by state probabilities, the project uses ``cell_leakage_power
 Those numbers are reported beside the switching check for information only.
 """
 import re
-import shutil
-import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,7 +27,7 @@ import numpy as np
 
 from ..cache import Cache, resolve_cache
 from .liberty import _file_sha
-from .opensta import StaError, find_sta
+from .opensta import StaError, require_sta, run_sta
 
 __all__ = ["opensta_power", "switching_cross_check", "power_script"]
 
@@ -60,10 +57,7 @@ def opensta_power(netlist_verilog, top, liberty, *, period_ns=1.0, wire_load=Non
     """``{instance: (internal, switching, leakage)}`` in watts from OpenSTA at activity 1
     (:func:`power_script`), remembered in ``cache`` (kind ``energy/opensta``). Raises
     :class:`StaError` if ``sta`` is missing or fails."""
-    sta = find_sta()
-    if sta is None:
-        raise StaError("OpenSTA (sta) is not installed; install the Debian package "
-                           "opensta (apt-get install opensta) or skip the cross-check")
+    require_sta()
     tcl = power_script(top, period_ns=period_ns, wire_load=wire_load)
     key = Cache.key(format=_FORMAT, netlist=netlist_verilog, tcl=tcl,
                     lib=_file_sha(liberty))
@@ -72,20 +66,9 @@ def opensta_power(netlist_verilog, top, liberty, *, period_ns=1.0, wire_load=Non
     if hit is not None:
         return {k: tuple(v) for k, v in hit["instances"].items()}
     start = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="opensta_") as wd:
-        shutil.copyfile(liberty, Path(wd) / "cells.lib")
-        (Path(wd) / "netlist.v").write_text(netlist_verilog)
-        (Path(wd) / "power.tcl").write_text(tcl)
-        try:
-            proc = subprocess.run([sta, "-no_init", "-exit", "power.tcl"], cwd=wd,
-                                  capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise StaError(f"OpenSTA timed out after {timeout} s") from None
-    out = proc.stdout + proc.stderr
-    errors = [ln for ln in out.splitlines() if ln.startswith(("Error", "error"))]
-    if proc.returncode != 0 or errors:
-        raise StaError(f"OpenSTA failed (exit {proc.returncode}): "
-                           f"{(errors or out.strip().splitlines() or ['no output'])[0]}")
+    out = run_sta({"cells.lib": Path(liberty).read_text(errors="replace"),
+                   "netlist.v": netlist_verilog, "power.tcl": tcl}, "power.tcl",
+                  timeout=timeout)
     inst = {}
     for line in out.splitlines():
         m = _ROW.match(line)

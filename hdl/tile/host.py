@@ -136,6 +136,24 @@ def build_host(comp, m, cfg: TileConfig, *, init_len):
     return ns
 
 
+def drive_c_lane(comp, m, h, lane, W, *, ren, raddr, array_addr, write, waddr, acc,
+                 result=None):
+    """The C bank of output ``lane``: the collector's read (``ren`` at ``raddr`` while
+    ``array_addr``, else the host's address) and its write of ``old + result`` (``write``
+    at ``waddr``; ``old`` is the word read the cycle before when ``acc``, else 0;
+    ``result`` by default the lane's array output), or the host port's READ/WRITE of
+    that bank when the collector leaves it."""
+    host_c = h.host_ok & h.mem_c & (comp.host_bank == lane)
+    old = Mux(acc, getattr(comp, f"c{lane}_rdata"), 0)
+    res = (comp.arr_c_out[lane * W:(lane + 1) * W] if result is None else result).as_signed()
+    m.d.comb += [
+        getattr(comp, f"c{lane}_ren").eq(ren | host_c & (h.op == HostOp.READ)),
+        getattr(comp, f"c{lane}_raddr").eq(Mux(array_addr, raddr, comp.host_addr)),
+        getattr(comp, f"c{lane}_wen").eq(write | host_c & (h.op == HostOp.WRITE)),
+        getattr(comp, f"c{lane}_waddr").eq(Mux(write, waddr, comp.host_addr)),
+        getattr(comp, f"c{lane}_wdata").eq(Mux(write, old + res, comp.host_wdata))]
+
+
 def finish_counters(comp, m, cfg, h, a_on, b_on, c_reads, c_writes):
     """Drive ``busy`` from ``h.busy_terms`` and the access counters (if configured):
     A/B bank-word reads per cycle (``a_on``/``b_on`` a line each), C reads and writes

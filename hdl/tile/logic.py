@@ -28,8 +28,9 @@ from amaranth.hdl import Module, Signal, Cat, Mux
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import TileConfig, TileError, HostOp, DIM_BITS, ADDR_BITS
+from .config import TileConfig, TileError, DIM_BITS, ADDR_BITS
 from .host import (host_ports, build_host, delayed, clamp, assemble, finish_counters,
+                   drive_c_lane,
                    COUNTER_BITS)
 
 __all__ = ["TileLogic", "host_ports", "COUNTER_BITS"]
@@ -270,16 +271,9 @@ class TileLogic(wiring.Component):
                 m.d.sync += ptr.eq(ptr + 1)
             c_reads.append(real_next & acc)
             c_writes.append(real)
-            host_c = h.host_ok & h.mem_c & (self.host_bank == d)
-            old = Mux(acc, getattr(self, f"c{d}_rdata"), 0)
-            res = self.arr_c_out[d * W:(d + 1) * W].as_signed()
-            m.d.comb += [
-                getattr(self, f"c{d}_ren").eq(real_next & acc | host_c & (h.op == HostOp.READ)),
-                getattr(self, f"c{d}_raddr").eq(Mux(reading | arr_valid | done_run,
-                                                    Mux(real, ptr + 1, ptr), self.host_addr)),
-                getattr(self, f"c{d}_wen").eq(real | host_c & (h.op == HostOp.WRITE)),
-                getattr(self, f"c{d}_waddr").eq(Mux(real, ptr, self.host_addr)),
-                getattr(self, f"c{d}_wdata").eq(Mux(real, old + res, self.host_wdata))]
+            drive_c_lane(self, m, h, d, W, ren=real_next & acc, raddr=Mux(real, ptr + 1, ptr),
+                         array_addr=reading | arr_valid | done_run, write=real, waddr=ptr,
+                         acc=acc)
 
         return c_reads, c_writes
 
@@ -304,13 +298,6 @@ class TileLogic(wiring.Component):
             m.d.sync += [pend.eq(real), val.eq(self.arr_c_out[d * W:(d + 1) * W])]
             c_reads.append(real & acc)
             c_writes.append(real)
-            host_c = h.host_ok & h.mem_c & (self.host_bank == d)
-            old = Mux(acc, getattr(self, f"c{d}_rdata"), 0)
-            m.d.comb += [
-                getattr(self, f"c{d}_ren").eq(real & acc | host_c & (h.op == HostOp.READ)),
-                getattr(self, f"c{d}_raddr").eq(Mux(running, ptr + pend, self.host_addr)),
-                getattr(self, f"c{d}_wen").eq(pend | host_c & (h.op == HostOp.WRITE)),
-                getattr(self, f"c{d}_waddr").eq(Mux(pend, ptr, self.host_addr)),
-                getattr(self, f"c{d}_wdata").eq(Mux(pend, old + val.as_signed(),
-                                                    self.host_wdata))]
+            drive_c_lane(self, m, h, d, W, ren=real & acc, raddr=ptr + pend,
+                         array_addr=running, write=pend, waddr=ptr, acc=acc, result=val)
         return c_reads, c_writes

@@ -19,8 +19,8 @@ that edge; ``done`` with edge ``e_final + R + C + P``.
 """
 from amaranth.hdl import Module, Signal, Cat, Mux
 
-from .config import TileError, HostOp, DIM_BITS, ADDR_BITS
-from .host import build_host, delayed, clamp, assemble, finish_counters
+from .config import TileError, DIM_BITS, ADDR_BITS
+from .host import build_host, delayed, clamp, assemble, drive_c_lane, finish_counters
 
 __all__ = ["elaborate_ws", "ws_check"]
 
@@ -144,16 +144,9 @@ def elaborate_ws(self):
             m.d.sync += ptr.eq(ptr + 1)
         c_reads.append(nxt & acc)
         c_writes.append(real)
-        host_c = h.host_ok & h.mem_c & (self.host_bank == c)
-        old = Mux(acc, getattr(self, f"c{c}_rdata"), 0)
-        res = self.arr_c_out[c * W:(c + 1) * W].as_signed()
-        m.d.comb += [
-            getattr(self, f"c{c}_ren").eq(nxt & acc | host_c & (h.op == HostOp.READ)),
-            getattr(self, f"c{c}_raddr").eq(Mux(reading | arr_valid | done_run,
-                                                Mux(real, ptr + 1, ptr), self.host_addr)),
-            getattr(self, f"c{c}_wen").eq(real | host_c & (h.op == HostOp.WRITE)),
-            getattr(self, f"c{c}_waddr").eq(Mux(real, ptr, self.host_addr)),
-            getattr(self, f"c{c}_wdata").eq(Mux(real, old + res, self.host_wdata))]
+        drive_c_lane(self, m, h, c, W, ren=nxt & acc, raddr=Mux(real, ptr + 1, ptr),
+                     array_addr=reading | arr_valid | done_run, write=real, waddr=ptr,
+                     acc=acc)
         nxt = real
     finish_counters(self, m, cfg, h, a_on, b_on, c_reads, c_writes)
     return m

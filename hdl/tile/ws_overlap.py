@@ -23,8 +23,8 @@ accumulate flag, passed down the lanes one cycle apart like the results).
 """
 from amaranth.hdl import Module, Signal, Cat, Mux
 
-from .config import HostOp, DIM_BITS
-from .host import build_host, delayed, assemble, finish_counters
+from .config import DIM_BITS
+from .host import build_host, delayed, assemble, drive_c_lane, finish_counters
 from .ws import ws_check
 
 __all__ = ["elaborate_ws_overlap"]
@@ -204,15 +204,8 @@ def elaborate_ws_overlap(self):
         raddr = Mux(nfirst, nbase, Mux(real, waddr + 1, ptr))
         c_reads.append(nxt & racc)
         c_writes.append(real)
-        host_c = h.host_ok & h.mem_c & (self.host_bank == c)
-        old = Mux(wacc, getattr(self, f"c{c}_rdata"), 0)
-        res = self.arr_c_out[c * W:(c + 1) * W].as_signed()
-        m.d.comb += [
-            getattr(self, f"c{c}_ren").eq(nxt & racc | host_c & (h.op == HostOp.READ)),
-            getattr(self, f"c{c}_raddr").eq(Mux(running | done_run, raddr, self.host_addr)),
-            getattr(self, f"c{c}_wen").eq(real | host_c & (h.op == HostOp.WRITE)),
-            getattr(self, f"c{c}_waddr").eq(Mux(real, waddr, self.host_addr)),
-            getattr(self, f"c{c}_wdata").eq(Mux(real, old + res, self.host_wdata))]
+        drive_c_lane(self, m, h, c, W, ren=nxt & racc, raddr=raddr,
+                     array_addr=running | done_run, write=real, waddr=waddr, acc=wacc)
         nxt, nfirst, nbase, nacc = real, first, base, tacc
     finish_counters(self, m, cfg, h, a_issue, b_issue, c_reads, c_writes)
     return m
