@@ -190,10 +190,12 @@ def token_markdown(results):
     rows = []
     for r in results:
         pl, pm, q = r["per_layer_pj"], r["per_model_pj"], r["ratios"]
+        sp = r["programs"]["split"]
+        gated_share = sp["gated"] / max(1, sp["cycles"] * sp["tiles"])
         rows.append([r["model"]] + [f"{pl[v] / 1e3:,.1f}" for v in VARIANTS]
                     + [f"{pm['whole_ungated'] / 1e6:,.2f}", f"{pm['split_gated'] / 1e6:,.2f}",
                        f"{q['split_gated']:.3f}", f"{q['split_gated_over_split_ungated']:.3f}",
-                       f"{100 * r['programs']['split']['gated'] / max(1, r['programs']['split']['cycles'] * r['programs']['split']['tiles']):.1f}%"])
+                       f"{100 * gated_share:.1f}%"])
     t = results[0]["tile"] if results else None
     head = ""
     if t:
