@@ -234,8 +234,8 @@ def token_markdown(results):
         pl, pm, q = r["per_layer_pj"], r["per_model_pj"], r["ratios"]
         sp = r["programs"]["split"]
         gated_share = sp["gated"] / max(1, sp["cycles"] * sp["tiles"])
-        rows.append([r["model"]] + [f"{pl[v] / 1e3:,.1f}" for v in VARIANTS]
-                    + [f"{pm['whole_ungated'] / 1e6:,.2f}", f"{pm['split_gated'] / 1e6:,.2f}",
+        rows.append([r["model"]] + [f"{pl[v] / 1e6:,.1f}" for v in VARIANTS]
+                    + [f"{pm['whole_ungated'] / 1e9:,.2f}", f"{pm['split_gated'] / 1e9:,.2f}",
                        f"{q['split_gated']:.3f}", f"{q['split_gated_over_split_ungated']:.3f}",
                        f"{100 * gated_share:.1f}%"])
     t = results[0]["tile"] if results else None
@@ -247,6 +247,6 @@ def token_markdown(results):
                 f"per tile-cycle (leakage {t['leakage_pj']:.4f}); clock gate <= "
                 f"{t['icg_pj']:.4f} pJ per tile-cycle.\n\n")
     return head + markdown_table(
-        ["model", "whole ungated nJ/layer", "whole gated", "split ungated", "split gated",
-         "whole ungated uJ/model", "split gated uJ/model", "split gated / whole ungated",
+        ["model", "whole ungated uJ/layer", "whole gated", "split ungated", "split gated",
+         "whole ungated mJ/model", "split gated mJ/model", "split gated / whole ungated",
          "split gated / split ungated", "split tile-cycles gated"], rows)
