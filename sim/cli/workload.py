@@ -193,7 +193,7 @@ def cmd_workload(args):
         e = decode_token_energy(model, split, context=phase.context, batch=phase.batch,
                                 stack_gqa=args.stack_gqa)
         data["energy"] = e
-        lines += ["", "### Energy per token, one decode layer (pJ at 1.1 V, Nangate45)", "",
+        lines += ["", "### Energy per token, one decode layer (Nangate45, 1.1 V, unit delay)", "",
                   token_markdown([e])]
     text = "\n".join(lines) + "\n"
     sys.stdout.write(text)          # before an RTL run, which takes a while
