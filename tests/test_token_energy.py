@@ -111,3 +111,26 @@ def test_cli_workload_energy(tmp_path, capsys, monkeypatch):
     assert np.isfinite(list(e["per_layer_pj"].values())).all()
     assert main(["workload", str(cfg), "--phase", "prefill", "--energy"]) == 2
     assert "--energy: only for --phase decode" in capsys.readouterr().err
+
+
+def test_decode_token_energy_two_kinds_of_layer():
+    """Sliding-window and full-attention layers: each kind priced apart, the model the
+    sum over kinds of (energy per layer x its layers)."""
+    from sim.models.workload import Phase
+    from sim.studies.workload_gating import layer_programs
+    model = model_shape(dict(TINY, sliding_window=4, layer_types=[
+        "sliding_attention", "full_attention", "full_attention"]), name="tiny-window")
+    kinds = model.kinds()
+    assert [n for _, n in kinds] == [1, 2]
+    r = decode_token_energy(model, CONFIG, context=8, tile=HAND)
+    assert [k["layers"] for k in r["kinds"]] == [1, 2]
+    phase = Phase("decode", context=8)
+    for variant in te.VARIANTS:
+        name, gate = variant.split("_")
+        hand = 0.0
+        for kind, n in kinds:
+            p = program_energy(layer_programs(model, phase, CONFIG, kind=kind)[name],
+                               CONFIG, HAND)
+            hand += n * p[f"{gate}_pj"]
+        assert r["per_model_pj"][variant] == pytest.approx(hand, rel=1e-12)
+        assert r["per_layer_pj"][variant] == pytest.approx(hand / 3, rel=1e-12)

@@ -186,8 +186,16 @@ def cmd_workload(args):
                      f"(SCALE-Sim on the whole array: {t['scalesim_cycles']:,})")
     if args.gating:
         from sim.studies.workload_gating import layer_gating, gating_markdown
-        data["gating"] = layer_gating(model, phase, split, stack_gqa=args.stack_gqa)
-        lines += ["", gating_markdown(data["gating"], split)]
+        kinds = model.kinds()
+        if len(kinds) == 1:
+            data["gating"] = layer_gating(model, phase, split, stack_gqa=args.stack_gqa)
+            lines += ["", gating_markdown(data["gating"], split)]
+        else:                               # DeepSeek's dense and MoE layers: one table each
+            data["gating"] = {}
+            for kind, n in kinds:
+                g = layer_gating(model, phase, split, stack_gqa=args.stack_gqa, kind=kind)
+                data["gating"][kind.describe()] = g
+                lines += ["", f"{kind.describe()} ({n} layers):", gating_markdown(g, split)]
     if args.energy:
         from sim.studies.token_energy import decode_token_energy, token_markdown
         e = decode_token_energy(model, split, context=phase.context, batch=phase.batch,

@@ -194,8 +194,11 @@ def decode_token_energy(model, config, *, context=512, batch=1, tile=None, stack
     ModelShape`) at ``context`` cached tokens and ``batch`` sequences on ``config`` (a
     :class:`~hdl.split.SplitConfig`): ``{"per_layer_pj": {variant: pJ per token},
     "per_model_pj": {...} (x the model's layers; LM head and embeddings not counted),
-    "programs": {"whole"|"split": program_energy(...)}, "tile": TileEnergy.to_json(),
-    "ratios": {...}}``. ``tile``: a measured :class:`TileEnergy` (default: measure it with
+    "programs": {"whole"|"split": program_energy(...)}, "kinds": [{"kind", "layers",
+    "programs"}], "tile": TileEnergy.to_json(), "ratios": {...}}``. A model of several
+    kinds of layer (DeepSeek's dense first layers) is counted kind by kind; then
+    ``per_layer_pj`` and ``programs`` are of the mean layer (weighted by layers).
+    ``tile``: a measured :class:`TileEnergy` (default: measure it with
     ``tile_options`` passed to :func:`tile_energy`)."""
     from sim.models.workload import Phase
     from sim.studies.workload_gating import layer_programs
@@ -208,8 +211,17 @@ def decode_token_energy(model, config, *, context=512, batch=1, tile=None, stack
         raise ValueError(f"tile energies of a {tile.rows}x{tile.cols} tile, but the array "
                          f"has {tr}x{tc} tiles")
     phase = Phase("decode", batch=batch, context=context)
-    programs = {name: program_energy(p, config, tile) for name, p in
-                layer_programs(model, phase, config, stack_gqa=stack_gqa).items()}
+    kinds = model.kinds()
+    layers = sum(n for _, n in kinds)
+    per_kind, programs = [], {}
+    for kind, n in kinds:
+        progs = {name: program_energy(p, config, tile) for name, p in layer_programs(
+            model, phase, config, stack_gqa=stack_gqa, kind=kind).items()}
+        per_kind.append({"kind": kind.describe(), "layers": n, "programs": progs})
+        for name, p in progs.items():         # the mean layer: weighted by layers
+            acc = programs.setdefault(name, dict.fromkeys(p, 0.0))
+            for k, v in p.items():
+                acc[k] += v * n / layers
     per_layer = {}
     for name, p in programs.items():
         per_layer[f"{name}_ungated"] = p["ungated_pj"] / batch
@@ -219,11 +231,12 @@ def decode_token_energy(model, config, *, context=512, batch=1, tile=None, stack
     ratios = {v: per_layer[v] / base for v in VARIANTS}
     ratios["split_gated_over_split_ungated"] = (per_layer["split_gated"]
                                                 / per_layer["split_ungated"])
-    return {"model": model.name, "context": context, "batch": batch,
-            "layers": model.layers, "array": [config.rows, config.cols], "tile_edge": [tr, tc],
+    return {"model": model.name, "context": context, "batch": batch, "layers": layers,
+            "array": [config.rows, config.cols], "tile_edge": [tr, tc],
             "per_layer_pj": per_layer,
-            "per_model_pj": {v: e * model.layers for v, e in per_layer.items()},
-            "ratios": ratios, "programs": programs, "tile": tile.to_json()}
+            "per_model_pj": {v: e * layers for v, e in per_layer.items()},
+            "ratios": ratios, "programs": programs, "kinds": per_kind,
+            "tile": tile.to_json()}
 
 
 def token_markdown(results):
