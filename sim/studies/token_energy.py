@@ -85,7 +85,8 @@ def _tile_config(config):
     if not isinstance(config, SplitConfig):
         raise TypeError(f"expected an ArrayConfig or SplitConfig, got {type(config).__name__}")
     tr, tc, _, _ = config.grid
-    return ArrayConfig(tr, tc, config.dataflow, config.mac, double_buffer=config.double_buffer)
+    return ArrayConfig(tr, tc, config.dataflow, config.mac, fold_overlap=config.fold_overlap,
+                       double_buffer=config.double_buffer)
 
 
 def icg_cycle_pj(liberty=None, *, cell="CLKGATE_X1", period_ns=1.0, cache=True):
