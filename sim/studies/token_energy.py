@@ -35,9 +35,10 @@ out of reach, so the energy is put together from two measured pieces:
 layer (:func:`sim.studies.workload_gating.layer_programs`) and divides by the tokens of
 the phase (its batch). The whole array is counted as its ``GR x GC`` tiles, each priced
 as the same ``TR x TC`` block: the wires and muxes between tiles (the split array's port
-logic) are not in these numbers, nor a clock tree (the clock net is ideal, as in the
-energy flow). A busy tile costs ``E_busy`` per cycle
-whatever the GEMV it runs (the measured one stands for all the layer's GEMMs).
+logic; +0.2% on an 8x8 split array of 4x4 tiles in whole mode, docs/energy.md) are not
+in these numbers, nor a clock tree (the clock net is ideal, as in the energy flow). A
+busy tile costs ``E_busy`` per cycle whatever the GEMV it runs (the measured one stands
+for all the layer's GEMMs; 1 x 256 x 64 instead of 1 x 128 x 64 changes it by 0.4%).
 """
 from dataclasses import asdict, dataclass
 
