@@ -134,3 +134,18 @@ def test_decode_token_energy_two_kinds_of_layer():
             hand += n * p[f"{gate}_pj"]
         assert r["per_model_pj"][variant] == pytest.approx(hand, rel=1e-12)
         assert r["per_layer_pj"][variant] == pytest.approx(hand / 3, rel=1e-12)
+
+
+def test_cli_gating_two_kinds_of_layer(tmp_path, capsys):
+    """``workload --gating`` on a model of two kinds of layer: one table per kind."""
+    from sim.cli import main
+    cfg = tmp_path / "window.json"
+    cfg.write_text(json.dumps(dict(TINY, sliding_window=4, layer_types=[
+        "sliding_attention", "full_attention", "full_attention"])))
+    out = tmp_path / "g.json"
+    assert main(["workload", str(cfg), "--context", "8", "--gating", "--rows", "4",
+                 "--cols", "4", "--tile", "2", "--json", str(out)]) in (0, None)
+    text = capsys.readouterr().out
+    assert text.count("### Clock gating per tile") == 2
+    g = json.loads(out.read_text())["gating"]
+    assert len(g) == 2 and all(set(v) == {"whole", "split"} for v in g.values())
