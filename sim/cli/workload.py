@@ -53,7 +53,11 @@ def register(sub):
     w.add_argument("--gating", action="store_true",
                    help="per tile of the split array, cycles clocked and gated by the "
                         "clock gates (SplitConfig clock_gate) in one layer, whole and split")
-    g = w.add_argument_group("array (with --compare, --gating or --rtl)")
+    w.add_argument("--energy", action="store_true",
+                   help="decode: energy per token of one layer (and the model), whole vs "
+                        "split, gated vs ungated, from a gate-level capture of one tile "
+                        "(sim.studies.token_energy; a few minutes the first time, cached)")
+    g = w.add_argument_group("array (with --compare, --gating, --energy or --rtl)")
     g.add_argument("--rows", type=int_in(1, 256, "rows"), default=64, metavar="R",
                    help="PE rows (default 64)")
     g.add_argument("--cols", type=int_in(1, 256, "cols"), default=64, metavar="C",
@@ -137,7 +141,9 @@ def cmd_workload(args):
     except WorkloadError as e:
         raise UsageError(f"{args.config}: {e}") from None
     split = None
-    if args.compare or args.rtl or args.gating:
+    if args.energy and phase.kind != "decode":
+        raise UsageError("--energy: only for --phase decode (energy per generated token)")
+    if args.compare or args.rtl or args.gating or args.energy:
         from hdl.split import SplitConfig
         split = SplitConfig(args.rows, args.cols, args.tile, mac_config(args),
                             fold_overlap=args.fold_overlap, dataflow=args.dataflow)
@@ -180,8 +186,23 @@ def cmd_workload(args):
                      f"(SCALE-Sim on the whole array: {t['scalesim_cycles']:,})")
     if args.gating:
         from sim.studies.workload_gating import layer_gating, gating_markdown
-        data["gating"] = layer_gating(model, phase, split, stack_gqa=args.stack_gqa)
-        lines += ["", gating_markdown(data["gating"], split)]
+        kinds = model.kinds()
+        if len(kinds) == 1:
+            data["gating"] = layer_gating(model, phase, split, stack_gqa=args.stack_gqa)
+            lines += ["", gating_markdown(data["gating"], split)]
+        else:                               # DeepSeek's dense and MoE layers: one table each
+            data["gating"] = {}
+            for kind, n in kinds:
+                g = layer_gating(model, phase, split, stack_gqa=args.stack_gqa, kind=kind)
+                data["gating"][kind.describe()] = g
+                lines += ["", f"{kind.describe()} ({n} layers):", gating_markdown(g, split)]
+    if args.energy:
+        from sim.studies.token_energy import decode_token_energy, token_markdown
+        e = decode_token_energy(model, split, context=phase.context, batch=phase.batch,
+                                stack_gqa=args.stack_gqa)
+        data["energy"] = e
+        lines += ["", "### Energy per token, one decode layer (Nangate45, 1.1 V, unit delay)", "",
+                  token_markdown([e])]
     text = "\n".join(lines) + "\n"
     sys.stdout.write(text)          # before an RTL run, which takes a while
     status = 0

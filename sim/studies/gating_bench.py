@@ -12,6 +12,10 @@ OpenSTA, and the gated tile-cycles of a decode layer (``build/bench/gating.{json
   OS arrays and an 8x8 split array of 4x4 tiles (skipped without ``sta``).
 * **idle**: :func:`sim.studies.workload_gating.layer_gating` of a decode layer of every
   shipped model (batch 1, context 512) on the 64x64 split array of 16x16 tiles.
+* **token** (target: energy per token gated <= 0.5x ungated):
+  :func:`sim.studies.token_energy.decode_token_energy` of the same layers, whole vs
+  split, gated vs ungated, from one gate-level capture of a 16x16 tile (about 2 minutes,
+  then cached).
 """
 import time
 
@@ -21,7 +25,7 @@ from hdl.mac import MacConfig
 from hdl.split import SplitConfig
 from sim.studies.tables import markdown_table, write_json
 
-__all__ = ["run_gating_bench", "AREA_TARGET", "AREA_DESIGNS"]
+__all__ = ["run_gating_bench", "AREA_TARGET", "AREA_DESIGNS", "TOKEN_TARGET"]
 
 #: Nangate45 ``CLKGATE_X1`` area (um^2).
 ICG_UM2 = 3.458
@@ -93,18 +97,60 @@ def _idle():
     out = []
     for name in builtin_models():
         cfg, label = load_config(name)
-        g = layer_gating(model_shape(cfg, name=label), Phase("decode", context=512), config)
-        out.append({"model": label, **{f"{k}_{f}": v[f] for k, v in g.items()
-                                       for f in ("cycles", "gated_fraction")},
-                    "split_clocked": g["split"]["clocked"],
-                    "split_gated": g["split"]["gated"]})
+        model = model_shape(cfg, name=label)
+        kinds = model.kinds()
+        for kind, _ in kinds:                 # DeepSeek: dense and MoE layers apart
+            g = layer_gating(model, Phase("decode", context=512), config, kind=kind)
+            out.append({"model": label + (f" ({kind.describe()})" if len(kinds) > 1 else ""),
+                        **{f"{k}_{f}": v[f] for k, v in g.items()
+                           for f in ("cycles", "gated_fraction")},
+                        "split_clocked": g["split"]["clocked"],
+                        "split_gated": g["split"]["gated"]})
     return out
+
+
+#: Largest energy per token gated over ungated.
+TOKEN_TARGET = 0.5
+
+
+def _token(log):
+    from sim.models.workload import builtin_models, load_config, model_shape
+    from sim.studies.token_energy import decode_token_energy, tile_energy
+    config = SplitConfig(64, 64, 16, MacConfig())
+    log("gating bench: 16x16 tile energy (gate-level capture, about 2 minutes uncached)")
+    tile = tile_energy(config)
+    rows = []
+    for name in builtin_models():
+        cfg, label = load_config(name)
+        rows.append(decode_token_energy(model_shape(cfg, name=label), config, context=512,
+                                        tile=tile))
+    q = [r["ratios"] for r in rows]
+    return {"tile": tile.to_json(), "models": rows,
+            "target": TOKEN_TARGET,
+            "met_split_gated_vs_whole_ungated": all(x["split_gated"] <= TOKEN_TARGET for x in q),
+            "met_split_gated_vs_split_ungated": all(
+                x["split_gated_over_split_ungated"] <= TOKEN_TARGET for x in q),
+            "met_whole_gated_vs_whole_ungated": all(x["whole_gated"] <= TOKEN_TARGET for x in q)}
+
+
+def _token_md(t):
+    from sim.studies.token_energy import token_markdown
+
+    def yes(v):
+        return "met" if v else "not met"
+    return ["## Energy per token, one decode layer (batch 1, context 512; 64x64 split "
+            "array, 16x16 tiles)", "", token_markdown(t["models"]), "",
+            f"Target gated <= {t['target']}x ungated: split gated vs whole ungated "
+            f"{yes(t['met_split_gated_vs_whole_ungated'])}; split gated vs split ungated "
+            f"{yes(t['met_split_gated_vs_split_ungated'])}; whole gated vs whole ungated "
+            f"{yes(t['met_whole_gated_vs_whole_ungated'])}. Per layer: the mean over the "
+            f"model's layers (of every kind); LM head not counted.", ""]
 
 
 def run_gating_bench(outdir, *, command="systolic bench --only gating", log=print):
     start = time.monotonic()
     data = {"command": command, "timing": _timing(log), "idle": _idle(),
-            "area": _area(log)}
+            "token": _token(log), "area": _area(log)}
     data["seconds"] = round(time.monotonic() - start, 1)
     write_json(outdir / "gating.json", data)
     md = [f"# Clock gating and timing (`{command}`)", ""]
@@ -132,5 +178,6 @@ def run_gating_bench(outdir, *, command="systolic bench --only gating", log=prin
                                 d["split_cycles"],
                                 f"{100 * d['split_gated_fraction']:.1f}%"]
                                for d in data["idle"]]), ""]
+    md += _token_md(data["token"])
     write_atomic(outdir / "gating.md", "\n".join(md) + "\n")
     return data

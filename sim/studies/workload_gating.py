@@ -26,24 +26,27 @@ from sim.studies.workload import _program, _stages, schedule_stage
 __all__ = ["layer_programs", "layer_gating", "gating_markdown"]
 
 
-def layer_programs(model, phase, config, *, stack_gqa=False):
-    """``{"whole": program, "split": program}`` of one decoder layer (shapes only)."""
+def layer_programs(model, phase, config, *, stack_gqa=False, kind=None):
+    """``{"whole": program, "split": program}`` of one decoder layer (shapes only);
+    ``kind``: its :class:`~sim.models.llm_config.LayerKind` (needed for a model of
+    several kinds, see :func:`sim.models.workload.layer_gemms`)."""
     if not isinstance(model, ModelShape) or not isinstance(phase, Phase):
         raise TypeError("expected a ModelShape and a Phase")
     if not isinstance(config, SplitConfig):
         raise TypeError(f"expected a SplitConfig, got {type(config).__name__}")
-    gemms = layer_gemms(model, phase, stack_gqa=stack_gqa)
+    gemms = layer_gemms(model, phase, stack_gqa=stack_gqa, kind=kind)
     shapes = [g.shape for _, group in _stages(gemms) for g in group for _ in range(g.count)]
     plans = [schedule_stage(group, config) for _, group in _stages(gemms)]
     return {"whole": [("whole", [shapes])], "split": _program(plans)}
 
 
-def layer_gating(model, phase, config, *, stack_gqa=False):
+def layer_gating(model, phase, config, *, stack_gqa=False, kind=None):
     """Per program (``whole``, ``split``): ``{"cycles", "tiles", "clocked", "gated",
     "busy", "gated_fraction", "tokens"}``; ``clocked``/``gated``/``busy`` are lists, one
     entry per tile (index ``i*GC + j``). Ungated, a tile is clocked all ``cycles``."""
     out = {}
-    for name, program in layer_programs(model, phase, config, stack_gqa=stack_gqa).items():
+    for name, program in layer_programs(model, phase, config, stack_gqa=stack_gqa,
+                                        kind=kind).items():
         tc = tile_clock_cycles(program, config)
         out[name] = {"cycles": tc.cycles, "tiles": len(tc.clocked),
                      "clocked": tc.clocked.tolist(), "gated": tc.gated.tolist(),
