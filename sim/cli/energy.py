@@ -147,7 +147,7 @@ def cmd_energy(args):
     if getattr(args, "clock_gate", False):
         raise UsageError("--clock-gate: the gate-level simulator does not simulate the "
                          "gating cell's latch; drop --clock-gate (clock gating is priced "
-                         "as an ideal enable: systolic workload MODEL --gating)")
+                         "as an ideal enable: systolic workload MODEL --energy)")
     if args.mode != "whole" and args.design != "split":
         raise UsageError("--mode: only for the split design")
     if args.opensta:
