@@ -314,6 +314,12 @@ def test_design_energy_api_and_cache(lib_path, tmp_path):
     assert r1.categories_pj["clock"] > 0 and r1.categories_pj["leakage"] > 0
     files = list((tmp_path / "energy" / "activity").iterdir())
     assert len(files) == 1 and files[0].suffix == ".npz"
+    whole = files[0].read_bytes()
+    for damaged in (whole[:len(whole) // 2], b""):    # a truncated or empty capture
+        files[0].write_bytes(damaged)
+        r3 = design_energy(mac.verilog(), "mac", stim, warmup=2, cache=tmp_path)
+        assert not r3.cached and r3.total_pj == pytest.approx(r1.total_pj, rel=1e-12)
+        assert design_energy(mac.verilog(), "mac", stim, warmup=2, cache=tmp_path).cached
     # idle operands: only clock, leakage and nothing else
     idle = design_energy(mac.verilog(), "mac", {"rst": rst}, warmup=3, cache=False)
     assert idle.components_pj["switching"] == 0

@@ -2,6 +2,7 @@
 schedule lanes as port bits."""
 import hashlib
 import io
+import zipfile
 import json
 
 import numpy as np
@@ -62,8 +63,8 @@ def capture_activity(netlist, top, lib, ports, cycles, *, glitch=False, warmup=0
                     if "timing" in z.files:
                         act.timing = str(z["timing"])
                 return sim, act, True
-            except (OSError, ValueError, KeyError):
-                pass                                   # damaged: recompute
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+                pass                           # empty, truncated or damaged: recompute
     act = sim.run(ports, cycles, glitch=glitch, warmup=warmup, weights=weights, delays=delays,
                   clock_enable=clock_enable, progress=progress)
     if store:
