@@ -136,6 +136,22 @@ def build_host(comp, m, cfg: TileConfig, *, init_len):
     return ns
 
 
+def drive_readers(comp, m, h, *, reading, a_on, b_on, a_ptr, b_ptr, hold):
+    """The A and B read ports: a beat read at ``a_ptr``/``b_ptr`` when ``a_on``/``b_on``
+    (each pointer then moves on), the host's reads while not ``reading``, and the
+    ``hold`` countdown (bubbles before a vector) while reading."""
+    m.d.comb += [comp.a_ren.eq(a_on | h.host_re & h.mem_a),
+                 comp.b_ren.eq(b_on | h.host_re & h.mem_b),
+                 comp.a_raddr.eq(Mux(reading, a_ptr, comp.host_addr)),
+                 comp.b_raddr.eq(Mux(reading, b_ptr, comp.host_addr))]
+    with m.If(a_on):
+        m.d.sync += a_ptr.eq(a_ptr + 1)
+    with m.If(b_on):
+        m.d.sync += b_ptr.eq(b_ptr + 1)
+    with m.If(reading & (hold != 0)):
+        m.d.sync += hold.eq(hold - 1)
+
+
 def drive_c_lane(comp, m, h, lane, W, *, ren, raddr, array_addr, write, waddr, acc,
                  result=None):
     """The C bank of output ``lane``: the collector's read (``ren`` at ``raddr`` while

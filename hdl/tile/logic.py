@@ -30,7 +30,7 @@ from amaranth.lib.wiring import In, Out
 
 from .config import TileConfig, TileError, DIM_BITS, ADDR_BITS
 from .host import (host_ports, build_host, delayed, clamp, assemble, finish_counters,
-                   drive_c_lane,
+                   drive_c_lane, drive_readers,
                    COUNTER_BITS)
 
 __all__ = ["TileLogic", "host_ports", "COUNTER_BITS"]
@@ -159,16 +159,8 @@ class TileLogic(wiring.Component):
         m.d.comb += issue.eq(reading & (hold == 0))
         a_on = issue & (beat >= b - ba)
         b_on = issue & (beat >= b - bb)
-        m.d.comb += [self.a_ren.eq(a_on | h.host_re & h.mem_a),
-                     self.b_ren.eq(b_on | h.host_re & h.mem_b),
-                     self.a_raddr.eq(Mux(reading, a_ptr, self.host_addr)),
-                     self.b_raddr.eq(Mux(reading, b_ptr, self.host_addr))]
-        with m.If(a_on):
-            m.d.sync += a_ptr.eq(a_ptr + 1)
-        with m.If(b_on):
-            m.d.sync += b_ptr.eq(b_ptr + 1)
-        with m.If(reading & (hold != 0)):
-            m.d.sync += hold.eq(hold - 1)
+        drive_readers(self, m, h, reading=reading, a_on=a_on, b_on=b_on, a_ptr=a_ptr,
+                      b_ptr=b_ptr, hold=hold)
         vec_end = issue & (beat == b - 1)
         k_end = vec_end & (kk == f["k"] - 1)
         m.d.sync += [arr_valid.eq(issue), arr_beat.eq(beat),

@@ -20,7 +20,8 @@ that edge; ``done`` with edge ``e_final + R + C + P``.
 from amaranth.hdl import Module, Signal, Cat, Mux
 
 from .config import TileError, DIM_BITS, ADDR_BITS
-from .host import build_host, delayed, clamp, assemble, drive_c_lane, finish_counters
+from .host import (build_host, delayed, clamp, assemble, drive_c_lane, drive_readers,
+                   finish_counters)
 
 __all__ = ["elaborate_ws", "ws_check"]
 
@@ -59,16 +60,8 @@ def elaborate_ws(self):
 
     issue = reading & (hold == 0)
     a_on, b_on = issue & act, issue & ~act
-    m.d.comb += [self.a_ren.eq(a_on | h.host_re & h.mem_a),
-                 self.b_ren.eq(b_on | h.host_re & h.mem_b),
-                 self.a_raddr.eq(Mux(reading, a_ptr, self.host_addr)),
-                 self.b_raddr.eq(Mux(reading, b_ptr, self.host_addr))]
-    with m.If(a_on):
-        m.d.sync += a_ptr.eq(a_ptr + 1)
-    with m.If(b_on):
-        m.d.sync += b_ptr.eq(b_ptr + 1)
-    with m.If(reading & (hold != 0)):
-        m.d.sync += hold.eq(hold - 1)
+    drive_readers(self, m, h, reading=reading, a_on=a_on, b_on=b_on, a_ptr=a_ptr,
+                  b_ptr=b_ptr, hold=hold)
     vec_end = issue & (beat == Mux(act, ba - 1, bb - 1))
     with m.If(issue):
         m.d.sync += beat.eq(Mux(vec_end, 0, beat + 1))
