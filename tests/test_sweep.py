@@ -216,6 +216,8 @@ def test_energy_switch(monkeypatch):
     assert on["mac"]["energy"] is True and on["array"]["energy"] is True
     with pytest.raises(SweepConfigError, match="energy = true needs liberty"):
         expand(parse_config({"mac": {"energy": True, "liberty": False}}, "t"))
+    with pytest.raises(SweepConfigError, match="energy = true needs liberty"):
+        expand(parse_config({"sweep": {"liberty": False}, "mac": {"energy": True}}, "t"))
 
     class Rep:                                       # the energy flow, faked
         total_pj, categories_pj = 10.0, {"arithmetic": 6.0, "clock": 2.0}

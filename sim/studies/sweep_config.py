@@ -306,11 +306,12 @@ def _mac_jobs(s, keys):
             yield p, mac
 
 
-def _energy(study):
+def _energy(study, common):
     """The job's ``energy`` switch, only when on (the keys of earlier results stay)."""
-    if study.get("energy") and not study.get("liberty"):
+    if study.get("energy") and not (study.get("liberty") and common.get("liberty") is not False):
         raise SweepConfigError("energy = true needs liberty (the energy flow prices the "
-                               "Nangate45 netlist)")
+                               "Nangate45 netlist): keep liberty on, or drop energy "
+                               "(--no-energy)")
     return {"energy": True} if study.get("energy") else {}
 
 
@@ -326,13 +327,13 @@ def expand(config, source="config"):
             study, s = "mac", config["mac"]
             for p, mac in _mac_jobs(s, _MAC_KEYS):
                 jobs.append({"study": "mac", "mac": mac, "liberty": s["liberty"],
-                             "fpga": s["fpga"], **_energy(s)})
+                             "fpga": s["fpga"], **_energy(s, common)})
         if "array" in config:
             study, s = "array", config["array"]
             for p, mac in _mac_jobs(s, ["size", "dataflow", *_MAC_KEYS]):
                 jobs.append({"study": "array", "size": p["size"], "dataflow": p["dataflow"],
                              "mac": mac, "liberty": s["liberty"], "fpga": s["fpga"],
-                             **_energy(s)})
+                             **_energy(s, common)})
         if "split" in config:
             study = "split"
             for p, mac in _mac_jobs(config["split"], ["size", "tile", "style", *_MAC_KEYS]):
