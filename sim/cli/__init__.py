@@ -5,7 +5,7 @@
     systolic sim mac     [MAC options] [--sim verilator|icarus ...]
     systolic play array|split --stream FILE.hex -o RESULTS [design options]
     systolic demo
-    systolic digits      [--rows R --cols C] [--numerics int4|mxfp4] [--limit N]
+    systolic digits      [--rows R --cols C] [--numerics int4|mxfp4|w4a8] [--limit N]
     systolic energy      mac|pe|array|split [design options] [--data SET] [--zero-delay]
     systolic bench
     systolic sweep       [--config FILE.toml] [-o DIR] [options]

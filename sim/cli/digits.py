@@ -1,22 +1,45 @@
-"""``systolic digits``: a 64-32-10 MLP on scikit-learn's digits, float32 and in 4 bits
-(blocked int4, MXFP4) with both layers' GEMMs on the RTL array
-(:mod:`sim.studies.digits`)."""
+"""``systolic digits``: a 64-32-10 MLP on scikit-learn's digits, float32, in 4 bits
+(blocked int4, MXFP4) and in W4A8 (int8 activations, int4 weights, on a fusable array)
+with both layers' GEMMs on the RTL array (:mod:`sim.studies.digits`)."""
 import sys
 import time
 
 from .common import UsageError, check_writable, int_in, simulators
 
-FORMATS = ("int4", "mxfp4")
+FORMATS = ("int4", "mxfp4", "w4a8")
+#: The networks whose arrays are fused (:mod:`hdl.fusion`): the cocotb path only.
+FUSED = {"w4a8": "w4a8"}
 
 
 def digits_arrays(rows, cols, dataflow):
-    """The array per block format: int4 elements on the signed int4 MAC, MXFP4 elements
-    on the FP4 MAC (both W = 16: a block's partial sum needs at most 13 bits)."""
+    """The array per network: int4 elements on the signed int4 MAC, MXFP4 elements on
+    the FP4 MAC (both W = 16: a block's partial sum needs at most 13 bits), W4A8 on the
+    int4 MAC fused for W4A8 (W = 16: the driver cuts K into passes of at most 31 int8 x
+    int4 products, :func:`hdl.fusion.precision_max_safe_k`)."""
     from hdl.mac import MacConfig
     from hdl.array import ArrayConfig
     return {fmt: ArrayConfig(rows, cols, dataflow, MacConfig(numerics=numerics),
-                             fold_overlap=True)
-            for fmt, numerics in (("int4", "int4"), ("mxfp4", "fp4"))}
+                             fold_overlap=True, fusion=fusion)
+            for fmt, numerics, fusion in (("int4", "int4", "none"), ("mxfp4", "fp4", "none"),
+                                          ("w4a8", "int4", "w4a8"))}
+
+
+def _runner(fmt, array, simulator, path_args):
+    """The runner of one network: a fusable array's on the cocotb path with the
+    gate-level model (:func:`sim.cli.precision.fused_path`), the others on the path and
+    model ``path_args`` choose (default: the cocotb path)."""
+    from sim.drivers.blocked import rtl_runner
+    from . import native
+    if fmt in FUSED:
+        if path_args is not None:
+            from .precision import fused_path
+            fused_path(path_args)
+        run = rtl_runner(array, simulator=simulator, precision=FUSED[fmt])
+        run.chosen = [("cocotb", "gate")] if path_args is not None else []
+        return run
+    if path_args is None:
+        return rtl_runner(array, simulator=simulator)
+    return native.gemm_runner(array, simulator, path_args, f"digits {fmt}")
 
 
 def run_and_print(*, rows, cols, dataflow, simulator, formats=FORMATS, limit=None,
@@ -24,15 +47,9 @@ def run_and_print(*, rows, cols, dataflow, simulator, formats=FORMATS, limit=Non
     """Run the study on the RTL, print one line per network; the report.
     ``path_args``: parsed ``--path``/``--model`` options (default: the cocotb path,
     gate-level)."""
-    from sim.drivers.blocked import rtl_runner
-    from sim.studies.digits import run_digits, HIDDEN
-    from . import native
+    from sim.studies.digits import run_digits, HIDDEN, QUANTIZATION
     arrays = digits_arrays(rows, cols, dataflow)
-    if path_args is None:
-        runners = {f: rtl_runner(arrays[f], simulator=simulator) for f in formats}
-    else:
-        runners = {f: native.gemm_runner(arrays[f], simulator, path_args, f"digits {f}")
-                   for f in formats}
+    runners = {f: _runner(f, arrays[f], simulator, path_args) for f in formats}
     start = time.monotonic()
     report = run_digits(runners=runners, limit=limit)
     print(f"{indent}MLP 64-{HIDDEN}-10 trained on {report.n_train} digits images, tested "
@@ -41,7 +58,7 @@ def run_and_print(*, rows, cols, dataflow, simulator, formats=FORMATS, limit=Non
     print(f"{indent}  float32 (numpy): test accuracy {report.accuracy['float32']:.1%}")
     for fmt in formats:
         gemms = report.layers[fmt]
-        ok = all(g.matches for g in gemms)
+        ok = all(g.matches and g.cycles == g.model_cycles for g in gemms)
         what = "; ".join(f"{g.name} {'x'.join(map(str, g.shape))} ({g.blocks} K-block"
                          f"{'s' if g.blocks != 1 else ''}, {g.cycles} cycles)"
                          for g in gemms)
@@ -49,7 +66,9 @@ def run_and_print(*, rows, cols, dataflow, simulator, formats=FORMATS, limit=Non
         how = ("; " + ", ".join(f"{p} path, {m} model" for p, m in how)) if how else ""
         print(f"{indent}  {fmt:7s} (RTL)  : test accuracy {report.accuracy[fmt]:.1%}; "
               f"{'PASS' if ok else 'FAIL'}: every RTL GEMM "
-              f"{'equals' if ok else 'does NOT equal'} its exact reference; {what}{how}")
+              f"{'equals' if ok else 'does NOT equal'} its exact reference, cycles "
+              f"{'==' if ok else 'vs'} model; {what}{how}")
+        print(f"{indent}            quantization: {QUANTIZATION[fmt]}")
     return report
 
 
@@ -71,6 +90,11 @@ def cmd_digits(args):
     sim = args.sim or simulators(None)[0]
     simulators([sim])
     formats = tuple(dict.fromkeys(args.numerics or FORMATS))
+    if not args.numerics and (args.path == "native" or args.model == "twin"):
+        formats = tuple(f for f in formats if f not in FUSED)
+        print(f"--path {args.path} --model {args.model}: {', '.join(FUSED)} left out (a "
+              f"fusable array runs on the cocotb path only; ask --numerics w4a8 without "
+              f"them)", file=sys.stderr)
     print("training the float MLP, then quantized inference; the first run of an array "
           "design builds it", file=sys.stderr)
     report = run_and_print(rows=args.rows, cols=args.cols, dataflow=args.dataflow,
@@ -84,8 +108,8 @@ def cmd_digits(args):
 
 
 def register(sub):
-    d = sub.add_parser("digits", help="a small MLP on scikit-learn's digits: float32, int4 "
-                                      "and MXFP4 accuracy, GEMMs on the RTL array")
+    d = sub.add_parser("digits", help="a small MLP on scikit-learn's digits: float32, int4, "
+                                      "MXFP4 and W4A8 accuracy, GEMMs on the RTL array")
     d.add_argument("--rows", type=int_in(1, 256, "rows"), default=8, metavar="R",
                    help="PE rows, 1..256 (default 8)")
     d.add_argument("--cols", type=int_in(1, 256, "cols"), default=8, metavar="C",
@@ -93,7 +117,8 @@ def register(sub):
     d.add_argument("--dataflow", choices=["os", "ws"], default="ws",
                    help="output- or weight-stationary (default ws)")
     d.add_argument("--numerics", action="append", choices=FORMATS,
-                   help="run only this 4-bit format (repeatable; default: int4 and mxfp4)")
+                   help="run only this network (repeatable; default: int4, mxfp4 and w4a8 "
+                        "= int8 activations x int4 weights on an array fused for W4A8)")
     d.add_argument("--limit", type=int_in(1, 100000, "limit"), default=None, metavar="N",
                    help="only the first N test images (default: all 360)")
     d.add_argument("--sim", choices=["verilator", "icarus"], default=None,

@@ -48,19 +48,23 @@ def block_jobs(qa: Blocked, qb: Blocked):
 
 def model_runner(fmt):
     """A numpy stand-in for the array: per job the integer partial sum the RTL returns
-    (``sum u_a u_b``: ``4 a b`` for E2M1 elements, ``a b`` for int4)."""
+    (``sum u_a u_b``: ``4 a b`` for E2M1 elements, ``a b`` for int4 and for the int8 x
+    int4 jobs of W4A8)."""
     def run(jobs):
         return [(units_of(A, fmt) @ units_of(B, fmt), None) for A, B in jobs]
     return run
 
 
-def rtl_runner(config, *, simulator, build_root=None):
+def rtl_runner(config, *, simulator, build_root=None, precision="int4"):
     """Run the jobs on the RTL array ``config`` (an :class:`ArrayConfig` whose MAC
-    multiplies the format's elements); returns ``[(C int64, GemmResult), ...]``."""
+    multiplies the format's elements; ``precision`` W4A8 or int8: int8 operands on an
+    array fused for them, :func:`sim.drivers.gemm.run_gemms`); returns
+    ``[(C int64, GemmResult), ...]``."""
     from sim.drivers.gemm import run_gemms
 
     def run(jobs):
-        results = run_gemms(jobs, config, simulator=simulator, build_root=build_root)
+        results = run_gemms(jobs, config, simulator=simulator, build_root=build_root,
+                            precision=precision)
         return [(r.C, r) for r in results]
     return run
 

@@ -12,6 +12,16 @@ are quantized in blocks of 32 along the pixels (K of layer 1), W1 along its rows
 the float bias, applies ReLU and quantizes the hidden activations (blocks of 32 along
 the hidden units, K of layer 2); layer 2 runs the same way; the host adds the bias and
 takes the argmax. Every GEMM's RTL result is compared with its exact reference.
+
+"w4a8" (8-bit activations, 4-bit weights, :data:`QUANTIZATION`): each weight matrix is
+int4 with one float scale per output unit (per channel, symmetric, ``max|W[:, j]| / 7``),
+each layer's input is int8 with one float scale per tensor (symmetric, static:
+``peak / 127`` with the peak of that input over the *training* images in float32,
+:func:`activation_peaks`; test values beyond it clamp to -128..127), both rounded to
+nearest even. Each layer is one whole-K integer GEMM ``q_x @ q_w`` on a fusable array
+(``ArrayConfig.fusion``, ``precision="w4a8"``, :mod:`sim.drivers.fusion`), checked
+against numpy's int64 product; the host scales it by ``s_x * s_w[j]`` and goes on as
+above.
 """
 import warnings
 from dataclasses import dataclass, field
@@ -22,8 +32,19 @@ import numpy as np
 from sim.drivers.blocked import run_blocked
 from sim.models.mx import FORMATS, quantize
 
-__all__ = ["SEED", "HIDDEN", "Mlp", "load_split", "train", "float_predict",
-           "quantized_forward", "run_digits", "DigitsReport"]
+__all__ = ["SEED", "HIDDEN", "NETWORKS", "QUANTIZATION", "Mlp", "load_split", "train",
+           "float_predict", "quantize_symmetric", "activation_peaks", "quantized_forward",
+           "run_digits", "DigitsReport"]
+
+#: The quantized networks: the block formats of :mod:`sim.models.mx`, and W4A8.
+NETWORKS = (*FORMATS, "w4a8")
+#: How each network is quantized (printed by ``systolic digits``, in its report).
+QUANTIZATION = {
+    "int4": "int4 elements, a power-of-two scale per block of 32 along K (A and B)",
+    "mxfp4": "E2M1 elements, an E8M0 scale per block of 32 along K (A and B)",
+    "w4a8": "weights int4 per output channel (max|W|/7), activations int8 per tensor "
+            "(static: training-set peak/127), symmetric, round to nearest even",
+}
 
 SEED = 0
 HIDDEN = 32
@@ -93,25 +114,67 @@ def float_predict(mlp, X):
 class LayerGemm:
     name: str
     shape: tuple          # (M, K, N)
-    blocks: int           # K-blocks of 32 = array jobs
+    blocks: int           # K-blocks of 32 = array jobs (W4A8: 1, the whole K)
     matches: bool         # RTL C equals the exact reference
     cycles: int = 0       # RTL cycles summed over the blocks (0: no RTL)
+    model_cycles: int = 0  # the cycle model's, summed alike
+
+
+def quantize_symmetric(x, bits, peak):
+    """``(q int64, scale float64)``: ``x / scale`` rounded to nearest even and clamped to
+    signed ``bits``-bit integers, ``scale = peak / (2**(bits-1) - 1)`` (``peak``: a
+    scalar, or one per column; a zero peak gets scale 1)."""
+    qmax = 2 ** (bits - 1) - 1
+    peak = np.asarray(peak, dtype=np.float64)
+    scale = np.where(peak > 0, peak / qmax, 1.0)
+    q = np.clip(np.rint(np.asarray(x, dtype=np.float64) / scale), -qmax - 1, qmax)
+    return q.astype(np.int64), scale
+
+
+def activation_peaks(mlp):
+    """W4A8's static activation calibration: ``(max |image pixel|, max hidden ReLU
+    output)`` over the training images, in float32 (the test images are not used)."""
+    X_train = load_split()[0]
+    h = np.maximum(X_train @ mlp.W1 + mlp.b1, np.float32(0))
+    return float(np.abs(X_train).max()), float(h.max())
+
+
+def _results(results):
+    done = [r for r in results if r is not None]
+    return sum(r.cycles for r in done), sum(r.model_cycles for r in done)
+
+
+def _layer(x, W, fmt, name, runner, peak):
+    """``(x @ W in float64 from the quantized GEMM, LayerGemm)`` of one layer."""
+    shape = (x.shape[0], x.shape[1], W.shape[1])
+    if fmt == "w4a8":
+        qx, sx = quantize_symmetric(x, 8, peak)
+        qw, sw = quantize_symmetric(W, 4, np.abs(W).max(axis=0))
+        (C, result), = runner([(qx, qw)])
+        C = np.asarray(C, dtype=np.int64)
+        return (C.astype(np.float64) * (sx * sw)[None, :],
+                LayerGemm(name, shape, 1, bool(np.array_equal(C, qx @ qw)),
+                          *_results([result])))
+    qx = quantize(x, fmt, axis=1, name=f"{name} input")
+    qw = quantize(W, fmt, axis=0, name=f"{name} weights")
+    gemm, = run_blocked([(qx, qw)], runner=runner)
+    return gemm.C.to_float(), LayerGemm(name, shape, len(gemm.partials), gemm.matches,
+                                        *_results(gemm.results))
 
 
 def quantized_forward(mlp, X, fmt, *, runner):
-    """``(logits float64 [n, 10], [LayerGemm, LayerGemm])`` of the ``fmt`` network with
-    both GEMMs run by ``runner`` (:func:`sim.drivers.blocked.rtl_runner` or
-    :func:`sim.drivers.blocked.model_runner`)."""
+    """``(logits float64 [n, 10], [LayerGemm, LayerGemm])`` of the ``fmt`` network
+    (:data:`NETWORKS`) with both GEMMs run by ``runner``
+    (:func:`sim.drivers.blocked.rtl_runner` or :func:`sim.drivers.blocked.model_runner`;
+    for "w4a8" on an array fused for W4A8, ``precision="w4a8"``)."""
     x = X
     layers = []
-    for name, W, b in (("layer 1", mlp.W1, mlp.b1), ("layer 2", mlp.W2, mlp.b2)):
-        qx = quantize(x, fmt, axis=1, name=f"{name} input")
-        qw = quantize(W, fmt, axis=0, name=f"{name} weights")
-        gemm, = run_blocked([(qx, qw)], runner=runner)
-        layers.append(LayerGemm(name, (x.shape[0], x.shape[1], W.shape[1]),
-                                len(gemm.partials), gemm.matches,
-                                sum(r.cycles for r in gemm.results if r is not None)))
-        y = gemm.C.to_float() + b.astype(np.float64)
+    peaks = activation_peaks(mlp) if fmt == "w4a8" else (None, None)
+    for name, W, b, peak in (("layer 1", mlp.W1, mlp.b1, peaks[0]),
+                             ("layer 2", mlp.W2, mlp.b2, peaks[1])):
+        y, layer = _layer(x, W, fmt, name, runner, peak)
+        layers.append(layer)
+        y = y + b.astype(np.float64)
         x = np.maximum(y, 0.0).astype(np.float32) if name == "layer 1" else y
     return x, layers
 
@@ -126,15 +189,19 @@ class DigitsReport:
 
     @property
     def all_match(self):
-        return all(g.matches for gs in self.layers.values() for g in gs)
+        """Every GEMM's C equals its exact reference, and its cycles the model's."""
+        return all(g.matches and g.cycles == g.model_cycles
+                   for gs in self.layers.values() for g in gs)
 
     def as_dict(self):
         return {"n_train": self.n_train, "n_test": self.n_test,
                 "accuracy": {k: round(v, 6) for k, v in self.accuracy.items()},
                 "all_rtl_gemms_match": self.all_match,
+                "quantization": {fmt: QUANTIZATION[fmt] for fmt in self.layers},
                 "gemms": {fmt: [{"layer": g.name, "shape": list(g.shape),
                                  "k_blocks": g.blocks, "matches": g.matches,
-                                 "cycles": g.cycles} for g in gs]
+                                 "cycles": g.cycles, "model_cycles": g.model_cycles}
+                                for g in gs]
                           for fmt, gs in self.layers.items()}}
 
 
@@ -143,8 +210,8 @@ def run_digits(*, runners, limit=None, progress=None):
     ``runners[fmt]`` on the first ``limit`` test images (all when None).
     ``progress(fmt)`` is called before each format."""
     for fmt in runners:
-        if fmt not in FORMATS:
-            raise ValueError(f"unknown format {fmt!r}; allowed: {', '.join(FORMATS)}")
+        if fmt not in NETWORKS:
+            raise ValueError(f"unknown format {fmt!r}; allowed: {', '.join(NETWORKS)}")
     X_train, X_test, _, y_test = load_split()
     if limit is not None:
         X_test, y_test = X_test[:limit], y_test[:limit]
