@@ -95,6 +95,9 @@ def cmd_digits(args):
         print(f"--path {args.path} --model {args.model}: {', '.join(FUSED)} left out (a "
               f"fusable array runs on the cocotb path only; ask --numerics w4a8 without "
               f"them)", file=sys.stderr)
+    if any(f in FUSED for f in formats):
+        from .precision import fused_path
+        fused_path(args)                 # exit 2 before any work on --path native etc.
     print("training the float MLP, then quantized inference; the first run of an array "
           "design builds it", file=sys.stderr)
     report = run_and_print(rows=args.rows, cols=args.cols, dataflow=args.dataflow,
