@@ -152,7 +152,11 @@ def register(sub):
                                    ("shapes", ("MxKxN,...", "GEMM shapes")),
                                    ("numerics", ("F,...", "operand formats (int4, uint4, "
                                                  "fp4) of the mac, array and split "
-                                                 "studies"))):
+                                                 "studies")),
+                                   ("precision", ("P,...", "run-time precisions (int4, "
+                                                  "w4a8, int8) of the array and gemm "
+                                                  "studies; w4a8/int8 on arrays fused "
+                                                  "for them"))):
         sw.add_argument(f"--{option}", metavar=key,
                         help=f"{studies}, comma-separated (replaces the config's)")
     fp = sw.add_mutually_exclusive_group()

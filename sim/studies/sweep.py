@@ -105,7 +105,8 @@ def _source_of(job, vers, liberty):
         "array": f"{yosys}: synth; abc -g (CMOS), stat -tech cmos, ltp -noff; synth_ice40",
         "split": f"{yosys}: sim.drivers.split.split_area_overhead (synth; abc -g; "
                  f"stat -tech cmos)",
-        "gemm": "cycle models: sim.drivers.split.program_cycles (whole) and plan_jobs (split)",
+        "gemm": "cycle models: sim.drivers.split.program_cycles (whole) and plan_jobs "
+                "(split); w4a8/int8: sim.drivers.gemm.gemm_model_cycles of the fused array",
     }
     src = parts[job["study"]]
     if job.get("liberty") and liberty:
@@ -116,7 +117,11 @@ def _source_of(job, vers, liberty):
 
 
 def _flat(job):
-    out = {}
+    """A job's parameters as row columns (int4 jobs do not name their precision, gemm
+    jobs at W = 16 not their acc_width: filled in here)."""
+    out = {"precision": "int4"} if job["study"] in ("array", "gemm") else {}
+    if job["study"] == "gemm":
+        out["acc_width"] = 16
     for k, v in job.items():
         if k == "mac":
             out.update(v)
@@ -193,15 +198,16 @@ COLUMNS = {
             "transistors", "depth", "flops", "ice40_lut4", "ice40_carry", "ice40_dff",
             "liberty_um2", "liberty_seq_um2", "liberty_delay_ps", "liberty_fmax_mhz",
             "ice40_fmax_mhz", "energy_pj_per_mac"],
-    "array": ["size", "dataflow", "numerics", "multiplier", "adder", "pipeline", "acc_width",
-              "macs",
+    "array": ["size", "dataflow", "precision", "numerics", "multiplier", "adder", "pipeline",
+              "acc_width", "macs", "peak_macs_per_cycle",
               "transistors", "transistors_per_mac", "depth", "liberty_um2_per_mac",
               "liberty_fmax_mhz", "ice40_lut4_per_mac", "ice40_fmax_mhz", "energy_pj_per_mac"],
     "split": ["size", "tile", "style", "numerics", "multiplier", "adder", "pipeline",
               "base_transistors", "split_transistors", "overhead_pct", "cell_overhead_pct",
               "extra_port_bits"],
-    "gemm": ["size", "tile", "batch", "pipeline", "M", "K", "N", "whole_cycles",
-             "split_cycles", "whole_utilization", "split_utilization", "speedup", "plan"],
+    "gemm": ["size", "tile", "batch", "pipeline", "precision", "acc_width", "M", "K", "N",
+             "whole_cycles", "whole_macs_per_cycle", "split_cycles", "whole_utilization",
+             "split_utilization", "speedup", "plan"],
 }
 #: PNG per study.
 PLOTS = {"array": "sweep_area_per_mac.png", "split": "sweep_split_overhead.png",
@@ -281,6 +287,8 @@ TITLES = {"mac": "Depth and Fmax against pipeline stages (MAC)",
 
 def _mac_label(r, skip=()):
     fmt = "" if r.get("numerics", "int4") == "int4" else f"{r['numerics']} "
+    if r.get("precision", "int4") != "int4":
+        fmt = f"fused {r['precision']} "
     if r.get("multiplier") == "behavioral":
         return f"{fmt}behavioral"
     parts = [fmt + r["multiplier"], r["adder"]]
@@ -342,14 +350,17 @@ def _plot_split(rows, path, prov):
 def _plot_gemm(rows, path, prov):
     from sim.studies.plot import figure, save_figure
     groups = _groups(rows, lambda r: f"{r['size']}x{r['size']} array, {r['tile']}x"
-                     f"{r['tile']} tiles, batch {r['batch']}, P={r['pipeline']}")
+                     f"{r['tile']} tiles, batch {r['batch']}, P={r['pipeline']}"
+                     + ("" if r.get("acc_width", 16) == 16 else f", W={r['acc_width']}")
+                     + ("" if r.get("precision", "int4") == "int4" else
+                        f", {r['precision']} (whole array only)"))
     fig, axes = figure(len(groups), width=max(6, 0.7 * max(len(g) for g in groups.values())
                                               + 2))
     for ax, (name, g) in zip(axes, groups.items()):
         x = range(len(g))
         ax.bar([i - 0.2 for i in x], [r["whole_utilization"] for r in g], 0.4,
                label="whole array, one after another")
-        ax.bar([i + 0.2 for i in x], [r["split_utilization"] for r in g], 0.4,
+        ax.bar([i + 0.2 for i in x], [r["split_utilization"] or 0 for r in g], 0.4,
                label="split array, planned (plan_jobs)")
         ax.set_xticks(list(x), [f"{r['M']}x{r['K']}x{r['N']}" for r in g], rotation=30,
                       fontsize=8)

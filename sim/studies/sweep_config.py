@@ -21,6 +21,7 @@ Cartesian product)::
     size = [1, 2, 4, 8]           # square arrays
     dataflow = ["ws", "os"]
     numerics = ["int4", "fp4"]    # operand formats (hdl.numerics; default int4)
+    precision = ["int4", "w4a8"]  # run-time precision (hdl.fusion; default int4)
 
     [split]                       # split-logic overhead against tile size
     size = [8]
@@ -32,11 +33,24 @@ Cartesian product)::
     tile = [8]
     shapes = [[8, 8, 8], [16, 16, 16], [64, 16, 8]]
     batch = [4]                   # independent GEMMs of that shape
+    precision = ["int4", "int8"]  # W4A8 / int8: on the whole array fused for it
+    acc_width = [32]              # accumulator bits (int8 wants >= 24; default 16)
 
 Keys and defaults are in :data:`SCHEMA`. Every MAC key (``numerics``, ``multiplier``,
 ``adder``, ``pipeline``, ``fused``, ``acc_width``; ``signed`` is the old name of
 ``numerics`` int4/uint4, never both) may appear in ``mac``, ``array`` and ``split``;
-``gemm`` takes ``pipeline`` (its cycle models do not depend on the numerics).
+``gemm`` takes ``pipeline`` and ``acc_width`` (its cycle models do not depend on the
+numerics).
+
+``precision`` (:data:`hdl.fusion.PRECISIONS`, default ``int4``) is a key of ``array``
+and ``gemm``: ``w4a8`` (int8 activations x int4 weights) and ``int8`` run on an int4
+array fused for them (``ArrayConfig.fusion``, :mod:`hdl.fusion`): the array study
+measures the fused array (and its peak MACs per cycle in that precision, one MAC per
+2 or 4 PE steps), the gemm study its cycle model (the whole array only: the splittable
+array is not fused). A combination that cannot run it (numerics other than int4; a WS
+array with fewer rows than the precision's digit steps) is skipped, and a precision no
+combination can run is refused. An int4 job's dict does not name its precision, so
+earlier cached results stay valid.
 ``multiplier`` defaults to ``"default"``, each numerics' own default architecture; an
 FP4-only one (``shift``) is skipped for the integer numerics of the same study. A job's
 ``mac`` always names its ``numerics``, so the result cache keeps the formats apart.
@@ -48,6 +62,7 @@ import tomllib
 from pathlib import Path
 
 from hdl.flows.fpga import DEVICES
+from hdl.fusion import PRECISIONS
 from hdl.mac import (MacConfig, ConfigError, ALL_MULTIPLIERS, ADDER_CHOICES, ACC_WIDTHS,
                      DEFAULT_MULTIPLIER, FP4_MULTIPLIERS, PIPELINES)
 from hdl.numerics import NUMERICS, is_signed
@@ -126,6 +141,7 @@ SCHEMA = {
             "energy": (ONE, _bool, False)},
     "array": {**_MAC_KEYS, "size": (LIST, _int_range(1, 64), [2, 4]),
               "dataflow": (LIST, _choice(("ws", "os")), ["ws"]),
+              "precision": (LIST, _choice(PRECISIONS), ["int4"]),
               "liberty": (ONE, _bool, True), "fpga": (ONE, _bool, False),
               "energy": (ONE, _bool, False)},
     "split": {**_MAC_KEYS, "size": (LIST, _int_range(2, 64), [8]),
@@ -135,7 +151,9 @@ SCHEMA = {
              "tile": (LIST, _int_range(1, 256), [8]),
              "shapes": (LIST, _shape, [[16, 16, 16]]),
              "batch": (LIST, _int_range(1, 64), [4]),
-             "pipeline": (LIST, _MAC_KEYS["pipeline"][1], [0])},
+             "pipeline": (LIST, _MAC_KEYS["pipeline"][1], [0]),
+             "precision": (LIST, _choice(PRECISIONS), ["int4"]),
+             "acc_width": (LIST, _MAC_KEYS["acc_width"][1], [16])},
 }
 
 
@@ -223,6 +241,7 @@ OVERRIDES = {
     "dataflow": ("dataflow", ("array",)),
     "shapes": ("shapes", ("gemm",)),
     "numerics": ("numerics", ("mac", "array", "split")),
+    "precision": ("precision", ("array", "gemm")),
 }
 
 
@@ -306,6 +325,38 @@ def _mac_jobs(s, keys):
             yield p, mac
 
 
+def _fused(rows, cols, dataflow, mac, precision, fold_overlap=False):
+    """The :class:`hdl.array.ArrayConfig` that runs ``precision`` (fused for it unless
+    int4), or None if none can (numerics other than int4, WS rows < digit steps)."""
+    from hdl.array import ArrayConfig
+    from sim.drivers.fusion import check_precision
+    fusion = "none" if precision == "int4" else precision
+    if fusion != "none" and mac["numerics"] != "int4":
+        return None
+    cfg = ArrayConfig(rows, cols, dataflow, MacConfig(**mac), fold_overlap=fold_overlap,
+                      fusion=fusion)
+    try:
+        check_precision(precision, cfg)
+    except ValueError:
+        return None
+    return cfg
+
+
+def _precision_jobs(study, combos):
+    """The combinations that can run their precision; ConfigError for a precision none
+    of them can run."""
+    ran = set()
+    for p, cfg in combos:
+        if cfg is not None:
+            ran.add(p["precision"])
+            yield p
+    lost = [x for x in study["precision"] if x not in ran]
+    if lost:
+        raise ConfigError("precision", f"{lost[0]}: no combination can run it (it needs "
+                          f"numerics int4 and, on WS, at least "
+                          f"{'2' if lost[0] == 'w4a8' else '4'} rows); add one")
+
+
 def _energy(study, common):
     """The job's ``energy`` switch, only when on (the keys of earlier results stay)."""
     if study.get("energy") and not (study.get("liberty") and common.get("liberty") is not False):
@@ -313,6 +364,11 @@ def _energy(study, common):
                                "Nangate45 netlist): keep liberty on, or drop energy "
                                "(--no-energy)")
     return {"energy": True} if study.get("energy") else {}
+
+
+def _precision(p):
+    """The job's ``precision``, only when not int4 (the keys of earlier results stay)."""
+    return {"precision": p["precision"]} if p["precision"] != "int4" else {}
 
 
 def expand(config, source="config"):
@@ -330,10 +386,14 @@ def expand(config, source="config"):
                              "fpga": s["fpga"], **_energy(s, common)})
         if "array" in config:
             study, s = "array", config["array"]
-            for p, mac in _mac_jobs(s, ["size", "dataflow", *_MAC_KEYS]):
+            combos = [({**p, "mac": mac}, _fused(p["size"], p["size"], p["dataflow"], mac,
+                                                  p["precision"]))
+                      for p, mac in _mac_jobs(s, ["size", "dataflow", "precision",
+                                                  *_MAC_KEYS])]
+            for p in _precision_jobs(s, combos):
                 jobs.append({"study": "array", "size": p["size"], "dataflow": p["dataflow"],
-                             "mac": mac, "liberty": s["liberty"], "fpga": s["fpga"],
-                             **_energy(s, common)})
+                             "mac": p["mac"], "liberty": s["liberty"], "fpga": s["fpga"],
+                             **_energy(s, common), **_precision(p)})
         if "split" in config:
             study = "split"
             for p, mac in _mac_jobs(config["split"], ["size", "tile", "style", *_MAC_KEYS]):
@@ -341,12 +401,23 @@ def expand(config, source="config"):
                 jobs.append({"study": "split", "size": p["size"], "tile": p["tile"],
                              "style": p["style"], "mac": mac})
         if "gemm" in config:
-            study = "gemm"
-            for p in _product(config["gemm"], ["size", "tile", "batch", "pipeline", "shapes"]):
-                SplitConfig(p["size"], p["size"], p["tile"], MacConfig(pipeline=p["pipeline"]))
+            study, s = "gemm", config["gemm"]
+            combos = []
+            for p in _product(s, ["size", "tile", "batch", "pipeline", "acc_width",
+                                  "precision", "shapes"]):
+                mac = {"numerics": "int4", "pipeline": p["pipeline"],
+                       "acc_width": p["acc_width"]}
+                split = SplitConfig(p["size"], p["size"], p["tile"],
+                                    MacConfig(pipeline=p["pipeline"],
+                                              acc_width=p["acc_width"]))
+                combos.append((p, _fused(p["size"], p["size"], split.dataflow, mac,
+                                         p["precision"], split.fold_overlap)))
+            for p in _precision_jobs(s, combos):
                 jobs.append({"study": "gemm", "size": p["size"], "tile": p["tile"],
                              "batch": p["batch"], "pipeline": p["pipeline"],
-                             "shape": p["shapes"]})
+                             "shape": p["shapes"], **_precision(p),
+                             **({"acc_width": p["acc_width"]} if p["acc_width"] != 16
+                                else {})})
     except ConfigError as e:
         raise SweepConfigError(f"sweep {source}: [{study}] {e}") from None
     for job in jobs:

@@ -10,12 +10,18 @@ What a job measures (one row each):
   random operand pairs);
 * ``array``: the same for an n x n ``systolic_array``, also divided by the n^2 MACs (with
   ``energy``: pJ per useful MAC of a random n x 32 x n GEMM,
-  :func:`sim.studies.energy_study.array_energy`);
+  :func:`sim.studies.energy_study.array_energy`); with ``precision`` w4a8 or int8 the
+  array fused for it (``ArrayConfig.fusion``), its peak MACs per cycle in that
+  precision (n^2 over the digit steps per MAC, :data:`hdl.fusion.DIGIT_STEPS`) and the
+  energy GEMM's operands over the precision's full range;
 * ``split``: :func:`sim.drivers.split.split_area_overhead` (the splittable WS array
   against the unsplit one of the same size, Yosys CMOS gates);
 * ``gemm``: cycle models only (:func:`sim.drivers.split.program_cycles` for ``batch``
   GEMMs one after another on the whole array, :func:`sim.drivers.split.plan_jobs` for the
-  best split plan); utilization = MACs / (R * C * cycles).
+  best split plan); utilization = MACs / (R * C * cycles). With ``precision`` w4a8 or
+  int8: ``batch`` times :func:`sim.drivers.gemm.gemm_model_cycles` of the whole array
+  fused for it (for int4 that equals ``program_cycles``), no split plan (the splittable
+  array is not fused).
 """
 import sys
 import time
@@ -30,10 +36,11 @@ __all__ = ["RESULT_FORMAT", "SOURCE_FILES", "versions", "job_key", "run_job", "s
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Bumped when what a job computes (the ``_run_*`` functions below) changes.
-RESULT_FORMAT = 1
+RESULT_FORMAT = 2                 # 2: precision; peak / whole MACs per cycle
 #: Sources whose change invalidates every cached result (generators and models).
 SOURCE_FILES = ("hdl/*.py", "hdl/flows/*.py", "sim/models/*.py", "sim/studies/energy_study.py",
-                "sim/drivers/gemm.py", "sim/drivers/split.py",
+                "sim/drivers/gemm.py", "sim/drivers/split.py", "sim/drivers/fusion.py",
+                "sim/drivers/operands.py",
                 "sim/drivers/schedule.py", "sim/studies/split_area.py")
 
 
@@ -103,24 +110,39 @@ def _run_mac(job, liberty, cache):
             **_energy_row(job, liberty, lambda: mac_energy(cfg, cache=cache))}
 
 
+def _fusion(job):
+    """``(precision, fusion)`` of an array job (int4 jobs do not name theirs)."""
+    precision = job.get("precision", "int4")
+    return precision, "none" if precision == "int4" else precision
+
+
 def _run_array(job, liberty, cache):
     from hdl.array import TOPLEVEL, array_verilog
+    from hdl.fusion import DIGIT_STEPS
     n, cfg = job["size"], MacConfig(**job["mac"])
-    row = _measure(array_verilog(n, n, job["dataflow"], cfg, cache=cache), TOPLEVEL, job,
-                   liberty, cache)
+    precision, fusion = _fusion(job)
+    row = _measure(array_verilog(n, n, job["dataflow"], cfg, cache=cache, fusion=fusion),
+                   TOPLEVEL, job, liberty, cache)
     per = {f"{k}_per_mac": round(row[k] / (n * n), 3) for k in
            ("transistors", "liberty_um2", "ice40_lut4") if row.get(k) is not None}
-    return {"design": f"array_{job['dataflow']}_{n}x{n}_{cfg.slug}", "macs": n * n,
+    fused = "" if fusion == "none" else f"_f{fusion}"
+    return {"design": f"array_{job['dataflow']}{fused}_{n}x{n}_{cfg.slug}", "macs": n * n,
+            "peak_macs_per_cycle": round(n * n / DIGIT_STEPS[precision], 3),
             **row, **per, **_energy_row(job, liberty, lambda: _array_energy(job, cfg, cache))}
 
 
 def _array_energy(job, cfg, cache):
     from hdl.array import ArrayConfig
+    from sim.drivers.operands import precision_operands
     from sim.studies.energy_study import array_energy, operands
     n = job["size"]
-    A, B = operands("uniform", n, 32, n, cfg, seed=0)
-    return array_energy(ArrayConfig(rows=n, cols=n, dataflow=job["dataflow"], mac=cfg), A, B,
-                        cache=cache)
+    precision, fusion = _fusion(job)
+    if precision == "int4":
+        A, B = operands("uniform", n, 32, n, cfg, seed=0)
+    else:
+        A, B = precision_operands(0, n, 32, n, precision)
+    return array_energy(ArrayConfig(rows=n, cols=n, dataflow=job["dataflow"], mac=cfg,
+                                    fusion=fusion), A, B, cache=cache, precision=precision)
 
 
 def _run_split(job, liberty, cache):
@@ -141,13 +163,27 @@ def _run_gemm(job, liberty, cache):
     from sim.drivers.schedule import plan_jobs
     from sim.models.program import program_cycles
     n, (M, K, N), batch = job["size"], job["shape"], job["batch"]
-    cfg = SplitConfig(n, n, job["tile"], MacConfig(pipeline=job["pipeline"]))
+    precision, fusion = _fusion(job)
+    mac = MacConfig(pipeline=job["pipeline"], acc_width=job.get("acc_width", 16))
+    cfg = SplitConfig(n, n, job["tile"], mac)
     shapes = [tuple(job["shape"])] * batch
+    macs = batch * M * K * N
+    design = f"{cfg.slug}: {batch} x {M}x{K}x{N}"
+    if precision != "int4":
+        from hdl.array import ArrayConfig
+        from sim.drivers.gemm import gemm_model_cycles
+        whole = batch * gemm_model_cycles(M, K, N, ArrayConfig(
+            n, n, cfg.dataflow, mac, fold_overlap=cfg.fold_overlap, fusion=fusion), precision)
+        return {"design": f"{design} {precision}", "macs": macs, "whole_cycles": whole,
+                "whole_macs_per_cycle": round(macs / whole, 3),
+                "whole_utilization": round(macs / (n * n * whole), 4),
+                "split_cycles": None, "split_utilization": None, "speedup": None,
+                "plan": "whole array only (the splittable array is not fused)"}
     whole = program_cycles([("whole", [shapes])], cfg)
     plan = plan_jobs(shapes, cfg)
-    macs = batch * M * K * N
-    return {"design": f"{cfg.slug}: {batch} x {M}x{K}x{N}", "macs": macs,
+    return {"design": design, "macs": macs,
             "whole_cycles": whole, "split_cycles": plan.cycles,
+            "whole_macs_per_cycle": round(macs / whole, 3),
             "whole_utilization": round(macs / (n * n * whole), 4),
             "split_utilization": round(macs / (n * n * plan.cycles), 4),
             "speedup": round(whole / plan.cycles, 3), "plan": plan.describe()}
