@@ -179,6 +179,11 @@ def test_cli_sweep(tmp_path, capsys):
     (["--liberty", "MISSING_LIB", "--study", "mac"], "liberty: cannot read"),
     (["--numerics", "fp4,fp8"], "--numerics: 'fp8' is not allowed; allowed: int4, uint4"),
     (["--study", "gemm", "--numerics", "fp4"], "--numerics: applies to [mac], [array]"),
+    (["--study", "gemm", "--precision", "int16"],
+     "--precision: 'int16' is not allowed; allowed: int4, w4a8, int8"),
+    (["--study", "mac", "--precision", "w4a8"], "--precision: applies to [array], [gemm]"),
+    (["--study", "array", "--numerics", "fp4", "--precision", "w4a8"],
+     "[array] precision: w4a8: no combination can run it"),
 ])
 def test_cli_bad_input(tmp_path, capsys, argv, fragment):
     bad = tmp_path / "bad.toml"
@@ -229,3 +234,112 @@ def test_energy_switch(monkeypatch):
             row["energy_clock_pj_per_mac"]) == (0.5, 0.3, 0.1)
     row, _ = sweep_jobs.run_job(plain, liberty="x.lib", cache=False)
     assert "energy_pj_per_mac" not in row
+
+
+def test_precision_axis_jobs():
+    """``precision`` in array and gemm: int4 jobs do not name it (their cache keys stay),
+    combinations that cannot run a precision are skipped (fp4 MACs; WS arrays with fewer
+    rows than digit steps), and a precision no combination runs is refused."""
+    plain = expand(parse_config({"array": {"size": 2}}))
+    same = expand(parse_config({"array": {"size": 2, "precision": "int4"}}))
+    assert plain == same and "precision" not in plain[0]
+    jobs = expand(parse_config({"array": {"size": [2, 4], "dataflow": ["ws", "os"],
+                                          "numerics": ["int4", "fp4"],
+                                          "precision": ["int4", "w4a8", "int8"]}}))
+    got = {(j["size"], j["dataflow"], j["mac"]["numerics"], j.get("precision", "int4"))
+           for j in jobs}
+    want = {(n, df, num, "int4") for n in (2, 4) for df in ("ws", "os")
+            for num in ("int4", "fp4")}
+    want |= {(n, df, "int4", "w4a8") for n in (2, 4) for df in ("ws", "os")}
+    want |= {(2, "os", "int4", "int8"), (4, "os", "int4", "int8"), (4, "ws", "int4", "int8")}
+    assert got == want and len(jobs) == len(want)
+    v = {"sources": "x"}
+    w4a8 = [j for j in jobs if j.get("precision") == "w4a8"][0]
+    assert sweep_jobs.job_key(w4a8, v) != sweep_jobs.job_key({**w4a8, "precision": "int8"}, v)
+    gemm = expand(parse_config({"gemm": {"size": 8, "tile": 4, "shapes": [8, 8, 8],
+                                         "precision": ["int4", "w4a8"],
+                                         "acc_width": [16, 32]}}))
+    assert [(j.get("precision", "int4"), j.get("acc_width", 16)) for j in gemm] == [
+        ("int4", 16), ("w4a8", 16), ("int4", 32), ("w4a8", 32)]
+    assert expand(parse_config(GEMM_ONLY)) == [
+        {k: v for k, v in j.items()} for j in expand(parse_config(
+            {"gemm": {**GEMM_ONLY["gemm"], "precision": "int4", "acc_width": 16}}))]
+    with pytest.raises(SweepConfigError, match=r"\[array\] precision: int8: no combination"):
+        parse_config({"array": {"size": [1, 2], "dataflow": "ws", "precision": "int8"}})
+    default = expand(load_config(sweep_config.DEFAULT_CONFIG))
+    assert {j.get("precision", "int4") for j in default if j["study"] != "gemm"} == {"int4"}
+
+
+def test_precision_gemm_rows(tmp_path):
+    """The gemm study per precision: int4's whole-array cycles equal ``batch`` times
+    :func:`gemm_model_cycles` (the formula the fused precisions use); on WS at W = 32 a
+    W4A8 (int8) GEMM of depth K takes the cycles of an int4 GEMM of depth 2K (4K) when
+    K fills whole weight tiles (each fold holds R/D MACs), i.e. 1/2 (1/4) the MACs per
+    cycle; rows name their precision and acc_width."""
+    from hdl.array import ArrayConfig
+    from hdl.mac import MacConfig
+    from sim.drivers.gemm import gemm_model_cycles
+    config = parse_config({"gemm": {"size": 8, "tile": 4, "batch": 3,
+                                    "shapes": [[12, 16, 20], [12, 32, 20], [12, 64, 20],
+                                               [5, 3, 7]],
+                                    "precision": ["int4", "w4a8", "int8"],
+                                    "acc_width": 32}})
+    res = sweep.run_sweep(config, cache=tmp_path, progress=False, jobs=1)
+    rows = {(r["precision"], r["K"]): r for r in res.rows if r["M"] == 12}
+    for (precision, K), r in rows.items():
+        assert r["acc_width"] == 32 and r["batch"] == 3
+        assert r["whole_macs_per_cycle"] == round(r["macs"] / r["whole_cycles"], 3)
+        if precision == "int4":
+            assert r["whole_cycles"] == 3 * gemm_model_cycles(
+                12, K, 20, ArrayConfig(8, 8, "ws", MacConfig(acc_width=32)))
+            assert r["split_cycles"] > 0
+        else:
+            assert r["split_cycles"] is None and "whole array only" in r["plan"]
+    assert rows[("w4a8", 16)]["whole_cycles"] == rows[("int4", 32)]["whole_cycles"]
+    assert rows[("w4a8", 32)]["whole_cycles"] == rows[("int4", 64)]["whole_cycles"]
+    assert rows[("int8", 16)]["whole_cycles"] == rows[("int4", 64)]["whole_cycles"]
+    odd = [r for r in res.rows if r["M"] == 5]
+    assert [r["precision"] for r in odd] == ["int4", "w4a8", "int8"]
+    assert odd[0]["whole_cycles"] <= odd[1]["whole_cycles"] <= odd[2]["whole_cycles"]
+    out = tmp_path / "out"
+    sweep.write_sweep(res, out)
+    head = (out / "sweep_gemm.csv").read_text().splitlines()[0].split(",")
+    assert head[4:6] == ["precision", "acc_width"] and "whole_macs_per_cycle" in head
+    assert "| w4a8 " in (out / "sweep.md").read_text()
+
+
+def test_precision_array_job(monkeypatch):
+    """An array job in w4a8 / int8 measures the array fused for it (the digit-tag ports
+    in its Verilog), its peak MACs per cycle is n^2 / digit steps, and its energy GEMM is
+    run in that precision on operands over the precision's range."""
+    seen = {}
+
+    def measure(verilog, top, job, liberty, cache):
+        seen["verilog"] = verilog
+        return {"transistors": 1000}
+
+    class Rep:
+        total_pj, categories_pj = 10.0, {"arithmetic": 6.0, "clock": 2.0}
+
+    def energy(cfg, A, B, *, cache, precision):
+        seen.update(fusion=cfg.fusion, precision=precision, A=A, B=B)
+        return Rep(), 1.0
+    monkeypatch.setattr(sweep_jobs, "_measure", measure)
+    monkeypatch.setattr("sim.studies.energy_study.array_energy", energy)
+    jobs = expand(parse_config({"array": {"size": 4, "dataflow": "ws", "energy": True,
+                                          "precision": ["int4", "w4a8", "int8"]}}))
+    for job, steps, ports in zip(jobs, (1, 2, 4), ((), ("a_ua", "a_x16"),
+                                                  ("a_ua", "a_ub", "a_x16"))):
+        row, _ = sweep_jobs.run_job(job, liberty="x.lib", cache=False)
+        assert row["peak_macs_per_cycle"] == 16 / steps
+        assert all(p in seen["verilog"] for p in ports)
+        assert ("a_x16" in seen["verilog"]) == (steps > 1)
+        precision = job.get("precision", "int4")
+        assert seen["precision"] == precision
+        assert seen["fusion"] == ("none" if precision == "int4" else precision)
+        lo = -128 if precision != "int4" else -8
+        assert seen["A"].shape == (4, 32) and seen["A"].min() >= lo
+        assert (seen["A"].min() < -8) == (precision != "int4")
+        assert (seen["B"].max() > 7) == (precision == "int8")
+        assert row["design"].startswith("array_ws" + ("" if steps == 1 else
+                                                      f"_f{precision}"))
