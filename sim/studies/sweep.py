@@ -353,15 +353,17 @@ def _plot_gemm(rows, path, prov):
                      f"{r['tile']} tiles, batch {r['batch']}, P={r['pipeline']}"
                      + ("" if r.get("acc_width", 16) == 16 else f", W={r['acc_width']}")
                      + ("" if r.get("precision", "int4") == "int4" else
-                        f", {r['precision']} (whole array only)"))
+                        f", {r['precision']} (whole)"))
     fig, axes = figure(len(groups), width=max(6, 0.7 * max(len(g) for g in groups.values())
                                               + 2))
     for ax, (name, g) in zip(axes, groups.items()):
         x = range(len(g))
-        ax.bar([i - 0.2 for i in x], [r["whole_utilization"] for r in g], 0.4,
-               label="whole array, one after another")
-        ax.bar([i + 0.2 for i in x], [r["split_utilization"] or 0 for r in g], 0.4,
-               label="split array, planned (plan_jobs)")
+        split = all(r["split_utilization"] is not None for r in g)   # int4 only
+        ax.bar([i - 0.2 * split for i in x], [r["whole_utilization"] for r in g],
+               0.4, label="whole array, one after another")
+        if split:
+            ax.bar([i + 0.2 for i in x], [r["split_utilization"] for r in g], 0.4,
+                   label="split array, planned (plan_jobs)")
         ax.set_xticks(list(x), [f"{r['M']}x{r['K']}x{r['N']}" for r in g], rotation=30,
                       fontsize=8)
         ax.set_ylim(0, 1)
