@@ -69,8 +69,7 @@ def test_w4a8_digits_gemms_on_rtl(dataflow):
     ``systolic digits --rows 4 --cols 4`` builds): every GEMM's RTL C equals numpy's
     int64 product of its int8 x int4 operands, its cycles the model's, and the logits
     those of the numpy stand-in."""
-    from sim.cli.digits import digits_arrays
-    array = digits_arrays(4, 4, dataflow)["w4a8"]
+    array = digits.digits_arrays(4, 4, dataflow)["w4a8"]
     assert array.fusion == "w4a8"
     rtl = rtl_runner(array, simulator="icarus", precision="w4a8")
     seen = []
@@ -120,3 +119,18 @@ def test_digits_w4a8_refuses_the_native_path(capsys, argv):
     assert code == 2, stdout + err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "not for a fusable array" in lines[0], err
+
+
+@pytest.mark.skipif(not ICARUS, reason="Icarus is not installed")
+def test_precision_bench_digits_rows():
+    """The bench's digits table (``systolic bench --only precision``): one row per
+    network, W4A8 from the RTL (exact, cycles == model) with the accuracy of the numpy
+    stand-in, which is independent of the RTL."""
+    from sim.studies.precision_bench import digits_rows
+    rows = digits_rows(size=4, simulator="icarus", limit=5)
+    assert [r["network"] for r in rows] == ["float32", "int4", "mxfp4", "w4a8"]
+    w4a8 = rows[-1]
+    assert w4a8["exact"] is True and w4a8["n_test"] == 5 and "RTL 4x4" in w4a8["gemms"]
+    model = digits.run_digits(runners={"w4a8": model_runner("w4a8")}, limit=5)
+    assert w4a8["accuracy"] == round(model.accuracy["w4a8"], 4)
+    assert all("|" not in str(v) for r in rows for v in r.values())     # Markdown cells

@@ -4,6 +4,7 @@ with both layers' GEMMs on the RTL array (:mod:`sim.studies.digits`)."""
 import sys
 import time
 
+from sim.studies.digits import digits_arrays
 from .common import UsageError, check_writable, int_in, simulators
 
 FORMATS = ("int4", "mxfp4", "w4a8")
@@ -11,17 +12,6 @@ FORMATS = ("int4", "mxfp4", "w4a8")
 FUSED = {"w4a8": "w4a8"}
 
 
-def digits_arrays(rows, cols, dataflow):
-    """The array per network: int4 elements on the signed int4 MAC, MXFP4 elements on
-    the FP4 MAC (both W = 16: a block's partial sum needs at most 13 bits), W4A8 on the
-    int4 MAC fused for W4A8 (W = 16: the driver cuts K into passes of at most 31 int8 x
-    int4 products, :func:`hdl.fusion.precision_max_safe_k`)."""
-    from hdl.mac import MacConfig
-    from hdl.array import ArrayConfig
-    return {fmt: ArrayConfig(rows, cols, dataflow, MacConfig(numerics=numerics),
-                             fold_overlap=True, fusion=fusion)
-            for fmt, numerics, fusion in (("int4", "int4", "none"), ("mxfp4", "fp4", "none"),
-                                          ("w4a8", "int4", "w4a8"))}
 
 
 def _runner(fmt, array, simulator, path_args):

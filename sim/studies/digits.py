@@ -34,7 +34,7 @@ from sim.models.mx import FORMATS, quantize
 
 __all__ = ["SEED", "HIDDEN", "NETWORKS", "QUANTIZATION", "Mlp", "load_split", "train",
            "float_predict", "quantize_symmetric", "activation_peaks", "quantized_forward",
-           "run_digits", "DigitsReport"]
+           "run_digits", "DigitsReport", "digits_arrays"]
 
 #: The quantized networks: the block formats of :mod:`sim.models.mx`, and W4A8.
 NETWORKS = (*FORMATS, "w4a8")
@@ -42,8 +42,9 @@ NETWORKS = (*FORMATS, "w4a8")
 QUANTIZATION = {
     "int4": "int4 elements, a power-of-two scale per block of 32 along K (A and B)",
     "mxfp4": "E2M1 elements, an E8M0 scale per block of 32 along K (A and B)",
-    "w4a8": "weights int4 per output channel (max|W|/7), activations int8 per tensor "
-            "(static: training-set peak/127), symmetric, round to nearest even",
+    "w4a8": "weights int4 per output channel (scale: max abs / 7), activations int8 per "
+            "tensor (static scale: training-set peak / 127), symmetric, round to nearest "
+            "even",
 }
 
 SEED = 0
@@ -226,3 +227,16 @@ def run_digits(*, runners, limit=None, progress=None):
         report.layers[fmt] = layers
         report.logits[fmt] = logits
     return report
+
+
+def digits_arrays(rows, cols, dataflow):
+    """The RTL array per network: int4 elements on the signed int4 MAC, MXFP4 elements on
+    the FP4 MAC (both W = 16: a block's partial sum needs at most 13 bits), W4A8 on the
+    int4 MAC fused for W4A8 (W = 16: the driver cuts K into passes of at most 31 int8 x
+    int4 products, :func:`hdl.fusion.precision_max_safe_k`)."""
+    from hdl.mac import MacConfig
+    from hdl.array import ArrayConfig
+    return {fmt: ArrayConfig(rows, cols, dataflow, MacConfig(numerics=numerics),
+                             fold_overlap=True, fusion=fusion)
+            for fmt, numerics, fusion in (("int4", "int4", "none"), ("mxfp4", "fp4", "none"),
+                                          ("w4a8", "int4", "w4a8"))}

@@ -12,6 +12,10 @@
 * **a shipped model's layer** (llama-3.2-1b, decode batch 16 and prefill 128 tokens) in
   W4A8 against int4: cycle model, every GEMM of the layer on the 16x16 array.
 
+* **the digits MLP** (:mod:`sim.studies.digits`, the whole test set): float32, int4 and
+  MXFP4 accuracy from the numpy model of the array (the RTL reproduces it exactly:
+  ``systolic digits``, tests/test_mx_gemm.py), W4A8 with both GEMMs in RTL on an 8x8 WS
+  array fused for W4A8 (:func:`digits_rows`).
 * **energy** per useful MAC per precision (:func:`energy_rows`: the gate-level energy
   flow of :mod:`hdl.flows.energy` on an 8x8 WS array, plain and fused, one random GEMM
   per precision).
@@ -149,13 +153,46 @@ def energy_rows(*, size=ENERGY_ARRAY, gemm=ENERGY_GEMM, acc_width=32, cache=True
     return rows
 
 
+def digits_rows(*, size=8, simulator=None, limit=None):
+    """The digits MLP on the test set (the first ``limit`` images; all by default): one
+    row per network with its accuracy, quantization, and for W4A8 (RTL on the
+    ``size`` x ``size`` WS array fused for it, Verilator when present) whether every
+    GEMM equals numpy's int64 product and its cycles the model's."""
+    from sim.drivers.blocked import model_runner, rtl_runner
+    from sim.runner import available_simulators
+    from sim.studies.digits import QUANTIZATION, digits_arrays, run_digits
+    sim = simulator or ("verilator" if "verilator" in available_simulators() else "icarus")
+    array = digits_arrays(size, size, "ws")["w4a8"]
+    t0 = time.monotonic()
+    report = run_digits(runners={"int4": model_runner("int4"),
+                                 "mxfp4": model_runner("mxfp4"),
+                                 "w4a8": rtl_runner(array, simulator=sim,
+                                                    precision="w4a8")}, limit=limit)
+    seconds = round(time.monotonic() - t0, 1)
+    rows = [{"network": "float32", "quantization": "-", "accuracy": report.accuracy[
+        "float32"], "gemms": "numpy", "exact": "-", "cycles": "-"}]
+    for fmt, gemms in report.layers.items():
+        rtl = fmt == "w4a8"
+        rows.append({"network": fmt, "quantization": QUANTIZATION[fmt],
+                     "accuracy": round(report.accuracy[fmt], 4),
+                     "gemms": f"RTL {size}x{size} WS fused w4a8, {sim}, {seconds} s"
+                     if rtl else "numpy model of the array",
+                     "exact": all(g.matches and g.cycles == g.model_cycles for g in gemms)
+                     if rtl else "-",
+                     "cycles": " + ".join(str(g.cycles) for g in gemms) if rtl else "-"})
+    rows[0]["accuracy"] = round(rows[0]["accuracy"], 4)
+    for r in rows:
+        r["n_test"] = report.n_test
+    return rows
+
+
 def run_precision_bench(outdir, *, command="systolic bench --only precision"):
     t0 = time.monotonic()
     area = area_rows()
     data = {"command": command, "organisation": organisation_rows(),
             "area_pe": area, "area_16x16": area_summary(area),
             "throughput_64cubed": throughput_rows(), "workload": workload_rows(),
-            "energy": energy_rows()}
+            "digits": digits_rows(), "energy": energy_rows()}
     data["seconds"] = round(time.monotonic() - t0, 1)
     write_atomic(outdir / "precision.json", json.dumps(data, indent=1) + "\n")
     write_atomic(outdir / "precision.md", to_markdown(data))
@@ -188,6 +225,9 @@ def to_markdown(data):
         "## One decoder layer, W4A8 against int4 (cycle model, 16x16, W = 32)",
         _table(data["workload"], ["model", "phase", "dataflow", "int4_cycles",
                                   "w4a8_cycles", "w4a8_over_int4"]),
+        "## The digits MLP: W4A8 next to int4 and MXFP4 (`sim.studies.digits`)",
+        _table(data["digits"], ["network", "quantization", "n_test", "accuracy", "gemms",
+                                "exact", "cycles"]),
         "## Energy per useful MAC (gate-level switching, unit delay, Nangate45 1.1 V, "
         "pJ; `sim.studies.precision_bench.energy_rows`)",
         _table(data["energy"], ["array", "precision", "gemm", "cycles", "pj_per_mac",
