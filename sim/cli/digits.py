@@ -12,8 +12,6 @@ FORMATS = ("int4", "mxfp4", "w4a8")
 FUSED = {"w4a8": "w4a8"}
 
 
-
-
 def _runner(fmt, array, simulator, path_args):
     """The runner of one network: a fusable array's on the cocotb path with the
     gate-level model (:func:`sim.cli.precision.fused_path`), the others on the path and

@@ -42,6 +42,11 @@ Keys and defaults are in :data:`SCHEMA`. Every MAC key (``numerics``, ``multipli
 ``gemm`` takes ``pipeline`` and ``acc_width`` (its cycle models do not depend on the
 numerics).
 
+``multiplier`` defaults to ``"default"``, each numerics' own default architecture; an
+FP4-only one (``shift``) is skipped for the integer numerics of the same study. A job's
+``mac`` always names its ``numerics``, so the result cache keeps the formats apart.
+The shipped default is :data:`DEFAULT_CONFIG` (``sim/studies/sweep_default.toml``).
+
 ``precision`` (:data:`hdl.fusion.PRECISIONS`, default ``int4``) is a key of ``array``
 and ``gemm``: ``w4a8`` (int8 activations x int4 weights) and ``int8`` run on an int4
 array fused for them (``ArrayConfig.fusion``, :mod:`hdl.fusion`): the array study
@@ -49,12 +54,8 @@ measures the fused array (and its peak MACs per cycle in that precision, one MAC
 2 or 4 PE steps), the gemm study its cycle model (the whole array only: the splittable
 array is not fused). A combination that cannot run it (numerics other than int4; a WS
 array with fewer rows than the precision's digit steps) is skipped, and a precision no
-combination can run is refused. An int4 job's dict does not name its precision, so
-earlier cached results stay valid.
-``multiplier`` defaults to ``"default"``, each numerics' own default architecture; an
-FP4-only one (``shift``) is skipped for the integer numerics of the same study. A job's
-``mac`` always names its ``numerics``, so the result cache keeps the formats apart.
-The shipped default is :data:`DEFAULT_CONFIG` (``sim/studies/sweep_default.toml``).
+combination can run is refused. An int4 job's dict does not name its precision (its
+cache key is the same whether the config lists the axis or not).
 """
 import itertools
 import json
