@@ -139,9 +139,13 @@ class WSPE(wiring.Component):
         cfg = self.config
         if self.double_buffer:
             wact = Signal(cfg.width, name="wact")
-        with m.If(self.w_en):
-            # the shadow (or only) register; with pe_gate on its own gated clock
-            m.d["wgt" if self.pe_gate else "sync"] += self.w_out.eq(self.w_in)
+        if self.pe_gate:
+            # the shadow (or only) register on its own clock, gated by w_en (hdl.pe_gate):
+            # the gate is the load enable, no multiplexer
+            m.d.wgt += self.w_out.eq(self.w_in)
+        else:
+            with m.If(self.w_en):
+                m.d.sync += self.w_out.eq(self.w_in)    # the shadow (or only) register
         stmts = []
         if self.double_buffer:
             w_cur = Signal(cfg.width, name="w_cur")

@@ -9,7 +9,8 @@ whatever its data: a clocked idle 16x16 tile costs 86% of a busy one
 each PE gates its own two groups of registers, with no port and no driver contract:
 
 * **weights**: the shadow (or, in the compact PE, only) weight register is clocked only
-  when ``w_en`` is high (it holds otherwise anyway);
+  when ``w_en`` is high; the gate is its load enable (the ungated PE's multiplexer is
+  gone, which pays for most of the two gates' area);
 * **data**: every other register (the activation, swap and valid flags, the active
   weight, the product pipeline and the partial sum) is clocked while ``en_d`` is high
   (:func:`hdl.pe.data_enable`): ``v_in``, its P delayed copies, ``v_out``, ``pv_in``,

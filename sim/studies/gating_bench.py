@@ -38,6 +38,8 @@ AREA_DESIGNS = {
                                                     "splittable_array"),
     "split_ws_32x32_t8 (gate per tile)": lambda g: (SplitConfig(32, 32, 8, clock_gate=g),
                                                     "splittable_array"),
+    "array_ws_16x16 (gates in every PE)": lambda g: (ArrayConfig(16, 16, "ws", pe_gate=g),
+                                                     "systolic_array"),
 }
 
 
