@@ -64,8 +64,8 @@ def gated_pe_verilog(mac, dataflow, *, double_buffer, fusion="none", cache=True,
                       name=core, pe_gate=True)
     pe = build_pe(mac, dataflow, double_buffer=double_buffer, fusion=fusion, pe_gate=True)
     pe._MustUse__silence = True                 # only its signature is read
-    ports = [(p, "in" if m.flow == In else "out", Shape.cast(m.shape).width) for p, m in pe.signature.members.items()
-             if p != "en_d"]
+    ports = [(p, "in" if m.flow == In else "out", Shape.cast(m.shape).width)
+             for p, m in pe.signature.members.items() if p != "en_d"]
     decl = ["    input  wire clk", "    input  wire rst"]
     decl += [f"    {'input ' if flow == 'in' else 'output'} wire "
              f"{f'[{w - 1}:0] ' if w > 1 else ''}{p}" for p, flow, w in ports]
@@ -78,7 +78,7 @@ def gated_pe_verilog(mac, dataflow, *, double_buffer, fusion="none", cache=True,
                f"    clock_gate u_gd (.clk(clk), .en(en_d | rst), .gclk(gclk_d));\n"
                f"    clock_gate u_gw (.clk(clk), .en(w_en | rst), .gclk(gclk_w));\n"
                f"    {core} u_core (\n        " + ",\n        ".join(conns) + "\n    );\n"
-               f"endmodule\n")
+               "endmodule\n")
     return text.rstrip() + "\n\n" + wrapper
 
 
