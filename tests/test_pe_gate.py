@@ -171,3 +171,24 @@ def test_gate_level_netlist_same_outputs_fewer_clocked_flops():
     assert rep.categories_pj["clock"] < plain[2].categories_pj["clock"]
     # the per-cycle sums (gates' own energy included) add up to the report
     assert rep.per_cycle_pj.sum() == pytest.approx(rep.total_pj, rel=1e-9)
+
+
+def test_cli_pe_gate(tmp_path):
+    import subprocess
+    import sys
+    run = [sys.executable, "-m", "sim.cli"]
+    out = subprocess.run(run + ["verilog", "array", "--rows", "3", "--cols", "2",
+                                "--dataflow", "ws", "--pe-gate"], capture_output=True, text=True)
+    assert out.returncode == 0
+    assert out.stdout == ArrayConfig(3, 2, "ws", pe_gate=True).verilog()
+    bad = subprocess.run(run + ["verilog", "array", "--dataflow", "os", "--pe-gate"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert len(bad.stderr.strip().splitlines()) == 1 and "--pe-gate: " in bad.stderr
+    # the energy flow runs the gated netlist (2x2, one small GEMM)
+    js = tmp_path / "e.json"
+    e = subprocess.run(run + ["energy", "array", "--rows", "2", "--cols", "2", "--dataflow",
+                              "ws", "--gemm", "2", "4", "2", "--pe-gate", "--json", str(js)],
+                       capture_output=True, text=True)
+    assert e.returncode == 0, e.stderr[-2000:]
+    assert js.exists() and "_pg_" in js.read_text()
