@@ -187,24 +187,34 @@ class EnergyModel:
         """fJ per cycle of each integrated clock gate, closed and open ([gates, 2]): its
         clock pin is charged in every cycle (pin capacitance and its share of the clock
         net's wire, as for a flop's clock pin, plus the pin's internal rise and fall
-        energy, its arcs averaged); an open gate adds its gated clock output's internal
-        rise and fall energy at that net's load (the flops' clock pins on that net are
-        charged per flop, above)."""
+        energy from the arcs whose ``when`` matches the enable); an open gate adds its
+        gated clock output's internal rise and fall energy at that net's load (the flops'
+        clock pins on that net are charged per flop, above)."""
         out = np.zeros((len(sim.gates), 2))
         clk = sim.clock
         share = self.cap_wire[clk] / max(int(self.fanout[clk]), 1) if clk is not None else 0.0
+
+        def both(arcs, load):
+            return sum(_mean([_lookup(a[k], slew=s0, load=load) for a in arcs if k in a])
+                       for k in ("rise_power", "fall_power"))
+
+        def held(arcs, pins, enable_pin, enable):
+            """The arcs whose ``when`` holds with the enable at ``enable``, every other
+            pin 0 (the gated clock low before the edge); all arcs if none does."""
+            names = list(pins)
+            state = {p: int(p == enable_pin and enable) for p in names}
+            ok = [a for a in arcs if not a["when"]
+                  or bool_function(a["when"], names)(**state)]
+            return ok or arcs
         for i, (cell, typ, conn) in enumerate(sim.gates):
             lc = lib.cells[typ]
             role = lc["icg"]
             ck = lc["pins"][role["clock"]]
-            gck_net = conn[role["out"]]
-
-            def both(arcs, load):
-                return sum(_mean([_lookup(a[k], slew=s0, load=load) for a in arcs if k in a])
-                           for k in ("rise_power", "fall_power"))
-            closed = (ck["cap"] + share) * v2 + both(ck["power"], 0.0)
-            out[i] = closed, closed + both(lc["pins"][role["out"]]["power"],
-                                           self.cap[gck_net])
+            pin_cap = (ck["cap"] + share) * v2
+            closed = pin_cap + both(held(ck["power"], lc["pins"], role["enable"], 0), 0.0)
+            opened = (pin_cap + both(held(ck["power"], lc["pins"], role["enable"], 1), 0.0)
+                      + both(lc["pins"][role["out"]]["power"], self.cap[conn[role["out"]]]))
+            out[i] = closed, opened
         return out
 
     @staticmethod
