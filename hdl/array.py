@@ -385,8 +385,9 @@ def array_verilog(rows, cols, dataflow, mac, *, double_buffer=None, stats=None, 
     if double_buffer is None:
         double_buffer = default_double_buffer(dataflow)
     if pe_gate:
-        pe = gated_pe_verilog(mac, dataflow, double_buffer=double_buffer, fusion=fusion,
-                              cache=cache)
+        core = pe_verilog(mac, dataflow, double_buffer=double_buffer, cache=cache,
+                          fusion=fusion, name="pe_core", pe_gate=True)
+        pe = gated_pe_verilog(core, mac, dataflow, double_buffer=double_buffer, fusion=fusion)
     else:
         pe = pe_verilog(mac, dataflow, double_buffer=double_buffer, cache=cache, fusion=fusion)
     if dataflow == "ws":

@@ -52,16 +52,13 @@ def check_pe_gate(pe_gate, dataflow):
                                      "use the WS dataflow, or the row/tile gates (clock_gate)")
 
 
-def gated_pe_verilog(mac, dataflow, *, double_buffer, fusion="none", cache=True, name="pe"):
-    """Verilog of the gated PE: module ``{name}_core`` and the wrapper ``{name}`` (see
-    the module docstring); the ``clock_gate`` module is not included
+def gated_pe_verilog(core, mac, dataflow, *, double_buffer, fusion="none", name="pe"):
+    """Verilog of the gated PE: ``core`` (the text of module ``{name}_core``, the PE
+    built with ``pe_gate=True``: :func:`hdl.array.pe_verilog`) and the wrapper ``{name}``
+    (see the module docstring); the ``clock_gate`` module is not included
     (:func:`with_clock_gate_module`)."""
-    from .array import pe_verilog
     if dataflow != "ws":
         raise ValueError("per-PE clock gates exist for the WS PE only")
-    core = f"{name}_core"
-    text = pe_verilog(mac, dataflow, double_buffer=double_buffer, cache=cache, fusion=fusion,
-                      name=core, pe_gate=True)
     pe = build_pe(mac, dataflow, double_buffer=double_buffer, fusion=fusion, pe_gate=True)
     pe._MustUse__silence = True                 # only its signature is read
     ports = [(p, "in" if m.flow == In else "out", Shape.cast(m.shape).width)
@@ -77,9 +74,9 @@ def gated_pe_verilog(mac, dataflow, *, double_buffer, fusion="none", cache=True,
                f"    wire en_d, gclk_d, gclk_w;\n"
                f"    clock_gate u_gd (.clk(clk), .en(en_d | rst), .gclk(gclk_d));\n"
                f"    clock_gate u_gw (.clk(clk), .en(w_en | rst), .gclk(gclk_w));\n"
-               f"    {core} u_core (\n        " + ",\n        ".join(conns) + "\n    );\n"
+               f"    {name}_core u_core (\n        " + ",\n        ".join(conns) + "\n    );\n"
                "endmodule\n")
-    return text.rstrip() + "\n\n" + wrapper
+    return core.rstrip() + "\n\n" + wrapper
 
 
 def with_clock_gate_module(text):

@@ -371,8 +371,9 @@ def split_verilog(rows, cols, tile, mac, *, style="mux", stats=None, features=FE
     ports = split_ports(rows, cols, (tr, tc), mac.width, mac.acc_width, style,
                         dataflow=dataflow, double_buffer=double_buffer)
     if dataflow == "ws":
-        pe = (gated_pe_verilog(mac, "ws", double_buffer=True, cache=cache) if pe_gate
-              else pe_verilog(mac, "ws", cache=cache))
+        pe = (gated_pe_verilog(pe_verilog(mac, "ws", cache=cache, name="pe_core",
+                                          pe_gate=True), mac, "ws", double_buffer=True)
+              if pe_gate else pe_verilog(mac, "ws", cache=cache))
         top = ws_split_top(rows, cols, tr, tc, mac.width, mac.acc_width, features, style, ports)
         kind = "WS"
     else:

@@ -33,6 +33,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from .icg import compile_gates
 from .liberty import LibertyError
 from .libpower import bool_function
 from .synth import topological_order
@@ -137,27 +138,11 @@ class GateSim:
                         if port["direction"] == "output"}
         clocks = [p for p in self.inputs if p in CLOCK_PORTS]
         self.clock = self.inputs[clocks[0]][0] if clocks else None
-        self._compile_gates()
+        self.gate_clock, self.gate_enable = compile_gates(self)
         self._compile_flops(flops)
         self._compile_comb(comb)
 
     # -- compilation ------------------------------------------------------------------
-    def _compile_gates(self):
-        """Integrated clock gates (Liberty ``clock_gate_*_pin``s): a gate's clock pin must
-        be the clock port; its gated clock (``gate_clock``: net -> gate index) clocks
-        flops, which are then clocked in a cycle exactly when the gate's enable net,
-        settled before the edge (the gate's latch is transparent while the clock is
-        low), is 1. ``gate_enable``: the enable net of each gate."""
-        self.gate_clock, enable = {}, []
-        for i, (cname, typ, conn) in enumerate(self.gates):
-            role = self.lib.cells[typ]["icg"]
-            if conn.get(role["clock"]) != self.clock:
-                raise LibertyError(f"clock gate {cname} ({typ}) is not clocked by the clock "
-                                   "port (chained gates are not simulated)")
-            enable.append(conn[role["enable"]])
-            self.gate_clock[conn[role["out"]]] = i
-        self.gate_enable = np.array(enable, np.int64)
-
     def _compile_flops(self, flops):
         lib = self.lib
         self.flops = []
