@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 
 from .cache import cached_verilog
 from .clock_gate import CLOCK_GATE_MODULE, gate_top
+from .pe_gate import check_pe_gate, gated_pe_verilog, with_clock_gate_module
 from .mac import ConfigError, MacConfig
 from .pe import build_pe, default_double_buffer, os_flag, pe_kind
 from .fusion import TAGS, check_fusion, precisions_of
@@ -74,10 +75,12 @@ class ArrayConfig:
     double_buffer: bool | None = None
     clock_gate: bool = False
     fusion: str = "none"
+    pe_gate: bool = False
 
     def __post_init__(self):
         if not isinstance(self.clock_gate, bool):
             raise ConfigError("clock_gate", f"{self.clock_gate!r}; allowed: true, false")
+        check_pe_gate(self.pe_gate, self.dataflow)
         check_fusion(self.fusion, numerics=self.mac.numerics if isinstance(
             self.mac, MacConfig) else "int4")
         for field_name, value in (("rows", self.rows), ("cols", self.cols)):
@@ -115,7 +118,7 @@ class ArrayConfig:
     @property
     def slug(self):
         """File-name-safe name of the hardware (WS: fold_overlap is schedule only)."""
-        gate = "_cg" if self.clock_gate else ""
+        gate = ("_cg" if self.clock_gate else "") + ("_pg" if self.pe_gate else "")
         fused = "" if self.fusion == "none" else f"_f{self.fusion}"
         return re.sub(r"[^A-Za-z0-9_]", "_", f"array_{self.pe_kind}{fused}_{self.rows}x"
                       f"{self.cols}{gate}_{self.mac.slug}")
@@ -141,7 +144,8 @@ class ArrayConfig:
         """:func:`array_verilog` of this configuration."""
         return array_verilog(self.rows, self.cols, self.dataflow, self.mac,
                              double_buffer=self.double_buffer, stats=stats, cache=cache,
-                             clock_gate=self.clock_gate, fusion=self.fusion)
+                             clock_gate=self.clock_gate, fusion=self.fusion,
+                             pe_gate=self.pe_gate)
 
 # Verilator -Wall findings waived, and why. All but the first are switched off around
 # the Amaranth-emitted ``pe`` module only and switched on again after it.
@@ -161,9 +165,11 @@ LINT_WAIVERS = {
 _PE_WAIVED = ("DECLFILENAME", "UNUSEDSIGNAL", "PROCASSINIT", "WIDTHEXPAND", "WIDTHTRUNC")
 
 
-def pe_verilog(mac, dataflow, *, double_buffer=None, cache=True, fusion="none", name="pe"):
-    """Verilog of the PE alone (module ``pe``); ``double_buffer`` and ``fusion`` as for
-    :func:`hdl.pe.build_pe`; remembered in ``cache`` (:func:`hdl.cache.cached_verilog`)."""
+def pe_verilog(mac, dataflow, *, double_buffer=None, cache=True, fusion="none", name="pe",
+               pe_gate=False):
+    """Verilog of the PE alone (module ``pe``); ``double_buffer``, ``fusion`` and
+    ``pe_gate`` as for :func:`hdl.pe.build_pe`; remembered in ``cache``
+    (:func:`hdl.cache.cached_verilog`)."""
     if double_buffer is None:
         double_buffer = default_double_buffer(dataflow)
     key = f"pe {dataflow} double_buffer={bool(double_buffer)} {mac!r}"
@@ -171,8 +177,10 @@ def pe_verilog(mac, dataflow, *, double_buffer=None, cache=True, fusion="none", 
         key += f" fusion={fusion}"
     if name != "pe":
         key += f" name={name}"
+    if pe_gate:
+        key += " pe_gate"
     return cached_verilog(key, lambda: build_pe(mac, dataflow, double_buffer=double_buffer,
-                                                fusion=fusion),
+                                                fusion=fusion, pe_gate=pe_gate),
                           name=name, cache=cache)
 
 
@@ -362,19 +370,26 @@ endmodule
 
 
 def array_verilog(rows, cols, dataflow, mac, *, double_buffer=None, stats=None, cache=True,
-                  clock_gate=False, fusion="none"):
+                  clock_gate=False, fusion="none", pe_gate=False):
     """Verilog text (module ``pe`` then module ``systolic_array``) for a ``rows`` x
     ``cols`` array. ``double_buffer`` selects the PE with a second register, needed
     for fold overlap (OS: a separate drain register; WS: shadow weights and the swap
     flag); None: :func:`hdl.pe.default_double_buffer` (WS yes, OS no).
     ``stats``, if a dict, receives ``seconds`` and ``bytes``. ``clock_gate``: one clock
-    gate per PE row, enabled by the port ``clk_en[R]`` (:mod:`hdl.clock_gate`)."""
+    gate per PE row, enabled by the port ``clk_en[R]`` (:mod:`hdl.clock_gate`).
+    ``pe_gate``: clock gates inside every (WS) PE, enabled by its valid bits
+    (:mod:`hdl.pe_gate`)."""
     t0 = time.perf_counter()
     if dataflow not in DATAFLOWS:
         raise ValueError(f"unknown dataflow {dataflow!r}; allowed: {', '.join(DATAFLOWS)}")
     if double_buffer is None:
         double_buffer = default_double_buffer(dataflow)
-    pe = pe_verilog(mac, dataflow, double_buffer=double_buffer, cache=cache, fusion=fusion)
+    if pe_gate:
+        core = pe_verilog(mac, dataflow, double_buffer=double_buffer, cache=cache,
+                          fusion=fusion, name="pe_core", pe_gate=True)
+        pe = gated_pe_verilog(core, mac, dataflow, double_buffer=double_buffer, fusion=fusion)
+    else:
+        pe = pe_verilog(mac, dataflow, double_buffer=double_buffer, cache=cache, fusion=fusion)
     if dataflow == "ws":
         top = _ws_top(rows, cols, mac.width, mac.acc_width, double_buffer)
         kind = "WS" if double_buffer else "WS compact (no shadow weights)"
@@ -390,6 +405,9 @@ def array_verilog(rows, cols, dataflow, mac, *, double_buffer=None, stats=None, 
     if clock_gate:
         top = gate_top(top, rows, "r") + "\n" + CLOCK_GATE_MODULE
         kind += " (clock-gated per row)"
+    if pe_gate:
+        top = with_clock_gate_module(top)
+        kind += " (clock gates in every PE)"
     header = (f"// systolic_array: {rows}x{cols} {kind} array of gate-level "
               f"MAC PEs ({mac.slug}{fused})\n// generated by hdl.array; do not edit\n")
     return assemble(header, pe, top, t0, stats)

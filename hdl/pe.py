@@ -116,14 +116,16 @@ class WSPE(wiring.Component):
         return self.config.latency
 
     def __init__(self, config: MacConfig, *, double_buffer: bool = True,
-                 fusion: str = "none"):
+                 fusion: str = "none", pe_gate: bool = False):
         self.config = config
         self.double_buffer = bool(double_buffer)
         self.fusion = check_fusion(fusion, numerics=config.numerics)
+        self.pe_gate = bool(pe_gate)
         n, w = config.width, config.acc_width
         sw_in = {"sw_in": In(1)} if self.double_buffer else {}
         sw_out = {"sw_out": Out(1)} if self.double_buffer else {}
-        super().__init__({
+        gate = {"en_d": Out(1)} if self.pe_gate else {}
+        super().__init__({**gate,
             "a_in": In(n), **sw_in, "v_in": In(1), **_tag_ports(fusion, "in", In),
             "w_in": In(n), "w_en": In(1),
             "psum_in": In(w), "pv_in": In(1),
@@ -137,8 +139,13 @@ class WSPE(wiring.Component):
         cfg = self.config
         if self.double_buffer:
             wact = Signal(cfg.width, name="wact")
-        with m.If(self.w_en):
-            m.d.sync += self.w_out.eq(self.w_in)        # the shadow (or only) register
+        if self.pe_gate:
+            # the shadow (or only) register on its own clock, gated by w_en (hdl.pe_gate):
+            # the gate is the load enable, no multiplexer
+            m.d.wgt += self.w_out.eq(self.w_in)
+        else:
+            with m.If(self.w_en):
+                m.d.sync += self.w_out.eq(self.w_in)    # the shadow (or only) register
         stmts = []
         if self.double_buffer:
             w_cur = Signal(cfg.width, name="w_cur")
@@ -154,13 +161,40 @@ class WSPE(wiring.Component):
         tags = _tags(self, "in")
         if tags is not None:
             stmts += [getattr(self, f"{t}_out").eq(v) for t, v in tags.items()]
+        if self.pe_gate:
+            v_chain = [self.v_in]
+            for i in range(cfg.pipeline):
+                v_chain.append(Signal(name=f"v_d{i + 1}"))
+                stmts.append(v_chain[-1].eq(v_chain[-2]))
+            v_late = v_chain[-1]
+        else:
+            v_late = _delay(m, self.v_in, cfg.pipeline, "v")
         stmts += [
             self.v_out.eq(self.v_in),
             self.psum_out.eq(_mac(m, self.a_in, w_cur, self.psum_in, cfg, tags)),
-            self.pv_out.eq(self.pv_in | _delay(m, self.v_in, cfg.pipeline, "v")),
+            self.pv_out.eq(self.pv_in | v_late),
         ]
         m.d.sync += stmts
+        if self.pe_gate:
+            m.d.comb += self.en_d.eq(data_enable(self, v_chain))
         return m
+
+
+def data_enable(pe, v_chain):
+    """The enable of a gated WS PE's data clock (:mod:`hdl.pe_gate`): high while an
+    operand, a partial sum or a swap flag is in the PE or at its inputs, and for one
+    cycle after (so every register takes its inputs' rest value once). ``v_chain``:
+    ``v_in`` and its ``P`` delayed copies (the product pipeline's valid bits)."""
+    sigs = [*v_chain, pe.v_out, pe.pv_in, pe.pv_out]
+    if pe.double_buffer:
+        sigs += [pe.sw_in, pe.sw_out]
+    tags = _tags(pe, "in")
+    if tags is not None:
+        sigs += [*tags.values(), *_tags(pe, "out").values()]
+    en = sigs[0]
+    for s in sigs[1:]:
+        en = en | s
+    return en
 
 
 class OSPE(wiring.Component):
@@ -271,7 +305,8 @@ def pe_kind(dataflow, double_buffer):
     return dataflow + marks.get((dataflow, bool(double_buffer)), "")
 
 
-def build_pe(config: MacConfig, dataflow: str, *, double_buffer=None, fusion="none"):
+def build_pe(config: MacConfig, dataflow: str, *, double_buffer=None, fusion="none",
+             pe_gate=False):
     """The PE component for ``dataflow`` ("ws" or "os"). ``double_buffer``: the variant
     with a second register for fold overlap (None: :func:`default_double_buffer`).
     ``fusion``: "none" (the int4 PE), or "w4a8"/"int8" for the PE that also runs
@@ -279,7 +314,7 @@ def build_pe(config: MacConfig, dataflow: str, *, double_buffer=None, fusion="no
     if double_buffer is None:
         double_buffer = default_double_buffer(dataflow)
     if dataflow == "ws":
-        return WSPE(config, double_buffer=double_buffer, fusion=fusion)
+        return WSPE(config, double_buffer=double_buffer, fusion=fusion, pe_gate=pe_gate)
     if dataflow == "os":
         return OSPE(config, double_buffer=double_buffer, fusion=fusion)
     raise ValueError(f"unknown dataflow {dataflow!r}; allowed: ws, os")

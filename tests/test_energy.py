@@ -545,3 +545,43 @@ def test_fused_array_stimulus_computes_the_gemm(lib_path, precision):
     _, fused = array_energy(cfg, A, B, precision=precision, cache=False)
     _, int4 = array_energy(cfg, np.clip(A, -8, 7), np.clip(B, -8, 7), cache=False)
     assert fused > int4
+
+
+def test_clock_gate_cell_by_hand(lib_path, text):
+    """A CLKGATE_X1 clocking a DFF_X1 whose D toggles every cycle: the flop takes D only in
+    the cycles whose enable is 1 (the gate's latch holds the enable of the low phase before
+    the edge), is clocked only then, and the gate's own clock pin costs, when closed, its
+    capacitance (plus the clock wire at fanout 1) x V^2 and its `!E & !GCK` arc (first
+    entries at the smallest slew), read from the text."""
+    net = _netlist({"icg": ("CLKGATE_X1", {"CK": "clk", "E": "en", "GCK": "gck"}),
+                    "ff": ("DFF_X1", {"D": "d", "CK": "gck", "Q": "q"})},
+                   ["clk", "en", "d"], ["q"])
+    T = 24
+    en = np.array([1, 0, 0, 1, 1, 0, 1, 0] * 3)
+    d = np.arange(T) % 2
+    lib = library_power(lib_path)
+    sim = GateSim(net, "top", lib)
+    model = EnergyModel(sim, lib_path)
+    trace = []
+    act = sim.run({"en": en, "d": d}, T, weights=model.weights(), trace=trace)
+    q, want = 0, []
+    for t in range(T):                       # q after edge t: d[t] if en[t], else held
+        want.append(q)
+        q = d[t] if en[t] else q
+    assert [c["q"] for c in trace] == want
+    assert act.clock_states.sum() == en.sum() and act.gates_open.tolist() == [en.sum()]
+    body = _cell_text(text, "CLKGATE_X1")
+    ck = body[body.index("pin (CK)"):body.index("pin (E)")]
+    grp = ck[ck.index('"!E & !GCK"'):]
+    first = [float(re.search(r'values \("([-\d.]+)', grp[grp.index(k):]).group(1))
+             for k in ("fall_power", "rise_power")]
+    closed = sum(first) + (_pin_cap(text, "CLKGATE_X1", "CK") + _wire1(text)) * V * V
+    assert model.gate[0, 0] == pytest.approx(closed, rel=1e-9)
+    assert model.gate[0, 1] > model.gate[0, 0]
+    # never open: the flop is never clocked; the clock energy is the gate's alone
+    from hdl.flows.energy import report_from_activity
+    act0 = sim.run({"en": np.zeros(T, int), "d": d}, T, weights=model.weights())
+    rep = report_from_activity(sim, act0, model, top="top")
+    assert act0.clock_states.sum() == 0
+    assert rep.categories_pj["clock"] * 1000 == pytest.approx(T * closed, rel=1e-9)
+    assert rep.per_cycle_pj.sum() == pytest.approx(rep.total_pj, rel=1e-12)

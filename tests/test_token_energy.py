@@ -19,6 +19,7 @@ TINY = {"model_type": "llama", "hidden_act": "silu", "hidden_size": 8,
         "num_hidden_layers": 3, "vocab_size": 20}
 # made-up per tile-cycle energies, exact in binary floating point
 HAND = TileEnergy(2, 2, busy_pj=3.0, idle_pj=1.0, gated_pj=0.125, icg_pj=0.0625)
+HAND_PE = TileEnergy(2, 2, busy_pj=1.5, idle_pj=0.25, gated_pj=0.5, icg_pj=0.0625)
 
 
 def test_tile_capture_segments(tmp_path):
@@ -37,6 +38,20 @@ def test_tile_capture_segments(tmp_path):
     assert again.cached and again.busy_pj == t.busy_pj
     with pytest.raises(ValueError, match="settle < idle"):
         tile_energy(CONFIG, idle=4, settle=4)
+
+
+def test_pe_gated_tile_capture(tmp_path):
+    """The same three segments on the tile with clock gates in every PE: the busy GEMV
+    and the idle tile cost less than on the plain tile (fewer flops clocked), the gated
+    segment costs the plain tile's leakage plus the PE gates' own leakage and clock pins."""
+    from dataclasses import replace
+    kw = dict(gemv=(8, 4), idle=12, settle=4, gated=8, cache=tmp_path)
+    plain = tile_energy(CONFIG, **kw)
+    gated = tile_energy(replace(CONFIG, pe_gate=True), **kw)
+    assert gated.busy_cycles == plain.busy_cycles
+    assert gated.busy_pj < plain.busy_pj
+    assert gated.idle_pj < 0.5 * plain.idle_pj
+    assert gated.gated_pj > plain.gated_pj
 
 
 def test_program_energy_hand_count():
@@ -74,9 +89,9 @@ def test_icg_energy_from_the_liberty_tables():
 
 def test_decode_token_energy_tiny_model():
     model = model_shape(TINY, name="tiny")
-    r = decode_token_energy(model, CONFIG, context=8, batch=2, tile=HAND)
+    r = decode_token_energy(model, CONFIG, context=8, batch=2, tile=HAND, pe_tile=HAND_PE)
     pl, pm = r["per_layer_pj"], r["per_model_pj"]
-    assert list(pl) == list(te.VARIANTS)
+    assert list(pl) == list(te.VARIANTS + te.PE_VARIANTS)
     for name in ("whole", "split"):
         p = r["programs"][name]
         total = p["cycles"] * p["tiles"]
@@ -86,10 +101,20 @@ def test_decode_token_energy_tiny_model():
         assert pl[f"{name}_gated"] == pytest.approx(
             (p["busy"] * 3.0 + p["idle_clocked"] * 1.0 + p["gated"] * 0.125
              + total * 0.0625) / 2)
+        assert pl[f"{name}_pe_gated"] == pytest.approx(
+            (p["busy"] * 1.5 + p["idle_clocked"] * 0.25 + p["gated"] * 0.5
+             + total * 0.0625) / 2)
     assert all(pm[v] == pytest.approx(3 * pl[v]) for v in pl)
     assert r["ratios"]["split_gated"] == pytest.approx(pl["split_gated"] / pl["whole_ungated"])
+    assert r["ratios"]["split_pe_gated_over_split_ungated"] == pytest.approx(
+        pl["split_pe_gated"] / pl["split_ungated"])
     with pytest.raises(ValueError, match="2x2 tiles"):
-        decode_token_energy(model, CONFIG, tile=TileEnergy(4, 4, 1.0, 1.0, 1.0))
+        decode_token_energy(model, CONFIG, tile=TileEnergy(4, 4, 1.0, 1.0, 1.0),
+                            pe_tile=HAND_PE)
+    # OS has no PE gates: the four variants only
+    os_r = decode_token_energy(model, SplitConfig(4, 4, 2, dataflow="os"), context=8,
+                               tile=HAND)
+    assert list(os_r["per_layer_pj"]) == list(te.VARIANTS) and os_r["pe_tile"] is None
 
 
 def test_cli_workload_energy(tmp_path, capsys, monkeypatch):
@@ -122,15 +147,15 @@ def test_decode_token_energy_two_kinds_of_layer():
         "sliding_attention", "full_attention", "full_attention"]), name="tiny-window")
     kinds = model.kinds()
     assert [n for _, n in kinds] == [1, 2]
-    r = decode_token_energy(model, CONFIG, context=8, tile=HAND)
+    r = decode_token_energy(model, CONFIG, context=8, tile=HAND, pe_tile=HAND_PE)
     assert [k["layers"] for k in r["kinds"]] == [1, 2]
     phase = Phase("decode", context=8)
-    for variant in te.VARIANTS:
-        name, gate = variant.split("_")
+    for variant in te.VARIANTS + te.PE_VARIANTS:
+        name, gate = variant.split("_", 1)
         hand = 0.0
         for kind, n in kinds:
             p = program_energy(layer_programs(model, phase, CONFIG, kind=kind)[name],
-                               CONFIG, HAND)
+                               CONFIG, HAND, HAND_PE)
             hand += n * p[f"{gate}_pj"]
         assert r["per_model_pj"][variant] == pytest.approx(hand, rel=1e-12)
         assert r["per_layer_pj"][variant] == pytest.approx(hand / 3, rel=1e-12)

@@ -33,6 +33,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from .icg import compile_gates
 from .liberty import LibertyError
 from .libpower import bool_function
 from .synth import topological_order
@@ -49,12 +50,15 @@ class Activity:
     four ``(D, Q)`` states at the rising edge: int64 [flops, 4], code ``D + 2 Q``), the
     per-cycle energy by group if weights were given (``per_cycle``: float [cycles,
     groups], fJ), ``seconds`` (wall) and ``cpu_seconds`` (this process's CPU time) of
-    the simulation, ``glitch`` and ``timing`` ("zero", "unit" or "liberty")."""
+    the simulation, ``glitch`` and ``timing`` ("zero", "unit" or "liberty");
+    ``gates_open``: per integrated clock gate, the counted cycles in which it was open."""
 
     def __init__(self, rise, fall, cycles, clock_states, per_cycle, seconds, glitch,
-                 cpu_seconds=0.0):
+                 cpu_seconds=0.0, gates_open=None):
         self.rise, self.fall, self.cycles = rise, fall, cycles
         self.clock_states, self.per_cycle = clock_states, per_cycle
+        self.gates_open = (np.zeros(0, np.int64) if gates_open is None
+                           else np.asarray(gates_open, np.int64))
         self.seconds, self.glitch = seconds, glitch
         self.cpu_seconds = cpu_seconds
         self.timing = "zero" if not glitch else "unit"
@@ -90,13 +94,15 @@ class GateSim:
         self.cells, self.conn = {}, {}
         self.drivers, self.loads = {}, defaultdict(list)
         comb, flops = [], []
+        #: integrated clock gates: (cell, type, enable net, gated clock net)
+        self.gates = []
         for cname, c in mod["cells"].items():
             lc = lib.cells.get(c["type"])
             if lc is None:
                 raise LibertyError(f"cell {c['type']} ({cname}) is not in {lib.name}")
-            if lc["statetable"]:
-                raise LibertyError(f"cell {c['type']} ({cname}): latches and clock "
-                                   "gates are not simulated")
+            if lc["statetable"] and not lc.get("icg"):
+                raise LibertyError(f"cell {c['type']} ({cname}): latches are not simulated "
+                                   "(only the library's integrated clock gates)")
             self.cells[cname] = c["type"]
             conn = self.conn[cname] = {}
             for pin, bits in c["connections"].items():
@@ -108,7 +114,9 @@ class GateSim:
                     self.drivers[conn[pin]] = (cname, pin)
                 elif d == "input":
                     self.loads[conn[pin]].append((cname, pin))
-            if lc["ff"] is not None:
+            if lc.get("icg"):
+                self.gates.append((cname, c["type"], conn))
+            elif lc["ff"] is not None:
                 flops.append((cname, c["type"], conn))
             else:
                 comb.append((cname, c["type"], conn))
@@ -130,6 +138,7 @@ class GateSim:
                         if port["direction"] == "output"}
         clocks = [p for p in self.inputs if p in CLOCK_PORTS]
         self.clock = self.inputs[clocks[0]][0] if clocks else None
+        self.gate_clock, self.gate_enable = compile_gates(self)
         self._compile_flops(flops)
         self._compile_comb(comb)
 
@@ -137,14 +146,16 @@ class GateSim:
     def _compile_flops(self, flops):
         lib = self.lib
         self.flops = []
-        d, q, qn, clr, pre = [], [], [], [], []
+        d, q, qn, clr, pre, gate = [], [], [], [], [], []
         for cname, typ, conn in flops:
             ff = lib.cells[typ]["ff"]
             pins = lib.cells[typ]["pins"]
             clk_pin = ff.get("clocked_on", "")
-            if clk_pin not in conn or conn[clk_pin] != self.clock:
+            ck = conn.get(clk_pin)
+            if ck != self.clock and ck not in self.gate_clock:
                 raise LibertyError(f"flop {cname} ({typ}) is not clocked by the clock port "
-                                   "(gated or derived clocks are not simulated)")
+                                   "or a clock gate (derived clocks are not simulated)")
+            gate.append(self.gate_clock.get(ck, -1))
             if ff.get("next_state", "").strip() not in pins:
                 raise LibertyError(f"flop {typ}: next_state {ff.get('next_state')!r} is "
                                    "not a plain pin")
@@ -170,6 +181,9 @@ class GateSim:
         self.f_d = np.array(d, np.int64)
         self.f_q = np.array(q, np.int64)
         self.f_qn = np.array(qn, np.int64)
+        #: per flop, the index of the clock gate that clocks it, or -1 (the clock port)
+        self.f_gate = np.array(gate, np.int64)
+        self._gated = np.flatnonzero(self.f_gate >= 0)
         self._clear, self._preset = clr, pre
 
     def _compile_comb(self, comb):
@@ -350,7 +364,9 @@ class GateSim:
         ``weights``: a dict: ``"rise"``, ``"fall"`` (fJ per rise / fall of each net in
         each group, float [nets, groups]), ``"clock"``
         (fJ per clocked cycle of each flop in each ``(D, Q)`` state, [flops, 4]) and
-        ``"flop_group"``: the per-cycle energy by group is summed into
+        ``"flop_group"`` (and, with clock gates, ``"gate"``: fJ per cycle of each gate
+        closed and open, [gates, 2], in group ``"gate_group"``): the per-cycle energy by
+        group is summed into
         ``Activity.per_cycle`` (leakage excluded). ``clock_enable``: ``(block, enable)``
         -- a block index per flop and ``bool [cycles, blocks]``: a flop whose block is
         disabled in a cycle is not clocked (it keeps its state and its clock pin burns
@@ -383,6 +399,8 @@ class GateSim:
             ck_w = np.asarray(weights["clock"], float).reshape(len(self.f_d), 4)
             ck_g = np.asarray(weights["flop_group"], np.int64)
             per_cycle = np.zeros((cycles - warmup, ngroups))
+            gate_w = np.asarray(weights.get("gate", np.zeros((len(self.gates), 2))), float)
+            gate_g = int(weights.get("gate_group", 0))
         enabled = np.ones(len(self.f_d), bool)
         if clock_enable is not None:
             block, enable = clock_enable
@@ -393,6 +411,7 @@ class GateSim:
                                  f"and enables [{cycles}, blocks], got {block.shape} and "
                                  f"{enable.shape}")
         out_nets = {p: np.array(n, np.int64) for p, n in self.outputs.items()}
+        gates_open = np.zeros(len(self.gates), np.int64)
         if delays is not None:
             timed, _, R = self.timed_windows(delays)
             ring = np.zeros((R, self.n), np.uint8)
@@ -437,6 +456,14 @@ class GateSim:
                 cf = (prev & (1 - v)).astype(np.int64)
             if clock_enable is not None:
                 enabled = enable[t, block]
+            if len(self._gated):
+                if clock_enable is None:
+                    enabled = np.ones(len(self.f_d), bool)
+                else:
+                    enabled = enabled.copy()
+                enabled[self._gated] &= v[self.gate_enable[self.f_gate[self._gated]]] == 1
+                if t >= warmup:
+                    gates_open += v[self.gate_enable]
             if t >= warmup:
                 rise += cr
                 fall += cf
@@ -446,6 +473,10 @@ class GateSim:
                     if len(state):
                         per_cycle[t - warmup] += np.bincount(
                             ck_g, ck_w[flop_rows, code] * enabled, minlength=ngroups)
+                    if len(self.gates):
+                        open_ = v[self.gate_enable]
+                        per_cycle[t - warmup, gate_g] += (
+                            gate_w[:, 0] + (gate_w[:, 1] - gate_w[:, 0]) * open_).sum()
                 if len(state):
                     cstates[flop_rows[enabled], code[enabled]] += 1
             if trace is not None:
@@ -456,7 +487,7 @@ class GateSim:
                 progress(t + 1, cycles)
         act = Activity(rise, fall, cycles - warmup, cstates, per_cycle,
                        round(time.monotonic() - start, 3), glitch,
-                       round(time.process_time() - cpu, 3))
+                       round(time.process_time() - cpu, 3), gates_open)
         if delays is not None:
             act.timing = "liberty"
         return act

@@ -44,8 +44,9 @@ def capture_activity(netlist, top, lib, ports, cycles, *, glitch=False, warmup=0
         for name in sorted(ports):
             h.update(name.encode() + np.ascontiguousarray(ports[name]).tobytes())
         if weights is not None:
-            for k in ("rise", "fall", "clock", "flop_group"):
-                h.update(k.encode() + np.ascontiguousarray(weights[k]).tobytes())
+            for k in ("rise", "fall", "clock", "flop_group", "gate"):
+                if k in weights:
+                    h.update(k.encode() + np.ascontiguousarray(weights[k]).tobytes())
         if delays is not None:
             h.update(b"delays" + np.ascontiguousarray(delays, np.int64).tobytes())
         if clock_enable is not None:
@@ -59,7 +60,8 @@ def capture_activity(netlist, top, lib, ports, cycles, *, glitch=False, warmup=0
                     act = Activity(z["rise"], z["fall"], int(z["cycles"]), z["clock_states"],
                                    z["per_cycle"] if z["per_cycle"].size else None,
                                    float(z["seconds"]), bool(z["glitch"]),
-                                   float(z["cpu_seconds"]))
+                                   float(z["cpu_seconds"]),
+                                   z["gates_open"] if "gates_open" in z.files else None)
                     if "timing" in z.files:
                         act.timing = str(z["timing"])
                 return sim, act, True
@@ -73,7 +75,8 @@ def capture_activity(netlist, top, lib, ports, cycles, *, glitch=False, warmup=0
                             clock_states=act.clock_states,
                             per_cycle=act.per_cycle if act.per_cycle is not None
                             else np.zeros(0), seconds=act.seconds, glitch=act.glitch,
-                            cpu_seconds=act.cpu_seconds, timing=act.timing)
+                            cpu_seconds=act.cpu_seconds, timing=act.timing,
+                            gates_open=act.gates_open)
         store.dir("energy/activity")
         write_atomic_bytes(store.path("energy/activity", key, ".npz"), buf.getvalue())
     return sim, act, False

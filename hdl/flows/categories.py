@@ -78,6 +78,20 @@ def classify_cells(sim: GateSim):
         old = by_cell.get(cell)                  # FA/HA: two outputs, the first in prio
         if old is None or prio.index(cat) < prio.index(old):
             by_cell[cell] = cat
+    # clock gates and the logic that only computes their enables: the clock's
+    enables = set(int(n) for n in getattr(sim, "gate_enable", ()))
+    to_gate = [False] * len(sim.e_out)
+    for i in order:
+        net = int(sim.e_out[i])
+        to_gate[i] = net in enables or any(
+            to_gate[j] for cell, pin in sim.loads.get(net, ()) if cell not in by_cell
+            for n in sim.conn[cell].values() for j in [ev_of_net.get(n)]
+            if j is not None and sim.e_cell[j] == cell and j != i)
+    for i, cell in enumerate(sim.e_cell):
+        if to_gate[i] and not reach[i]:
+            by_cell[cell] = "clock"
+    for cell, _, _ in getattr(sim, "gates", ()):
+        by_cell[cell] = "clock"
     for cell in sim.cells:
         by_cell.setdefault(cell, "ports" if hierarchical and "." not in cell else "other")
     return by_cell, flop_cat

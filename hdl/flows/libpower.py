@@ -200,7 +200,14 @@ class LibraryPower:
                 cap = 0.0
             cell["pins"][p[1][0]] = {"dir": pa.get("direction", ""), "cap": cap,
                                      "function": pa.get("function", ""),
-                                     "power": power, "clock": pa.get("clock", "") == "true"}
+                                     "power": power, "clock": pa.get("clock", "") == "true",
+                                     "gate_role": next((r for r in ("clock", "enable", "out")
+                                                        if pa.get(f"clock_gate_{r}_pin", "")
+                                                        == "true"), "")}
+        cell["icg"] = {pin["gate_role"]: name for name, pin in cell["pins"].items()
+                       if pin["gate_role"]} if cell["statetable"] else {}
+        if cell["icg"] and set(cell["icg"]) != {"clock", "enable", "out"}:
+            cell["icg"] = {}
         return cell
 
 

@@ -106,7 +106,8 @@ def array_config(args):
     return ArrayConfig(rows=args.rows, cols=args.cols, dataflow=args.dataflow,
                        mac=mac_config(args), fold_overlap=args.fold_overlap,
                        double_buffer=False if args.compact else None,
-                       clock_gate=getattr(args, "clock_gate", False))
+                       clock_gate=getattr(args, "clock_gate", False),
+                       pe_gate=getattr(args, "pe_gate", False))
 
 
 def add_array_options(p, *, rows=16, cols=16):
@@ -127,6 +128,9 @@ def add_array_options(p, *, rows=16, cols=16):
                    help="a clock gate per PE row (array) or per tile (split), enabled by "
                         "the port clk_en; the drivers open it when the group is busy "
                         "(hdl/clock_gate.py)")
+    g.add_argument("--pe-gate", action="store_true",
+                   help="WS: clock gates inside every PE, enabled by its own valid bits "
+                        "(no port, no driver contract; hdl/pe_gate.py)")
 
 
 def add_split_options(p, title="split array options (design 'split')"):
@@ -156,7 +160,8 @@ def split_config(args):
                        style=args.style or "mux", fold_overlap=args.fold_overlap,
                        dataflow=args.dataflow or "ws",
                        double_buffer=False if args.compact else None,
-                       clock_gate=getattr(args, "clock_gate", False))
+                       clock_gate=getattr(args, "clock_gate", False),
+                       pe_gate=getattr(args, "pe_gate", False))
 
 
 def progress_bar(total, desc):

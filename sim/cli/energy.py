@@ -144,10 +144,9 @@ def cmd_energy(args):
             check_writable(getattr(args, option), f"--{option}")
     if args.compare and args.design != "mac":
         raise UsageError("--compare: only for the mac design")
-    if getattr(args, "clock_gate", False):
-        raise UsageError("--clock-gate: the gate-level simulator does not simulate the "
-                         "gating cell's latch; drop --clock-gate (clock gating is priced "
-                         "as an ideal enable: systolic workload MODEL --energy)")
+    if args.opensta and (getattr(args, "clock_gate", False) or getattr(args, "pe_gate", False)):
+        raise UsageError("--opensta: the cross-check is for designs without clock gates; "
+                         "drop --clock-gate/--pe-gate or --opensta")
     if args.mode != "whole" and args.design != "split":
         raise UsageError("--mode: only for the split design")
     if args.opensta:

@@ -81,7 +81,7 @@ def _ports_header(layout):
                  f"X({n}, {b}, {o})" for (n, b), o in zip(layout.inputs, layout.offsets)),
              "#define SYSTOLIC_OUTPUTS(X) " + " ".join(
                  f"X({v}, {L}, {o}, {L * W})" for v, o, L, W in layout.outputs)]
-    if any(n == "clk_en" for n, _ in layout.inputs):      # clock gates: see harness.cpp
+    if layout.settle:                                     # clock gates: see harness.cpp
         lines.append("#define SYSTOLIC_SETTLE_INPUTS 1")
     return "\n".join(lines) + "\n"
 

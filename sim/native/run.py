@@ -125,12 +125,14 @@ def array_layout(config: ArrayConfig):
     if config.clock_gate:
         ins.append(("clk_en", R))
     return Layout.of(TOPLEVEL, ins,
-                     [("c_valid", "c_out", config.out_lanes, config.mac.acc_width)])
+                     [("c_valid", "c_out", config.out_lanes, config.mac.acc_width)],
+                     settle=config.pe_gate)
 
 
 def split_layout(config):
     ins = [(name, bits) for name, (d, bits) in config.ports().items() if d == "in"]
-    return Layout.of(SPLIT_TOPLEVEL, ins, split_driver._out_pairs(config))
+    return Layout.of(SPLIT_TOPLEVEL, ins, split_driver._out_pairs(config),
+                     settle=config.pe_gate)
 
 
 def _copy_atomic(source, target):

@@ -68,16 +68,20 @@ class StreamError(ValueError):
 @dataclass(frozen=True)
 class Layout:
     """Input ports ``[(name, bits)]`` (in record order: sorted by name) and output pairs
-    ``[(valid name, value name, lanes, lane bits)]`` of one design's top."""
+    ``[(valid name, value name, lanes, lane bits)]`` of one design's top. ``settle``:
+    the design has clock gates whose latches must see each cycle's inputs before the
+    clock edge (the harness then evaluates once more per cycle; a ``clk_en`` input
+    implies it)."""
     top: str
     inputs: tuple
     outputs: tuple
+    settle: bool = False
 
     @classmethod
-    def of(cls, top, inputs, outputs):
+    def of(cls, top, inputs, outputs, *, settle=False):
         ins = tuple(sorted((str(n), int(b)) for n, b in inputs))
         outs = tuple((str(v), str(o), int(L), int(W)) for v, o, L, W in outputs)
-        return cls(top, ins, outs)
+        return cls(top, ins, outs, bool(settle or any(n == "clk_en" for n, _ in ins)))
 
     @property
     def offsets(self):

@@ -14,8 +14,9 @@ OpenSTA, and the gated tile-cycles of a decode layer (``build/bench/gating.{json
   shipped model (batch 1, context 512) on the 64x64 split array of 16x16 tiles.
 * **token** (target: energy per token gated <= 0.5x ungated):
   :func:`sim.studies.token_energy.decode_token_energy` of the same layers, whole vs
-  split, gated vs ungated, from one gate-level capture of a 16x16 tile (about 2 minutes,
-  then cached).
+  split, ungated, gated per tile, and gated per tile and inside every PE
+  (:mod:`hdl.pe_gate`), from two gate-level captures of a 16x16 tile, plain and with
+  the PE gates (about 2 minutes each, then cached).
 """
 import time
 
@@ -38,6 +39,8 @@ AREA_DESIGNS = {
                                                     "splittable_array"),
     "split_ws_32x32_t8 (gate per tile)": lambda g: (SplitConfig(32, 32, 8, clock_gate=g),
                                                     "splittable_array"),
+    "array_ws_16x16 (gates in every PE)": lambda g: (ArrayConfig(16, 16, "ws", pe_gate=g),
+                                                     "systolic_array"),
 }
 
 
@@ -117,16 +120,22 @@ def _token(log):
     from sim.models.workload import builtin_models, load_config, model_shape
     from sim.studies.token_energy import decode_token_energy, tile_energy
     config = SplitConfig(64, 64, 16, MacConfig())
-    log("gating bench: 16x16 tile energy (gate-level capture, about 2 minutes uncached)")
+    log("gating bench: 16x16 tile energy, plain and with clock gates in every PE "
+        "(gate-level captures, about 2 minutes each uncached)")
     tile = tile_energy(config)
+    pe_tile = tile_energy(SplitConfig(64, 64, 16, MacConfig(), pe_gate=True))
     rows = []
     for name in builtin_models():
         cfg, label = load_config(name)
         rows.append(decode_token_energy(model_shape(cfg, name=label), config, context=512,
-                                        tile=tile))
+                                        tile=tile, pe_tile=pe_tile))
     q = [r["ratios"] for r in rows]
-    return {"tile": tile.to_json(), "models": rows,
+    return {"tile": tile.to_json(), "pe_tile": pe_tile.to_json(), "models": rows,
             "target": TOKEN_TARGET,
+            "met_split_pe_gated_vs_split_ungated": all(
+                x["split_pe_gated_over_split_ungated"] <= TOKEN_TARGET for x in q),
+            "met_whole_pe_gated_vs_whole_ungated": all(
+                x["whole_pe_gated"] <= TOKEN_TARGET for x in q),
             "met_split_gated_vs_whole_ungated": all(x["split_gated"] <= TOKEN_TARGET for x in q),
             "met_split_gated_vs_split_ungated": all(
                 x["split_gated_over_split_ungated"] <= TOKEN_TARGET for x in q),
@@ -140,11 +149,15 @@ def _token_md(t):
         return "met" if v else "not met"
     return ["## Energy per token, one decode layer (batch 1, context 512; 64x64 split "
             "array, 16x16 tiles)", "", token_markdown(t["models"]), "",
-            f"Target gated <= {t['target']}x ungated: split gated vs whole ungated "
-            f"{yes(t['met_split_gated_vs_whole_ungated'])}; split gated vs split ungated "
-            f"{yes(t['met_split_gated_vs_split_ungated'])}; whole gated vs whole ungated "
-            f"{yes(t['met_whole_gated_vs_whole_ungated'])}. Per layer: the mean over the "
-            f"model's layers (of every kind); LM head not counted.", ""]
+            f"Target gated <= {t['target']}x ungated: with clock gates in every PE (and "
+            f"per tile), split vs split ungated "
+            f"{yes(t['met_split_pe_gated_vs_split_ungated'])}, whole vs whole ungated "
+            f"{yes(t['met_whole_pe_gated_vs_whole_ungated'])}; with tile gates alone, split "
+            f"gated vs whole ungated {yes(t['met_split_gated_vs_whole_ungated'])}, split "
+            f"gated vs split ungated {yes(t['met_split_gated_vs_split_ungated'])}, whole "
+            f"gated vs whole ungated {yes(t['met_whole_gated_vs_whole_ungated'])}. Per "
+            f"layer: the mean over the model's layers (of every kind); LM head not counted.",
+            ""]
 
 
 def run_gating_bench(outdir, *, command="systolic bench --only gating", log=print):

@@ -48,10 +48,12 @@ from hdl.array import ArrayConfig
 from hdl.split import SplitConfig
 
 __all__ = ["TileEnergy", "tile_energy", "icg_cycle_pj", "program_energy", "decode_token_energy",
-           "token_markdown", "VARIANTS", "GEMV"]
+           "token_markdown", "VARIANTS", "PE_VARIANTS", "GEMV"]
 
 #: The four energies of :func:`decode_token_energy`, in table order.
 VARIANTS = ("whole_ungated", "whole_gated", "split_ungated", "split_gated")
+#: With clock gates in every PE (:mod:`hdl.pe_gate`) as well as per tile (WS arrays).
+PE_VARIANTS = ("whole_pe_gated", "split_pe_gated")
 #: Default decode GEMV of the tile capture: ``(K, N)`` of ``1 x K x N``.
 GEMV = (128, 64)
 
@@ -87,7 +89,7 @@ def _tile_config(config):
         raise TypeError(f"expected an ArrayConfig or SplitConfig, got {type(config).__name__}")
     tr, tc, _, _ = config.grid
     return ArrayConfig(tr, tc, config.dataflow, config.mac, fold_overlap=config.fold_overlap,
-                       double_buffer=config.double_buffer)
+                       double_buffer=config.double_buffer, pe_gate=config.pe_gate)
 
 
 def icg_cycle_pj(liberty=None, *, cell="CLKGATE_X1", period_ns=1.0, cache=True):
@@ -171,11 +173,14 @@ def tile_energy(config, *, gemv=GEMV, idle=48, settle=16, gated=32, timing="unit
                       bool(rep.cached))
 
 
-def program_energy(program, config, tile):
-    """``{"cycles", "ungated_pj", "gated_pj", "busy", "idle_clocked", "idle_gated_away",
-    "gated"}`` of ``program`` (shapes or jobs of :func:`sim.models.program.program_schedule`)
-    on ``config`` with the per-tile-cycle energies ``tile`` (:class:`TileEnergy`); the
-    counts are tile-cycles summed over the tiles (formulas in the module docstring)."""
+def program_energy(program, config, tile, pe_tile=None):
+    """``{"cycles", "tiles", "busy", "idle_clocked", "gated", "ungated_pj", "gated_pj"}``
+    of ``program`` (shapes or jobs of :func:`sim.models.program.program_schedule`) on
+    ``config`` with the per-tile-cycle energies ``tile`` (:class:`TileEnergy`); the
+    counts are tile-cycles summed over the tiles (formulas in the module docstring).
+    ``pe_tile``: the energies of the same tile with clock gates in every PE
+    (:mod:`hdl.pe_gate`); then also ``"pe_gated_pj"``: tile gates and PE gates, the
+    ``gated_pj`` formula with ``pe_tile``'s energies."""
     from sim.models.gating import tile_clock_cycles
     tc = tile_clock_cycles(program, config)
     busy = int(tc.busy.sum())
@@ -185,13 +190,17 @@ def program_energy(program, config, tile):
     ungated = busy * tile.busy_pj + (total - busy) * tile.idle_pj
     gated_pj = (busy * tile.busy_pj + (clocked - busy) * tile.idle_pj + gated * tile.gated_pj
                 + total * tile.icg_pj)
-    return {"cycles": tc.cycles, "tiles": len(tc.clocked), "busy": busy,
-            "idle_clocked": clocked - busy, "gated": gated,
-            "ungated_pj": ungated, "gated_pj": gated_pj}
+    out = {"cycles": tc.cycles, "tiles": len(tc.clocked), "busy": busy,
+           "idle_clocked": clocked - busy, "gated": gated,
+           "ungated_pj": ungated, "gated_pj": gated_pj}
+    if pe_tile is not None:
+        out["pe_gated_pj"] = (busy * pe_tile.busy_pj + (clocked - busy) * pe_tile.idle_pj
+                              + gated * pe_tile.gated_pj + total * tile.icg_pj)
+    return out
 
 
-def decode_token_energy(model, config, *, context=512, batch=1, tile=None, stack_gqa=False,
-                        **tile_options):
+def decode_token_energy(model, config, *, context=512, batch=1, tile=None, pe_tile=None,
+                        stack_gqa=False, **tile_options):
     """Energy per token of one decode layer of ``model`` (:class:`~sim.models.workload.
     ModelShape`) at ``context`` cached tokens and ``batch`` sequences on ``config`` (a
     :class:`~hdl.split.SplitConfig`): ``{"per_layer_pj": {variant: pJ per token},
@@ -201,24 +210,32 @@ def decode_token_energy(model, config, *, context=512, batch=1, tile=None, stack
     kinds of layer (DeepSeek's dense first layers) is counted kind by kind; then
     ``per_layer_pj`` and ``programs`` are of the mean layer (weighted by layers).
     ``tile``: a measured :class:`TileEnergy` (default: measure it with
-    ``tile_options`` passed to :func:`tile_energy`)."""
+    ``tile_options`` passed to :func:`tile_energy`). WS arrays also get the variants of
+    :data:`PE_VARIANTS` (clock gates in every PE as well as per tile): ``pe_tile``, the
+    energies of the tile with PE gates (default: measured like ``tile``); ``"pe_tile"``
+    and the ratio ``split_pe_gated_over_split_ungated`` join the result."""
     from sim.models.workload import Phase
     from sim.studies.workload_gating import layer_programs
     if not isinstance(config, SplitConfig):
         raise TypeError(f"expected a SplitConfig, got {type(config).__name__}")
+    from dataclasses import replace
+    plain = replace(config, pe_gate=False)
     if tile is None:
-        tile = tile_energy(config, **tile_options)
+        tile = tile_energy(plain, **tile_options)
+    if pe_tile is None and config.dataflow == "ws":
+        pe_tile = tile_energy(replace(config, pe_gate=True), **tile_options)
     tr, tc, _, _ = config.grid
-    if (tile.rows, tile.cols) != (tr, tc):
-        raise ValueError(f"tile energies of a {tile.rows}x{tile.cols} tile, but the array "
-                         f"has {tr}x{tc} tiles")
+    for t in (tile, pe_tile):
+        if t is not None and (t.rows, t.cols) != (tr, tc):
+            raise ValueError(f"tile energies of a {t.rows}x{t.cols} tile, but the array "
+                             f"has {tr}x{tc} tiles")
     phase = Phase("decode", batch=batch, context=context)
     kinds = model.kinds()
     layers = sum(n for _, n in kinds)
     per_kind, programs = [], {}
     for kind, n in kinds:
-        progs = {name: program_energy(p, config, tile) for name, p in layer_programs(
-            model, phase, config, stack_gqa=stack_gqa, kind=kind).items()}
+        progs = {name: program_energy(p, plain, tile, pe_tile) for name, p in
+                 layer_programs(model, phase, plain, stack_gqa=stack_gqa, kind=kind).items()}
         per_kind.append({"kind": kind.describe(), "layers": n, "programs": progs})
         for name, p in progs.items():         # the mean layer: weighted by layers
             acc = programs.setdefault(name, dict.fromkeys(p, 0.0))
@@ -228,40 +245,56 @@ def decode_token_energy(model, config, *, context=512, batch=1, tile=None, stack
     for name, p in programs.items():
         per_layer[f"{name}_ungated"] = p["ungated_pj"] / batch
         per_layer[f"{name}_gated"] = p["gated_pj"] / batch
-    per_layer = {v: per_layer[v] for v in VARIANTS}
+        if pe_tile is not None:
+            per_layer[f"{name}_pe_gated"] = p["pe_gated_pj"] / batch
+    variants = VARIANTS + (PE_VARIANTS if pe_tile is not None else ())
+    per_layer = {v: per_layer[v] for v in variants}
     base = per_layer["whole_ungated"]
-    ratios = {v: per_layer[v] / base for v in VARIANTS}
+    ratios = {v: per_layer[v] / base for v in variants}
     ratios["split_gated_over_split_ungated"] = (per_layer["split_gated"]
                                                 / per_layer["split_ungated"])
+    if pe_tile is not None:
+        ratios["split_pe_gated_over_split_ungated"] = (per_layer["split_pe_gated"]
+                                                       / per_layer["split_ungated"])
     return {"model": model.name, "context": context, "batch": batch, "layers": layers,
             "array": [config.rows, config.cols], "tile_edge": [tr, tc],
             "per_layer_pj": per_layer,
             "per_model_pj": {v: e * layers for v, e in per_layer.items()},
             "ratios": ratios, "programs": programs, "kinds": per_kind,
-            "tile": tile.to_json()}
+            "tile": tile.to_json(), "pe_tile": pe_tile.to_json() if pe_tile else None}
 
 
 def token_markdown(results):
-    """A table of :func:`decode_token_energy` results (one row per model)."""
+    """A table of :func:`decode_token_energy` results (one row per model); the PE-gated
+    columns appear when every result has them (WS arrays)."""
     from sim.studies.tables import markdown_table
+    pe = bool(results) and all(r.get("pe_tile") for r in results)
+    variants = VARIANTS + (PE_VARIANTS if pe else ())
+    best = "split_pe_gated" if pe else "split_gated"
     rows = []
     for r in results:
         pl, pm, q = r["per_layer_pj"], r["per_model_pj"], r["ratios"]
         sp = r["programs"]["split"]
         gated_share = sp["gated"] / max(1, sp["cycles"] * sp["tiles"])
-        rows.append([r["model"]] + [f"{pl[v] / 1e6:,.1f}" for v in VARIANTS]
-                    + [f"{pm['whole_ungated'] / 1e9:,.2f}", f"{pm['split_gated'] / 1e9:,.2f}",
-                       f"{q['split_gated']:.3f}", f"{q['split_gated_over_split_ungated']:.3f}",
-                       f"{100 * gated_share:.1f}%"])
-    t = results[0]["tile"] if results else None
+        rows.append([r["model"]] + [f"{pl[v] / 1e6:,.1f}" for v in variants]
+                    + [f"{pm['whole_ungated'] / 1e9:,.2f}", f"{pm[best] / 1e9:,.2f}",
+                       f"{q['split_gated']:.3f}", f"{q['split_gated_over_split_ungated']:.3f}"]
+                    + ([f"{q['split_pe_gated_over_split_ungated']:.3f}",
+                        f"{q['split_pe_gated']:.3f}"] if pe else [])
+                    + [f"{100 * gated_share:.1f}%"])
     head = ""
-    if t:
-        head = (f"Tile {t['rows']}x{t['cols']} ({t['timing']} delay, decode GEMV 1 x "
-                f"{t['gemv'][0]} x {t['gemv'][1]}): E_busy {t['busy_pj']:.2f} pJ, "
-                f"E_idle (clocked) {t['idle_pj']:.2f} pJ, E_gated {t['gated_pj']:.4f} pJ "
-                f"per tile-cycle (leakage {t['leakage_pj']:.4f}); clock gate <= "
-                f"{t['icg_pj']:.4f} pJ per tile-cycle.\n\n")
+    for key, what in (("tile", "Tile"), ("pe_tile", "Tile with clock gates in every PE")):
+        t = results[0].get(key) if results else None
+        if t:
+            head += (f"{what} {t['rows']}x{t['cols']} ({t['timing']} delay, decode GEMV 1 x "
+                     f"{t['gemv'][0]} x {t['gemv'][1]}): E_busy {t['busy_pj']:.2f} pJ, "
+                     f"E_idle (clocked) {t['idle_pj']:.2f} pJ, E_gated {t['gated_pj']:.4f} "
+                     f"pJ per tile-cycle (leakage {t['leakage_pj']:.4f}); tile clock gate <= "
+                     f"{t['icg_pj']:.4f} pJ per tile-cycle.\n\n")
+    pe_head = (["whole PE-gated", "split PE-gated"] if pe else [])
     return head + markdown_table(
         ["model", "whole ungated uJ/layer", "whole gated", "split ungated", "split gated",
-         "whole ungated mJ/model", "split gated mJ/model", "split gated / whole ungated",
-         "split gated / split ungated", "split tile-cycles gated"], rows)
+         *pe_head, "whole ungated mJ/model", f"{best.replace('_', ' ')} mJ/model",
+         "split gated / whole ungated", "split gated / split ungated",
+         *(["split PE-gated / split ungated", "split PE-gated / whole ungated"] if pe
+           else []), "split tile-cycles gated"], rows)
