@@ -59,8 +59,14 @@ meaning and timing, see :mod:`hdl.array` and :mod:`sim.models.cycles`)::
                                                            psum_out of PE row g*TR-1; it
                                                            also shows partial sums when
                                                            the boundary is not cut)
+    -- fused PE only (``fusion`` "w4a8": t = ua, x16; "int8": t = ua, ub, x16; both
+       dataflows, :mod:`hdl.fusion`): the digit tags, timed and muxed like a_in
+    input  [R-1:0]          a_t                            left edge, after the row flag
+    input  [(GC-1)*R-1:0]   a_t_x                          only if GC > 1, after the flag's
+                                                           _x lanes
 
-Boundary logic (the whole split overhead):
+Boundary logic (the whole split overhead; a fused PE adds one 2:1 mux per tag to the
+activation muxes of the mux style):
 
 * column boundary j, every row r: 2:1 muxes on (a, swap, valid) (n+2 bits):
   ``col_cut[j-1] ? a_in_x : a_out of PE(r, j*TC-1)``;
