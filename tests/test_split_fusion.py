@@ -110,6 +110,18 @@ def test_w4a8_build_and_int4_mode_match_the_plain_split_array():
     _check(mixed, m, fused)
 
 
+@needs_icarus
+def test_native_path():
+    """The native path (a compiled stream player, here on Icarus) plays the same
+    programs, tag lanes included, with the gate-level PE."""
+    from sim.native.run import run_programs_native
+    cfg = SplitConfig(8, 8, 4, MacConfig(acc_width=20), dataflow="ws", fusion="int8")
+    progs = _programs()
+    for prog, res in zip(progs, run_programs_native(progs, cfg, simulator="icarus")):
+        assert res.path == "native" and res.model == "gate"
+        _check(prog, res, cfg)
+
+
 def test_model_counts_digit_steps():
     """A job of precision p on a sub-array: model_cycles with D*K digit steps and the
     precision's pass length; a bare shape (M, K, N, p) gives the same program cycles."""
@@ -169,7 +181,7 @@ def test_cli_bad_input(tmp_path, capsys):
         (["--jobs", str(jobs), "--fusion", "w4a8"], "build it with fusion int8"),
         (["--a", str(tmp_path / "a.npy"), "--b", str(tmp_path / "b.npy"),
           "--precision", "w4a8"], "A[0,0] = 200 is out of range"),
-        (["--jobs", str(jobs), "--path", "native"], "--path native"),
+        (["--jobs", str(jobs), "--model", "twin"], "--model twin"),
     ]
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps([{"random": [2, 2, 2], "precision": "int16"}]))

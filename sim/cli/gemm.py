@@ -329,11 +329,13 @@ def cmd_gemm_split(args):
     tr, tc, _, _ = config.grid
     shapes = [(A.shape[0], A.shape[1], B.shape[1], p) for _, A, B, _, p in filter(None, jobs)]
     work = [None if j is None else SplitJob(j[1], j[2], 0, j[4]) for j in jobs]
-    if config.fusion == "none":
-        cycles, lanes, job = program_limits(normalize_program([(mode, work)], config), config)
-        path, model = native.choose(args, cycles, lanes, f"split {mode.name}", job=job)
-    else:
-        path, model = fused_path(args)
+    if config.fusion != "none":         # the twin has no digit tags: the gate-level PE
+        if args.model == "twin":
+            raise UsageError("--model twin: not for a fusable array yet; use --model gate "
+                             "(the default picks it)")
+        args.model = "gate"
+    cycles, lanes, job = program_limits(normalize_program([(mode, work)], config), config)
+    path, model = native.choose(args, cycles, lanes, f"split {mode.name}", job=job)
     fused = "" if config.fusion == "none" else f", fusion {config.fusion}"
     print(f"split {mode.name}: {sum(map(bool, jobs))} GEMM(s) on {len(subs)} sub-arrays of "
           f"a {config.rows}x{config.cols} {config.dataflow.upper()} array of {tr}x{tc} tiles "
