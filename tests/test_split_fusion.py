@@ -211,3 +211,27 @@ def test_cli_mixed_precisions(tmp_path, capsys):
     assert all(j["cycles"] == j["model_cycles"] for j in r["jobs"])
     A, B = precision_operands(1, 6, 9, 5, "int8")
     assert np.array_equal(np.load(tmp_path / "c0.npy"), A @ B)
+
+
+@needs_icarus
+def test_planner_weighs_precisions():
+    """plan_jobs with precisions: the plan's program runs in RTL with the model's
+    cycles; a mode whose WS sub-arrays have fewer rows than int8's 4 digit steps is never
+    given an int8 job (2x2 tiles: "tiles" cannot run it, "h2" can)."""
+    from sim.drivers.schedule import compare_plans, plan_jobs, plan_to_program
+    cfg = SplitConfig(8, 8, 2, MacConfig(acc_width=20), fusion="int8")
+    jobs = [_job("int8", 5, 6, 4, 20), _job("w4a8", 3, 9, 7, 21), _job("int4", 6, 5, 6, 22),
+            _job("w4a8", 2, 3, 3, 23, extreme=True), _job("int8", 1, 7, 8, 24)]
+    shapes = [(j.A.shape[0], j.A.shape[1], j.B.shape[1], j.precision) for j in jobs]
+    plans = compare_plans(shapes, cfg)
+    assert plans["finest"].cycles == float("inf")
+    plan = plan_jobs(shapes, cfg)
+    assert plan.cycles == plans["planned"].cycles <= plans["whole"].cycles
+    for mode, work in plan.phases:
+        for sub, js in zip(cfg.subarrays(mode), work):
+            for i in js:
+                assert shapes[i][3] != "int8" or sub.rows >= 4, (mode, sub, i)
+    prog = plan_to_program(plan, jobs)
+    (res,) = run_programs([prog], cfg, simulator="icarus")
+    _check(prog, res, cfg)
+    assert res.cycles == plan.cycles
