@@ -235,3 +235,17 @@ def test_planner_weighs_precisions():
     (res,) = run_programs([prog], cfg, simulator="icarus")
     _check(prog, res, cfg)
     assert res.cycles == plan.cycles
+
+
+def test_cli_plan_with_precisions(capsys):
+    from sim.cli import main
+    assert main(["plan", "16,4,16,int8", "16,8,16,w4a8", "16,16,16", "--rows", "16",
+                 "--cols", "16", "--tile", "8", "--acc-width", "32"]) == 0
+    out = capsys.readouterr().out
+    assert "fint8" in out and "| planned |" in out
+    for argv, words in ((["16,16,16,int8", "--rows", "2", "--cols", "8", "--tile", "2"],
+                         "at least 4 rows"),
+                        (["16,16,16,int9"], "not M,K,N or M,K,N,PRECISION")):
+        assert main(["plan", *argv]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0], err
