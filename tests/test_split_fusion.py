@@ -78,13 +78,15 @@ def _programs():
 
 
 @needs_icarus
-@pytest.mark.parametrize("dataflow,style,fold_overlap", [
-    ("ws", "mux", False), ("ws", "ports", False), ("os", "mux", False),
-    ("os", "ports", True)])
-def test_subarrays_run_different_precisions_at_once(dataflow, style, fold_overlap):
+@pytest.mark.parametrize("dataflow,style,fold_overlap,clock_gate", [
+    ("ws", "mux", False, False), ("ws", "ports", False, True), ("os", "mux", False, False),
+    ("os", "ports", True, False), ("os", "mux", False, True)])
+def test_subarrays_run_different_precisions_at_once(dataflow, style, fold_overlap,
+                                                    clock_gate):
+    """(With ``clock_gate`` every tile is gated outside its jobs' windows.)"""
     # W = 20: int8 passes of at most 31 MACs (31 * 16384 < 2**19 <= 32 * 16384)
     cfg = SplitConfig(8, 8, 4, MacConfig(acc_width=20), style=style, dataflow=dataflow,
-                      fold_overlap=fold_overlap, fusion="int8")
+                      fold_overlap=fold_overlap, fusion="int8", clock_gate=clock_gate)
     progs = _programs()
     for prog, res in zip(progs, run_programs(progs, cfg, simulator="icarus")):
         _check(prog, res, cfg)
