@@ -2,6 +2,7 @@
 model) and ``systolic overhead`` (the area of the split logic, Yosys)."""
 import sys
 
+from hdl.fusion import FUSIONS
 from .common import (UsageError, add_array_options, add_mac_options, add_split_options,
                      check_writable, split_config)
 
@@ -62,7 +63,8 @@ def cmd_overhead(args):
     from sim.studies.tables import write_json
     if args.json:
         check_writable(args.json, "--json")
-    config = split_config(args)
+    import dataclasses
+    config = dataclasses.replace(split_config(args), fusion=args.fusion)
     tr, tc, _, _ = config.grid
     if tr != tc:
         raise UsageError("--tile-rows/--tile-cols: the overhead study takes square tiles; "
@@ -71,7 +73,7 @@ def cmd_overhead(args):
           file=sys.stderr)
     out = split_area_overhead(config.rows, config.cols, tr, config.mac, style=config.style,
                               breakdown=not args.no_breakdown, dataflow=config.dataflow,
-                              fold_overlap=config.fold_overlap)
+                              fold_overlap=config.fold_overlap, fusion=config.fusion)
     print(f"split logic of {config.slug}: {out['extra_transistors']:+d} transistors "
           f"({out['transistor_overhead_pct']:+.3f}%), {out['extra_cells']:+d} cells, "
           f"{out['extra_port_bits']} extra edge-port bits over the unsplit "
@@ -102,5 +104,8 @@ def register(sub):
     add_mac_options(o)
     o.add_argument("--no-breakdown", action="store_true",
                    help="skip the per-feature syntheses")
+    o.add_argument("--fusion", choices=FUSIONS, default="none",
+                   help="both arrays of the fused digit PE (hdl/fusion.py; the split one "
+                        "routes the digit tags with A)")
     o.add_argument("--json", metavar="FILE", help="also write the result as JSON")
     o.set_defaults(func=cmd_overhead, dataflow=None)
