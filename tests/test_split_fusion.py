@@ -251,3 +251,8 @@ def test_cli_plan_with_precisions(capsys):
         assert main(["plan", *argv]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and words in err[0], err
+    for argv, words in ((["--fusion", "int8", "--numerics", "fp4"], "use numerics int4"),
+                        (["--fusion", "int16"], "invalid choice")):
+        assert main(["overhead", "--no-breakdown", *argv]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0], err
