@@ -256,3 +256,14 @@ def test_cli_plan_with_precisions(capsys):
         assert main(["overhead", "--no-breakdown", *argv]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and words in err[0], err
+
+
+def test_cli_verilog_fusion(capsys):
+    from sim.cli import main
+    assert main(["verilog", "split", "--rows", "8", "--cols", "8", "--tile", "4",
+                 "--dataflow", "ws", "--style", "ports", "--fusion", "int8"]) == 0
+    out = capsys.readouterr().out
+    assert out == SplitConfig(8, 8, 4, style="ports", fusion="int8").verilog()
+    assert main(["verilog", "mac", "--fusion", "int8"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--fusion" in err[0]
