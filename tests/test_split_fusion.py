@@ -93,14 +93,15 @@ def test_subarrays_run_different_precisions_at_once(dataflow, style, fold_overla
 
 
 @needs_icarus
-def test_w4a8_build_and_int4_mode_match_the_plain_split_array():
-    """A W4A8-only build runs int4 and W4A8 side by side; its int4 jobs have the plain
-    split array's results and cycles (every tag 0)."""
+@pytest.mark.parametrize("dataflow", ["ws", "os"])
+def test_w4a8_build_and_int4_mode_match_the_plain_split_array(dataflow):
+    """A W4A8-only build (tags ua, x16) runs int4 and W4A8 side by side; its int4 jobs
+    have the plain split array's results and cycles (every tag 0)."""
     rng = np.random.default_rng(11)
     int4 = [SplitJob(rng.integers(-8, 8, (5, 9)), rng.integers(-8, 8, (9, 4))),
             SplitJob(rng.integers(-8, 8, (3, 4)), rng.integers(-8, 8, (4, 7)))]
-    plain = SplitConfig(8, 8, 4, dataflow="os")
-    fused = SplitConfig(8, 8, 4, dataflow="os", fusion="w4a8")
+    plain = SplitConfig(8, 8, 4, dataflow=dataflow)
+    fused = SplitConfig(8, 8, 4, dataflow=dataflow, fusion="w4a8")
     prog = [("h2", int4)]
     (p,) = run_programs([prog], plain, simulator="icarus")
     mixed = [("h2", [int4[0], _job("w4a8", 4, 6, 5, 12, extreme=True)]),
