@@ -268,3 +268,52 @@ def test_cli_verilog_fusion(capsys):
     assert main(["verilog", "mac", "--fusion", "int8"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--fusion" in err[0]
+
+
+TINY = {"model_type": "llama", "hidden_act": "silu", "hidden_size": 32,
+        "intermediate_size": 48, "num_attention_heads": 4, "num_key_value_heads": 2,
+        "num_hidden_layers": 3, "vocab_size": 20}
+
+
+@pytest.mark.parametrize("dataflow", ["ws", "os"])
+def test_workload_in_a_precision(dataflow):
+    """compare_workload(precision=): every GEMM's whole-array cycles are the fused plain
+    array's gemm_model_cycles in that precision; split never slower than whole; a WS
+    mode whose sub-arrays have fewer than 4 rows is never given int8."""
+    from hdl.array import ArrayConfig
+    from sim.drivers.gemm import gemm_model_cycles
+    from sim.models.workload import Phase, model_shape
+    from sim.studies.workload import compare_workload
+    m = model_shape(TINY, name="tiny")
+    ph = Phase("decode", batch=3, context=20)
+    for precision, tile in (("w4a8", 4), ("int8", 2)):
+        cfg = SplitConfig(16, 16, tile, MacConfig(acc_width=24), dataflow=dataflow,
+                          fusion=precision)
+        array = ArrayConfig(16, 16, dataflow, cfg.mac, fusion=precision)
+        d = compare_workload(m, ph, cfg, precision=precision)
+        int4 = compare_workload(m, ph, SplitConfig(16, 16, tile, MacConfig(acc_width=24),
+                                                   dataflow=dataflow))
+        assert d["precision"] == precision and "precision" not in int4
+        for r, r4 in zip(d["gemms"], int4["gemms"]):
+            one = gemm_model_cycles(r["M"], r["K"], r["N"], array, precision)
+            if dataflow == "ws":
+                assert r["whole_cycles"] == r["count"] * one
+            assert r["whole_cycles"] >= r4["whole_cycles"]
+            assert r["split_cycles"] <= r["whole_cycles"]
+            if precision == "int8" and dataflow == "ws":     # "tiles": 2-row sub-arrays
+                assert "tiles" not in r["split_plan"], r["split_plan"]
+        assert d["model"]["whole_cycles"] > int4["model"]["whole_cycles"]
+        assert d["model"]["split_cycles"] <= d["model"]["whole_cycles"]
+
+
+def test_workload_cli_precision(capsys):
+    from sim.cli import main
+    base = ["workload", "llama-3.2-1b", "--rows", "16", "--cols", "16", "--tile", "8"]
+    assert main(base + ["--compare", "--precision", "w4a8", "--acc-width", "32"]) == 0
+    assert "whole model in w4a8" in capsys.readouterr().out
+    for extra, words in ((["--precision", "w4a8"], "only with --compare"),
+                         (["--compare", "--precision", "int8", "--rows", "2", "--tile",
+                           "2"], "4 rows")):
+        assert main(base + extra) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0], err
