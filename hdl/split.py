@@ -59,8 +59,14 @@ meaning and timing, see :mod:`hdl.array` and :mod:`sim.models.cycles`)::
                                                            psum_out of PE row g*TR-1; it
                                                            also shows partial sums when
                                                            the boundary is not cut)
+    -- fused PE only (``fusion`` "w4a8": t = ua, x16; "int8": t = ua, ub, x16; both
+       dataflows, :mod:`hdl.fusion`): the digit tags, timed and muxed like a_in
+    input  [R-1:0]          a_t                            left edge, after the row flag
+    input  [(GC-1)*R-1:0]   a_t_x                          only if GC > 1, after the flag's
+                                                           _x lanes
 
-Boundary logic (the whole split overhead):
+Boundary logic (the whole split overhead; a fused PE adds one 2:1 mux per tag to the
+activation muxes of the mux style):
 
 * column boundary j, every row r: 2:1 muxes on (a, swap, valid) (n+2 bits):
   ``col_cut[j-1] ? a_in_x : a_out of PE(r, j*TC-1)``;
@@ -92,6 +98,7 @@ from dataclasses import dataclass, field
 
 from .array import ArrayConfig, pe_verilog, assemble, DATAFLOWS
 from .clock_gate import CLOCK_GATE_MODULE, gate_top
+from .fusion import TAGS, precisions_of
 from .pe_gate import check_pe_gate, gated_pe_verilog, with_clock_gate_module
 from .mac import ConfigError, MacConfig
 from .pe import default_double_buffer, os_flag, pe_kind
@@ -157,7 +164,11 @@ class SplitConfig:
     mean what they mean in :class:`hdl.array.ArrayConfig`, with one more rule: WS always
     has the double-buffered PE (its shadow weights let a sub-array switch jobs);
     ``fold_overlap`` is then its schedule. OS has the compact PE, or the double-buffered
-    one with ``fold_overlap``."""
+    one with ``fold_overlap``. ``fusion`` (:data:`hdl.fusion.FUSIONS`): every PE the
+    fused digit PE of :mod:`hdl.fusion` ("w4a8" or "int8"; default "none", the int4 PE,
+    Verilog unchanged); its digit tags enter with A (ports ``a_ua``/``a_ub``/``a_x16``
+    and their ``_x`` lanes) and cross tile boundaries like A, so each sub-array runs the
+    precision its own A stream carries."""
     rows: int = 4
     cols: int = 4
     tile: object = 2
@@ -167,6 +178,7 @@ class SplitConfig:
     dataflow: str = "ws"
     double_buffer: bool | None = None
     clock_gate: bool = False
+    fusion: str = "none"
     pe_gate: bool = False
 
     def __post_init__(self):
@@ -174,7 +186,8 @@ class SplitConfig:
             raise ConfigError("clock_gate", f"{self.clock_gate!r}; allowed: true, false")
         check_pe_gate(self.pe_gate, self.dataflow)
         array = ArrayConfig(self.rows, self.cols, self.dataflow, self.mac,        # same checks
-                            fold_overlap=self.fold_overlap, double_buffer=self.double_buffer)
+                            fold_overlap=self.fold_overlap, double_buffer=self.double_buffer,
+                            fusion=self.fusion)
         object.__setattr__(self, "double_buffer", _check_pe(self.dataflow,
                                                             array.double_buffer))
         tile_grid(self.rows, self.cols, self.tile)              # ConfigError("tile")
@@ -200,20 +213,27 @@ class SplitConfig:
         tr, tc, _, _ = self.grid
         kind = pe_kind(self.dataflow, self.double_buffer)
         gate = ("_cg" if self.clock_gate else "") + ("_pg" if self.pe_gate else "")
-        return (f"split_{self.style}_{kind}_{self.rows}x{self.cols}_t{tr}x{tc}{gate}_"
+        fused = "" if self.fusion == "none" else f"_f{self.fusion}"
+        return (f"split_{self.style}_{kind}{fused}_{self.rows}x{self.cols}_t{tr}x{tc}{gate}_"
                 f"{self.mac.slug}")
+
+    @property
+    def precisions(self):
+        """The run-time precisions every sub-array runs (:func:`hdl.fusion.precisions_of`)."""
+        return precisions_of(self.fusion)
 
     def verilog(self, **kw):
         return split_verilog(self.rows, self.cols, self.tile, self.mac, style=self.style,
                              dataflow=self.dataflow, double_buffer=self.double_buffer,
-                             clock_gate=self.clock_gate, pe_gate=self.pe_gate, **kw)
+                             clock_gate=self.clock_gate, fusion=self.fusion,
+                             pe_gate=self.pe_gate, **kw)
 
     def ports(self):
         """``{name: (direction, bits)}`` of the generated top (with ``clock_gate``: also
         ``clk_en``, one bit per tile)."""
         ports = split_ports(self.rows, self.cols, self.tile, self.mac.width,
                             self.mac.acc_width, self.style, dataflow=self.dataflow,
-                            double_buffer=self.double_buffer)
+                            double_buffer=self.double_buffer, fusion=self.fusion)
         if self.clock_gate:
             _, _, gr, gc = self.grid
             ports = {"clk_en": ("in", gr * gc), **ports}
@@ -289,19 +309,25 @@ class SplitConfig:
 
     def sub_config(self, sub):
         return ArrayConfig(sub.rows, sub.cols, self.dataflow, self.mac,
-                           fold_overlap=self.fold_overlap)
+                           fold_overlap=self.fold_overlap, fusion=self.fusion)
 
 
-def split_ports(rows, cols, tile, n, W, style="mux", *, dataflow="ws", double_buffer=None):
+def split_ports(rows, cols, tile, n, W, style="mux", *, dataflow="ws", double_buffer=None,
+                fusion="none"):
     """``{name: (direction, bits)}`` of ``splittable_array`` (see the module doc), in
     port order. ``dataflow="os"``: the OS ports (``double_buffer``: ``a_last`` instead of
-    ``a_drain``)."""
+    ``a_drain``). ``fusion``: one more left-edge lane per digit tag ``t``
+    (:data:`hdl.fusion.TAGS`), ``a_t`` after the row flag and ``a_t_x`` after its ``_x``
+    lanes, timed like ``a_in``."""
     _check_style(style)
     double_buffer = _check_pe(dataflow, double_buffer)
     tr, tc, gr, gc = tile_grid(rows, cols, tile)
     R, C = rows, cols
+    tags = TAGS[fusion]
+    tag = {f"a_{t}": ("in", R) for t in tags}
+    tag_x = {f"a_{t}_x": ("in", (gc - 1) * R) for t in tags}
     if dataflow == "ws":
-        ports = {"a_in": ("in", R * n), "a_swap": ("in", R), "a_valid": ("in", R),
+        ports = {"a_in": ("in", R * n), "a_swap": ("in", R), "a_valid": ("in", R), **tag,
                  "w_in": ("in", C * n), "w_en": ("in", C),
                  "c_out": ("out", C * W), "c_valid": ("out", C)}
         if gr > 1:
@@ -312,18 +338,19 @@ def split_ports(rows, cols, tile, n, W, style="mux", *, dataflow="ws", double_bu
             if style == "mux":
                 ports["col_cut"] = ("in", gc - 1)
             ports.update(a_in_x=("in", (gc - 1) * R * n),
-                         a_swap_x=("in", (gc - 1) * R), a_valid_x=("in", (gc - 1) * R))
+                         a_swap_x=("in", (gc - 1) * R), a_valid_x=("in", (gc - 1) * R),
+                         **tag_x)
         return ports
     flag = os_flag(double_buffer)
     L = R + C - 1
-    ports = {"a_in": ("in", R * n), f"a_{flag}": ("in", R), "b_in": ("in", C * n),
+    ports = {"a_in": ("in", R * n), f"a_{flag}": ("in", R), **tag, "b_in": ("in", C * n),
              "c_out": ("out", L * W), "c_valid": ("out", L)}
     if gr > 1:          # both styles: row_cut cuts the drain chain
         ports.update(row_cut=("in", gr - 1), b_in_x=("in", (gr - 1) * C * n),
                      c_out_x=("out", (gr - 1) * C * W), c_valid_x=("out", (gr - 1) * C))
     if gc > 1:          # both styles: so does col_cut
         ports.update(col_cut=("in", gc - 1), a_in_x=("in", (gc - 1) * R * n),
-                     **{f"a_{flag}_x": ("in", (gc - 1) * R)},
+                     **{f"a_{flag}_x": ("in", (gc - 1) * R)}, **tag_x,
                      l_out_x=("out", (gc - 1) * R * W), l_valid_x=("out", (gc - 1) * R))
     return ports
 
@@ -352,14 +379,15 @@ def _check_pe(dataflow, double_buffer):
 
 def split_verilog(rows, cols, tile, mac, *, style="mux", stats=None, features=FEATURES,
                   dataflow="ws", double_buffer=None, cache=True, clock_gate=False,
-                  pe_gate=False):
+                  fusion="none", pe_gate=False):
     """Verilog text (module ``pe`` then module ``splittable_array``) of an R x C
     splittable array of ``tile`` tiles, dataflow ``"ws"`` or ``"os"`` (``double_buffer``:
     the OS PE with a separate drain register, for fold overlap). ``stats``, if a dict,
     receives ``seconds`` and ``bytes``. ``features``: for area breakdowns only (see
     :data:`FEATURES`). ``clock_gate``: one clock gate per tile, enabled by the port
-    ``clk_en[GR*GC]`` (:mod:`hdl.clock_gate`). ``pe_gate``: clock gates inside every
-    (WS) PE, enabled by its valid bits (:mod:`hdl.pe_gate`)."""
+    ``clk_en[GR*GC]`` (:mod:`hdl.clock_gate`). ``fusion``: the fused digit PE and its
+    tag lanes (:class:`SplitConfig`). ``pe_gate``: clock gates inside every (WS) PE,
+    enabled by its valid bits (:mod:`hdl.pe_gate`)."""
     t0 = time.perf_counter()
     tr, tc, _, _ = tile_grid(rows, cols, tile)
     _check_style(style)
@@ -369,17 +397,20 @@ def split_verilog(rows, cols, tile, mac, *, style="mux", stats=None, features=FE
         raise ValueError(f"unknown split features {sorted(bad)}; allowed: {', '.join(FEATURES)}")
     features = tuple(features)
     ports = split_ports(rows, cols, (tr, tc), mac.width, mac.acc_width, style,
-                        dataflow=dataflow, double_buffer=double_buffer)
+                        dataflow=dataflow, double_buffer=double_buffer, fusion=fusion)
+    tags = TAGS[fusion]
     if dataflow == "ws":
-        pe = (gated_pe_verilog(pe_verilog(mac, "ws", cache=cache, name="pe_core",
-                                          pe_gate=True), mac, "ws", double_buffer=True)
-              if pe_gate else pe_verilog(mac, "ws", cache=cache))
-        top = ws_split_top(rows, cols, tr, tc, mac.width, mac.acc_width, features, style, ports)
+        pe = (gated_pe_verilog(pe_verilog(mac, "ws", cache=cache, fusion=fusion,
+                                          name="pe_core", pe_gate=True),
+                               mac, "ws", double_buffer=True, fusion=fusion)
+              if pe_gate else pe_verilog(mac, "ws", cache=cache, fusion=fusion))
+        top = ws_split_top(rows, cols, tr, tc, mac.width, mac.acc_width, features, style, ports,
+                           tags)
         kind = "WS"
     else:
-        pe = pe_verilog(mac, "os", double_buffer=double_buffer, cache=cache)
+        pe = pe_verilog(mac, "os", double_buffer=double_buffer, cache=cache, fusion=fusion)
         top = os_split_top(rows, cols, tr, tc, mac.width, mac.acc_width, features, style,
-                           double_buffer, ports)
+                           double_buffer, ports, tags)
         kind = "OS double-buffered" if double_buffer else "OS"
     if clock_gate:
         top = gate_top(top, (rows // tr) * (cols // tc), "(r/TR)*GC + c/TC") + "\n" \
@@ -390,5 +421,7 @@ def split_verilog(rows, cols, tile, mac, *, style="mux", stats=None, features=FE
         kind += " (clock gates in every PE)"
     header = (f"// {SPLIT_TOPLEVEL}: {rows}x{cols} splittable {kind} array of {tr}x{tc} tiles "
               f"({style} style) "
-              f"of gate-level MAC PEs ({mac.slug})\n// generated by hdl.split; do not edit\n")
+              f"of gate-level MAC PEs ({mac.slug}"
+              f"{'' if fusion == 'none' else ', fused digits up to ' + fusion})\n"
+              f"// generated by hdl.split; do not edit\n")
     return assemble(header, pe, top, t0, stats)

@@ -69,8 +69,30 @@ def _row_taps(src, valid):
 """
 
 
-def ws_split_top(R, C, TR, TC, n, W, features, style, ports):
-    """The WS top; ``ports``: :func:`hdl.split.split_ports` of this array."""
+def _tag_text(tags, template):
+    """``template`` once per digit tag (``{t}``: the tag's name), joined."""
+    return "".join(template.format(t=t) for t in tags)
+
+
+def _tag_chain(tags):
+    """The activation-chain entries of the digit tags (:mod:`hdl.fusion`): each a 1-bit
+    lane entering with A (port ``a_t``, padded extra lanes ``tx``), muxed like A."""
+    return [(f"{t}_i", f"a_{t}[r]", f"{t}x[(c/TC)*R+r]", f"{t}_q[r*C+c-1]") for t in tags]
+
+
+def _tag_wires(tags):
+    """Declarations and PE pins of the digit tags: ``(padded extra lanes, PE outputs,
+    per-PE input net, input pin, output pin)`` texts."""
+    return (_tag_text(tags, "    wire [GC*R-1:0]   {t}x;\n"),
+            _tag_text(tags, "    wire         {t}_q [0:R*C-1];\n"),
+            _tag_text(tags, "                wire         {t}_i;\n"),
+            _tag_text(tags, "                    .{t}_in({t}_i),\n"),
+            _tag_text(tags, "                    .{t}_out({t}_q[r*C+c]),\n"))
+
+
+def ws_split_top(R, C, TR, TC, n, W, features, style, ports, tags=()):
+    """The WS top; ``ports``: :func:`hdl.split.split_ports` of this array; ``tags``: the
+    digit tags of a fused PE (:data:`hdl.fusion.TAGS`), lanes that travel with A."""
     GR, GC = R // TR, C // TC
     ports_style = style == "ports"
     head = _head(R, C, TR, TC, n, W, ports)
@@ -82,7 +104,9 @@ def ws_split_top(R, C, TR, TC, n, W, features, style, ports):
     else:
         pads += _pads([("ccut", cols_x and "col_cut", "1")])
     pads += _pads([("ax", cols_x and "a_in_x", "(R*N)"), ("swx", cols_x and "a_swap_x", "R"),
-                   ("vx", cols_x and "a_valid_x", "R")])
+                   ("vx", cols_x and "a_valid_x", "R")]
+                  + [(f"{t}x", cols_x and f"a_{t}_x", "R") for t in tags])
+    t_x, t_q, t_i, t_in, t_out = _tag_wires(tags)
     taps = _row_taps("p_q", "pv_q") if rows_x else ""
     act = _sel("act_mux", features, ports_style, "ccut[c/TC]")
     pcut = "rcut[r/TR]" if "psum_cut" in features else "1'b0"
@@ -90,7 +114,8 @@ def ws_split_top(R, C, TR, TC, n, W, features, style, ports):
     wcut_r = _sel("w_mux", features, ports_style, "rcut[r/TR]")
     a_chain = _a_chain([("a_i", "a_in[r*N +: N]", "ax[((c/TC)*R+r)*N +: N]", "a_q[r*C+c-1]"),
                         ("sw_i", "a_swap[r]", "swx[(c/TC)*R+r]", "sw_q[r*C+c-1]"),
-                        ("v_i", "a_valid[r]", "vx[(c/TC)*R+r]", "v_q[r*C+c-1]")], act)
+                        ("v_i", "a_valid[r]", "vx[(c/TC)*R+r]", "v_q[r*C+c-1]"),
+                        *_tag_chain(tags)], act)
     p_chain = _cases("r", "TR", ("p_top", "p_bound", "p_inner"),
                      [("w_i", "w_in[c*N +: N]"), ("p_i", "{W{1'b0}}"), ("pv_i", "1'b0")],
                      [("w_i", f"{wcut_r} ? wx[((r/TR)*C+c)*N +: N] : w_q[(r-1)*C+c]"),
@@ -108,13 +133,13 @@ def ws_split_top(R, C, TR, TC, n, W, features, style, ports):
     wire [GC*R*N-1:0] ax;
     wire [GC*R-1:0]   swx;
     wire [GC*R-1:0]   vx;
-    // PE outputs: index r*C+c is PE(r, c)'s output (last row/column: no consumer).
+{t_x}    // PE outputs: index r*C+c is PE(r, c)'s output (last row/column: no consumer).
     // One net per PE port (arrays of nets, not slices of one wide vector), as in
     // hdl.array: an event-driven simulator then wakes only the PE a changed value feeds.
     wire [N-1:0] a_q  [0:R*C-1];
     wire         sw_q [0:R*C-1];
     wire         v_q  [0:R*C-1];
-    wire [N-1:0] w_q  [0:R*C-1];
+{t_q}    wire [N-1:0] w_q  [0:R*C-1];
     /* verilator lint_on UNUSEDSIGNAL */
     wire [W-1:0] p_q  [0:R*C-1];
     wire         pv_q [0:R*C-1];
@@ -140,7 +165,7 @@ def ws_split_top(R, C, TR, TC, n, W, features, style, ports):
                 wire [N-1:0] a_i;
                 wire         sw_i;
                 wire         v_i;
-                wire [N-1:0] w_i;
+{t_i}                wire [N-1:0] w_i;
                 wire [W-1:0] p_i;
                 wire         pv_i;
 {a_chain}{p_chain}                pe u_pe (
@@ -149,14 +174,14 @@ def ws_split_top(R, C, TR, TC, n, W, features, style, ports):
                     .a_in(a_i),
                     .sw_in(sw_i),
                     .v_in(v_i),
-                    .w_in(w_i),
+{t_in}                    .w_in(w_i),
                     .w_en(wen_g[(r/TR)*C+c]),
                     .psum_in(p_i),
                     .pv_in(pv_i),
                     .a_out(a_q[r*C+c]),
                     .sw_out(sw_q[r*C+c]),
                     .v_out(v_q[r*C+c]),
-                    .w_out(w_q[r*C+c]),
+{t_out}                    .w_out(w_q[r*C+c]),
                     .psum_out(p_q[r*C+c]),
                     .pv_out(pv_q[r*C+c])
                 );
@@ -167,8 +192,9 @@ endmodule
 """
 
 
-def os_split_top(R, C, TR, TC, n, W, features, style, double_buffer, ports):
-    """The OS top; ``ports``: :func:`hdl.split.split_ports` of this array."""
+def os_split_top(R, C, TR, TC, n, W, features, style, double_buffer, ports, tags=()):
+    """The OS top; ``ports``: :func:`hdl.split.split_ports` of this array; ``tags`` as
+    for :func:`ws_split_top`."""
     GR, GC = R // TR, C // TC
     ports_style = style == "ports"
     flag = os_flag(double_buffer)
@@ -176,7 +202,9 @@ def os_split_top(R, C, TR, TC, n, W, features, style, double_buffer, ports):
     rows_x, cols_x = GR > 1, GC > 1
     pads = _pads([("rcut", rows_x and "row_cut", "1"), ("ccut", cols_x and "col_cut", "1"),
                   ("bx", rows_x and "b_in_x", "(C*N)"), ("ax", cols_x and "a_in_x", "(R*N)"),
-                  ("fx", cols_x and f"a_{flag}_x", "R")])
+                  ("fx", cols_x and f"a_{flag}_x", "R")]
+                 + [(f"{t}x", cols_x and f"a_{t}_x", "R") for t in tags])
+    t_x, t_q, t_i, t_in, t_out = _tag_wires(tags)
     taps = _row_taps("d_q", "dv_q") if rows_x else ""
     if cols_x:
         taps += """\
@@ -194,7 +222,8 @@ def os_split_top(R, C, TR, TC, n, W, features, style, double_buffer, ports):
     dcut = ("((r % TR == 0) ? rcut[r/TR] : 1'b0) | (((c+1) % TC == 0) ? ccut[(c+1)/TC] : 1'b0)"
             if "psum_cut" in features else "1'b0")
     a_chain = _a_chain([("a_i", "a_in[r*N +: N]", "ax[((c/TC)*R+r)*N +: N]", "a_q[r*C+c-1]"),
-                        ("f_i", f"a_{flag}[r]", "fx[(c/TC)*R+r]", "f_q[r*C+c-1]")], act)
+                        ("f_i", f"a_{flag}[r]", "fx[(c/TC)*R+r]", "f_q[r*C+c-1]"),
+                        *_tag_chain(tags)], act)
     b_chain = _cases("r", "TR", ("b_top", "b_bound", "b_inner"), [("b_i", "b_in[c*N +: N]")],
                      [("b_i", f"{bsel} ? bx[((r/TR)*C+c)*N +: N] : b_q[(r-1)*C+c]")],
                      [("b_i", "b_q[(r-1)*C+c]")])
@@ -211,13 +240,13 @@ def os_split_top(R, C, TR, TC, n, W, features, style, double_buffer, ports):
     wire [GR*C*N-1:0] bx;
     wire [GC*R*N-1:0] ax;
     wire [GC*R-1:0]   fx;
-    // PE outputs: index r*C+c is PE(r, c)'s output. PE(r, c) drains from PE(r-1, c+1)
+{t_x}    // PE outputs: index r*C+c is PE(r, c)'s output. PE(r, c) drains from PE(r-1, c+1)
     // (zero at the array's top and right edges and across a cut), so every
     // anti-diagonal of a sub-array leaves through the sub-array's bottom-left PE, as in
     // hdl.array's OS array; the exit PEs are the array's lanes and the taps.
     wire [N-1:0] a_q  [0:R*C-1];
     wire         f_q  [0:R*C-1];
-    wire [N-1:0] b_q  [0:R*C-1];
+{t_q}    wire [N-1:0] b_q  [0:R*C-1];
     wire [W-1:0] d_q  [0:R*C-1];
     wire         dv_q [0:R*C-1];
     /* verilator lint_on UNUSEDSIGNAL */
@@ -227,7 +256,7 @@ def os_split_top(R, C, TR, TC, n, W, features, style, double_buffer, ports):
             for (c = 0; c < C; c = c + 1) begin : col
                 wire [N-1:0] a_i;
                 wire         f_i;
-                wire [N-1:0] b_i;
+{t_i}                wire [N-1:0] b_i;
                 wire [W-1:0] d_i;{dv_wire}
 {a_chain}{b_chain}                if (r > 0 && c < C - 1) begin : chain
                     wire cut;
@@ -241,11 +270,11 @@ def os_split_top(R, C, TR, TC, n, W, features, style, double_buffer, ports):
                     .rst(rst),
                     .a_in(a_i),
                     .{flag}_in(f_i),
-                    .b_in(b_i),
+{t_in}                    .b_in(b_i),
                     .d_in(d_i),{dv_in}
                     .a_out(a_q[r*C+c]),
                     .{flag}_out(f_q[r*C+c]),
-                    .b_out(b_q[r*C+c]),
+{t_out}                    .b_out(b_q[r*C+c]),
                     .d_out(d_q[r*C+c]),
                     .dv_out(dv_q[r*C+c])
                 );

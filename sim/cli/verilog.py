@@ -1,8 +1,10 @@
 """``systolic verilog mac|array|split|mx-scale``: deterministic Verilog of one design."""
+import dataclasses
 import sys
 
 from hdl.emit import write_atomic
-from .common import (add_array_options, add_mac_options, add_scale_options,
+from hdl.fusion import FUSIONS
+from .common import (UsageError, add_array_options, add_mac_options, add_scale_options,
                      add_split_options, array_config, check_scale_options, check_writable,
                      mac_config, scale_unit, split_config)
 
@@ -11,10 +13,12 @@ def cmd_verilog(args):
     check_scale_options(args)
     if args.output != "-":
         check_writable(args.output, "-o")
+    if args.fusion != "none" and args.design not in ("array", "split"):
+        raise UsageError(f"--fusion: for the array and split designs, not {args.design}")
     if args.design == "array":
-        text = array_config(args).verilog()
+        text = dataclasses.replace(array_config(args), fusion=args.fusion).verilog()
     elif args.design == "split":
-        text = split_config(args).verilog()
+        text = dataclasses.replace(split_config(args), fusion=args.fusion).verilog()
     elif args.design == "mx-scale":
         text = scale_unit(args).verilog()
     else:
@@ -34,6 +38,9 @@ def register(sub):
     add_scale_options(v)
     add_array_options(v)
     add_split_options(v)
+    v.add_argument("--fusion", choices=FUSIONS, default="none",
+                   help="array/split: every PE the fused digit PE that also runs W4A8 "
+                        "(w4a8) or W4A8 and int8 (int8), hdl/fusion.py")
     v.add_argument("-o", "--output", default="-", metavar="FILE.v",
                    help="output file (default: stdout)")
     v.set_defaults(func=cmd_verilog)

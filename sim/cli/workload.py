@@ -11,6 +11,7 @@ differs).
 """
 import sys
 
+from hdl.fusion import PRECISIONS
 from .common import UsageError, int_in, add_mac_options, check_writable, mac_config
 
 __all__ = ["register", "cmd_workload"]
@@ -66,6 +67,9 @@ def register(sub):
                    help="tile edge of the split array (default 16); must divide R and C")
     g.add_argument("--dataflow", choices=["ws", "os"], default="ws",
                    help="default ws")
+    g.add_argument("--precision", choices=PRECISIONS, default="int4",
+                   help="with --compare: every GEMM in this precision on an array fused "
+                        "for it (hdl/fusion.py; W4A8 2, int8 4 digit steps per MAC)")
     g.add_argument("--fold-overlap", action="store_true",
                    help="overlapping folds (WS shadow weights, OS double-buffered PE)")
     add_mac_options(w)
@@ -143,10 +147,16 @@ def cmd_workload(args):
     split = None
     if args.energy and phase.kind != "decode":
         raise UsageError("--energy: only for --phase decode (energy per generated token)")
+    if args.precision != "int4" and (not args.compare or args.rtl or args.gating
+                                     or args.energy):
+        raise UsageError(f"--precision {args.precision}: only with --compare (cycle model; "
+                         f"not with --rtl, --gating or --energy)")
     if args.compare or args.rtl or args.gating or args.energy:
         from hdl.split import SplitConfig
         split = SplitConfig(args.rows, args.cols, args.tile, mac_config(args),
-                            fold_overlap=args.fold_overlap, dataflow=args.dataflow)
+                            fold_overlap=args.fold_overlap, dataflow=args.dataflow,
+                            fusion="none" if args.precision == "int4" else args.precision)
+        _check_precision(args.precision, split)
     if args.mla and not model.mla:
         raise UsageError(f"--mla: {args.config} has no multi-head latent attention (a "
                          f"DeepSeek-V2/V3 config has); drop --mla")
@@ -177,11 +187,13 @@ def cmd_workload(args):
                      **{g.part: g.macs for g in groups}}}
     if args.compare:
         from sim.studies.workload import compare_workload
-        cmp = compare_workload(model, phase, split, stack_gqa=args.stack_gqa, mla=args.mla)
+        cmp = compare_workload(model, phase, split, stack_gqa=args.stack_gqa, mla=args.mla,
+                               precision=args.precision)
         data["compare"] = cmp
         lines += ["", compare_markdown(cmp)]
         t = cmp["model"]
-        lines.append(f"whole model: {t['whole_cycles']:,} cycles whole, "
+        prec = "" if args.precision == "int4" else f" in {args.precision}"
+        lines.append(f"whole model{prec}: {t['whole_cycles']:,} cycles whole, "
                      f"{t['split_cycles']:,} split -> {t['speedup']:.2f}x fewer cycles split "
                      f"(SCALE-Sim on the whole array: {t['scalesim_cycles']:,})")
     if args.gating:
@@ -220,6 +232,15 @@ def cmd_workload(args):
         plot_compare(data["compare"], args.plot,
                      "produced by: systolic workload " + " ".join(sys.argv[2:]))
     return status
+
+
+def _check_precision(precision, split):
+    """Exit 2 (one line) unless the whole array runs ``precision`` (WS: D rows)."""
+    from sim.drivers.fusion import check_precision
+    try:
+        check_precision(precision, split.sub_config(split.subarrays("whole")[0]))
+    except ValueError as e:
+        raise UsageError(f"--precision: {e}") from None
 
 
 def _check_rtl_args(args):

@@ -2,12 +2,16 @@
 
 :func:`plan_jobs` chooses split modes and an assignment of a list of GEMM shapes
 minimizing the model's total cycles; :func:`compare_plans` sets it against always-whole
-and always-finest.
+and always-finest. A shape may carry a precision, ``(M, K, N, "int8")`` (a fused array,
+:mod:`hdl.fusion`): its cycles are those of its digit steps, and a sub-array that cannot
+run it (WS: fewer rows than digit steps per MAC) is never given it.
 """
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from hdl.fusion import PRECISIONS
 from hdl.mac import MacConfig
 from hdl.split import SplitConfig
 from sim.models.program import SplitJob, job_cycles, program_cycles
@@ -28,11 +32,29 @@ class Plan:
                          for m, subs in self.phases)
 
 
+def _shape(s):
+    """``(M, K, N, precision)`` of a shape ``(M, K, N)`` (int4) or ``(M, K, N, precision)``."""
+    s = tuple(s)
+    precision = s[3] if len(s) == 4 else "int4"
+    if len(s) not in (3, 4) or precision not in PRECISIONS:
+        raise ValueError(f"shape {s!r} is not (M, K, N) or (M, K, N, precision) with a "
+                         f"precision of {', '.join(PRECISIONS)}")
+    return (*(int(v) for v in s[:3]), precision)
+
+
+def _cost(shape, sub, config):
+    """Model cycles of ``shape`` on ``sub``; infinite if the sub-array cannot run it."""
+    try:
+        return job_cycles(*shape[:3], sub, config, shape[3])
+    except ValueError:          # a WS sub-array with fewer rows than digit steps per MAC
+        return math.inf
+
+
 def _lpt(indices, shapes, config, mode):
     """Longest-processing-time-first assignment of ``indices`` to the sub-arrays of
     ``mode`` (sub-arrays may differ in size: each job goes where it would finish first)."""
     subs = config.subarrays(mode)
-    cost = {(i, s.index): job_cycles(*shapes[i], s, config) for i in indices for s in subs}
+    cost = {(i, s.index): _cost(shapes[i], s, config) for i in indices for s in subs}
     order = sorted(indices, key=lambda i: -min(cost[i, s.index] for s in subs))
     load = [0] * len(subs)
     work = [[] for _ in subs]
@@ -47,9 +69,12 @@ def _evaluate(groups, shapes, config):
     """Phases (in the given mode order, empty ones dropped) and their model cycles
     (:func:`program_cycles`: with the :func:`switch_gap` and :func:`drain_tail` between
     phases)."""
-    phases = [(mode, _lpt(idx, shapes, config, mode)[0]) for mode, idx in groups if idx]
+    lpt = [(mode, _lpt(idx, shapes, config, mode)) for mode, idx in groups if idx]
+    phases = [(mode, work) for mode, (work, _) in lpt]
     if not phases:
         return phases, 0
+    if any(load == math.inf for _, (_, load) in lpt):
+        return phases, math.inf
     return phases, program_cycles([(m, [[shapes[i] for i in js] for js in work])
                                    for m, work in phases], config)
 
@@ -65,13 +90,13 @@ def plan_jobs(shapes, config, modes=None):
     modes.sort(key=lambda m: (len(config.subarrays(m)), m))
     if not shapes:
         return Plan([], 0, "empty")
-    shapes = [tuple(int(v) for v in s) for s in shapes]
+    shapes = [_shape(s) for s in shapes]
     idx = list(range(len(shapes)))
     candidates = [[(m, idx)] for m in modes]
 
     def share(i, m):
         subs = config.subarrays(m)
-        return min(job_cycles(*shapes[i], s, config) for s in subs) / len(subs)
+        return min(_cost(shapes[i], s, config) for s in subs) / len(subs)
     pref = {m: [i for i in idx if min(modes, key=lambda mm: share(i, mm)) == m] for m in modes}
     candidates.append([(m, pref[m]) for m in modes])
     best_groups, best = None, None
@@ -108,7 +133,7 @@ def plan_to_program(plan, jobs):
 
 def compare_plans(shapes, config):
     """``{"planned", "whole", "finest"}`` -> :class:`Plan` (model cycles)."""
-    shapes = [tuple(int(v) for v in s) for s in shapes]
+    shapes = [_shape(s) for s in shapes]
     idx = list(range(len(shapes)))
     out = {"planned": plan_jobs(shapes, config)}
     for label, mode in (("whole", "whole"), ("finest", "tiles")):

@@ -11,6 +11,12 @@ A program's input lanes are never held whole by the native path: :func:`_build_p
 places its jobs (start cycle, sub-array, lane maps) and :func:`program_chunks` yields
 the lanes window by window, building each job's schedule only while a window overlaps
 it; the cocotb bench takes them in one window (:func:`program_lanes`).
+
+On an array built with ``SplitConfig.fusion`` every job has a precision
+(``SplitJob.precision``: int4, w4a8, int8; :mod:`hdl.fusion`): its schedule is the digit
+expansion of :mod:`sim.drivers.fusion` for its sub-array, whose tags enter with its A
+stream (ports ``a_ua``/``a_ub``/``a_x16`` and their ``_x`` lanes), so sub-arrays run
+different precisions at once, with no mode register.
 """
 import json
 import shutil
@@ -21,11 +27,14 @@ from pathlib import Path
 import numpy as np
 
 from hdl.clock_gate import tile_groups
+from hdl.fusion import TAGS
 from hdl.emit import write_if_changed
 from hdl.split import SplitConfig, SubArray, SPLIT_TOPLEVEL
 from sim.drivers.gemm import (ArrayConfig, build_schedule, check_operands, collect,
                               dense_events, event_index, event_keys, key_pairs, read_values,
                               _pack)
+from sim.drivers.fusion import check_precision
+from sim.drivers.split_lanes import lane_maps as _lane_maps, out_pairs as _out_pairs
 from sim.models.gating import hold_cycles
 from sim.models.program import SplitJob, drain_tail, normalize_program, program_schedule
 from sim.runner import REPO_ROOT, run_cocotb, SimulationError
@@ -49,6 +58,7 @@ class JobResult:
     subarray: SubArray
     mode: str
     shape: tuple              # (M, K, N)
+    precision: str = "int4"
 
 
 @dataclass
@@ -62,50 +72,10 @@ class ProgramResult:
 # ---------------------------------------------------------------------------------------
 # RTL
 
-_A_PORTS = ("a_in", "a_swap", "a_valid", "a_drain", "a_last")   # enter at the left edge
+# enter at the left edge (with the digit tags of a fused PE, hdl.fusion)
+_A_PORTS = ("a_in", "a_swap", "a_valid", "a_drain", "a_last",
+            *(f"a_{t}" for t in TAGS["int8"]))
 _NIBBLE_PORTS = ("a_in", "w_in", "b_in")                          # 4-bit lanes
-
-
-def _lane_maps(config, sub):
-    """Where the sub-array's edge lanes go: ``(a_entries, w_entries, out)``. An entry is
-    ``(port suffix, lane ids, delay)``: the sub-array's a (or w and w_en; OS: b) stream
-    is written to those lanes ``delay`` cycles late. Mux style: one entry (the
-    sub-array's own edge). Ports style: one entry per tile column (row) inside the
-    sub-array, delayed by its offset (see :mod:`hdl.split`). ``out``: per output lane of
-    the sub-array (WS: per column; OS: per anti-diagonal, as in :mod:`hdl.array`), the
-    ``(output pair, lane id)`` it leaves through (see :func:`_out_pairs`)."""
-    tr, tc, _, _ = config.grid
-    R, C = config.rows, config.cols
-    cols0 = [sub.c0] if config.style == "mux" else list(range(sub.c0, sub.c0 + sub.cols, tc))
-    rows0 = [sub.r0] if config.style == "mux" else list(range(sub.r0, sub.r0 + sub.rows, tr))
-    a = []
-    for x in cols0:
-        j = x // tc
-        lanes = [((j - 1) * R if j else 0) + sub.r0 + i for i in range(sub.rows)]
-        a.append(("_x" if j else "", lanes, x - sub.c0))
-    w = []
-    for y in rows0:
-        g = y // tr
-        lanes = [((g - 1) * C if g else 0) + sub.c0 + i for i in range(sub.cols)]
-        w.append(("_x" if g else "", lanes, y - sub.r0))
-    pair = _pair_index(config)
-
-    def bottom(c):          # PE(last row of the sub-array, c)
-        r1 = sub.r0 + sub.rows - 1
-        if r1 == R - 1:
-            return (0, c if config.dataflow == "ws" else R - 1 + c)
-        return (pair["c_out_x"], (r1 // tr) * C + c)     # row boundary (r1+1)/tr
-    if config.dataflow == "ws":
-        return a, w, [bottom(sub.c0 + i) for i in range(sub.cols)]
-    out = []
-    for d in range(sub.rows + sub.cols - 1):     # the sub-array's anti-diagonal lanes
-        if d < sub.rows:                         # PE(r0 + d, c0)
-            r = sub.r0 + d
-            out.append((0, r) if sub.c0 == 0 else
-                       (pair["l_out_x"], (sub.c0 // tc - 1) * R + r))
-        else:                                    # PE(r1, c0 + d - Rs + 1)
-            out.append(bottom(sub.c0 + d - sub.rows + 1))
-    return a, w, out
 
 
 def _strip_flush(sched):
@@ -144,7 +114,7 @@ def _flush(config):
 def _job_schedule(job, sub, config):
     """One job's schedule on sub-array ``sub`` as the program plays it (its own flush
     stripped): ``(ports, length, t, lane, row, col, last_cycle)``."""
-    sched = build_schedule(job.A, job.B, config.sub_config(sub))
+    sched = build_schedule(job.A, job.B, config.sub_config(sub), job.precision)
     if sched.pre:
         return (*_strip_flush(sched), sched.last_cycle)
     return (sched.ports, sched.length, sched.t, sched.lane, sched.row, sched.col,
@@ -180,6 +150,7 @@ class ExpectedJob:
     phase: int
     sub: SubArray
     mode: str
+    precision: str = "int4"
 
 
 @dataclass
@@ -217,12 +188,20 @@ def _placement(job, sub, config, start, length):
     return Placement(job, sub, start, start + delay + length, a_map, w_map)
 
 
+def _checked_job(job, sub, config):
+    """``job`` with checked operands of its precision, which sub-array ``sub`` of
+    ``config`` must run (ValueError, one line, otherwise)."""
+    check_precision(job.precision, config.sub_config(sub))
+    return SplitJob(*check_operands(job.A, job.B, config.mac, job.precision), job.delay,
+                    job.precision)
+
+
 def _build_program(program, config):
     """Checked jobs, their placements, the held cuts, expectations and ownership: a
     :class:`BuiltProgram`. Each job's schedule is built here (for its expectations) and
     dropped; :func:`program_chunks` builds it again while its lanes are played."""
-    norm = [(mode, [[SplitJob(*check_operands(j.A, j.B, config.mac), j.delay)
-                     for j in js] for js in lists])
+    norm = [(mode, [[_checked_job(j, sub, config) for j in js]
+                    for sub, js in zip(config.subarrays(mode), lists)])
             for mode, lists in normalize_program(program, config)]
     rows, total, windows = program_schedule(norm, config)
     flush, pre = _flush(config)
@@ -270,7 +249,8 @@ def _build_program(program, config):
                 placed.append(_placement(job, sub, config, start, length))
                 expect.append(ExpectedJob(pair=o_pair[lane], lane=o_lane[lane], t=t + start,
                                           row=row, col=col, start=start, end=end + pre,
-                                          shape=shape, phase=p, sub=sub, mode=mode.name))
+                                          shape=shape, phase=p, sub=sub, mode=mode.name,
+                                          precision=job.precision))
     return BuiltProgram(phases=norm, config=config, ports=ports, placed=placed, cuts=cuts,
                         expected=expect, owned=own, model_cycles=total, length=T, pre=pre)
 
@@ -346,25 +326,6 @@ def program_lanes(built):
     return next(program_chunks(built, window=built.length))
 
 
-def _out_pairs(config):
-    """The (valid, values, lanes, W) output pairs the bench records, in index order."""
-    _, _, gr, gc = config.grid
-    W, R, C = config.mac.acc_width, config.rows, config.cols
-    if config.dataflow == "ws":
-        pairs = [["c_valid", "c_out", C, W]]
-    else:
-        pairs = [["c_valid", "c_out", R + C - 1, W]]
-    if gr > 1:
-        pairs.append(["c_valid_x", "c_out_x", (gr - 1) * C, W])
-    if gc > 1 and config.dataflow == "os":
-        pairs.append(["l_valid_x", "l_out_x", (gc - 1) * R, W])
-    return pairs
-
-
-def _pair_index(config):
-    return {p[1]: i for i, p in enumerate(_out_pairs(config))}
-
-
 def _write_design(config, build_dir):
     build_dir.mkdir(parents=True, exist_ok=True)
     return write_if_changed(build_dir / f"{SPLIT_TOPLEVEL}.v", config.verilog())
@@ -428,7 +389,8 @@ def _decode(built, events, config):
         measured = int(e.t[e.row >= -1].max()) + 1 - e.start
         results.append(JobResult(C=out, cycles=measured, model_cycles=e.end - e.start,
                                  start=e.start - pre, end=e.end - pre, phase=e.phase,
-                                 subarray=e.sub, mode=e.mode, shape=e.shape))
+                                 subarray=e.sub, mode=e.mode, shape=e.shape,
+                                 precision=e.precision))
     # the program's last result (drain zeros of the compact OS PE are not results)
     last = max((r.start + r.cycles for r in results), default=0)
     return results, built.model_cycles, last

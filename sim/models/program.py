@@ -26,12 +26,20 @@ after reset):
   ``start + model_cycles(...)``.
 * the phase ends with its last job: ``max`` over sub-arrays; the program's cycles are
   the end of its last phase.
+
+Precision (an array built with ``SplitConfig.fusion``, :mod:`hdl.fusion`): a job may run
+W4A8 or int8 (``SplitJob.precision``; a bare shape ``(M, K, N, precision)``). Its
+digit tags travel with its A stream, so sub-arrays run different precisions at once; a
+job of precision p takes ``model_cycles(..., k_chunk=precision_max_safe_k(p, W),
+digits=D)`` cycles (its K becomes D*K digit steps, pass by pass:
+:func:`sim.models.cycles.fold_counts`).
 """
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
+from hdl.fusion import DIGIT_STEPS, PRECISIONS, precision_max_safe_k
 from hdl.split import SplitMode, SubArray
 from sim.models.cycles import model_cycles
 
@@ -44,19 +52,26 @@ class SplitJob:
     A: object
     B: object
     delay: int = 0            # idle cycles before the job, after its sub-array is free
+    precision: str = "int4"   # hdl.fusion.PRECISIONS; not int4: a fusable array only
 
 
-def job_cycles(M, K, N, sub, config):
-    """Model cycles of one ``M x K x N`` GEMM on sub-array ``sub`` (or an (Rs, Cs))."""
+def job_cycles(M, K, N, sub, config, precision="int4"):
+    """Model cycles of one ``M x K x N`` GEMM of ``precision`` on sub-array ``sub`` (or an
+    (Rs, Cs))."""
     rs, cs = (sub.rows, sub.cols) if isinstance(sub, SubArray) else sub
-    return _job_cycles(int(M), int(K), int(N), rs, cs, config)
+    return _job_cycles(int(M), int(K), int(N), rs, cs, config, precision)
 
 
 @lru_cache(maxsize=1 << 16)
-def _job_cycles(M, K, N, rs, cs, config):
+def _job_cycles(M, K, N, rs, cs, config, precision):
     """:func:`job_cycles`, memoized: the scheduler asks for the same shapes many times."""
+    if precision == "int4":
+        k_chunk, digits = config.mac.max_safe_k, 1
+    else:
+        k_chunk = precision_max_safe_k(precision, config.mac.acc_width)
+        digits = DIGIT_STEPS[precision]
     return model_cycles(M, K, N, rs, cs, config.dataflow, pipeline=config.mac.pipeline,
-                        fold_overlap=config.fold_overlap, k_chunk=config.mac.max_safe_k)
+                        fold_overlap=config.fold_overlap, k_chunk=k_chunk, digits=digits)
 
 
 def _dims(sub):
@@ -96,17 +111,20 @@ def _as_job(x):
 
 
 def _as_item(x, shapes_only):
-    if (shapes_only and isinstance(x, tuple) and len(x) == 3
-            and all(isinstance(v, (int, np.integer)) for v in x)):
+    if (shapes_only and isinstance(x, tuple) and len(x) in (3, 4)
+            and all(isinstance(v, (int, np.integer)) for v in x[:3])
+            and (len(x) == 3 or x[3] in PRECISIONS)):
         return x
     return _as_job(x)
 
 
 def _shape_of(job):
-    """(M, K, N) of a job or of a bare shape triple (model only)."""
+    """((M, K, N), delay, precision) of a job or of a bare shape ``(M, K, N)`` or
+    ``(M, K, N, precision)`` (model only)."""
     if isinstance(job, SplitJob):
-        return (np.shape(job.A)[0], np.shape(job.A)[1], np.shape(job.B)[1]), job.delay
-    return tuple(job), 0
+        return ((np.shape(job.A)[0], np.shape(job.A)[1], np.shape(job.B)[1]), job.delay,
+                job.precision)
+    return tuple(job[:3]), 0, job[3] if len(job) > 3 else "int4"
 
 
 def normalize_program(program, config, shapes_only=False):
@@ -165,9 +183,9 @@ def program_schedule(program, config):
         for sub, js in zip(config.subarrays(mode), lists):
             free = t0
             for i, job in enumerate(js):
-                (M, K, N), delay = _shape_of(job)
+                (M, K, N), delay, precision = _shape_of(job)
                 start = free + delay + (next_job_delay(sub, config) if i else 0)
-                end = start + job_cycles(M, K, N, sub, config)
+                end = start + job_cycles(M, K, N, sub, config, precision)
                 rows.append((p, sub, i, start, end, (M, K, N)))
                 free = end
             end_phase = max(end_phase, free)

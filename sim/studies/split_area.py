@@ -2,6 +2,7 @@
 size, in the Yosys CMOS flow, with a per-boundary-feature breakdown."""
 import time
 
+from hdl.fusion import TAGS
 from hdl.mac import MacConfig
 from hdl.split import SplitConfig, FEATURES, SPLIT_TOPLEVEL
 
@@ -14,14 +15,15 @@ def _analytic_counts(config):
     the cut of the drain chain)."""
     tr, tc, gr, gc = config.grid
     n, W, R, C = config.mac.width, config.mac.acc_width, config.rows, config.cols
+    tags = len(TAGS[config.fusion])      # the digit tags cross column boundaries with A
     muxes = config.style == "mux"
     if config.dataflow == "os":
         cut = sum(1 for r in range(1, R) for c in range(C - 1)
                   if r % tr == 0 or (c + 1) % tc == 0)
-        return {"act_mux": {"mux2": (gc - 1) * R * (n + 1) if muxes else 0},
+        return {"act_mux": {"mux2": (gc - 1) * R * (n + 1 + tags) if muxes else 0},
                 "psum_cut": {"and2": cut * (W + config.double_buffer)},
                 "w_mux": {"mux2": (gr - 1) * C * n if muxes else 0}}
-    return {"act_mux": {"mux2": (gc - 1) * R * (n + 2) if muxes else 0},
+    return {"act_mux": {"mux2": (gc - 1) * R * (n + 2 + tags) if muxes else 0},
             "psum_cut": {"and2": (gr - 1) * C * (W + 1)},
             "w_mux": {"mux2": (gr - 1) * C * (n + 1) if muxes else 0}}
 
@@ -37,40 +39,42 @@ def _delta_by_type(base, split, cost):
 
 
 def split_area_jobs(rows, cols, tile, mac=None, *, style="mux", flow="synth", dataflow="ws",
-                    fold_overlap=False):
+                    fold_overlap=False, fusion="none"):
     """The two syntheses (:func:`hdl.flows.synth.synthesize_many` jobs: the unsplit and
     the splittable array) that :func:`split_area_overhead` without ``breakdown`` runs."""
     from hdl.array import array_verilog, TOPLEVEL
     mac = mac or MacConfig()
     cfg = SplitConfig(rows, cols, tile, mac, style, fold_overlap=fold_overlap,
-                      dataflow=dataflow)
+                      dataflow=dataflow, fusion=fusion)
     return [{"verilog": array_verilog(rows, cols, dataflow, mac,
-                                      double_buffer=cfg.double_buffer),
+                                      double_buffer=cfg.double_buffer, fusion=fusion),
              "top": TOPLEVEL, "flow": flow, "ice40": False},
             {"verilog": cfg.verilog(), "top": SPLIT_TOPLEVEL, "flow": flow, "ice40": False}]
 
 
 def split_area_overhead(rows, cols, tile, mac=None, *, style="mux", breakdown=True,
-                        flow="synth", dataflow="ws", fold_overlap=False, cache=True):
+                        flow="synth", dataflow="ws", fold_overlap=False, cache=True,
+                        fusion="none"):
     """Synthesize the splittable array and the unsplit array of the same size (Yosys
     flow ``flow``, CMOS gates, remembered in ``cache``); returns a dict with both, the overhead in
     transistors and cells (absolute and %), the extra edge-port bits, the config bits,
     and (``breakdown``) the overhead of each boundary feature alone (one synthesis
     each), plus the analytic gate counts. Seconds are wall time of each synthesis
-    (0 when cached)."""
+    (0 when cached). ``fusion``: both arrays built of the fused digit PE
+    (:mod:`hdl.fusion`; the split one routes its tags with A)."""
     from hdl.array import array_verilog, TOPLEVEL
     from hdl.flows.synth import synthesize, CMOS_COST
     mac = mac or MacConfig()
     cfg = SplitConfig(rows, cols, tile, mac, style, fold_overlap=fold_overlap,
-                      dataflow=dataflow)
+                      dataflow=dataflow, fusion=fusion)
 
     def synth(text, top):
         t = time.monotonic()
         r = synthesize(text, top=top, flow=flow, ice40=False, cache=cache)
         return r, (0.0 if r.cached else round(time.monotonic() - t, 1))
 
-    base, base_s = synth(array_verilog(rows, cols, dataflow, mac,
-                                       double_buffer=cfg.double_buffer, cache=cache), TOPLEVEL)
+    base, base_s = synth(array_verilog(rows, cols, dataflow, mac, double_buffer=cfg.double_buffer,
+                                       cache=cache, fusion=fusion), TOPLEVEL)
     split, split_s = synth(cfg.verilog(cache=cache), SPLIT_TOPLEVEL)
     ports = cfg.ports()
     base_bits = sum(b for k, (_, b) in ports.items() if not k.endswith("_x")

@@ -24,6 +24,10 @@ pieces of all groups of the stage go to the sub-arrays longest first (LPT). Smal
 takes the candidate with the fewest cycles of :func:`program_cycles`; ``whole`` is a
 candidate, so no stage takes more cycles on the split array than on the whole one.
 
+``precision`` (W4A8 or int8 on a fused array, :mod:`hdl.fusion`): every GEMM runs in it,
+on both arrays; its jobs are ``(M, K, N, precision)`` shapes of the program model (their
+digit steps), and a WS mode whose sub-arrays are too short for them is never chosen.
+
 Per GEMM, ``split`` is that GEMM group scheduled alone; the stage, layer and model
 totals schedule the groups of a stage together. The model total sums every kind of
 layer (DeepSeek's dense first layers and its MoE layers, sliding-window and full
@@ -49,7 +53,22 @@ PLAN_JOBS_LIMIT = 8
 
 @lru_cache(maxsize=None)
 def _cost(shape, dims, config):
-    return job_cycles(*shape, dims, config)
+    """Model cycles of a job ``(M, K, N[, precision])`` on a sub-array of ``dims``."""
+    return job_cycles(*shape[:3], dims, config, *shape[3:])
+
+
+def _job(shape, precision):
+    """The program-model job of ``shape`` (M, K, N) in ``precision`` (int4: the shape)."""
+    return tuple(shape) if precision == "int4" else (*shape, precision)
+
+
+def _fits(dims, config, precision):
+    """Whether a sub-array of ``dims`` runs ``precision`` (a WS pass needs D rows)."""
+    try:
+        job_cycles(1, 1, 1, dims, config, precision)
+    except ValueError:
+        return False
+    return True
 
 
 def block_spans(shape, col_blocks, row_blocks, dims):
@@ -96,7 +115,7 @@ def _makespan(costs, n):
     return max(heap)
 
 
-def _pieces(index, gemm, dims, n_sub, config):
+def _pieces(index, gemm, dims, n_sub, config, precision="int4"):
     """The instances of GEMM group ``index`` cut for ``n_sub`` sub-arrays of ``dims``:
     the (column, row) cut with the least LPT makespan, fewer pieces on ties; groups of
     at least ``4 * n_sub`` instances fill the sub-arrays uncut. ``[(shape, tag)]`` with
@@ -108,11 +127,12 @@ def _pieces(index, gemm, dims, n_sub, config):
         for p in _powers(min(n_sub, ceil(N / dims[1]))):
             for q in _powers(min(n_sub // p, ceil(M / dims[0]))):
                 spans = block_spans(gemm.shape, p, q, dims)
-                costs = [_cost((m, K, n), dims, config) for _, m, _, n in spans]
+                costs = [_cost(_job((m, K, n), precision), dims, config)
+                         for _, m, _, n in spans]
                 k = (_makespan(costs * gemm.count, n_sub), len(spans))
                 if key is None or k < key:
                     key, best = k, spans
-    return [((m, K, n), (index, i, m0, n0)) for i in range(gemm.count)
+    return [(_job((m, K, n), precision), (index, i, m0, n0)) for i in range(gemm.count)
             for m0, m, n0, n in best]
 
 
@@ -158,9 +178,9 @@ def _split_items(phases):
     return program, tags
 
 
-def schedule_stage(gemms, config):
+def schedule_stage(gemms, config, precision="int4"):
     """The fastest program found for the independent GEMM groups ``gemms`` (see the
-    module docstring); a :class:`StagePlan`."""
+    module docstring), every job in ``precision``; a :class:`StagePlan`."""
     if not isinstance(config, SplitConfig):
         raise TypeError(f"expected a SplitConfig, got {type(config).__name__}")
     bad = [g for g in gemms if not isinstance(g, Gemm)]
@@ -171,8 +191,10 @@ def schedule_stage(gemms, config):
     for mode in config.modes():
         subs = config.subarrays(mode)
         dims = (subs[0].rows, subs[0].cols)
+        if not all(_fits((s.rows, s.cols), config, precision) for s in subs):
+            continue
         items = [it for i, g in enumerate(gemms)
-                 for it in _pieces(i, g, dims, len(subs), config)]
+                 for it in _pieces(i, g, dims, len(subs), config, precision)]
         work, span = _lpt(items, subs, config)
         candidates.append((span, [(mode, work)], f"{mode}: {len(items)} jobs on "
                                                  f"{len(subs)} sub-arrays of "
@@ -182,7 +204,7 @@ def schedule_stage(gemms, config):
     for _, phases, how in candidates[:2]:
         program, tags = _split_items(phases)
         best.append((program_cycles(program, config), program, how, tags))
-    instances = [(g.shape, (i, n, 0, 0)) for i, g in enumerate(gemms)
+    instances = [(_job(g.shape, precision), (i, n, 0, 0)) for i, g in enumerate(gemms)
                  for n in range(g.count)]
     if len(instances) <= PLAN_JOBS_LIMIT:
         plan = plan_jobs([s for s, _ in instances], config)
@@ -192,9 +214,9 @@ def schedule_stage(gemms, config):
     return StagePlan(program, cycles, how, tags)
 
 
-def whole_cycles(gemms, config):
+def whole_cycles(gemms, config, precision="int4"):
     """Every instance one after another on the whole array (model cycles)."""
-    shapes = [g.shape for g in gemms for _ in range(g.count)]
+    shapes = [_job(g.shape, precision) for g in gemms for _ in range(g.count)]
     return program_cycles([("whole", [shapes])], config) if shapes else 0
 
 
@@ -226,14 +248,15 @@ def _totals(macs, config, whole, scalesim, split):
             "split_util": _util(macs, config, split), "speedup": round(whole / split, 3)}
 
 
-def compare_workload(model, phase, config, *, stack_gqa=False, mla=None):
+def compare_workload(model, phase, config, *, stack_gqa=False, mla=None, precision="int4"):
     """Whole vs split cycles and utilization of ``model`` in ``phase`` on ``config``
     (see the module docstring): a JSON-ready dict with ``gemms`` (one row per GEMM
     group of each kind of layer, then the LM head), ``stages``, one total per part
     (``parts``: ``layer`` for a model of one kind of layer, else one per kind, such as
     ``dense layer`` and ``MoE layer``; then ``lm_head``) and the ``model`` total, which
     sums every kind's layers; ``name`` is the model's name. ``stack_gqa`` and ``mla``:
-    see :func:`sim.models.workload.layer_gemms` (both arrays run the same GEMMs)."""
+    see :func:`sim.models.workload.layer_gemms` (both arrays run the same GEMMs).
+    ``precision``: every GEMM's (both arrays; SCALE-Sim's column stays int4)."""
     if not isinstance(model, ModelShape):
         raise TypeError(f"expected a ModelShape, got {type(model).__name__}")
     if not isinstance(phase, Phase):
@@ -244,8 +267,8 @@ def compare_workload(model, phase, config, *, stack_gqa=False, mla=None):
     rows, stages, programs, totals = [], [], {}, {}
     for part, gemms in parts:
         for g in gemms:
-            alone = schedule_stage([g], config)
-            whole = whole_cycles([g], config)
+            alone = schedule_stage([g], config, precision)
+            whole = whole_cycles([g], config, precision)
             rows.append({
                 "part": part, "name": g.name, "stage": g.stage, "M": g.M, "K": g.K,
                 "N": g.N, "count": g.count, "shared_b": g.shared_b, "share": g.share,
@@ -258,10 +281,10 @@ def compare_workload(model, phase, config, *, stack_gqa=False, mla=None):
     for part, gemms in parts:
         plans = []
         for stage, group in _stages(gemms):
-            sp = schedule_stage(group, config)
+            sp = schedule_stage(group, config, precision)
             plans.append(sp)
             macs = sum(g.macs for g in group)
-            whole = whole_cycles(group, config)
+            whole = whole_cycles(group, config, precision)
             stages.append({"part": part, "stage": stage, "gemms": [g.name for g in group],
                            "macs": macs, "whole_cycles": whole,
                            "scalesim_cycles": scalesim_total(group, config),
@@ -271,7 +294,8 @@ def compare_workload(model, phase, config, *, stack_gqa=False, mla=None):
                            "speedup": round(whole / sp.cycles, 3)})
         programs[part] = _program(plans)
         totals[part] = _totals(sum(g.macs for g in gemms), config,
-                               whole_cycles(gemms, config), scalesim_total(gemms, config),
+                               whole_cycles(gemms, config, precision),
+                               scalesim_total(gemms, config),
                                program_cycles(programs[part], config))
     # The model's split cycles: its layers in order, then the head, with the exact
     # cycles between consecutive programs. The timeline is shift-invariant, so what a
@@ -302,5 +326,6 @@ def compare_workload(model, phase, config, *, stack_gqa=False, mla=None):
             "parts": [p for p, _ in parts], "array": f"{config.rows}x{config.cols}",
             "tile": "x".join(map(str, config.grid[:2])), "dataflow": config.dataflow,
             "fold_overlap": config.fold_overlap, "stack_gqa": stack_gqa,
+            **({} if precision == "int4" else {"precision": precision}),
             "mla": mla_form(phase, mla) if model.mla else None, "gemms": rows,
             "stages": stages, **totals}
