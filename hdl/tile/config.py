@@ -131,6 +131,23 @@ class TileConfig:
         return max(self.beats_a, self.beats_b)
 
     @property
+    def skewed(self):
+        """A and B are stored skewed: OS (compact PE), one line per edge vector, square
+        array. Lane i of a block's line tau holds the block's vector tau - i (zero outside
+        0..K-1), so a block is K + R - 1 lines (:attr:`tail` more than vectors) and the
+        memory's output is already the skewed stream the array takes: no skew lines. The
+        tail is read inside the drain window, so the cycles do not change. Otherwise
+        every line holds one vector and the feeders delay lane i by i cycles."""
+        return (self.dataflow == "os" and not self.overlap and self.beats == 1
+                and self.rows == self.cols)
+
+    @property
+    def tail(self):
+        """Lines a stored A or B block has beyond its vectors: R - 1 when
+        :attr:`skewed`, else 0."""
+        return self.rows - 1 if self.skewed else 0
+
+    @property
     def max_k(self):
         """Largest K of one GEMM command: OS sums K in the array's W-bit accumulator (one
         pass); WS adds its folds in the C words."""

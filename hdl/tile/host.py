@@ -9,8 +9,8 @@ from amaranth.lib.wiring import In, Out
 
 from .config import TileConfig, TileError, HostOp, Mem, DIM_BITS, ADDR_BITS
 
-__all__ = ["host_ports", "COUNTER_BITS", "build_host", "delayed", "clamp", "assemble",
-           "finish_counters"]
+__all__ = ["host_ports", "COUNTER_BITS", "build_host", "delayed", "skew_taps", "clamp",
+           "assemble", "finish_counters"]
 
 COUNTER_BITS = 32
 _FIELDS = ("a_base", "b_base", "c_base", "a_stride", "b_stride", "m", "k", "n",
@@ -43,6 +43,18 @@ def delayed(m, sig, stages, name):
         m.d.sync += reg.eq(sig)
         sig = reg
     return sig
+
+
+def skew_taps(m, sig, lanes, name):
+    """The skew line of one signal shared by every lane: lane i sees ``sig`` delayed by
+    i cycles. One shift chain of ``lanes - 1`` registers, tapped after every stage (not
+    a separate line per lane: i(i-1)/2 registers fewer)."""
+    taps = [sig]
+    for i in range(1, lanes):
+        reg = Signal(len(sig), name=f"{name}_d{i}")
+        m.d.sync += reg.eq(taps[-1])
+        taps.append(reg)
+    return taps
 
 
 def clamp(m, x, top):

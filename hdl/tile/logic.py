@@ -29,15 +29,11 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import TileConfig, TileError, DIM_BITS, ADDR_BITS
-from .host import (host_ports, build_host, delayed, clamp, assemble, finish_counters,
+from .host import (host_ports, build_host, delayed, skew_taps, clamp, assemble, finish_counters,
                    drive_c_lane, drive_readers,
                    COUNTER_BITS)
 
 __all__ = ["TileLogic", "host_ports", "COUNTER_BITS"]
-
-
-def _bits(x):
-    return max(1, (x - 1).bit_length())
 
 
 class TileLogic(wiring.Component):
@@ -59,15 +55,17 @@ class TileLogic(wiring.Component):
         W, L = cfg.array.mac.acc_width, cfg.lanes
         ports = host_ports(cfg)
         la, lb = cfg.a_banks * cfg.width, cfg.b_banks * cfg.width
-        ports |= {"a_raddr": Out(ADDR_BITS), "a_ren": Out(1), "a_rdata": In(la),
-                  "a_waddr": Out(ADDR_BITS), "a_wdata": Out(cfg.width),
+        # memory addresses as wide as the banks' depths (the host's are range-checked)
+        ab, cb = range(cfg.depth), range(cfg.c_depth)
+        ports |= {"a_raddr": Out(ab), "a_ren": Out(1), "a_rdata": In(la),
+                  "a_waddr": Out(ab), "a_wdata": Out(cfg.width),
                   "a_wen": Out(cfg.a_banks),
-                  "b_raddr": Out(ADDR_BITS), "b_ren": Out(1), "b_rdata": In(lb),
-                  "b_waddr": Out(ADDR_BITS), "b_wdata": Out(cfg.width),
+                  "b_raddr": Out(ab), "b_ren": Out(1), "b_rdata": In(lb),
+                  "b_waddr": Out(ab), "b_wdata": Out(cfg.width),
                   "b_wen": Out(cfg.b_banks)}
         for d in range(L):
-            ports |= {f"c{d}_raddr": Out(ADDR_BITS), f"c{d}_ren": Out(1),
-                      f"c{d}_rdata": In(cfg.c_width), f"c{d}_waddr": Out(ADDR_BITS),
+            ports |= {f"c{d}_raddr": Out(cb), f"c{d}_ren": Out(1),
+                      f"c{d}_rdata": In(cfg.c_width), f"c{d}_waddr": Out(cb),
                       f"c{d}_wdata": Out(cfg.c_width), f"c{d}_wen": Out(1)}
         ports |= {"arr_a_in": Out(R * n), "arr_c_out": In(L * W), "arr_c_valid": In(L)}
         if cfg.array.dataflow == "ws":
@@ -95,6 +93,7 @@ class TileLogic(wiring.Component):
         b, ba, bb = cfg.beats, cfg.beats_a, cfg.beats_b
         lr, lc = R.bit_length() - 1, C.bit_length() - 1
         overlap = cfg.overlap
+        tail = cfg.tail                 # skewed layout: R - 1 lines per block past K
         # power-up flush of the compact PE and its outputs (the double-buffered PE resets)
         init_len = 0 if overlap else drain + R + C + P + 4
         h = build_host(self, m, cfg, init_len=init_len)
@@ -106,7 +105,7 @@ class TileLogic(wiring.Component):
         m.d.comb += [mb_total.eq((f["m"] + (R - 1)) >> lr), nb_total.eq((f["n"] + (C - 1)) >> lc)]
         blk_a = Signal(ADDR_BITS + 4)                      # lines of one A block: K * beats_a
         blk_b = Signal(ADDR_BITS + 4)
-        m.d.comb += [blk_a.eq(f["k"] * ba), blk_b.eq(f["k"] * bb)]
+        m.d.comb += [blk_a.eq(f["k"] * ba + tail), blk_b.eq(f["k"] * bb + tail)]
         kb_total = Signal(ADDR_BITS + 4)                  # K * b: one tile's stream
         m.d.comb += kb_total.eq(f["k"] * b)
         # Bounds. A stride >= depth can only fit with one block: clamping it to depth
@@ -162,18 +161,19 @@ class TileLogic(wiring.Component):
         drive_readers(self, m, h, reading=reading, a_on=a_on, b_on=b_on, a_ptr=a_ptr,
                       b_ptr=b_ptr, hold=hold)
         vec_end = issue & (beat == b - 1)
-        k_end = vec_end & (kk == f["k"] - 1)
+        k_end = vec_end & (kk == f["k"] - 1)             # the tile's last vector
+        tile_end = (vec_end & (kk == f["k"] - 1 + tail)) if tail else k_end   # last line
         m.d.sync += [arr_valid.eq(issue), arr_beat.eq(beat),
                      arr_last_k.eq(k_end), arr_final.eq(k_end & last_tile)]
         with m.If(issue):
             m.d.sync += beat.eq(Mux(beat == b - 1, 0, beat + 1))
         with m.If(vec_end):
             m.d.sync += kk.eq(kk + 1)
-        with m.If(k_end):
+        with m.If(tile_end):
             if overlap:     # the next tile's last k at least m cycles after this one's
                 m.d.sync += [kk.eq(0), hold.eq(Mux(kb_total < drain, drain - kb_total, 0))]
             else:           # the drain window: m + 1 cycles from last k to next first
-                m.d.sync += [kk.eq(0), hold.eq(max(drain + 1 - b, 0))]
+                m.d.sync += [kk.eq(0), hold.eq(max(drain + 1 - b - tail, 0))]
             with m.If(last_tile):
                 m.d.sync += reading.eq(0)
             with m.Elif(nb == nb_total - 1):       # next row block of A, first of B
@@ -204,12 +204,15 @@ class TileLogic(wiring.Component):
             with m.Else():
                 m.d.sync += pf.eq(init_flag)
 
-        m.d.comb += [
-            self.arr_a_in.eq(Cat(*(delayed(m, pa[i * n:(i + 1) * n], i, f"skew_a{i}")
-                                   for i in range(R)))),
-            self.arr_a_flag.eq(Cat(*(delayed(m, pf, i, f"skew_f{i}") for i in range(R)))),
-            self.arr_b_in.eq(Cat(*(delayed(m, pb[j * n:(j + 1) * n], j, f"skew_b{j}")
-                                   for j in range(C))))]
+        m.d.comb += self.arr_a_flag.eq(Cat(*skew_taps(m, pf, R, "skew_f")))
+        if cfg.skewed:                       # the memories hold the skewed streams
+            m.d.comb += [self.arr_a_in.eq(pa), self.arr_b_in.eq(pb)]
+        else:
+            m.d.comb += [
+                self.arr_a_in.eq(Cat(*(delayed(m, pa[i * n:(i + 1) * n], i, f"skew_a{i}")
+                                       for i in range(R)))),
+                self.arr_b_in.eq(Cat(*(delayed(m, pb[j * n:(j + 1) * n], j, f"skew_b{j}")
+                                       for j in range(C))))]
 
         # ---- done: the last write of the collector -------------------------------------
         with m.If(emit & arr_final):
@@ -235,37 +238,44 @@ class TileLogic(wiring.Component):
         f, check = h.f, h.check
         # ---- collector: per lane, write each chain result into its bank ---------------
         # Lane d's s-th valid cycle of a window holds PE chain[d][s] (s < len_d; the rest
-        # are the drain zeros). Lane d writes its results at consecutive addresses from
-        # c_base: tile t's result s lands at c_base + t * len_d + s. Windows are m cycles
+        # are the drain zeros). Windows are m cycles
         # long and lane d's is lane d-1's one cycle later (lane 0's: the pre-skew drain
         # flag 1 + P cycles later), so lane d-1 tells lane d one cycle ahead that a result
         # comes: lane d reads the old C word then (accumulate) and writes the sum in the
         # cycle the result is on c_out; no result register.
+        # Tile t's result s of every lane goes to address c_base + t*m + s of its bank:
+        # lane 0 counts its valid cycles (m per window) from c_base, and lane d's address
+        # and window position are lane d-1's one cycle later (a shift chain, no counter
+        # per lane); lane d-1's are also lane d's read address and position one cycle
+        # ahead.
         collecting = h.collecting
-        sb = _bits(drain + 1)
         c_reads, c_writes = [], []
+        s = Signal(range(drain + 1), name="col_s0")            # window position
+        ptr = Signal(range(cfg.c_depth), name="col_ptr0")      # this cycle's address
+        valid = self.arr_c_valid[0] & collecting
+        m.d.sync += s.eq(Mux(valid, s + 1, 0))
+        with m.If(check):
+            m.d.sync += ptr.eq(f["c_base"])
+        with m.Elif(valid):
+            m.d.sync += ptr.eq(ptr + 1)
         prev_valid = delayed(m, pf, P, "col_pf") & collecting     # lane 0's valid, next cycle
-        prev_s0 = None
+        real_next = prev_valid & ~valid          # lane 0 holds one result per window
+        raddr = ptr
         for d, length in enumerate(cfg.lane_len):
-            valid = self.arr_c_valid[d] & collecting
-            s = Signal(sb, name=f"col_s{d}")
-            ptr = Signal(range(cfg.c_depth), name=f"col_ptr{d}")   # next write's address
+            if d:
+                s_d = Signal.like(s, name=f"col_s{d}")
+                ptr_d = Signal.like(ptr, name=f"col_ptr{d}")
+                m.d.sync += [s_d.eq(s), ptr_d.eq(ptr)]
+                valid = self.arr_c_valid[d] & collecting
+                real_next, raddr = prev_valid & (s < length), ptr
+                s, ptr = s_d, ptr_d
             real = valid & (s < length)
-            m.d.sync += s.eq(Mux(valid, s + 1, 0))
-            if d == 0:
-                real_next = prev_valid & ~valid      # lane 0 holds one result per window
-            else:
-                real_next = prev_valid & (prev_s0 < length)
-            prev_valid, prev_s0 = valid, s
-            with m.If(check):
-                m.d.sync += ptr.eq(f["c_base"])
-            with m.Elif(real):
-                m.d.sync += ptr.eq(ptr + 1)
             c_reads.append(real_next & acc)
             c_writes.append(real)
-            drive_c_lane(self, m, h, d, W, ren=real_next & acc, raddr=Mux(real, ptr + 1, ptr),
+            drive_c_lane(self, m, h, d, W, ren=real_next & acc, raddr=raddr,
                          array_addr=reading | arr_valid | done_run, write=real, waddr=ptr,
                          acc=acc)
+            prev_valid = valid
 
         return c_reads, c_writes
 

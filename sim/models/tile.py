@@ -28,8 +28,10 @@ collector writes each result one cycle after it leaves (a result register per la
 so ``cycles = 3 + K*b + (T - 1) * max(m, K*b) + R + C + P``: bare + 5 with b = 1.
 
 SRAM accesses (bank-word reads and writes; the host's LOAD/STORE are not counted):
-A ``T * K * beats_a * a_banks`` reads (every tile re-reads its A block: the tile has no
-operand reuse buffer beyond the array), B ``T * K * beats_b * b_banks`` reads, C
+A ``T * (K * beats_a + tail) * a_banks`` reads (every tile re-reads its A block: the
+tile has no operand reuse buffer beyond the array; ``tail`` = R - 1 lines of a skewed
+block, :attr:`~hdl.tile.config.TileConfig.skewed`, else 0), B
+``T * (K * beats_b + tail) * b_banks`` reads, C
 ``T * R * C`` writes (one per PE result; drain zeros are not written) and as many reads
 when the command accumulates (read-add-write), else 0.
 
@@ -77,7 +79,7 @@ class GemmCommand:
         if cfg.dataflow == "ws":
             sa, sb = self.M * cfg.beats_a, cfg.rows * cfg.beats_b
         else:
-            sa, sb = self.K * cfg.beats_a, self.K * cfg.beats_b
+            sa, sb = self.K * cfg.beats_a + cfg.tail, self.K * cfg.beats_b + cfg.tail
         return (sa if self.a_stride is None else self.a_stride,
                 sb if self.b_stride is None else self.b_stride)
 
@@ -169,8 +171,8 @@ def tile_cycles(cmd: GemmCommand, cfg: TileConfig) -> TileCycles:
     bare = model_cycles(cmd.M, cmd.K, cmd.N, R, C, "os", pipeline=mac.pipeline,
                         k_chunk=mac.max_safe_k, double_buffer=cfg.overlap,
                         fold_overlap=cfg.overlap)
-    a = T * cmd.K * cfg.beats_a * cfg.a_banks
-    b = T * cmd.K * cfg.beats_b * cfg.b_banks
+    a = T * (cmd.K * cfg.beats_a + cfg.tail) * cfg.a_banks
+    b = T * (cmd.K * cfg.beats_b + cfg.tail) * cfg.b_banks
     writes = T * R * C
     return TileCycles(cycles=cycles, stalls=cycles - _cycles(T, cmd.K, 1, cfg),
                       bare_cycles=bare, tiles=T, vectors=T * cmd.K, a_reads=a, b_reads=b,
@@ -201,7 +203,8 @@ def gemm_error(cmd: GemmCommand, cfg: TileConfig):
         blk_a, blk_b, n_a, n_b = cmd.M * cfg.beats_a, cfg.rows * cfg.beats_b, kb, kb * nb
         end_c = cmd.c_base + nb * cmd.M
     else:
-        blk_a, blk_b, n_a, n_b = cmd.K * cfg.beats_a, cmd.K * cfg.beats_b, mb, nb
+        blk_a, blk_b = cmd.K * cfg.beats_a + cfg.tail, cmd.K * cfg.beats_b + cfg.tail
+        n_a, n_b = mb, nb
         end_c = cmd.c_base + mb * nb * cfg.drain
     end_a = cmd.a_base + (n_a - 1) * sa + blk_a
     end_b = cmd.b_base + (n_b - 1) * sb + blk_b

@@ -149,11 +149,11 @@ def split_from_memory(build_root=None):
 def tile_area(R, dataflow="os", *, executor=None):
     """Transistors and Nangate45 um^2 of the R x R tile's logic and of its array."""
     from hdl.flows.liberty import liberty_area
-    from hdl.flows.synth import synthesize_many
+    from sim.flow_calls import synthesize_jobs
     cfg = _cfg(R, 4 * R, dataflow, counters=False, c_depth=1024)
     logic = logic_verilog(cfg)
     arr = array_verilog(R, R, dataflow, MacConfig(), double_buffer=dataflow == "ws")
-    res = synthesize_many([{"verilog": logic, "top": LOGIC_TOP, "flow": "synth"},
+    res = synthesize_jobs([{"verilog": logic, "top": LOGIC_TOP, "flow": "synth"},
                            {"verilog": arr, "top": "systolic_array", "flow": "synth"}],
                           ice40=False, executor=executor)
     lib = [liberty_area(logic, LOGIC_TOP), liberty_area(arr, "systolic_array")]
