@@ -250,7 +250,9 @@ class TileLogic(wiring.Component):
         # ahead.
         collecting = h.collecting
         c_reads, c_writes = [], []
-        s = Signal(range(drain + 1), name="col_s0")            # window position
+        # window position (read only in the window: 0..m-1; m a power of two, so s + 1
+        # wraps to 0 after the window's last cycle)
+        s = Signal(max(1, (drain - 1).bit_length()), name="col_s0")
         ptr = Signal(range(cfg.c_depth), name="col_ptr0")      # this cycle's address
         valid = self.arr_c_valid[0] & collecting
         m.d.sync += s.eq(Mux(valid, s + 1, 0))
@@ -263,8 +265,8 @@ class TileLogic(wiring.Component):
         raddr = ptr
         for d, length in enumerate(cfg.lane_len):
             if d:
-                s_d = Signal.like(s, name=f"col_s{d}")
-                ptr_d = Signal.like(ptr, name=f"col_ptr{d}")
+                s_d = Signal.like(s, name=f"col_s{d}", reset_less=True)
+                ptr_d = Signal.like(ptr, name=f"col_ptr{d}", reset_less=True)
                 m.d.sync += [s_d.eq(s), ptr_d.eq(ptr)]
                 valid = self.arr_c_valid[d] & collecting
                 real_next, raddr = prev_valid & (s < length), ptr
