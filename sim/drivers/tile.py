@@ -7,8 +7,8 @@ over the banks, bank 0 in the low bits; OS at one line per vector on a square ar
 skewed, lane i of line tau holding vector tau - i), :func:`c_reads` / :func:`decode_c`
 read C back (lane d's bank holds tile t's results at ``c_base + t * m + s``, s-th PE of
 the lane's chain, m = min(R, C); with fold overlap ``c_base + t * len_d + s``).
-:func:`run_tile_gemm` writes A and B, issues the GEMM command, reads C and returns the RTL's cycles and access counters next to the model's
-(:mod:`sim.models.tile`).
+:func:`run_tile_gemm` writes A and B, issues the GEMM command, reads C and returns
+the RTL's cycles and access counters next to the model's (:mod:`sim.models.tile`).
 """
 import json
 import shutil
