@@ -49,7 +49,7 @@ def from_memory(build_root=None):
 
 def _from_memory(df, build_root, overlap=False):
     from sim.drivers.tile import run_tile_gemm
-    cfg = _cfg(16, 64, df, overlap=overlap)
+    cfg = _cfg(16, 64, df, overlap=overlap, depth=512)   # OS: skewed blocks, 79 lines
     rng = np.random.default_rng(20)
     A, B = rng.integers(-8, 8, (64, 64)), rng.integers(-8, 8, (64, 64))
     t0 = time.monotonic()
