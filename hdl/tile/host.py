@@ -82,7 +82,7 @@ def build_host(comp, m, cfg: TileConfig, *, init_len):
     tile busy), ``init_cnt`` (counts down the power-up flush), ``collecting`` (not in
     the flush), host strobes (``host_ok``, ``host_re``, ``mem_a``, ``mem_b``, ``mem_c``,
     ``op``) and ``reading`` (the feeders own the A/B read ports)."""
-    L = cfg.lanes
+    L = cfg.c_banks
     f = {name: Signal(len(getattr(comp, name)), name=f"f_{name}") for name in _FIELDS}
     init_cnt = Signal(range(init_len + 1), init=init_len)
     busy = Signal()

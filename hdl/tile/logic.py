@@ -63,7 +63,7 @@ class TileLogic(wiring.Component):
                   "b_raddr": Out(ab), "b_ren": Out(1), "b_rdata": In(lb),
                   "b_waddr": Out(ab), "b_wdata": Out(cfg.width),
                   "b_wen": Out(cfg.b_banks)}
-        for d in range(L):
+        for d in range(cfg.c_banks):
             ports |= {f"c{d}_raddr": Out(cb), f"c{d}_ren": Out(1),
                       f"c{d}_rdata": In(cfg.c_width), f"c{d}_waddr": Out(cb),
                       f"c{d}_wdata": Out(cfg.c_width), f"c{d}_wen": Out(1)}
@@ -123,7 +123,7 @@ class TileLogic(wiring.Component):
         # ---- reader state ----------------------------------------------------------------
         mb, nb, kk = Signal(DIM_BITS), Signal(DIM_BITS), Signal(DIM_BITS)
         beat = Signal(range(b))
-        hold = Signal(range(drain + 2))
+        hold = Signal(range(2 * drain + 2))
         a_blk, b_blk = Signal(range(cfg.depth)), Signal(range(cfg.depth))
         a_ptr, b_ptr = Signal(range(cfg.depth)), Signal(range(cfg.depth))
         reading = Signal()
@@ -173,7 +173,10 @@ class TileLogic(wiring.Component):
             if overlap:     # the next tile's last k at least m cycles after this one's
                 m.d.sync += [kk.eq(0), hold.eq(Mux(kb_total < drain, drain - kb_total, 0))]
             else:           # the drain window: m + 1 cycles from last k to next first
-                m.d.sync += [kk.eq(0), hold.eq(max(drain + 1 - b - tail, 0))]
+                gap = max(drain + 1 - b, 0)
+                if cfg.paired:  # and the next tile's last k >= 2m cycles after this one's
+                    gap = Mux(kb_total + gap < 2 * drain, 2 * drain - kb_total, gap)
+                m.d.sync += [kk.eq(0), hold.eq(gap - tail)]
             with m.If(last_tile):
                 m.d.sync += reading.eq(0)
             with m.Elif(nb == nb_total - 1):       # next row block of A, first of B
@@ -224,6 +227,9 @@ class TileLogic(wiring.Component):
 
         if overlap:
             c_reads, c_writes = self._collector_delayed(m, h, acc, reading | arr_valid | done_run)
+        elif cfg.paired:
+            c_reads, c_writes = self._collector_paired(m, h, acc, pf,
+                                                      reading | arr_valid | done_run)
         else:
             c_reads, c_writes = self._collector_early(m, h, acc, pf, reading, arr_valid,
                                                      done_run)
@@ -279,6 +285,61 @@ class TileLogic(wiring.Component):
                          acc=acc)
             prev_valid = valid
 
+        return c_reads, c_writes
+
+    def _collector_paired(self, m, h, acc, pf, running):
+        """Square compact OS PE: bank d takes lanes d and d + m (m = R). Lane d's window
+        of a tile (m cycles) ends as lane d + m's begins, and tiles come at least 2m
+        cycles apart, so the two never write in the same cycle. Tile t's result s goes to
+        ``c_base + t*m + s`` (lane d) and ``c_base + t*m + m - 1 - s`` (lane d + m: len_d
+        + len_{d+m} = m words exactly). Bank 0 counts lane 0's valid cycles up from
+        c_base (``up``) and lane m's down from the tile's last word (``down``); bank d's
+        address and window position are bank d-1's one cycle later (a shift chain),
+        which are also bank d's read address and position one cycle ahead (accumulate:
+        read the old word then, write the sum in the result's cycle)."""
+        cfg = self.cfg
+        W, P, mm, L = cfg.array.mac.acc_width, cfg.array.latency, cfg.drain, cfg.lanes
+        lens = cfg.lane_len
+        valid = [self.arr_c_valid[u] & h.collecting for u in range(L)]
+        sbits = max(1, (mm - 1).bit_length())       # window position, wraps at m
+        s = Signal(sbits, name="col_s0")
+        up = Signal(range(cfg.c_depth), name="col_up")
+        down = Signal(range(cfg.c_depth), name="col_down")
+        m.d.sync += s.eq(Mux(valid[0] | valid[mm], s + 1, 0))
+        with m.If(h.check):
+            m.d.sync += up.eq(h.f["c_base"])
+        with m.Elif(valid[0]):
+            m.d.sync += up.eq(up + 1)
+        down_next = Mux(valid[0], up, down - 1)      # lane m's address next cycle
+        m.d.sync += down.eq(down_next)
+        pos, addr = [s], [Mux(valid[mm], down, up)]  # per bank, this cycle
+        for d in range(1, mm):
+            s_d = Signal(sbits, name=f"col_s{d}", reset_less=True)
+            a_d = Signal(range(cfg.c_depth), name=f"col_ptr{d}", reset_less=True)
+            m.d.sync += [s_d.eq(pos[-1]), a_d.eq(addr[-1])]
+            pos.append(s_d)
+            addr.append(a_d)
+        lane0_next = delayed(m, pf, P, "col_pf") & h.collecting & ~valid[0]
+        c_reads, c_writes = [], []
+        for d in range(mm):
+            hi = d + mm
+            real = valid[d] & (pos[d] < lens[d])
+            res = self.arr_c_out[d * W:(d + 1) * W]
+            if hi < L:
+                real |= valid[hi] & (pos[d] < lens[hi])
+                res = Mux(valid[hi], self.arr_c_out[hi * W:(hi + 1) * W], res)
+            if d == 0:          # lane 0's first cycle, or lane m's next (from lane m-1)
+                ahead = lane0_next | (valid[mm - 1] & (pos[mm - 1] < lens[mm]))
+                raddr = Mux(lane0_next, up, down_next)
+            else:
+                ahead = valid[d - 1] & (pos[d - 1] < lens[d])
+                if hi < L:
+                    ahead |= valid[hi - 1] & (pos[d - 1] < lens[hi])
+                raddr = addr[d - 1]
+            c_reads.append(ahead & acc)
+            c_writes.append(real)
+            drive_c_lane(self, m, h, d, W, ren=ahead & acc, raddr=raddr, array_addr=running,
+                         write=real, waddr=addr[d], acc=acc, result=res)
         return c_reads, c_writes
 
     def _collector_delayed(self, m, h, acc, running):

@@ -6,7 +6,9 @@ R-row block; for B, row k of a C-column block; ``beats`` lines each, every line 
 over the banks, bank 0 in the low bits; OS at one line per vector on a square array:
 skewed, lane i of line tau holding vector tau - i), :func:`c_reads` / :func:`decode_c`
 read C back (lane d's bank holds tile t's results at ``c_base + t * m + s``, s-th PE of
-the lane's chain, m = min(R, C); with fold overlap ``c_base + t * len_d + s``).
+the lane's chain, m = min(R, C); with fold overlap ``c_base + t * len_d + s``; on the
+square OS tile without fold overlap lane d >= m shares bank d - m, from the top:
+``c_base + t * m + m - 1 - s``).
 :func:`run_tile_gemm` writes A and B, issues the GEMM command, reads C and returns
 the RTL's cycles and access counters next to the model's (:mod:`sim.models.tile`).
 """
@@ -110,7 +112,8 @@ def layout_b(B, cfg: TileConfig, cmd: GemmCommand):
 def _c_entries(cfg, cmd):
     """(bank, addr, row, col) of every C word the GEMM writes (row/col may be past M/N).
     OS: lane d's bank holds tile t's results at c_base + t*m + s (m = min(R, C); fold
-    overlap: c_base + t*len_d + s); WS: bank c holds
+    overlap: c_base + t*len_d + s); on the square array lane d >= m shares bank d - m,
+    at c_base + t*m + m - 1 - s; WS: bank c holds
     C[m, nb*C + c] at c_base + nb*M + m."""
     R, C = cfg.rows, cfg.cols
     MB, NB = ceil(cmd.M / R), ceil(cmd.N / C)
@@ -118,12 +121,16 @@ def _c_entries(cfg, cmd):
         return [(c, cmd.c_base + nb * cmd.M + m, m, nb * C + c)
                 for c in range(C) for nb in range(NB) for m in range(cmd.M)]
     out = []
+    m = cfg.drain
     for d, chain in enumerate(os_chains(R, C)):
-        per_tile = len(chain) if cfg.overlap else cfg.drain
+        per_tile = len(chain) if cfg.overlap else m
         for t in range(MB * NB):
             mb, nb = divmod(t, NB)
             for s, (i, j) in enumerate(chain):
-                out.append((d, cmd.c_base + t * per_tile + s, mb * R + i, nb * C + j))
+                if cfg.paired and d >= m:        # lane d shares bank d - m, top down
+                    out.append((d - m, cmd.c_base + t * m + m - 1 - s, mb * R + i, nb * C + j))
+                else:
+                    out.append((d, cmd.c_base + t * per_tile + s, mb * R + i, nb * C + j))
     return out
 
 

@@ -18,7 +18,11 @@ pipeline:
 
 So ``cycles = 2 + b + (T - 1) * max(m + 1, b) + T * (K - 1) * b + R + C + P``. With b = 1
 this is the bare array's :func:`sim.models.cycles.model_cycles` (compact OS PE) plus 4:
-edge 0 and the check cycle, one cycle of read latency, one pre-skew register.
+edge 0 and the check cycle, one cycle of read latency, one pre-skew register. On the
+square array two output lanes share a C bank (:attr:`~hdl.tile.config.TileConfig.paired`),
+so a tile's last k also comes at least 2m cycles after the previous tile's:
+``cycles = 2 + b + (K - 1) * b + (T - 1) * max(max(m + 1, b) + (K - 1) * b, 2m) + R + C
++ P`` (the same as above when K * b >= m).
 ``stalls`` = cycles - the same with b = 1.
 
 OS with fold overlap (double-buffered PE, ``a_last`` with the last k): the next tile's
@@ -107,7 +111,11 @@ def _cycles(T, K, b, cfg):
     m, R, C, P = cfg.drain, cfg.rows, cfg.cols, cfg.array.latency
     if cfg.overlap:
         return 2 + K * b + (T - 1) * max(m, K * b) + R + C + P + 1
-    return 2 + b + (T - 1) * max(m + 1, b) + T * (K - 1) * b + R + C + P
+    # last k to the next tile's last k: the drain window, and 2m with paired C banks
+    period = max(m + 1, b) + (K - 1) * b
+    if cfg.paired:
+        period = max(period, 2 * m)
+    return 2 + b + (K - 1) * b + (T - 1) * period + R + C + P
 
 
 def _ws_cycles(F, M, ba, bb, cfg):
