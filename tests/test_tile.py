@@ -292,6 +292,23 @@ def test_tile_rtl_errors(tmp_path):
     assert HostOp.GEMM == 3
 
 
+def test_tile_rtl_many_blocks_bounds(tmp_path):
+    """More A blocks than A has lines (the bound's multiplier takes blocks - 1 clamped to
+    the depth): a stride of 1 does not fit, a stride of 0 overlaps; the RTL agrees with
+    the model's unclamped arithmetic."""
+    _need_icarus()
+    cfg = _cfg(4, 4, width=16, depth=4, c_depth=256)      # skewed: 4 lines per block
+    cases = {TileError.NO_FIT: GemmCommand(24, 1, 4, a_stride=1),     # 6 blocks
+             TileError.OVERLAP: GemmCommand(24, 1, 4, a_stride=0)}
+    steps = []
+    for code, cmd in cases.items():
+        assert gemm_error(cmd, cfg)[0] == code
+        steps.append(gemm_step(cmd, cfg))
+    recs = run_program(steps, cfg, build_root=tmp_path)
+    for code, rec in zip(cases, recs):
+        assert (rec["error"], rec["err_code"], rec["cycles"]) == (1, code, 1)
+
+
 # ---------------------------------------------------------------------------- CLI
 
 def test_cli_tile_bad_input_writes_nothing(tmp_path, capsys):

@@ -109,15 +109,19 @@ class TileLogic(wiring.Component):
         kb_total = Signal(ADDR_BITS + 4)                  # K * b: one tile's stream
         m.d.comb += kb_total.eq(f["k"] * b)
         # Bounds. A stride >= depth can only fit with one block: clamping it to depth
-        # keeps the multipliers (blocks x stride) depth-wide, not 16 bits wide; likewise
-        # the tile count for C, clamped to c_depth / m + 1.
+        # keeps the multipliers (blocks x stride) depth-wide, not 16 bits wide; so does
+        # clamping the blocks - 1 to depth (more blocks never fit unless the stride is 0,
+        # where the product is 0 either way); likewise the tile count for C, clamped to
+        # c_depth / m + 1.
         tmax = cfg.c_depth // drain + 1
         end_a = Signal(2 * ADDR_BITS + 2)
         end_b = Signal(2 * ADDR_BITS + 2)
         end_c = Signal(2 * ADDR_BITS + 2)
         m.d.comb += [
-            end_a.eq(f["a_base"] + (mb_total - 1) * clamp(m, f["a_stride"], cfg.depth) + blk_a),
-            end_b.eq(f["b_base"] + (nb_total - 1) * clamp(m, f["b_stride"], cfg.depth) + blk_b),
+            end_a.eq(f["a_base"] + clamp(m, mb_total - 1, cfg.depth)
+                     * clamp(m, f["a_stride"], cfg.depth) + blk_a),
+            end_b.eq(f["b_base"] + clamp(m, nb_total - 1, cfg.depth)
+                     * clamp(m, f["b_stride"], cfg.depth) + blk_b),
             end_c.eq(f["c_base"] + clamp(m, mb_total, tmax) * clamp(m, nb_total, tmax) * drain)]
 
         # ---- reader state ----------------------------------------------------------------

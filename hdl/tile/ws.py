@@ -160,7 +160,8 @@ def ws_check(m, h, cfg):
     m.d.comb += [blk_a.eq(f["m"] * ba), blk_b.eq(R * bb)]
     end_a, end_b, end_c = (Signal(2 * ADDR_BITS + 4) for _ in range(3))
     m.d.comb += [
-        end_a.eq(f["a_base"] + (kb_total - 1) * clamp(m, f["a_stride"], cfg.depth) + blk_a),
+        end_a.eq(f["a_base"] + clamp(m, kb_total - 1, cfg.depth)
+                 * clamp(m, f["a_stride"], cfg.depth) + blk_a),
         end_b.eq(f["b_base"] + (clamp(m, folds, cfg.depth + 1) - 1)
                  * clamp(m, f["b_stride"], cfg.depth) + blk_b),
         end_c.eq(f["c_base"] + clamp(m, nb_total, cfg.c_depth + 1) * f["m"])]
