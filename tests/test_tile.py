@@ -17,7 +17,7 @@ from hdl.tile import TileConfig, TileError, HostOp, Mem, tile_verilog
 from sim.drivers.tile import (run_tile_gemms, run_program, gemm_step, write_step,
                               layout_a, layout_b)
 from sim.models.cycles import model_cycles
-from sim.models.tile import GemmCommand, tile_cycles, gemm_error
+from sim.models.tile import GemmCommand, tile_cycles, gemm_error, error_cycles
 from sim.runner import available_simulators
 
 ICARUS = "icarus" in available_simulators()
@@ -37,8 +37,11 @@ def _replay(cmd, cfg):
     """Cycles of a command by replaying the reader's rule vector by vector (fold
     overlap: a tile's last k at least m cycles after the previous tile's)."""
     b, m = cfg.beats, cfg.drain
-    T = ceil(cmd.M / cfg.rows) * ceil(cmd.N / cfg.cols)
-    t, e, last = 2, None, None           # reads start in cycle 2
+    MB, NB = ceil(cmd.M / cfg.rows), ceil(cmd.N / cfg.cols)
+    T = MB * NB
+    # reads start after the check cycle and the bounds walk (one cycle per block past
+    # the first, the longer of A's and B's)
+    t, e, last = 2 + max(MB, NB) - 1, None, None
     for tile in range(T):
         for k in range(cmd.K):
             if e is not None and k == 0:
@@ -69,10 +72,11 @@ def test_model_no_stall_is_bare_plus_four(R, C):
         assert got.stalls == 0
         bare = model_cycles(M, K, N, R, C, "os", double_buffer=False, k_chunk=cfg.max_k)
         single = ceil(M / R) * ceil(N / C) == 1
+        walk = max(ceil(M / R), ceil(N / C)) - 1
         if R != C or K >= cfg.drain or single:   # the paired C banks cost nothing
-            assert got.cycles == bare + 4
-        else:                                     # tiles 2m apart: more than bare + 4
-            assert got.cycles > bare + 4
+            assert got.cycles == bare + 4 + walk
+        else:                                     # tiles 2m apart: more than that
+            assert got.cycles > bare + 4 + walk
         assert got.cycles == _replay(GemmCommand(M, K, N), cfg)
 
 
@@ -87,8 +91,9 @@ def test_overlap_model_bare_plus_five_and_replay():
                 got = tile_cycles(cmd, cfg)
                 assert got.cycles == _replay(cmd, cfg)
                 if cfg.beats == 1:
+                    walk = max(ceil(M / R), ceil(N / C)) - 1
                     assert got.cycles == model_cycles(M, K, N, R, C, "os", fold_overlap=True,
-                                                      double_buffer=True) + 5
+                                                      double_buffer=True) + 5 + walk
 
 
 def test_model_stalls_match_replay():
@@ -282,8 +287,10 @@ def test_tile_rtl_errors(tmp_path):
     steps.append(dict(gemm_step(cmd, cfg), poke=1))          # a WRITE while busy
     steps.append(gemm_step(cmd, cfg))
     recs = run_program(steps, cfg, build_root=tmp_path)
-    for code, rec in zip(bad, recs):
-        assert (rec["error"], rec["err_code"], rec["cycles"]) == (1, code, 1)
+    for (code, bad_cmd), rec in zip(bad.items(), recs):
+        assert (rec["error"], rec["err_code"]) == (1, code)
+        assert rec["cycles"] == error_cycles(bad_cmd, cfg) == \
+            (2 if code == TileError.OVERLAP else 1)      # OVERLAP: 2 A blocks, 1 walk step
     for rec in recs[4:7]:
         assert (rec["error"], rec["err_code"]) == (1, TileError.ADDR_RANGE)
     assert (recs[9]["error"], recs[9]["err_code"]) == (1, TileError.BUSY)
@@ -305,8 +312,8 @@ def test_tile_rtl_many_blocks_bounds(tmp_path):
         assert gemm_error(cmd, cfg)[0] == code
         steps.append(gemm_step(cmd, cfg))
     recs = run_program(steps, cfg, build_root=tmp_path)
-    for code, rec in zip(cases, recs):
-        assert (rec["error"], rec["err_code"], rec["cycles"]) == (1, code, 1)
+    for code, rec in zip(cases, recs):       # after the walk over 6 blocks
+        assert (rec["error"], rec["err_code"], rec["cycles"]) == (1, code, 6)
 
 
 # ---------------------------------------------------------------------------- CLI
@@ -332,12 +339,12 @@ def test_cli_tile_model_only(tmp_path, capsys):
                  "--width", "64", "--c-depth", "4096", "--model-only",
                  "--json", str(out)]) == 0
     rep = json.loads(out.read_text())
-    assert rep["model"]["cycles"] == rep["model"]["bare_cycles"] + 4
+    assert rep["model"]["cycles"] == rep["model"]["bare_cycles"] + 4 + 3   # 4 blocks: 3 walk steps
     assert main(["tile", "--random", "64", "64", "64", "--rows", "16", "--cols", "16",
                  "--width", "64", "--fold-overlap", "--model-only",
                  "--json", str(out)]) == 0
     rep = json.loads(out.read_text())
-    assert rep["fold_overlap"] and rep["model"]["cycles"] == rep["model"]["bare_cycles"] + 5
+    assert rep["fold_overlap"] and rep["model"]["cycles"] == rep["model"]["bare_cycles"] + 5 + 3
     assert main(["tile", "--random", "4", "4", "4", "--rows", "2", "--dataflow", "ws",
                  "--fold-overlap", "--pipeline", "1", "--model-only"]) == 2
 

@@ -30,6 +30,7 @@ from amaranth.lib.wiring import In, Out
 
 from .config import TileConfig, TileError, DIM_BITS, ADDR_BITS
 from .host import (host_ports, build_host, delayed, skew_taps, clamp, assemble, finish_counters,
+                   bound_walk,
                    drive_c_lane, drive_readers,
                    COUNTER_BITS)
 
@@ -108,21 +109,6 @@ class TileLogic(wiring.Component):
         m.d.comb += [blk_a.eq(f["k"] * ba + tail), blk_b.eq(f["k"] * bb + tail)]
         kb_total = Signal(ADDR_BITS + 4)                  # K * b: one tile's stream
         m.d.comb += kb_total.eq(f["k"] * b)
-        # Bounds. A stride >= depth can only fit with one block: clamping it to depth
-        # keeps the multipliers (blocks x stride) depth-wide, not 16 bits wide; so does
-        # clamping the blocks - 1 to depth (more blocks never fit unless the stride is 0,
-        # where the product is 0 either way); likewise the tile count for C, clamped to
-        # c_depth / m + 1.
-        tmax = cfg.c_depth // drain + 1
-        end_a = Signal(2 * ADDR_BITS + 2)
-        end_b = Signal(2 * ADDR_BITS + 2)
-        end_c = Signal(2 * ADDR_BITS + 2)
-        m.d.comb += [
-            end_a.eq(f["a_base"] + clamp(m, mb_total - 1, cfg.depth)
-                     * clamp(m, f["a_stride"], cfg.depth) + blk_a),
-            end_b.eq(f["b_base"] + clamp(m, nb_total - 1, cfg.depth)
-                     * clamp(m, f["b_stride"], cfg.depth) + blk_b),
-            end_c.eq(f["c_base"] + clamp(m, mb_total, tmax) * clamp(m, nb_total, tmax) * drain)]
 
         # ---- reader state ----------------------------------------------------------------
         mb, nb, kk = Signal(DIM_BITS), Signal(DIM_BITS), Signal(DIM_BITS)
@@ -141,12 +127,24 @@ class TileLogic(wiring.Component):
         acc = Signal()                                   # collector: read-add-write
         h.busy_terms += [reading, done_run]
 
+        bad_shape = (f["m"] == 0) | (f["k"] == 0) | (f["n"] == 0) | (f["k"] > cfg.max_k)
         with m.If(check):
             with m.If(f["mode"] != 0):
                 h.fail(TileError.MODE)
-            with m.Elif((f["m"] == 0) | (f["k"] == 0) | (f["n"] == 0) | (f["k"] > cfg.max_k)):
+            with m.Elif(bad_shape):
                 h.fail(TileError.SHAPE)
-            with m.Elif((end_a > cfg.depth) | (end_b > cfg.depth) | (end_c > cfg.c_depth)):
+        # Bounds (NO_FIT), one block per cycle: the A region ends at a_base + (MB - 1) *
+        # a_stride + blk_a, B's alike, C's at c_base + MB * NB * m; max(MB, NB) - 1 cycles
+        # after the check cycle (adders, no multipliers). NB is clamped for C: more than
+        # c_depth / m + 1 never fits.
+        nbc = clamp(m, nb_total, cfg.c_depth // drain + 1) * drain
+        final, over, walking = bound_walk(m, check & (f["mode"] == 0) & ~bad_shape, [
+            (f["a_base"] + blk_a, f["a_stride"], mb_total, cfg.depth),
+            (f["b_base"] + blk_b, f["b_stride"], nb_total, cfg.depth),
+            (f["c_base"] + nbc, nbc, mb_total, cfg.c_depth)])
+        h.busy_terms.append(walking)
+        with m.If(final):
+            with m.If(over):
                 h.fail(TileError.NO_FIT)
             with m.Elif(((mb_total > 1) & (f["a_stride"] < blk_a)) |
                         ((nb_total > 1) & (f["b_stride"] < blk_b))):
