@@ -195,19 +195,22 @@ class TileLogic(wiring.Component):
         emit = arr_valid & (arr_beat == b - 1)
 
         # ---- pre-skew registers and skew lines -------------------------------------------
+        # Skewed blocks: no pre-skew register, the memory's output (zero between
+        # vectors) goes to the array one cycle earlier, and so does the flag.
         pa, pb, pf = Signal(R * n), Signal(C * n), Signal()
+        pf_next = Signal()                   # the pre-skew flag of the next cycle
         flag_cnt = Signal(range(drain + 1))
-        m.d.sync += [pa.eq(Mux(emit, vec_a, 0)), pb.eq(Mux(emit, vec_b, 0))]
+        dom = m.d.comb if cfg.skewed else m.d.sync
+        dom += [pa.eq(Mux(emit, vec_a, 0)), pb.eq(Mux(emit, vec_b, 0)), pf.eq(pf_next)]
         if overlap:                          # a_last: one cycle, with the last k
-            m.d.sync += pf.eq(emit & arr_last_k)
+            m.d.comb += pf_next.eq(emit & arr_last_k)
         else:                                # a_drain: m cycles from the last k
             init_flag = (h.init_cnt > init_len - drain)
+            m.d.comb += pf_next.eq((emit & arr_last_k) | (flag_cnt != 0) | init_flag)
             with m.If(emit & arr_last_k):
-                m.d.sync += [pf.eq(1), flag_cnt.eq(drain - 1)]
+                m.d.sync += flag_cnt.eq(drain - 1)
             with m.Elif(flag_cnt != 0):
-                m.d.sync += [pf.eq(1), flag_cnt.eq(flag_cnt - 1)]
-            with m.Else():
-                m.d.sync += pf.eq(init_flag)
+                m.d.sync += flag_cnt.eq(flag_cnt - 1)
 
         m.d.comb += self.arr_a_flag.eq(Cat(*skew_taps(m, pf, R, "skew_f")))
         if cfg.skewed:                       # the memories hold the skewed streams
@@ -221,7 +224,7 @@ class TileLogic(wiring.Component):
 
         # ---- done: the last write of the collector -------------------------------------
         with m.If(emit & arr_final):
-            m.d.sync += [done_run.eq(1), done_cnt.eq(R + C + P - 1 + overlap)]
+            m.d.sync += [done_run.eq(1), done_cnt.eq(R + C + P - 1 + overlap - cfg.skewed)]
         with m.If(done_run):
             m.d.sync += done_cnt.eq(done_cnt - 1)
             with m.If(done_cnt == 0):

@@ -137,7 +137,8 @@ def _cycles(T, K, b, cfg):
     period = max(m + 1, b) + (K - 1) * b
     if cfg.paired:
         period = max(period, 2 * m)
-    return 2 + b + (K - 1) * b + (T - 1) * period + R + C + P
+    # skewed blocks: no pre-skew register, one cycle less
+    return 2 + b + (K - 1) * b + (T - 1) * period + R + C + P - cfg.skewed
 
 
 def _ws_cycles(F, M, ba, bb, cfg):
