@@ -6,7 +6,9 @@ scratchpad memories and to the generated array. Its logic area is what
 
 Timeline of a GEMM (cycle t: the period whose signals edge t samples; the command is
 sampled by edge 0). Edge 0 registers the fields; cycle 1 checks them (errors: ``done``
-and ``error`` after edge 1); reading starts in cycle 2. With ``b`` = beats per edge
+and ``error`` after edge 1), then the bounds walk takes ``w = max(MB, NB) - 1`` cycles
+(NO_FIT, OVERLAP after edge 1 + w); reading starts in cycle 2 + w (below, cycles count
+from there: add w). With ``b`` = beats per edge
 vector, vector v (one k of one output tile: R lanes of A column k, C lanes of B row k)
 is read in cycles ``s_v .. s_v + b - 1`` (A's lines in the last ``beats_a`` of them,
 B's in the last ``beats_b``), its last line arrives in cycle ``e_v = s_v + b`` and is
@@ -20,6 +22,13 @@ tile's last vector. Result s of lane d is on ``c_out`` in cycle
 ``e_last + 2 + d + P + s``; the collector reads C (accumulate) the cycle before and
 writes C in that cycle. ``done`` rises with edge ``e_final + R + C + P``, the edge of
 the last write (lane R+C-2, s = 0).
+
+Square array at one line per vector (:attr:`~hdl.tile.config.TileConfig.skewed`): the
+memories hold the skewed streams, there are no skew lines and no pre-skew register, so
+everything from the array on happens one cycle earlier (``done`` with edge
+``e_final + R + C + P - 1``). Two output lanes share a C bank there
+(:attr:`~hdl.tile.config.TileConfig.paired`), which needs a tile's last vector at least
+2m cycles after the previous tile's.
 
 The compact OS PE has no reset: after ``rst`` the controller plays the power-up drain
 (:func:`hdl.pe.init_cycles`) and ignores its outputs; ``busy`` is high meanwhile.
