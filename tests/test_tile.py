@@ -17,7 +17,7 @@ from hdl.tile import TileConfig, TileError, HostOp, Mem, tile_verilog
 from sim.drivers.tile import (run_tile_gemms, run_program, gemm_step, write_step,
                               layout_a, layout_b)
 from sim.models.cycles import model_cycles
-from sim.models.tile import GemmCommand, tile_cycles, gemm_error
+from sim.models.tile import GemmCommand, tile_cycles, gemm_error, error_cycles
 from sim.runner import available_simulators
 
 ICARUS = "icarus" in available_simulators()
@@ -37,20 +37,31 @@ def _replay(cmd, cfg):
     """Cycles of a command by replaying the reader's rule vector by vector (fold
     overlap: a tile's last k at least m cycles after the previous tile's)."""
     b, m = cfg.beats, cfg.drain
-    T = ceil(cmd.M / cfg.rows) * ceil(cmd.N / cfg.cols)
-    t, e, last = 2, None, None           # reads start in cycle 2
+    MB, NB = ceil(cmd.M / cfg.rows), ceil(cmd.N / cfg.cols)
+    T = MB * NB
+    # reads start after the check cycle and the bounds walk (one cycle per block past
+    # the first, the longer of A's and B's)
+    t, e, last = 2 + max(MB, NB) - 1, None, None
     for tile in range(T):
         for k in range(cmd.K):
             if e is not None and k == 0:
                 gap = max(m - cmd.K * b, 0) if cfg.overlap else max(m + 1 - b, 0)
+                if not cfg.overlap and cfg.rows == cfg.cols >= 2:
+                    # lanes d and d + m share a C bank: last k's at least 2m apart
+                    gap = max(gap, 2 * m - cmd.K * b)
                 t = e + gap
             elif e is not None:
                 t = e
             e = t + b                    # the vector's last line arrives
         if cfg.overlap and last is not None:
             assert e - last >= m         # the diagonal drained
+        elif last is not None and cfg.rows == cfg.cols >= 2:
+            assert e - last >= 2 * m     # lane d + m done before lane d's next window
         last = e
-    return e + cfg.rows + cfg.cols + cfg.array.latency + cfg.overlap
+    # square array, one line per vector: A and B are stored skewed and go to the array
+    # without the pre-skew register: one cycle less
+    skewed = not cfg.overlap and cfg.rows == cfg.cols and b == 1
+    return e + cfg.rows + cfg.cols + cfg.array.latency + cfg.overlap - skewed
 
 
 @pytest.mark.parametrize("R,C", [(4, 4), (8, 8), (2, 8), (16, 16)])
@@ -62,8 +73,13 @@ def test_model_no_stall_is_bare_plus_four(R, C):
             [tuple(int(x) for x in rng.integers(1, 70, 3)) for _ in range(20)]:
         got = tile_cycles(GemmCommand(M, K, N), cfg)
         assert got.stalls == 0
-        assert got.cycles == model_cycles(M, K, N, R, C, "os", double_buffer=False,
-                                          k_chunk=cfg.max_k) + 4
+        bare = model_cycles(M, K, N, R, C, "os", double_buffer=False, k_chunk=cfg.max_k)
+        single = ceil(M / R) * ceil(N / C) == 1
+        walk = max(ceil(M / R), ceil(N / C)) - 1
+        if R != C or K >= cfg.drain or single:   # the paired C banks cost nothing
+            assert got.cycles == bare + 4 - (R == C) + walk     # R == C: skewed
+        else:                                     # tiles 2m apart: more than that
+            assert got.cycles > bare + 4 - (R == C) + walk
         assert got.cycles == _replay(GemmCommand(M, K, N), cfg)
 
 
@@ -78,8 +94,9 @@ def test_overlap_model_bare_plus_five_and_replay():
                 got = tile_cycles(cmd, cfg)
                 assert got.cycles == _replay(cmd, cfg)
                 if cfg.beats == 1:
+                    walk = max(ceil(M / R), ceil(N / C)) - 1
                     assert got.cycles == model_cycles(M, K, N, R, C, "os", fold_overlap=True,
-                                                      double_buffer=True) + 5
+                                                      double_buffer=True) + 5 + walk
 
 
 def test_model_stalls_match_replay():
@@ -93,8 +110,10 @@ def test_model_stalls_match_replay():
                 got = tile_cycles(cmd, cfg)
                 assert got.cycles == _replay(cmd, cfg)
                 T = ceil(M / 4) * ceil(N / 4)
-                assert got.a_reads == T * K * ceil(16 / (banks * width)) * banks
-                assert got.b_reads == T * K * ceil(16 / width)
+                # one line per vector on the square array: skewed blocks, 3 lines more
+                tail = 3 if ceil(16 / (banks * width)) == ceil(16 / width) == 1 else 0
+                assert got.a_reads == T * (K * ceil(16 / (banks * width)) + tail) * banks
+                assert got.b_reads == T * (K * ceil(16 / width) + tail)
                 assert got.c_writes == T * 16
 
 
@@ -271,14 +290,33 @@ def test_tile_rtl_errors(tmp_path):
     steps.append(dict(gemm_step(cmd, cfg), poke=1))          # a WRITE while busy
     steps.append(gemm_step(cmd, cfg))
     recs = run_program(steps, cfg, build_root=tmp_path)
-    for code, rec in zip(bad, recs):
-        assert (rec["error"], rec["err_code"], rec["cycles"]) == (1, code, 1)
+    for (code, bad_cmd), rec in zip(bad.items(), recs):
+        assert (rec["error"], rec["err_code"]) == (1, code)
+        assert rec["cycles"] == error_cycles(bad_cmd, cfg) == \
+            (2 if code == TileError.OVERLAP else 1)      # OVERLAP: 2 A blocks, 1 walk step
     for rec in recs[4:7]:
         assert (rec["error"], rec["err_code"]) == (1, TileError.ADDR_RANGE)
     assert (recs[9]["error"], recs[9]["err_code"]) == (1, TileError.BUSY)
     assert recs[9]["cycles"] == tile_cycles(cmd, cfg).cycles
     assert (recs[10]["error"], recs[10]["cycles"]) == (0, tile_cycles(cmd, cfg).cycles)
     assert HostOp.GEMM == 3
+
+
+def test_tile_rtl_many_blocks_bounds(tmp_path):
+    """More A blocks than A has lines (the bound's multiplier takes blocks - 1 clamped to
+    the depth): a stride of 1 does not fit, a stride of 0 overlaps; the RTL agrees with
+    the model's unclamped arithmetic."""
+    _need_icarus()
+    cfg = _cfg(4, 4, width=16, depth=4, c_depth=256)      # skewed: 4 lines per block
+    cases = {TileError.NO_FIT: GemmCommand(24, 1, 4, a_stride=1),     # 6 blocks
+             TileError.OVERLAP: GemmCommand(24, 1, 4, a_stride=0)}
+    steps = []
+    for code, cmd in cases.items():
+        assert gemm_error(cmd, cfg)[0] == code
+        steps.append(gemm_step(cmd, cfg))
+    recs = run_program(steps, cfg, build_root=tmp_path)
+    for code, rec in zip(cases, recs):       # after the walk over 6 blocks
+        assert (rec["error"], rec["err_code"], rec["cycles"]) == (1, code, 6)
 
 
 # ---------------------------------------------------------------------------- CLI
@@ -304,12 +342,13 @@ def test_cli_tile_model_only(tmp_path, capsys):
                  "--width", "64", "--c-depth", "4096", "--model-only",
                  "--json", str(out)]) == 0
     rep = json.loads(out.read_text())
-    assert rep["model"]["cycles"] == rep["model"]["bare_cycles"] + 4
+    # skewed blocks (no pre-skew register): bare + 3; 4 blocks: 3 walk steps
+    assert rep["model"]["cycles"] == rep["model"]["bare_cycles"] + 3 + 3
     assert main(["tile", "--random", "64", "64", "64", "--rows", "16", "--cols", "16",
                  "--width", "64", "--fold-overlap", "--model-only",
                  "--json", str(out)]) == 0
     rep = json.loads(out.read_text())
-    assert rep["fold_overlap"] and rep["model"]["cycles"] == rep["model"]["bare_cycles"] + 5
+    assert rep["fold_overlap"] and rep["model"]["cycles"] == rep["model"]["bare_cycles"] + 5 + 3
     assert main(["tile", "--random", "4", "4", "4", "--rows", "2", "--dataflow", "ws",
                  "--fold-overlap", "--pipeline", "1", "--model-only"]) == 2
 

@@ -53,8 +53,9 @@ class TileConfig:
     of B, 4 bits each) fills ``beats`` consecutive lines (:attr:`beats_a`,
     :attr:`beats_b`); the feeders need one vector per cycle, so ``beats > 1`` stalls
     the array (see :mod:`sim.models.tile`). C: one bank per output lane of the array
-    (``c_width``-bit words, default the accumulator width W, ``c_depth`` each), so
-    the collector writes every lane in every cycle and never stalls. ``counters``:
+    (``c_width``-bit words, default the accumulator width W, ``c_depth`` each; two
+    lanes per bank on the square OS tile, :attr:`paired`), so the collector writes
+    every lane's result in the cycle it leaves the array. ``counters``:
     GEMM access counters on the host interface (for the benches; not part of the tile's logic area).
     """
     array: ArrayConfig
@@ -129,6 +130,37 @@ class TileConfig:
     def beats(self):
         """OS: cycles per edge vector, the slower of A and B (read in parallel)."""
         return max(self.beats_a, self.beats_b)
+
+    @property
+    def paired(self):
+        """C banks shared by two output lanes: OS (compact PE), square array of at least
+        2x2. Lanes d and d + m (m = R) drain one after the other, so bank d takes both,
+        and between them their results fill exactly m words per tile; tiles come at least
+        2m cycles apart (a stall only when K * beats < m). Otherwise one bank per lane."""
+        return (self.dataflow == "os" and not self.overlap and self.rows == self.cols
+                and self.rows >= 2)
+
+    @property
+    def c_banks(self):
+        """Banks of C: R when :attr:`paired`, else one per output lane (R + C - 1)."""
+        return self.rows if self.paired else self.lanes
+
+    @property
+    def skewed(self):
+        """A and B are stored skewed: OS (compact PE), one line per edge vector, square
+        array. Lane i of a block's line tau holds the block's vector tau - i (zero outside
+        0..K-1), so a block is K + R - 1 lines (:attr:`tail` more than vectors) and the
+        memory's output is already the skewed stream the array takes: no skew lines. The
+        tail is read inside the drain window, so the cycles do not change. Otherwise
+        every line holds one vector and the feeders delay lane i by i cycles."""
+        return (self.dataflow == "os" and not self.overlap and self.beats == 1
+                and self.rows == self.cols)
+
+    @property
+    def tail(self):
+        """Lines a stored A or B block has beyond its vectors: R - 1 when
+        :attr:`skewed`, else 0."""
+        return self.rows - 1 if self.skewed else 0
 
     @property
     def max_k(self):

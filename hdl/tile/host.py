@@ -9,8 +9,8 @@ from amaranth.lib.wiring import In, Out
 
 from .config import TileConfig, TileError, HostOp, Mem, DIM_BITS, ADDR_BITS
 
-__all__ = ["host_ports", "COUNTER_BITS", "build_host", "delayed", "clamp", "assemble",
-           "finish_counters"]
+__all__ = ["host_ports", "COUNTER_BITS", "build_host", "delayed", "skew_taps", "clamp",
+           "assemble", "finish_counters", "bound_walk"]
 
 COUNTER_BITS = 32
 _FIELDS = ("a_base", "b_base", "c_base", "a_stride", "b_stride", "m", "k", "n",
@@ -45,11 +45,60 @@ def delayed(m, sig, stages, name):
     return sig
 
 
+def skew_taps(m, sig, lanes, name):
+    """The skew line of one signal shared by every lane: lane i sees ``sig`` delayed by
+    i cycles. One shift chain of ``lanes - 1`` registers, tapped after every stage (not
+    a separate line per lane: i(i-1)/2 registers fewer)."""
+    taps = [sig]
+    for i in range(1, lanes):
+        reg = Signal(len(sig), name=f"{name}_d{i}")
+        m.d.sync += reg.eq(taps[-1])
+        taps.append(reg)
+    return taps
+
+
 def clamp(m, x, top):
     """min(x, top), as narrow as ``top`` (keeps bound multipliers small)."""
     out = Signal(range(top + 1))
     m.d.comb += out.eq(Mux(x >= top, top, x))
     return out
+
+
+def bound_walk(m, start, walks):
+    """Where regions of repeated blocks end, without a multiplier: ``walks`` lists
+    ``(first_end, stride, count, limit)`` (the end of the first block, the stride, the
+    blocks, the memory's depth). From a cycle where ``start`` is high, every end moves
+    one stride per cycle while it has blocks left, all at once, saturating at
+    ``limit + 1``; ``w`` = max(count) - 1 steps. Returns ``(final, over, walking)``:
+    ``final`` is high in the cycle whose ends are complete (``start``'s own cycle when
+    w = 0, else w cycles later), ``over`` then tells whether some end is past its limit,
+    ``walking`` while the steps run (the fields must stay put)."""
+    w = Signal(DIM_BITS, name="walk_w")
+    counts = [c for _, _, c, _ in walks]
+    top = counts[0]
+    for c in counts[1:]:
+        top = Mux(c > top, c, top)
+    m.d.comb += w.eq(top - 1)
+    j, walking = Signal(DIM_BITS, name="walk_j"), Signal(name="walking")
+    jj = Mux(walking, j, 0)                  # steps done
+    final = Signal(name="walk_final")
+    m.d.comb += final.eq((start & (w == 0)) | (walking & (j == w)))
+    over = 0
+    step = (start & (w != 0)) | (walking & (j != w))
+    for i, (first, stride, count, limit) in enumerate(walks):
+        def sat(x, limit=limit):
+            return Mux(x > limit, limit + 1, x)
+        reg = Signal(range(limit + 2), name=f"walk_end{i}")
+        cur = Signal(range(limit + 2), name=f"walk_cur{i}")
+        m.d.comb += cur.eq(Mux(walking, reg, sat(first)))
+        with m.If(step):
+            m.d.sync += reg.eq(sat(cur + Mux(jj < count - 1, clamp(m, stride, limit + 1), 0)))
+        over = over | (cur > limit)
+    with m.If(step):
+        m.d.sync += [j.eq(jj + 1), walking.eq(1)]
+    with m.If(final):
+        m.d.sync += walking.eq(0)
+    return final, over, walking
 
 
 def assemble(m, rdata, beats, lanes_bits, arrived, arr_beat, last_beat):
@@ -70,7 +119,7 @@ def build_host(comp, m, cfg: TileConfig, *, init_len):
     tile busy), ``init_cnt`` (counts down the power-up flush), ``collecting`` (not in
     the flush), host strobes (``host_ok``, ``host_re``, ``mem_a``, ``mem_b``, ``mem_c``,
     ``op``) and ``reading`` (the feeders own the A/B read ports)."""
-    L = cfg.lanes
+    L = cfg.c_banks
     f = {name: Signal(len(getattr(comp, name)), name=f"f_{name}") for name in _FIELDS}
     init_cnt = Signal(range(init_len + 1), init=init_len)
     busy = Signal()

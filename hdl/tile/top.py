@@ -47,7 +47,7 @@ def tile_block(m, cfg: TileConfig, prefix=""):
                       port("ren"), port("waddr"), port("wdata"), port("wen")[i])
                  for i in range(banks)]
         m.d.comb += port("rdata").eq(Cat(*datas))
-    for d in range(cfg.lanes):
+    for d in range(cfg.c_banks):
         p = lambda x: getattr(logic, f"c{d}_{x}")   # noqa: E731
         m.d.comb += p("rdata").eq(bank(f"c_bank{d}", cfg.c_width, cfg.c_depth, p("raddr"),
                                        p("ren"), p("waddr"), p("wdata"), p("wen")))

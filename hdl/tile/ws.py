@@ -20,7 +20,7 @@ that edge; ``done`` with edge ``e_final + R + C + P``.
 from amaranth.hdl import Module, Signal, Cat, Mux
 
 from .config import TileError, DIM_BITS, ADDR_BITS
-from .host import (build_host, delayed, clamp, assemble, drive_c_lane, drive_readers,
+from .host import (build_host, delayed, skew_taps, clamp, assemble, drive_c_lane, drive_readers,
                    finish_counters)
 
 __all__ = ["elaborate_ws", "ws_check"]
@@ -102,15 +102,15 @@ def elaborate_ws(self):
     pw, pwen = Signal(C * n), Signal()
     m.d.sync += [pa.eq(Mux(emit_a, vec_a, 0)), pv.eq(emit_a), psw.eq(emit_a & arr_first),
                  pw.eq(Mux(emit_w, vec_w, 0)), pwen.eq(emit_w)]
-    valid_lines = [delayed(m, pv, r, f"skew_v{r}") for r in range(R)]
+    valid_lines = skew_taps(m, pv, R, "skew_v")
     m.d.comb += [
         self.arr_a_in.eq(Cat(*(delayed(m, pa[r * n:(r + 1) * n], r, f"skew_a{r}")
                                for r in range(R)))),
         self.arr_a_valid.eq(Cat(*valid_lines)),
-        self.arr_a_swap.eq(Cat(*(delayed(m, psw, r, f"skew_s{r}") for r in range(R)))),
+        self.arr_a_swap.eq(Cat(*skew_taps(m, psw, R, "skew_s"))),
         self.arr_w_in.eq(Cat(*(delayed(m, pw[c * n:(c + 1) * n], c, f"skew_w{c}")
                                for c in range(C)))),
-        self.arr_w_en.eq(Cat(*(delayed(m, pwen, c, f"skew_e{c}") for c in range(C))))]
+        self.arr_w_en.eq(Cat(*skew_taps(m, pwen, C, "skew_e")))]
 
     with m.If(emit_a & arr_final):
         m.d.sync += [done_run.eq(1), done_cnt.eq(R + C + P - 1)]
@@ -160,7 +160,8 @@ def ws_check(m, h, cfg):
     m.d.comb += [blk_a.eq(f["m"] * ba), blk_b.eq(R * bb)]
     end_a, end_b, end_c = (Signal(2 * ADDR_BITS + 4) for _ in range(3))
     m.d.comb += [
-        end_a.eq(f["a_base"] + (kb_total - 1) * clamp(m, f["a_stride"], cfg.depth) + blk_a),
+        end_a.eq(f["a_base"] + clamp(m, kb_total - 1, cfg.depth)
+                 * clamp(m, f["a_stride"], cfg.depth) + blk_a),
         end_b.eq(f["b_base"] + (clamp(m, folds, cfg.depth + 1) - 1)
                  * clamp(m, f["b_stride"], cfg.depth) + blk_b),
         end_c.eq(f["c_base"] + clamp(m, nb_total, cfg.c_depth + 1) * f["m"])]

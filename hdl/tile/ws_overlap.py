@@ -24,7 +24,8 @@ accumulate flag, passed down the lanes one cycle apart like the results).
 from amaranth.hdl import Module, Signal, Cat, Mux
 
 from .config import DIM_BITS
-from .host import build_host, delayed, assemble, drive_c_lane, finish_counters
+from .host import (build_host, delayed, skew_taps, assemble, drive_c_lane,
+                   finish_counters)
 from .ws import ws_check
 
 __all__ = ["elaborate_ws_overlap"]
@@ -163,8 +164,8 @@ def elaborate_ws_overlap(self):
     pw, pwen = Signal(C * n), Signal()
     m.d.sync += [pa.eq(Mux(a_emit, vec_a, 0)), pv.eq(a_emit), psw.eq(first_a),
                  pw.eq(Mux(w_emit, vec_w, 0)), pwen.eq(w_emit)]
-    valid_lines = [delayed(m, pv, r, f"skew_v{r}") for r in range(R)]
-    swap_lines = [delayed(m, psw, r, f"skew_s{r}") for r in range(R)]
+    valid_lines = skew_taps(m, pv, R, "skew_v")
+    swap_lines = skew_taps(m, psw, R, "skew_s")
     m.d.comb += [
         self.arr_a_in.eq(Cat(*(delayed(m, pa[r * n:(r + 1) * n], r, f"skew_a{r}")
                                for r in range(R)))),
@@ -172,7 +173,7 @@ def elaborate_ws_overlap(self):
         self.arr_a_swap.eq(Cat(*swap_lines)),
         self.arr_w_in.eq(Cat(*(delayed(m, pw[c * n:(c + 1) * n], c, f"skew_w{c}")
                                for c in range(C)))),
-        self.arr_w_en.eq(Cat(*(delayed(m, pwen, c, f"skew_e{c}") for c in range(C))))]
+        self.arr_w_en.eq(Cat(*skew_taps(m, pwen, C, "skew_e")))]
 
     # ---- collector -------------------------------------------------------------------------
     # The fold of the activation just emitted first: its C base and accumulate flag, held

@@ -154,8 +154,8 @@ def register(sub):
                    help="banks of A (default 1)")
     g.add_argument("--b-banks", type=int_in(1, 64, "b-banks"), default=1,
                    help="banks of B (default 1)")
-    g.add_argument("--depth", type=int_in(2, 65536, "depth"), default=256,
-                   help="words per A/B bank (default 256)")
+    g.add_argument("--depth", type=int_in(2, 65536, "depth"), default=512,
+                   help="words per A/B bank (default 512)")
     g.add_argument("--c-width", type=int_in(8, 64, "c-width"), default=None,
                    help="bits per C word, acc width..64 (default: the acc width)")
     g.add_argument("--c-depth", type=int_in(2, 65536, "c-depth"), default=256,

@@ -3,11 +3,14 @@
 The host side of the tile: :func:`layout_a` / :func:`layout_b` turn A and B into the
 host WRITEs that put them into the scratchpads (edge vectors: for A, column k of an
 R-row block; for B, row k of a C-column block; ``beats`` lines each, every line split
-over the banks, bank 0 in the low bits), :func:`c_reads` / :func:`decode_c` read C back
-(lane d's bank holds tile t's results at ``c_base + t * len_d + s``, s-th PE of the
-lane's chain). :func:`run_tile_gemm` writes A and B, issues the GEMM command, reads C
-and returns the RTL's cycles and access counters next to the model's
-(:mod:`sim.models.tile`).
+over the banks, bank 0 in the low bits; OS at one line per vector on a square array:
+skewed, lane i of line tau holding vector tau - i), :func:`c_reads` / :func:`decode_c`
+read C back (lane d's bank holds tile t's results at ``c_base + t * m + s``, s-th PE of
+the lane's chain, m = min(R, C); with fold overlap ``c_base + t * len_d + s``; on the
+square OS tile without fold overlap lane d >= m shares bank d - m, from the top:
+``c_base + t * m + m - 1 - s``).
+:func:`run_tile_gemm` writes A and B, issues the GEMM command, reads C and returns
+the RTL's cycles and access counters next to the model's (:mod:`sim.models.tile`).
 """
 import json
 import shutil
@@ -54,6 +57,15 @@ def _vectors_to_writes(vecs, base, stride, beats, banks, width, lane_bits, mem):
     return out
 
 
+def _skew(vectors, tail):
+    """A block's lines in the skewed layout (:attr:`hdl.tile.config.TileConfig.skewed`):
+    lane i of line tau holds ``vectors[tau - i]`` (0 outside the block); ``K + tail``
+    lines."""
+    K, lanes = len(vectors), len(vectors[0])
+    return [[vectors[t - i][i] if 0 <= t - i < K else 0 for i in range(lanes)]
+            for t in range(K + tail)]
+
+
 def layout_a(A, cfg: TileConfig, cmd: GemmCommand):
     """Host WRITEs of A. OS: block mb, vector k = A[mb*R : mb*R+R, k]; WS: block kb,
     vector m = A[m, kb*R : kb*R+R] (past M or K: 0)."""
@@ -68,6 +80,8 @@ def layout_a(A, cfg: TileConfig, cmd: GemmCommand):
     pad = np.zeros((ceil(M / R) * R, K), np.int64)
     pad[:M] = A
     vecs = [[pad[mb * R:(mb + 1) * R, k] for k in range(K)] for mb in range(ceil(M / R))]
+    if cfg.skewed:
+        vecs = [_skew(v, cfg.tail) for v in vecs]
     return _vectors_to_writes(vecs, cmd.a_base, cmd.strides(cfg)[0], cfg.beats_a,
                               cfg.a_banks, cfg.width, cfg.array.mac.width, Mem.A)
 
@@ -89,13 +103,17 @@ def layout_b(B, cfg: TileConfig, cmd: GemmCommand):
     pad = np.zeros((K, ceil(N / C) * C), np.int64)
     pad[:, :N] = B
     vecs = [[pad[k, nb * C:(nb + 1) * C] for k in range(K)] for nb in range(ceil(N / C))]
+    if cfg.skewed:
+        vecs = [_skew(v, cfg.tail) for v in vecs]
     return _vectors_to_writes(vecs, cmd.b_base, cmd.strides(cfg)[1], cfg.beats_b,
                               cfg.b_banks, cfg.width, cfg.array.mac.width, Mem.B)
 
 
 def _c_entries(cfg, cmd):
     """(bank, addr, row, col) of every C word the GEMM writes (row/col may be past M/N).
-    OS: lane d's bank holds tile t's results at c_base + t*len_d + s; WS: bank c holds
+    OS: lane d's bank holds tile t's results at c_base + t*m + s (m = min(R, C); fold
+    overlap: c_base + t*len_d + s); on the square array lane d >= m shares bank d - m,
+    at c_base + t*m + m - 1 - s; WS: bank c holds
     C[m, nb*C + c] at c_base + nb*M + m."""
     R, C = cfg.rows, cfg.cols
     MB, NB = ceil(cmd.M / R), ceil(cmd.N / C)
@@ -103,11 +121,16 @@ def _c_entries(cfg, cmd):
         return [(c, cmd.c_base + nb * cmd.M + m, m, nb * C + c)
                 for c in range(C) for nb in range(NB) for m in range(cmd.M)]
     out = []
+    m = cfg.drain
     for d, chain in enumerate(os_chains(R, C)):
+        per_tile = len(chain) if cfg.overlap else m
         for t in range(MB * NB):
             mb, nb = divmod(t, NB)
             for s, (i, j) in enumerate(chain):
-                out.append((d, cmd.c_base + t * len(chain) + s, mb * R + i, nb * C + j))
+                if cfg.paired and d >= m:        # lane d shares bank d - m, top down
+                    out.append((d - m, cmd.c_base + t * m + m - 1 - s, mb * R + i, nb * C + j))
+                else:
+                    out.append((d, cmd.c_base + t * per_tile + s, mb * R + i, nb * C + j))
     return out
 
 

@@ -7,8 +7,10 @@ K vectors per tile, b = :attr:`~hdl.tile.config.TileConfig.beats` cycles per edg
 vector (lines of A and B read in parallel), m = min(R, C) (drain window), P the MAC
 pipeline:
 
-* vector v is emitted (pre-skew) in cycle ``e_v``; ``e_0 = 2 + b`` (edge 0 takes the
-  command, cycle 1 checks it, reads start in cycle 2 and take b cycles);
+* vector v is emitted (pre-skew) in cycle ``e_v``; ``e_0 = 2 + w + b`` (edge 0 takes the
+  command, cycle 1 checks it, the bounds walk ``w = max(MB, NB) - 1`` more cycles (one
+  block per cycle, no multiplier: :func:`bound_steps`), reads start in cycle 2 + w and
+  take b cycles);
 * inside a tile ``e_v = e_{v-1} + b``: b - 1 stall cycles per vector when b > 1;
 * across a tile boundary ``e_v = e_{v-1} + max(m + 1, b)``: the drain window (m + 1
   cycles from the last k to the next tile's first, as in the bare schedule) hides up to
@@ -16,20 +18,28 @@ pipeline:
 * ``done`` with edge ``e_last + R + C + P``: the last result (lane R + C - 2) is on
   ``c_out`` in cycle ``e_last + R + C + P`` and written by that edge.
 
-So ``cycles = 2 + b + (T - 1) * max(m + 1, b) + T * (K - 1) * b + R + C + P``. With b = 1
-this is the bare array's :func:`sim.models.cycles.model_cycles` (compact OS PE) plus 4:
-edge 0 and the check cycle, one cycle of read latency, one pre-skew register.
+So ``cycles = 2 + w + b + (T - 1) * max(m + 1, b) + T * (K - 1) * b + R + C + P``. With
+b = 1 this is the bare array's :func:`sim.models.cycles.model_cycles` (compact OS PE)
+plus 4 + w: edge 0 and the check cycle, the bounds walk, one cycle of read latency, one
+pre-skew register. On the
+square array two output lanes share a C bank (:attr:`~hdl.tile.config.TileConfig.paired`),
+so a tile's last k also comes at least 2m cycles after the previous tile's:
+``cycles = 2 + w + b + (K - 1) * b + (T - 1) * max(max(m + 1, b) + (K - 1) * b, 2m) + R
++ C + P`` (the same as above when K * b >= m).
 ``stalls`` = cycles - the same with b = 1.
 
 OS with fold overlap (double-buffered PE, ``a_last`` with the last k): the next tile's
 vectors follow at once, but its last k comes at least m cycles after this tile's (the
 drain of the longest diagonal): ``e_last(t+1) = e_last(t) + max(m, K*b)``; the
 collector writes each result one cycle after it leaves (a result register per lane),
-so ``cycles = 3 + K*b + (T - 1) * max(m, K*b) + R + C + P``: bare + 5 with b = 1.
+so ``cycles = 3 + w + K*b + (T - 1) * max(m, K*b) + R + C + P``: bare + 5 + w with
+b = 1.
 
 SRAM accesses (bank-word reads and writes; the host's LOAD/STORE are not counted):
-A ``T * K * beats_a * a_banks`` reads (every tile re-reads its A block: the tile has no
-operand reuse buffer beyond the array), B ``T * K * beats_b * b_banks`` reads, C
+A ``T * (K * beats_a + tail) * a_banks`` reads (every tile re-reads its A block: the
+tile has no operand reuse buffer beyond the array; ``tail`` = R - 1 lines of a skewed
+block, :attr:`~hdl.tile.config.TileConfig.skewed`, else 0), B
+``T * (K * beats_b + tail) * b_banks`` reads, C
 ``T * R * C`` writes (one per PE result; drain zeros are not written) and as many reads
 when the command accumulates (read-add-write), else 0.
 
@@ -53,7 +63,8 @@ from math import ceil
 from hdl.tile import TileConfig, TileError, DIM_BITS, ADDR_BITS
 from sim.models.cycles import model_cycles
 
-__all__ = ["TileCycles", "tile_cycles", "gemm_error", "GemmCommand"]
+__all__ = ["TileCycles", "tile_cycles", "gemm_error", "GemmCommand", "bound_steps",
+           "error_cycles"]
 
 
 @dataclass(frozen=True)
@@ -77,7 +88,7 @@ class GemmCommand:
         if cfg.dataflow == "ws":
             sa, sb = self.M * cfg.beats_a, cfg.rows * cfg.beats_b
         else:
-            sa, sb = self.K * cfg.beats_a, self.K * cfg.beats_b
+            sa, sb = self.K * cfg.beats_a + cfg.tail, self.K * cfg.beats_b + cfg.tail
         return (sa if self.a_stride is None else self.a_stride,
                 sb if self.b_stride is None else self.b_stride)
 
@@ -101,11 +112,33 @@ class TileCycles:
         return asdict(self)
 
 
+def bound_steps(cmd, cfg):
+    """OS: cycles the bounds check walks after the check cycle, one block per cycle (no
+    multiplier): max(ceil(M/R), ceil(N/C)) - 1. WS: 0 (multipliers)."""
+    if cfg.dataflow == "ws":
+        return 0
+    return max(ceil(cmd.M / cfg.rows), ceil(cmd.N / cfg.cols)) - 1
+
+
+def error_cycles(cmd, cfg):
+    """Cycles from a refused GEMM command to ``done``: 1 for MODE and SHAPE (the check
+    cycle), 1 + :func:`bound_steps` for NO_FIT and OVERLAP."""
+    code, _ = gemm_error(cmd, cfg)
+    if code == TileError.NONE:
+        raise ValueError("the command runs; see tile_cycles")
+    return 1 if code in (TileError.MODE, TileError.SHAPE) else 1 + bound_steps(cmd, cfg)
+
+
 def _cycles(T, K, b, cfg):
     m, R, C, P = cfg.drain, cfg.rows, cfg.cols, cfg.array.latency
     if cfg.overlap:
         return 2 + K * b + (T - 1) * max(m, K * b) + R + C + P + 1
-    return 2 + b + (T - 1) * max(m + 1, b) + T * (K - 1) * b + R + C + P
+    # last k to the next tile's last k: the drain window, and 2m with paired C banks
+    period = max(m + 1, b) + (K - 1) * b
+    if cfg.paired:
+        period = max(period, 2 * m)
+    # skewed blocks: no pre-skew register, one cycle less
+    return 2 + b + (K - 1) * b + (T - 1) * period + R + C + P - cfg.skewed
 
 
 def _ws_cycles(F, M, ba, bb, cfg):
@@ -164,15 +197,16 @@ def tile_cycles(cmd: GemmCommand, cfg: TileConfig) -> TileCycles:
         return _ws_tile_cycles(cmd, cfg)
     R, C = cfg.rows, cfg.cols
     T = ceil(cmd.M / R) * ceil(cmd.N / C)
-    cycles = _cycles(T, cmd.K, cfg.beats, cfg)
+    walk = bound_steps(cmd, cfg)
+    cycles = _cycles(T, cmd.K, cfg.beats, cfg) + walk
     mac = cfg.array.mac
     bare = model_cycles(cmd.M, cmd.K, cmd.N, R, C, "os", pipeline=mac.pipeline,
                         k_chunk=mac.max_safe_k, double_buffer=cfg.overlap,
                         fold_overlap=cfg.overlap)
-    a = T * cmd.K * cfg.beats_a * cfg.a_banks
-    b = T * cmd.K * cfg.beats_b * cfg.b_banks
+    a = T * (cmd.K * cfg.beats_a + cfg.tail) * cfg.a_banks
+    b = T * (cmd.K * cfg.beats_b + cfg.tail) * cfg.b_banks
     writes = T * R * C
-    return TileCycles(cycles=cycles, stalls=cycles - _cycles(T, cmd.K, 1, cfg),
+    return TileCycles(cycles=cycles, stalls=cycles - walk - _cycles(T, cmd.K, 1, cfg),
                       bare_cycles=bare, tiles=T, vectors=T * cmd.K, a_reads=a, b_reads=b,
                       c_reads=writes if cmd.accumulate else 0, c_writes=writes,
                       edge_bytes=cfg.edge_bytes, sram_bytes=cfg.sram_bytes,
@@ -201,7 +235,8 @@ def gemm_error(cmd: GemmCommand, cfg: TileConfig):
         blk_a, blk_b, n_a, n_b = cmd.M * cfg.beats_a, cfg.rows * cfg.beats_b, kb, kb * nb
         end_c = cmd.c_base + nb * cmd.M
     else:
-        blk_a, blk_b, n_a, n_b = cmd.K * cfg.beats_a, cmd.K * cfg.beats_b, mb, nb
+        blk_a, blk_b = cmd.K * cfg.beats_a + cfg.tail, cmd.K * cfg.beats_b + cfg.tail
+        n_a, n_b = mb, nb
         end_c = cmd.c_base + mb * nb * cfg.drain
     end_a = cmd.a_base + (n_a - 1) * sa + blk_a
     end_b = cmd.b_base + (n_b - 1) * sb + blk_b
