@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from .synth import YosysError, run_yosys
 
 __all__ = ["EquivResult", "InductionInconclusive", "prove_equivalent", "equiv_script",
-           "DEFAULT_DEPTH"]
+           "DEFAULT_DEPTH", "prove_equivalent_matched"]
 
 #: Default maximum induction length for sequential proofs (k-induction needs k > P).
 DEFAULT_DEPTH = 8
@@ -147,3 +147,50 @@ def prove_equivalent(gold_verilog, gold_top, gate_verilog, gate_top, *, sequenti
             f"k-induction did not close within {depth or DEFAULT_DEPTH} steps (no "
             f"counterexample that short either); retry with a larger depth", log)
     raise YosysError("yosys finished without a SAT verdict (output dropped?)", log)
+
+
+_MATCHED = re.compile(r"Of those cells (\d+) are proven and (\d+) are unproven")
+
+
+def prove_equivalent_matched(gold_verilog, gold_top, gate_verilog, gate_top, *, seq=2,
+                             workdir=None, timeout=None):
+    """Prove ``gate_top`` equivalent to ``gold_top`` when both keep the same registers
+    under the same names (two builds of one PE with different MAC datapaths): Yosys'
+    ``equiv_make`` pairs every same-named port and register (Amaranth's ``$N``
+    temporaries are blacklisted: their numbers mean different things in the two
+    designs), ``equiv_simple -seq`` and ``equiv_induct -seq`` prove the pairs by
+    temporal induction over the matched state, ``equiv_status`` reports. This closes
+    where plain k-induction cannot: a register that may stay unobservable for ever
+    (the WS PE's active weight behind its shadow, the OS drain register) is matched to
+    its twin instead of left free. Both designs start from the same register values
+    (the Amaranth reset values). Returns :class:`EquivResult` (``equivalent`` False
+    with the unproven pairs in ``counterexample``: not proved, which is not a
+    counterexample trace)."""
+    _check_name(gold_top, "gold_top")
+    _check_name(gate_top, "gate_top")
+    temps = sorted(set(re.findall(r"\\\$[0-9A-Za-z_]+", gold_verilog + gate_verilog)))
+    script = "\n".join([
+        "read_verilog gold.v", "read_verilog gate.v", "proc", "opt_clean",
+        f"equiv_make -blacklist temps.txt {gold_top} {gate_top} equiv",
+        "hierarchy -top equiv", f"equiv_simple -seq {int(seq)}",
+        f"equiv_induct -seq {int(seq)}", "equiv_status"]) + "\n"
+    files = {"gold.v": gold_verilog, "gate.v": gate_verilog,
+             "temps.txt": "\n".join(temps) + "\n"}
+
+    def run(wd):
+        start = time.monotonic()
+        return run_yosys(script, files, wd, timeout=timeout), round(time.monotonic() -
+                                                                    start, 3)
+    if workdir is None:
+        with tempfile.TemporaryDirectory(prefix="formal_") as wd:
+            log, seconds = run(wd)
+    else:
+        log, seconds = run(workdir)
+    found = _MATCHED.findall(log)
+    if not found:
+        raise YosysError("equiv_status printed no verdict", log)
+    proven, unproven = map(int, found[-1])
+    if unproven:
+        cells = "\n".join(line for line in log.splitlines() if "Unproven $equiv" in line)
+        return EquivResult(False, log, counterexample=cells, seconds=seconds)
+    return EquivResult(proven > 0, log, steps=int(seq), seconds=seconds)
