@@ -236,11 +236,18 @@ def _job_steps(A, B, cfg, cmd, C0):
     return steps, model
 
 
-def run_tile_gemms(jobs, cfg: TileConfig, *, build_root=None):
+def run_tile_gemms(jobs, cfg: TileConfig, *, build_root=None, path="cocotb", model="gate",
+                   save_stream=None):
     """Run every job ``(A, B, cmd or None, C0 or None)`` in ONE simulator run (one after
     the other, each writing its operands first); returns a list of :class:`TileRun`.
     ``cmd`` None: M x K x N at address 0; ``C0``: C's initial value for an
-    accumulating command."""
+    accumulating command. ``path``: ``"cocotb"`` (the bench on Icarus) or ``"native"``
+    (the host stream on Verilator, :mod:`sim.native.tile`; ``save_stream``: keep it
+    there); ``model``: ``"gate"`` or ``"twin"`` (the array's proven behavioural MAC).
+    Each run's ``extra`` holds ``path``, ``model``, ``proof`` and, native, ``native``
+    (the player's build, seconds and stream size)."""
+    if path not in ("cocotb", "native"):
+        raise ValueError(f"unknown path {path!r}; allowed: cocotb, native")
     program, plans = [], []
     for A, B, cmd, C0 in jobs:
         A, B = check_operands(A, B, cfg.array.mac)
@@ -252,29 +259,41 @@ def run_tile_gemms(jobs, cfg: TileConfig, *, build_root=None):
         code, why = gemm_error(cmd, cfg)
         if code != TileError.NONE:
             raise ValueError(why)
-        steps, model = _job_steps(A, B, cfg, cmd, C0)
-        plans.append((A, B, cmd, model, steps, len(program)))
+        steps, predicted = _job_steps(A, B, cfg, cmd, C0)
+        plans.append((A, B, cmd, predicted, steps, len(program)))
         program += steps
-    recs = run_program(program, cfg, build_root=build_root)
+    info = None
+    if path == "native":
+        from sim.native.tile import run_program_native
+        recs, info = run_program_native(program, cfg, model=model, build_root=build_root,
+                                        save_stream=save_stream)
+        proof = info["proof"]
+    else:
+        from sim.native.tile import tile_design
+        design, proof = tile_design(cfg, model) if model != "gate" else (cfg, None)
+        recs = run_program(program, design, build_root=build_root)
     for r in recs:
         if r.get("error"):
             raise SimulationError(f"the tile raised error {TileError(r['err_code']).name} "
                                   f"in a {r['op']} step")
     runs = []
-    for A, B, cmd, model, steps, at in plans:
+    for A, B, cmd, predicted, steps, at in plans:
         g, rd = recs[at + len(steps) - 2], recs[at + len(steps) - 1]
         runs.append(TileRun(
-            C=decode_c(rd["data"], cfg, cmd), cycles=g["cycles"], model=model,
+            C=decode_c(rd["data"], cfg, cmd), cycles=g["cycles"], model=predicted,
             counters={k[4:]: v for k, v in g.items() if k.startswith("cnt_")},
             host_writes=sum(len(s["data"]) for s in steps if s["op"] == "write"),
-            host_reads=len(rd["data"]), extra={"expected": exact_result(A, B, cfg.array.mac)}))
+            host_reads=len(rd["data"]), extra={"expected": exact_result(A, B, cfg.array.mac),
+                                               "path": path, "model": model,
+                                               "proof": proof, "native": info}))
     return runs
 
 
 def run_tile_gemm(A, B, cfg: TileConfig, cmd: GemmCommand | None = None, *,
-                  build_root=None, C0=None):
+                  build_root=None, C0=None, path="cocotb", model="gate", save_stream=None):
     """One job of :func:`run_tile_gemms`."""
-    return run_tile_gemms([(A, B, cmd, C0)], cfg, build_root=build_root)[0]
+    return run_tile_gemms([(A, B, cmd, C0)], cfg, build_root=build_root, path=path,
+                          model=model, save_stream=save_stream)[0]
 
 
 def run_split_tile_gemms(jobs, cfg, *, build_root=None):

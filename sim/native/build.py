@@ -3,7 +3,9 @@
 * **Verilator**: the design plus ``harness.cpp`` (C++ main, this package) and a
   generated ``systolic_ports.h`` are verilated and compiled into one executable, no
   public signals (the harness touches the top's ports only). :data:`VERILATOR_FLAGS`
-  holds the measured flag sets (see :mod:`sim.studies.sim_bench`).
+  holds the measured flag sets (see :mod:`sim.studies.sim_bench`). The tile's host
+  player (``tile_harness.cpp``, :mod:`sim.native.tile`) is built the same way; both
+  share ``native_io.h`` (ports, timing, reading the memory file).
 * **Icarus**: ``player.v`` (Verilog-2005, this package), filled in for the design's
   ports, compiled with the design by ``iverilog`` into a ``.vvp``.
 
@@ -130,14 +132,15 @@ def _verilator_env(opt_fast, pch=True):
 
 
 def build_player(verilog, layout, slug, simulator, *, model="gate", generation="2005",
-                 build_root=None, jobs=2, flags=None):
+                 build_root=None, jobs=2, flags=None, harness=None):
     """Build (or reuse) the native player of one design. ``verilog``: the design's text
     (top ``layout.top``); ``slug``: a file-name-safe name of the design; ``model``
     selects the Verilator flags (:data:`VERILATOR_FLAGS`); ``generation``: Icarus
     ``-g`` mode; ``flags`` (Verilator) overrides the model's flag set (a dict like the
     values of :data:`VERILATOR_FLAGS`, for flag studies: its own build directory).
-    Raises SimulatorUnavailable if the tool is missing, SimulationError if the build
-    fails."""
+    ``harness`` (Verilator): another player's support files ``{name: text}`` instead of
+    the arrays' (its ``.cpp`` files are compiled; :mod:`sim.native.tile`). Raises
+    SimulatorUnavailable if the tool is missing, SimulationError if the build fails."""
     check_simulator(simulator)
     root = Path(build_root) if build_root is not None else DEFAULT_NATIVE_ROOT
     if simulator == "verilator":
@@ -148,10 +151,14 @@ def build_player(verilog, layout, slug, simulator, *, model="gate", generation="
             tag += "_" + hashlib.sha256(json.dumps(flags, sort_keys=True).encode()
                                         ).hexdigest()[:8]
         extra = (*_COMMON_VERILATOR, *flags["verilator"])
-        support = {"harness.cpp": _package_file("harness.cpp"),
-                   "systolic_ports.h": _ports_header(layout)}
+        support = {"native_io.h": _package_file("native_io.h")}
+        support |= harness if harness is not None else {
+            "harness.cpp": _package_file("harness.cpp"),
+            "systolic_ports.h": _ports_header(layout)}
         key_parts = [flags["opt_fast"], *extra] + ([] if flags.get("pch", True) else ["no-pch"])
     else:
+        if harness is not None:
+            raise ValueError("the Icarus player plays operand streams only")
         if generation not in ICARUS_GENERATIONS:
             raise ValueError(f"icarus generation {generation!r}; allowed: "
                              f"{', '.join(ICARUS_GENERATIONS)}")
@@ -190,7 +197,8 @@ def build_player(verilog, layout, slug, simulator, *, model="gate", generation="
             cmd = [str(verilator_root() / "bin" / "verilator"), "--cc", "--exe", "--build",
                    "-j", str(jobs), "--Mdir", str(obj), "--prefix", "Vtop",
                    "--top-module", layout.top, *extra, "-CFLAGS", f"-I{directory}",
-                   "-o", str(exe), str(directory / "harness.cpp"), str(design)]
+                   "-o", str(exe), *(str(directory / n) for n in support if n.endswith(".cpp")),
+                   str(design)]
             env = _verilator_env(flags["opt_fast"], flags.get("pch", True))
         else:
             cmd = ["iverilog", f"-g{generation}", "-o", str(exe), "-s", "systolic_player",

@@ -18,65 +18,9 @@
 //   SYSTOLIC_RECORD_BYTES   bytes per record
 //   SYSTOLIC_INPUTS(X)      X(name, bits, byte offset) per input port
 //   SYSTOLIC_OUTPUTS(X)     X(valid name, lanes, value name, lanes x lane bits) per pair
-#include <chrono>
-#include <ctime>
-#include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <string>
-#include <vector>
-
 #include "Vtop.h"
-#include "verilated.h"
+#include "native_io.h"
 #include "systolic_ports.h"
-
-static const char* g_path = "";
-
-[[noreturn]] static void fail(const std::string& what) {
-    fprintf(stderr, "systolic-harness: error: %s: %s\n", g_path, what.c_str());
-    exit(3);
-}
-
-template <class T> static void put(T& port, const uint8_t* src, int nbytes) {
-    T v = 0;
-    memcpy(&v, src, nbytes);
-    port = v;
-}
-template <std::size_t N> static void put(VlWide<N>& port, const uint8_t* src, int nbytes) {
-    uint32_t w[N] = {0};
-    memcpy(w, src, nbytes);
-    for (std::size_t i = 0; i < N; ++i) port.data()[i] = w[i];
-}
-template <class T> static void zero(T& port) { port = 0; }
-template <std::size_t N> static void zero(VlWide<N>& port) {
-    for (std::size_t i = 0; i < N; ++i) port.data()[i] = 0;
-}
-template <class T> static bool any(const T& port) { return port != 0; }
-template <std::size_t N> static bool any(const VlWide<N>& port) {
-    for (std::size_t i = 0; i < N; ++i)
-        if (port.data()[i]) return true;
-    return false;
-}
-// Bits [lo, lo + w) of a port (w <= 64).
-static inline uint64_t low_bits(uint64_t v, int w) {
-    return w >= 64 ? v : v & ((uint64_t(1) << w) - 1);
-}
-template <class T> static inline uint64_t field(const T& port, int lo, int w) {
-    return low_bits(uint64_t(port) >> lo, w);
-}
-template <std::size_t N>
-static inline uint64_t field(const VlWide<N>& port, int lo, int w) {
-    const uint32_t* d = port.data();
-    uint64_t v = 0;
-    for (int got = 0; got < w;) {
-        int bit = lo + got, off = bit % 32, take = 32 - off;
-        if (take > w - got) take = w - got;
-        v |= low_bits(uint64_t(d[bit / 32] >> off), take) << got;
-        got += take;
-    }
-    return v;
-}
 
 // The result events, buffered.
 struct Event {
@@ -99,62 +43,6 @@ struct Events {
         buf.clear();
     }
 };
-
-// Wall and process CPU seconds since `t0` / `c0`.
-struct Clock {
-    std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
-    double c0 = cpu();
-    static double cpu() {
-        timespec ts;
-        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-        return ts.tv_sec + 1e-9 * ts.tv_nsec;
-    }
-    double wall() const {
-        return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    }
-    double cpu_used() const { return cpu() - c0; }
-};
-
-static int digit(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-struct Reader {
-    FILE* f;
-    char* line = nullptr;
-    size_t cap = 0;
-    // The next whitespace-free token (one per line), or fail().
-    const char* token(ssize_t& n, const std::string& what) {
-        while ((n = getline(&line, &cap, f)) >= 0) {
-            while (n && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' '))
-                line[--n] = 0;
-            if (n) return line;
-        }
-        fail("ends before " + what);
-    }
-    uint64_t number(const std::string& what) {
-        ssize_t n;
-        const char* t = token(n, what);
-        uint64_t v = 0;
-        if (n > 16) fail(what + " is not a hex number: " + std::string(t, 20));
-        for (ssize_t i = 0; i < n; ++i) {
-            int d = digit(t[i]);
-            if (d < 0) fail(what + " is not a hex number: " + std::string(t, n));
-            v = (v << 4) | d;
-        }
-        return v;
-    }
-};
-
-static void tick(Vtop* top) {
-    top->clk = 1;
-    top->eval();
-    top->clk = 0;
-    top->eval();
-}
 
 static void reset(Vtop* top) {
 #define SYSTOLIC_ZERO(name, bits, off) zero(top->name);
