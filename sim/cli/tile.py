@@ -7,6 +7,7 @@ import time
 
 from .common import UsageError, add_mac_options, check_writable, int_in, mac_config
 from .gemm import _load_matrix, _save_npy, first_mismatch
+from .native import add_path_options
 
 
 def tile_config(args):
@@ -43,6 +44,12 @@ def _report(cfg, cmd, model, run, sim_seconds):
          "c_depth": cfg.c_depth, "beats_a": cfg.beats_a, "beats_b": cfg.beats_b,
          "model": model.as_dict()}
     if run is not None:
+        proof = run.extra["proof"]
+        native = run.extra["native"] or {}
+        r |= {"path": run.extra["path"], "simulator": SIMULATOR[run.extra["path"]],
+              "sim_model": run.extra["model"],
+              "twin_proof": None if proof is None else proof.cite(),
+              "stream_bytes": native.get("stream_bytes")}
         r |= {"rtl_cycles": run.cycles, "rtl_counters": run.counters,
               "host_writes": run.host_writes, "host_reads": run.host_reads,
               "matches_numpy": run.extra["matches"], "cycles_match_model":
@@ -71,6 +78,28 @@ def _markdown(rep):
     return head + "\n\n" + markdown_table(["quantity", "RTL", "model"], rows) + "\n"
 
 
+#: The simulator of each path: the cocotb bench on Icarus, the host player on Verilator.
+SIMULATOR = {"cocotb": "icarus", "native": "verilator"}
+
+
+def _choose(args, cycles):
+    """``(path, model)`` as ``systolic gemm`` takes them (:mod:`sim.cli.native`): auto,
+    the native path from its threshold of model cycles on, the twin from its own."""
+    from sim.runner import SimulatorUnavailable, check_simulator
+    from .native import NATIVE_FROM_CYCLES, TWIN_FROM_CYCLES
+    path = args.path
+    if path == "auto":
+        path = "native" if cycles >= NATIVE_FROM_CYCLES else "cocotb"
+    model = args.model
+    if model == "auto":
+        model = "twin" if path == "native" and cycles >= TWIN_FROM_CYCLES else "gate"
+    try:
+        check_simulator(SIMULATOR[path])
+    except SimulatorUnavailable as e:            # names the fix
+        raise UsageError(f"--path {path}: {e}") from None
+    return path, model
+
+
 def cmd_tile(args):
     import numpy as np
     from hdl.tile import TileError
@@ -96,11 +125,16 @@ def cmd_tile(args):
     seconds = 0.0
     if not args.model_only:
         from sim.drivers.tile import run_tile_gemm
+        from sim.native.twin import TwinNotProven
+        path, sim_model = _choose(args, model.cycles)
         print(f"GEMM {M}x{K}x{N} from memory on a {cfg.rows}x{cfg.cols} "
-              f"{cfg.dataflow.upper()} tile with icarus "
-              f"(the first run of a design builds it)", file=sys.stderr)
+              f"{cfg.dataflow.upper()} tile with {SIMULATOR[path]}, {path} path, "
+              f"{sim_model} model (the first run of a design builds it)", file=sys.stderr)
         t0 = time.monotonic()
-        run = run_tile_gemm(A, B, cfg, cmd)
+        try:
+            run = run_tile_gemm(A, B, cfg, cmd, path=path, model=sim_model)
+        except TwinNotProven as e:
+            raise UsageError(f"--model twin: {e}") from None
         seconds = time.monotonic() - t0
         run.extra["matches"] = bool(np.array_equal(run.C, run.extra["expected"]))
     rep = _report(cfg, cmd, model, run, seconds)
@@ -129,7 +163,8 @@ def cmd_tile(args):
 
 
 def register(sub):
-    g = sub.add_parser("tile", help="a GEMM from the tile's own scratchpads (RTL on icarus, "
+    g = sub.add_parser("tile", help="a GEMM from the tile's own scratchpads (RTL: cocotb on "
+                                    "icarus or the native host player on verilator, "
                                     "checked against numpy and the cycle model)")
     src = g.add_mutually_exclusive_group()
     src.add_argument("--random", nargs=3, type=int_in(1, 4095, "random"),
@@ -168,5 +203,6 @@ def register(sub):
     g.add_argument("--out", metavar="C.npy", help="write the RTL's C (int64 .npy)")
     g.add_argument("--json", metavar="FILE", help="write the report as JSON")
     g.add_argument("--md", metavar="FILE", help="write the report as Markdown")
+    add_path_options(g, save_stream=False)
     add_mac_options(g)
     g.set_defaults(func=cmd_tile)

@@ -18,6 +18,7 @@ The player is built by :func:`sim.native.build.build_player` (cached under
 proof (:func:`sim.native.run.design_for`).
 """
 import dataclasses
+import re
 import shutil
 import tempfile
 from importlib import resources
@@ -28,6 +29,7 @@ import numpy as np
 from amaranth.hdl import Shape
 from amaranth.lib.wiring import Flow
 
+from hdl.cache import Cache, generator_fingerprint, resolve_cache
 from hdl.tile import TILE_TOP, TileConfig, tile_verilog
 from hdl.tile.host import host_ports
 from sim.runner import SimulationError
@@ -35,8 +37,9 @@ from .build import DEFAULT_NATIVE_ROOT, build_player, run_player
 from .run import design_for
 from .stream import MAGIC, Layout, StreamError
 
-__all__ = ["tile_layout", "tile_design", "encode_host_stream", "decode_host_results",
-           "run_program_native", "HOST_PORTS", "RESULTS_MAGIC"]
+__all__ = ["tile_layout", "tile_design", "native_verilog", "compact_zero_init",
+           "encode_host_stream", "decode_host_results", "run_program_native", "HOST_PORTS",
+           "RESULTS_MAGIC"]
 
 #: The host port's transaction inputs; every other input is a GEMM command field.
 HOST_PORTS = ("host_valid", "host_op", "host_mem", "host_bank", "host_addr", "host_wdata")
@@ -62,12 +65,13 @@ def _counters(cfg):
 
 
 def tile_layout(cfg: TileConfig):
-    """The :class:`~sim.native.stream.Layout` of the tile's host port (its id is in
-    every host stream: a stream for another tile is refused)."""
+    """The :class:`~sim.native.stream.Layout` of the tile's host port; its id (in
+    every host stream) also covers the tile's slug, since tiles with the same ports
+    lay their data out differently: a stream for another tile is refused."""
     ports = _ports(cfg)
     ins = [(n, w) for n, (d, w) in ports.items() if d == "in"]
     outs = [("done", n, 1, w) for n, (d, w) in sorted(ports.items()) if d == "out"]
-    return Layout.of(TILE_TOP, ins, outs)
+    return Layout.of(TILE_TOP, ins, [*outs, ("design", cfg.slug, 0, 0)])
 
 
 def _rdata_bits(cfg):
@@ -88,6 +92,41 @@ def _ports_header(cfg):
         "#define TILE_FIELDS(X) " + " ".join(f"X({n}, {w}, {(w + 7) // 8})"
                                              for n, w in _fields(cfg)),
         "#define TILE_COUNTERS(X) " + " ".join(f"X({n})" for n in _counters(cfg))]) + "\n"
+
+
+_ZERO_INIT = re.compile(r"^  initial begin\n((?:    ([A-Za-z_][A-Za-z0-9_]*)\[\d+\] = "
+                        r"\d+'[hdb]0+;\n)+)  end\n", re.M)
+
+
+def compact_zero_init(verilog):
+    """``verilog`` with every memory's word-by-word zero ``initial`` block (Amaranth
+    writes one line per word: 17 MB of text for a tile with 32768-word banks, which
+    Verilator parses for minutes) written as one loop that sets the same zeros."""
+    def loop(m):
+        name = m.group(2)
+        lines = m.group(1).splitlines()
+        if any(not line.startswith(f"    {name}[{i}] = ") for i, line in enumerate(lines)):
+            return m.group(0)           # not one whole memory in order: keep it
+        i = f"{name}__init"
+        return (f"  integer {i};\n  initial for ({i} = 0; {i} < {len(lines)}; {i} = {i} + 1)"
+                f" {name}[{i}] = 0;\n")
+    return _ZERO_INIT.sub(loop, verilog)
+
+
+def native_verilog(cfg: TileConfig, *, cache=True):
+    """:func:`hdl.tile.tile_verilog` of ``cfg`` with :func:`compact_zero_init`,
+    remembered in ``cache`` (kind ``tile_native``, :func:`hdl.cache.resolve_cache`),
+    keyed by the config and :func:`hdl.cache.generator_fingerprint`: Amaranth takes
+    minutes to write the tiles with deep banks (every word's init), and the native
+    path would do it on every run before it finds its cached player."""
+    store = resolve_cache(cache)
+    key = Cache.key(generator=generator_fingerprint(), config=repr(cfg))
+    text = store.load_text("tile_native", key, ".v") if store else None
+    if text is None:
+        text = compact_zero_init(tile_verilog(cfg))
+        if store:
+            store.store_text("tile_native", key, ".v", text)
+    return text
 
 
 def tile_design(cfg: TileConfig, model="gate"):
@@ -228,7 +267,7 @@ def run_program_native(steps, cfg: TileConfig, *, model="gate", build_root=None,
     ``gemm_cpu_seconds`` (the GEMMs' cycles only) and ``stream_bytes``."""
     design, proof = tile_design(cfg, model)
     root = Path(build_root) if build_root is not None else DEFAULT_NATIVE_ROOT
-    build = build_player(tile_verilog(design), tile_layout(design), design.slug,
+    build = build_player(native_verilog(design), tile_layout(design), design.slug,
                          "verilator", model=model, build_root=root,
                          harness=_harness(design))
     runs = build.directory / "runs"

@@ -18,7 +18,7 @@ from hdl.array import ArrayConfig, array_verilog
 from hdl.emit import write_atomic
 from hdl.mac import MacConfig
 from hdl.tile import TileConfig, logic_verilog, LOGIC_TOP
-from sim.models.cycles import utilization
+from sim.models.cycles import model_cycles, utilization
 from sim.models.tile import GemmCommand, tile_cycles
 from sim.studies.tables import markdown_table, write_json
 
@@ -74,6 +74,57 @@ def _from_memory(df, build_root, overlap=False):
                  "matches_numpy": None, "accesses_match_model": None,
                  **{k: mb.as_dict()[k] for k in ("a_reads", "b_reads", "c_reads",
                                                  "c_writes")}, "seconds": 0})
+    return rows
+
+
+NATIVE_SHAPES = ((64, 64, 64), (512, 512, 512))
+
+
+def native_from_memory(build_root=None, shapes=NATIVE_SHAPES, model="gate"):
+    """64^3 and 512^3 on the 16x16 OS (with and without fold overlap) and WS tiles in
+    RTL on the native path (:mod:`sim.native.tile`, Verilator): the host stream holds
+    the LOADs of A and B, the command(s) and the STOREs of C. One tile per dataflow
+    (A and B 16384 lines, C 16384 x 32 bits: 512^3 fits). The OS accumulator takes K <= 511 in
+    one pass, so 512^3 on OS is two commands of K = 256, the second accumulating into C
+    (as the bare array's model splits K); cycles and accesses are the commands' sums,
+    against the bare array's model of the whole GEMM."""
+    from sim.drivers.tile import run_tile_gemms
+    rows = []
+    for df, overlap in (("os", False), ("os", True), ("ws", False), ("ws", True)):
+        cfg = _cfg(16, 64, df, overlap=overlap, depth=16384, c_depth=16384, c_width=32)
+        name = f"16x16 {df.upper()}" + (" fold overlap" if overlap else "")
+        for M, K, N in shapes:
+            rng = np.random.default_rng(M)
+            A, B = rng.integers(-8, 8, (M, K)), rng.integers(-8, 8, (K, N))
+            parts = [(0, K)] if K <= cfg.max_k else [(0, K // 2), (K // 2, K)]
+            jobs = [(A[:, a:b], B[a:b], GemmCommand(M, b - a, N, accumulate=i > 0), None)
+                    for i, (a, b) in enumerate(parts)]
+            t0 = time.monotonic()
+            runs = run_tile_gemms(jobs, cfg, build_root=build_root, path="native",
+                                  model=model)
+            seconds = time.monotonic() - t0
+            mac = cfg.array.mac
+            bare = model_cycles(M, K, N, 16, 16, df, pipeline=mac.pipeline,
+                                k_chunk=mac.max_safe_k, double_buffer=df == "ws" or overlap,
+                                fold_overlap=overlap)
+            names = ("a_reads", "b_reads", "c_reads", "c_writes")
+            model_acc = {k: sum(getattr(r.model, k) for r in runs) for k in names}
+            rtl_acc = {k: sum(r.counters[k] for r in runs) for k in names}
+            cycles = sum(r.cycles for r in runs)
+            info = runs[-1].extra["native"]
+            rows.append({"gemm": f"{M}x{K}x{N}", "array": name,
+                         "source": f"RTL (verilator native, {model})",
+                         "commands": len(runs), "cycles": cycles,
+                         "model_cycles": sum(r.model.cycles for r in runs),
+                         "bare_cycles": bare, "ratio": round(cycles / bare, 4),
+                         "matches_numpy": bool(np.array_equal(runs[-1].C, A @ B)),
+                         "accesses_match_model": rtl_acc == model_acc, **rtl_acc,
+                         "host_writes": sum(r.host_writes for r in runs),
+                         "host_reads": sum(r.host_reads for r in runs),
+                         "stream_bytes": info["stream_bytes"],
+                         "player_cpu_seconds": round(info["cpu_seconds"], 1),
+                         "build_seconds": round(info["build"].seconds, 1),
+                         "seconds": round(seconds, 1)})
     return rows
 
 
