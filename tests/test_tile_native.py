@@ -196,6 +196,7 @@ def test_cli_tile_native(tmp_path, capsys):
     assert rep["rtl_counters"]["a_reads"] == rep["model"]["a_reads"]
     # bad input: the same one line and exit 2 on either path, nothing written
     out.unlink()
+    capsys.readouterr()
     for path in ("native", "cocotb"):
         assert main(["tile", "--random", "9", "7", "10", "--depth", "8", "--path", path,
                      "--json", str(out)]) == 2
