@@ -165,7 +165,8 @@ def run_bench(outdir, *, only=None, executor=None, skip_slow=False, sim_part="al
             from sim.studies.tile_bench import run_tile_bench
             t = run_tile_bench(outdir, executor=executor)["targets"]
             print(f"tile: {outdir}/tile.md; 64^3 on 16x16 from memory "
-                  f"{t['cycles_vs_bare']['value']}x the bare array; logic "
+                  f"{t['cycles_vs_bare']['value']}x the bare array, native 64^3 and 512^3 "
+                  f"{t['native_vs_bare']['value']}x; logic "
                   f"{t['logic_vs_array_16x16']['value']:.1%} of the array")
         elif name == "gating":
             from sim.studies.gating_bench import run_gating_bench
