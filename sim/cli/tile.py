@@ -84,12 +84,14 @@ SIMULATOR = {"cocotb": "icarus", "native": "verilator"}
 
 def _choose(args, cycles):
     """``(path, model)`` as ``systolic gemm`` takes them (:mod:`sim.cli.native`): auto,
-    the native path from its threshold of model cycles on, the twin from its own."""
-    from sim.runner import SimulatorUnavailable, check_simulator
+    the native path from its threshold of model cycles on (when Verilator is here: the
+    tile's native player is Verilator's), the twin from its own."""
+    from sim.runner import SimulatorUnavailable, available_simulators, check_simulator
     from .native import NATIVE_FROM_CYCLES, TWIN_FROM_CYCLES
     path = args.path
     if path == "auto":
-        path = "native" if cycles >= NATIVE_FROM_CYCLES else "cocotb"
+        path = "native" if cycles >= NATIVE_FROM_CYCLES and \
+            "verilator" in available_simulators() else "cocotb"
     model = args.model
     if model == "auto":
         model = "twin" if path == "native" and cycles >= TWIN_FROM_CYCLES else "gate"
