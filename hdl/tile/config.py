@@ -197,6 +197,11 @@ class TileConfig:
 
     @property
     def slug(self):
-        return (f"tile_{self.array.slug}_w{self.width}_a{self.a_banks}_b{self.b_banks}"
+        """File-name-safe name of the tile's hardware. The WS array's slug leaves fold
+        overlap out (schedule only for the bare array), but the tile's WS logic differs
+        with it (:mod:`hdl.tile.ws_overlap`): ``_fo`` (else the two shared a build
+        directory and rebuilt each other)."""
+        fo = "_fo" if self.dataflow == "ws" and self.overlap else ""
+        return (f"tile_{self.array.slug}{fo}_w{self.width}_a{self.a_banks}_b{self.b_banks}"
                 f"_d{self.depth}_c{self.c_width}x{self.c_depth}"
                 f"{'' if self.counters else '_nocnt'}")
