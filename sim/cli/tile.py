@@ -75,6 +75,9 @@ def _markdown(rep):
             f"{rep['width']}-bit banks "
             f"({rep['beats_a']} line(s)/vector), B {rep['b_banks']} x {rep['width']}-bit "
             f"({rep['beats_b']})")
+    if "path" in rep:
+        head += (f"; RTL: {rep['path']} path on {rep['simulator']}, {rep['sim_model']} "
+                 f"model")
     return head + "\n\n" + markdown_table(["quantity", "RTL", "model"], rows) + "\n"
 
 
