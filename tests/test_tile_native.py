@@ -77,6 +77,22 @@ def test_native_tile_matches_numpy_model_and_cocotb(name):
 
 
 @needs_verilator
+def test_native_tile_twin_equals_gate():
+    """The tile around the proven behavioural twin of the array: the same C, cycles and
+    counters as the gate-level tile (and numpy, the model)."""
+    cfg = CONFIGS["os_w8"]
+    jobs = _jobs(11, SHAPES[2:], cfg)
+    gate = run_tile_gemms(jobs, cfg, build_root=ROOT, path="native")
+    twin = run_tile_gemms(jobs, cfg, build_root=ROOT, path="native", model="twin")
+    for (A, B, cmd, C0), g, w in zip(jobs, gate, twin):
+        assert np.array_equal(w.C, A @ B + (0 if C0 is None else C0))
+        assert (w.cycles, w.counters) == (g.cycles, g.counters)
+        assert w.cycles == tile_cycles(cmd, cfg).cycles
+    assert twin[0].extra["proof"] is not None and gate[0].extra["proof"] is None
+    assert "behavioral" in twin[0].extra["native"]["build"].directory.name
+
+
+@needs_verilator
 def test_native_tile_error_codes():
     """Every error code, raised by the RTL through the native player (the commands'
     codes as gemm_error predicts them); the tile still runs a good GEMM after them."""
