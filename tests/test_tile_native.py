@@ -14,7 +14,7 @@ from hdl.mac import MacConfig
 from hdl.tile import TileConfig, TileError, Mem
 from sim.drivers.tile import (run_tile_gemms, run_program, gemm_step, write_step, layout_a,
                               layout_b, c_reads)
-from sim.models.tile import GemmCommand, tile_cycles, gemm_error
+from sim.models.tile import GemmCommand, tile_cycles, gemm_error, error_cycles
 from sim.native.stream import StreamError
 from sim.native.tile import (encode_host_stream, run_program_native, tile_layout)
 from sim.runner import REPO_ROOT, available_simulators
@@ -116,8 +116,9 @@ def test_native_tile_error_codes():
     steps.append(gemm_step(cmd, cfg))
     steps.append({"op": "read", **dict(zip(("mem", "bank", "addr"), c_reads(cfg, cmd)))})
     recs, info = run_program_native(steps, cfg, build_root=ROOT)
-    for code, rec in zip(bad, recs):
-        assert (rec["error"], rec["err_code"], rec["cycles"]) == (1, code, 1)
+    for (code, bad_cmd), rec in zip(bad.items(), recs):
+        assert (rec["error"], rec["err_code"]) == (1, code)
+        assert rec["cycles"] == error_cycles(bad_cmd, cfg)
     for rec in recs[4:7]:
         assert (rec["error"], rec["err_code"]) == (1, TileError.ADDR_RANGE)
     assert (recs[9]["error"], recs[9]["err_code"]) == (1, TileError.BUSY)
@@ -232,7 +233,7 @@ def test_compact_zero_init_keeps_every_memory_zero():
     text = tile_verilog(cfg)
     small = compact_zero_init(text)
     mems = re.findall(r"reg \[(\d+):0\] (\w+) \[(\d+):0\];", text)
-    assert len(mems) == 2 + cfg.lanes
+    assert len(mems) == 2 + cfg.c_banks
     for _, name, top in mems:
         assert not re.search(rf"^    {name}\[\d+\] = ", small, re.M)
         assert (f"initial for ({name}__init = 0; {name}__init < {int(top) + 1}; "
