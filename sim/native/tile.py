@@ -5,12 +5,13 @@ A program is the list of steps :mod:`sim.drivers.tile` makes for the cocotb benc
 (:mod:`sim.tb.tile`): WRITE steps (LOAD A, B, C), GEMM commands, READ steps (STORE C).
 Here they go to a *host stream* (hex tokens, one per line, the header of
 :mod:`sim.native.stream`: magic, layout id, then steps): a WRITE or READ step as
-bursts of consecutive addresses of one bank (WRITEs sorted by memory, bank and address
-first: they commute), a GEMM as its command fields. The harness plays each step as the
-cocotb bench does (one transaction per cycle, the command, then clock edges until
-``done`` rises) and writes back only what the host sees: the words it READ, each
-GEMM's cycles, error flag and code and access counters. So a long GEMM costs its
-operands and results in the stream and nothing per cycle of its run.
+bursts of consecutive addresses of one bank (its transactions sorted by memory, bank
+and address first: they commute; the words read are put back in the step's order), a
+GEMM as its command fields. The harness plays each step as the cocotb bench does (one
+transaction per cycle, the command, then clock edges until ``done`` rises) and writes
+back only what the host sees: the words it READ, each GEMM's cycles, error flag and
+code and access counters. So a long GEMM costs its operands and results in the stream
+and nothing per cycle of its run.
 
 The player is built by :func:`sim.native.build.build_player` (cached under
 ``build/native/<tile slug>_verilator_<model>``, the arrays' flags per model); ``model
@@ -149,6 +150,15 @@ def _bursts(mem, bank, addr, *data):
     return out
 
 
+def _order(step):
+    """A WRITE or READ step's transactions sorted by (mem, bank, addr), stably: they
+    commute (a READ changes nothing; WRITEs to one address keep their order), and
+    sorted they form long bursts whatever the layout (the results are put back in the
+    step's order)."""
+    mem, bank, addr = (list(map(int, step[k])) for k in ("mem", "bank", "addr"))
+    return sorted(range(len(addr)), key=lambda i: (mem[i], bank[i], addr[i]))
+
+
 def _check_step(step, bits):
     if "sub" in step:
         raise ValueError("the native tile player drives one tile (no host_sub); run the "
@@ -192,11 +202,10 @@ def encode_host_stream(path, cfg: TileConfig, steps):
                     f.write(f"{value:x}\n")
                 continue
             mem, bank, addr = (list(map(int, step[k])) for k in ("mem", "bank", "addr"))
+            order = _order(step)
+            mem, bank, addr = ([x[i] for i in order] for x in (mem, bank, addr))
             if op == "write":
-                data = list(map(int, step["data"]))
-                order = sorted(range(len(addr)), key=lambda i: (mem[i], bank[i], addr[i]))
-                mem, bank, addr, data = ([x[i] for i in order]
-                                         for x in (mem, bank, addr, data))
+                data = [int(step["data"][i]) for i in order]
             runs = _bursts(mem, bank, addr)
             f.write(f"{len(runs):x}\n")
             for m, b, a, count, start in runs:
@@ -233,8 +242,11 @@ def decode_host_results(path, cfg: TileConfig, steps):
         if op == "read":
             n = len(step["addr"])
             block = take(n * rwords).reshape(n, rwords)
-            data = [sum(int(w) << (64 * i) for i, w in enumerate(row)) for row in block] \
+            played = [sum(int(w) << (64 * i) for i, w in enumerate(row)) for row in block] \
                 if rwords > 1 else block[:, 0].tolist()
+            data = [0] * n
+            for i, value in zip(_order(step), played):
+                data[i] = value
             err, code = take(2)
             out.append({"op": op, "data": data, "error": int(err), "err_code": int(code)})
         elif op == "write":
