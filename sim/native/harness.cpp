@@ -74,20 +74,8 @@ int main(int argc, char** argv) {
         fprintf(stderr, "usage: %s STREAM.hex RESULTS.bin | --bare N\n", argv[0]);
         return 2;
     }
-    g_path = argv[1];
-    Reader in{fopen(argv[1], "r")};
-    if (!in.f) fail("cannot open the stream");
-    FILE* out = fopen(argv[2], "wb");
-    if (!out) {
-        g_path = argv[2];
-        fail("cannot write the results");
-    }
-    if (in.number("the magic word") != 0x53595354u)
-        fail("not a systolic stream (bad magic word)");
-    uint64_t layout = in.number("the layout id");
-    if (layout != SYSTOLIC_LAYOUT)
-        fail("stream for another design (layout id " + std::to_string(layout) +
-             ", this player's is " + std::to_string(SYSTOLIC_LAYOUT) + ")");
+    Reader in{nullptr};
+    FILE* out = open_stream(in, argv[1], argv[2], SYSTOLIC_LAYOUT);
     uint64_t jobs = in.number("the job count");
     const int rb = SYSTOLIC_RECORD_BYTES;
     std::vector<uint8_t> rec(rb);

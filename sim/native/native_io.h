@@ -126,6 +126,28 @@ static bool hex_bytes(const char* t, ssize_t n, uint8_t* out, int nbytes) {
     return true;
 }
 
+// Open the stream `in_path` and the results file `out_path` (fail() in one line if
+// either cannot be opened), check the stream's magic word and that its layout id is
+// `layout` (this player's design); `in` is left after the layout id.
+static FILE* open_stream(Reader& in, const char* in_path, const char* out_path,
+                         uint64_t layout) {
+    g_path = in_path;
+    in.f = fopen(in_path, "r");
+    if (!in.f) fail("cannot open the stream");
+    FILE* out = fopen(out_path, "wb");
+    if (!out) {
+        g_path = out_path;
+        fail("cannot write the results");
+    }
+    if (in.number("the magic word") != 0x53595354u)
+        fail("not a systolic stream (bad magic word)");
+    uint64_t id = in.number("the layout id");
+    if (id != layout)
+        fail("stream for another design (layout id " + std::to_string(id) +
+             ", this player's is " + std::to_string(layout) + ")");
+    return out;
+}
+
 // One clock cycle: the rising edge, then the falling edge.
 static void tick(Vtop* top) {
     top->clk = 1;
