@@ -64,11 +64,7 @@ static int bare(Vtop* top, long long n) {
 }
 
 int main(int argc, char** argv) {
-    auto* ctx = new VerilatedContext;
-    auto* top = new Vtop{ctx};
-    top->clk = 0;
-    top->rst = 0;
-    top->eval();
+    Vtop* top = new_top();
     if (argc == 3 && std::string(argv[1]) == "--bare") return bare(top, atoll(argv[2]));
     if (argc != 3) {
         fprintf(stderr, "usage: %s STREAM.hex RESULTS.bin | --bare N\n", argv[0]);
@@ -128,8 +124,6 @@ int main(int argc, char** argv) {
     }
     events.flush();
     if (fclose(out) != 0) fail("cannot write the results");
-    top->final();
-    delete top;
-    delete ctx;
+    delete_top(top);
     return 0;
 }

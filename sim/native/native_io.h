@@ -148,6 +148,23 @@ static FILE* open_stream(Reader& in, const char* in_path, const char* out_path,
     return out;
 }
 
+// The design, with its clock and reset low and evaluated once.
+static Vtop* new_top() {
+    auto* top = new Vtop{new VerilatedContext};
+    top->clk = 0;
+    top->rst = 0;
+    top->eval();
+    return top;
+}
+
+// Finish the design (final blocks) and free it and its context.
+static void delete_top(Vtop* top) {
+    top->final();
+    VerilatedContext* ctx = top->contextp();
+    delete top;
+    delete ctx;
+}
+
 // One clock cycle: the rising edge, then the falling edge.
 static void tick(Vtop* top) {
     top->clk = 1;

@@ -64,11 +64,7 @@ static void reset(Vtop* top) {
 }
 
 int main(int argc, char** argv) {
-    auto* ctx = new VerilatedContext;
-    auto* top = new Vtop{ctx};
-    top->clk = 0;
-    top->rst = 0;
-    top->eval();
+    Vtop* top = new_top();
     if (argc != 3) {
         fprintf(stderr, "usage: %s STREAM.hex RESULTS.bin\n", argv[0]);
         return 2;
@@ -163,8 +159,6 @@ int main(int argc, char** argv) {
     }
     words.flush();
     if (fclose(out) != 0) fail("cannot write the results");
-    top->final();
-    delete top;
-    delete ctx;
+    delete_top(top);
     return 0;
 }
