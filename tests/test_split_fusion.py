@@ -78,15 +78,18 @@ def _programs():
 
 
 @needs_icarus
-@pytest.mark.parametrize("dataflow,style,fold_overlap,clock_gate", [
-    ("ws", "mux", False, False), ("ws", "ports", False, True), ("os", "mux", False, False),
-    ("os", "ports", True, False), ("os", "mux", False, True)])
+@pytest.mark.parametrize("dataflow,style,fold_overlap,clock_gate,pe_gate", [
+    ("ws", "mux", False, False, False), ("ws", "ports", False, True, False),
+    ("os", "mux", False, False, False), ("os", "ports", True, False, False),
+    ("os", "mux", False, True, False), ("ws", "mux", True, False, True)])
 def test_subarrays_run_different_precisions_at_once(dataflow, style, fold_overlap,
-                                                    clock_gate):
-    """(With ``clock_gate`` every tile is gated outside its jobs' windows.)"""
+                                                    clock_gate, pe_gate):
+    """(With ``clock_gate`` every tile is gated outside its jobs' windows; with
+    ``pe_gate`` every PE gates its own registers, the digit tags in its enable.)"""
     # W = 20: int8 passes of at most 31 MACs (31 * 16384 < 2**19 <= 32 * 16384)
     cfg = SplitConfig(8, 8, 4, MacConfig(acc_width=20), style=style, dataflow=dataflow,
-                      fold_overlap=fold_overlap, fusion="int8", clock_gate=clock_gate)
+                      fold_overlap=fold_overlap, fusion="int8", clock_gate=clock_gate,
+                      pe_gate=pe_gate)
     progs = _programs()
     for prog, res in zip(progs, run_programs(progs, cfg, simulator="icarus")):
         _check(prog, res, cfg)
