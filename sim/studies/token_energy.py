@@ -283,10 +283,10 @@ def token_markdown(results):
                         f"{q['split_pe_gated']:.3f}"] if pe else [])
                     + [f"{100 * gated_share:.1f}%"])
     head = ""
-    for key, what in (("tile", "Tile"), ("pe_tile", "Tile with clock gates in every PE")):
+    for key, what in (("tile", ""), ("pe_tile", " with clock gates in every PE")):
         t = results[0].get(key) if results else None
         if t:
-            head += (f"{what} {t['rows']}x{t['cols']} ({t['timing']} delay, decode GEMV 1 x "
+            head += (f"Tile {t['rows']}x{t['cols']}{what} ({t['timing']} delay, decode GEMV 1 x "
                      f"{t['gemv'][0]} x {t['gemv'][1]}): E_busy {t['busy_pj']:.2f} pJ, "
                      f"E_idle (clocked) {t['idle_pj']:.2f} pJ, E_gated {t['gated_pj']:.4f} "
                      f"pJ per tile-cycle (leakage {t['leakage_pj']:.4f}); tile clock gate <= "
@@ -294,7 +294,8 @@ def token_markdown(results):
     pe_head = (["whole PE-gated", "split PE-gated"] if pe else [])
     return head + markdown_table(
         ["model", "whole ungated uJ/layer", "whole gated", "split ungated", "split gated",
-         *pe_head, "whole ungated mJ/model", f"{best.replace('_', ' ')} mJ/model",
+         *pe_head, "whole ungated mJ/model",
+         f"{'split PE-gated' if pe else 'split gated'} mJ/model",
          "split gated / whole ungated", "split gated / split ungated",
          *(["split PE-gated / split ungated", "split PE-gated / whole ungated"] if pe
            else []), "split tile-cycles gated"], rows)
