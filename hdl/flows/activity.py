@@ -401,6 +401,8 @@ class GateSim:
             per_cycle = np.zeros((cycles - warmup, ngroups))
             gate_w = np.asarray(weights.get("gate", np.zeros((len(self.gates), 2))), float)
             gate_g = int(weights.get("gate_group", 0))
+            gate_closed = gate_w[:, 0].sum()             # every gate, every cycle
+            gate_extra = gate_w[:, 1] - gate_w[:, 0]     # an open gate's output
         enabled = np.ones(len(self.f_d), bool)
         if clock_enable is not None:
             block, enable = clock_enable
@@ -455,15 +457,14 @@ class GateSim:
                 cr = (v & (1 - prev)).astype(np.int64)
                 cf = (prev & (1 - v)).astype(np.int64)
             if clock_enable is not None:
-                enabled = enable[t, block]
-            if len(self._gated):
+                enabled = enable[t, block]           # a new array each cycle
+            if len(self.gates):
+                open_ = v[self.gate_enable]          # each gate's enable before the edge
+                on = open_[self.f_gate[self._gated]] == 1
                 if clock_enable is None:
-                    enabled = np.ones(len(self.f_d), bool)
+                    enabled[self._gated] = on
                 else:
-                    enabled = enabled.copy()
-                enabled[self._gated] &= v[self.gate_enable[self.f_gate[self._gated]]] == 1
-                if t >= warmup:
-                    gates_open += v[self.gate_enable]
+                    enabled[self._gated] &= on
             if t >= warmup:
                 rise += cr
                 fall += cf
@@ -474,9 +475,9 @@ class GateSim:
                         per_cycle[t - warmup] += np.bincount(
                             ck_g, ck_w[flop_rows, code] * enabled, minlength=ngroups)
                     if len(self.gates):
-                        open_ = v[self.gate_enable]
-                        per_cycle[t - warmup, gate_g] += (
-                            gate_w[:, 0] + (gate_w[:, 1] - gate_w[:, 0]) * open_).sum()
+                        per_cycle[t - warmup, gate_g] += gate_closed + gate_extra @ open_
+                if len(self.gates):
+                    gates_open += open_
                 if len(state):
                     cstates[flop_rows[enabled], code[enabled]] += 1
             if trace is not None:
