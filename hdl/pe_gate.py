@@ -56,7 +56,7 @@ def gated_pe_verilog(core, mac, dataflow, *, double_buffer, fusion="none", name=
     """Verilog of the gated PE: ``core`` (the text of module ``{name}_core``, the PE
     built with ``pe_gate=True``: :func:`hdl.array.pe_verilog`) and the wrapper ``{name}``
     (see the module docstring); the ``clock_gate`` module is not included
-    (:func:`with_clock_gate_module`)."""
+    (:func:`hdl.array.assemble` adds it, :func:`with_clock_gate_module`)."""
     if dataflow != "ws":
         raise ValueError("per-PE clock gates exist for the WS PE only")
     pe = build_pe(mac, dataflow, double_buffer=double_buffer, fusion=fusion, pe_gate=True)
@@ -80,7 +80,8 @@ def gated_pe_verilog(core, mac, dataflow, *, double_buffer, fusion="none", name=
 
 
 def with_clock_gate_module(text):
-    """``text`` with the ``clock_gate`` module appended once."""
-    if "module clock_gate (" in text:
+    """``text`` with the ``clock_gate`` module appended, if it instantiates one and does
+    not define it already."""
+    if "clock_gate u_" not in text or "module clock_gate (" in text:
         return text
     return text.rstrip() + "\n\n" + CLOCK_GATE_MODULE

@@ -99,7 +99,7 @@ from dataclasses import dataclass, field
 from .array import ArrayConfig, pe_verilog, assemble, DATAFLOWS
 from .clock_gate import CLOCK_GATE_MODULE, gate_top
 from .fusion import TAGS, precisions_of
-from .pe_gate import check_pe_gate, gated_pe_verilog, with_clock_gate_module
+from .pe_gate import check_pe_gate
 from .mac import ConfigError, MacConfig
 from .pe import default_double_buffer, os_flag, pe_kind
 from .split_top import os_split_top, ws_split_top
@@ -400,10 +400,7 @@ def split_verilog(rows, cols, tile, mac, *, style="mux", stats=None, features=FE
                         dataflow=dataflow, double_buffer=double_buffer, fusion=fusion)
     tags = TAGS[fusion]
     if dataflow == "ws":
-        pe = (gated_pe_verilog(pe_verilog(mac, "ws", cache=cache, fusion=fusion,
-                                          name="pe_core", pe_gate=True),
-                               mac, "ws", double_buffer=True, fusion=fusion)
-              if pe_gate else pe_verilog(mac, "ws", cache=cache, fusion=fusion))
+        pe = pe_verilog(mac, "ws", cache=cache, fusion=fusion, pe_gate=pe_gate)
         top = ws_split_top(rows, cols, tr, tc, mac.width, mac.acc_width, features, style, ports,
                            tags)
         kind = "WS"
@@ -417,7 +414,6 @@ def split_verilog(rows, cols, tile, mac, *, style="mux", stats=None, features=FE
             + CLOCK_GATE_MODULE
         kind += " (clock-gated per tile)"
     if pe_gate:
-        top = with_clock_gate_module(top)
         kind += " (clock gates in every PE)"
     header = (f"// {SPLIT_TOPLEVEL}: {rows}x{cols} splittable {kind} array of {tr}x{tc} tiles "
               f"({style} style) "
