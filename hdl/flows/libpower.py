@@ -11,7 +11,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from .liberty import LibertyError, _floats, _parse_groups, _table, _tokens
+from .liberty import LibertyError, _floats, _parse_groups, _table, _tokens, liberty_version
 
 __all__ = ["LibraryPower", "library_power", "bool_function", "wire_cap"]
 
@@ -253,9 +253,4 @@ def library_power(path):
     """The :class:`LibraryPower` of the Liberty file ``path`` (cached per file version).
     Raises :class:`~hdl.flows.liberty.LibertyError` (one line) if it is unreadable or its
     units are unsupported."""
-    path = Path(path)
-    try:
-        st = path.stat()
-    except OSError as e:
-        raise LibertyError(f"cannot read Liberty file {path}: {e.strerror}") from None
-    return _load(str(path.resolve()), st.st_mtime, st.st_size)
+    return _load(*liberty_version(path))
