@@ -125,6 +125,16 @@ def _records(outputs, rec):
     return arrays
 
 
+def load_spec(env):
+    """The JSON spec whose path the environment variable ``env`` names (set by the
+    bench's driver)."""
+    spec_path = os.environ.get(env)
+    if not spec_path:
+        raise RuntimeError(f"{env} is not set; run this bench through its driver")
+    with open(spec_path) as f:
+        return json.load(f)
+
+
 def player(env, items, outputs_of, save, name):
     """A cocotb test that plays every schedule listed in the JSON file named by the
     environment variable ``env`` (its list ``items``), each after a two-cycle reset (all
@@ -133,11 +143,7 @@ def player(env, items, outputs_of, save, name):
     loop is written out here, in the test coroutine itself: awaiting the clock from a
     nested coroutine costs a tenth of the speed."""
     async def run(dut):
-        spec_path = os.environ.get(env)
-        if not spec_path:
-            raise RuntimeError(f"{env} is not set; run this bench through its driver")
-        with open(spec_path) as f:
-            spec = json.load(f)
+        spec = load_spec(env)
         outputs = outputs_of(spec)
         rst_set, _ = _setter(dut.rst)
         step = Timer(PERIOD_NS, unit="ns")

@@ -19,32 +19,21 @@ output JSON has one record per step (gemm: the fields above; read: ``data``; wri
 ``error`` if any write raised it).
 """
 import json
-import os
 
 import cocotb
 from cocotb.triggers import Timer, RisingEdge, First
 from cocotb.utils import get_sim_time
 
-from sim.tb.array import PERIOD_NS, start_clock
+from hdl.emit import write_atomic
+from sim.tb.array import PERIOD_NS, load_spec, start_clock
 
 PROGRAM_ENV = "SYSTOLIC_TILE_PROGRAM"
 COUNTERS = ("cnt_a_reads", "cnt_b_reads", "cnt_c_reads", "cnt_c_writes")
 
 
-def _write_atomic(path, text):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 @cocotb.test()
 async def run_program(dut):
-    path = os.environ.get(PROGRAM_ENV)
-    if not path:
-        raise RuntimeError(f"{PROGRAM_ENV} is not set; run this bench through its driver")
-    with open(path) as f:
-        spec = json.load(f)
+    spec = load_spec(PROGRAM_ENV)
     step = Timer(PERIOD_NS, unit="ns")
     await start_clock(dut)
     for name in ("host_valid", "host_op", "accumulate", "mode"):
@@ -116,4 +105,4 @@ async def run_program(dut):
             out.append(rec)
         else:
             raise ValueError(f"unknown step {op!r}")
-    _write_atomic(spec["output"], json.dumps({"steps": out}))
+    write_atomic(spec["output"], json.dumps({"steps": out}))
