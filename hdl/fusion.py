@@ -41,7 +41,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .gates import Netlist, and_, or_, not_, xor_
-from .mac import MacConfig, ConfigError, multiply_add
+from .mac import MacConfig, ConfigError, delay_chain, multiply_add
 
 __all__ = ["FUSIONS", "PRECISIONS", "TAGS", "DIGIT_STEPS", "PHASES", "multiply_add_any",
            "precisions_of", "tags_of",
@@ -106,14 +106,6 @@ def precision_max_safe_k(precision, acc_width):
     return max(1, min(top // hi, bottom // lo))
 
 
-def _delay(m, sig, stages, name):
-    for i in range(stages):
-        reg = Signal(name=f"{name}_d{i + 1}")
-        m.d.sync += reg.eq(sig)
-        sig = reg
-    return sig
-
-
 def digit_partial_products(a, b, *, ua, ub, width):
     """Baugh-Wooley partial products of two 4-bit digits whose sign rows the tags
     control: ``digit(a, ua) * digit(b, ub)`` as ``(columns, constant)`` (mod 2**width).
@@ -163,7 +155,7 @@ def fused_multiply_add(m, net, a, b, tags, addend, cfg):
     with the addend. Horner step: bits 0..3 of ``16*addend`` are 0, bit i >= 4 is
     addend[i-4], so the shift is one AND (bits 0..3) or one 2:1 mux (bits 4..W-1) per
     bit."""
-    x16 = _delay(m, tags["x16"], cfg.pipeline, "x16") if "x16" in tags else 0
+    x16 = delay_chain(m, tags["x16"], cfg.pipeline, "x16")[-1] if "x16" in tags else 0
     ua, ub = tags.get("ua", 0), tags.get("ub", 0)
 
     def pp(a, b, *, signed, width):
@@ -192,7 +184,7 @@ def behavioral_fused_multiply_add(m, a, b, tags, addend, cfg):
         m.d.sync += reg.eq(product)
         product = reg
     if not isinstance(x16, int):
-        x16 = _delay(m, x16, cfg.pipeline, "x16")
+        x16 = delay_chain(m, x16, cfg.pipeline, "x16")[-1]
         addend = Mux(x16, addend << 4, addend)
     return addend + product
 

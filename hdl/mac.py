@@ -39,7 +39,7 @@ from .multipliers import MULTIPLIERS, PARTIAL_PRODUCTS, REDUCERS, add_constant
 from .numerics import NUMERICS, FP4_PRODUCT_MAX
 from . import fp4
 
-__all__ = ["MacConfig", "ConfigError", "MAC", "BehavioralMAC", "multiply_add",
+__all__ = ["MacConfig", "ConfigError", "MAC", "BehavioralMAC", "multiply_add", "delay_chain",
            "behavioral_multiply_add", "OPERAND_WIDTH", "operand_range", "product_range",
            "max_safe_k",
            "ACC_WIDTHS", "PIPELINES", "MULTIPLIER_CHOICES", "ADDER_CHOICES", "NUMERICS",
@@ -219,6 +219,18 @@ class MacConfig:
         ``cache``, see :func:`hdl.cache.cached_verilog`)."""
         from .cache import cached_verilog
         return cached_verilog(f"mac {self!r}", self.build, name=name, cache=cache)
+
+
+def delay_chain(m, sig, stages, name, *, reset_less=False):
+    """``[sig, sig delayed by 1, ..., by stages]``: ``stages`` registers ``{name}_d1``
+    .. ``{name}_d{stages}`` in ``m``'s sync domain (cleared by rst unless
+    ``reset_less``); a valid bit or tag kept in step with the MAC's pipeline."""
+    chain = [sig]
+    for i in range(stages):
+        reg = Signal(len(sig), name=f"{name}_d{i + 1}", reset_less=reset_less)
+        m.d.sync += reg.eq(chain[-1])
+        chain.append(reg)
+    return chain
 
 
 class _MacBase(wiring.Component):

@@ -61,7 +61,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .gates import Netlist
-from .mac import MacConfig, multiply_add, behavioral_multiply_add
+from .mac import MacConfig, behavioral_multiply_add, delay_chain, multiply_add
 from .fusion import TAGS, check_fusion, multiply_add_any
 
 __all__ = ["WSPE", "OSPE", "build_pe", "init_cycles", "default_double_buffer", "pe_kind",
@@ -71,16 +71,6 @@ __all__ = ["WSPE", "OSPE", "build_pe", "init_cycles", "default_double_buffer", "
 def init_cycles(rows, cols):
     """Cycles of the power-up flush of the compact OS array (see the module docstring)."""
     return min(rows, cols) + 1
-
-
-def _delay(m, sig, stages, name, *, reset_less=False):
-    """``sig`` delayed by ``stages`` clock cycles (registers cleared by rst unless
-    ``reset_less``)."""
-    for i in range(stages):
-        reg = Signal(len(sig), name=f"{name}_d{i + 1}", reset_less=reset_less)
-        m.d.sync += reg.eq(sig)
-        sig = reg
-    return sig
 
 
 def _mac(m, a, b, addend, cfg, tags=None):
@@ -161,18 +151,11 @@ class WSPE(wiring.Component):
         tags = _tags(self, "in")
         if tags is not None:
             stmts += [getattr(self, f"{t}_out").eq(v) for t, v in tags.items()]
-        if self.pe_gate:
-            v_chain = [self.v_in]
-            for i in range(cfg.pipeline):
-                v_chain.append(Signal(name=f"v_d{i + 1}"))
-                stmts.append(v_chain[-1].eq(v_chain[-2]))
-            v_late = v_chain[-1]
-        else:
-            v_late = _delay(m, self.v_in, cfg.pipeline, "v")
+        v_chain = delay_chain(m, self.v_in, cfg.pipeline, "v")
         stmts += [
             self.v_out.eq(self.v_in),
             self.psum_out.eq(_mac(m, self.a_in, w_cur, self.psum_in, cfg, tags)),
-            self.pv_out.eq(self.pv_in | v_late),
+            self.pv_out.eq(self.pv_in | v_chain[-1]),
         ]
         m.d.sync += stmts
         if self.pe_gate:
@@ -251,7 +234,7 @@ class OSPE(wiring.Component):
                 m.d.comb += getattr(self, f"{t}_out").eq(reg)
         if self.double_buffer:
             m.d.sync += [self.a_out.eq(self.a_in), self.b_out.eq(self.b_in)]
-            last = _delay(m, self.last_in, cfg.pipeline, "last")
+            last = delay_chain(m, self.last_in, cfg.pipeline, "last")[-1]
             m.d.sync += [
                 self.last_out.eq(self.last_in),
                 acc.eq(Mux(last, 0, total)),
@@ -265,7 +248,7 @@ class OSPE(wiring.Component):
             drain_r = Signal(name="drain_r", reset_less=True)
             self.state = (a_r, b_r, drain_r, acc)    # the reset-less registers (tests)
             m.d.sync += [a_r.eq(self.a_in), b_r.eq(self.b_in), drain_r.eq(self.drain_in)]
-            shift = _delay(m, drain_r, cfg.pipeline, "drain", reset_less=True)
+            shift = delay_chain(m, drain_r, cfg.pipeline, "drain", reset_less=True)[-1]
             m.d.sync += acc.eq(Mux(shift, self.d_in, total))
             m.d.comb += [self.a_out.eq(a_r), self.b_out.eq(b_r), self.drain_out.eq(drain_r),
                          self.d_out.eq(acc), self.dv_out.eq(shift)]
