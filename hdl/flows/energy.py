@@ -67,6 +67,16 @@ def _mean(xs):
     return sum(xs) / len(xs) if xs else 0.0
 
 
+def _arcs_at(arcs, pins, state, kind):
+    """The ``internal_power`` arcs with a ``kind`` table whose ``when`` holds in
+    ``state`` ({pin: 0/1}; pins not named are 0), or all arcs with a ``kind`` table if
+    none does."""
+    every = [a for a in arcs if kind in a]
+    values = {p: int(state.get(p, 0)) for p in pins}
+    match = [a for a in every if not a["when"] or bool_function(a["when"], pins)(**values)]
+    return match or every
+
+
 class EnergyModel:
     """The per-net and per-flop energies of one compiled netlist (see the module
     docstring): ``cap`` (fF per net: pins + wire), ``switch`` (fJ per toggle),
@@ -194,26 +204,24 @@ class EnergyModel:
         clk = sim.clock
         share = self.cap_wire[clk] / max(int(self.fanout[clk]), 1) if clk is not None else 0.0
 
-        def both(arcs, load):
-            return sum(_mean([_lookup(a[k], slew=s0, load=load) for a in arcs if k in a])
-                       for k in ("rise_power", "fall_power"))
-
-        def held(arcs, pins, enable_pin, enable):
-            """The arcs whose ``when`` holds with the enable at ``enable``, every other
-            pin 0 (the gated clock low before the edge); all arcs if none does."""
-            names = list(pins)
-            state = {p: int(p == enable_pin and enable) for p in names}
-            ok = [a for a in arcs if not a["when"]
-                  or bool_function(a["when"], names)(**state)]
-            return ok or arcs
+        def both(arcs, names, load, state=None):
+            """Rise + fall energy of ``arcs``, each kind averaged over its arcs: with
+            ``state``, those whose ``when`` holds in it (every other pin 0: the gated
+            clock low before the edge); without, all of them."""
+            return sum(_mean([_lookup(a[k], slew=s0, load=load) for a in (
+                _arcs_at(arcs, names, state, k) if state is not None
+                else [a for a in arcs if k in a])])
+                for k in ("rise_power", "fall_power"))
         for i, (cell, typ, conn) in enumerate(sim.gates):
             lc = lib.cells[typ]
             role = lc["icg"]
+            names = list(lc["pins"])
             ck = lc["pins"][role["clock"]]
             pin_cap = (ck["cap"] + share) * v2
-            closed = pin_cap + both(held(ck["power"], lc["pins"], role["enable"], 0), 0.0)
-            opened = (pin_cap + both(held(ck["power"], lc["pins"], role["enable"], 1), 0.0)
-                      + both(lc["pins"][role["out"]]["power"], self.cap[conn[role["out"]]]))
+            closed = pin_cap + both(ck["power"], names, 0.0, {role["enable"]: 0})
+            opened = (pin_cap + both(ck["power"], names, 0.0, {role["enable"]: 1})
+                      + both(lc["pins"][role["out"]]["power"], names,
+                             self.cap[conn[role["out"]]]))
             out[i] = closed, opened
         return out
 
@@ -296,15 +304,8 @@ class EnergyModel:
             state[qpin] = q
         if qnpin:
             state[qnpin] = 1 - q
-        match, every = [], []
-        for arc in arcs:
-            if kind not in arc:
-                continue
-            e = _lookup(arc[kind], slew=s0, load=0.0)
-            every.append(e)
-            if not arc["when"] or bool_function(arc["when"], list(pins))(**state):
-                match.append(e)
-        return _mean(match or every)
+        return _mean([_lookup(a[kind], slew=s0, load=0.0)
+                      for a in _arcs_at(arcs, list(pins), state, kind)])
 
     def weights(self):
         """The ``weights`` argument of :meth:`hdl.flows.activity.GateSim.run`."""

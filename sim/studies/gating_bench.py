@@ -19,6 +19,7 @@ OpenSTA, and the gated tile-cycles of a decode layer (``build/bench/gating.{json
   the PE gates (about 2 minutes each, then cached).
 """
 import time
+from dataclasses import replace
 
 from hdl.array import ArrayConfig, pe_verilog
 from hdl.emit import write_atomic
@@ -123,7 +124,7 @@ def _token(log):
     log("gating bench: 16x16 tile energy, plain and with clock gates in every PE "
         "(gate-level captures, about 2 minutes each uncached)")
     tile = tile_energy(config)
-    pe_tile = tile_energy(SplitConfig(64, 64, 16, MacConfig(), pe_gate=True))
+    pe_tile = tile_energy(replace(config, pe_gate=True))
     rows = []
     for name in builtin_models():
         cfg, label = load_config(name)
