@@ -72,7 +72,7 @@ def test_mxfp4_gemm_icarus_end_to_end(tmp_path, capsys):
 def test_mxfp4_gemm_wrong_partial_sum_exits_1(tmp_path, capsys, monkeypatch):
     """A runner that returns one partial sum off by one quarter: exit 1, the element
     named; the numpy model of the array stands in for the simulator."""
-    def broken(config, simulator, args, what):
+    def broken(config, simulator, **_):
         model = blocked.model_runner("mxfp4")
 
         def run(jobs):
@@ -83,7 +83,7 @@ def test_mxfp4_gemm_wrong_partial_sum_exits_1(tmp_path, capsys, monkeypatch):
             return [(c, _FakeResult()) for c, _ in out[:-1]] + [(C, _FakeResult())]
         run.choose = lambda jobs: ("cocotb", "gate")
         return run
-    monkeypatch.setattr("sim.cli.native.gemm_runner", broken)
+    monkeypatch.setattr("sim.paths.gemm_runner", broken)
     monkeypatch.setattr("sim.cli.mxgemm.simulators", lambda requested: ["icarus"])
     code, stdout, err = _in_process(["gemm", "--numerics", "mxfp4", "--random", "3", "40",
                                      "4", "--seed", "2", "--sim", "icarus"], capsys)

@@ -40,6 +40,7 @@ def build_parser():
 def main(argv=None):
     from sim.runner import SimulatorUnavailable
     from hdl.flows.synth import YosysError
+    from sim.paths import PathError
     try:
         args = build_parser().parse_args(argv)
         return args.func(args)
@@ -48,6 +49,9 @@ def main(argv=None):
         return 2
     except ConfigError as e:
         print(f"systolic: error: {flag_for(e.field)}: {e.message}", file=sys.stderr)
+        return 2
+    except PathError as e:
+        print(f"systolic: error: {e.option} {e}", file=sys.stderr)
         return 2
     except SimulatorUnavailable as e:
         print(f"systolic: error: --sim: {e}", file=sys.stderr)

@@ -17,7 +17,7 @@ def _runner(fmt, array, simulator, path_args):
     gate-level model (:func:`sim.cli.precision.fused_path`), the others on the path and
     model ``path_args`` choose (default: the cocotb path)."""
     from sim.drivers.blocked import rtl_runner
-    from . import native
+    from sim import paths
     if fmt in FUSED:
         if path_args is not None:
             from .precision import fused_path
@@ -27,7 +27,8 @@ def _runner(fmt, array, simulator, path_args):
         return run
     if path_args is None:
         return rtl_runner(array, simulator=simulator)
-    return native.gemm_runner(array, simulator, path_args, f"digits {fmt}")
+    return paths.gemm_runner(array, simulator, path=path_args.path, model=path_args.model,
+                             what=f"digits {fmt}")
 
 
 def run_and_print(*, rows, cols, dataflow, simulator, formats=FORMATS, limit=None,

@@ -8,6 +8,7 @@ from hdl.emit import write_atomic_bytes
 from hdl.fusion import PRECISIONS
 from sim.drivers.gemm import check_operands, exact_result, random_operands
 from sim.runner import SIMULATORS
+from sim import paths
 from . import native
 from .common import (UsageError, add_array_options, add_mac_options, add_split_options,
                      array_config, check_writable, mac_config, split_config, int_in,
@@ -108,8 +109,10 @@ def cmd_gemm(args):
     from sim.drivers.gemm import gemm_model_cycles
     from sim.native.run import array_layout, input_lanes
     if config.fusion == "none":
-        path, model = native.choose(args, gemm_model_cycles(M, K, N, config),
-                                    input_lanes(array_layout(config)), f"GEMM {M}x{K}x{N}")
+        path, model = paths.choose(args.path, args.model,
+                                   cycles=gemm_model_cycles(M, K, N, config),
+                                   lanes=input_lanes(array_layout(config)),
+                                   what=f"GEMM {M}x{K}x{N}")
     else:
         path, model = fused_path(args)
     print(f"GEMM {M}x{K}x{N} ({precision}) on a {config.rows}x{config.cols} "
@@ -119,7 +122,8 @@ def cmd_gemm(args):
           file=sys.stderr)
     start = time.monotonic()
     if config.fusion == "none":
-        result = native.run_plain(A, B, config, sim, path, model, args)
+        result, = paths.run_gemms_on([(A, B)], config, sim, path, model,
+                                     **native.path_options(args, path))
     else:
         from sim.drivers.gemm import run_gemm
         result = run_gemm(A, B, config, simulator=sim, precision=precision)
@@ -137,7 +141,7 @@ def cmd_gemm(args):
         "utilization": round(result.utilization, 6), "sim_seconds": round(result.sim_seconds, 3),
         "wall_seconds": round(time.monotonic() - start, 1), "k_passes": result.k_passes,
         "partial_sums": result.note, "matches_numpy": bool(np.array_equal(result.C, want)),
-        **native.report_fields(result),
+        **paths.report_fields(result),
     }
     if args.report:
         from sim.studies.tables import write_json
@@ -145,7 +149,7 @@ def cmd_gemm(args):
     print(f"cycles {result.cycles} (model {result.model_cycles}, SCALE-Sim "
           f"{result.scalesim_cycles}), utilization {result.utilization:.1%}, "
           f"{result.macs} MACs, simulated in {result.sim_seconds:.1f} s")
-    print(f"model: {native.describe(result)}")
+    print(f"model: {paths.describe(result)}")
     bad = first_mismatch(result.C, want)
     if bad:
         i, j = bad
@@ -335,7 +339,8 @@ def cmd_gemm_split(args):
                              "(the default picks it)")
         args.model = "gate"
     cycles, lanes, job = program_limits(normalize_program([(mode, work)], config), config)
-    path, model = native.choose(args, cycles, lanes, f"split {mode.name}", job=job)
+    path, model = paths.choose(args.path, args.model, cycles=cycles, lanes=lanes,
+                               what=f"split {mode.name}", job=job)
     fused = "" if config.fusion == "none" else f", fusion {config.fusion}"
     print(f"split {mode.name}: {sum(map(bool, jobs))} GEMM(s) on {len(subs)} sub-arrays of "
           f"a {config.rows}x{config.cols} {config.dataflow.upper()} array of {tr}x{tc} tiles "
@@ -343,7 +348,8 @@ def cmd_gemm_split(args):
           f"style, {config.mac.slug}{fused}) with {sim}, {path} path, {model} model; the "
           f"first run of a design builds it", file=sys.stderr)
     start = time.monotonic()
-    result = native.run_split_phase(mode, work, config, sim, path, model, args)
+    result = paths.run_split_phase(mode, work, config, sim, path, model,
+                                   **native.path_options(args, path))
     whole = program_cycles([("whole", [shapes])], config)
     done = iter(result.jobs)
     failures, records = 0, []
@@ -374,7 +380,7 @@ def cmd_gemm_split(args):
           f"{len(records)} job(s) at once; one after another on the whole "
           f"{config.rows}x{config.cols} array: {whole} cycles (model) -> "
           f"{whole / result.cycles:.2f}x; simulated in {result.sim_seconds:.1f} s")
-    print(f"model: {native.describe(result)}")
+    print(f"model: {paths.describe(result)}")
     if args.report:
         from sim.studies.tables import write_json
         write_json(args.report, {
@@ -388,7 +394,7 @@ def cmd_gemm_split(args):
             "speedup_vs_whole": round(whole / result.cycles, 4),
             "sim_seconds": round(result.sim_seconds, 3),
             "wall_seconds": round(time.monotonic() - start, 1),
-            "matches_numpy": failures == 0, **native.report_fields(result)})
+            "matches_numpy": failures == 0, **paths.report_fields(result)})
     if failures:
         print(f"{failures} job(s) differ from numpy")
         return 1

@@ -4,10 +4,11 @@ fixed-point partial sum, the block scales applied exactly in the driver
 (:mod:`sim.drivers.blocked`). C is checked exactly against the product of the quantized
 A and B, and compared with the float product (relative Frobenius norm). The blocks run
 as GEMMs of one simulator run on the path and model of ``--path``/``--model``
-(:mod:`sim.cli.native`), chosen from the model cycles of all blocks together."""
+(:mod:`sim.paths`), chosen from the model cycles of all blocks together."""
 import sys
 import time
 
+from sim import paths
 from . import native
 from .common import UsageError, array_config, check_writable, simulators
 
@@ -92,8 +93,11 @@ def cmd_gemm_mx(args, *, one_gemm_args, load, save):
     M, K = A.shape
     N = B.shape[1]
     blocks = len(qa.slices)
-    runner = native.gemm_runner(config, sim, args, f"MXFP4 GEMM {M}x{K}x{N}")
-    path, model = runner.choose(block_jobs(qa, qb))
+    what = f"MXFP4 GEMM {M}x{K}x{N}"
+    path, model = paths.gemm_runner(config, sim, path=args.path, model=args.model,
+                                    what=what).choose(block_jobs(qa, qb))
+    runner = paths.gemm_runner(config, sim, path=path, model=model, what=what,
+                               **native.path_options(args, path))
     print(f"MXFP4 GEMM {M}x{K}x{N}: {blocks} block(s) of 32 along K on a {config.rows}x"
           f"{config.cols} {config.dataflow.upper()} array ({config.mac.slug}) with {sim}, "
           f"{path} path, {model} model; the first run of a design builds it",
@@ -123,14 +127,14 @@ def cmd_gemm_mx(args, *, one_gemm_args, load, save):
         "quantization_error": err,
         "quantization_error_of": "relative Frobenius norm of C against the float64 "
                                  "product of the float32 A and B",
-        **native.report_fields(gemm.results[0]),
+        **paths.report_fields(gemm.results[0]),
     }
     if args.report:
         from sim.studies.tables import write_json
         write_json(args.report, report)
     print(f"cycles {cycles} over {blocks} block(s) (model {report['model_cycles']}), "
           f"simulated in {sim_seconds:.1f} s")
-    print(f"model: {native.describe(gemm.results[0])}")
+    print(f"model: {paths.describe(gemm.results[0])}")
     bad = gemm.C.first_difference(gemm.reference)
     if bad:
         i, j = bad

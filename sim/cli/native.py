@@ -1,23 +1,11 @@
-"""``systolic gemm`` on either simulation path and model: ``--path`` and ``--model``.
-
-* ``--path native`` plays the operand streams from a memory file (:mod:`sim.native`),
-  ``--path cocotb`` through the cocotb bench (per-cycle Python); ``auto`` (default)
-  takes the native path from :data:`NATIVE_FROM_CYCLES` model cycles on.
-* ``--model gate`` simulates the gate-level design, ``--model twin`` the same design
-  with the behavioural MAC, once Yosys has proven the two equal
-  (:func:`sim.native.twin.prove_twin`); ``auto`` (default) takes the twin from
-  :data:`TWIN_FROM_CYCLES` model cycles on, on the native path.
+"""The simulation path and model on the command line (``--path``, ``--model``,
+``--save-stream``; what they choose and run: :mod:`sim.paths`), and ``systolic play``.
 """
+from sim.paths import NATIVE_FROM_CYCLES, TWIN_FROM_CYCLES
 from .common import (UsageError, add_array_options, add_mac_options, add_split_options,
                      array_config, check_writable, split_config)
 
-__all__ = ["add_path_options", "register", "choose", "gemm_runner", "run_plain", "run_many",
-           "run_split_phase",
-           "describe",
-           "report_fields", "NATIVE_FROM_CYCLES", "TWIN_FROM_CYCLES"]
-
-NATIVE_FROM_CYCLES = 20_000
-TWIN_FROM_CYCLES = 200_000
+__all__ = ["add_path_options", "path_options", "register"]
 
 
 def add_path_options(g, *, save_stream=True):
@@ -38,135 +26,15 @@ def add_path_options(g, *, save_stream=True):
                         "cycles on the native path")
 
 
-def choose(args, cycles, lanes, what, *, job=None):
-    """``(path, model)`` for a run of ``cycles`` model cycles on a design with ``lanes``
-    input lanes (a split program: also its ``job``, see
-    :func:`sim.native.run.check_limits`); UsageError if the chosen path cannot take it."""
-    from sim.native.run import PathLimitError, check_limits
-    path = args.path
-    if path == "auto":
-        path = "native" if cycles >= NATIVE_FROM_CYCLES else "cocotb"
-    model = args.model
-    if model == "auto":
-        model = "twin" if path == "native" and cycles >= TWIN_FROM_CYCLES else "gate"
-    try:
-        check_limits(path, cycles, lanes, what, job=job)
-    except PathLimitError as e:
-        raise UsageError(f"--path {path}: {e}") from None
-    return path, model
-
-
-def gemm_runner(config, simulator, args, what):
-    """A runner for :func:`sim.drivers.blocked.run_blocked`: the GEMMs of one call in one
-    simulator run, on the path and model :func:`choose` takes for their model cycles
-    together (``runner.choose(jobs)`` tells it beforehand); ``runner.chosen`` lists the
-    ``(path, model)`` of every call."""
-    from sim.drivers.gemm import gemm_model_cycles
-    from sim.native.run import array_layout, input_lanes
-
-    def choose_for(jobs):
-        cycles = sum(gemm_model_cycles(A.shape[0], A.shape[1], B.shape[1], config)
-                     for A, B in jobs)
-        return choose(args, cycles, input_lanes(array_layout(config)), what)
-
-    def run(jobs):
-        path, model = choose_for(jobs)
-        run.chosen.append((path, model))
-        return [(r.C, r) for r in run_many(jobs, config, simulator, path, model, args)]
-    run.chosen = []
-    run.choose = choose_for
-    return run
-
-
-def _twin(config, model):
-    from sim.native.run import design_for
-    from sim.native.twin import TwinNotProven
-    try:
-        return design_for(config, model)
-    except TwinNotProven as e:
-        raise UsageError(f"--model twin: {e}") from None
-
-
-def _save_stream(args, path):
+def path_options(args, path):
+    """The runners' keyword options from the command line once ``path`` is chosen:
+    ``save_stream`` (checked writable; only on the native path)."""
     target = getattr(args, "save_stream", None)
     if target and path != "native":
         raise UsageError("--save-stream: only on the native path (--path native)")
     if target:
         check_writable(target, "--save-stream")
-    return target
-
-
-def run_plain(A, B, config, simulator, path, model, args=None):
-    """One GEMM on the plain array; the result carries ``path``, ``model``, ``proof``."""
-    save = _save_stream(args, path)
-    if path == "native":
-        from sim.native.run import run_gemms_native
-        from sim.native.twin import TwinNotProven
-        try:
-            return run_gemms_native([(A, B)], config, simulator=simulator, model=model,
-                                    save_stream=save)[0]
-        except TwinNotProven as e:
-            raise UsageError(f"--model twin: {e}") from None
-    from sim.drivers.gemm import run_gemm
-    design, proof = _twin(config, model)
-    result = run_gemm(A, B, design, simulator=simulator)
-    result.path, result.model, result.proof = "cocotb", model, proof
-    return result
-
-
-def run_many(jobs, config, simulator, path, model, args=None):
-    """Several GEMMs ``[(A, B), ...]`` on the plain array in one simulator run (the
-    K-blocks of a block-scaled GEMM); each result carries ``path``, ``model``, ``proof``."""
-    save = _save_stream(args, path)
-    if path == "native":
-        from sim.native.run import run_gemms_native
-        from sim.native.twin import TwinNotProven
-        try:
-            return run_gemms_native(jobs, config, simulator=simulator, model=model,
-                                    save_stream=save)
-        except TwinNotProven as e:
-            raise UsageError(f"--model twin: {e}") from None
-    from sim.drivers.gemm import run_gemms
-    design, proof = _twin(config, model)
-    results = run_gemms(jobs, design, simulator=simulator)
-    for result in results:
-        result.path, result.model, result.proof = "cocotb", model, proof
-    return results
-
-
-def run_split_phase(mode, work, config, simulator, path, model, args=None):
-    """One phase on the split array (``work[s]`` on sub-array ``s``)."""
-    save = _save_stream(args, path)
-    if path == "native":
-        from sim.native.run import run_programs_native
-        from sim.native.twin import TwinNotProven
-        try:
-            return run_programs_native([[(mode, list(work))]], config, simulator=simulator,
-                                       model=model, save_stream=save)[0]
-        except TwinNotProven as e:
-            raise UsageError(f"--model twin: {e}") from None
-    from sim.drivers.split import run_split
-    design, proof = _twin(config, model)
-    result = run_split(mode, work, design, simulator=simulator)
-    result.path, result.model, result.proof = "cocotb", model, proof
-    return result
-
-
-def describe(result):
-    """One line: which path and model ran (and the twin's proof)."""
-    if result.model == "twin":
-        return f"{result.path} path, {result.proof.cite()}"
-    return f"{result.path} path, gate-level model"
-
-
-def report_fields(result):
-    proof = result.proof
-    return {"path": result.path, "model": result.model,
-            "twin_proof": None if proof is None else {
-                "cite": proof.cite(), "gate": proof.gate, "twin": proof.twin,
-                "method": proof.method, "mac_steps": proof.mac_steps,
-                "datapath_steps": proof.datapath_steps, "proved_on": proof.proved_on,
-                "key": proof.cache_key}}
+    return {"save_stream": target}
 
 
 # ---------------------------------------------------------------- play

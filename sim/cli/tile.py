@@ -86,18 +86,13 @@ SIMULATOR = {"cocotb": "icarus", "native": "verilator"}
 
 
 def _choose(args, cycles):
-    """``(path, model)`` as ``systolic gemm`` takes them (:mod:`sim.cli.native`): auto,
-    the native path from its threshold of model cycles on (when Verilator is here: the
-    tile's native player is Verilator's), the twin from its own."""
+    """``(path, model)`` as ``systolic gemm`` takes them (:func:`sim.paths.choose`); auto
+    takes the native path only where Verilator is here (the tile's native player is
+    Verilator's)."""
+    from sim.paths import choose
     from sim.runner import SimulatorUnavailable, available_simulators, check_simulator
-    from .native import NATIVE_FROM_CYCLES, TWIN_FROM_CYCLES
-    path = args.path
-    if path == "auto":
-        path = "native" if cycles >= NATIVE_FROM_CYCLES and \
-            "verilator" in available_simulators() else "cocotb"
-    model = args.model
-    if model == "auto":
-        model = "twin" if path == "native" and cycles >= TWIN_FROM_CYCLES else "gate"
+    path, model = choose(args.path, args.model, cycles=cycles,
+                         native="verilator" in available_simulators())
     try:
         check_simulator(SIMULATOR[path])
     except SimulatorUnavailable as e:            # names the fix
