@@ -309,7 +309,7 @@ def test_rtl_simulations_on_cluster(tmp_path, cluster):
     from hdl.array import ArrayConfig
     from hdl.mac import MacConfig
     from hdl.split import SplitConfig
-    from sim.drivers.batch import SimBatch, simulate_many
+    from sim.batch import SimBatch, simulate_many
     from sim.drivers.gemm import random_operands, run_gemms
     from sim.models.program import SplitJob
     from sim.runner import SimulationError, available_simulators

@@ -256,7 +256,7 @@ def _run_rtl(model, split, args):
     """``(exit status, text lines, JSON row)`` of the model's real shapes in RTL."""
     from sim.native.run import PathLimitError, check_limits, program_limits
     from sim.native.twin import TwinNotProven
-    from sim.drivers.batch import run_batch
+    from sim.batch import run_batch
     from sim.studies.workload_rtl import check_rtl_shapes, prepare_rtl_shapes
     from sim.studies.workload_report import rtl_markdown
     import time

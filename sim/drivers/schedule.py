@@ -148,7 +148,7 @@ def four_gemms_comparison(size=32, tile=16, gemm=(16, 16, 16), mac=None, *,
     split into quadrants (one GEMM each, concurrently) vs one after another on the whole
     array. With ``simulator``, also plays both on the RTL (random operands, checked
     against numpy) and adds ``rtl_quad`` / ``rtl_whole_sequential``; that simulator run
-    goes to ``executor`` (:func:`sim.drivers.batch.simulate_many`)."""
+    goes to ``executor`` (:func:`sim.batch.simulate_many`)."""
     cfg = SplitConfig(size, size, tile, mac or MacConfig(), dataflow=dataflow)
     quad = program_cycles([("quad", [gemm] * 4)], cfg)
     whole = program_cycles([("whole", [[gemm] * 4])], cfg)
@@ -158,7 +158,7 @@ def four_gemms_comparison(size=32, tile=16, gemm=(16, 16, 16), mac=None, *,
     if simulator:
         rng = np.random.default_rng(seed)
         jobs = [SplitJob(*random_operands(rng, *gemm, cfg.mac)) for _ in range(4)]
-        from .batch import SimBatch, simulate_many
+        from sim.batch import SimBatch, simulate_many
         (q, w), = simulate_many([SimBatch([[("quad", jobs)], [("whole", [list(jobs)])]], cfg,
                                           simulator, label="four GEMMs")], executor=executor)
         for res in (q, w):

@@ -177,9 +177,9 @@ def utilization_table(R=SIM_ARRAY, C=SIM_ARRAY, shapes=UTIL_SHAPES, *, simulator
     """One row per (shape, dataflow, fold overlap); shapes with at most ``rtl_max_macs``
     MACs also run in RTL (``simulator``; None to skip) and must match the model. The
     RTL runs (one per dataflow and overlap) go to ``executor`` together
-    (:func:`sim.drivers.batch.simulate_many`; default a local pool)."""
+    (:func:`sim.batch.simulate_many`; default a local pool)."""
     from hdl.array import ArrayConfig
-    from sim.drivers.batch import SimBatch, simulate_many
+    from sim.batch import SimBatch, simulate_many
     mac = mac or MacConfig()
     combos, batches = [], []
     for df, ov in [(df, ov) for df in ("ws", "os") for ov in (False, True)]:

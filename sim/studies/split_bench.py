@@ -41,7 +41,7 @@ from hdl.split import SplitConfig
 from sim.models.program import SplitJob, program_cycles
 from sim.drivers.schedule import compare_plans, plan_to_program, four_gemms_comparison
 from sim.drivers.gemm import random_operands
-from sim.drivers.batch import SimBatch, simulate_many
+from sim.batch import SimBatch, simulate_many
 from sim.studies.split_area import split_area_jobs, split_area_overhead
 from sim.studies.provenance import tool_versions
 from sim.studies.tables import markdown_table, write_json
@@ -171,7 +171,7 @@ def throughput_programs(config, seed=2026):
 
 def throughput_table(config, simulator, *, progress=True, seed=2026, executor=None):
     """Play :func:`throughput_programs` in one simulator run (on ``executor``, see
-    :func:`sim.drivers.batch.simulate_many`); per program the RTL and model cycles
+    :func:`sim.batch.simulate_many`); per program the RTL and model cycles
     (asserted equal), results checked against numpy."""
     progs = throughput_programs(config, seed)
     total = sum(program_cycles(p, config) for _, _, p, _ in progs)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hdl.split import SplitConfig
-from sim.drivers.batch import SimBatch, run_batch, simulate_many
+from sim.batch import SimBatch, run_batch, simulate_many
 from sim.models.program import SplitJob
 from sim.models.workload import ModelShape, Phase, layer_groups
 from sim.studies.workload import schedule_stage, whole_cycles
@@ -204,7 +204,7 @@ def check_rtl_shapes(prep, results, seconds=0.0):
 
 def run_rtl_models(models, config, *, executor=None, progress=None, **options):
     """:func:`prepare_rtl_shapes` for every model (``options`` as there), their simulator
-    runs sent to ``executor`` together (:func:`sim.drivers.batch.simulate_many`; default
+    runs sent to ``executor`` together (:func:`sim.batch.simulate_many`; default
     a local pool), each checked here: the rows of :func:`check_rtl_shapes`, in order."""
     preps = [prepare_rtl_shapes(m, config, **options) for m in models]
     where = []

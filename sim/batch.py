@@ -1,5 +1,6 @@
 """RTL simulations as independent jobs of the execution layer (:mod:`sim.execute`).
 
+It sits above the two paths it dispatches to (:mod:`sim.drivers`, :mod:`sim.native`).
 A :class:`SimBatch` is one simulator run: GEMMs on an :class:`hdl.array.ArrayConfig`
 (:func:`sim.drivers.gemm.run_gemms`) or split programs on an
 :class:`hdl.split.SplitConfig` (:func:`sim.drivers.split.run_programs`), on the cocotb
@@ -18,7 +19,11 @@ from pathlib import Path
 
 from hdl.array import ArrayConfig
 from hdl.split import SplitConfig
+from sim.drivers.gemm import DEFAULT_BUILD_ROOT as GEMM_BUILD_ROOT, run_gemms
+from sim.drivers.split import DEFAULT_BUILD_ROOT as SPLIT_BUILD_ROOT, run_programs
 from sim.execute import LocalExecutor, run_jobs, worker_path
+from sim.native.build import DEFAULT_NATIVE_ROOT
+from sim.native.run import run_gemms_native, run_programs_native
 from sim.runner import SimulationError
 
 __all__ = ["SimBatch", "simulate_many", "run_batch"]
@@ -50,19 +55,15 @@ class SimBatch:
 def run_batch(batch):
     """Run ``batch`` where this is called (a pool process or a cluster worker)."""
     split = isinstance(batch.config, SplitConfig)
-    if split:
-        from .split import DEFAULT_BUILD_ROOT, run_programs as run
-    else:
-        from .gemm import DEFAULT_BUILD_ROOT, run_gemms as run
     kwargs = {}
     if batch.path == "native":
-        from sim.native.build import DEFAULT_NATIVE_ROOT as DEFAULT_BUILD_ROOT
-        from sim.native.run import run_gemms_native, run_programs_native
         run = run_programs_native if split else run_gemms_native
-        kwargs["model"] = batch.model
-    root = worker_path(batch.build_root or DEFAULT_BUILD_ROOT)
-    return run(list(batch.items), batch.config, simulator=batch.simulator, build_root=root,
-               **kwargs)
+        root, kwargs["model"] = DEFAULT_NATIVE_ROOT, batch.model
+    else:
+        run = run_programs if split else run_gemms
+        root = SPLIT_BUILD_ROOT if split else GEMM_BUILD_ROOT
+    return run(list(batch.items), batch.config, simulator=batch.simulator,
+               build_root=worker_path(batch.build_root or root), **kwargs)
 
 
 def simulate_many(batches, *, executor=None, progress=None, where=None):
