@@ -126,8 +126,7 @@ def cmd_gemm(args):
                                      **native.path_options(args, path))
     else:
         from sim.drivers.gemm import run_gemm
-        result = run_gemm(A, B, config, simulator=sim, precision=precision)
-        result.path, result.model, result.proof = path, model, None
+        result = run_gemm(A, B, config, simulator=sim, precision=precision)   # cocotb, gate
     want = exact_result(A, B, config.mac)
     if args.out:
         _save_npy(args.out, _as_result(result.C, config.mac.numerics))

@@ -57,6 +57,10 @@ class GemmResult:
     simulated_cycles: int = 0     # cycles the bench played (incl. idle tail)
     sim_cpu_seconds: float = 0.0  # CPU time of the simulator process playing this GEMM
     build_seconds: float = 0.0    # time this call spent (re)building the design (0: cached)
+    path: str = "cocotb"          # simulation path that ran it (sim.paths): cocotb, native
+    model: str = "gate"           # the design simulated: gate-level, or the proven twin
+    proof: object = None          # the twin's proof (sim.native.twin), None for gate
+    build: object = None          # native path: the player build (sim.native.build)
     note: str = ("partial sums of the K passes (each at most max_safe_k products, so the "
                  "W-bit hardware sum cannot overflow) are added exactly in int64 by the "
                  "driver")

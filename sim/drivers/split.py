@@ -67,6 +67,11 @@ class ProgramResult:
     cycles: int               # RTL: last result of the program + 1
     model_cycles: int
     sim_seconds: float
+    sim_cpu_seconds: float = 0.0   # native path: CPU time of the player
+    build_seconds: float = 0.0     # native path: time spent (re)building the player
+    path: str = "cocotb"           # simulation path that ran it (sim.paths)
+    model: str = "gate"            # the design simulated: gate-level, or the proven twin
+    proof: object = None           # the twin's proof (sim.native.twin), None for gate
 
 
 # ---------------------------------------------------------------------------------------

@@ -217,11 +217,8 @@ def run_gemms_native(jobs, config: ArrayConfig, *, simulator, model="gate",
                                                     measured),
             sim_seconds=float(trace["seconds"]), sim_cpu_seconds=float(trace["cpu_seconds"]),
             build_seconds=build.seconds, k_passes=sched.k_passes, folds=sched.folds,
-            simulated_cycles=sched.length)
-        result.model = model
-        result.proof = proof
-        result.path = "native"
-        result.build = build
+            simulated_cycles=sched.length, path="native", model=model, proof=proof,
+            build=build)
         results.append(result)
         if progress is not None:
             progress(n + 1, len(checked))
@@ -231,7 +228,7 @@ def run_gemms_native(jobs, config: ArrayConfig, *, simulator, model="gate",
 def run_programs_native(programs, config, *, simulator, model="gate", build_root=None,
                         generation="2005", save_stream=None):
     """Like :func:`sim.drivers.split.run_programs` on the native path (each
-    :class:`~sim.drivers.split.ProgramResult` also carries ``model`` and ``proof``)."""
+    :class:`~sim.drivers.split.ProgramResult` with ``path``, ``model`` and ``proof`` set)."""
     if not isinstance(config, SplitConfig):
         raise ValueError(f"expected a SplitConfig, got {type(config).__name__}")
     layout = split_layout(config)
@@ -252,10 +249,9 @@ def run_programs_native(programs, config, *, simulator, model="gate", build_root
     for b, trace in zip(built, traces):
         events = [trace[f"events_{i}"] for i in range(len(layout.outputs))]
         jobs, total, last = split_driver._decode(b, events, config)
-        res = split_driver.ProgramResult(jobs=jobs, cycles=last, model_cycles=total,
-                                         sim_seconds=float(trace["seconds"]))
-        res.sim_cpu_seconds = float(trace["cpu_seconds"])
-        res.model, res.proof, res.path = model, proof, "native"
-        res.build_seconds = build.seconds
+        res = split_driver.ProgramResult(
+            jobs=jobs, cycles=last, model_cycles=total, sim_seconds=float(trace["seconds"]),
+            sim_cpu_seconds=float(trace["cpu_seconds"]), build_seconds=build.seconds,
+            path="native", model=model, proof=proof)
         out.append(res)
     return out

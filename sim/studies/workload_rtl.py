@@ -191,7 +191,7 @@ def check_rtl_shapes(prep, results, seconds=0.0):
     return {"model": prep.model.name, "path": prep.path,
             "mac": config.mac.slug, "simulator": prep.batch.simulator,
             "model_kind": prep.model_kind,
-            "proof": _cite(getattr(res_whole, "proof", None) or prep.proof),
+            "proof": _cite(res_whole.proof or prep.proof),
             "gemms": rows, "macs": macs,
             "whole": {"rtl_cycles": res_whole.cycles, "model_cycles": res_whole.model_cycles,
                       "utilization": round(macs / (pes * res_whole.cycles), 5)},
