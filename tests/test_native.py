@@ -262,6 +262,29 @@ def test_binary_results_stream_in_chunks(tmp_path, monkeypatch, chunk):
         decode_results(path, layout, 1)
 
 
+@pytest.mark.parametrize("chunk", [1, 1 << 20])
+def test_results_job_by_job(tmp_path, monkeypatch, chunk):
+    """iter_results hands each job out when its end record is read, before the next
+    job's events are parsed; a missing job is an error after the jobs that are there."""
+    monkeypatch.setattr(stream_module, "_CHUNK", chunk)
+    layout = Layout.of("t", [("a", 1)], [("v", "o", 2, 8)])
+    path = tmp_path / "r.bin"
+    path.write_bytes(_events([(5, 1, 0, 0, 3), (0, 0, 0, 1, 1), (0, 0, 0, 2, 1),
+                              (6, 0, 0, 0, 4), (1, 0, 0, 1, 1), (1, 0, 0, 2, 1)]))
+    jobs = stream_module.iter_results(path, layout, 3)
+    first = next(jobs)
+    assert [a.tolist() for a in first["events_0"]] == [[5], [1], [3]]
+    second = next(jobs)
+    assert [a.tolist() for a in second["events_0"]] == [[6], [0], [4]]
+    with pytest.raises(StreamError, match="results of 2 job"):
+        next(jobs)
+    (tmp_path / "r.txt").write_text("R 3 1 07\nE 0 -1 -1\nR 4 1 08\n")
+    text = stream_module.iter_results(tmp_path / "r.txt", layout, 2)
+    assert [a.tolist() for a in next(text)["events_0"]] == [[3], [0], [7]]
+    with pytest.raises(StreamError, match="stopped early"):
+        next(text)
+
+
 def test_path_limits():
     check_limits("native", 1000, 40, "g")
     check_limits("cocotb", 2_000_000, 40, "g")

@@ -31,7 +31,7 @@ from sim.drivers.gemm import (GemmResult, build_schedule, check_operands, gemm_m
 from sim.models.cycles import scalesim_cycles, utilization
 from sim.models.program import normalize_program, program_timeline
 from .build import build_player, run_player, DEFAULT_NATIVE_ROOT
-from .stream import Layout, encode_stream, decode_results, job_length, records
+from .stream import Layout, encode_stream, iter_results, job_length, records
 from .twin import prove_twin, twin_mac
 
 __all__ = ["MODELS", "PATHS", "PathLimitError", "NATIVE_MAX_LANE_BYTES",
@@ -150,31 +150,36 @@ def _copy_atomic(source, target):
 
 
 def _play(design_text, layout, slug, job_records, simulator, model, build_root, generation,
-          flags=None, save_stream=None):
-    """Build (cached) and play; ``(traces, build, wall seconds)``. ``save_stream``: also
-    keep a copy of the stream there."""
+          flags=None, save_stream=None, *, take):
+    """Build (cached) and play; ``([take(j, trace) for every job j], build, wall
+    seconds)``. Each job's trace (:func:`~sim.native.stream.iter_results`) is handed to
+    ``take`` as it is read and dropped after, so a run holds one job's result events at a
+    time. ``save_stream``: also keep a copy of the stream there."""
     root = Path(build_root) if build_root is not None else DEFAULT_NATIVE_ROOT
     build = build_player(design_text, layout, slug, simulator, model=model,
                          generation=generation, build_root=root, flags=flags)
     runs = build.directory / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=runs, prefix="run-"))
+    lengths = [job_length(rec) for rec in job_records]
+    total = sum(lengths) or 1
+    out = []
     try:
         stream = work / "stream.hex"
         results = work / ("results.bin" if simulator == "verilator" else "results.txt")
         encode_stream(stream, layout, job_records)
+        del job_records                     # the callers' generators are spent
         if save_stream is not None:
             _copy_atomic(stream, save_stream)
         seconds, cpu = run_player(build, stream, results)
-        traces = decode_results(results, layout, len(job_records))
+        for j, trace in enumerate(iter_results(results, layout, len(lengths))):
+            if trace["seconds"] < 0:        # the Icarus player: share the run's times
+                trace["seconds"] = seconds * lengths[j] / total
+                trace["cpu_seconds"] = cpu * lengths[j] / total
+            out.append(take(j, trace))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    total = sum(map(job_length, job_records)) or 1
-    for trace, rec in zip(traces, job_records):
-        if trace["seconds"] < 0:            # the Icarus player: share the run's times
-            trace["seconds"] = seconds * job_length(rec) / total
-            trace["cpu_seconds"] = cpu * job_length(rec) / total
-    return traces, build, seconds
+    return out, build, seconds
 
 
 def run_gemms_native(jobs, config: ArrayConfig, *, simulator, model="gate",
@@ -195,20 +200,22 @@ def run_gemms_native(jobs, config: ArrayConfig, *, simulator, model="gate",
         check_limits("native", gemm_model_cycles(M, K, B.shape[1], config), lanes,
                      f"GEMM {M}x{K}x{B.shape[1]}")
     design, proof = design_for(config, model)
-    schedules, recs = [], []
+    expect, recs = [], []
     for A, B in checked:
         sched = build_schedule(A, B, config)
-        schedules.append(sched)
         packed = {name: _pack(data, bits) for name, (data, bits) in sched.ports.items()}
         recs.append(records(layout, packed, sched.length))
-    traces, build, _ = _play(design.verilog(), layout, design.slug, recs,
-                             simulator, model, build_root, generation, flags, save_stream)
-    results = []
-    for n, ((A, B), sched, trace) in enumerate(zip(checked, schedules, traces)):
+        expect.append(dataclasses.replace(sched, ports={}))     # the inputs live on in recs only
+
+    def take(n, trace):
+        (A, B), sched = checked[n], expect[n]
+        expect[n] = None                              # decoded once: let it go
         M, K = A.shape
         N = B.shape[1]
         Cm, measured = gemm_driver._decode(sched, trace["events_0"], config, M, N)
-        result = GemmResult(
+        if progress is not None:
+            progress(n + 1, len(checked))
+        return GemmResult(
             C=Cm, cycles=measured,
             model_cycles=gemm_model_cycles(M, K, N, config),
             scalesim_cycles=scalesim_cycles(M, K, N, config.rows, config.cols,
@@ -216,12 +223,12 @@ def run_gemms_native(jobs, config: ArrayConfig, *, simulator, model="gate",
             macs=M * K * N, utilization=utilization(M, K, N, config.rows, config.cols,
                                                     measured),
             sim_seconds=float(trace["seconds"]), sim_cpu_seconds=float(trace["cpu_seconds"]),
-            build_seconds=build.seconds, k_passes=sched.k_passes, folds=sched.folds,
-            simulated_cycles=sched.length, path="native", model=model, proof=proof,
-            build=build)
-        results.append(result)
-        if progress is not None:
-            progress(n + 1, len(checked))
+            k_passes=sched.k_passes, folds=sched.folds,
+            simulated_cycles=sched.length, path="native", model=model, proof=proof)
+    results, build, _ = _play(design.verilog(), layout, design.slug, recs, simulator,
+                              model, build_root, generation, flags, save_stream, take=take)
+    for result in results:
+        result.build, result.build_seconds = build, build.seconds
     return results
 
 
@@ -243,15 +250,17 @@ def run_programs_native(programs, config, *, simulator, model="gate", build_root
             packed = {name: _pack(data, bits) for name, (data, bits) in window.items()}
             yield records(layout, packed, len(next(iter(packed.values()))))
     recs = [(b.length, chunks(b)) for b in built]
-    traces, build, _ = _play(design.verilog(), layout, design.slug, recs, simulator, model,
-                             build_root, generation, save_stream=save_stream)
-    out = []
-    for b, trace in zip(built, traces):
+
+    def take(n, trace):
+        b, built[n] = built[n], None                  # decoded once: let it go
         events = [trace[f"events_{i}"] for i in range(len(layout.outputs))]
         jobs, total, last = split_driver._decode(b, events, config)
-        res = split_driver.ProgramResult(
+        return split_driver.ProgramResult(
             jobs=jobs, cycles=last, model_cycles=total, sim_seconds=float(trace["seconds"]),
-            sim_cpu_seconds=float(trace["cpu_seconds"]), build_seconds=build.seconds,
-            path="native", model=model, proof=proof)
-        out.append(res)
+            sim_cpu_seconds=float(trace["cpu_seconds"]), path="native", model=model,
+            proof=proof)
+    out, build, _ = _play(design.verilog(), layout, design.slug, recs, simulator, model,
+                          build_root, generation, save_stream=save_stream, take=take)
+    for res in out:
+        res.build_seconds = build.seconds
     return out

@@ -43,7 +43,9 @@ cannot cheaply write per-lane records)::
 :func:`decode_results` reads either in chunks (numpy, bounded memory) into the same
 per-job result events: per output pair ``(t, lane, raw value)`` arrays, the form the
 drivers decode (:func:`sim.drivers.gemm.dense_events`), so both paths share that code.
-Memory is 24 bytes per result event, whatever the width of the array.
+Memory is 24 bytes per result event, whatever the width of the array;
+:func:`iter_results` hands the jobs out one at a time, so a run's memory is that of
+its largest job.
 """
 import hashlib
 from dataclasses import dataclass
@@ -51,7 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["Layout", "StreamError", "MAGIC", "RESULTS_MAGIC", "EVENT_DTYPE",
-           "encode_stream", "decode_results", "records", "job_length"]
+           "encode_stream", "decode_results", "iter_results", "records", "job_length"]
 
 MAGIC = 0x53595354
 RESULTS_MAGIC = b"SYSTRES1"
@@ -199,7 +201,7 @@ class _Jobs:
     def __init__(self, path, layout, jobs):
         self.path, self.npairs, self.jobs = path, len(layout.outputs), jobs
         self.lanes = [L for _, _, L, _ in layout.outputs]
-        self.done, self.parts = [], [[] for _ in layout.outputs]
+        self.done, self.ready, self.parts = 0, [], [[] for _ in layout.outputs]
 
     def add(self, pair, t, lane, value):
         if len(t):
@@ -207,28 +209,41 @@ class _Jobs:
                                      value.astype(np.uint64)))
 
     def end(self, job, seconds, cpu_seconds, where):
-        if job != len(self.done):
-            raise StreamError(f"{where}: job {job} ends, expected job {len(self.done)}")
+        if job != self.done:
+            raise StreamError(f"{where}: job {job} ends, expected job {self.done}")
         trace = {"seconds": seconds, "cpu_seconds": cpu_seconds}
         for i, parts in enumerate(self.parts):
             trace[f"events_{i}"] = tuple(
                 np.concatenate([p[k] for p in parts]) if parts else
                 np.zeros(0, np.uint64 if k == 2 else np.int64) for k in range(3))
-        self.done.append(trace)
+        self.done += 1
+        self.ready.append(trace)
         self.parts = [[] for _ in range(self.npairs)]
 
-    def result(self):
-        if len(self.done) != self.jobs or any(self.parts):
-            raise StreamError(f"{self.path}: results of {len(self.done)} job(s), expected "
+    def take(self):
+        """The jobs that ended since the last call (each handed out once)."""
+        ready, self.ready = self.ready, []
+        return ready
+
+    def check(self):
+        if self.done != self.jobs or any(self.parts):
+            raise StreamError(f"{self.path}: results of {self.done} job(s), expected "
                               f"{self.jobs} (the simulator stopped early)")
-        return self.done
 
 
 def decode_results(path, layout, jobs):
     """Read a result file (binary events or text lines, see the module docstring): per
     job a dict with ``events_i`` = ``(t, lane, raw value)`` arrays for output pair i,
     ``seconds`` and ``cpu_seconds`` (-1 when the player did not time it). StreamError
-    if the file is cut short or malformed."""
+    if the file is cut short or malformed. Every job's events at once: see
+    :func:`iter_results` to take them job by job."""
+    return list(iter_results(path, layout, jobs))
+
+
+def iter_results(path, layout, jobs):
+    """:func:`decode_results` job by job: yields each job's dict as soon as its end
+    record is read, so only one job's events are held at a time (beyond a read chunk).
+    The StreamError of a file with fewer jobs comes after the jobs it holds."""
     try:
         f = open(path, "rb")
     except OSError as e:
@@ -237,11 +252,11 @@ def decode_results(path, layout, jobs):
     with f:
         acc = _Jobs(path, layout, jobs)
         if f.read(len(RESULTS_MAGIC)) == RESULTS_MAGIC:
-            _binary(f, acc)
+            yield from _binary(f, acc)
         else:
             f.seek(0)
-            _text(f, layout, acc)
-    return acc.result()
+            yield from _text(f, layout, acc)
+        acc.check()
 
 
 def _records(f, count, where):
@@ -276,6 +291,7 @@ def _binary(f, acc):
                                   f"CPU time record")
             acc.end(int(ev["t"][k]), int(ev["value"][k]) * 1e-9, int(cpu["value"][0]) * 1e-9,
                     acc.path)
+            yield from acc.take()
             start = k + 2
 
 
@@ -287,7 +303,7 @@ def _text(f, layout, acc):
             return
         cycles = np.array([int(r[1]) for r in rows], np.int64)
         for i, (_, _, L, W) in enumerate(layout.outputs):
-            where = f"{acc.path} job {len(acc.done)}"
+            where = f"{acc.path} job {acc.done}"
             valid = _lanes([r[2 + 2 * i] for r in rows], L, 1, where).astype(bool)
             values = _lanes([r[3 + 2 * i] for r in rows], L, W, where)
             n, lane = np.nonzero(valid)
@@ -306,6 +322,7 @@ def _text(f, layout, acc):
         elif parts[0] == "E" and len(parts) == 4:
             flush()
             acc.end(int(parts[1]), float(parts[2]), float(parts[3]), f"{acc.path}:{lineno}")
+            yield from acc.take()
         else:
             raise StreamError(f"{acc.path}:{lineno}: not a result line: {line[:60]!r}")
     flush()
