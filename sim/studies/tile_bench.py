@@ -172,12 +172,12 @@ def split_from_memory(build_root=None):
     the split tile over the whole 32x32 tile at equal A+B bandwidth (model)."""
     from hdl.tile.split import SplitTileConfig
     from sim.drivers.schedule import four_gemms_comparison
-    from sim.drivers.tile import run_split_tile_gemms
+    from sim.drivers.split_tile import run_split_tile_gemms
     rng = np.random.default_rng(7)
     jobs = [(rng.integers(-8, 8, (16, 16)), rng.integers(-8, 8, (16, 16))) for _ in range(4)]
     cfg = SplitTileConfig(_cfg(16, 64, "ws"))
     t0 = time.monotonic()
-    Cs, cycles, model = run_split_tile_gemms(jobs, cfg, build_root=build_root)
+    Cs, cycles, mcycles = run_split_tile_gemms(jobs, cfg, build_root=build_root)
     bare = four_gemms_comparison(32, 16, (16, 16, 16), MacConfig())
     cmd = GemmCommand(16, 16, 16)
     sweep = []
@@ -189,7 +189,7 @@ def split_from_memory(build_root=None):
                       "whole_cycles": cw, "split_cycles": cq,
                       "speedup": round(cw / cq, 3),
                       "speedup_vs_bare_whole": round(bare["whole_sequential"] / cq, 3)})
-    return {"rtl_cycles": cycles, "model_cycles": model.cycles,
+    return {"rtl_cycles": cycles, "model_cycles": mcycles,
             "matches_numpy": all(bool(np.array_equal(C_, A @ B))
                                  for C_, (A, B) in zip(Cs, jobs)),
             "bare_quad": bare["quad"], "bare_whole_sequential": bare["whole_sequential"],
