@@ -6,7 +6,6 @@ References: numpy's int64 matmul for C; for cycles, the bare array's model
 tile's (sim.models.tile, checked in test_tile); tile_done and the access counters are
 read from the RTL and compared with sim.models.split_tile.
 """
-from math import ceil
 
 import numpy as np
 import pytest
@@ -247,3 +246,25 @@ def test_errors_in_rtl(tmp_path):
         assert (rec["error"], rec["err_code"]) == (1, TileError.ADDR_RANGE)
     got = recs[at + 5]["counters"]
     assert got == {str(t): c for s in model for t, c in s.counters.items()}
+
+
+def test_plan_jobs_program_from_memory(tmp_path):
+    """The split planner's program (plan_jobs on the tile's splittable array) played on
+    the split tile from memory: every C == numpy, cycles == model."""
+    _need_icarus()
+    from sim.drivers.schedule import plan_jobs, plan_to_program
+    from sim.drivers.split_tile import run_program_from_memory
+    from sim.models.program import SplitJob
+    cfg = _cfg(4, 2, width=8, depth=128, c_depth=64)
+    rng = np.random.default_rng(5)
+    shapes = [(8, 8, 8), (3, 20, 5), (12, 4, 9), (1, 8, 16), (5, 5, 5), (2, 3, 4)]
+    jobs = [SplitJob(rng.integers(-8, 8, (M, K)), rng.integers(-8, 8, (K, N)))
+            for M, K, N in shapes]
+    plan = plan_jobs(shapes, cfg.split)
+    res = run_program_from_memory(plan_to_program(plan, jobs), cfg, build_root=tmp_path)
+    order = [i for _, work in plan.phases for js in work for i in js]
+    assert len(res.C) == len(jobs)
+    for i, C in zip(order, res.C):
+        assert np.array_equal(C, jobs[i].A @ jobs[i].B)
+    assert res.cycles == res.model_cycles
+    assert all(r.cycles == r.model_cycles for r in res.starts)

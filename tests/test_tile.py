@@ -13,8 +13,8 @@ import pytest
 
 from hdl.array import ArrayConfig
 from hdl.mac import MacConfig, ConfigError
-from hdl.tile import TileConfig, TileError, HostOp, Mem, tile_verilog
-from sim.drivers.tile import (run_tile_gemms, run_program, gemm_step, write_step)
+from hdl.tile import TileConfig, TileError, HostOp, tile_verilog
+from sim.drivers.tile import (run_tile_gemms, run_program, gemm_step)
 from sim.models.cycles import model_cycles
 from sim.models.tile import GemmCommand, tile_cycles, gemm_error, error_cycles
 from sim.runner import available_simulators

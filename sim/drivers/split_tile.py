@@ -31,7 +31,8 @@ from sim.models.tile import GemmCommand
 from sim.runner import SimulationError
 
 __all__ = ["SplitTileJob", "SplitTileRun", "tile_writes", "tile_c_entries", "start_steps",
-           "run_split_tile", "run_split_tile_gemms"]
+           "run_split_tile", "run_split_tile_gemms", "MemoryProgramResult", "program_starts",
+           "fit_memories", "run_program_from_memory"]
 
 
 @dataclass
@@ -207,3 +208,70 @@ def run_split_tile_gemms(jobs, cfg: SplitTileConfig, *, build_root=None, mode="t
     run = run_split_tile([(mode, [SplitTileJob(A, B, k) for k, (A, B) in
                                   enumerate(jobs)])], cfg, build_root=build_root)[0]
     return run.C, run.cycles, run.model_cycles
+
+
+# ---------------------------------------------------------------------------------------
+# split programs (sim.drivers.split's format) from memory
+
+@dataclass
+class MemoryProgramResult:
+    """A split program played on the split tile: round r of a phase starts the r-th job
+    of every sub-array that has one, all on the same edge."""
+    C: list                   # per job, program order (phase, sub-array, job)
+    expected: list
+    starts: list              # SplitTileRun per start
+    cycles: int               # RTL: sum of the starts' command-to-done cycles
+    model_cycles: int         # sim.models.split_tile: the same sum
+
+
+def program_starts(program, cfg: SplitTileConfig):
+    """``[(mode, [SplitTileJob, ...]), ...]`` and the job order of ``program`` (a list of
+    ``(mode, [[SplitJob or (A, B), ...] per sub-array])`` as :func:`sim.drivers.split.
+    run_program` takes): each phase in rounds. Fused precisions and job delays are
+    refused (ValueError): the split tile runs int4 from memory."""
+    from sim.models.program import normalize_program
+    starts, order = [], []
+    for p, (mode, lists) in enumerate(normalize_program(program, cfg.split)):
+        for r in range(max((len(js) for js in lists), default=0)):
+            jobs = []
+            for k, js in enumerate(lists):
+                if r < len(js):
+                    j = js[r]
+                    if getattr(j, "precision", "int4") != "int4" or getattr(j, "delay", 0):
+                        raise ValueError("the split tile runs int4 jobs without delays from "
+                                         "memory")
+                    jobs.append(SplitTileJob(j.A, j.B, k))
+                    order.append((len(starts), len(jobs) - 1, p, k, r))
+            starts.append((mode, jobs))
+    order.sort(key=lambda x: x[2:])             # program order: phase, sub-array, job
+    return starts, order
+
+
+def fit_memories(starts, sub_cfg, grid):
+    """(depth, c_depth): the fewest lines of A/B and of C every job of ``starts`` needs
+    at address 0 with the default strides (at least 2)."""
+    cfg = SplitTileConfig(sub_cfg, grid)
+    T, s = sub_cfg.rows, sub_cfg
+    depth, c_depth = 2, 2
+    for mode, jobs in starts:
+        subs = sub_tiles(grid, *mode_words(cfg, mode))
+        for j in jobs:
+            (M, K), N = np.shape(j.A), np.shape(j.B)[1]
+            st = subs[j.sub]
+            kbs, nbs = ceil(K / (st.nr * T)), ceil(N / (st.nc * T))
+            depth = max(depth, kbs * M * s.beats_a, kbs * nbs * T * s.beats_b)
+            c_depth = max(c_depth, nbs * M)
+    return depth, c_depth
+
+
+def run_program_from_memory(program, cfg: SplitTileConfig, *, build_root=None):
+    """Play a split program (see :func:`program_starts`) on the split tile in one
+    simulator run; a :class:`MemoryProgramResult` (C of every job against numpy is the
+    caller's check: ``expected``)."""
+    starts, order = program_starts(program, cfg)
+    runs = run_split_tile(starts, cfg, build_root=build_root)
+    C = [runs[s].C[i] for s, i, *_ in order]
+    exp = [runs[s].expected[i] for s, i, *_ in order]
+    return MemoryProgramResult(C=C, expected=exp, starts=runs,
+                               cycles=sum(r.cycles for r in runs),
+                               model_cycles=sum(r.model_cycles for r in runs))
