@@ -268,3 +268,18 @@ def test_plan_jobs_program_from_memory(tmp_path):
         assert np.array_equal(C, jobs[i].A @ jobs[i].B)
     assert res.cycles == res.model_cycles
     assert all(r.cycles == r.model_cycles for r in res.starts)
+
+
+@pytest.mark.parametrize("argv,why", [
+    (["--from-memory"], "needs --rtl"),
+    (["--rtl", "--from-memory", "--dataflow", "os"], "square WS array"),
+    (["--rtl", "--from-memory", "--rows", "40", "--cols", "40", "--tile", "8"], "grid"),
+    (["--rtl", "--from-memory", "--path", "native"], "cocotb path only")])
+def test_workload_from_memory_bad_input(tmp_path, capsys, argv, why):
+    """Bad input: one line naming it, exit 2, nothing written."""
+    from sim.cli import main
+    out = tmp_path / "w.json"
+    assert main(["workload", "gpt2", "--phase", "decode", "--rows", "8", "--cols", "8",
+                 "--tile", "4", *argv, "--json", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and why in err[0] and not out.exists()
