@@ -283,3 +283,25 @@ def test_workload_from_memory_bad_input(tmp_path, capsys, argv, why):
                  "--tile", "4", *argv, "--json", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and why in err[0] and not out.exists()
+
+
+def test_workload_from_memory_on_a_config(tmp_path, capsys):
+    """`systolic workload CONFIG --rtl --from-memory`: a tiny model's whole and split
+    programs on the 8x8 split tile from memory: C == numpy, cycles == model."""
+    import json
+    from sim.cli import main
+    from tests.test_workload_rtl import TINY
+    _need_icarus()
+    cfg = tmp_path / "tiny.json"
+    cfg.write_text(json.dumps(TINY))
+    out = tmp_path / "w.json"
+    code = main(["workload", str(cfg), "--rtl", "--from-memory", "--rows", "8", "--cols",
+                 "8", "--tile", "4", "--rtl-tokens", "5", "--rtl-context", "12",
+                 "--json", str(out)])
+    text = capsys.readouterr().out
+    assert code == 0
+    row = json.loads(out.read_text())["rtl"]
+    assert row["c_equal"] and row["cycles_equal"]
+    for k in ("whole", "split"):
+        assert row[k]["rtl_cycles"] == row[k]["model_cycles"] > 0
+    assert "every C equals numpy" in text
