@@ -159,6 +159,18 @@ def test_guillotine_cuts_grid4(tmp_path):
     _check(run_split_tile(starts, cfg, build_root=tmp_path))
 
 
+def test_grid3(tmp_path):
+    """6x6 of 2x2 tiles (a 3x3 grid): whole (K and N in blocks of 6), a 2+1 row cut with
+    a 1+2 column cut, and tiles with five jobs."""
+    _need_icarus()
+    cfg = _cfg(2, 3, width=4)
+    rng = np.random.default_rng(9)
+    starts = [("whole", _jobs(rng, cfg, (0, 0), 14, acc_sub=0)),
+              (("words", 0b10, 0b01), _jobs(rng, cfg, (0b10, 0b01), 8, acc_sub=2)),
+              ("tiles", _jobs(rng, cfg, (0b11, 0b11), 5)[2:7])]
+    _check(run_split_tile(starts, cfg, build_root=tmp_path))
+
+
 def test_every_mode_32x32(tmp_path):
     """The 32x32 split tile of 16x16 tiles (64-bit banks: one line per vector): whole,
     h2, v2, quad with jobs of different shapes, and the four 16x16x16 GEMMs of the

@@ -11,6 +11,14 @@ square OS tile without fold overlap lane d >= m shares bank d - m, from the top:
 ``c_base + t * m + m - 1 - s``).
 :func:`run_tile_gemm` writes A and B, issues the GEMM command, reads C and returns
 the RTL's cycles and access counters next to the model's (:mod:`sim.models.tile`).
+
+A host program is a plain list of steps, each one host-port operation with named fields
+(played by :mod:`sim.tb.tile`): ``write`` (mem, bank, addr, data lists), ``read`` (mem,
+bank, addr lists), ``gemm`` (``fields``: port name -> value, :func:`gemm_step`) and, for
+the split tile (:mod:`sim.drivers.split_tile`), ``"sub"`` on a write/read (the tile,
+port ``host_sub``), the GEMM fields of :data:`SPLIT_GEMM_FIELDS`
+(:func:`split_gemm_step`; ``"watch": 1`` records each ``tile_done`` edge) and ``count``
+(:func:`count_step`: each tile's access counters).
 """
 import json
 import shutil
