@@ -180,6 +180,7 @@ def split_from_memory(build_root=None):
     from hdl.tile.split import SplitTileConfig
     from sim.drivers.schedule import four_gemms_comparison
     from sim.drivers.split_tile import SplitTileJob, run_split_tile
+    from sim.models.split_tile import sub_job_cycles
     rng = np.random.default_rng(7)
     jobs = [(rng.integers(-8, 8, (16, 16)), rng.integers(-8, 8, (16, 16))) for _ in range(4)]
     cfg = SplitTileConfig(_cfg(16, 64, "ws", depth=512, c_depth=512))
@@ -207,8 +208,13 @@ def split_from_memory(build_root=None):
         whole = _cfg(32, w, "ws", a_banks=4, b_banks=4, depth=4096, c_depth=1024)
         sub = _cfg(16, w, "ws", depth=4096)
         cw, cq = 4 * tile_cycles(cmd, whole).cycles, tile_cycles(cmd, sub).cycles
+        # the split tile itself in mode whole (2x2 tiles, each its own banks of width w)
+        cs = 4 * sub_job_cycles(GemmCommand(16, 16, 16, mode=1), SplitTileConfig(sub),
+                                2, 2)[0]
         sweep.append({"width": w, "bytes_per_cycle": whole.sram_bytes,
                       "whole_cycles": cw, "split_cycles": cq,
+                      "split_tile_whole_cycles": cs,
+                      "speedup_same_tile": round(cs / cq, 3),
                       "speedup": round(cw / cq, 3),
                       "speedup_vs_bare_whole": round(bare["whole_sequential"] / cq, 3)})
     return {"rtl_cycles": cycles, "model_cycles": runs[0].model_cycles,
@@ -423,9 +429,12 @@ def _markdown(d):
              "At equal A+B bandwidth (whole: 4 banks per memory; split: 1 per sub-array "
              "and memory, same width), model:", "",
              markdown_table(["bank width", "A+B B/cycle", "whole tile, 4 GEMMs",
-                             "split tile", "split vs whole", "split vs bare whole"],
+                             "split tile", "split vs whole", "split vs bare whole",
+                             "split tile in mode whole", "quad vs its mode whole"],
                             [[p["width"], p["bytes_per_cycle"], p["whole_cycles"],
-                              p["split_cycles"], p["speedup"], p["speedup_vs_bare_whole"]]
+                              p["split_cycles"], p["speedup"], p["speedup_vs_bare_whole"],
+                              p.get("split_tile_whole_cycles", "-"),
+                              p.get("speedup_same_tile", "-")]
                              for p in d["split"]["sweep"]]), "",
              "## Logic area (feeders + collector + controller) vs the array", "",
              markdown_table(["array", "logic transistors", "array transistors", "ratio",
