@@ -13,8 +13,8 @@ import pytest
 
 from hdl.array import ArrayConfig
 from hdl.mac import MacConfig, ConfigError
-from hdl.tile import TileConfig, TileError, HostOp, Mem, tile_verilog
-from sim.drivers.tile import (run_tile_gemms, run_program, gemm_step, write_step)
+from hdl.tile import TileConfig, TileError, HostOp, tile_verilog
+from sim.drivers.tile import (run_tile_gemms, run_program, gemm_step)
 from sim.models.cycles import model_cycles
 from sim.models.tile import GemmCommand, tile_cycles, gemm_error, error_cycles
 from sim.runner import available_simulators
@@ -343,44 +343,6 @@ def test_cli_tile_rtl(tmp_path, capsys):
     assert rep["matches_numpy"] and rep["cycles_match_model"]
     assert rep["model"]["stalls"] > 0
     assert "SRAM a reads" in md.read_text()
-
-
-# ---------------------------------------------------------------------- split tile
-
-def test_split_tile_four_gemms_at_once(tmp_path):
-    """Four GEMMs, one per 4x4 sub-array of an 8x8 split WS array, from one command:
-    all C == numpy, cycles == one sub-array's model (they run concurrently)."""
-    from hdl.tile.split import SplitTileConfig
-    from sim.drivers.tile import run_split_tile_gemms
-    _need_icarus()
-    cfg = SplitTileConfig(_cfg(4, 4, dataflow="ws", width=8))     # 2 lines per vector
-    rng = np.random.default_rng(21)
-    jobs = [(rng.integers(-8, 8, (6, 9)), rng.integers(-8, 8, (9, 5))) for _ in range(3)]
-    jobs.append((np.full((6, 9), -8), np.full((9, 5), -8)))
-    Cs, cycles, model = run_split_tile_gemms(jobs, cfg, build_root=tmp_path)
-    for C_, (A, B) in zip(Cs, jobs):
-        assert np.array_equal(C_, A @ B)
-    assert cycles == model.cycles and model.stalls > 0
-
-
-def test_split_tile_refuses_other_modes(tmp_path):
-    from hdl.tile.split import SplitTileConfig, SPLIT_MODE
-    _need_icarus()
-    cfg = SplitTileConfig(_cfg(4, 4, dataflow="ws"))
-    steps = []
-    for mode in (0, 2, 3):
-        assert mode != SPLIT_MODE
-        g = gemm_step(GemmCommand(4, 4, 4), cfg.sub)
-        g["fields"] |= {"mode": mode, "gemm_mask": 0b1111}
-        steps.append(g)
-    g = gemm_step(GemmCommand(4, 4, 4), cfg.sub)
-    g["fields"] |= {"mode": SPLIT_MODE, "gemm_mask": 0}          # no sub-array
-    steps.append(g)
-    steps.append(dict(write_step([Mem.A], [0], [0], [1]), sub=4))  # no sub-array 4
-    recs = run_program(steps, cfg, build_root=tmp_path)
-    for rec in recs[:4]:
-        assert (rec["error"], rec["err_code"], rec["cycles"]) == (1, TileError.MODE, 1)
-    assert (recs[4]["error"], recs[4]["err_code"]) == (1, TileError.ADDR_RANGE)
 
 
 def test_sram_energy_prices_each_access_by_its_bits():

@@ -110,6 +110,11 @@ def _add_rtl_options(w):
                         "proof that it equals the gate-level one; gate: the gate-level "
                         "array (slow at 64x64)")
     r.add_argument("--seed", type=int, default=0, help="seed of the operands (default 0)")
+    r.add_argument("--from-memory", action="store_true",
+                   help="run both programs on the split tile from its memories (WS, square "
+                        "array of square tiles, 2..4 tiles a side; icarus, cocotb path, "
+                        "gate-level array): operands written into the tiles' scratchpads, "
+                        "each phase in rounds of one start; --model is not used)")
 
 
 def _phase(args):
@@ -133,6 +138,8 @@ def cmd_workload(args):
     from hdl.emit import write_atomic
     if args.plot and not args.compare:
         raise UsageError("--plot: needs --compare")
+    if args.from_memory and not args.rtl:
+        raise UsageError("--from-memory: needs --rtl")
     if args.rtl:
         _check_rtl_args(args)
     outs = [(getattr(args, k), f"--{k}") for k in ("json", "md", "plot") if getattr(args, k)]
@@ -252,8 +259,40 @@ def _check_rtl_args(args):
     simulators([args.sim])
 
 
+def _run_from_memory(model, split, args):
+    """``(exit status, text lines, JSON row)``: both programs on the split tile from
+    memory (:mod:`sim.studies.workload_memory`)."""
+    from hdl.mac import ConfigError
+    from sim.studies.workload_rtl import prepare_rtl_shapes
+    from sim.studies.workload_memory import (memory_markdown, memory_tile_config,
+                                             run_memory_shapes)
+    import time
+    if args.path == "native":
+        raise UsageError("--from-memory: the cocotb path only (leave out --path native)")
+    prep = prepare_rtl_shapes(
+        model, split, simulator="icarus", path="cocotb", seed=args.seed,
+        tokens=args.rtl_tokens, context=args.rtl_context, model_kind="gate",
+        max_cycles=args.rtl_max_cycles or None)
+    try:
+        cfg = memory_tile_config(split, prep.batch.items)
+    except (ConfigError, ValueError) as e:
+        raise UsageError(f"--from-memory: {e}") from None
+    print(f"RTL from memory: {len(prep.gemms)} GEMMs of {model.name} on the split tile "
+          f"{cfg.slug}, icarus, whole then split", file=sys.stderr, flush=True)
+    start = time.monotonic()
+    try:
+        row = run_memory_shapes(prep)
+    except AssertionError as e:
+        return 1, [f"RTL from memory: MISMATCH: {e}"], {"error": str(e)}
+    row["seconds"] = round(time.monotonic() - start, 1)
+    return 0, [f"RTL from memory ({row['seconds']:.1f} s):", "", memory_markdown(row), "",
+               "every C equals numpy, every program's RTL cycles equal the model"], row
+
+
 def _run_rtl(model, split, args):
     """``(exit status, text lines, JSON row)`` of the model's real shapes in RTL."""
+    if getattr(args, "from_memory", False):
+        return _run_from_memory(model, split, args)
     from sim.native.run import PathLimitError, check_limits, program_limits
     from sim.native.twin import TwinNotProven
     from sim.batch import run_batch

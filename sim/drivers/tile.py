@@ -11,6 +11,14 @@ square OS tile without fold overlap lane d >= m shares bank d - m, from the top:
 ``c_base + t * m + m - 1 - s``).
 :func:`run_tile_gemm` writes A and B, issues the GEMM command, reads C and returns
 the RTL's cycles and access counters next to the model's (:mod:`sim.models.tile`).
+
+A host program is a plain list of steps, each one host-port operation with named fields
+(played by :mod:`sim.tb.tile`): ``write`` (mem, bank, addr, data lists), ``read`` (mem,
+bank, addr lists), ``gemm`` (``fields``: port name -> value, :func:`gemm_step`) and, for
+the split tile (:mod:`sim.drivers.split_tile`), ``"sub"`` on a write/read (the tile,
+port ``host_sub``), the GEMM fields of :data:`SPLIT_GEMM_FIELDS`
+(:func:`split_gemm_step`; ``"watch": 1`` records each ``tile_done`` edge) and ``count``
+(:func:`count_step`: each tile's access counters).
 """
 import json
 import shutil
@@ -30,7 +38,7 @@ from sim.runner import REPO_ROOT, run_cocotb, SimulationError
 
 __all__ = ["layout_a", "layout_b", "c_reads", "decode_c", "run_tile_gemm", "run_program",
            "TileRun", "PROGRAM_ENV", "run_tile_gemms", "gemm_step", "write_step",
-           "run_split_tile_gemms"]
+           "split_gemm_step", "count_step", "decode_words", "SPLIT_GEMM_FIELDS"]
 
 PROGRAM_ENV = "SYSTOLIC_TILE_PROGRAM"
 DEFAULT_BUILD_ROOT = REPO_ROOT / "build" / "sim"
@@ -204,6 +212,38 @@ def gemm_step(cmd: GemmCommand, cfg: TileConfig, timeout=None):
     return step
 
 
+#: The split tile's GEMM fields beyond the lone tile's (:mod:`hdl.tile.split.top`).
+SPLIT_GEMM_FIELDS = ("host_sub", "row_cut", "col_cut", "gemm_go")
+
+
+def split_gemm_step(cmd: GemmCommand, sub_cfg: TileConfig, *, sub, words, go, timeout=None,
+                    watch=False):
+    """The split tile's GEMM step: ``cmd`` staged on sub-array ``sub`` of the mode
+    ``words`` = (row_cut, col_cut), starting every staged sub-array when ``go``.
+    ``watch``: the bench records the cycle each ``tile_done`` bit rises."""
+    step = gemm_step(cmd, sub_cfg, timeout=timeout)
+    step["fields"] |= dict(zip(SPLIT_GEMM_FIELDS, (int(sub), int(words[0]), int(words[1]),
+                                                   int(bool(go)))))
+    if watch:
+        step["watch"] = 1
+    return step
+
+
+def count_step(tiles):
+    """The split tile's step reading the access counters of ``tiles`` (one cycle each,
+    ``host_sub`` = tile)."""
+    return {"op": "count", "tiles": [int(t) for t in tiles]}
+
+
+def decode_words(words, width):
+    """``width``-bit two's complement words as ints."""
+    out = []
+    for v in words:
+        v = int(v)
+        out.append(v - (1 << width) if v >= 1 << (width - 1) else v)
+    return out
+
+
 def write_step(*lists):
     mem, bank, addr, data = (list(x) for x in lists)
     return {"op": "write", "mem": mem, "bank": bank, "addr": addr, "data": data}
@@ -294,42 +334,3 @@ def run_tile_gemm(A, B, cfg: TileConfig, cmd: GemmCommand | None = None, *,
     """One job of :func:`run_tile_gemms`."""
     return run_tile_gemms([(A, B, cmd, C0)], cfg, build_root=build_root, path=path,
                           model=model, save_stream=save_stream)[0]
-
-
-def run_split_tile_gemms(jobs, cfg, *, build_root=None):
-    """Run one GEMM ``(A, B)`` per sub-array of the split tile ``cfg`` (a
-    :class:`hdl.tile.split.SplitTileConfig`; every job of the same shape), all started
-    by ONE command on the same edge; returns (list of C, RTL cycles, the model of one
-    sub-array's GEMM)."""
-    from hdl.tile.split import SPLIT_MODE
-    sub = cfg.sub
-    if len(jobs) != cfg.subs:
-        raise ValueError(f"the split tile takes {cfg.subs} jobs, got {len(jobs)}")
-    checked = [check_operands(A, B, sub.array.mac) for A, B in jobs]
-    shapes = {(A.shape[0], A.shape[1], B.shape[1]) for A, B in checked}
-    if len(shapes) != 1:
-        raise ValueError("one split command runs the same M x K x N on every sub-array")
-    M, K, N = shapes.pop()
-    cmd = GemmCommand(M, K, N)
-    code, why = gemm_error(cmd, sub)
-    if code != TileError.NONE:
-        raise ValueError(why)
-    steps = []
-    for k, (A, B) in enumerate(checked):
-        steps += [dict(write_step(*layout_a(A, sub, cmd)), sub=k),
-                  dict(write_step(*layout_b(B, sub, cmd)), sub=k)]
-    model = tile_cycles(cmd, sub)
-    g = gemm_step(cmd, sub, timeout=4 * model.cycles + 1000)
-    g["fields"] |= {"mode": SPLIT_MODE, "gemm_mask": (1 << cfg.subs) - 1}
-    steps.append(g)
-    mem, bank, addr = c_reads(sub, cmd)
-    for k in range(cfg.subs):
-        steps.append({"op": "read", "mem": mem, "bank": bank, "addr": addr, "sub": k})
-    recs = run_program(steps, cfg, build_root=build_root)
-    for r in recs:
-        if r.get("error"):
-            raise SimulationError(f"the split tile raised error "
-                                  f"{TileError(r['err_code']).name} in a {r['op']} step")
-    at = 2 * cfg.subs
-    return ([decode_c(r["data"], sub, cmd) for r in recs[at + 1:]], recs[at]["cycles"],
-            model)

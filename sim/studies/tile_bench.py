@@ -166,18 +166,41 @@ def sweep_model(M=64, K=64, N=64):
 SPLIT_WIDTHS = (4, 8, 16, 32, 64)
 
 
+#: Jobs of different shapes per mode of the 32x32 split tile (M, K, N per sub-array).
+SPLIT_MIXED = (("h2", ((20, 16, 32), (8, 48, 24))), ("v2", ((32, 32, 16), (5, 40, 9))),
+               ("whole", ((24, 40, 40),)))
+
+
 def split_from_memory(build_root=None):
-    """Four 16^3 GEMMs on the 32x32 split WS tile (2x2 sub-arrays of 16x16, one command)
-    in RTL, against the bare array's split and whole-array models; and the speed-up of
-    the split tile over the whole 32x32 tile at equal A+B bandwidth (model)."""
+    """Four 16^3 GEMMs on the 32x32 split WS tile (2x2 sub-arrays of 16x16) in RTL: in
+    mode quad (one start) and in mode whole (four starts, one after another) on the same
+    hardware, against the bare array's split and whole-array models; jobs of different
+    shapes in modes h2, v2 and whole (:data:`SPLIT_MIXED`); and the speed-up of the split
+    tile over the whole 32x32 tile at equal A+B bandwidth (model)."""
     from hdl.tile.split import SplitTileConfig
     from sim.drivers.schedule import four_gemms_comparison
-    from sim.drivers.tile import run_split_tile_gemms
+    from sim.drivers.split_tile import SplitTileJob, run_split_tile
+    from sim.models.split_tile import sub_job_cycles
     rng = np.random.default_rng(7)
     jobs = [(rng.integers(-8, 8, (16, 16)), rng.integers(-8, 8, (16, 16))) for _ in range(4)]
-    cfg = SplitTileConfig(_cfg(16, 64, "ws"))
+    cfg = SplitTileConfig(_cfg(16, 64, "ws", depth=512, c_depth=512))
+    starts = [("quad", [SplitTileJob(A, B, k) for k, (A, B) in enumerate(jobs)])]
+    starts += [("whole", [SplitTileJob(A, B, 0)]) for A, B in jobs]
+    for mode, shapes in SPLIT_MIXED:
+        starts.append((mode, [SplitTileJob(rng.integers(-8, 8, (M, K)),
+                                           rng.integers(-8, 8, (K, N)), k)
+                              for k, (M, K, N) in enumerate(shapes)]))
     t0 = time.monotonic()
-    Cs, cycles, model = run_split_tile_gemms(jobs, cfg, build_root=build_root)
+    runs = run_split_tile(starts, cfg, build_root=build_root)
+    ok = all(bool(np.array_equal(C_, E)) for r in runs for C_, E in zip(r.C, r.expected))
+    exact = all(r.cycles == r.model_cycles and r.tile_done == {
+        t: d for s in r.subs for t, d in s.tile_done.items()} and r.counters == {
+        t: c for s in r.subs for t, c in s.counters.items()} for r in runs)
+    cycles, whole_mem = runs[0].cycles, sum(r.cycles for r in runs[1:5])
+    modes = [{"mode": mode, "jobs": [list(s.shape) for s in r.subs],
+              "rtl_cycles": r.cycles, "model_cycles": r.model_cycles,
+              "sub_cycles": [s.cycles for s in r.subs]}
+             for (mode, _), r in zip(starts[5:], runs[5:])]
     bare = four_gemms_comparison(32, 16, (16, 16, 16), MacConfig())
     cmd = GemmCommand(16, 16, 16)
     sweep = []
@@ -185,13 +208,20 @@ def split_from_memory(build_root=None):
         whole = _cfg(32, w, "ws", a_banks=4, b_banks=4, depth=4096, c_depth=1024)
         sub = _cfg(16, w, "ws", depth=4096)
         cw, cq = 4 * tile_cycles(cmd, whole).cycles, tile_cycles(cmd, sub).cycles
+        # the split tile itself in mode whole (2x2 tiles, each its own banks of width w)
+        cs = 4 * sub_job_cycles(GemmCommand(16, 16, 16, mode=1), SplitTileConfig(sub),
+                                2, 2)[0]
         sweep.append({"width": w, "bytes_per_cycle": whole.sram_bytes,
                       "whole_cycles": cw, "split_cycles": cq,
+                      "split_tile_whole_cycles": cs,
+                      "speedup_same_tile": round(cs / cq, 3),
                       "speedup": round(cw / cq, 3),
                       "speedup_vs_bare_whole": round(bare["whole_sequential"] / cq, 3)})
-    return {"rtl_cycles": cycles, "model_cycles": model.cycles,
-            "matches_numpy": all(bool(np.array_equal(C_, A @ B))
-                                 for C_, (A, B) in zip(Cs, jobs)),
+    return {"rtl_cycles": cycles, "model_cycles": runs[0].model_cycles,
+            "matches_numpy": ok, "exact": exact,
+            "whole_mode_rtl_cycles": whole_mem,
+            "whole_mode_model_cycles": sum(r.model_cycles for r in runs[1:5]),
+            "speedup_same_tile": round(whole_mem / cycles, 3), "mixed": modes,
             "bare_quad": bare["quad"], "bare_whole_sequential": bare["whole_sequential"],
             "bare_speedup": round(bare["speedup"], 3),
             "speedup": round(bare["whole_sequential"] / cycles, 3),
@@ -384,13 +414,27 @@ def _markdown(d):
              f"({d['split']['bare_speedup']}x); from memory "
              f"{d['split']['bare_whole_sequential']} / {d['split']['rtl_cycles']} = "
              f"**{d['split']['speedup']}x**, {d['split']['kept']:.0%} of the bare "
-             f"speed-up (target >= 90%).", "",
+             f"speed-up (target >= 90%). The same four in mode whole on the same split "
+             f"tile (four starts): {d['split']['whole_mode_rtl_cycles']} cycles (model "
+             f"{d['split']['whole_mode_model_cycles']}): "
+             f"**{d['split']['speedup_same_tile']}x** for quad; cycles, tile_done and "
+             f"access counters == model: {d['split']['exact']}.", "",
+             "Jobs of different shapes, one start each (RTL == model):", "",
+             markdown_table(["mode", "jobs (MxKxN per sub-array)", "RTL cycles", "model",
+                             "per sub-array (model)"],
+                            [[r["mode"], ", ".join("x".join(map(str, j)) for j in r["jobs"]),
+                              r["rtl_cycles"], r["model_cycles"],
+                              ", ".join(map(str, r["sub_cycles"]))]
+                             for r in d["split"].get("mixed", [])]), "",
              "At equal A+B bandwidth (whole: 4 banks per memory; split: 1 per sub-array "
              "and memory, same width), model:", "",
              markdown_table(["bank width", "A+B B/cycle", "whole tile, 4 GEMMs",
-                             "split tile", "split vs whole", "split vs bare whole"],
+                             "split tile", "split vs whole", "split vs bare whole",
+                             "split tile in mode whole", "quad vs its mode whole"],
                             [[p["width"], p["bytes_per_cycle"], p["whole_cycles"],
-                              p["split_cycles"], p["speedup"], p["speedup_vs_bare_whole"]]
+                              p["split_cycles"], p["speedup"], p["speedup_vs_bare_whole"],
+                              p.get("split_tile_whole_cycles", "-"),
+                              p.get("speedup_same_tile", "-")]
                              for p in d["split"]["sweep"]]), "",
              "## Logic area (feeders + collector + controller) vs the array", "",
              markdown_table(["array", "logic transistors", "array transistors", "ratio",
